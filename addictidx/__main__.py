@@ -1,0 +1,3 @@
+from addictidx.cli import main
+
+main()

@@ -1,0 +1,45 @@
+"""Exception hierarchy shared by every layer.
+
+Every error the package raises on purpose derives from :class:`AddictIdxError`, so a caller (the
+CLI, a dashboard) can catch one type and print one clear line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AddictIdxError",
+    "ProfileError",
+    "DecodeError",
+    "DataFormatError",
+    "SignalQualityError",
+    "ModelMismatchError",
+    "StoreError",
+]
+
+
+class AddictIdxError(Exception):
+    """Base class of all errors raised by addictidx on purpose."""
+
+
+class ProfileError(AddictIdxError, ValueError):
+    """A firmware profile file is missing, malformed or inconsistent (names file and key)."""
+
+
+class DecodeError(AddictIdxError, ValueError):
+    """A BLE payload does not match the layout its decoder expects (names decoder and byte)."""
+
+
+class DataFormatError(AddictIdxError, ValueError):
+    """A recording or input file is truncated, malformed or has the wrong sampling rate."""
+
+
+class SignalQualityError(AddictIdxError):
+    """Signals are present but not good enough for the requested computation."""
+
+
+class ModelMismatchError(AddictIdxError, ValueError):
+    """Features handed to a model do not match the names or order the model was built for."""
+
+
+class StoreError(AddictIdxError):
+    """The session store cannot be opened, migrated or written."""
