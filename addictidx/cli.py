@@ -1,0 +1,264 @@
+"""Command-line interface: ``addictidx <command>``.
+
+Heavy libraries (scipy, onnxruntime, mne, neurokit2) are imported inside the commands that need
+them, so ``addictidx --help`` and ``addictidx --version`` start fast. Errors raised on purpose
+(:class:`addictidx._core.AddictIdxError`, ``ValueError`` from validation) are printed as one line
+on stderr with exit code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from addictidx import __version__
+
+app = typer.Typer(
+    name="addictidx",
+    help=(
+        "Wearable EEG + HRV addiction index (a physiological deviation index from the person's own "
+        "baseline) and exercise/music decision support for rehabilitation staff. "
+        "Decision support only: not a diagnosis, drug test, lie detector or disciplinary score."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+profiles_app = typer.Typer(help="Device profiles (work without a device).", no_args_is_help=True)
+sessions_app = typer.Typer(help="Stored assessment sessions.", no_args_is_help=True)
+app.add_typer(profiles_app, name="profiles")
+app.add_typer(sessions_app, name="sessions")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"addictidx: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _clean_errors(func):
+    """Turn expected errors into one clear line and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from addictidx._core.errors import AddictIdxError
+
+        try:
+            return func(*args, **kwargs)
+        except (AddictIdxError, ValueError, FileNotFoundError, PermissionError) as exc:
+            _fail(str(exc))
+
+    return wrapper
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"addictidx {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Optional[bool] = typer.Option(
+        None, "--version", callback=_version_callback, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    """Root options."""
+
+
+def _default_store() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("addictidx", appauthor=False)) / "store"
+
+
+# --------------------------------------------------------------------------------------------
+@app.command()
+@_clean_errors
+def demo(
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Directory for the demo store (default: a new temporary directory)."
+    ),
+    subject: str = typer.Option("DEMO-001", "--subject", help="Pseudonymous subject code."),
+    speed: float = typer.Option(
+        0.0, "--speed", help="Replay speed x real time (0 = as fast as possible)."
+    ),
+    age: int = typer.Option(30, "--age", help="Age in years, for HRmax (Tanaka)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Run a full assessment on simulated devices replaying real recordings."""
+    import tempfile
+
+    from addictidx.sessions.assessment import run_assessment
+    from addictidx.sessions.protocol import DEMO_PROTOCOL
+    from addictidx.report.summary import format_summary, summary_dict
+
+    store_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="addictidx-demo-"))
+    progress_cm, on_progress = _progress_bar(quiet=json_out)
+    with progress_cm:
+        result = run_assessment(
+            subject,
+            store_dir=store_dir,
+            protocol=DEMO_PROTOCOL,
+            speed=speed,
+            age=age,
+            on_progress=on_progress,
+        )
+    if json_out:
+        typer.echo(json.dumps(summary_dict(result), indent=2))
+    else:
+        typer.echo(format_summary(result))
+
+
+def _progress_bar(quiet: bool):
+    """Return (context manager, callback(phase, done_s, total_s)) for a rich progress bar."""
+    import contextlib
+
+    if quiet:
+        return contextlib.nullcontext(), None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("[bold]{task.description:<20}"),
+        BarColumn(),
+        TextColumn("{task.completed:>5.0f}/{task.total:.0f} s session time"),
+        TimeRemainingColumn(),
+        transient=False,
+    )
+    task = progress.add_task("starting", total=1.0)
+
+    def on_progress(phase: str, done_s: float, total_s: float) -> None:
+        progress.update(task, description=phase, completed=done_s, total=total_s)
+
+    return progress, on_progress
+
+
+# --------------------------------------------------------------------------------------------
+@profiles_app.command("list")
+@_clean_errors
+def profiles_list() -> None:
+    """List the shipped device profiles."""
+    from addictidx.acquire.profiles import list_profiles, load_profile
+
+    for name in list_profiles():
+        p = load_profile(name)
+        streams = ", ".join(s.name for s in p.streams)
+        typer.echo(f"{name:<16} {p.label:<36} streams: {streams}")
+
+
+@profiles_app.command("show")
+@_clean_errors
+def profiles_show(name: str = typer.Argument(..., help="Profile name or path to a TOML file.")) -> None:
+    """Show one device profile as JSON."""
+    import dataclasses
+
+    from addictidx.acquire.profiles import load_profile
+
+    p = load_profile(name)
+    typer.echo(json.dumps(dataclasses.asdict(p), indent=2, default=str))
+
+
+# --------------------------------------------------------------------------------------------
+@app.command("index")
+@_clean_errors
+def index_cmd(
+    features: Path = typer.Option(..., "--features", help="JSON file: feature values by name."),
+    baseline: Path = typer.Option(
+        ..., "--baseline", help='JSON file: {"feature": {"median": m, "mad": d}}.'
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Compute the addiction index from features and a baseline."""
+    from addictidx.models import load_baseline_json, score_index
+    from addictidx.report.summary import index_result_dict
+
+    try:
+        feats = json.loads(Path(features).read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{features}: not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    if not isinstance(feats, dict):
+        raise ValueError(f"{features}: expected a JSON object of feature values by name.")
+    result = score_index(feats, load_baseline_json(baseline))
+    out = index_result_dict(result)
+    if json_out:
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        from addictidx.report.summary import format_index
+
+        typer.echo(format_index(result))
+
+
+@app.command("prescribe")
+@_clean_errors
+def prescribe_cmd(
+    index: Optional[float] = typer.Option(None, "--index", help="Addiction index 0-100."),
+    age: int = typer.Option(..., "--age", help="Age in years."),
+    resting_hr: float = typer.Option(..., "--resting-hr", help="Resting heart rate (bpm)."),
+    hrmax: Optional[float] = typer.Option(None, "--hrmax", help="Measured HRmax (bpm)."),
+    state: Optional[str] = typer.Option(
+        None, "--state", help="Override the inferred state: green, amber or red."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Suggest an exercise or music session from the index and physiology."""
+    from addictidx.prescribe import prescribe
+
+    if state is not None:
+        state = state.lower()
+    rx = prescribe(index, age=age, resting_hr=resting_hr, hrmax=hrmax, state=state)
+    if json_out:
+        typer.echo(json.dumps(rx.to_dict(), indent=2))
+    else:
+        from addictidx.report.summary import format_prescription
+
+        typer.echo(format_prescription(rx))
+
+
+# --------------------------------------------------------------------------------------------
+@sessions_app.command("list")
+@_clean_errors
+def sessions_list(
+    store: Optional[Path] = typer.Option(None, "--store", help="Store directory."),
+    subject: Optional[str] = typer.Option(None, "--subject", help="Only this subject code."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List stored sessions."""
+    from addictidx.sessions.store import SessionStore
+
+    with SessionStore(store or _default_store()) as st:
+        rows = st.list_sessions(subject)
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        idx = "-" if r["index"] is None else f"{r['index']:.0f}"
+        typer.echo(
+            f"#{r['id']:<4} {r['subject']:<12} {r['started_utc']} {r['status']:<9} "
+            f"index {idx:>3} {r['band'] or '':<9} baseline {r['baseline'] or '-'}"
+        )
+
+
+@sessions_app.command("show")
+@_clean_errors
+def sessions_show(
+    session_id: int = typer.Argument(..., help="Session id."),
+    store: Optional[Path] = typer.Option(None, "--store", help="Store directory."),
+) -> None:
+    """Show one stored session as JSON."""
+    from addictidx.sessions.store import SessionStore
+
+    with SessionStore(store or _default_store()) as st:
+        typer.echo(json.dumps(st.session_detail(session_id), indent=2))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
