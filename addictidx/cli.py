@@ -88,6 +88,12 @@ def demo(
         0.0, "--speed", help="Replay speed x real time (0 = as fast as possible)."
     ),
     age: int = typer.Option(30, "--age", help="Age in years, for HRmax (Tanaka)."),
+    screened: bool = typer.Option(
+        True,
+        "--screened/--not-screened",
+        help="Whether the simulated participant completed medical screening (default yes); "
+        "--not-screened shows the light-intensity cap.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Run a full assessment on simulated devices replaying real recordings."""
@@ -106,6 +112,7 @@ def demo(
             protocol=DEMO_PROTOCOL,
             speed=speed,
             age=age,
+            screening={"medically_screened": True if screened else None},
             on_progress=on_progress,
         )
     if json_out:
@@ -202,6 +209,12 @@ def prescribe_cmd(
     state: Optional[str] = typer.Option(
         None, "--state", help="Override the inferred state: green, amber or red."
     ),
+    screened: bool = typer.Option(
+        True,
+        "--screened/--not-screened",
+        help="Staff confirm the person completed the pre-session medical screening (default). "
+        "--not-screened caps intensity at light (EVIDENCE.md 7(iv)).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Suggest an exercise or music session from the index and physiology."""
@@ -209,7 +222,15 @@ def prescribe_cmd(
 
     if state is not None:
         state = state.lower()
-    rx = prescribe(index, age=age, resting_hr=resting_hr, hrmax=hrmax, state=state)
+    rx = prescribe(
+        index,
+        age=age,
+        resting_hr=resting_hr,
+        hrmax=hrmax,
+        state=state,
+        override_state=True,
+        screening={"medically_screened": True if screened else None},
+    )
     if json_out:
         typer.echo(json.dumps(rx.to_dict(), indent=2))
     else:

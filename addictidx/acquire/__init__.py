@@ -1,0 +1,101 @@
+"""Acquisition layer: device profiles, pure BLE decoders (and, later, simulate/replay/buffers).
+
+Keep this a flat list of imports of light modules (numpy only; no scipy).
+"""
+
+from addictidx.acquire.decoders import (
+    DECODERS,
+    HeartRateMeasurement,
+    MuseControlReassembler,
+    PmdControlResponse,
+    decode_battery_level,
+    decode_heart_rate_measurement,
+    decode_muse_accelerometer,
+    decode_muse_control,
+    decode_muse_eeg,
+    decode_muse_gyroscope,
+    decode_muse_imu,
+    decode_muse_ppg,
+    decode_muse_telemetry,
+    decode_pmd_acc,
+    decode_pmd_control_response,
+    decode_pmd_ecg,
+    decode_pmd_features,
+    encode_heart_rate_measurement,
+    encode_muse_command,
+    encode_muse_eeg,
+    encode_pmd_request,
+    unpack_uint12,
+    unwrap_sequence,
+)
+from addictidx.acquire.profiles import (
+    CommandSequence,
+    ControlProfile,
+    CounterSpec,
+    DeviceProfile,
+    StreamProfile,
+    list_profiles,
+    load_profile,
+)
+
+# simulated devices, assembly, buffers, replay (numpy only)
+from addictidx.acquire.assemble import HrsAssembler, MuseEegAssembler
+from addictidx.acquire.buffers import EventBuffer, RingBuffer
+from addictidx.acquire.recordings import (
+    bundled_muse_eeg,
+    bundled_rr,
+    read_muse_csv,
+    read_rr_text,
+)
+from addictidx.acquire.replay import MonotonicClock, ReplayTransport, iter_notifications
+from addictidx.acquire.simulate import Notification, SimulatedHeadband, SimulatedStrap
+
+__all__ = [
+    # profiles
+    "CommandSequence",
+    "ControlProfile",
+    "CounterSpec",
+    "DeviceProfile",
+    "StreamProfile",
+    "list_profiles",
+    "load_profile",
+    # decoders
+    "DECODERS",
+    "HeartRateMeasurement",
+    "MuseControlReassembler",
+    "PmdControlResponse",
+    "decode_battery_level",
+    "decode_heart_rate_measurement",
+    "decode_muse_accelerometer",
+    "decode_muse_control",
+    "decode_muse_eeg",
+    "decode_muse_gyroscope",
+    "decode_muse_imu",
+    "decode_muse_ppg",
+    "decode_muse_telemetry",
+    "decode_pmd_acc",
+    "decode_pmd_control_response",
+    "decode_pmd_ecg",
+    "decode_pmd_features",
+    "encode_heart_rate_measurement",
+    "encode_muse_command",
+    "encode_muse_eeg",
+    "encode_pmd_request",
+    "unpack_uint12",
+    "unwrap_sequence",
+    # simulate / assemble / buffers / replay / recordings
+    "Notification",
+    "SimulatedHeadband",
+    "SimulatedStrap",
+    "MuseEegAssembler",
+    "HrsAssembler",
+    "RingBuffer",
+    "EventBuffer",
+    "ReplayTransport",
+    "MonotonicClock",
+    "iter_notifications",
+    "read_muse_csv",
+    "read_rr_text",
+    "bundled_muse_eeg",
+    "bundled_rr",
+]

@@ -1,0 +1,69 @@
+"""The addiction index (physiological deviation index) and its baselines (EVIDENCE.md §7(ii)).
+
+Importing this package is light: onnx, onnxruntime and scipy are imported inside the functions
+that need them.
+"""
+
+from addictidx.models.baseline import (
+    MIN_BASELINE_SESSIONS,
+    PLAUSIBLE_RANGES,
+    Baseline,
+    baseline_from_sessions,
+    load_baseline_json,
+)
+from addictidx.models.index import (
+    BAND_EDGES_INDEX,
+    BAND_EDGES_Z,
+    band_from_index,
+    band_from_z,
+    index_confidence,
+    score_index,
+    score_indices,
+)
+from addictidx.models.index_graph import (
+    FEATURE_NAMES,
+    FEATURE_SIGNS,
+    MAD_SCALE,
+    MIN_FEATURES,
+    MODEL_FILENAME,
+    MODEL_ID,
+    MODEL_VERSION,
+    Z_CLIP,
+    IndexArrays,
+    build_index_model,
+    index_numpy,
+    model_metadata,
+    run_index_model,
+)
+from addictidx.models.norms import eeg_reference_values, load_population_norms, population_baseline
+
+__all__ = [
+    "BAND_EDGES_INDEX",
+    "BAND_EDGES_Z",
+    "Baseline",
+    "FEATURE_NAMES",
+    "FEATURE_SIGNS",
+    "IndexArrays",
+    "MAD_SCALE",
+    "MIN_BASELINE_SESSIONS",
+    "MIN_FEATURES",
+    "MODEL_FILENAME",
+    "MODEL_ID",
+    "MODEL_VERSION",
+    "PLAUSIBLE_RANGES",
+    "Z_CLIP",
+    "band_from_index",
+    "band_from_z",
+    "baseline_from_sessions",
+    "build_index_model",
+    "eeg_reference_values",
+    "index_confidence",
+    "index_numpy",
+    "load_baseline_json",
+    "load_population_norms",
+    "model_metadata",
+    "population_baseline",
+    "run_index_model",
+    "score_index",
+    "score_indices",
+]

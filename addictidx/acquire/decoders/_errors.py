@@ -7,7 +7,9 @@ from addictidx._core.errors import DecodeError
 __all__ = ["decode_error", "as_bytes"]
 
 
-def decode_error(decoder: str, payload: bytes | bytearray | memoryview, problem: str) -> DecodeError:
+def decode_error(
+    decoder: str, payload: bytes | bytearray | memoryview, problem: str
+) -> DecodeError:
     """Build a :class:`DecodeError` naming the decoder, the payload length and the problem.
 
     Parameters

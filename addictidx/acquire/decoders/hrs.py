@@ -112,12 +112,16 @@ def decode_heart_rate_measurement(payload: bytes) -> HeartRateMeasurement:
     off = 1
     if uint16:
         if n < off + 2:
-            raise decode_error(name, payload, f"at byte {off}: flags demand a uint16 heart rate (2 bytes)")
+            raise decode_error(
+                name, payload, f"at byte {off}: flags demand a uint16 heart rate (2 bytes)"
+            )
         hr = payload[off] | (payload[off + 1] << 8)
         off += 2
     else:
         if n < off + 1:
-            raise decode_error(name, payload, f"at byte {off}: flags demand a uint8 heart rate (1 byte)")
+            raise decode_error(
+                name, payload, f"at byte {off}: flags demand a uint8 heart rate (1 byte)"
+            )
         hr = payload[off]
         off += 1
     supported = bool(flags & _F_CONTACT_SUPPORTED)
@@ -126,7 +130,9 @@ def decode_heart_rate_measurement(payload: bytes) -> HeartRateMeasurement:
     if flags & _F_ENERGY:
         if n < off + 2:
             raise decode_error(
-                name, payload, f"at byte {off}: flags demand a uint16 energy-expended field (2 bytes)"
+                name,
+                payload,
+                f"at byte {off}: flags demand a uint16 energy-expended field (2 bytes)",
             )
         energy = payload[off] | (payload[off + 1] << 8)
         off += 2
@@ -135,7 +141,9 @@ def decode_heart_rate_measurement(payload: bytes) -> HeartRateMeasurement:
         m = n - off
         if m % 2:
             raise decode_error(
-                name, payload, f"at byte {off}: RR field has odd length {m} (uint16 values expected)"
+                name,
+                payload,
+                f"at byte {off}: RR field has odd length {m} (uint16 values expected)",
             )
         rr = tuple(int.from_bytes(payload[i : i + 2], "little") for i in range(off, n, 2))
     return HeartRateMeasurement(

@@ -65,7 +65,9 @@ _RAW_MAX = 4095
 
 def _check_len(decoder: str, payload: bytes, expected: int = NOTIFICATION_BYTES) -> None:
     if len(payload) != expected:
-        raise decode_error(decoder, payload, f"expected exactly {expected} bytes, got {len(payload)}")
+        raise decode_error(
+            decoder, payload, f"expected exactly {expected} bytes, got {len(payload)}"
+        )
 
 
 def _seq(payload: bytes) -> int:
@@ -120,7 +122,9 @@ def unpack_uint12(b: bytes) -> np.ndarray:
     """
     b = as_bytes("unpack_uint12", b)
     if len(b) % 3:
-        raise decode_error("unpack_uint12", b, "length must be a multiple of 3 (two 12-bit samples)")
+        raise decode_error(
+            "unpack_uint12", b, "length must be a multiple of 3 (two 12-bit samples)"
+        )
     a = np.frombuffer(b, dtype=np.uint8).reshape(-1, 3).astype(np.uint16)
     out = np.empty(2 * a.shape[0], dtype=np.uint16)
     out[0::2] = (a[:, 0] << 4) | (a[:, 1] >> 4)
@@ -143,7 +147,9 @@ def pack_uint12(raw: np.ndarray) -> bytes:
     """
     r = np.asarray(raw)
     if r.ndim != 1 or r.size % 2:
-        raise ValueError(f"pack_uint12 needs an even number of samples in 1-D, got shape {r.shape}.")
+        raise ValueError(
+            f"pack_uint12 needs an even number of samples in 1-D, got shape {r.shape}."
+        )
     if r.size and (r.min() < 0 or r.max() > _RAW_MAX):
         raise ValueError("pack_uint12 samples must be in 0..4095.")
     r = r.astype(np.uint16)
@@ -268,20 +274,24 @@ def decode_muse_imu(payload: bytes, scale: float) -> tuple[int, np.ndarray]:
     values : ndarray of float64, shape (3, 3)
         Rows are the axes x, y, z; columns the three samples, oldest first.
     """
-    payload = as_bytes("decode_muse_imu", payload)
-    _check_len("decode_muse_imu", payload)
+    return _decode_imu(payload, float(scale), "decode_muse_imu")
+
+
+def _decode_imu(payload: bytes, scale: float, name: str) -> tuple[int, np.ndarray]:
+    payload = as_bytes(name, payload)
+    _check_len(name, payload)
     raw = np.frombuffer(payload, dtype=">i2", offset=2).reshape(3, 3)  # (sample, axis)
-    return _seq(payload), raw.T.astype(np.float64) * float(scale)
+    return _seq(payload), raw.T.astype(np.float64) * scale
 
 
 def decode_muse_accelerometer(payload: bytes) -> tuple[int, np.ndarray]:
     """:func:`decode_muse_imu` with ``scale=ACC_SCALE_G`` (values in g)."""
-    return decode_muse_imu(payload, ACC_SCALE_G)
+    return _decode_imu(payload, ACC_SCALE_G, "decode_muse_accelerometer")
 
 
 def decode_muse_gyroscope(payload: bytes) -> tuple[int, np.ndarray]:
     """:func:`decode_muse_imu` with ``scale=GYRO_SCALE_DPS`` (values in deg/s)."""
-    return decode_muse_imu(payload, GYRO_SCALE_DPS)
+    return _decode_imu(payload, GYRO_SCALE_DPS, "decode_muse_gyroscope")
 
 
 def decode_muse_telemetry(payload: bytes) -> dict:

@@ -1,0 +1,359 @@
+"""Notifications -> :class:`~addictidx._core.types.Chunk` on the session clock, gaps marked.
+
+:class:`MuseEegAssembler` groups the per-electrode notifications of a classic Muse into blocks
+by their **sequence number** (never by arrival order, which real headbands do not keep), turns
+missing blocks into NaN samples at their expected times, and timestamps every sample from the
+sequence counter. :class:`HrsAssembler` turns Heart Rate Measurement notifications into an RR
+stream (beat times back-computed from the arrival time) and an HR stream, never dropping a value
+that arrived.
+
+Both are plain synchronous objects with no asyncio and no I/O: a BLE notification handler calls
+``feed`` (microseconds of work) and forwards the returned chunks. One assembler per device
+connection; they are not thread-safe (call ``feed`` from one thread, as bleak does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from addictidx._core.types import Chunk, StreamSpec
+from addictidx._core.validate import check_option, check_positive
+from addictidx.acquire.decoders.hrs import decode_heart_rate_measurement
+from addictidx.acquire.decoders.muse_classic import decode_muse_eeg, unwrap_sequence
+
+__all__ = ["MuseEegAssembler", "HrsAssembler"]
+
+
+class _ArrivalFit:
+    """Exponentially weighted least-squares line ``arrival = a + b * sample_index``.
+
+    ``b`` is kept within ``max_rel_drift`` of the nominal ``1 / sfreq``, otherwise (and while the
+    data span less than ``min_span`` samples) the nominal slope is used with the weighted mean
+    intercept. Coordinates are relative to the first point to keep the sums well conditioned.
+    """
+
+    def __init__(self, sfreq: float, memory_points: float, min_span: int, max_rel_drift: float):
+        self.slope0 = 1.0 / sfreq
+        self.lam = 1.0 - 1.0 / memory_points
+        self.min_span = min_span
+        self.max_rel_drift = max_rel_drift
+        self.x0: float | None = None
+        self.y0 = 0.0
+        self.sw = self.sx = self.sy = self.sxx = self.sxy = 0.0
+        self.x_min = self.x_max = 0.0
+
+    def add(self, x: float, y: float) -> None:
+        if self.x0 is None:
+            self.x0, self.y0 = x, y
+        x -= self.x0
+        y -= self.y0
+        lam = self.lam
+        self.sw = lam * self.sw + 1.0
+        self.sx = lam * self.sx + x
+        self.sy = lam * self.sy + y
+        self.sxx = lam * self.sxx + x * x
+        self.sxy = lam * self.sxy + x * y
+        self.x_min = min(self.x_min, x)
+        self.x_max = max(self.x_max, x)
+
+    def coefficients(self) -> tuple[float, float]:
+        """Return ``(a, b)`` in absolute coordinates."""
+        assert self.x0 is not None
+        b = self.slope0
+        if self.x_max - self.x_min >= self.min_span:
+            den = self.sw * self.sxx - self.sx * self.sx
+            if den > 0:
+                b_fit = (self.sw * self.sxy - self.sx * self.sy) / den
+                if abs(b_fit / self.slope0 - 1.0) <= self.max_rel_drift:
+                    b = b_fit
+        a_rel = (self.sy - b * self.sx) / self.sw
+        return self.y0 + a_rel - b * self.x0, b
+
+
+class MuseEegAssembler:
+    """Assemble classic-Muse EEG notifications into gap-marked chunks.
+
+    Parameters
+    ----------
+    spec : StreamSpec
+        The EEG stream (channels in row order, ``sfreq`` 256, ``samples_per_packet`` 12).
+    channel_by_uuid : mapping of str to str
+        Channel name (one of ``spec.channels``) per characteristic UUID. Every channel of
+        ``spec`` must have one characteristic.
+    clock : {"anchor", "lstsq"}
+        How sample times are derived (see Notes).
+    max_lag_blocks : int
+        A block that is still incomplete is emitted (NaN rows for the electrodes that did not
+        arrive) once a packet of a block at least this many blocks newer has arrived. 1 = "as soon
+        as the next block starts"; raise it when the link reorders across blocks.
+    fit_memory_s : float
+        With ``clock="lstsq"``: time constant of the exponential forgetting of old arrivals.
+
+    Attributes
+    ----------
+    n_packets : int
+        Notifications accepted.
+    n_late : int
+        Notifications of a block that had already been emitted (discarded, counted).
+    n_duplicate : int
+        Repeated notifications of the same electrode and block (the first one is kept).
+    n_missing_blocks : int
+        Blocks emitted entirely as NaN.
+    n_partial_blocks : int
+        Blocks emitted with NaN rows for some electrodes.
+
+    Notes
+    -----
+    Sample ``k`` of the block with unwrapped sequence ``s`` is at
+    ``t0 + (12 (s - s0) + k) / sfreq``. With ``clock="anchor"`` (muse-js style), ``s0`` is the
+    first block received and ``t0`` its arrival time minus 11 samples, i.e. the first block's last
+    sample is placed at its arrival (muse-js subtracts one sample more: a constant offset). Times
+    are then drift-free relative to the device clock and jitter-free, but carry the latency of the
+    first packet. With ``clock="lstsq"`` (muse-lsl style), ``t0 + idx / sfreq`` is replaced by the
+    line ``a + b * idx`` fitted by exponentially weighted least squares to the first arrival of
+    each block against the index of its last sample; it follows the drift between device and
+    host clocks and averages latency instead of taking the first one. The slope is used only
+    once the fit spans 1 s and stays within 1 % of ``1 / sfreq``, else the nominal slope with the
+    fitted mean offset. Each chunk is timestamped with the fit at the time it is emitted, so
+    consecutive chunks may be offset by tiny steps as the fit updates.
+
+    Sequence numbers are unwrapped across 65535 -> 0 with
+    :func:`~addictidx.acquire.decoders.muse_classic.unwrap_sequence`. Call :meth:`reset` after a
+    reconnect: the headband may restart its counter, and the time lost cannot be measured from the
+    counter (insert the gap from the connection supervisor instead).
+    """
+
+    def __init__(
+        self,
+        spec: StreamSpec,
+        channel_by_uuid: Mapping[str, str],
+        *,
+        clock: str = "anchor",
+        max_lag_blocks: int = 1,
+        fit_memory_s: float = 600.0,
+    ) -> None:
+        if spec.sfreq is None:
+            raise ValueError(f"EEG stream {spec.key!r} needs a sampling frequency.")
+        self.spec = spec
+        self.sfreq = float(spec.sfreq)
+        self.spp = int(spec.samples_per_packet or 12)
+        self.clock = check_option("clock", clock, ("anchor", "lstsq"))
+        if int(max_lag_blocks) < 1:
+            raise ValueError(f"max_lag_blocks must be >= 1, got {max_lag_blocks!r}.")
+        self.max_lag_blocks = int(max_lag_blocks)
+        self.fit_memory_s = check_positive("fit_memory_s", fit_memory_s)
+        rows: dict[str, int] = {}
+        for uuid, ch in channel_by_uuid.items():
+            if ch not in spec.channels:
+                continue
+            rows[str(uuid).lower()] = spec.channels.index(ch)
+        missing = set(range(spec.n_channels)) - set(rows.values())
+        if missing:
+            names = [spec.channels[i] for i in sorted(missing)]
+            raise ValueError(f"channel_by_uuid has no characteristic for channel(s) {names}.")
+        self._row_by_uuid = rows
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all state (after a reconnect); the next packet re-anchors the clock."""
+        self._high: int | None = None
+        self._next = 0
+        self._s0 = 0
+        self._t0 = 0.0
+        self._pending: dict[int, list] = {}
+        self._fit: _ArrivalFit | None = None
+        self._last_rx = float("nan")
+        self.n_packets = 0
+        self.n_late = 0
+        self.n_duplicate = 0
+        self.n_missing_blocks = 0
+        self.n_partial_blocks = 0
+
+    # -- time -------------------------------------------------------------------------------
+    def _times(self, first_block: int, n_blocks: int) -> np.ndarray:
+        idx = self.spp * (first_block - self._s0) + np.arange(self.spp * n_blocks, dtype=np.float64)
+        if self._fit is not None:
+            a, b = self._fit.coefficients()
+            return a + b * idx
+        return self._t0 + idx / self.sfreq
+
+    # -- feeding ----------------------------------------------------------------------------
+    def feed(self, characteristic: str, payload: bytes, received_at: float) -> list[Chunk]:
+        """Add one EEG notification; return the chunks it completed (oldest first).
+
+        Parameters
+        ----------
+        characteristic : str
+            UUID of the characteristic that sent it.
+        payload : bytes
+            The 20-byte notification.
+        received_at : float
+            Arrival time on the session clock (s).
+
+        Returns
+        -------
+        chunks : list of Chunk
+            0 or more chunks, each one block (4, 12) or a run of missing blocks (NaN).
+
+        Raises
+        ------
+        ValueError
+            If ``characteristic`` is not one of this stream's.
+        DecodeError
+            If the payload is not a valid EEG notification.
+        """
+        row = self._row_by_uuid.get(characteristic.lower())
+        if row is None:
+            raise ValueError(
+                f"Characteristic {characteristic!r} is not an EEG characteristic of stream "
+                f"{self.spec.key!r} (known: {sorted(self._row_by_uuid)})."
+            )
+        raw_seq, uv = decode_muse_eeg(payload)
+        s = unwrap_sequence(self._high, raw_seq)
+        if self._high is None:
+            self._high = self._next = self._s0 = s
+            self._t0 = received_at - (self.spp - 1) / self.sfreq
+            if self.clock == "lstsq":
+                blocks_per_s = self.sfreq / self.spp
+                self._fit = _ArrivalFit(
+                    self.sfreq, self.fit_memory_s * blocks_per_s, int(self.sfreq), 0.01
+                )
+        if s < self._next:
+            self.n_late += 1
+            return []
+        self.n_packets += 1
+        self._last_rx = received_at
+        block = self._pending.get(s)
+        if block is None:
+            data = np.full((self.spec.n_channels, self.spp), np.nan)
+            block = [data, np.zeros(self.spec.n_channels, dtype=bool), received_at]
+            self._pending[s] = block
+            if self._fit is not None:
+                self._fit.add(self.spp * (s - self._s0) + self.spp - 1, received_at)
+        if block[1][row]:
+            self.n_duplicate += 1
+        else:
+            block[0][row] = uv
+            block[1][row] = True
+            block[2] = received_at
+        if s > self._high:
+            self._high = s
+        return self._emit(final_upto=self._high - self.max_lag_blocks, now=received_at)
+
+    def flush(self) -> list[Chunk]:
+        """Emit every pending block now (NaN rows for electrodes that have not arrived).
+
+        Call at the end of a recording or before :meth:`reset`.
+        """
+        if self._high is None:
+            return []
+        return self._emit(final_upto=self._high, now=self._last_rx)
+
+    def _emit(self, final_upto: int, now: float) -> list[Chunk]:
+        """Emit blocks from ``_next`` on: complete ones always, others up to ``final_upto``."""
+        out: list[Chunk] = []
+        n_ch = self.spec.n_channels
+        while self._next <= self._high:
+            x = self._next
+            block = self._pending.get(x)
+            if block is not None:
+                complete = bool(block[1].all())
+                if not complete and x > final_upto:
+                    break
+                del self._pending[x]
+                n_missing = int((~block[1]).sum()) * self.spp
+                if n_missing:
+                    self.n_partial_blocks += 1
+                out.append(Chunk(self.spec, block[0], self._times(x, 1), seq=x,
+                                 received_at=block[2], n_missing=n_missing))
+                self._next = x + 1
+                continue
+            if x > final_upto:
+                break
+            # a run of blocks of which nothing arrived: one NaN chunk
+            end = x + 1
+            while end <= final_upto and end not in self._pending:
+                end += 1
+            n = end - x
+            self.n_missing_blocks += n
+            data = np.full((n_ch, self.spp * n), np.nan)
+            out.append(Chunk(self.spec, data, self._times(x, n), seq=x,
+                             received_at=now, n_missing=data.size))
+            self._next = end
+        return out
+
+
+class HrsAssembler:
+    """Assemble Heart Rate Measurement (0x2A37) notifications into RR and HR chunks.
+
+    Parameters
+    ----------
+    spec_rr : StreamSpec
+        The RR stream (one channel, unit ``"s"``, ``sfreq=None``).
+    spec_hr : StreamSpec
+        The HR stream (one channel, unit ``"bpm"``, ``sfreq=None``).
+
+    Attributes
+    ----------
+    n_notifications, n_beats : int
+        Notifications and RR intervals seen.
+    contact_detected : bool | None
+        Skin contact reported by the last notification (``None``: not supported / none yet).
+    n_no_contact : int
+        Notifications that reported "contact supported but not detected".
+
+    Notes
+    -----
+    Straps send no device time, so beat times are back-computed from the arrival time (as
+    bleakheart does): for the intervals ``rr_1..rr_n`` of one notification received at ``t``,
+    beat ``k`` is at ``t - sum_{j>k} rr_j``, the last beat at ``t``. The values are kept exactly
+    (``n / 1024`` s) and every interval that arrived is emitted, including implausible ones:
+    artefact correction belongs to the feature layer. The HR value is emitted as sent (straps
+    send 0 before the first beat and while they have no contact; see ``contact_detected``).
+    """
+
+    def __init__(self, spec_rr: StreamSpec, spec_hr: StreamSpec) -> None:
+        for s in (spec_rr, spec_hr):
+            if s.n_channels != 1:
+                raise ValueError(f"Stream {s.key!r} must have exactly one channel.")
+        self.spec_rr = spec_rr
+        self.spec_hr = spec_hr
+        self.n_notifications = 0
+        self.n_beats = 0
+        self.n_no_contact = 0
+        self.contact_detected: bool | None = None
+
+    def feed(self, payload: bytes, received_at: float) -> list[Chunk]:
+        """Add one notification; return ``[rr_chunk, hr_chunk]`` (no RR chunk if it had none).
+
+        Parameters
+        ----------
+        payload : bytes
+            The 0x2A37 notification value.
+        received_at : float
+            Arrival time on the session clock (s).
+
+        Returns
+        -------
+        chunks : list of Chunk
+            An RR chunk ``(1, n_beats)`` in seconds with beat times (only when ``n_beats > 0``),
+            then the HR chunk ``(1, 1)`` in bpm at ``received_at``.
+        """
+        m = decode_heart_rate_measurement(payload)
+        t = float(received_at)
+        self.n_notifications += 1
+        self.contact_detected = m.contact_detected
+        if m.contact_supported and not m.contact_detected:
+            self.n_no_contact += 1
+        out: list[Chunk] = []
+        if m.rr_1024:
+            rr = np.asarray(m.rr_1024, dtype=np.float64) / 1024.0
+            cs = np.cumsum(rr)
+            times = t - (cs[-1] - cs)
+            out.append(Chunk(self.spec_rr, rr[None, :], times, received_at=t))
+            self.n_beats += rr.size
+        hr = np.array([[float(m.hr_bpm)]])
+        out.append(Chunk(self.spec_hr, hr, np.array([t]), received_at=t))
+        return out

@@ -1,0 +1,220 @@
+"""Fixed-size buffers holding the most recent samples of a stream.
+
+* :class:`RingBuffer` for regularly sampled streams (EEG): fixed numpy storage
+  ``(n_channels, capacity)``, ``write(chunk)`` is one or two slice copies, ``latest(seconds)``
+  returns a :class:`~addictidx._core.types.Window` copy with its gap fraction.
+* :class:`EventBuffer` for irregular streams (RR intervals, HR values): the last ``capacity``
+  events with their times, selected by time.
+
+Both keep NaN gap fill as written (assemblers mark missing samples; buffers never interpolate).
+
+Thread safety: one writer (the consumer task draining the notification queue) and any number of
+readers (the scoring worker) may use a buffer concurrently; ``write`` and the read methods hold an
+internal lock only for the duration of a slice copy, so readers always get a consistent copy.
+Several concurrent writers are not supported (the interleaving of their chunks is undefined).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+from addictidx._core.types import Chunk, StreamSpec, Window
+from addictidx._core.validate import check_positive
+
+__all__ = ["RingBuffer", "EventBuffer"]
+
+
+def _nan_fraction(data: np.ndarray) -> float:
+    return float(np.isnan(data).mean()) if data.size else 0.0
+
+
+class _Ring:
+    """Shared storage: values ``(n_channels, capacity)`` and times ``(capacity,)``."""
+
+    def __init__(self, spec: StreamSpec, capacity: int) -> None:
+        self.spec = spec
+        self.capacity = int(capacity)
+        self._data = np.full((spec.n_channels, self.capacity), np.nan)
+        self._times = np.full(self.capacity, np.nan)
+        self._pos = 0  # next write position
+        self._filled = 0
+        self._lock = threading.Lock()
+        self.total_written = 0
+        self.n_missing = 0
+
+    @property
+    def n_available(self) -> int:
+        """Number of samples (events) currently held."""
+        return self._filled
+
+    def write(self, chunk: Chunk) -> None:
+        """Append a chunk (oldest samples are overwritten when full).
+
+        Parameters
+        ----------
+        chunk : Chunk
+            Samples of this buffer's stream (same ``spec.key`` and channel count).
+        """
+        if chunk.spec.key != self.spec.key or chunk.spec.n_channels != self.spec.n_channels:
+            raise ValueError(
+                f"Chunk of stream {chunk.spec.key!r} ({chunk.spec.n_channels} channels) cannot be "
+                f"written to the buffer of {self.spec.key!r} ({self.spec.n_channels} channels)."
+            )
+        data, times = chunk.data, chunk.times
+        n = times.shape[0]
+        if n == 0:
+            return
+        cap = self.capacity
+        with self._lock:
+            self.total_written += n
+            self.n_missing += int(chunk.n_missing)
+            if n >= cap:
+                self._data[:] = data[:, n - cap :]
+                self._times[:] = times[n - cap :]
+                self._pos = 0
+                self._filled = cap
+                return
+            pos = self._pos
+            first = min(n, cap - pos)
+            self._data[:, pos : pos + first] = data[:, :first]
+            self._times[pos : pos + first] = times[:first]
+            rest = n - first
+            if rest:
+                self._data[:, :rest] = data[:, first:]
+                self._times[:rest] = times[first:]
+            self._pos = (pos + n) % cap
+            self._filled = min(cap, self._filled + n)
+
+    def _last(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Copy of the last ``n`` samples in time order (caller holds the lock)."""
+        n = min(int(n), self._filled)
+        start = (self._pos - n) % self.capacity
+        if n == 0:
+            return np.empty((self.spec.n_channels, 0)), np.empty(0)
+        if start + n <= self.capacity:
+            return self._data[:, start : start + n].copy(), self._times[start : start + n].copy()
+        k = self.capacity - start
+        data = np.concatenate((self._data[:, start:], self._data[:, : n - k]), axis=1)
+        times = np.concatenate((self._times[start:], self._times[: n - k]))
+        return data, times
+
+
+class RingBuffer(_Ring):
+    """The latest ``capacity_s`` seconds of a regularly sampled stream.
+
+    Parameters
+    ----------
+    spec : StreamSpec
+        The stream (``spec.sfreq`` must be set).
+    capacity_s : float
+        Seconds kept; storage is ``ceil(capacity_s * sfreq)`` samples.
+
+    Attributes
+    ----------
+    total_written : int
+        Samples written since creation (including gap fill).
+    n_missing : int
+        Gap-fill samples written since creation (sum of ``chunk.n_missing``).
+
+    Examples
+    --------
+    >>> from addictidx._core.types import StreamSpec, Chunk
+    >>> spec = StreamSpec("sim", "eeg", "eeg", ("Cz",), 4.0, "uV")
+    >>> buf = RingBuffer(spec, capacity_s=2.0)
+    >>> buf.write(Chunk(spec, np.arange(10.0)[None], np.arange(10) / 4.0))
+    >>> buf.latest(1.0).data
+    array([[6., 7., 8., 9.]])
+    """
+
+    def __init__(self, spec: StreamSpec, capacity_s: float) -> None:
+        if spec.sfreq is None:
+            raise ValueError(
+                f"RingBuffer needs a regularly sampled stream; {spec.key!r} has sfreq=None "
+                "(use EventBuffer for irregular streams)."
+            )
+        self.capacity_s = check_positive("capacity_s", capacity_s)
+        self.sfreq = float(spec.sfreq)
+        super().__init__(spec, max(1, int(math.ceil(self.capacity_s * self.sfreq - 1e-9))))
+
+    def latest(self, seconds: float) -> Window:
+        """Copy the last ``seconds`` of samples (fewer if the buffer holds fewer).
+
+        Parameters
+        ----------
+        seconds : float
+            Window length; ``round(seconds * sfreq)`` samples.
+
+        Returns
+        -------
+        window : Window
+            ``gap_fraction`` is the fraction of values (channels x samples) that are NaN.
+        """
+        seconds = check_positive("seconds", seconds)
+        with self._lock:
+            data, times = self._last(int(round(seconds * self.sfreq)))
+        return Window(self.spec, data, times, self.sfreq, _nan_fraction(data))
+
+
+class EventBuffer(_Ring):
+    """The last ``capacity`` events of an irregular stream (RR intervals, HR values).
+
+    Parameters
+    ----------
+    spec : StreamSpec
+        The stream (usually ``sfreq=None``).
+    capacity : int
+        Events kept (e.g. 4096 RR intervals, about an hour at 70 bpm).
+
+    Notes
+    -----
+    Events are kept in write order (the order the assembler produced them, which is time order
+    for one device); selections by time use the event times, not the order.
+    """
+
+    def __init__(self, spec: StreamSpec, capacity: int) -> None:
+        if int(capacity) < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity!r}.")
+        super().__init__(spec, int(capacity))
+
+    def _select(self, t_after: float | None, t_until: float | None) -> Window:
+        with self._lock:
+            data, times = self._last(self._filled)
+        keep = np.ones(times.shape, dtype=bool)
+        if t_after is not None:
+            keep &= times > t_after
+        if t_until is not None:
+            keep &= times <= t_until
+        if not keep.all():
+            data, times = data[:, keep], times[keep]
+        return Window(self.spec, data, times, None, _nan_fraction(data))
+
+    def latest(self, seconds: float, *, now: float | None = None) -> Window:
+        """Events with ``now - seconds < t <= now``.
+
+        Parameters
+        ----------
+        seconds : float
+            Length of the time span.
+        now : float | None
+            End of the span on the session clock (default: the latest event time held).
+
+        Returns
+        -------
+        window : Window
+            Events in write order, ``sfreq=None``.
+        """
+        seconds = check_positive("seconds", seconds)
+        if now is None:
+            with self._lock:
+                _, times = self._last(self._filled)
+            if times.size == 0:
+                return Window(self.spec, np.empty((self.spec.n_channels, 0)), times, None, 0.0)
+            now = float(np.nanmax(times))
+        return self._select(now - seconds, now)
+
+    def values_since(self, t: float) -> Window:
+        """Events with time ``> t`` (e.g. the beats since the last scoring tick)."""
+        return self._select(float(t), None)

@@ -1,0 +1,348 @@
+"""EEG signal-quality checks per channel and per 2-s epoch (EVIDENCE §7(i) quality gates).
+
+Checks on consecutive, non-overlapping epochs of ``epoch_s`` seconds (2 s by default):
+
+* **gap**: the epoch holds a non-finite sample (``NaN`` = dropped packet) -> epoch fails.
+* **flatline**: standard deviation of the linearly detrended epoch below ``flat_std_min_uv``
+  (disconnected or saturated electrode) -> epoch fails.
+* **amplitude**: peak-to-peak of the linearly detrended epoch above ``ptp_max_uv``
+  (``ptp_max_uv_blink`` on the blink-prone frontal channels AF7/AF8) -> epoch fails.
+  Linear detrending first keeps slow electrode drift from failing otherwise clean epochs.
+* **rail**: any ``|value| >= rail_abs_max_uv`` (amplifier at its rail) -> epoch fails (counted
+  with the amplitude check for the gate; off by default, set by the device profile).
+* **EMG proxy** (flag only): share of ``emg_band_hz`` power (line-frequency bins +-2 Hz
+  excluded) in the power from 1 Hz to the top of that band. EVIDENCE gates it against the
+  person's own 90th percentile, which needs the session history: the per-epoch values are
+  returned (:class:`EEGEpochChecks`) for the layer that holds the baseline.
+* **line noise** (flag only): mean PSD within +-1 Hz of each line frequency over the median PSD
+  of the flanks 2-5 Hz away.
+
+The gate: a channel is usable when at least ``min_pass_fraction`` (60 %) of its epochs pass the
+gap, flatline and amplitude checks; the recording is usable when every channel is.
+
+Thresholds come from the device profile as a plain dict (see :data:`DEFAULT_EEG_THRESHOLDS`
+for the keys and the defaults, in µV for Muse data). Per-channel overrides go under the key
+``"channels"`` as ``{channel: {key: value}}``, so a profile stream can be passed as
+``{**stream.quality, "channels": stream.quality_channels}``; a per-channel ``ptp_max_uv`` takes
+precedence over the ``ptp_max_uv_blink`` / ``blink_channels`` defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._core.types import QualityReport
+from .._core.validate import check_data_2d, check_sfreq
+from .psd import compute_psd, window_starts
+
+__all__ = [
+    "DEFAULT_EEG_THRESHOLDS",
+    "EEGEpochChecks",
+    "eeg_epoch_checks",
+    "assess_eeg_quality",
+    "quality_report_from_checks",
+]
+
+#: Default thresholds (Muse, µV). Keys a device profile may override.
+DEFAULT_EEG_THRESHOLDS: dict[str, object] = {
+    "epoch_s": 2.0,  # epoch length (s)
+    "ptp_max_uv": 150.0,  # peak-to-peak limit, detrended epoch (µV)
+    "ptp_max_uv_blink": 250.0,  # looser limit on blink-prone channels (µV)
+    "blink_channels": ("AF7", "AF8"),  # channels that get the looser limit
+    "flat_std_min_uv": 0.5,  # below this SD (µV) an epoch is a flatline
+    "rail_abs_max_uv": float("inf"),  # |value| at or above this -> amplifier at its rail
+    "emg_band_hz": (30.0, 100.0),  # EMG proxy band (capped below Nyquist)
+    "emg_share_max": 0.5,  # flag a channel when its median EMG share exceeds this
+    "line_freqs_hz": (50.0, 60.0),  # mains frequencies to check
+    "line_ratio_max": 10.0,  # flag a channel when line peak / flank median exceeds this
+    "gap_max_fraction": 0.1,  # flag a channel with more NaN samples than this
+    "min_pass_fraction": 0.6,  # EVIDENCE gate: share of epochs passing amp + flatline + gap
+    "channels": {},  # per-channel overrides {channel: {"ptp_max_uv": ..., ...}}
+}
+
+_PER_CHANNEL_KEYS = ("ptp_max_uv", "flat_std_min_uv", "rail_abs_max_uv")
+
+
+@dataclass(frozen=True, slots=True)
+class EEGEpochChecks:
+    """Per-epoch, per-channel results of the EEG checks.
+
+    Parameters
+    ----------
+    ch_names : tuple of str
+        Channel names (columns of the arrays below).
+    sfreq : float
+        Sampling frequency in Hz.
+    starts : ndarray, shape (n_epochs,)
+        First sample of each epoch.
+    ok : ndarray of bool, shape (n_epochs, n_channels)
+        Epoch passed the gap, flatline and amplitude checks.
+    gap, flat, amp, rail : ndarray of bool, shape (n_epochs, n_channels)
+        Which check failed.
+    ptp_uv : ndarray, shape (n_epochs, n_channels)
+        Peak-to-peak of the detrended epoch (µV); NaN for gap epochs.
+    emg_share : ndarray, shape (n_epochs, n_channels)
+        EMG proxy per epoch (0-1); NaN for gap epochs.
+    line_ratio : ndarray, shape (n_epochs, n_channels)
+        Largest line-noise ratio over ``line_freqs_hz`` per epoch.
+    gap_fraction : ndarray, shape (n_channels,)
+        Share of non-finite samples over the whole recording.
+    freqs : ndarray, shape (n_freqs,)
+        Frequencies of ``psd`` (Hz).
+    psd : ndarray, shape (n_epochs, n_channels, n_freqs)
+        Periodogram of each epoch (one Hamming-tapered segment of ``epoch_s``), reused by the
+        index features.
+    thresholds : Mapping
+        The thresholds used (defaults merged with overrides).
+    """
+
+    ch_names: tuple[str, ...]
+    sfreq: float
+    starts: np.ndarray
+    ok: np.ndarray
+    gap: np.ndarray
+    flat: np.ndarray
+    amp: np.ndarray
+    rail: np.ndarray
+    ptp_uv: np.ndarray
+    emg_share: np.ndarray
+    line_ratio: np.ndarray
+    gap_fraction: np.ndarray
+    freqs: np.ndarray
+    psd: np.ndarray
+    thresholds: Mapping[str, object]
+
+    @property
+    def pass_fraction(self) -> np.ndarray:
+        """Share of epochs passing per channel, shape (n_channels,); NaN with no epochs."""
+        if self.ok.shape[0] == 0:
+            return np.full(self.ok.shape[1], np.nan)
+        return self.ok.mean(axis=0)
+
+
+def _merge_thresholds(thresholds: Mapping[str, object] | None) -> dict[str, object]:
+    merged = dict(DEFAULT_EEG_THRESHOLDS)
+    if thresholds:
+        unknown = sorted(set(thresholds) - set(DEFAULT_EEG_THRESHOLDS))
+        if unknown:
+            raise KeyError(
+                f"Unknown EEG quality threshold key(s) {unknown}; allowed keys are "
+                f"{sorted(DEFAULT_EEG_THRESHOLDS)}."
+            )
+        merged.update(thresholds)
+    chans = merged.get("channels") or {}
+    for ch, over in chans.items():
+        bad = sorted(set(over) - set(_PER_CHANNEL_KEYS))
+        if bad:
+            raise KeyError(
+                f"Unknown per-channel EEG quality key(s) {bad} for channel {ch!r}; allowed keys "
+                f"are {list(_PER_CHANNEL_KEYS)}."
+            )
+    return merged
+
+
+def _per_channel(th: Mapping[str, object], names: tuple[str, ...], key: str) -> np.ndarray:
+    chans = th.get("channels") or {}
+    vals = []
+    for ch in names:
+        over = chans.get(ch, {})
+        if key in over:
+            vals.append(float(over[key]))
+        elif key == "ptp_max_uv" and ch in tuple(th["blink_channels"]):
+            vals.append(float(th["ptp_max_uv_blink"]))
+        else:
+            vals.append(float(th[key]))
+    return np.asarray(vals)
+
+
+def _detrend_linear(e: np.ndarray) -> np.ndarray:
+    """Remove the least-squares line from the last axis (closed form, vectorized)."""
+    n = e.shape[-1]
+    t = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
+    denom = float(np.dot(t, t)) or 1.0
+    slope = (e @ t) / denom
+    return e - e.mean(axis=-1, keepdims=True) - slope[..., np.newaxis] * t
+
+
+def _band_sum(psd: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return psd[..., mask].sum(axis=-1)
+
+
+def eeg_epoch_checks(data, sfreq: float, ch_names, *, thresholds=None) -> EEGEpochChecks:
+    """Run the EEG checks on every ``epoch_s`` epoch of every channel.
+
+    Parameters
+    ----------
+    data : array, shape (n_channels, n_times)
+        EEG in µV; ``NaN`` marks missing samples.
+    sfreq : float
+        Sampling frequency in Hz.
+    ch_names : sequence of str
+        Channel names in row order.
+    thresholds : dict | None
+        Overrides of :data:`DEFAULT_EEG_THRESHOLDS` (e.g. from the device profile).
+
+    Returns
+    -------
+    checks : EEGEpochChecks
+        Per-epoch results; see :func:`quality_report_from_checks` for the summary.
+    """
+    x = check_data_2d(data)
+    sfreq = check_sfreq(sfreq)
+    names = tuple(str(c) for c in ch_names)
+    if len(names) != x.shape[0]:
+        raise ValueError(f"ch_names has {len(names)} names but data has {x.shape[0]} rows.")
+    th = _merge_thresholds(thresholds)
+    epoch_s = float(th["epoch_s"])
+    starts, n_ep_len = window_starts(x.shape[1], sfreq, epoch_s, epoch_s)
+    n_ch = x.shape[0]
+
+    if starts.size:
+        ep = x[:, starts[:, np.newaxis] + np.arange(n_ep_len)].transpose(1, 0, 2)  # (n_ep, n_ch, n)
+    else:
+        ep = np.zeros((0, n_ch, n_ep_len))
+    gap = ~np.isfinite(ep).all(axis=-1)
+    det = _detrend_linear(np.where(np.isfinite(ep), ep, 0.0))
+    ptp = np.ptp(det, axis=-1) if ep.shape[0] else np.zeros((0, n_ch))
+    sd = det.std(axis=-1)
+    ptp = np.where(gap, np.nan, ptp)
+    limit = _per_channel(th, names, "ptp_max_uv")
+    rail_lim = _per_channel(th, names, "rail_abs_max_uv")
+    amp = ~gap & (ptp > limit)
+    rail = ~gap & (np.abs(np.where(np.isfinite(ep), ep, 0.0)).max(axis=-1, initial=0.0)
+                   >= rail_lim)
+    flat = ~gap & (sd < _per_channel(th, names, "flat_std_min_uv"))
+    ok = ~(gap | amp | rail | flat)
+
+    # Spectra of the epochs: one Hamming-tapered periodogram per epoch (0.5 Hz bins at 2 s).
+    freqs, psd = compute_psd(x, sfreq, window_s=epoch_s, step_s=epoch_s, n_fft=n_ep_len)
+    nyq = sfreq / 2.0
+    lo_e, hi_e = (float(v) for v in th["emg_band_hz"])  # type: ignore[union-attr]
+    hi_e = min(hi_e, nyq - 2.0)
+    line_freqs = [float(v) for v in th["line_freqs_hz"]]  # type: ignore[union-attr]
+    not_line = np.ones(freqs.size, dtype=bool)
+    for lf in line_freqs:
+        for h in range(1, int(nyq // lf) + 1):
+            not_line &= np.abs(freqs - h * lf) > 2.0
+    emg_mask = (freqs >= lo_e) & (freqs <= hi_e) & not_line
+    ref_mask = (freqs >= 1.0) & (freqs <= hi_e) & not_line
+    with np.errstate(invalid="ignore", divide="ignore"):
+        emg_share = _band_sum(psd, emg_mask) / _band_sum(psd, ref_mask)
+        ratios = []
+        for lf in line_freqs:
+            if lf + 5.0 >= nyq:
+                continue
+            peak = (freqs >= lf - 1.0) & (freqs <= lf + 1.0)
+            flank = (np.abs(freqs - lf) >= 2.0) & (np.abs(freqs - lf) <= 5.0)
+            ratios.append(psd[..., peak].mean(axis=-1) / np.median(psd[..., flank], axis=-1))
+        line_ratio = np.max(np.stack(ratios), axis=0) if ratios else np.full(psd.shape[:2], np.nan)
+    gap_fraction = (~np.isfinite(x)).mean(axis=1)
+
+    return EEGEpochChecks(
+        ch_names=names, sfreq=sfreq, starts=starts, ok=ok, gap=gap, flat=flat, amp=amp, rail=rail,
+        ptp_uv=ptp, emg_share=emg_share, line_ratio=line_ratio, gap_fraction=gap_fraction,
+        freqs=freqs, psd=psd, thresholds=th,
+    )
+
+
+def quality_report_from_checks(checks: EEGEpochChecks, *, required=None) -> QualityReport:
+    """Summarise :class:`EEGEpochChecks` as a :class:`~addictidx._core.QualityReport`.
+
+    Parameters
+    ----------
+    checks : EEGEpochChecks
+        Output of :func:`eeg_epoch_checks`.
+    required : sequence of str | None
+        Channels that must pass the gate for ``usable=True`` (default: all channels).
+
+    Returns
+    -------
+    report : QualityReport
+        ``per_channel`` = share of epochs passing gap + flatline + amplitude; flags
+        ``"gap:<ch>"``, ``"flatline:<ch>"``, ``"amplitude:<ch>"``, ``"rail:<ch>"`` when any epoch failed that check,
+        ``"emg:<ch>"``, ``"line_noise:<ch>"``, ``"gaps>10%:<ch>"`` from the median per-epoch
+        values, and ``"epochs<60%:<ch>"`` for channels failing the gate.
+    """
+    th = checks.thresholds
+    min_pass = float(th["min_pass_fraction"])
+    frac = checks.pass_fraction
+    names = checks.ch_names
+    required = names if required is None else tuple(required)
+    flags: list[str] = []
+    reasons: list[str] = []
+    n_ep = checks.ok.shape[0]
+    if n_ep == 0:
+        reasons.append(
+            f"The EEG is shorter than one {th['epoch_s']} s epoch; no quality can be assessed."
+        )
+    with np.errstate(all="ignore"), _quiet_nanmedian():
+        emg_med = np.nanmedian(checks.emg_share, axis=0) if n_ep else np.full(len(names), np.nan)
+        line_med = np.nanmedian(checks.line_ratio, axis=0) if n_ep else np.full(len(names), np.nan)
+    for i, ch in enumerate(names):
+        for key, arr in (("gap", checks.gap), ("flatline", checks.flat),
+                         ("amplitude", checks.amp), ("rail", checks.rail)):
+            if arr[:, i].any():
+                flags.append(f"{key}:{ch}")
+        if checks.gap_fraction[i] > float(th["gap_max_fraction"]):
+            flags.append(f"gaps>{float(th['gap_max_fraction']):.0%}:{ch}")
+        if emg_med[i] > float(th["emg_share_max"]):
+            flags.append(f"emg:{ch}")
+        if line_med[i] > float(th["line_ratio_max"]):
+            flags.append(f"line_noise:{ch}")
+        if n_ep and not frac[i] >= min_pass:
+            flags.append(f"epochs<{min_pass:.0%}:{ch}")
+            if ch in required:
+                reasons.append(
+                    f"Only {frac[i]:.0%} of {th['epoch_s']} s EEG epochs on {ch} pass the "
+                    f"amplitude, flatline and gap checks (at least {min_pass:.0%} needed)."
+                )
+    missing = [c for c in required if c not in names]
+    for c in missing:
+        reasons.append(f"Required EEG channel {c} is not in the recording.")
+    per_channel = {ch: (float(frac[i]) if n_ep else 0.0) for i, ch in enumerate(names)}
+    return QualityReport(
+        per_channel=per_channel, flags=tuple(flags), usable=not reasons, reasons=tuple(reasons)
+    )
+
+
+def assess_eeg_quality(data, sfreq: float, ch_names, *, thresholds=None) -> QualityReport:
+    """Quality of a recording: per-channel pass share of 2-s epochs, flags and the 60 % gate.
+
+    Parameters
+    ----------
+    data : array, shape (n_channels, n_times)
+        EEG in µV; ``NaN`` marks missing samples.
+    sfreq : float
+        Sampling frequency in Hz.
+    ch_names : sequence of str
+        Channel names in row order.
+    thresholds : dict | None
+        Overrides of :data:`DEFAULT_EEG_THRESHOLDS`, usually from the device profile.
+
+    Returns
+    -------
+    report : QualityReport
+        See :func:`quality_report_from_checks`. ``usable`` is True when every channel has at
+        least 60 % passing epochs (EVIDENCE §7(i)).
+    """
+    return quality_report_from_checks(
+        eeg_epoch_checks(data, sfreq, ch_names, thresholds=thresholds)
+    )
+
+
+class _quiet_nanmedian:
+    """Silence numpy's 'All-NaN slice' RuntimeWarning (all-gap channels are reported anyway)."""
+
+    def __enter__(self):
+        import warnings
+
+        self._cm = warnings.catch_warnings()
+        self._cm.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return self
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc)

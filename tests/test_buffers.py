@@ -1,0 +1,152 @@
+"""Ring and event buffers against a naive ``np.concatenate`` reference."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from addictidx._core.types import Chunk, StreamSpec
+from addictidx.acquire.buffers import EventBuffer, RingBuffer
+
+SPEC = StreamSpec("dev", "eeg", "eeg", ("a", "b"), 8.0, "uV", 12)
+RR = StreamSpec("dev", "rr", "rr", ("rr",), None, "s")
+
+
+def _chunks(sizes, nan_every=0):
+    out, start = [], 0
+    for n in sizes:
+        idx = np.arange(start, start + n, dtype=float)
+        data = np.vstack([idx, -idx])
+        n_missing = 0
+        if nan_every:
+            mask = (idx.astype(int) % nan_every) == 0
+            data[:, mask] = np.nan
+            n_missing = int(mask.sum()) * 2
+        out.append(Chunk(SPEC, data, idx / 8.0, n_missing=n_missing))
+        start += n
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 50), min_size=1, max_size=30),
+    capacity_s=st.floats(0.2, 8.0),
+    seconds=st.floats(0.1, 10.0),
+)
+def test_ring_buffer_matches_concatenate(sizes, capacity_s, seconds):
+    buf = RingBuffer(SPEC, capacity_s)
+    chunks = _chunks(sizes, nan_every=7)
+    for c in chunks:
+        buf.write(c)
+    all_data = np.concatenate([c.data for c in chunks], axis=1)
+    all_times = np.concatenate([c.times for c in chunks])
+    cap = int(np.ceil(capacity_s * 8.0 - 1e-9))
+    n = min(int(round(seconds * 8.0)), cap, all_times.size)
+    w = buf.latest(seconds)
+    np.testing.assert_array_equal(w.data, all_data[:, all_times.size - n :])
+    np.testing.assert_array_equal(w.times, all_times[all_times.size - n :])
+    assert buf.total_written == all_times.size
+    assert buf.n_missing == int(np.isnan(all_data).sum())
+    expected_gap = float(np.isnan(w.data).mean()) if n else 0.0
+    assert w.gap_fraction == pytest.approx(expected_gap)
+    assert w.sfreq == 8.0 and w.spec is SPEC
+
+
+def test_ring_buffer_gap_fraction_by_hand():
+    buf = RingBuffer(SPEC, 10.0)
+    data = np.ones((2, 10))
+    data[:, 2:5] = np.nan  # 3 of 10 samples missing on both channels
+    data[0, 9] = np.nan  # plus one value on one channel
+    buf.write(Chunk(SPEC, data, np.arange(10) / 8.0, n_missing=7))
+    w = buf.latest(10 / 8.0)
+    assert w.gap_fraction == pytest.approx(7 / 20)
+    assert buf.latest(0.5).gap_fraction == pytest.approx(1 / 8)  # last 4 samples: 1 NaN of 8
+    assert w.data is not buf._data and np.shares_memory(w.data, buf._data) is False
+
+
+def test_ring_buffer_rejects_wrong_stream():
+    with pytest.raises(ValueError, match="EventBuffer"):
+        RingBuffer(RR, 10.0)
+    buf = RingBuffer(SPEC, 1.0)
+    other = StreamSpec("dev", "ppg", "ppg", ("a", "b"), 8.0, "raw")
+    with pytest.raises(ValueError, match="dev/ppg"):
+        buf.write(Chunk(other, np.zeros((2, 1)), np.zeros(1)))
+    assert buf.latest(1.0).data.shape == (2, 0)
+
+
+def test_ring_buffer_one_writer_many_readers():
+    buf = RingBuffer(SPEC, 4.0)
+    chunks = _chunks([12] * 2000)
+    errors = []
+
+    def read():
+        for _ in range(300):
+            w = buf.latest(3.0)
+            if w.times.size > 1 and not np.allclose(np.diff(w.times), 1 / 8.0):
+                errors.append(w.times)
+            if w.times.size and not np.array_equal(w.data[0], w.times * 8.0):
+                errors.append(w.data)
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for r in readers:
+        r.start()
+    for c in chunks:
+        buf.write(c)
+    for r in readers:
+        r.join()
+    assert errors == []
+
+
+def _rr_chunks(rr_lists, t0=0.0):
+    out, t = [], t0
+    for rr in rr_lists:
+        rr = np.asarray(rr, dtype=float)
+        times = t + np.cumsum(rr)
+        if rr.size:
+            out.append(Chunk(RR, rr[None], times))
+            t = times[-1]
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rr_lists=st.lists(st.lists(st.sampled_from([0.5, 0.75, 1.0, 1.25]), max_size=5), max_size=40),
+    capacity=st.integers(1, 30),
+    seconds=st.floats(0.5, 40.0),
+    since=st.floats(-1.0, 50.0),
+)
+def test_event_buffer_matches_reference(rr_lists, capacity, seconds, since):
+    buf = EventBuffer(RR, capacity)
+    chunks = _rr_chunks(rr_lists)
+    for c in chunks:
+        buf.write(c)
+    if not chunks:
+        assert buf.latest(seconds).times.size == 0
+        return
+    vals = np.concatenate([c.data[0] for c in chunks])[-capacity:]
+    times = np.concatenate([c.times for c in chunks])[-capacity:]
+    now = times[-1]
+    w = buf.latest(seconds)
+    keep = (times > now - seconds) & (times <= now)
+    np.testing.assert_array_equal(w.times, times[keep])
+    np.testing.assert_array_equal(w.data[0], vals[keep])
+    assert w.sfreq is None
+    s = buf.values_since(since)
+    np.testing.assert_array_equal(s.times, times[times > since])
+
+
+def test_event_buffer_by_hand():
+    buf = EventBuffer(RR, 4)
+    for c in _rr_chunks([[1.0, 1.0], [0.5], [1.0, 1.0]]):  # beats at 1, 2, 2.5, 3.5, 4.5
+        buf.write(c)
+    assert buf.total_written == 5 and buf.n_available == 4
+    assert buf.latest(2.0).times.tolist() == [3.5, 4.5]  # (2.5, 4.5]
+    assert buf.latest(2.5).times.tolist() == [2.5, 3.5, 4.5]  # (2.0, 4.5]
+    # capacity 4: the beat at 1 s was overwritten
+    assert buf.latest(10.0).times.tolist() == [2.0, 2.5, 3.5, 4.5]
+    assert buf.latest(1.0, now=3.0).times.tolist() == [2.5]
+    assert buf.values_since(2.5).data.tolist() == [[1.0, 1.0]]

@@ -1,0 +1,131 @@
+"""EEG quality checks on real Muse EEG with injected, hand-placed faults."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from importlib.resources import files
+
+import numpy as np
+import pytest
+
+from addictidx._core.types import QualityReport
+from addictidx.features import DEFAULT_EEG_THRESHOLDS, assess_eeg_quality, eeg_epoch_checks
+
+SFREQ = 256.0
+CH = ["TP9", "AF7", "AF8", "TP10"]
+EP = 512  # 2-s epochs
+
+
+@pytest.fixture(scope="module")
+def muse() -> np.ndarray:
+    raw = files("addictidx.data").joinpath("muse_eeg_notebooks_n170_subject2.csv.gz").read_bytes()
+    x = np.loadtxt(io.StringIO(gzip.decompress(raw).decode()), delimiter=",", skiprows=1)
+    return x[:, 1:5].T.copy()
+
+
+def test_real_frontal_channels_pass(muse):
+    rep = assess_eeg_quality(muse, SFREQ, CH)
+    assert isinstance(rep, QualityReport)
+    assert set(rep.per_channel) == set(CH)
+    assert rep.per_channel["AF7"] == 1.0 and rep.per_channel["AF8"] == 1.0
+    assert rep.usable  # every channel >= 60 % passing epochs
+
+
+def test_ptp_equals_scipy_detrend(muse):
+    from scipy.signal import detrend
+
+    c = eeg_epoch_checks(muse, SFREQ, CH)
+    assert c.ok.shape == (muse.shape[1] // EP, 4)
+    for e in (0, 13, 41):
+        for ch in range(4):
+            seg = muse[ch, e * EP : (e + 1) * EP]
+            assert c.ptp_uv[e, ch] == pytest.approx(np.ptp(detrend(seg, type="linear")), rel=1e-9)
+    # pass share per channel = epochs within the channel's limit, counted by hand
+    ptp = np.array([[np.ptp(detrend(muse[ch, e * EP : (e + 1) * EP])) for ch in range(4)]
+                    for e in range(c.ok.shape[0])])
+    limits = np.array([150.0, 250.0, 250.0, 150.0])  # AF7/AF8 are blink-prone (looser)
+    np.testing.assert_array_equal(c.ok, ptp <= limits)
+
+
+def test_flatline_fails_gate(muse):
+    x = muse.copy()
+    n_ep = x.shape[1] // EP
+    n_flat = int(0.5 * n_ep)
+    x[1, : n_flat * EP] = 12.0  # AF7 disconnected for the first half
+    rep = assess_eeg_quality(x, SFREQ, CH)
+    assert "flatline:AF7" in rep.flags
+    assert rep.per_channel["AF7"] == pytest.approx((n_ep - n_flat) / n_ep)
+    assert not rep.usable and "epochs<60%:AF7" in rep.flags
+    assert any("AF7" in r for r in rep.reasons)
+
+
+def test_blink_channels_get_looser_amplitude_limit(muse):
+    x = muse.copy()
+    bump = 100.0 * np.hanning(100)  # ~200 µV peak-to-peak with the opposite sign below
+    for ch in (0, 1):  # TP9 and AF7, epoch 3
+        x[ch, 3 * EP + 100 : 3 * EP + 200] += bump
+        x[ch, 3 * EP + 300 : 3 * EP + 400] -= bump
+    c = eeg_epoch_checks(x, SFREQ, CH)
+    assert c.amp[3, 0] and not c.amp[3, 1]
+    c2 = eeg_epoch_checks(x, SFREQ, CH, thresholds={"ptp_max_uv_blink": 150.0})
+    assert c2.amp[3, 1]
+
+
+def test_gaps(muse):
+    x = muse.copy()
+    x[3, 5 * EP + 10 : 5 * EP + 22] = np.nan  # one dropped 12-sample packet on TP10
+    c = eeg_epoch_checks(x, SFREQ, CH)
+    assert c.gap[5, 3] and c.gap.sum() == 1 and not c.ok[5, 3]
+    assert c.gap_fraction[3] == pytest.approx(12 / x.shape[1])
+    rep = assess_eeg_quality(x, SFREQ, CH)
+    assert "gap:TP10" in rep.flags
+
+
+def test_line_noise_and_emg_flags(muse):
+    t = np.arange(muse.shape[1]) / SFREQ
+    x = muse.copy()
+    x[0] += 20.0 * np.sin(2 * np.pi * 50.0 * t)  # mains on TP9 (its own ratio is ~3.5)
+    rng = np.random.default_rng(1)
+    from scipy.signal import butter, sosfiltfilt
+
+    emg = sosfiltfilt(butter(4, [35, 95], "bandpass", fs=SFREQ, output="sos"),
+                      rng.normal(0, 60, t.size))
+    x[3] += emg  # muscle-like broadband 35-95 Hz on TP10
+    clean = eeg_epoch_checks(muse, SFREQ, CH)
+    c = eeg_epoch_checks(x, SFREQ, CH)
+    assert np.nanmedian(c.line_ratio[:, 0]) > 10 > np.nanmedian(clean.line_ratio[:, 0])
+    assert np.nanmedian(c.emg_share[:, 3]) > 0.5 > np.nanmedian(clean.emg_share[:, 3])
+    rep = assess_eeg_quality(x, SFREQ, CH)
+    assert "line_noise:TP9" in rep.flags and "emg:TP10" in rep.flags
+
+
+def test_thresholds_dict_validation(muse):
+    with pytest.raises(KeyError, match="ptp_max"):
+        assess_eeg_quality(muse, SFREQ, CH, thresholds={"ptp_max": 100})
+    rep = assess_eeg_quality(muse, SFREQ, CH, thresholds={"ptp_max_uv": 1000.0})
+    assert rep.per_channel["TP9"] == 1.0
+    assert DEFAULT_EEG_THRESHOLDS["min_pass_fraction"] == 0.6
+
+
+def test_short_recording_not_usable(muse):
+    rep = assess_eeg_quality(muse[:, :300], SFREQ, CH)
+    assert not rep.usable and rep.per_channel["AF7"] == 0.0
+    with pytest.raises(ValueError, match="ch_names"):
+        assess_eeg_quality(muse, SFREQ, CH[:3])
+
+
+def test_profile_style_thresholds_rail_and_per_channel_override(muse):
+    """Thresholds as a device profile hands them over: flat keys + "channels" overrides."""
+    x = muse.copy()
+    x[0, 7 * EP + 3] = 1000.0  # TP9 sample at the amplifier rail in epoch 7
+    profile = {"epoch_s": 2.0, "ptp_max_uv": 150.0, "flat_std_min_uv": 0.5,
+               "rail_abs_max_uv": 990.0,
+               "channels": {"AF7": {"ptp_max_uv": 250.0}, "AF8": {"ptp_max_uv": 250.0},
+                            "TP10": {"ptp_max_uv": 1e6}}}
+    c = eeg_epoch_checks(x, SFREQ, CH, thresholds=profile)
+    assert c.rail[7, 0] and c.rail.sum() == 1 and not c.ok[7, 0]
+    assert c.ok[:, 3].all()  # TP10's override lifts its amplitude limit
+    assert "rail:TP9" in assess_eeg_quality(x, SFREQ, CH, thresholds=profile).flags
+    with pytest.raises(KeyError, match="TP9"):
+        eeg_epoch_checks(x, SFREQ, CH, thresholds={"channels": {"TP9": {"bogus": 1.0}}})

@@ -1,0 +1,140 @@
+"""Readers of the recordings the simulated devices play (muse-lsl CSV, RR text).
+
+References: ``numpy.genfromtxt`` / ``numpy.loadtxt`` on the same files, and hand-written CSV text.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from addictidx._core.errors import DataFormatError
+from addictidx.acquire.recordings import bundled_muse_eeg, bundled_rr, read_muse_csv, read_rr_text
+
+HEADER = "timestamps,TP9,AF7,AF8,TP10,Right AUX,Marker0"
+
+
+def _csv(rows, header=HEADER, sfreq=256.0):
+    lines = [header]
+    for i, r in enumerate(rows):
+        lines.append(f"{100 + i / sfreq:.6f}," + ",".join(str(v) for v in r))
+    return io.StringIO("\n".join(lines) + "\n")
+
+
+def _shared() -> Path:
+    env = os.environ.get("ADDICTIDX_SHARED")
+    root = Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
+    if not (root / "data").is_dir():
+        pytest.skip(f"shared data not found at {root} (set ADDICTIDX_SHARED)")
+    return root / "data"
+
+
+def test_bundled_muse_matches_genfromtxt():
+    data, times, ch, sfreq = bundled_muse_eeg()
+    res = resources.files("addictidx.data").joinpath("muse_eeg_notebooks_n170_subject2.csv.gz")
+    with res.open("rb") as f, gzip.open(f, "rt") as text:
+        ref = np.genfromtxt(text, delimiter=",", names=True)
+    assert ch == ["TP9", "AF7", "AF8", "TP10"] and sfreq == 256.0
+    assert data.shape == (4, 30732)
+    for i, c in enumerate(ch):
+        np.testing.assert_array_equal(data[i], ref[c])
+    np.testing.assert_array_equal(times, ref["timestamps"] - ref["timestamps"][0])
+    data[0, 0] = 1e9  # a copy: the cached recording is unchanged
+    assert bundled_muse_eeg()[0][0, 0] == ref["TP9"][0]
+
+
+def test_columns_are_found_by_name():
+    rows = [[1, 2, 3, 4, 5, 0], [6, 7, 8, 9, 10, 0]] * 20
+    data, times, ch, _ = read_muse_csv(_csv(rows))
+    shuffled_header = "Marker,TP10,timestamps,AF8,Right AUX,AF7,TP9"
+    lines = [shuffled_header] + [
+        f"0,{r[3]},{100 + i / 256:.6f},{r[2]},{r[4]},{r[1]},{r[0]}" for i, r in enumerate(rows)
+    ]
+    data2, times2, _, _ = read_muse_csv(io.StringIO("\n".join(lines)))
+    np.testing.assert_array_equal(data, data2)
+    np.testing.assert_allclose(times, times2)
+    assert data[:, 1].tolist() == [6, 7, 8, 9]
+    aux, _, ch_aux, _ = read_muse_csv(_csv(rows), channels=("Right AUX", "TP9"))
+    assert ch_aux == ["Right AUX", "TP9"] and aux[:, 0].tolist() == [5, 1]
+
+
+def test_malformed_rows_name_file_line_and_column(tmp_path):
+    rows = [[1, 2, 3, 4, 5, 0]] * 10
+    text = _csv(rows).getvalue()
+    path = tmp_path / "rec.csv"
+    path.write_text(text + "100.05,1,2")  # truncated last row = line 12
+    with pytest.raises(DataFormatError, match=r"rec\.csv, line 12: expected 7 .* got 3"):
+        read_muse_csv(path)
+    bad = text.splitlines()
+    bad[4] = bad[4].replace(",3,", ",x3,")  # line 5, AF8
+    path.write_text("\n".join(bad))
+    with pytest.raises(DataFormatError, match=r"rec\.csv, line 5, column 'AF8': 'x3'"):
+        read_muse_csv(path)
+    gz = tmp_path / "rec.csv.gz"
+    gz.write_bytes(gzip.compress("timestamps,TP9,AF7\n1,2,3\n".encode()))
+    msg = r"rec\.csv\.gz, line 1: missing column\(s\) \['AF8', 'TP10'\]"
+    with pytest.raises(DataFormatError, match=msg):
+        read_muse_csv(gz)
+
+
+def test_rate_and_order_checks():
+    rows = [[1, 2, 3, 4, 5, 0]] * 50
+    with pytest.raises(DataFormatError, match="128.00 Hz, expected 256.0 Hz"):
+        read_muse_csv(_csv(rows, sfreq=128.0))
+    assert read_muse_csv(_csv(rows, sfreq=128.0), sfreq=None)[3] == pytest.approx(128.0, rel=1e-4)
+    back = _csv(rows).getvalue().splitlines()
+    back[6], back[7] = back[7], back[6]  # a 4 ms step back (old muse-lsl jitter) is kept
+    np.testing.assert_allclose(
+        read_muse_csv(io.StringIO("\n".join(back)))[1][5:7], [6 / 256, 5 / 256], atol=1e-6
+    )
+    back[30] = "99.0," + back[30].split(",", 1)[1]  # line 31: 1.1 s back
+    with pytest.raises(DataFormatError, match="line 31, column 'timestamps': time goes back by"):
+        read_muse_csv(io.StringIO("\n".join(back)))
+    with pytest.raises(DataFormatError, match="at least 2 data rows"):
+        read_muse_csv(io.StringIO(HEADER + "\n"))
+
+
+def test_read_rr_text_skips_and_counts(tmp_path):
+    p = tmp_path / "rr.txt"
+    p.write_text("# comment\n0.8\n@\n\n0.75\r\n1.0\n")
+    rr, skipped = read_rr_text(p, return_skipped=True)
+    assert rr.tolist() == [0.8, 0.75, 1.0] and skipped == 3
+    p.write_text("800\n750\n")
+    assert read_rr_text(p, unit="ms").tolist() == [0.8, 0.75]
+    p.write_text("0.8\n0\n")
+    with pytest.raises(DataFormatError, match=r"rr\.txt, line 2: RR interval '0'"):
+        read_rr_text(p)
+    p.write_text("# nothing\n")
+    with pytest.raises(DataFormatError, match="no RR values"):
+        read_rr_text(p)
+
+
+def test_bundled_rr_matches_loadtxt():
+    res = resources.files("addictidx.data").joinpath("nsr2db_nsr004_rr_15min.txt.gz")
+    with res.open("rb") as f, gzip.open(f, "rt") as text:
+        ref = np.loadtxt(text, comments="#")
+    rr = bundled_rr()
+    np.testing.assert_array_equal(rr, ref)
+    assert rr.size == 1019 and rr.sum() == pytest.approx(900.15625)
+
+
+@pytest.mark.shared_data
+def test_shared_files_with_quirks():
+    data = _shared()
+    rr, skipped = read_rr_text(
+        data / "physionet-rr-24h-nsr2db-chf2db-healthy/rr_healthy_subjects_ms/008.txt.gz",
+        unit="ms", return_skipped=True,
+    )
+    assert skipped == 1 and rr.size > 90_000  # the stray '@' line (README)
+    eeg, times, _, sfreq = read_muse_csv(
+        data / "muse-eeg-notebooks-v0.1-subset/"
+        "visual__N170__subject1__session1__data_2017-09-13-15.30.01.csv.gz"
+    )
+    assert sfreq == 256.0 and eeg.shape[0] == 4
+    assert np.max(np.diff(times)) > 0.03  # this file has real packet gaps (README: 32-58 ms)
