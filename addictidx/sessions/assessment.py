@@ -307,6 +307,8 @@ def run_assessment(
                     on_note(name, note.characteristic, note.payload, note.t)
             for c in live.eeg_asm.flush():
                 live._write_eeg(c)
+            if live.t0 is not None:  # the trend window that ends the session
+                live.maybe_tick(live.t0 + total)
             if on_progress is not None:
                 on_progress("scoring", total, total)
 

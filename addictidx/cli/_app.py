@@ -161,12 +161,25 @@ def profiles_list() -> None:
 @_clean_errors
 def profiles_show(name: str = typer.Argument(..., help="Profile name or path to a TOML file.")) -> None:
     """Show one device profile as JSON."""
-    import dataclasses
-
     from addictidx.acquire.profiles import load_profile
 
-    p = load_profile(name)
-    typer.echo(json.dumps(dataclasses.asdict(p), indent=2, default=str))
+    typer.echo(json.dumps(_jsonable(load_profile(name)), indent=2))
+
+
+def _jsonable(obj):
+    """Frozen dataclasses, read-only mappings and tuples as plain JSON data."""
+    import dataclasses
+    from collections.abc import Mapping
+
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return str(obj)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,3 @@
+"""Imports every command module so that its commands register on the app."""
+
+# One line per area; each module only decorates functions with ``@app.command``.
