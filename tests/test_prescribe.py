@@ -115,7 +115,7 @@ def test_never_screened_is_a_note_not_a_state():
 
 def test_rule_table_covers_every_band_and_state_with_evidence_values():
     t = load_rules()
-    assert t.version == "1.0.0"
+    assert t.version == "1.1.0"
     for b in BANDS:
         for s in STATES:
             r = t.lookup(None if b == "none" else b, s)
@@ -265,3 +265,128 @@ def test_staff_state_can_raise_but_not_lower():
     assert rx.state == "red" and "can only be raised" in rx.rationale
     with pytest.raises(ValueError, match="'state'"):
         prescribe("low", age=30, resting_hr=60, state="blue")
+
+
+# ----------------------------------------------------------------------------- every band x state
+
+
+def _karvonen_by_hand(pct, rest, age):
+    hrmax = 208 - 0.7 * age
+    return math.floor(rest + pct / 100 * (hrmax - rest) + 0.5)
+
+
+@pytest.mark.parametrize("band", ["low", "elevated", "high", None])
+@pytest.mark.parametrize(
+    ("state", "resting_hr", "screening"),
+    [("green", 62, CLEARED), ("amber", 62, Screening(medically_screened=True, first_weeks=True)),
+     ("red", 62, Screening(medically_screened=True, sbp=185))],
+)
+def test_targets_match_karvonen_tanaka_for_every_band_and_state(band, state, resting_hr, screening):
+    age = 41  # HRmax 208 - 28.7 = 179.3
+    rx = prescribe(band, age=age, resting_hr=resting_hr, screening=screening)
+    assert rx.state == state
+    row = load_rules().lookup(band, state)
+    assert rx.rule_id == row.rule_id and rx.intensity_pct_hrr == row.intensity_pct_hrr
+    if state == "red":
+        assert rx.hr_target_bpm is None and "seated rest" in rx.activity
+    elif row.intensity_pct_hrr is None:
+        assert rx.hr_target_bpm is None
+    else:
+        lo, hi = row.intensity_pct_hrr
+        assert rx.hr_target_bpm == (_karvonen_by_hand(lo, resting_hr, age), _karvonen_by_hand(hi, resting_hr, age))
+    # the rationale carries the citations
+    assert "Sources: " in rx.rationale
+    for c in row.citations:
+        assert c in rx.rationale
+
+
+# ----------------------------------------------------------------------------- staff override, FITT caps
+
+
+def test_staff_state_override_carries_the_reason():
+    rx = prescribe("low", age=30, resting_hr=125, state="green", override_state=True,
+                   override_reason="HR measured standing after stairs; seated re-check 72 bpm",
+                   screening=CLEARED)
+    assert rx.state == "green"
+    assert "check alone gives RED" in rx.rationale and "seated re-check 72 bpm" in rx.rationale
+    rx = prescribe("low", age=30, resting_hr=60, state="amber", screening=CLEARED)
+    assert rx.state == "amber" and "no reason given" in rx.rationale
+
+
+def test_staff_override_of_fields():
+    from addictidx.prescribe import staff_override
+
+    rx = prescribe("elevated", age=30, resting_hr=60, screening=CLEARED)
+    o = staff_override(rx, reason="knee pain: cycling only, lower end", resting_hr=60, hrmax=187,
+                       activity="stationary cycling", intensity_pct_hrr=(40, 45))
+    # 60 + 0.45*127 = 117.15 -> 117
+    assert o.hr_target_bpm == (111, 117) and o.activity == "stationary cycling"
+    assert o.rule_id == "rx1.elevated.green+staff-override" and "knee pain" in o.rationale
+    with pytest.raises(ValueError, match="needs a reason"):
+        staff_override(rx, reason=" ", resting_hr=60, hrmax=187, duration_min=(10, 20))
+    with pytest.raises(ValueError, match="whole numbers|84"):
+        staff_override(rx, reason="x", resting_hr=60, hrmax=187, intensity_pct_hrr=(80, 90))
+    with pytest.raises(ValueError, match="60"):
+        staff_override(rx, reason="x", resting_hr=60, hrmax=187, duration_min=(30, 90))
+    red = prescribe("low", age=30, resting_hr=130, screening=CLEARED)
+    with pytest.raises(ValueError, match="RED blocks exercise"):
+        staff_override(red, reason="x", resting_hr=60, hrmax=187, intensity_pct_hrr=(30, 39))
+    with pytest.raises(ValueError, match="RED blocks exercise"):
+        staff_override(red, reason="x", resting_hr=60, hrmax=187, activity="walking")
+
+
+def test_weekly_fitt_caps_enforced():
+    # high/green reaches 70 % HRR (vigorous from 60 %). 3 vigorous sessions already -> capped at 59.
+    rx = prescribe("high", age=30, resting_hr=60, screening=CLEARED, week={"vigorous_sessions": 3, "moderate_min": 90})
+    # 60 + 0.50*127 = 123.5 -> 124; 60 + 0.59*127 = 134.93 -> 135
+    assert rx.intensity_pct_hrr == (50, 59) and rx.hr_target_bpm == (124, 135)
+    assert rx.rule_id == "rx1.high.green+weekly-cap" and "90 of 150 min" in rx.rationale
+    rx = prescribe("high", age=30, resting_hr=60, screening=CLEARED, week={"vigorous_sessions": 2})
+    assert rx.intensity_pct_hrr == (50, 70) and rx.rule_id == "rx1.high.green"
+    rx = prescribe("high", age=30, resting_hr=60, screening=CLEARED)
+    assert "at most 3 vigorous sessions a week" in rx.rationale
+    # the table itself never exceeds 60 min per session
+    t = load_rules()
+    assert all(r.duration_min[1] <= t.weekly_caps["max_min_per_session"] for r in t.rules.values())
+    with pytest.raises(ValueError, match="week"):
+        prescribe("high", age=30, resting_hr=60, week={"vigorous": 1})
+
+
+def test_modalities_and_music_loop_in_table():
+    t = load_rules()
+    lion = t.modalities["lion_dance_drumming"]
+    assert "vigorous-intermittent" in lion.intensity_note
+    assert lion.allowed("green", 4)[0] and not lion.allowed("green", 3)[0]
+    assert not lion.allowed("amber", 10)[0] and not lion.allowed("green", None)[0]
+    assert "50-58% HRR" in t.modalities["tai_chi"].intensity_note
+    m = t.music_loop
+    assert (m.step_pct, m.step_interval_s, m.target_bpm, m.hold_after_no_fall_steps) == (7, 60, (60, 70), 2)
+
+
+# ----------------------------------------------------------------------------- CLI contract
+
+
+def _cli(args):
+    from typer.testing import CliRunner
+
+    from addictidx.cli import app
+
+    return CliRunner().invoke(app, args)
+
+
+def test_prescribe_cli_json_contract():
+    r = _cli(["prescribe", "--index", "80", "--age", "30", "--resting-hr", "60", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert list(d) == ["band", "state", "activity", "intensity_pct_hrr", "hr_target_bpm", "duration_min",
+                       "music_bpm", "rule_id", "rationale"]
+    # index 80 is in 69.15 <= elevated < 93.32; 40-59 % HRR -> 111-135 bpm (see above)
+    assert (d["band"], d["state"], d["intensity_pct_hrr"], d["hr_target_bpm"]) == ("elevated", "green", [40, 59], [111, 135])
+    # --state overrides in both directions; RED: seated rest, no HR target
+    d = json.loads(_cli(["prescribe", "--index", "95", "--age", "30", "--resting-hr", "60", "--state", "red", "--json"]).output)
+    assert d["band"] == "high" and d["state"] == "red" and d["hr_target_bpm"] is None and "seated rest" in d["activity"]
+    d = json.loads(_cli(["prescribe", "--index", "50", "--age", "30", "--resting-hr", "125", "--state", "green", "--json"]).output)
+    assert d["state"] == "green" and d["band"] == "low" and d["hr_target_bpm"] is not None
+    d = json.loads(_cli(["prescribe", "--index", "50", "--age", "30", "--resting-hr", "70", "--hrmax", "180", "--json"]).output)
+    # 70 + 0.40*110 = 114; 70 + 0.59*110 = 134.9 -> 135
+    assert d["hr_target_bpm"] == [114, 135] and isinstance(d["intensity_pct_hrr"][0], int)

@@ -222,6 +222,9 @@ def prescribe_cmd(
     state: Optional[str] = typer.Option(
         None, "--state", help="Override the inferred state: green, amber or red."
     ),
+    override_reason: Optional[str] = typer.Option(
+        None, "--reason", help="Why staff set --state (written into the rationale)."
+    ),
     screened: bool = typer.Option(
         True,
         "--screened/--not-screened",
@@ -242,6 +245,7 @@ def prescribe_cmd(
         hrmax=hrmax,
         state=state,
         override_state=True,
+        override_reason=override_reason,
         screening={"medically_screened": True if screened else None},
     )
     if json_out:

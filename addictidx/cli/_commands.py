@@ -1,3 +1,4 @@
 """Imports every command module so that its commands register on the app."""
 
 # One line per area; each module only decorates functions with ``@app.command``.
+from addictidx.cli import prescribe_loop  # noqa: F401

@@ -1,10 +1,23 @@
 """Exercise and music suggestions from the index band and the pre-session state (EVIDENCE §7(iii)-(iv)).
 
-Suggestions for staff and participant, never orders. Importing this package is light (no
+Suggestions for staff and participant, never orders. The closed loop on live RR-derived heart
+rate (zone guidance, music tempo, enforced safety stops) is in :mod:`addictidx.prescribe.controller`
+(with :mod:`~addictidx.prescribe.safety` and :mod:`~addictidx.prescribe.tempo`); import it from there. Importing this package is light (no
 onnx, onnxruntime or scipy).
 """
 
-from addictidx.prescribe.rules import BANDS, STATES, Rule, RuleTable, load_rules, prescribe
+from addictidx.prescribe.rules import (
+    BANDS,
+    STATES,
+    Modality,
+    MusicLoopSpec,
+    Rule,
+    RuleTable,
+    WeekLog,
+    load_rules,
+    prescribe,
+    staff_override,
+)
 from addictidx.prescribe.screening import (
     AMBER_SYMPTOMS,
     RED_SYMPTOMS,
@@ -19,6 +32,10 @@ from addictidx.prescribe.screening import (
 __all__ = [
     "AMBER_SYMPTOMS",
     "BANDS",
+    "Modality",
+    "MusicLoopSpec",
+    "WeekLog",
+    "staff_override",
     "RED_SYMPTOMS",
     "Rule",
     "RuleTable",
