@@ -1,0 +1,83 @@
+"""``addictidx bench``: end-to-end real-time latency, capacity and CPU against a reference."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import typer
+
+from addictidx.cli._app import _clean_errors, app
+
+
+@app.command("bench")
+@_clean_errors
+def bench(
+    sessions: int = typer.Option(
+        1, "--sessions", min=1, help="Concurrent sessions of the latency run (p50/p99 at N)."
+    ),
+    duration: float = typer.Option(
+        30.0, "--duration", min=1.0, help="Session time per run, seconds."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+    capacity: bool = typer.Option(
+        True, "--capacity/--no-capacity", help="Search the largest real-time session count."
+    ),
+    reference: bool = typer.Option(
+        True, "--reference/--no-reference",
+        help="Time the MNE + NeuroKit2 + scikit-learn reference pipeline (imports ~5 s).",
+    ),
+    reference_updates: int = typer.Option(5, "--reference-updates", min=1),
+    clock: str = typer.Option("cpu", "--clock", help="Clock of the capacity verdict: cpu or wall."),
+    latency_limit_ms: float = typer.Option(100.0, "--latency-limit-ms", min=0.001),
+    out: Optional[str] = typer.Option(None, "--out", help="Also write the JSON to this file."),
+) -> None:
+    """Replay simulated Muse + H10 sessions through decode -> buffers -> features -> ONNX index ->
+    prescription and report notification-to-index latency, real-time capacity and CPU per
+    session-second against a reference pipeline (run under `taskset -c 0` for one core)."""
+    from addictidx.sessions.benchmark import BenchConfig, run_benchmark
+
+    cfg = BenchConfig(clock=clock, latency_limit_ms=latency_limit_ms)
+
+    def say(msg: str) -> None:
+        typer.echo(f"[bench] {msg}", err=True)
+
+    res = run_benchmark(sessions=sessions, duration_s=duration, cfg=cfg, capacity=capacity,
+                        reference=reference, reference_updates=reference_updates, progress=say)
+    text = json.dumps(res, indent=2, default=float)
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    if as_json:
+        sys.stdout.write(text + "\n")
+        return
+    _print_table(res)
+
+
+def _fmt(v, spec: str = ".2f") -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def _print_table(res: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"addictidx bench ({res['sessions']} session(s), {res['duration_s']:g} s)")
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    rows = [
+        ("p50 / p95 / p99 / max latency (ms)",
+         " / ".join(_fmt(res[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms"))),
+        ("overrun rate (wall)", _fmt(res["overrun_rate"], ".3%")),
+        ("CPU s per session-second", _fmt(res["cpu_s_per_session_s"], ".2e")),
+        ("memory per session (MB)", _fmt(res["memory_per_session_mb"], ".3f")),
+        ("max real-time sessions", str(res.get("max_realtime_sessions"))),
+        ("CPU ratio vs reference (nk.hrv)", _fmt(res.get("cpu_ratio_vs_reference"), ".1f")),
+        ("CPU ratio vs lean reference (nk.hrv_time)",
+         _fmt(res.get("cpu_ratio_vs_lean_reference"), ".1f")),
+    ]
+    for k, v in rows:
+        t.add_row(k, v)
+    Console().print(t)
+    Console().print(res["criterion"]["text"])
