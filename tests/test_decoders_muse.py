@@ -307,7 +307,7 @@ def test_random_bytes_only_raise_decode_error(b):
         pass
 
 
-# ---- Athena framing (decoding of samples not implemented) ----------------------------------------
+# ---- Athena framing (sample decoding and muse-lsl comparison: tests/test_decoders_athena.py) ----
 
 
 @pytest.mark.parametrize("vid", ATHENA_PACKET_IDS)

@@ -452,3 +452,44 @@ def test_invalid_toml_and_no_streams(tmp_path):
     f = _write(tmp_path, GOOD.split("[[streams]]")[0])
     with pytest.raises(ProfileError, match=r"x.toml: streams: missing required array"):
         load_profile(f)
+
+
+# ---- profile facts the public decoder relies on (addictidx.acquire.decode) -------------------
+
+
+@pytest.mark.parametrize("name", ["muse-2016", "muse-2", "muse-s"])
+def test_classic_muse_profiles_have_optional_aux_stream(name):
+    aux = load_profile(name).stream("eeg_aux")
+    eeg = load_profile(name).stream("eeg")
+    assert aux.kind == "eeg" and aux.channels == ("AUX",) and aux.required is False
+    assert aux.characteristics == ("273e0007" + MUSE_SUFFIX,)
+    assert (aux.sfreq, aux.scale, aux.offset) == (eeg.sfreq, eeg.scale, eeg.offset) == (
+        256,
+        0.48828125,
+        -2048,
+    )
+
+
+def test_muse_2016_aux_preset_sequence():
+    seq = load_profile("muse-2016").control.encoded("init_with_aux")
+    assert [c.hex() for c, _ in seq][2] == "047032300a"  # p20 (PROTOCOLS §1.2)
+
+
+@pytest.mark.parametrize("name", ["muse-2016", "muse-2", "muse-s", "sim-muse"])
+def test_telemetry_channels_carry_units(name):
+    t = load_profile(name).stream("telemetry")
+    assert t.channels == ("battery_pct", "fuel_gauge_v")
+
+
+def test_athena_scales_are_the_documented_constants():
+    p = load_profile("muse-s-athena")
+    eeg = p.stream("eeg")
+    assert eeg.scale == 1450 / 16383 and eeg.offset == -8192  # PROTOCOLS §2.4
+    assert p.stream("gyro").scale == -0.0074768 and p.stream("acc").scale == 0.0000610352
+    assert p.stream("battery").scale == 1 / 512
+    assert p.stream("optics").scale == 1.0 and p.stream("optics").unit == "counts"
+
+
+def test_h10_acc_frame_types_recorded():
+    acc = load_profile("polar-h10").stream("acc")
+    assert tuple(acc.layout["frame_types"]) == (0x01, 0x81) and acc.scale == 0.001

@@ -99,3 +99,13 @@ __all__ = [
     "bundled_muse_eeg",
     "bundled_rr",
 ]
+
+# public decoding interface (decode_api.py)
+from addictidx.acquire.decode_api import (  # noqa: E402
+    DecodedPacket,
+    DecodeError,
+    decode,
+    encode_command,
+)
+
+__all__ += ["decode", "DecodedPacket", "DecodeError", "encode_command"]

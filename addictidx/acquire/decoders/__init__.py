@@ -11,11 +11,16 @@ malformed one:
 * ``muse.telemetry`` -> :func:`decode_muse_telemetry`: ``dict`` (sequence, battery_pct, ...)
 * ``muse.control`` -> :func:`decode_muse_control`: ``str`` fragment (see
   :class:`MuseControlReassembler`)
-* ``athena.packet`` -> :func:`split_athena_notification`: ``list[AthenaBlock]`` (framing only)
+* ``athena.packet`` -> :func:`split_athena_notification`: ``list[AthenaBlock]`` (framing; raw
+  samples per block with :func:`decode_athena_block`)
 * ``hrs.measurement`` -> :func:`decode_heart_rate_measurement`: :class:`HeartRateMeasurement`
 * ``battery.level`` -> :func:`decode_battery_level`: ``int`` percent
 * ``pmd.ecg`` -> :func:`decode_pmd_ecg`: ``(timestamp_ns, ndarray (n,) µV)``
 * ``pmd.acc`` -> :func:`decode_pmd_acc`: ``(timestamp_ns, ndarray (3, n))`` raw counts (H10: mG)
+
+Scaled, named, JSON-ready packets for any profile and characteristic come from
+:func:`addictidx.acquire.decode` (``addictidx/acquire/decode_api.py``), which routes by
+characteristic UUID and applies the profile's scale, offset and channel names.
 """
 
 from __future__ import annotations
@@ -31,7 +36,12 @@ from addictidx.acquire.decoders.hrs import (
     encode_heart_rate_measurement,
 )
 from addictidx.acquire.decoders.muse_athena import (
+    ATHENA_TAGS,
     AthenaBlock,
+    AthenaGap,
+    AthenaLossDetector,
+    AthenaTag,
+    decode_athena_block,
     split_athena_notification,
     unpack_lsb_bits,
 )
@@ -103,7 +113,12 @@ __all__ = [
     "EEG_OFFSET",
     "EEG_SCALE_UV",
     "GYRO_SCALE_DPS",
+    "ATHENA_TAGS",
     "AthenaBlock",
+    "AthenaGap",
+    "AthenaLossDetector",
+    "AthenaTag",
+    "decode_athena_block",
     "HeartRateMeasurement",
     "MuseControlReassembler",
     "PmdControlResponse",

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 from addictidx._core.errors import DecodeError
 
-__all__ = ["decode_error", "as_bytes"]
+__all__ = ["decode_error", "as_bytes", "error_offset"]
+
+_AT_BYTE = re.compile(r"at byte (\d+)")
+
+
+def error_offset(err: BaseException) -> int | None:
+    """Byte offset named by a decode error (``err.byte_offset`` or ``"at byte N"``), if any."""
+    off = getattr(err, "byte_offset", None)
+    if off is not None:
+        return int(off)
+    m = _AT_BYTE.search(str(err))
+    return int(m.group(1)) if m else None
 
 
 def decode_error(
@@ -19,17 +32,21 @@ def decode_error(
     payload : bytes-like
         The payload that failed to decode.
     problem : str
-        What is wrong, ideally with the byte offset (``"at byte 3: ..."``).
+        What is wrong, starting with the byte offset (``"at byte 3: ..."``).
 
     Returns
     -------
     err : DecodeError
-        The error, to be raised by the caller.
+        The error, to be raised by the caller; its ``byte_offset`` attribute holds the offset
+        named in ``problem`` (``None`` if there is none).
     """
     n = len(payload)
     preview = bytes(payload[:24]).hex()
     more = "..." if n > 24 else ""
-    return DecodeError(f"{decoder}: cannot decode {n}-byte payload {preview}{more}: {problem}")
+    err = DecodeError(f"{decoder}: cannot decode {n}-byte payload {preview}{more}: {problem}")
+    m = _AT_BYTE.search(problem)
+    err.byte_offset = int(m.group(1)) if m else None
+    return err
 
 
 def as_bytes(decoder: str, payload: object) -> bytes:
@@ -38,6 +55,9 @@ def as_bytes(decoder: str, payload: object) -> bytes:
         return payload
     if isinstance(payload, (bytearray, memoryview)):
         return bytes(payload)
-    raise DecodeError(
-        f"{decoder}: payload must be bytes, bytearray or memoryview, got {type(payload).__name__}."
+    err = DecodeError(
+        f"{decoder}: at byte 0: payload must be bytes, bytearray or memoryview, "
+        f"got {type(payload).__name__}."
     )
+    err.byte_offset = 0
+    raise err

@@ -220,7 +220,11 @@ def decode_battery_level(payload: bytes) -> int:
     name = "decode_battery_level"
     payload = as_bytes(name, payload)
     if len(payload) != 1:
-        raise decode_error(name, payload, f"expected exactly 1 byte, got {len(payload)}")
+        raise decode_error(
+            name,
+            payload,
+            f"at byte {min(len(payload), 1)}: expected exactly 1 byte, got {len(payload)}",
+        )
     if payload[0] > 100:
         raise decode_error(name, payload, f"at byte 0: battery level {payload[0]} % is above 100")
     return payload[0]

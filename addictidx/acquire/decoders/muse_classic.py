@@ -66,7 +66,10 @@ _RAW_MAX = 4095
 def _check_len(decoder: str, payload: bytes, expected: int = NOTIFICATION_BYTES) -> None:
     if len(payload) != expected:
         raise decode_error(
-            decoder, payload, f"expected exactly {expected} bytes, got {len(payload)}"
+            decoder,
+            payload,
+            f"at byte {min(len(payload), expected)}: expected exactly {expected} bytes, "
+            f"got {len(payload)}",
         )
 
 
@@ -123,7 +126,9 @@ def unpack_uint12(b: bytes) -> np.ndarray:
     b = as_bytes("unpack_uint12", b)
     if len(b) % 3:
         raise decode_error(
-            "unpack_uint12", b, "length must be a multiple of 3 (two 12-bit samples)"
+            "unpack_uint12",
+            b,
+            f"at byte {len(b) - len(b) % 3}: length must be a multiple of 3 (two 12-bit samples)",
         )
     a = np.frombuffer(b, dtype=np.uint8).reshape(-1, 3).astype(np.uint16)
     out = np.empty(2 * a.shape[0], dtype=np.uint16)
@@ -175,7 +180,9 @@ def unpack_uint24(b: bytes) -> np.ndarray:
     """
     b = as_bytes("unpack_uint24", b)
     if len(b) % 3:
-        raise decode_error("unpack_uint24", b, "length must be a multiple of 3")
+        raise decode_error(
+            "unpack_uint24", b, f"at byte {len(b) - len(b) % 3}: length must be a multiple of 3"
+        )
     a = np.frombuffer(b, dtype=np.uint8).reshape(-1, 3).astype(np.uint32)
     return (a[:, 0] << 16) | (a[:, 1] << 8) | a[:, 2]
 
@@ -332,7 +339,9 @@ def decode_muse_control(payload: bytes) -> str:
     """
     payload = as_bytes("decode_muse_control", payload)
     if not payload:
-        raise decode_error("decode_muse_control", payload, "empty notification (no length byte)")
+        raise decode_error(
+            "decode_muse_control", payload, "at byte 0: empty notification (no length byte)"
+        )
     n = payload[0]
     if n > len(payload) - 1:
         raise decode_error(

@@ -77,6 +77,11 @@ PMD_STATUS: Mapping[int, str] = MappingProxyType(
         12: "ERROR_INVALID_STATE",
         13: "ERROR_DEVICE_IN_CHARGER",
         14: "ERROR_DISK_FULL",
+        # derived / offline measurements (polar-ble-sdk PmdControlPointResponseCode)
+        15: "ERROR_INVALID_SOURCE_MEASUREMENT_TYPE",
+        16: "ERROR_INVALID_SOURCE_MEASUREMENT_RATE",
+        17: "ERROR_INVALID_DERIVED_MEASUREMENT_SETTINGS_GROUP",
+        18: "ERROR_INVALID_DERIVED_MEASUREMENT_METHOD",
     }
 )
 
@@ -128,7 +133,11 @@ def decode_pmd_features(payload: bytes) -> frozenset[str]:
     name = "decode_pmd_features"
     payload = as_bytes(name, payload)
     if len(payload) < 2:
-        raise decode_error(name, payload, "needs at least 2 bytes (0x0F marker + feature bitmask)")
+        raise decode_error(
+            name,
+            payload,
+            f"at byte {len(payload)}: needs at least 2 bytes (0x0F marker + feature bitmask)",
+        )
     if payload[0] != 0x0F:
         raise decode_error(
             name, payload, f"at byte 0: expected feature marker 0x0f, got 0x{payload[0]:02x}"
@@ -252,7 +261,9 @@ def decode_pmd_control_response(payload: bytes) -> PmdControlResponse:
     name = "decode_pmd_control_response"
     payload = as_bytes(name, payload)
     if len(payload) < 4:
-        raise decode_error(name, payload, "needs at least 4 bytes (F0, op, type, status)")
+        raise decode_error(
+            name, payload, f"at byte {len(payload)}: needs at least 4 bytes (F0, op, type, status)"
+        )
     if payload[0] != 0xF0:
         raise decode_error(
             name, payload, f"at byte 0: expected response code 0xf0, got 0x{payload[0]:02x}"
@@ -363,7 +374,9 @@ def decode_pmd_frame(payload: bytes) -> PmdFrame:
     payload = as_bytes(name, payload)
     if len(payload) < 10:
         raise decode_error(
-            name, payload, "needs at least 10 bytes (type, uint64 timestamp, frame type)"
+            name,
+            payload,
+            f"at byte {len(payload)}: needs at least 10 bytes (type, uint64 timestamp, frame type)",
         )
     return PmdFrame(
         measurement_type=payload[0] & 0x3F,
