@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from addictidx.features import (
+    HRV_MIN_WINDOW_S,
     HRV_NAMES,
     KUBIOS_DEVIATIONS,
+    NEUROKIT_FREQUENCY_NAMES,
     NEUROKIT_NAMES,
     compute_hrv,
     rr_quality,
@@ -57,20 +59,23 @@ def _nk_reference(peaks_or_dict, sampling_rate=1000):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t = nk.hrv_time(peaks_or_dict, sampling_rate=sampling_rate)
+        f = nk.hrv_frequency(peaks_or_dict, sampling_rate=sampling_rate)
         n = nk.hrv_nonlinear(peaks_or_dict, sampling_rate=sampling_rate)
-    return {**t.iloc[0].to_dict(), **n.iloc[0].to_dict()}
+    return {**t.iloc[0].to_dict(), **f.iloc[0].to_dict(), **n.iloc[0].to_dict()}
 
 
 def _assert_equals_nk(ours: dict, ref: dict, where: str):
+    # Issue #4 asks 1e-6 (time, nonlinear) and 1e-3 (frequency); we hold tighter bounds.
     for name, col in NEUROKIT_NAMES.items():
-        assert ours[name] == pytest.approx(ref[col], rel=1e-9, abs=0), (where, name)
+        rel = 1e-6 if name in NEUROKIT_FREQUENCY_NAMES else 1e-9
+        assert ours[name] == pytest.approx(ref[col], rel=rel, abs=0), (where, name)
 
 
 # ---------------------------------------------------------------------------- hand calculations
 def test_hand_calculation_three_beats():
     rr = [1.0, 1.1, 0.9]  # ms: 1000, 1100, 900; diffs +100, -200
-    k = compute_hrv(rr)
-    nk = compute_hrv(rr, convention="neurokit")
+    k = compute_hrv(rr, enforce_min_window=False)
+    nk = compute_hrv(rr, convention="neurokit", enforce_min_window=False)
     assert k["hrv_mean_nn_ms"] == pytest.approx(1000.0)
     assert k["hrv_sdnn_ms"] == pytest.approx(100.0)  # sqrt((0 + 100^2 + 100^2) / 2)
     assert k["hrv_rmssd_ms"] == pytest.approx(math.sqrt((100**2 + 200**2) / 2))
@@ -96,20 +101,20 @@ def test_kubios_sd2_by_hand():
     ms = [800.0, 900.0, 850.0, 950.0, 900.0, 820.0]
     d = [b - a for a, b in zip(ms, ms[1:])]
     sdnn, sdsd = statistics.stdev(ms), statistics.stdev(d)
-    out = compute_hrv([v / 1000 for v in ms])
+    out = compute_hrv([v / 1000 for v in ms], enforce_min_window=False)
     assert out["hrv_sd2_ms"] == pytest.approx(math.sqrt(2 * sdnn**2 - 0.5 * sdsd**2), rel=1e-12)
     assert out["hrv_sd1_ms"] == pytest.approx(sdsd / math.sqrt(2), rel=1e-12)
 
 
 def test_hr_is_rate_of_mean_interval_not_mean_rate():
     rr = np.array([0.5, 1.0, 0.5, 1.0])
-    out = compute_hrv(rr)
+    out = compute_hrv(rr, enforce_min_window=False)
     assert out["hr_mean_bpm"] == pytest.approx(60 / 0.75)  # 80 bpm
     assert out["hr_mean_bpm"] < np.mean(60 / rr)  # hrv-analysis' mean(60/RR) = 90 bpm
 
 
 def test_nan_beats_break_successive_differences():
-    out = compute_hrv([0.8, 0.9, np.nan, 1.0, 1.05])
+    out = compute_hrv([0.8, 0.9, np.nan, 1.0, 1.05], enforce_min_window=False)
     # valid adjacent pairs: (800, 900) and (1000, 1050) -> diffs 100, 50
     assert out["hrv_rmssd_ms"] == pytest.approx(math.sqrt((100**2 + 50**2) / 2))
     assert out["hrv_mean_nn_ms"] == pytest.approx(np.mean([800, 900, 1000, 1050]))
@@ -127,7 +132,11 @@ def test_input_validation():
 
 def test_name_tables_are_consistent():
     assert set(NEUROKIT_NAMES) <= set(HRV_NAMES)
-    assert set(KUBIOS_DEVIATIONS) <= set(NEUROKIT_NAMES)
+    assert set(KUBIOS_DEVIATIONS) <= set(HRV_NAMES)
+    assert set(HRV_MIN_WINDOW_S) == set(HRV_NAMES)
+    required = {"MeanNN", "SDNN", "RMSSD", "SDSD", "pNN50", "pNN20", "LF", "HF", "LFHF", "SD1",
+                "SD2", "SampEn", "DFA_alpha1"}
+    assert {"HRV_" + c for c in required} <= set(NEUROKIT_NAMES.values())
     assert all(v.startswith("HRV_") for v in NEUROKIT_NAMES.values())
     assert {"hrv_pnn50_pct", "hrv_sd2_ms"} <= set(KUBIOS_DEVIATIONS)
     assert "hr_mean_bpm" not in NEUROKIT_NAMES  # NeuroKit2 has no HR column
@@ -158,10 +167,10 @@ def test_kubios_differs_only_where_documented(rr15):
     k = compute_hrv(rr, convention="kubios")
     n = compute_hrv(rr, convention="neurokit")
     for name in HRV_NAMES:
-        if name in KUBIOS_DEVIATIONS:
-            assert k[name] != n[name], name
-        else:
+        if name not in KUBIOS_DEVIATIONS:
             assert k[name] == n[name], name
+        elif name in NEUROKIT_NAMES:
+            assert k[name] != n[name], name
     n_rr = rr.size
     assert k["hrv_pnn50_pct"] == pytest.approx(n["hrv_pnn50_pct"] * n_rr / (n_rr - 1))
 
@@ -231,3 +240,98 @@ def test_rr_quality_gate_and_range(rr15):
     assert not short.usable and "rr_too_short" in short.flags
     m0, empty = rr_quality([])
     assert m0.size == 0 and not empty.usable
+
+
+# ---------------------------------------------------------------------------- new in issue #4
+def test_min_window_blanks_and_flags():
+    rr = np.full(50, 0.9) + 0.05 * np.sin(np.arange(50))  # 45 s of RR
+    out, rep = compute_hrv(rr, return_quality=True)
+    assert math.isfinite(out["hrv_rmssd_ms"])  # RMSSD needs 30 s
+    assert math.isnan(out["hrv_sdnn_ms"]) and math.isnan(out["hrv_lf_ms2"])  # 60 s, 120 s
+    assert "too_short:hrv_lf_ms2" in rep.flags and "too_short:hrv_rmssd_ms" not in rep.flags
+    assert rep.usable
+    full = compute_hrv(rr, enforce_min_window=False)
+    assert full["hrv_sdnn_ms"] == pytest.approx(np.std(rr * 1000, ddof=1))
+
+
+def test_hti_tinn_stress_by_hand():
+    # 20 intervals: 10 at 800 ms, 6 at 850 ms, 4 at 900 ms
+    ms = np.array([800.0] * 10 + [850.0] * 6 + [900.0] * 4)
+    out = compute_hrv(np.random.default_rng(0).permutation(ms) / 1000, enforce_min_window=False,
+                      frequency=False)
+    assert out["hrv_hti"] == pytest.approx(20 / 10)
+    # Baevsky: 50-ms bins -> 800 ms falls in [800, 850): AMo = 50 %, Mo = 0.825 s, MxDMn = 0.1 s
+    assert out["hrv_stress_index"] == pytest.approx(math.sqrt(50 / (2 * 0.825 * 0.1)))
+    # TINN on an exactly triangular histogram: counts 1..5..1 in consecutive 1/128-s bins. The
+    # least-squares triangle reaches 0 five bins either side of the modal bin centre, so the
+    # base is 10 bins, up to half a bin at each end because N and M lie on bin edges.
+    w = 1000 / 128
+    counts = [1, 2, 3, 4, 5, 4, 3, 2, 1]
+    tri = np.concatenate([np.full(c, (100 + k + 0.5) * w) for k, c in enumerate(counts)])
+    tinn = compute_hrv(tri / 1000, enforce_min_window=False, frequency=False)["hrv_tinn_ms"]
+    assert 9 * w <= tinn <= 11 * w
+
+
+def test_hr_stats_by_hand():
+    rr = np.array([1.0, 0.5, 1.0, 0.5, 1.0, 0.75])
+    out = compute_hrv(rr, enforce_min_window=False, frequency=False)
+    hr = 60 / rr
+    ma = [np.mean(hr[i : i + 5]) for i in range(2)]
+    assert out["hr_min_bpm"] == pytest.approx(min(ma)) and out["hr_max_bpm"] == pytest.approx(max(ma))
+    assert out["hr_sd_bpm"] == pytest.approx(np.std(hr, ddof=1))
+
+
+def test_kubios_spectrum_equals_scipy_welch(rr15):
+    from scipy.interpolate import CubicSpline
+    from scipy.signal import welch
+
+    from addictidx.features import hrv_psd
+
+    rr = _five_min(rr15)
+    f, p = hrv_psd(rr, convention="kubios", detrend_lambda=None)
+    ms, t = rr * 1000, np.cumsum(rr)
+    x = np.arange(t[0], t[-1] + 1e-9, 0.25)
+    y = CubicSpline(t, ms)(x)
+    fr, pr = welch(y - y.mean(), fs=4.0, window="hann", nperseg=600, noverlap=300, nfft=1200,
+                   detrend=False)
+    np.testing.assert_allclose(f, fr)
+    np.testing.assert_allclose(p, pr, rtol=1e-9)
+    out = compute_hrv(rr)
+    band = (fr >= 0.04) & (fr < 0.15)
+    # default (lambda=500 detrending) changes LF only slightly: the trend is below 0.04 Hz
+    assert out["hrv_lf_ms2"] == pytest.approx(np.trapezoid(pr[band], fr[band]), rel=0.05)
+    assert out["hrv_lf_nu"] + out["hrv_hf_nu"] == pytest.approx(100.0)
+
+
+def test_smoothness_priors_matches_dense_formula():
+    from addictidx.features.hrv_frequency import _smoothness_priors_trend
+
+    z = np.random.default_rng(1).normal(size=40).cumsum()
+    n, lam = z.size, 10.0
+    d2 = np.diff(np.eye(n), n=2, axis=0)
+    ref = np.linalg.solve(np.eye(n) + lam**2 * d2.T @ d2, z)
+    np.testing.assert_allclose(_smoothness_priors_trend(z, lam), ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("record", ["nsr2db_normal/nsr010_rr_secs.txt.gz", "chf2db_chf/chf205_rr_secs.txt.gz"])
+def test_equals_neurokit_on_random_windows(record):
+    path = _shared_rr_dir() / record
+    if not path.exists():
+        pytest.skip(f"PhysioNet RR data not found at {path}")
+    rr_all = _parse_rr(gzip.decompress(path.read_bytes()).decode())[1:]
+    rng = np.random.default_rng(404)
+    t_end = float(np.sum(rr_all))
+    for length in (300.0, 120.0):
+        for start in rng.uniform(0, t_end - 400.0, size=2):
+            rr = _five_min(rr_all, start) if length == 300 else rr_all[
+                (np.cumsum(rr_all) > start) & (np.cumsum(rr_all) <= start + length)]
+            rr = rr[(rr > 0.25) & (rr < 2.5)]  # nk has no artefact handling; keep plausible RR
+            ours = compute_hrv(rr, convention="neurokit")
+            ref = _nk_reference({"RRI": rr * 1000.0})
+            for name, col in NEUROKIT_NAMES.items():
+                if np.sum(rr) < 0.95 * HRV_MIN_WINDOW_S[name]:  # HRV_MIN_WINDOW_TOLERANCE
+                    assert math.isnan(ours[name]), name
+                    continue
+                rel = 1e-6 if name in NEUROKIT_FREQUENCY_NAMES else 1e-9
+                assert ours[name] == pytest.approx(ref[col], rel=rel, abs=0), (record, start, name)

@@ -10,12 +10,24 @@ compute_psd
     Sliding-window Welch PSD, equal to ``mne.time_frequency.psd_array_welch`` per window.
 band_power, EEG_BANDS
     Closed-band trapezoid band powers (absolute or relative); beta capped at 25 Hz.
+compute_eeg_features
+    Every per-window EEG feature (band powers, ratios, FAA, IAF) in one fused pass.
 assess_eeg_quality
     Per-channel 2-s-epoch checks and the 60 % gate.
-compute_hrv, NEUROKIT_NAMES, KUBIOS_DEVIATIONS
-    HRV with NeuroKit2-exact or Kubios-style definitions.
+compute_hrv, NEUROKIT_NAMES, KUBIOS_DEVIATIONS, HRV_MIN_WINDOW_S
+    HRV (time, frequency, nonlinear) with NeuroKit2-exact or Kubios-style definitions.
+hrv_frequency, hrv_psd
+    Frequency-domain HRV alone (Kubios ms² or NeuroKit2's normalized spectrum).
+correct_rr, RRCorrection
+    RR artefact correction (Lipponen & Tarvainen 2019, Kubios threshold levels).
+detect_rpeaks, ecg_to_rr
+    R peaks in chest-strap ECG (~130 Hz) and the RR series.
 rr_quality
     RR artefact/ectopy screening and the < 5 % gate.
+StreamingBandPower, StreamingHrv
+    Incremental extractors with O(hop) work per update.
+BandPowerTransformer, HrvTransformer
+    scikit-learn transformers (``get_feature_names_out``); imported lazily with scikit-learn.
 compute_index_features
     The four core features of the physiological deviation index.
 """
@@ -36,10 +48,24 @@ from .eeg_quality import (
     eeg_epoch_checks,
     quality_report_from_checks,
 )
-from .hrv import HRV_NAMES, KUBIOS_DEVIATIONS, NEUROKIT_NAMES, compute_hrv, dfa_alpha, sample_entropy
+from .ecg_peaks import detect_rpeaks, ecg_to_rr
+from .eeg_features import compute_eeg_features
+from .hrv import (
+    HRV_MIN_WINDOW_S,
+    HRV_NAMES,
+    KUBIOS_DEVIATIONS,
+    NEUROKIT_FREQUENCY_NAMES,
+    NEUROKIT_NAMES,
+    compute_hrv,
+    dfa_alpha,
+    sample_entropy,
+)
+from .hrv_frequency import HRV_FREQUENCY_NAMES, hrv_frequency, hrv_psd
 from .index_features import INDEX_EEG_CHANNELS, INDEX_FEATURE_NAMES, compute_index_features
 from .psd import compute_psd, get_taper, window_starts
+from .rr_correction import THRESHOLD_LEVELS_S, RRCorrection, correct_rr
 from .rr_quality import RR_ARTIFACT_MAX_FRACTION, rr_quality
+from .streaming import StreamingBandPower, StreamingHrv
 
 __all__ = [
     "EEG_BANDS",
@@ -55,11 +81,26 @@ __all__ = [
     "eeg_epoch_checks",
     "quality_report_from_checks",
     "HRV_NAMES",
+    "HRV_MIN_WINDOW_S",
+    "HRV_FREQUENCY_NAMES",
     "KUBIOS_DEVIATIONS",
     "NEUROKIT_NAMES",
+    "NEUROKIT_FREQUENCY_NAMES",
     "compute_hrv",
+    "hrv_frequency",
+    "hrv_psd",
     "dfa_alpha",
     "sample_entropy",
+    "detect_rpeaks",
+    "ecg_to_rr",
+    "compute_eeg_features",
+    "THRESHOLD_LEVELS_S",
+    "RRCorrection",
+    "correct_rr",
+    "StreamingBandPower",
+    "StreamingHrv",
+    "BandPowerTransformer",
+    "HrvTransformer",
     "INDEX_EEG_CHANNELS",
     "INDEX_FEATURE_NAMES",
     "compute_index_features",
@@ -69,3 +110,12 @@ __all__ = [
     "RR_ARTIFACT_MAX_FRACTION",
     "rr_quality",
 ]
+
+
+def __getattr__(name: str):
+    # The scikit-learn transformers import sklearn (~1 s); load them on first access only.
+    if name in ("BandPowerTransformer", "HrvTransformer"):
+        from . import transformers
+
+        return getattr(transformers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

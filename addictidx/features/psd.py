@@ -180,6 +180,24 @@ def compute_psd(
     the only loops are over FFT batches of up to 512 segments and over the segments of one
     window.
     """
+    freqs, periodo, plan = _segment_periodograms(
+        data, sfreq, window_s=window_s, step_s=step_s, n_fft=n_fft, n_per_seg=n_per_seg,
+        n_overlap=n_overlap, taper=taper,
+    )
+    if plan is None:
+        return freqs, periodo
+    return freqs, _window_mean(periodo, plan)
+
+
+def _segment_periodograms(data, sfreq, *, window_s, step_s, n_fft, n_per_seg, n_overlap, taper):
+    """Scaled one-sided periodogram of every distinct Welch segment, and the window plan.
+
+    Returns ``(freqs, periodo, plan)``: ``periodo`` is ``(n_ch, n_uniq, n_freqs)`` and ``plan``
+    holds what :func:`_window_mean` needs (``None`` and an empty PSD when no window fits).
+    Shared by :func:`compute_psd` and the fused feature path
+    (:func:`~addictidx.features.compute_eeg_features`), which applies linear maps (band
+    weights) to ``periodo`` before averaging.
+    """
     from scipy import fft as sp_fft  # lazy: keep `import addictidx.features` numpy-only
 
     sfreq = check_sfreq(sfreq)
@@ -218,7 +236,7 @@ def compute_psd(
     n_freqs = freqs.size
     n_w = starts.size
     if n_w == 0:
-        return freqs, np.zeros((0, n_ch, n_freqs))
+        return freqs, np.zeros((0, n_ch, n_freqs)), None
 
     taper_w = get_taper(taper, nps)
     scale = 1.0 / (sfreq * np.sum(taper_w * taper_w))
@@ -255,7 +273,18 @@ def compute_psd(
         periodo[..., 1:] *= 2.0
     else:
         periodo[..., 1:-1] *= 2.0
+    n_bad = None
+    if any_bad:
+        csum = np.zeros((n_ch, n_times + 1), dtype=np.int64)
+        np.cumsum(bad, axis=1, out=csum[:, 1:])
+        n_bad = csum[:, starts + n_win] - csum[:, starts]  # (n_ch, n_windows)
+    plan = {"inverse": inverse, "n_seg": n_seg, "n_w": n_w, "n_bad": n_bad}
+    return freqs, periodo, plan
 
+
+def _window_mean(periodo: np.ndarray, plan: dict) -> np.ndarray:
+    """Mean over each window's segments of ``periodo`` (n_ch, n_uniq, k) -> (n_w, n_ch, k)."""
+    inverse, n_seg, n_w = plan["inverse"], plan["n_seg"], plan["n_w"]
     # Mean over the n_seg segments of each window: a loop over the segments of ONE window.
     # When window starts and segment starts form arithmetic progressions (the usual case) the
     # terms are strided views of `periodo`; otherwise they are gathered with np.take.
@@ -279,14 +308,10 @@ def compute_psd(
         else:
             acc += term
     acc /= n_seg
-    psd = np.ascontiguousarray(acc.transpose(1, 0, 2))  # (n_windows, n_ch, n_freqs)
-
-    if any_bad:
-        csum = np.zeros((n_ch, n_times + 1), dtype=np.int64)
-        np.cumsum(bad, axis=1, out=csum[:, 1:])
-        n_bad = csum[:, starts + n_win] - csum[:, starts]  # (n_ch, n_windows)
-        psd[(n_bad > 0).T] = np.nan
-    return freqs, psd
+    psd = np.ascontiguousarray(acc.transpose(1, 0, 2))  # (n_windows, n_ch, k)
+    if plan["n_bad"] is not None:
+        psd[(plan["n_bad"] > 0).T] = np.nan
+    return psd
 
 
 def _as_int(name: str, value, *, allow_zero: bool = False) -> int:

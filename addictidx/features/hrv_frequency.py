@@ -1,0 +1,248 @@
+"""Frequency-domain HRV: VLF/LF/HF powers, peaks, relative and normalized units, LF/HF.
+
+Two conventions, chosen by :func:`hrv_frequency`'s ``convention`` (default ``"kubios"``):
+
+``"kubios"`` (powers in ms², what Kubios HRV and the Task Force 1996 report)
+    1. RR in ms at beat times ``t = cumsum(RR)`` (s); optional smoothness-priors detrending of
+       the RR series (Tarvainen 2002, ``detrend_lambda``; default 500 as in Kubios' default
+       settings, **[unverified against Kubios output]**), the trend is subtracted and the mean
+       kept.
+    2. Cubic spline (not-a-knot, MATLAB ``spline``) interpolation at **4 Hz** on
+       ``t[0] + k/4 <= t[-1]``, then the mean is removed.
+    3. Welch: Hann (periodic) window of 150 s (600 samples; the whole series when shorter),
+       50 % overlap, ``nfft = max(nperseg, 1200)`` (300 points/Hz), one-sided density in ms²/Hz.
+    4. Bands VLF ``[0, 0.04)``, LF ``[0.04, 0.15)``, HF ``[0.15, 0.4)`` Hz, trapezoid rule over
+       the bins inside each band. TP = VLF + LF + HF (0-0.4 Hz). Normalized units
+       ``LF_nu = 100 LF / (LF + HF)``; relative power ``100 band / TP``; peaks = frequency of the
+       largest PSD bin inside the band (DC excluded).
+
+``"neurokit"`` (NeuroKit2 0.2.13 ``nk.hrv_frequency`` defaults, the cross-check mode)
+    Written out in ``../shared/reference/ANCHORS_PERF.md`` §1: quadratic spline at 100 Hz on
+    ``arange(t[0], t[-1] + 1/100, 1/100)`` with constant extrapolation, whole-series mean
+    removed, ``min_frequency = (2*fs)/(N/2)``, ``nperseg = int((2/min_frequency)*fs)`` capped at
+    ``int(N/2)`` (the float expression is reproduced, so ~6 % of lengths give N/2-1), Welch with
+    Hann, ``noverlap = nperseg//2``, ``nfft = 2*nperseg``, no detrend, mean averaging; the whole
+    0-50 Hz spectrum is **divided by its maximum**; bins ``min_frequency <= f <= 0.5`` are kept;
+    bands ULF (0, 0.0033), VLF (0.0033, 0.04), LF (0.04, 0.15), HF (0.15, 0.4), VHF (0.4, 0.5)
+    with ``lo <= f < hi``; a zero power is NaN; TP = nansum of all five (VHF included);
+    ``LFn = LF/TP``, ``HFn = HF/TP``, ``LnHF = ln(HF)``. NeuroKit2's powers are therefore
+    unit-less (relative to the spectral maximum), not ms²; LF/HF is unaffected.
+
+Missing intervals (``NaN``) are dropped; the beat times of the remaining intervals are taken
+from the cumulative sum with each missing interval counted as the median interval (as NeuroKit2
+does for an ``RRI`` input without ``RRI_Time``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._core.validate import check_option
+
+__all__ = ["HRV_FREQUENCY_NAMES", "hrv_frequency", "hrv_psd"]
+
+#: Keys returned by :func:`hrv_frequency`, in order.
+HRV_FREQUENCY_NAMES: tuple[str, ...] = (
+    "hrv_vlf_ms2",
+    "hrv_lf_ms2",
+    "hrv_hf_ms2",
+    "hrv_tp_ms2",
+    "hrv_lfhf",
+    "hrv_lf_nu",
+    "hrv_hf_nu",
+    "hrv_vlf_rel_pct",
+    "hrv_lf_rel_pct",
+    "hrv_hf_rel_pct",
+    "hrv_ln_lf",
+    "hrv_ln_hf",
+    "hrv_vlf_peak_hz",
+    "hrv_lf_peak_hz",
+    "hrv_hf_peak_hz",
+)
+
+_KUBIOS_BANDS = {"vlf": (0.0, 0.04), "lf": (0.04, 0.15), "hf": (0.15, 0.4)}
+_NK_BANDS = {
+    "ulf": (0.0, 0.0033),
+    "vlf": (0.0033, 0.04),
+    "lf": (0.04, 0.15),
+    "hf": (0.15, 0.4),
+    "vhf": (0.4, 0.5),
+}
+_KUBIOS_FS = 4.0
+_KUBIOS_WINDOW_S = 150.0
+_KUBIOS_POINTS_PER_HZ = 300
+_NK_FS = 100
+
+
+def _beat_times_ms(rr_s) -> tuple[np.ndarray, np.ndarray]:
+    """RR in ms and beat times in s of the valid intervals (NaN counted as the median)."""
+    rr = np.asarray(rr_s, dtype=np.float64) * 1000.0
+    nan = np.isnan(rr)
+    if nan.all():
+        return np.zeros(0), np.zeros(0)
+    filled = np.where(nan, np.nanmedian(rr), rr) if nan.any() else rr
+    t = np.cumsum(filled / 1000.0)
+    return rr[~nan], t[~nan]
+
+
+def _welch_density(x: np.ndarray, fs: float, nperseg: int, noverlap: int, nfft: int) -> np.ndarray:
+    """``scipy.signal.welch(x, fs, 'hann', nperseg, noverlap, nfft, detrend=False)`` (mean)."""
+    from scipy import fft as sp_fft  # lazy
+
+    n = x.size
+    win = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(nperseg) / nperseg)  # periodic Hann
+    step = nperseg - noverlap
+    starts = np.arange(0, n - nperseg + 1, step)
+    segs = x[starts[:, np.newaxis] + np.arange(nperseg)] * win
+    spec = sp_fft.rfft(segs, n=nfft, axis=-1)
+    p = spec.real**2 + spec.imag**2
+    p *= 1.0 / (fs * float(np.sum(win * win)))
+    if nfft % 2:
+        p[:, 1:] *= 2.0
+    else:
+        p[:, 1:-1] *= 2.0
+    return p.mean(axis=0)
+
+
+def _smoothness_priors_trend(z: np.ndarray, lam: float) -> np.ndarray:
+    """Trend of ``z`` by smoothness priors (Tarvainen 2002): ``(I + lam² D2ᵀD2)⁻¹ z``."""
+    n = z.size
+    if n < 3:
+        return np.full(n, z.mean())
+    from scipy.linalg import solveh_banded  # lazy
+
+    # D2ᵀD2 is symmetric pentadiagonal; upper banded storage (3, n).
+    d0 = np.full(n, 6.0)
+    d0[[0, -1]] = 1.0
+    d0[[1, -2]] = 5.0
+    d1 = np.full(n - 1, -4.0)
+    d1[[0, -1]] = -2.0
+    d2 = np.ones(n - 2)
+    ab = np.zeros((3, n))
+    l2 = lam * lam
+    ab[2] = 1.0 + l2 * d0
+    ab[1, 1:] = l2 * d1
+    ab[0, 2:] = l2 * d2
+    return solveh_banded(ab, z)
+
+
+def hrv_psd(rr_s, *, convention: str = "kubios", detrend_lambda: float | None = 500.0):
+    """Power spectrum of the interpolated RR series, as used by :func:`hrv_frequency`.
+
+    Parameters
+    ----------
+    rr_s : array, shape (n_rr,)
+        RR intervals in seconds (``NaN`` = missing).
+    convention : {"kubios", "neurokit"}
+        See the module docstring.
+    detrend_lambda : float | None
+        Smoothness-priors regularization for ``"kubios"`` (``None`` = no detrending); ignored
+        for ``"neurokit"``.
+
+    Returns
+    -------
+    freqs : ndarray, shape (n_freqs,)
+        Frequencies in Hz (``"neurokit"``: only ``min_frequency <= f <= 0.5``).
+    psd : ndarray, shape (n_freqs,)
+        ms²/Hz (``"kubios"``) or NeuroKit2's max-normalized power (``"neurokit"``).
+    """
+    check_option("convention", convention, ("kubios", "neurokit"))
+    from scipy.interpolate import CubicSpline, make_interp_spline  # lazy
+
+    rr, t = _beat_times_ms(rr_s)
+    if rr.size < 4:
+        return np.zeros(0), np.zeros(0)
+    if convention == "neurokit":
+        fs = _NK_FS
+        x_new = np.arange(t[0], t[-1] + 1 / fs, 1 / fs)
+        spl = make_interp_spline(t, rr, k=2, check_finite=False)
+        y = spl(x_new)
+        y[x_new < t[0]] = rr[0]
+        y[x_new > t[-1]] = rr[-1]
+        y = y - np.mean(y)
+        n = y.size
+        min_frequency = 2 * fs / (n / 2)
+        nperseg = int(2 / min_frequency * fs)
+        if nperseg > n / 2:
+            nperseg = int(n / 2)
+        p = _welch_density(y, fs, nperseg, nperseg // 2, int(nperseg * 2))
+        freqs = np.fft.rfftfreq(int(nperseg * 2), 1 / fs)
+        p = p / np.max(p)
+        keep = (freqs >= min_frequency) & (freqs <= 0.5)
+        return freqs[keep], p[keep]
+    fs = _KUBIOS_FS
+    z = rr
+    if detrend_lambda is not None:
+        z = rr - _smoothness_priors_trend(rr, float(detrend_lambda)) + rr.mean()
+    x_new = t[0] + np.arange(int(math.floor((t[-1] - t[0]) * fs)) + 1) / fs
+    y = CubicSpline(t, z, bc_type="not-a-knot")(x_new)
+    y = y - np.mean(y)
+    n = y.size
+    nperseg = min(n, int(round(_KUBIOS_WINDOW_S * fs)))
+    nfft = max(nperseg, int(round(_KUBIOS_POINTS_PER_HZ * fs)))
+    p = _welch_density(y, fs, nperseg, nperseg // 2, nfft)
+    return np.fft.rfftfreq(nfft, 1 / fs), p
+
+
+def _band(freqs, psd, lo, hi):
+    m = (freqs >= lo) & (freqs < hi)
+    power = float(np.trapezoid(psd[m], freqs[m])) if m.sum() > 1 else 0.0
+    pos = m & (freqs > 0)
+    peak = float(freqs[pos][np.argmax(psd[pos])]) if pos.any() else math.nan
+    return (math.nan if power == 0.0 else power), peak
+
+
+def _ln(v: float) -> float:
+    return math.log(v) if v > 0 else math.nan
+
+
+def hrv_frequency(
+    rr_s, *, convention: str = "kubios", detrend_lambda: float | None = 500.0
+) -> dict[str, float]:
+    """Frequency-domain HRV indices (keys :data:`HRV_FREQUENCY_NAMES`).
+
+    Parameters
+    ----------
+    rr_s : array, shape (n_rr,)
+        RR intervals in seconds (``NaN`` = missing).
+    convention : {"kubios", "neurokit"}
+        ``"kubios"``: powers in ms² (4 Hz cubic spline, 150-s Welch), normalized units
+        ``100·LF/(LF+HF)``. ``"neurokit"``: NeuroKit2 0.2.13 ``hrv_frequency`` exactly
+        (max-normalized powers; ``hrv_lf_nu`` = ``HRV_LFn`` = LF/TP as a fraction).
+    detrend_lambda : float | None
+        Smoothness-priors λ for ``"kubios"`` (``None`` disables detrending).
+
+    Returns
+    -------
+    out : dict of str -> float
+        ``NaN`` for a band with no power (too short a series) or fewer than 4 intervals.
+    """
+    check_option("convention", convention, ("kubios", "neurokit"))
+    out = dict.fromkeys(HRV_FREQUENCY_NAMES, math.nan)
+    freqs, psd = hrv_psd(rr_s, convention=convention, detrend_lambda=detrend_lambda)
+    if freqs.size == 0:
+        return out
+    if convention == "neurokit":
+        res = {k: _band(freqs, psd, lo, hi) for k, (lo, hi) in _NK_BANDS.items()}
+        tp = float(np.nansum([v[0] for v in res.values()]))
+        vlf, lf, hf = res["vlf"][0], res["lf"][0], res["hf"][0]
+        out["hrv_lf_nu"] = lf / tp
+        out["hrv_hf_nu"] = hf / tp
+        out["hrv_ln_hf"] = math.log(hf) if not math.isnan(hf) else math.nan
+    else:
+        res = {k: _band(freqs, psd, lo, hi) for k, (lo, hi) in _KUBIOS_BANDS.items()}
+        vlf, lf, hf = res["vlf"][0], res["lf"][0], res["hf"][0]
+        tp = float(np.nansum([vlf, lf, hf]))
+        out["hrv_lf_nu"] = 100.0 * lf / (lf + hf)
+        out["hrv_hf_nu"] = 100.0 * hf / (lf + hf)
+        out["hrv_ln_hf"] = _ln(hf)
+    out["hrv_vlf_ms2"], out["hrv_lf_ms2"], out["hrv_hf_ms2"] = vlf, lf, hf
+    out["hrv_tp_ms2"] = tp if tp > 0 else math.nan
+    out["hrv_lfhf"] = lf / hf
+    out["hrv_ln_lf"] = _ln(lf)
+    for k, v in (("vlf", vlf), ("lf", lf), ("hf", hf)):
+        out[f"hrv_{k}_rel_pct"] = 100.0 * v / tp if tp > 0 else math.nan
+        out[f"hrv_{k}_peak_hz"] = res[k][1]
+    return out
