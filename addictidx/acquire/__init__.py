@@ -50,6 +50,14 @@ from addictidx.acquire.recordings import (
 from addictidx.acquire.replay import MonotonicClock, ReplayTransport, iter_notifications
 from addictidx.acquire.simulate import Notification, SimulatedHeadband, SimulatedStrap
 
+# transport, fault injection, stream layer (bleak is imported lazily inside BleakTransport)
+from addictidx.acquire.background import BackgroundStream, run_in_background
+from addictidx.acquire.ble import Backoff, BleakTransport, BleTarget
+from addictidx.acquire.events import GapRecord, LinkEvent
+from addictidx.acquire.faults import FaultedNotification, FaultInjector
+from addictidx.acquire.h10_replay import PolarH10Recording, read_athena_log
+from addictidx.acquire.hub import StreamHub
+
 __all__ = [
     # profiles
     "CommandSequence",
@@ -98,6 +106,19 @@ __all__ = [
     "read_rr_text",
     "bundled_muse_eeg",
     "bundled_rr",
+    # transport / faults / stream layer
+    "Backoff",
+    "BleTarget",
+    "BleakTransport",
+    "BackgroundStream",
+    "run_in_background",
+    "GapRecord",
+    "LinkEvent",
+    "FaultInjector",
+    "FaultedNotification",
+    "PolarH10Recording",
+    "read_athena_log",
+    "StreamHub",
 ]
 
 # public decoding interface (decode_api.py)

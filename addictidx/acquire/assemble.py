@@ -111,7 +111,10 @@ class MuseEegAssembler:
     first block received and ``t0`` its arrival time minus 11 samples, i.e. the first block's last
     sample is placed at its arrival (muse-js subtracts one sample more: a constant offset). Times
     are then drift-free relative to the device clock and jitter-free, but carry the latency of the
-    first packet. With ``clock="lstsq"`` (muse-lsl style), ``t0 + idx / sfreq`` is replaced by the
+    first packet. Until the first block is emitted, complete blocks are held like incomplete
+    ones (``max_lag_blocks``), and a packet of an older block moves the start back instead of
+    being discarded as late: the first packet to arrive need not be the first one sent. With
+    ``clock="lstsq"`` (muse-lsl style), ``t0 + idx / sfreq`` is replaced by the
     line ``a + b * idx`` fitted by exponentially weighted least squares to the first arrival of
     each block against the index of its last sample; it follows the drift between device and
     host clocks and averages latency instead of taking the first one. The slope is used only
@@ -165,6 +168,7 @@ class MuseEegAssembler:
         self._pending: dict[int, list] = {}
         self._fit: _ArrivalFit | None = None
         self._last_rx = float("nan")
+        self._n_emitted = 0
         self.n_packets = 0
         self.n_late = 0
         self.n_duplicate = 0
@@ -221,8 +225,12 @@ class MuseEegAssembler:
                     self.sfreq, self.fit_memory_s * blocks_per_s, int(self.sfreq), 0.01
                 )
         if s < self._next:
-            self.n_late += 1
-            return []
+            if self._n_emitted or self._high - s >= 64:
+                self.n_late += 1
+                return []
+            # nothing emitted yet: an older block that arrives late moves the start back (the
+            # first packet received need not be the first one sent)
+            self._next = s
         self.n_packets += 1
         self._last_rx = received_at
         block = self._pending.get(s)
@@ -260,7 +268,9 @@ class MuseEegAssembler:
             block = self._pending.get(x)
             if block is not None:
                 complete = bool(block[1].all())
-                if not complete and x > final_upto:
+                # until the first block is out, complete blocks wait like incomplete ones so
+                # that older blocks arriving late can still move the start back
+                if (not complete or not self._n_emitted) and x > final_upto:
                     break
                 del self._pending[x]
                 n_missing = int((~block[1]).sum()) * self.spp
@@ -268,6 +278,7 @@ class MuseEegAssembler:
                     self.n_partial_blocks += 1
                 out.append(Chunk(self.spec, block[0], self._times(x, 1), seq=x,
                                  received_at=block[2], n_missing=n_missing))
+                self._n_emitted += 1
                 self._next = x + 1
                 continue
             if x > final_upto:
@@ -281,6 +292,7 @@ class MuseEegAssembler:
             data = np.full((n_ch, self.spp * n), np.nan)
             out.append(Chunk(self.spec, data, self._times(x, n), seq=x,
                              received_at=now, n_missing=data.size))
+            self._n_emitted += 1
             self._next = end
         return out
 

@@ -10,6 +10,12 @@ A *device* (notification source) is either an object with a ``notifications(unti
 returning time-ordered :class:`~addictidx.acquire.simulate.Notification` (the simulated devices),
 or a recorded sequence of notifications (``Notification`` objects or ``(t, characteristic,
 payload)`` tuples, ``t`` in seconds from the start of the recording), which is sorted by time.
+
+A source may also yield :class:`~addictidx.acquire.events.LinkEvent` items (a
+:class:`~addictidx.acquire.faults.FaultInjector` does for injected disconnects): the transport
+passes them to its event callbacks with ``device`` set and ``t`` on the session clock, as the BLE
+transport does for real link changes. A notification with a ``clock_offset`` attribute (faulted
+notifications) is stamped ``received_at + clock_offset`` (an injected host-clock jump).
 """
 
 from __future__ import annotations
@@ -20,13 +26,16 @@ import inspect
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any, Protocol
 
 from addictidx._core.validate import check_option
+from addictidx.acquire.events import LinkEvent
 from addictidx.acquire.simulate import Notification
 
 __all__ = [
     "Clock",
+    "EventCallback",
     "MonotonicClock",
     "NotificationCallback",
     "ReplayTransport",
@@ -35,6 +44,8 @@ __all__ = [
 
 #: ``callback(device_name, characteristic_uuid, payload, received_at)``; may return an awaitable.
 NotificationCallback = Callable[[str, str, bytes, float], Any]
+#: ``event_callback(event: LinkEvent)``; may return an awaitable.
+EventCallback = Callable[[LinkEvent], Any]
 
 
 class Clock(Protocol):
@@ -61,8 +72,8 @@ class MonotonicClock:
         await asyncio.sleep(seconds)
 
 
-def _as_notification(item: Any) -> Notification:
-    if isinstance(item, Notification):
+def _as_notification(item: Any) -> Notification | LinkEvent:
+    if isinstance(item, (Notification, LinkEvent)):
         return item
     try:
         t, characteristic, payload = item
@@ -120,8 +131,9 @@ def iter_notifications(
     ------
     device_name : str
         Name of the device that sent the notification.
-    notification : Notification
-        The notification; ties in ``t`` keep the order of ``devices``, then of each source.
+    notification : Notification | LinkEvent
+        The notification (or a link event yielded by the source); ties in ``t`` keep the order
+        of ``devices``, then of each source.
     """
     streams = [_tagged(name, src, until_s) for name, src in _named_sources(devices)]
     yield from heapq.merge(*streams, key=lambda item: item[1].t)
@@ -147,6 +159,8 @@ class ReplayTransport:
         only advances ``now()``.
     callback : callable | None
         A first notification callback (more with :meth:`add_callback`).
+    event_callback : callable | None
+        A first link-event callback (more with :meth:`add_event_callback`).
     stamp : {"device", "clock"}
         What ``received_at`` is. ``"device"``: the replay's session time of the notification,
         ``t_start + t`` (``t_start`` = ``clock.now()`` when :meth:`run` starts), independent of
@@ -178,6 +192,7 @@ class ReplayTransport:
         speed: float = 1.0,
         clock: Clock | None = None,
         callback: NotificationCallback | None = None,
+        event_callback: EventCallback | None = None,
         stamp: str = "device",
         yield_every: int = 256,
     ) -> None:
@@ -196,6 +211,9 @@ class ReplayTransport:
         self._callbacks: list[NotificationCallback] = []
         if callback is not None:
             self.add_callback(callback)
+        self._event_callbacks: list[EventCallback] = []
+        if event_callback is not None:
+            self.add_event_callback(event_callback)
         self._stop = False
         self.n_delivered = 0
         self.max_lateness_s = 0.0
@@ -205,6 +223,12 @@ class ReplayTransport:
         if not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}.")
         self._callbacks.append(callback)
+
+    def add_event_callback(self, callback: EventCallback) -> None:
+        """Register ``callback(event: LinkEvent)`` for link events yielded by the sources."""
+        if not callable(callback):
+            raise TypeError(f"event callback must be callable, got {callback!r}.")
+        self._event_callbacks.append(callback)
 
     def stop(self) -> None:
         """Ask a running :meth:`run` to return after the current notification."""
@@ -245,7 +269,16 @@ class ReplayTransport:
                 self.max_lateness_s = max(self.max_lateness_s, clock.now() - target)
             elif self.n_delivered % self.yield_every == self.yield_every - 1:
                 await asyncio.sleep(0)
-            received_at = t_start + note.t if self.stamp == "device" else clock.now()
+            offset = getattr(note, "clock_offset", 0.0)
+            if isinstance(note, LinkEvent):
+                t_ev = (t_start + note.t if self.stamp == "device" else clock.now()) + offset
+                event = replace(note, device=name, t=t_ev)
+                for ecb in self._event_callbacks:
+                    result = ecb(event)
+                    if inspect.isawaitable(result):
+                        await result
+                continue
+            received_at = (t_start + note.t if self.stamp == "device" else clock.now()) + offset
             for cb in self._callbacks:
                 result = cb(name, note.characteristic, note.payload, received_at)
                 if inspect.isawaitable(result):
