@@ -4,3 +4,4 @@
 from addictidx.cli import prescribe_loop  # noqa: F401
 from addictidx.cli import bench  # noqa: F401
 from addictidx.cli import decode  # noqa: F401
+from addictidx.cli import train  # noqa: F401

@@ -1,7 +1,11 @@
-"""The addiction index (physiological deviation index) and its baselines (EVIDENCE.md §7(ii)).
+"""The addiction index (physiological deviation index) and its baselines (EVIDENCE.md §7(ii)),
+and research classifiers (training with subject-wise nested CV, ONNX export, model cards).
 
-Importing this package is light: onnx, onnxruntime and scipy are imported inside the functions
-that need them.
+Importing this package is light: onnx, onnxruntime, scipy and scikit-learn are imported inside
+the functions that need them. Research classifiers live in :mod:`addictidx.models.training`,
+:mod:`~addictidx.models.research`, :mod:`~addictidx.models.runtime` (``IndexModel``),
+:mod:`~addictidx.models.metrics`, :mod:`~addictidx.models.card` and :mod:`~addictidx.models.uci`;
+their output is labelled "research" and never fused into the index.
 """
 
 from addictidx.models.baseline import (
@@ -36,11 +40,26 @@ from addictidx.models.index_graph import (
     run_index_model,
 )
 from addictidx.models.norms import eeg_reference_values, load_population_norms, population_baseline
+from addictidx.models.research import (
+    evaluate_research_model,
+    load_research_model,
+    train_research_model,
+)
+from addictidx.models.runtime import IndexModel, export_classifier
+from addictidx.models.training import (
+    FeatureTable,
+    fit_final_model,
+    load_feature_table,
+    nested_cross_validation,
+    uci_feature_table,
+)
 
 __all__ = [
     "BAND_EDGES_INDEX",
     "BAND_EDGES_Z",
     "Baseline",
+    "FeatureTable",
+    "IndexModel",
     "FEATURE_NAMES",
     "FEATURE_SIGNS",
     "IndexArrays",
@@ -57,6 +76,14 @@ __all__ = [
     "baseline_from_sessions",
     "build_index_model",
     "eeg_reference_values",
+    "evaluate_research_model",
+    "export_classifier",
+    "fit_final_model",
+    "load_feature_table",
+    "load_research_model",
+    "nested_cross_validation",
+    "train_research_model",
+    "uci_feature_table",
     "index_confidence",
     "index_numpy",
     "load_baseline_json",

@@ -1,0 +1,153 @@
+"""``addictidx train`` and ``addictidx evaluate``: research classifiers with subject-wise validation.
+
+Both commands read either the UCI alcoholism set (``--dataset uci-alcoholism --data DIR``) or
+any CSV feature table (``--table T.csv --label COL --group COL``) and share one training and
+scoring path (:mod:`addictidx.models.research`). Progress bars go to stderr, JSON to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from addictidx.cli._app import _clean_errors, app
+
+DATASETS = ("uci-alcoholism",)
+
+
+def _load_table(dataset, data, table, label, group):
+    """Resolve the data options into a FeatureTable, with one clear error for bad combinations."""
+    from addictidx._core.validate import check_option
+
+    if (dataset is None) == (table is None):
+        raise ValueError("Give exactly one of --dataset (with --data) or --table (with --label, --group).")
+    if dataset is not None:
+        check_option("--dataset", dataset, DATASETS)
+        if data is None:
+            raise ValueError("--dataset uci-alcoholism needs --data DIR (the folder holding smni_cmi_train.npz).")
+        if label is not None or group is not None:
+            raise ValueError("--label and --group apply to --table only.")
+        from addictidx.models.training import uci_feature_table
+
+        return uci_feature_table(data)
+    if label is None or group is None:
+        raise ValueError("--table needs --label COL and --group COL.")
+    if data is not None:
+        raise ValueError("--data applies to --dataset only.")
+    from addictidx.models.training import load_feature_table
+
+    return load_feature_table(table, label=label, group=group)
+
+
+def _progress(quiet: bool):
+    """(context manager, callback(stage, done, total)) for a rich progress bar on stderr."""
+    import contextlib
+
+    if quiet:
+        return contextlib.nullcontext(), None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("[bold]{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+    tasks: dict[str, int] = {}
+
+    def on_progress(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage, total=total)
+        progress.update(tasks[stage], completed=done, total=total)
+
+    return progress, on_progress
+
+
+def _print(result: dict, json_out: bool, *, verb: str) -> None:
+    if json_out:
+        typer.echo(json.dumps(result, indent=2))
+        return
+
+    def ci(v):
+        return "n/a" if not v or v[0] is None else f"[{v[0]:.2f}, {v[1]:.2f}]"
+
+    def f(v):
+        return "n/a" if v is None else f"{v:.3f}"
+
+    typer.echo(f"{verb} {result['model_id']} (label: {result['label'].upper()}, never fused into the index)")
+    typer.echo(
+        f"  AUC by subject {f(result['auc'])} 95% CI {ci(result['auc_ci95'])}   "
+        f"by trial {f(result['auc_trial'])} 95% CI {ci(result['auc_trial_ci95'])}"
+    )
+    typer.echo(
+        f"  balanced accuracy {f(result['balanced_accuracy'])}   Brier {f(result['brier'])}   "
+        f"ECE {f(result['ece'])}   subjects {result['n_subjects']}   trials {result['n_trials']}"
+    )
+    if "files" in result:
+        for k, v in result["files"].items():
+            typer.echo(f"  {k:<16} {v}")
+    if "note" in result:
+        typer.echo(f"  note: {result['note']}")
+
+
+@app.command("train")
+@_clean_errors
+def train_cmd(
+    out: Path = typer.Option(..., "--out", help="Output folder (model.onnx, model_card.md/.json, ...)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Named labelled set: uci-alcoholism."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Folder of the named data set."),
+    table: Optional[Path] = typer.Option(None, "--table", help="CSV feature table."),
+    label: Optional[str] = typer.Option(None, "--label", help="Label column of --table (2 classes)."),
+    group: Optional[str] = typer.Option(None, "--group", help="Subject column of --table."),
+    seed: int = typer.Option(0, "--seed", help="Seed of every random choice."),
+    outer_folds: int = typer.Option(5, "--outer-folds", help="Outer (estimate) folds, by subject."),
+    inner_folds: int = typer.Option(4, "--inner-folds", help="Inner (C, calibration) folds, by subject."),
+    repeats: int = typer.Option(10, "--repeats", help="Repeats of the nested CV."),
+    n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples for the 95% CIs."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Train a research classifier with nested subject-wise CV, export ONNX and a model card."""
+    from addictidx.models.research import train_research_model
+
+    tbl = _load_table(dataset, data, table, label, group)
+    progress_cm, on_progress = _progress(quiet)
+    with progress_cm:
+        result = train_research_model(
+            tbl,
+            out,
+            seed=seed,
+            outer_folds=outer_folds,
+            inner_folds=inner_folds,
+            repeats=repeats,
+            n_boot=n_boot,
+            on_progress=on_progress,
+        )
+    _print(result, json_out, verb="Trained")
+
+
+@app.command("evaluate")
+@_clean_errors
+def evaluate_cmd(
+    model: Path = typer.Argument(..., help="model.onnx written by `addictidx train`."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Named labelled set: uci-alcoholism."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Folder of the named data set."),
+    table: Optional[Path] = typer.Option(None, "--table", help="CSV feature table."),
+    label: Optional[str] = typer.Option(None, "--label", help="Label column of --table."),
+    group: Optional[str] = typer.Option(None, "--group", help="Subject column of --table."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples for the 95% CIs."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Re-score a saved research model on a data set (no retraining)."""
+    from addictidx.models.research import evaluate_research_model
+
+    tbl = _load_table(dataset, data, table, label, group)
+    result = evaluate_research_model(model, tbl, n_boot=n_boot, seed=seed)
+    _print(result, json_out, verb="Evaluated")
