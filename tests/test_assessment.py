@@ -82,8 +82,10 @@ def test_eeg_features_follow_source(standard_run):
 def test_nothing_lost_and_stored(standard_run):
     acc = standard_run.accounting
     assert acc["eeg_missing"] == 0
-    # Blocks of 12 samples up to 320 s: floor(320 * 256 / 12) blocks.
-    assert acc["eeg_samples"] == (320 * 256 // 12) * 12
+    # The session ends at the first notification at or after 320 s of session time. Headband
+    # block b (12 samples) arrives at session time 12 b / 256 s (block 0 starts the clock), so
+    # the last block taken is b = ceil(320 * 256 / 12) = 6827: blocks 0..6827.
+    assert acc["eeg_samples"] == (math.ceil(320 * 256 / 12) + 1) * 12
     t, _ = _source_beats(STANDARD_PROTOCOL.duration_s)
     assert acc["rr_beats"] == len(t)
     con = sqlite3.connect(standard_run.store_path)

@@ -40,17 +40,29 @@ def test_cli_import_is_light():
     assert out.stdout.strip() == "[]"
 
 
-def test_demo_writes_store_and_summary(tmp_path):
+def test_demo_writes_store_report_and_export(tmp_path):
+    """The demo: 5 history sessions + 1 scored against the personal baseline, all under DIR."""
     out = run("demo", "--out", str(tmp_path), "--json").stdout
     summary = json.loads(out)
     assert (tmp_path / "addictidx.sqlite").exists()
     assert summary["store"] == str(tmp_path / "addictidx.sqlite")
     assert summary["session_time_s"] == 320.0
-    assert summary["index"]["baseline"] == "population"
+    # Five earlier sessions make the baseline personal (EVIDENCE.md 7(ii): first >= 5 sessions).
+    assert summary["index"]["baseline"] == "personal"
+    assert summary["index"]["n_baseline_sessions"] == 5
     assert 0.0 <= summary["index"]["index"] <= 100.0
     assert "not a diagnosis" in summary["index"]["not_for"]
+    for key in ("report_pdf", "report_html", "eeg_bdf", "rr_edf"):
+        path = summary["paths"][key]
+        assert path.startswith(str(tmp_path)) and (tmp_path / path[len(str(tmp_path)) + 1:]).exists()
     listed = json.loads(run("sessions", "list", "--store", str(tmp_path), "--json").stdout)
-    assert [s["subject"] for s in listed] == ["DEMO-001"]
+    assert [s["subject"] for s in listed] == ["DEMO-001"] * 6
+
+
+def test_demo_without_history_uses_population_norms(tmp_path):
+    summary = json.loads(run("demo", "--out", str(tmp_path), "--history", "0", "--json").stdout)
+    assert summary["index"]["baseline"] == "population"
+    assert summary["index"]["n_baseline_sessions"] == 0
 
 
 def test_demo_text_summary_has_disclaimer(tmp_path):

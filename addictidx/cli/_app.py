@@ -76,72 +76,7 @@ def _default_store() -> Path:
     return Path(platformdirs.user_data_dir("addictidx", appauthor=False)) / "store"
 
 
-# --------------------------------------------------------------------------------------------
-@app.command()
-@_clean_errors
-def demo(
-    out: Optional[Path] = typer.Option(
-        None, "--out", help="Directory for the demo store (default: a new temporary directory)."
-    ),
-    subject: str = typer.Option("DEMO-001", "--subject", help="Pseudonymous subject code."),
-    speed: float = typer.Option(
-        0.0, "--speed", help="Replay speed x real time (0 = as fast as possible)."
-    ),
-    age: int = typer.Option(30, "--age", help="Age in years, for HRmax (Tanaka)."),
-    screened: bool = typer.Option(
-        True,
-        "--screened/--not-screened",
-        help="Whether the simulated participant completed medical screening (default yes); "
-        "--not-screened shows the light-intensity cap.",
-    ),
-    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-) -> None:
-    """Run a full assessment on simulated devices replaying real recordings."""
-    import tempfile
-
-    from addictidx.sessions.assessment import run_assessment
-    from addictidx.sessions.protocol import DEMO_PROTOCOL
-    from addictidx.report.summary import format_summary, summary_dict
-
-    store_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="addictidx-demo-"))
-    progress_cm, on_progress = _progress_bar(quiet=json_out)
-    with progress_cm:
-        result = run_assessment(
-            subject,
-            store_dir=store_dir,
-            protocol=DEMO_PROTOCOL,
-            speed=speed,
-            age=age,
-            screening={"medically_screened": True if screened else None},
-            on_progress=on_progress,
-        )
-    if json_out:
-        typer.echo(json.dumps(summary_dict(result), indent=2))
-    else:
-        typer.echo(format_summary(result))
-
-
-def _progress_bar(quiet: bool):
-    """Return (context manager, callback(phase, done_s, total_s)) for a rich progress bar."""
-    import contextlib
-
-    if quiet:
-        return contextlib.nullcontext(), None
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn("[bold]{task.description:<20}"),
-        BarColumn(),
-        TextColumn("{task.completed:>5.0f}/{task.total:.0f} s session time"),
-        TimeRemainingColumn(),
-        transient=False,
-    )
-    task = progress.add_task("starting", total=1.0)
-
-    def on_progress(phase: str, done_s: float, total_s: float) -> None:
-        progress.update(task, description=phase, completed=done_s, total=total_s)
-
-    return progress, on_progress
+# ``demo``, ``assess``, ``rescore`` and the ``sessions`` commands live in addictidx/cli/sessions.py.
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,43 +189,6 @@ def prescribe_cmd(
         from addictidx.report.summary import format_prescription
 
         typer.echo(format_prescription(rx))
-
-
-# --------------------------------------------------------------------------------------------
-@sessions_app.command("list")
-@_clean_errors
-def sessions_list(
-    store: Optional[Path] = typer.Option(None, "--store", help="Store directory."),
-    subject: Optional[str] = typer.Option(None, "--subject", help="Only this subject code."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """List stored sessions."""
-    from addictidx.sessions.store import SessionStore
-
-    with SessionStore(store or _default_store()) as st:
-        rows = st.list_sessions(subject)
-    if json_out:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    for r in rows:
-        idx = "-" if r["index"] is None else f"{r['index']:.0f}"
-        typer.echo(
-            f"#{r['id']:<4} {r['subject']:<12} {r['started_utc']} {r['status']:<9} "
-            f"index {idx:>3} {r['band'] or '':<9} baseline {r['baseline'] or '-'}"
-        )
-
-
-@sessions_app.command("show")
-@_clean_errors
-def sessions_show(
-    session_id: int = typer.Argument(..., help="Session id."),
-    store: Optional[Path] = typer.Option(None, "--store", help="Store directory."),
-) -> None:
-    """Show one stored session as JSON."""
-    from addictidx.sessions.store import SessionStore
-
-    with SessionStore(store or _default_store()) as st:
-        typer.echo(json.dumps(st.session_detail(session_id), indent=2))
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 # One line per area; each module only decorates functions with ``@app.command``.
 from addictidx.cli import prescribe_loop  # noqa: F401
-from addictidx.cli import bench  # noqa: F401
-from addictidx.cli import decode  # noqa: F401
 from addictidx.cli import train  # noqa: F401
+from addictidx.cli import decode  # noqa: F401
+from addictidx.cli import bench  # noqa: F401
+from addictidx.cli import sessions  # noqa: F401

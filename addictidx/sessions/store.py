@@ -1,19 +1,26 @@
-"""SQLite session store: pseudonymous subjects, sessions, feature windows, index results, prescriptions.
+"""The session store: pseudonymous subjects, consent records, sessions, phases, feature windows,
+index results, prescriptions, events and safety events.
 
-One store per site, one SQLite file (``addictidx.sqlite``) in the store directory, opened in WAL
-mode so a crash loses at most the last uncommitted transaction. The schema is versioned with
-``PRAGMA user_version`` and migrated forward on open.
+One store per site. By default it is one SQLite file (``addictidx.sqlite``) in the store
+directory, opened in WAL mode so a crash loses at most the last uncommitted transaction; a site
+can instead point ``url`` (or the ``ADDICTIDX_DB_URL`` environment variable) at a PostgreSQL
+database (``postgresql+psycopg://user@host/db``). All SQL goes through SQLAlchemy Core, so the same
+code runs on both. The schema is versioned (:mod:`addictidx.sessions.schema`) and migrated forward
+on open, one transaction per step. Raw recordings always live in the store directory
+(``raw/session-<id>/``).
 
 Privacy: subjects are pseudonymous codes only (see :func:`check_subject_code`); the store has no
-column for names, birth dates, phone or ID numbers, or free text about a person.
+column for names, birth dates, phone or ID numbers, or free text about a person. Nothing here
+logs a subject code. ``secure_delete`` is on for SQLite, so erased rows are overwritten.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
-import sqlite3
+import shutil
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
@@ -22,81 +29,22 @@ from typing import Any
 
 from addictidx._core.errors import StoreError
 from addictidx._core.types import IndexResult, Prescription
+from addictidx.sessions.schema import SCHEMA_VERSION, TABLES_BY_VERSION
 
-__all__ = ["SessionStore", "check_subject_code", "STORE_FILENAME", "SCHEMA_VERSION"]
+__all__ = [
+    "SessionStore",
+    "check_subject_code",
+    "dumps",
+    "STORE_FILENAME",
+    "SCHEMA_VERSION",
+    "DB_URL_ENV",
+]
 
 STORE_FILENAME = "addictidx.sqlite"
+#: Environment variable holding a database URL that replaces the default SQLite file.
+DB_URL_ENV = "ADDICTIDX_DB_URL"
 
 _CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$")
-
-# Each entry migrates the schema from version i to i + 1.
-_MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE subjects (
-        code        TEXT PRIMARY KEY,
-        created_utc TEXT NOT NULL
-    );
-    CREATE TABLE sessions (
-        id            INTEGER PRIMARY KEY AUTOINCREMENT,
-        subject_code  TEXT NOT NULL REFERENCES subjects(code),
-        started_utc   TEXT NOT NULL,
-        ended_utc     TEXT,
-        status        TEXT NOT NULL CHECK (status IN ('running', 'complete', 'aborted')),
-        simulated     INTEGER NOT NULL,
-        devices_json  TEXT NOT NULL,
-        software      TEXT NOT NULL
-    );
-    CREATE TABLE phases (
-        session_id INTEGER NOT NULL REFERENCES sessions(id),
-        name       TEXT NOT NULL,
-        t_start_s  REAL NOT NULL,
-        t_end_s    REAL
-    );
-    CREATE TABLE feature_windows (
-        session_id  INTEGER NOT NULL REFERENCES sessions(id),
-        phase       TEXT NOT NULL,
-        t_end_s     REAL NOT NULL,
-        values_json TEXT NOT NULL,
-        usable      INTEGER NOT NULL,
-        flags_json  TEXT NOT NULL
-    );
-    CREATE TABLE session_features (
-        session_id  INTEGER PRIMARY KEY REFERENCES sessions(id),
-        values_json TEXT NOT NULL,
-        usable      INTEGER NOT NULL,
-        quality_json TEXT NOT NULL
-    );
-    CREATE TABLE index_results (
-        session_id  INTEGER PRIMARY KEY REFERENCES sessions(id),
-        idx         REAL,
-        band        TEXT,
-        z           REAL,
-        confidence  REAL NOT NULL,
-        baseline    TEXT NOT NULL,
-        model_id    TEXT NOT NULL,
-        model_version TEXT NOT NULL,
-        result_json TEXT NOT NULL
-    );
-    CREATE TABLE prescriptions (
-        session_id  INTEGER PRIMARY KEY REFERENCES sessions(id),
-        rule_id     TEXT NOT NULL,
-        state       TEXT NOT NULL,
-        activity    TEXT NOT NULL,
-        json        TEXT NOT NULL
-    );
-    CREATE TABLE events (
-        session_id INTEGER NOT NULL REFERENCES sessions(id),
-        t_s        REAL NOT NULL,
-        kind       TEXT NOT NULL,
-        detail_json TEXT NOT NULL
-    );
-    CREATE INDEX idx_sessions_subject ON sessions(subject_code);
-    CREATE INDEX idx_fw_session ON feature_windows(session_id);
-    CREATE INDEX idx_events_session ON events(session_id);
-    """,
-)
-
-SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 def check_subject_code(code: str) -> str:
@@ -137,6 +85,11 @@ def _clean(obj: Any) -> Any:
     """Replace non-finite floats by None so the JSON stays standard."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        try:
+            return _clean(obj.item())
+        except (TypeError, ValueError):
+            return obj
     if isinstance(obj, Mapping):
         return {str(k): _clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -149,52 +102,122 @@ def dumps(obj: Any) -> str:
     return json.dumps(_clean(obj), default=_json_default, sort_keys=True)
 
 
+def _sqlite_engine(path: Path):
+    from sqlalchemy import create_engine, event
+
+    engine = create_engine(f"sqlite:///{path}", future=True)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_con, _record):  # pragma: no cover - exercised by every test
+        # Let SQLAlchemy (not the sqlite3 module) emit BEGIN, so DDL is transactional too.
+        dbapi_con.isolation_level = None
+        cur = dbapi_con.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA secure_delete=ON")
+        # WAL + NORMAL: a crash of the program loses nothing committed; a power cut at most the
+        # last transactions.
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # pragma: no cover
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
 class SessionStore:
-    """A site's session store: one SQLite file in ``directory``.
+    """A site's session store.
 
     Parameters
     ----------
     directory : path-like
-        Store directory; created if missing.
+        Store directory, created if missing. Holds the SQLite file (unless ``url`` is given) and
+        the raw recordings.
+    url : str | None
+        SQLAlchemy database URL that replaces the SQLite file, e.g.
+        ``postgresql+psycopg://addictidx@dbhost/site1``. Default: the ``ADDICTIDX_DB_URL``
+        environment variable when set, else ``<directory>/addictidx.sqlite``.
 
     Notes
     -----
     Use as a context manager or call :meth:`close`. Every write is its own transaction.
     """
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, *, url: str | None = None) -> None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.exc import SQLAlchemyError
+
         self.directory = Path(directory)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"Cannot create store directory {self.directory}: {exc}") from exc
+        url = url if url is not None else os.environ.get(DB_URL_ENV) or None
         self.path = self.directory / STORE_FILENAME
+        self.url = url or f"sqlite:///{self.path}"
+        where = self.path if url is None else _redact(url)
         try:
-            self._con = sqlite3.connect(self.path, isolation_level=None)
-            self._con.execute("PRAGMA journal_mode=WAL")
-            self._con.execute("PRAGMA foreign_keys=ON")
-            self._con.execute("PRAGMA secure_delete=ON")
+            if url is None:
+                self._engine = _sqlite_engine(self.path)
+            else:
+                self._engine = create_engine(url, future=True, pool_pre_ping=True)
+            self.dialect = self._engine.dialect.name
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"Cannot open session store {self.path}: {exc}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"Cannot open session store {where}: {_first_line(exc)}") from None
+        except ModuleNotFoundError as exc:
+            raise StoreError(
+                f"Cannot open session store {where}: database driver {exc.name!r} is not "
+                "installed (for PostgreSQL: pip install 'psycopg[binary]')."
+            ) from None
+        from addictidx.sessions import schema
+
+        self._t = schema
 
     # -- lifecycle ---------------------------------------------------------------------------
+    def _get_version(self, con) -> int:
+        from sqlalchemy import text
+
+        if self.dialect == "sqlite":
+            return int(con.exec_driver_sql("PRAGMA user_version").scalar())
+        con.exec_driver_sql(
+            "CREATE TABLE IF NOT EXISTS addictidx_schema (version INTEGER NOT NULL)"
+        )
+        v = con.execute(text("SELECT MAX(version) FROM addictidx_schema")).scalar()
+        return int(v or 0)
+
+    def _set_version(self, con, version: int) -> None:
+        from sqlalchemy import text
+
+        if self.dialect == "sqlite":
+            con.exec_driver_sql(f"PRAGMA user_version={int(version)}")
+        else:
+            con.execute(text("DELETE FROM addictidx_schema"))
+            con.execute(text("INSERT INTO addictidx_schema(version) VALUES (:v)"), {"v": version})
+
     def _migrate(self) -> None:
-        (version,) = self._con.execute("PRAGMA user_version").fetchone()
+        with self._engine.begin() as con:
+            version = self._get_version(con)
         if version > SCHEMA_VERSION:
             raise StoreError(
-                f"Store {self.path} has schema version {version}, newer than this addictidx "
-                f"({SCHEMA_VERSION}); upgrade addictidx."
+                f"Store {self.path if self.dialect == 'sqlite' else _redact(self.url)} has schema "
+                f"version {version}, newer than this addictidx ({SCHEMA_VERSION}); upgrade addictidx."
             )
         for v in range(version, SCHEMA_VERSION):
+            tables, _indexes = TABLES_BY_VERSION[v]
             # One transaction per step: the schema change and the version bump land together.
-            self._con.executescript(
-                f"BEGIN;\n{_MIGRATIONS[v]}\nPRAGMA user_version={v + 1};\nCOMMIT;"
-            )
+            # (Table.create also creates the table's indexes.)
+            with self._engine.begin() as con:
+                for t in tables:
+                    t.create(con)
+                self._set_version(con, v + 1)
 
     def close(self) -> None:
-        """Close the database connection."""
-        self._con.close()
+        """Release the database connections."""
+        self._engine.dispose()
 
     def __enter__(self) -> SessionStore:
         return self
@@ -202,42 +225,106 @@ class SessionStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
-        with self._con:
-            return self._con.execute(sql, tuple(params))
+    def _run(self, stmt, params: Any = None):
+        with self._engine.begin() as con:
+            return con.execute(stmt, params) if params is not None else con.execute(stmt)
 
-    # -- subjects and sessions ------------------------------------------------------------
+    def _rows(self, stmt) -> list:
+        with self._engine.connect() as con:
+            return list(con.execute(stmt))
+
+    # -- subjects, consent and sessions ---------------------------------------------------------
     def ensure_subject(self, code: str) -> str:
         """Register a pseudonymous subject code if new; return it."""
+        from sqlalchemy import select
+
         check_subject_code(code)
-        self._write(
-            "INSERT OR IGNORE INTO subjects(code, created_utc) VALUES (?, ?)", (code, _utc_now())
-        )
+        t = self._t.subjects
+        with self._engine.begin() as con:
+            if con.execute(select(t.c.code).where(t.c.code == code)).first() is None:
+                con.execute(t.insert().values(code=code, created_utc=_utc_now()))
         return code
+
+    def add_consent(
+        self, code: str, *, scope: str = "assessment", status: str = "given",
+        document_version: str = "1",
+    ) -> None:
+        """Record that a subject gave (or withdrew) consent for ``scope``."""
+        if status not in ("given", "withdrawn"):
+            raise ValueError(f"consent status must be 'given' or 'withdrawn', got {status!r}.")
+        self.ensure_subject(code)
+        self._run(
+            self._t.consents.insert().values(
+                subject_code=code, recorded_utc=_utc_now(), scope=str(scope), status=status,
+                document_version=str(document_version),
+            )
+        )
+
+    def consents(self, code: str) -> list[dict[str, Any]]:
+        """Consent records of a subject, oldest first."""
+        from sqlalchemy import select
+
+        t = self._t.consents
+        rows = self._rows(
+            select(t.c.recorded_utc, t.c.scope, t.c.status, t.c.document_version)
+            .where(t.c.subject_code == code).order_by(t.c.id)
+        )
+        return [dict(zip(("recorded_utc", "scope", "status", "document_version"), r)) for r in rows]
 
     def start_session(
         self, subject_code: str, *, devices: Mapping[str, str], simulated: bool, software: str
     ) -> int:
         """Create a running session and return its id."""
         self.ensure_subject(subject_code)
-        cur = self._write(
-            "INSERT INTO sessions(subject_code, started_utc, status, simulated, devices_json, "
-            "software) VALUES (?, ?, 'running', ?, ?, ?)",
-            (subject_code, _utc_now(), int(simulated), dumps(devices), software),
+        res = self._run(
+            self._t.sessions.insert().values(
+                subject_code=subject_code, started_utc=_utc_now(), status="running",
+                simulated=int(simulated), devices_json=dumps(devices), software=software,
+            )
         )
-        return int(cur.lastrowid)
+        return int(res.inserted_primary_key[0])
 
     def end_session(self, session_id: int, *, status: str = "complete") -> None:
         """Mark a session complete (or aborted)."""
-        self._write(
-            "UPDATE sessions SET ended_utc=?, status=? WHERE id=?", (_utc_now(), status, session_id)
+        t = self._t.sessions
+        self._run(
+            t.update().where(t.c.id == session_id).values(ended_utc=_utc_now(), status=status)
         )
+
+    def set_recording(
+        self, session_id: int, raw_dir: str, *, protocol: str, meta: Mapping[str, Any]
+    ) -> None:
+        """Register the raw-data directory (relative to the store directory) of a session."""
+        t = self._t.recordings
+        with self._engine.begin() as con:
+            con.execute(t.delete().where(t.c.session_id == session_id))
+            con.execute(
+                t.insert().values(
+                    session_id=session_id, raw_dir=str(raw_dir), protocol=protocol,
+                    meta_json=dumps(meta),
+                )
+            )
+
+    def recording(self, session_id: int) -> dict[str, Any] | None:
+        """``{"raw_dir": absolute Path, "protocol", "meta"}`` of a session, or None."""
+        from sqlalchemy import select
+
+        t = self._t.recordings
+        rows = self._rows(
+            select(t.c.raw_dir, t.c.protocol, t.c.meta_json).where(t.c.session_id == session_id)
+        )
+        if not rows:
+            return None
+        raw, proto, meta = rows[0]
+        return {"raw_dir": self.directory / raw, "protocol": proto, "meta": json.loads(meta)}
 
     def add_phase(self, session_id: int, name: str, t_start_s: float, t_end_s: float) -> None:
         """Record one protocol phase and its session-clock span."""
-        self._write(
-            "INSERT INTO phases(session_id, name, t_start_s, t_end_s) VALUES (?, ?, ?, ?)",
-            (session_id, name, t_start_s, t_end_s),
+        self._run(
+            self._t.phases.insert().values(
+                session_id=session_id, name=name, t_start_s=float(t_start_s),
+                t_end_s=None if t_end_s is None else float(t_end_s),
+            )
         )
 
     def add_feature_windows(
@@ -248,15 +335,14 @@ class SessionStore:
     ) -> int:
         """Append feature windows ``(t_end_s, values, usable, flags)``; return how many."""
         data = [
-            (session_id, phase, float(t), dumps(vals), int(bool(ok)), dumps(list(flags)))
+            {
+                "session_id": session_id, "phase": phase, "t_end_s": float(t),
+                "values_json": dumps(vals), "usable": int(bool(ok)), "flags_json": dumps(list(flags)),
+            }
             for t, vals, ok, flags in rows
         ]
-        with self._con:
-            self._con.executemany(
-                "INSERT INTO feature_windows(session_id, phase, t_end_s, values_json, usable, "
-                "flags_json) VALUES (?, ?, ?, ?, ?, ?)",
-                data,
-            )
+        if data:
+            self._run(self._t.feature_windows.insert(), data)
         return len(data)
 
     def set_session_features(
@@ -264,127 +350,223 @@ class SessionStore:
     ) -> None:
         """Store the session-level (scored) feature values and their quality report."""
         q = asdict(quality) if hasattr(quality, "__dataclass_fields__") else quality
-        self._write(
-            "INSERT OR REPLACE INTO session_features(session_id, values_json, usable, quality_json)"
-            " VALUES (?, ?, ?, ?)",
-            (session_id, dumps(values), int(usable), dumps(q)),
+        self._replace(
+            self._t.session_features, session_id,
+            values_json=dumps(values), usable=int(usable), quality_json=dumps(q),
         )
+
+    def _replace(self, table, session_id: int, **values: Any) -> None:
+        with self._engine.begin() as con:
+            con.execute(table.delete().where(table.c.session_id == session_id))
+            con.execute(table.insert().values(session_id=session_id, **values))
 
     def set_index_result(self, session_id: int, result: IndexResult) -> None:
         """Store the index result of a session."""
-        payload = asdict(result)
-        self._write(
-            "INSERT OR REPLACE INTO index_results(session_id, idx, band, z, confidence, baseline, "
-            "model_id, model_version, result_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                session_id,
-                result.index,
-                result.band,
-                result.z,
-                result.confidence,
-                result.baseline,
-                result.model_id,
-                result.model_version,
-                dumps(payload),
-            ),
+        self._replace(
+            self._t.index_results, session_id,
+            idx=result.index, band=result.band, z=result.z, confidence=result.confidence,
+            baseline=result.baseline, model_id=result.model_id,
+            model_version=result.model_version, result_json=dumps(asdict(result)),
         )
 
     def set_prescription(self, session_id: int, rx: Prescription) -> None:
         """Store the prescription of a session."""
-        self._write(
-            "INSERT OR REPLACE INTO prescriptions(session_id, rule_id, state, activity, json) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (session_id, rx.rule_id, rx.state, rx.activity, dumps(asdict(rx))),
+        self._replace(
+            self._t.prescriptions, session_id,
+            rule_id=rx.rule_id, state=rx.state, activity=rx.activity, json=dumps(asdict(rx)),
         )
 
     def add_event(self, session_id: int, t_s: float, kind: str, detail: Mapping[str, Any]) -> None:
-        """Record a timestamped event (gap, signal loss, safety stop, staff mark)."""
-        self._write(
-            "INSERT INTO events(session_id, t_s, kind, detail_json) VALUES (?, ?, ?, ?)",
-            (session_id, float(t_s), kind, dumps(detail)),
+        """Record a timestamped event (gap, signal loss, staff mark, recovery)."""
+        self._run(
+            self._t.events.insert().values(
+                session_id=session_id, t_s=float(t_s), kind=kind, detail_json=dumps(detail)
+            )
         )
+
+    def add_safety_event(
+        self, session_id: int, t_s: float, kind: str, detail: Mapping[str, Any]
+    ) -> None:
+        """Record a safety event (HR ceiling, stop, irregular beats) of a session."""
+        self._run(
+            self._t.safety_events.insert().values(
+                session_id=session_id, t_s=float(t_s), kind=kind, detail_json=dumps(detail)
+            )
+        )
+
+    # -- erase -------------------------------------------------------------------------------------
+    def erase_session(self, session_id: int) -> bool:
+        """Delete a session, all its rows and its raw recording; True if it existed."""
+        t = self._t
+        rec = self.recording(session_id)
+        with self._engine.begin() as con:
+            for tab in (t.phases, t.feature_windows, t.session_features, t.index_results,
+                        t.prescriptions, t.events, t.safety_events, t.recordings):
+                con.execute(tab.delete().where(tab.c.session_id == session_id))
+            n = con.execute(t.sessions.delete().where(t.sessions.c.id == session_id)).rowcount
+        if rec is not None and rec["raw_dir"].is_dir():
+            shutil.rmtree(rec["raw_dir"], ignore_errors=True)
+        return bool(n)
+
+    def erase_subject(self, code: str) -> int:
+        """Delete a subject, their consent records and every session; return sessions erased."""
+        from sqlalchemy import select
+
+        t = self._t
+        ids = [r[0] for r in self._rows(
+            select(t.sessions.c.id).where(t.sessions.c.subject_code == code))]
+        for sid in ids:
+            self.erase_session(sid)
+        with self._engine.begin() as con:
+            con.execute(t.consents.delete().where(t.consents.c.subject_code == code))
+            con.execute(t.subjects.delete().where(t.subjects.c.code == code))
+        if self.dialect == "sqlite":
+            with self._engine.connect() as con:  # fold the WAL so deleted pages leave the log
+                con.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return len(ids)
 
     # -- queries ---------------------------------------------------------------------------
     def prior_session_features(
         self, subject_code: str, *, before_session: int | None = None
     ) -> list[dict[str, float | None]]:
         """Usable session-level features of a subject's complete sessions, oldest first."""
-        sql = (
-            "SELECT f.values_json FROM session_features f JOIN sessions s ON s.id = f.session_id "
-            "WHERE s.subject_code=? AND s.status='complete' AND f.usable=1"
+        from sqlalchemy import select
+
+        f, s = self._t.session_features, self._t.sessions
+        q = (
+            select(f.c.values_json).join(s, s.c.id == f.c.session_id)
+            .where(s.c.subject_code == subject_code, s.c.status == "complete", f.c.usable == 1)
         )
-        params: list[Any] = [subject_code]
         if before_session is not None:
-            sql += " AND s.id < ?"
-            params.append(before_session)
-        sql += " ORDER BY s.id"
-        return [json.loads(r[0]) for r in self._con.execute(sql, params)]
+            q = q.where(s.c.id < before_session)
+        return [json.loads(r[0]) for r in self._rows(q.order_by(s.c.id))]
 
     def list_sessions(self, subject_code: str | None = None) -> list[dict[str, Any]]:
         """Sessions with their index and band, newest last."""
-        sql = (
-            "SELECT s.id, s.subject_code, s.started_utc, s.ended_utc, s.status, s.simulated, "
-            "i.idx, i.band, i.confidence, i.baseline FROM sessions s "
-            "LEFT JOIN index_results i ON i.session_id = s.id"
-        )
-        params: list[Any] = []
+        from sqlalchemy import select
+
+        s, i = self._t.sessions, self._t.index_results
+        q = select(
+            s.c.id, s.c.subject_code, s.c.started_utc, s.c.ended_utc, s.c.status, s.c.simulated,
+            i.c.idx, i.c.band, i.c.confidence, i.c.baseline,
+        ).select_from(s.outerjoin(i, i.c.session_id == s.c.id))
         if subject_code is not None:
-            sql += " WHERE s.subject_code=?"
-            params.append(subject_code)
-        sql += " ORDER BY s.id"
+            q = q.where(s.c.subject_code == subject_code)
         keys = (
             "id", "subject", "started_utc", "ended_utc", "status", "simulated",
             "index", "band", "confidence", "baseline",
         )
-        return [dict(zip(keys, row)) for row in self._con.execute(sql, params)]
+        return [dict(zip(keys, row)) for row in self._rows(q.order_by(s.c.id))]
+
+    def running_sessions(self) -> list[int]:
+        """Ids of sessions still marked running (live, or interrupted by a crash)."""
+        from sqlalchemy import select
+
+        s = self._t.sessions
+        return [r[0] for r in self._rows(select(s.c.id).where(s.c.status == "running").order_by(s.c.id))]
+
+    def subject_trend(self, subject_code: str) -> list[dict[str, Any]]:
+        """Complete sessions of a subject with index, Z, band and core features, oldest first."""
+        from sqlalchemy import select
+
+        s, i, f = self._t.sessions, self._t.index_results, self._t.session_features
+        q = (
+            select(s.c.id, s.c.started_utc, i.c.idx, i.c.z, i.c.band, i.c.baseline, f.c.values_json,
+                   f.c.usable)
+            .select_from(s.outerjoin(i, i.c.session_id == s.c.id)
+                         .outerjoin(f, f.c.session_id == s.c.id))
+            .where(s.c.subject_code == subject_code, s.c.status == "complete")
+            .order_by(s.c.id)
+        )
+        out = []
+        for sid, started, idx, z, band, base, vals, usable in self._rows(q):
+            out.append({
+                "id": sid, "started_utc": started, "index": idx, "z": z, "band": band,
+                "baseline": base, "features": json.loads(vals) if vals else {},
+                "usable": bool(usable),
+            })
+        return out
+
+    def feature_windows(self, session_id: int) -> list[dict[str, Any]]:
+        """The trend windows of a session, in time order."""
+        from sqlalchemy import select
+
+        t = self._t.feature_windows
+        rows = self._rows(
+            select(t.c.phase, t.c.t_end_s, t.c.values_json, t.c.usable, t.c.flags_json)
+            .where(t.c.session_id == session_id).order_by(t.c.t_end_s)
+        )
+        return [
+            {"phase": p, "t_end_s": te, "values": json.loads(v), "usable": bool(u),
+             "flags": json.loads(fl)}
+            for p, te, v, u, fl in rows
+        ]
 
     def session_detail(self, session_id: int) -> dict[str, Any]:
         """Everything stored about one session, as plain JSON-ready data."""
-        row = self._con.execute(
-            "SELECT id, subject_code, started_utc, ended_utc, status, simulated, devices_json, "
-            "software FROM sessions WHERE id=?",
-            (session_id,),
-        ).fetchone()
-        if row is None:
-            raise StoreError(f"No session with id {session_id} in {self.path}.")
+        from sqlalchemy import func, select
+
+        t = self._t
+        s = t.sessions
+        rows = self._rows(
+            select(s.c.id, s.c.subject_code, s.c.started_utc, s.c.ended_utc, s.c.status,
+                   s.c.simulated, s.c.devices_json, s.c.software).where(s.c.id == session_id)
+        )
+        if not rows:
+            raise StoreError(f"No session with id {session_id} in this store ({self.directory}).")
+        row = rows[0]
         out: dict[str, Any] = dict(
-            zip(
-                ("id", "subject", "started_utc", "ended_utc", "status", "simulated"),
-                row[:6],
-            )
+            zip(("id", "subject", "started_utc", "ended_utc", "status", "simulated"), row[:6])
         )
         out["devices"] = json.loads(row[6])
         out["software"] = row[7]
-        out["phases"] = [
-            {"name": n, "t_start_s": a, "t_end_s": b}
-            for n, a, b in self._con.execute(
-                "SELECT name, t_start_s, t_end_s FROM phases WHERE session_id=? ORDER BY rowid",
-                (session_id,),
-            )
-        ]
-        out["n_feature_windows"] = self._con.execute(
-            "SELECT COUNT(*) FROM feature_windows WHERE session_id=?", (session_id,)
-        ).fetchone()[0]
-        f = self._con.execute(
-            "SELECT values_json, usable, quality_json FROM session_features WHERE session_id=?",
-            (session_id,),
-        ).fetchone()
-        out["features"] = None if f is None else json.loads(f[0])
-        out["features_usable"] = None if f is None else bool(f[1])
-        out["quality"] = None if f is None else json.loads(f[2])
-        r = self._con.execute(
-            "SELECT result_json FROM index_results WHERE session_id=?", (session_id,)
-        ).fetchone()
-        out["index_result"] = None if r is None else json.loads(r[0])
-        p = self._con.execute(
-            "SELECT json FROM prescriptions WHERE session_id=?", (session_id,)
-        ).fetchone()
-        out["prescription"] = None if p is None else json.loads(p[0])
-        out["events"] = [
-            {"t_s": t, "kind": k, "detail": json.loads(d)}
-            for t, k, d in self._con.execute(
-                "SELECT t_s, kind, detail_json FROM events WHERE session_id=? ORDER BY t_s",
-                (session_id,),
-            )
-        ]
+        with self._engine.connect() as con:
+            p = t.phases
+            out["phases"] = [
+                {"name": n, "t_start_s": a, "t_end_s": b}
+                for n, a, b in con.execute(
+                    select(p.c.name, p.c.t_start_s, p.c.t_end_s)
+                    .where(p.c.session_id == session_id).order_by(p.c.t_start_s)
+                )
+            ]
+            fw = t.feature_windows
+            out["n_feature_windows"] = con.execute(
+                select(func.count()).select_from(fw).where(fw.c.session_id == session_id)
+            ).scalar()
+            sf = t.session_features
+            f = con.execute(
+                select(sf.c.values_json, sf.c.usable, sf.c.quality_json)
+                .where(sf.c.session_id == session_id)
+            ).first()
+            out["features"] = None if f is None else json.loads(f[0])
+            out["features_usable"] = None if f is None else bool(f[1])
+            out["quality"] = None if f is None else json.loads(f[2])
+            ir = t.index_results
+            r = con.execute(select(ir.c.result_json).where(ir.c.session_id == session_id)).first()
+            out["index_result"] = None if r is None else json.loads(r[0])
+            pr = t.prescriptions
+            r = con.execute(select(pr.c.json).where(pr.c.session_id == session_id)).first()
+            out["prescription"] = None if r is None else json.loads(r[0])
+            for key, tab in (("events", t.events), ("safety_events", t.safety_events)):
+                out[key] = [
+                    {"t_s": ts, "kind": k, "detail": json.loads(d)}
+                    for ts, k, d in con.execute(
+                        select(tab.c.t_s, tab.c.kind, tab.c.detail_json)
+                        .where(tab.c.session_id == session_id).order_by(tab.c.t_s)
+                    )
+                ]
+        rec = self.recording(session_id)
+        out["recording"] = None if rec is None else {
+            "raw_dir": str(rec["raw_dir"]), "protocol": rec["protocol"], "meta": rec["meta"],
+        }
         return out
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password (for messages)."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def _first_line(exc: BaseException) -> str:
+    msg = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return msg[0] if msg else type(exc).__name__

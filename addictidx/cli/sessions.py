@@ -1,0 +1,484 @@
+"""Assessment commands: ``demo``, ``assess``, ``rescore`` and ``sessions list|show|export|erase|
+recover|report``.
+
+Heavy libraries (scipy, onnxruntime, matplotlib, edfio, mne, SQLAlchemy) are imported inside the
+commands. Output never contains anything but pseudonymous codes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from addictidx.cli._app import _clean_errors, _default_store, app, sessions_app
+
+__all__ = ["demo", "assess", "rescore"]
+
+#: Staff mark keys typed during ``assess`` (a line with the key, then Enter). Labels only: the
+#: store never holds free text about a person.
+MARK_KEYS = {
+    "m": "staff_mark",
+    "mv": "movement",
+    "t": "talking",
+    "e": "eyes_opened",
+    "s": "symptom_reported",
+}
+
+_DB_URL_HELP = (
+    "Database URL instead of the store's SQLite file (e.g. postgresql+psycopg://user@host/db); "
+    "default $ADDICTIDX_DB_URL."
+)
+
+
+def _progress_bar(quiet: bool):
+    """Return (context manager, callback(phase, done_s, total_s)) for a rich progress bar."""
+    import contextlib
+
+    if quiet:
+        return contextlib.nullcontext(), None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("[bold]{task.description:<24}"),
+        BarColumn(),
+        TextColumn("{task.completed:>5.0f}/{task.total:.0f} s session time"),
+        TimeRemainingColumn(),
+        transient=False,
+    )
+    task = progress.add_task("starting", total=1.0)
+
+    def on_progress(phase: str, done_s: float, total_s: float) -> None:
+        progress.update(task, description=phase, completed=done_s, total=total_s)
+
+    return progress, on_progress
+
+
+def _write_report(store, session_id: int, out_dir: Path) -> dict[str, Path]:
+    from addictidx.report.content import report_content
+    from addictidx.report.html import write_html
+    from addictidx.report.pdf import write_pdf
+
+    rc = report_content(store, session_id)
+    stem = f"{rc.subject}_ses-{session_id:04d}_report"
+    return {
+        "report_pdf": write_pdf(rc, out_dir / f"{stem}.pdf"),
+        "report_html": write_html(rc, out_dir / f"{stem}.html"),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+@app.command()
+@_clean_errors
+def demo(
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Directory for the demo store, reports and export "
+        "(default: a new temporary directory)."
+    ),
+    subject: str = typer.Option("DEMO-001", "--subject", help="Pseudonymous subject code."),
+    speed: float = typer.Option(
+        0.0, "--speed", help="Replay speed x real time of the final session (0 = as fast as possible)."
+    ),
+    age: int = typer.Option(30, "--age", help="Age in years, for HRmax (Tanaka)."),
+    screened: bool = typer.Option(
+        True,
+        "--screened/--not-screened",
+        help="Whether the simulated participant completed medical screening (default yes); "
+        "--not-screened shows the light-intensity cap.",
+    ),
+    history: int = typer.Option(
+        5, "--history", min=0, max=30,
+        help="Earlier sessions to simulate first (5 = a personal baseline for the last one).",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """A full assessment of a simulated person with a history of sessions, on replayed real
+    recordings: store, PDF + HTML report and BDF/EDF+ export, all under --out."""
+    import tempfile
+
+    from addictidx.report.summary import format_summary, summary_dict
+    from addictidx.sessions.assessment import run_assessment
+    from addictidx.sessions.io import export_session
+    from addictidx.sessions.protocol import DEMO_PROTOCOL
+    from addictidx.sessions.store import SessionStore
+
+    out_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="addictidx-demo-"))
+    screening = {"medically_screened": True if screened else None}
+    progress_cm, on_progress = _progress_bar(quiet=json_out)
+    with progress_cm:
+        for k in range(history):
+            # Each earlier visit replays another stretch of the real recordings, so the
+            # baseline has a real spread.
+            def hist_progress(phase, done, total, k=k):
+                if on_progress is not None:
+                    on_progress(f"history {k + 1}/{history}: {phase}", done, total)
+
+            run_assessment(
+                subject, store_dir=out_dir, protocol=DEMO_PROTOCOL, speed=0.0, age=age,
+                screening=screening, seed=100 + k, replay_offset_s=23.0 * (k + 1),
+                on_progress=hist_progress,
+            )
+        result = run_assessment(
+            subject,
+            store_dir=out_dir,
+            protocol=DEMO_PROTOCOL,
+            speed=speed,
+            age=age,
+            screening=screening,
+            on_progress=on_progress,
+        )
+    with SessionStore(out_dir) as store:
+        paths = _write_report(store, result.session_id, out_dir / "reports")
+        exported = export_session(store, result.session_id, out_dir / "export")
+    paths.update({k: v for k, v in exported.items() if v is not None})
+    paths["store"] = result.store_path
+    if json_out:
+        summary = summary_dict(result)
+        summary["paths"] = {k: str(v) for k, v in paths.items()}
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    typer.echo(format_summary(result))
+    typer.echo("")
+    typer.echo(f"Report (PDF):   {paths['report_pdf']}")
+    typer.echo(f"Report (HTML):  {paths['report_html']}")
+    typer.echo(f"EEG (BDF):      {paths.get('eeg_bdf', '-')}")
+    typer.echo(f"RR (EDF+):      {paths.get('rr_edf', '-')}")
+    typer.echo(f"Store:          {paths['store']}")
+
+
+# --------------------------------------------------------------------------------------------
+class _LiveView:
+    """A rich renderable that reads the live assessment on every refresh."""
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        self.live = None
+        self.sid = None
+
+    def __rich__(self):
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        t = Table.grid(padding=(0, 2))
+        t.add_column(style="bold")
+        t.add_column()
+        live = self.live
+        if live is None:
+            t.add_row("addictidx", "connecting...")
+            return t
+        clock = live.clock
+        total = live.protocol.duration_s
+        done = total - clock.remaining_s()
+        phase = clock.phase
+        state = "[red]PAUSED - signal lost" if clock.paused else "[green]recording"
+        if phase is not None and phase.kind == "check" and not clock.paused:
+            state = "[yellow]device check (waiting for good signal)"
+        if clock.done:
+            state = "[green]scoring"
+        t.add_row("subject / session", f"{self.subject} / #{self.sid}")
+        t.add_row("phase", f"{phase.name if phase else '-'}  {state}")
+        if phase is not None and phase.instruction:
+            t.add_row("instruction", phase.instruction)
+        t.add_row("progress", ProgressBar(total=total, completed=done, width=40))
+        t.add_row("time left", f"{clock.remaining_s():.0f} s of {total:.0f} s")
+        hr = "-" if live.hr_bpm is None else f"{live.hr_bpm:.0f} bpm"
+        t.add_row("heart rate", hr)
+        q = live.channel_quality
+        qs = "  ".join(
+            f"[{'green' if v >= 0.6 else 'red'}]{ch} {v:.0%}[/]" for ch, v in q.items()
+        ) or "-"
+        t.add_row("EEG quality", qs)
+        marks = [e for e in live.events if e[0] == "mark"]
+        t.add_row("events", f"{len(marks)} marks; type "
+                  + ", ".join(f"{k}={v}" for k, v in MARK_KEYS.items()) + " + Enter")
+        return t
+
+
+def _stdin_marks(live_ref: _LiveView) -> None:
+    """Read staff mark keys from the terminal (daemon thread)."""
+    import threading
+
+    def loop():
+        for line in sys.stdin:
+            key = line.strip().lower()
+            if live_ref.live is not None and key:
+                live_ref.live.request_mark(MARK_KEYS.get(key, "staff_mark"))
+
+    threading.Thread(target=loop, daemon=True).start()
+
+
+@app.command()
+@_clean_errors
+def assess(
+    subject: str = typer.Option(..., "--subject", help="Pseudonymous subject code, e.g. P001."),
+    headband: str = typer.Option("auto", "--headband", help="Headband profile name, or auto."),
+    strap: str = typer.Option("auto", "--strap", help="Chest-strap profile name, or auto."),
+    simulate: bool = typer.Option(
+        False, "--simulate", help="Use simulated devices replaying the bundled real recordings."
+    ),
+    speed: float = typer.Option(1.0, "--speed", help="Replay speed x real time (simulation)."),
+    store: Optional[Path] = typer.Option(
+        None, "--store", help="Store directory (default: the user's data directory)."
+    ),
+    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+    guided: bool = typer.Option(
+        False, "--guided", help="Add the guided intervention and recovery phases."
+    ),
+    age: int = typer.Option(30, "--age", help="Age in years, for HRmax (Tanaka)."),
+    screened: bool = typer.Option(
+        False, "--screened/--not-screened",
+        help="Staff confirm the pre-session medical screening (default: not screened = light "
+        "intensity only).",
+    ),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write the PDF + HTML report."),
+) -> None:
+    """Run a guided assessment with a live view (device check, eyes closed, eyes open, scoring)."""
+    from addictidx.sessions.store import check_subject_code
+
+    check_subject_code(subject)
+    if not simulate:
+        raise ValueError(
+            "Live capture from real devices is not wired into 'assess' in this version; "
+            "run with --simulate (replayed real recordings)."
+        )
+    from addictidx.acquire import SimulatedHeadband, SimulatedStrap
+    from addictidx.report.summary import format_summary
+    from addictidx.sessions.assessment import MAX_PAUSE_S, run_assessment
+    from addictidx.sessions.protocol import GUIDED_PROTOCOL, STANDARD_PROTOCOL
+    from addictidx.sessions.store import SessionStore
+
+    protocol = GUIDED_PROTOCOL if guided else STANDARD_PROTOCOL
+    store_dir = store or _default_store()
+    dur = protocol.duration_s + MAX_PAUSE_S
+    hb = SimulatedHeadband(duration_s=dur, profile="sim-muse" if headband == "auto" else headband)
+    st = SimulatedStrap(duration_s=dur, profile="sim-hrs" if strap == "auto" else strap)
+    view = _LiveView(subject)
+    tty = sys.stdout.isatty()
+
+    def on_start(live, sid):
+        view.live, view.sid = live, sid
+        if not tty:  # the live view shows it otherwise
+            typer.echo(f"session #{sid} started (store {store_dir})", err=True)
+
+    def on_progress(phase, done, total):
+        if not tty:  # plain, flushed lines for logs and pipes
+            print(f"t={done:.1f}s phase={phase}", flush=True)
+
+    import contextlib
+
+    cm = contextlib.nullcontext()
+    if tty:
+        from rich.live import Live
+
+        cm = Live(view, refresh_per_second=4, transient=False)
+        if sys.stdin.isatty():
+            _stdin_marks(view)
+    with cm:
+        result = run_assessment(
+            subject, store_dir=store_dir, protocol=protocol, speed=speed, age=age,
+            screening={"medically_screened": True if screened else None},
+            headband=hb, strap=st, on_progress=on_progress, on_start=on_start, db_url=db_url,
+        )
+    typer.echo(format_summary(result))
+    if report:
+        with SessionStore(store_dir, url=db_url) as s:
+            paths = _write_report(s, result.session_id, Path(store_dir) / "reports")
+        typer.echo(f"Report (PDF):   {paths['report_pdf']}")
+        typer.echo(f"Report (HTML):  {paths['report_html']}")
+
+
+# --------------------------------------------------------------------------------------------
+@app.command()
+@_clean_errors
+def rescore(
+    file: Path = typer.Argument(..., help="Recording: muse-lsl or Mind Monitor CSV, XDF, EDF/BDF, "
+                                "or an exported _rr.tsv."),
+    rr_file: Optional[Path] = typer.Option(
+        None, "--rr", help="A second file with the RR intervals (EDF+, _rr.tsv or a text file "
+        "of RR in seconds)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Re-score an old recording with the current index (population norms)."""
+    import math
+
+    from addictidx.features import compute_index_features
+    from addictidx.models import population_baseline, score_index
+    from addictidx.report.summary import format_index, index_result_dict
+    from addictidx.sessions.io import read_recording
+
+    rec = read_recording(file)
+    rr = rec.rr_s
+    if rr_file is not None:
+        if str(rr_file).endswith((".edf", ".tsv", ".bdf")):
+            rr = read_recording(rr_file).rr_s
+        else:
+            from addictidx.acquire import read_rr_text
+
+            rr = read_rr_text(rr_file)
+    if rec.eeg is None and rr is None:
+        raise ValueError(f"{file}: holds neither EEG nor RR intervals.")
+    feats, quality = compute_index_features(
+        rec.eeg, rec.sfreq, list(rec.ch_names) if rec.eeg is not None else None, rr
+    )
+    clean = {k: (None if not math.isfinite(v) else float(v)) for k, v in feats.items()}
+    result = score_index(clean, population_baseline(), quality=quality)
+    if json_out:
+        out = index_result_dict(result)
+        out["source"] = rec.source
+        out["features"] = clean
+        typer.echo(json.dumps(out, indent=2))
+        return
+    typer.echo(f"Re-scored {rec.source} against population norms.")
+    typer.echo("  " + "  ".join(f"{k} {'-' if v is None else f'{v:.4g}'}" for k, v in clean.items()))
+    typer.echo(format_index(result))
+
+
+# --------------------------------------------------------------------------------------------
+@sessions_app.command("list")
+@_clean_errors
+def sessions_list(
+    store: Optional[Path] = typer.Option(None, "--store", help="Store directory."),
+    subject: Optional[str] = typer.Option(None, "--subject", help="Only this subject code."),
+    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List stored sessions."""
+    from addictidx.sessions.store import SessionStore
+
+    with SessionStore(store or _default_store(), url=db_url) as st:
+        rows = st.list_sessions(subject)
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        idx = "-" if r["index"] is None else f"{r['index']:.0f}"
+        typer.echo(
+            f"#{r['id']:<4} {r['subject']:<12} {r['started_utc']} {r['status']:<9} "
+            f"index {idx:>3} {r['band'] or '':<9} baseline {r['baseline'] or '-'}"
+        )
+
+
+@sessions_app.command("show")
+@_clean_errors
+def sessions_show(
+    session_id: int = typer.Argument(..., help="Session id."),
+    store: Optional[Path] = typer.Option(None, "--store", help="Store directory."),
+    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+) -> None:
+    """Show one stored session as JSON."""
+    from addictidx.sessions.store import SessionStore
+
+    with SessionStore(store or _default_store(), url=db_url) as st:
+        typer.echo(json.dumps(st.session_detail(session_id), indent=2))
+
+
+@sessions_app.command("export")
+@_clean_errors
+def sessions_export(
+    subject: str = typer.Option(..., "--subject", help="Subject code whose sessions to export."),
+    out: Path = typer.Option(..., "--out", help="Destination directory."),
+    session_id: Optional[int] = typer.Option(None, "--session", help="Only this session."),
+    store: Optional[Path] = typer.Option(None, "--store", help="Store directory."),
+    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+    bids: bool = typer.Option(False, "--bids", help="Also write a BIDS dataset (needs mne-bids)."),
+    report: bool = typer.Option(False, "--report", help="Also write each session's PDF + HTML report."),
+) -> None:
+    """Export a subject's recordings: EEG as BDF, RR as EDF+ (with phase/event annotations)."""
+    from addictidx.sessions.io import export_session, write_bids
+    from addictidx.sessions.store import SessionStore, check_subject_code
+
+    check_subject_code(subject)
+    with SessionStore(store or _default_store(), url=db_url) as st:
+        rows = [r for r in st.list_sessions(subject)
+                if session_id is None or r["id"] == session_id]
+        if not rows:
+            raise ValueError(f"No sessions of subject {subject} in this store.")
+        for r in rows:
+            if st.recording(r["id"]) is None:
+                typer.echo(f"#{r['id']}: no raw recording (skipped)")
+                continue
+            paths = export_session(st, r["id"], out)
+            if bids and paths["eeg_bdf"] is not None:
+                write_bids(paths["eeg_bdf"], Path(out) / "bids", subject=subject, session=r["id"])
+            if report:
+                paths.update(_write_report(st, r["id"], Path(out)))
+            typer.echo(f"#{r['id']}: " + ", ".join(str(p) for p in paths.values() if p))
+
+
+@sessions_app.command("erase")
+@_clean_errors
+def sessions_erase(
+    session_id: Optional[int] = typer.Argument(None, help="Session id (or use --subject)."),
+    subject: Optional[str] = typer.Option(None, "--subject", help="Erase this subject entirely."),
+    store: Optional[Path] = typer.Option(None, "--store", help="Store directory."),
+    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Erase a session, or a subject with all their sessions and raw data (cannot be undone)."""
+    from addictidx.sessions.store import SessionStore
+
+    if (session_id is None) == (subject is None):
+        raise ValueError("Give either a session id or --subject CODE.")
+    what = f"session #{session_id}" if subject is None else f"subject {subject} and all sessions"
+    if not yes and not typer.confirm(f"Erase {what}? This cannot be undone."):
+        raise typer.Exit(1)
+    with SessionStore(store or _default_store(), url=db_url) as st:
+        if subject is not None:
+            n = st.erase_subject(subject)
+            typer.echo(f"Erased subject {subject}: {n} sessions.")
+        elif st.erase_session(session_id):
+            typer.echo(f"Erased session #{session_id}.")
+        else:
+            raise ValueError(f"No session with id {session_id} in this store.")
+
+
+@sessions_app.command("recover")
+@_clean_errors
+def sessions_recover(
+    store: Optional[Path] = typer.Option(None, "--store", help="Store directory."),
+    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+    age: int = typer.Option(30, "--age", help="Age in years, for the prescription."),
+    force: bool = typer.Option(False, "--force", help="Recover even if the recorder seems alive."),
+) -> None:
+    """Complete sessions interrupted by a crash from their raw data."""
+    from addictidx._core.errors import StoreError
+    from addictidx.sessions.assessment import recover_session
+    from addictidx.sessions.store import SessionStore
+
+    with SessionStore(store or _default_store(), url=db_url) as st:
+        ids = st.running_sessions()
+        if not ids:
+            typer.echo("No interrupted sessions.")
+            return
+        for sid in ids:
+            try:
+                info = recover_session(st, sid, age=age, force=force)
+            except StoreError as exc:
+                typer.echo(f"#{sid}: not recovered: {exc}")
+                continue
+            idx = "-" if info["index"] is None else f"{info['index']:.0f} ({info['band']})"
+            typer.echo(
+                f"#{sid}: recovered {info['eeg_s']:.1f} s of EEG and {info['n_beats']} beats up "
+                f"to {info['data_end_s']:.1f} s; index {idx}"
+            )
+
+
+@sessions_app.command("report")
+@_clean_errors
+def sessions_report(
+    session_id: int = typer.Argument(..., help="Session id."),
+    out: Path = typer.Option(Path("."), "--out", help="Destination directory."),
+    store: Optional[Path] = typer.Option(None, "--store", help="Store directory."),
+    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+) -> None:
+    """Write the PDF + HTML report of one session."""
+    from addictidx.sessions.store import SessionStore
+
+    with SessionStore(store or _default_store(), url=db_url) as st:
+        paths = _write_report(st, session_id, out)
+    for p in paths.values():
+        typer.echo(str(p))

@@ -1,0 +1,177 @@
+"""The session report as one self-contained HTML page (plots embedded as PNG, no scripts).
+
+Same content and order as the PDF (:mod:`addictidx.report.pdf`): header and quality, index with
+contributions and confidence, trend, suggestion and rationale, events and safety events, RR
+tachogram, Poincaré plot, HRV table (Kubios names), EEG spectra and band powers, settings, and the
+intended-use statement.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from html import escape
+from pathlib import Path
+
+from addictidx.report.content import FEATURE_LABELS, ReportContent, _fmt
+
+__all__ = ["render_html", "write_html"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:60rem;margin:1.5rem auto;
+padding:0 1rem;color:#222;line-height:1.4}
+h1{color:#1f4e79;font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.1rem;border-bottom:1px solid #ccc;
+padding-bottom:.2rem;margin-top:1.6rem}.meta{color:#444;font-size:.9rem}
+.sim{background:#fff4d6;padding:.1rem .4rem;border-radius:.2rem}
+.index{display:flex;gap:1.5rem;align-items:center}.big{font-size:3rem;font-weight:700}
+.band-low{color:#4c9a5b}.band-elevated{color:#e0a030}.band-high{color:#c8453c}
+table{border-collapse:collapse;font-size:.85rem}td,th{padding:.15rem .6rem;text-align:left;
+border-bottom:1px solid #eee}td.num{text-align:right;font-family:ui-monospace,monospace}
+img{max-width:100%}.two{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
+.use{font-size:.8rem;color:#333;border-top:1px solid #ccc;margin-top:2rem;padding-top:.5rem}
+.never{color:#8a1c1c}.settings{font-size:.8rem;color:#444}
+"""
+
+
+def _png(draw, rc: ReportContent, size: tuple[float, float]) -> str:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size)
+    ax = fig.add_subplot(1, 1, 1)
+    draw(ax, rc)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _rng(v, unit: str) -> str:
+    return "–" if v is None else f"{v[0]}–{v[1]} {unit}"
+
+
+def render_html(rc: ReportContent) -> str:
+    """The report as an HTML string."""
+    from addictidx.report.figures import (
+        draw_contributions,
+        draw_poincare,
+        draw_spectra,
+        draw_tachogram,
+        draw_trend,
+    )
+
+    e = escape
+    idx = rc.index or {}
+    q = rc.quality or {}
+    pc = q.get("per_channel") or {}
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>addictidx report {e(rc.subject)} #{rc.session['id']}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>Assessment report – physiological deviation index</h1>",
+        f"<p class='meta'>Subject <b>{e(rc.subject)}</b> · session #{rc.session['id']} · "
+        f"{e(rc.date)} UTC · protocol {e(rc.protocol)} · {e(rc.software)}"
+        + (" · <span class='sim'>simulated devices (replayed real recordings)</span>"
+           if rc.simulated else "")
+        + "<br>Devices: " + e(", ".join(f"{k}: {v}" for k, v in rc.devices.items()) or "-")
+        + (" (firmware: not reported by simulated devices)" if rc.simulated else "") + "</p>",
+        "<h2>Signal quality</h2><table><tr><th>channel</th><th>quality</th></tr>",
+    ]
+    for ch, v in pc.items():
+        label = "RR accepted" if ch == "rr" else f"EEG {ch} (2-s epochs passing)"
+        parts.append(f"<tr><td>{e(label)}</td><td class='num'>{v:.1%}</td></tr>")
+    if rc.rr_corrected_pct is not None:
+        parts.append(f"<tr><td>beats corrected</td><td class='num'>{rc.rr_corrected_pct:.1f} %</td></tr>")
+    parts.append("</table>")
+    parts.append(
+        f"<p>Usable for the index: <b>{'yes' if q.get('usable') else 'NO'}</b>"
+        + ("" if q.get("usable") else " – " + e("; ".join(q.get("reasons") or []))) + "</p>"
+    )
+
+    parts.append("<h2>Addiction index (physiological deviation, 0–100)</h2>")
+    if idx.get("index") is None:
+        parts.append(f"<p><b>Not computed.</b> {e(str(idx.get('reason') or ''))}</p>")
+    else:
+        base = ("the person's own baseline" if idx.get("baseline") == "personal"
+                else "<b>population norms</b> (fewer than 5 baseline sessions; lower confidence)")
+        band = e(str(idx.get("band")))
+        parts.append(
+            f"<div class='index'><div class='big band-{band}'>{idx['index']:.0f}</div><div>"
+            f"<b class='band-{band}'>{band.upper()}</b><br>Z = {idx['z']:+.2f}, confidence "
+            f"{idx['confidence']:.2f}<br>compared with {base}; "
+            f"{idx.get('n_baseline_sessions', 0)} baseline sessions<br>model "
+            f"{e(str(idx.get('model_id')))} v{e(str(idx.get('model_version')))}</div></div>"
+        )
+        parts.append(f"<img alt='contributions' src='{_png(draw_contributions, rc, (7, 2.2))}'>")
+    feats = rc.features or {}
+    parts.append("<table><tr><th>feature (scored rest phases)</th><th>value</th></tr>")
+    for k, v in feats.items():
+        parts.append(f"<tr><td>{e(FEATURE_LABELS.get(k, k))}</td><td class='num'>{_fmt(v)}</td></tr>")
+    parts.append("</table>")
+    parts.append("<h2>Trend across this person's sessions</h2>")
+    parts.append(f"<img alt='trend' src='{_png(draw_trend, rc, (8, 2.4))}'>")
+
+    parts.append("<h2>Suggestion for staff and participant (not an order)</h2>")
+    rx = rc.prescription
+    if rx:
+        parts.append(
+            f"<p><b>{e(rx['activity'])}</b> · state {e(str(rx['state']).upper())}<br>"
+            f"intensity {_rng(rx.get('intensity_pct_hrr'), '% HRR')} · target HR "
+            f"{_rng(rx.get('hr_target_bpm'), 'bpm')} · {_rng(rx.get('duration_min'), 'min')} · "
+            f"music {_rng(rx.get('music_bpm'), 'bpm')}</p><p>Why ({e(rx['rule_id'])}): "
+            f"{e(rx['rationale'])}</p>"
+        )
+    else:
+        parts.append("<p>No suggestion (no resting heart rate).</p>")
+
+    parts.append("<h2>Events and safety</h2>")
+    if rc.safety_events:
+        parts.append("<table><tr><th>time (s)</th><th>safety event</th></tr>")
+        for ev in rc.safety_events:
+            parts.append(f"<tr><td class='num'>{ev['t_s']:.1f}</td><td>{e(ev['kind'])}</td></tr>")
+        parts.append("</table>")
+    else:
+        parts.append("<p>Safety events: none.</p>")
+    if rc.events:
+        parts.append("<table><tr><th>time (s)</th><th>event</th><th>detail</th></tr>")
+        for ev in rc.events:
+            d = ", ".join(f"{k} {v}" for k, v in (ev.get("detail") or {}).items())
+            parts.append(f"<tr><td class='num'>{ev['t_s']:.1f}</td><td>{e(ev['kind'])}</td>"
+                         f"<td>{e(d)}</td></tr>")
+        parts.append("</table>")
+
+    parts.append("<h2>Heart-rate variability</h2>")
+    parts.append(f"<img alt='RR tachogram' src='{_png(draw_tachogram, rc, (9, 2.6))}'>")
+    parts.append("<div class='two'><div>")
+    parts.append(f"<img alt='Poincaré plot' src='{_png(draw_poincare, rc, (4, 4))}'></div><div>")
+    parts.append("<table><tr><th>Kubios name</th><th>value</th><th>unit</th><th>code</th></tr>")
+    for label, val, unit, code in rc.hrv_rows():
+        parts.append(f"<tr><td>{e(label)}</td><td class='num'>{e(val)}</td><td>{e(unit)}</td>"
+                     f"<td><code>{e(code)}</code></td></tr>")
+    parts.append("</table></div></div>")
+
+    parts.append("<h2>EEG, eyes closed</h2>")
+    parts.append(f"<img alt='EEG spectra' src='{_png(draw_spectra, rc, (8, 3))}'>")
+    if rc.band_powers:
+        bands = ("delta", "theta", "alpha", "beta")
+        parts.append("<table><tr><th>channel</th>" + "".join(f"<th>{b} µV² (rel.)</th>" for b in bands)
+                     + "</tr>")
+        for ch, bp in rc.band_powers.items():
+            parts.append(f"<tr><td>{e(ch)}</td>" + "".join(
+                f"<td class='num'>{bp[b][0]:.2f} ({bp[b][1]:.0%})</td>" for b in bands) + "</tr>")
+        parts.append("</table>")
+
+    parts.append("<h2>Settings</h2><ul class='settings'>")
+    parts += [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in rc.settings]
+    parts.append("</ul>")
+    parts.append(f"<div class='use'><p><b>Intended use.</b> {e(rc.intended_use)}</p>"
+                 f"<p class='never'><b>Never.</b> {e(rc.not_for)}</p></div>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_html(rc: ReportContent, path: str | Path) -> Path:
+    """Write the report as one HTML file and return its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(rc), encoding="utf-8")
+    return path

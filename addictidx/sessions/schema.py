@@ -1,0 +1,157 @@
+"""The store's tables (SQLAlchemy Core) and its forward-only schema migrations.
+
+Every migration step ``i -> i + 1`` creates tables, never edits one in place, so the table objects
+below are at the same time the current schema and the DDL of the step that introduced them. The
+schema version is ``PRAGMA user_version`` on SQLite (a file any sqlite3 shell can inspect) and the
+one-row table ``addictidx_schema`` on other databases (PostgreSQL).
+
+Privacy: no table has a column for a name, a birth date, a phone or ID number, or free text about
+a person. Subjects are pseudonymous codes; JSON columns hold numbers, flags and machine names.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+)
+
+__all__ = ["METADATA", "MIGRATIONS", "SCHEMA_VERSION", "TABLES_BY_VERSION"]
+
+METADATA = MetaData()
+
+# -- version 1 ---------------------------------------------------------------------------------
+subjects = Table(
+    "subjects",
+    METADATA,
+    Column("code", Text, primary_key=True),
+    Column("created_utc", Text, nullable=False),
+)
+sessions = Table(
+    "sessions",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject_code", Text, ForeignKey("subjects.code"), nullable=False),
+    Column("started_utc", Text, nullable=False),
+    Column("ended_utc", Text),
+    Column("status", Text, nullable=False),
+    Column("simulated", Integer, nullable=False),
+    Column("devices_json", Text, nullable=False),
+    Column("software", Text, nullable=False),
+    CheckConstraint("status IN ('running', 'complete', 'aborted')", name="sessions_status"),
+    sqlite_autoincrement=True,
+)
+phases = Table(
+    "phases",
+    METADATA,
+    Column("session_id", Integer, ForeignKey("sessions.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("t_start_s", Float, nullable=False),
+    Column("t_end_s", Float),
+)
+feature_windows = Table(
+    "feature_windows",
+    METADATA,
+    Column("session_id", Integer, ForeignKey("sessions.id"), nullable=False),
+    Column("phase", Text, nullable=False),
+    Column("t_end_s", Float, nullable=False),
+    Column("values_json", Text, nullable=False),
+    Column("usable", Integer, nullable=False),
+    Column("flags_json", Text, nullable=False),
+)
+session_features = Table(
+    "session_features",
+    METADATA,
+    Column("session_id", Integer, ForeignKey("sessions.id"), primary_key=True, autoincrement=False),
+    Column("values_json", Text, nullable=False),
+    Column("usable", Integer, nullable=False),
+    Column("quality_json", Text, nullable=False),
+)
+index_results = Table(
+    "index_results",
+    METADATA,
+    Column("session_id", Integer, ForeignKey("sessions.id"), primary_key=True, autoincrement=False),
+    Column("idx", Float),
+    Column("band", Text),
+    Column("z", Float),
+    Column("confidence", Float, nullable=False),
+    Column("baseline", Text, nullable=False),
+    Column("model_id", Text, nullable=False),
+    Column("model_version", Text, nullable=False),
+    Column("result_json", Text, nullable=False),
+)
+prescriptions = Table(
+    "prescriptions",
+    METADATA,
+    Column("session_id", Integer, ForeignKey("sessions.id"), primary_key=True, autoincrement=False),
+    Column("rule_id", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("activity", Text, nullable=False),
+    Column("json", Text, nullable=False),
+)
+events = Table(
+    "events",
+    METADATA,
+    Column("session_id", Integer, ForeignKey("sessions.id"), nullable=False),
+    Column("t_s", Float, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("detail_json", Text, nullable=False),
+)
+_V1_INDEXES = (
+    Index("idx_sessions_subject", sessions.c.subject_code),
+    Index("idx_fw_session", feature_windows.c.session_id),
+    Index("idx_events_session", events.c.session_id),
+)
+
+# -- version 2 ---------------------------------------------------------------------------------
+consents = Table(
+    "consents",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject_code", Text, ForeignKey("subjects.code"), nullable=False),
+    Column("recorded_utc", Text, nullable=False),
+    Column("scope", Text, nullable=False),  # machine name, e.g. "assessment", "research"
+    Column("status", Text, nullable=False),
+    Column("document_version", Text, nullable=False),
+    CheckConstraint("status IN ('given', 'withdrawn')", name="consents_status"),
+    sqlite_autoincrement=True,
+)
+safety_events = Table(
+    "safety_events",
+    METADATA,
+    Column("session_id", Integer, ForeignKey("sessions.id"), nullable=False),
+    Column("t_s", Float, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("detail_json", Text, nullable=False),
+)
+recordings = Table(
+    "recordings",
+    METADATA,
+    Column("session_id", Integer, ForeignKey("sessions.id"), primary_key=True, autoincrement=False),
+    Column("raw_dir", Text, nullable=False),  # relative to the store directory
+    Column("protocol", Text, nullable=False),
+    Column("meta_json", Text, nullable=False),
+)
+_V2_INDEXES = (
+    Index("idx_consents_subject", consents.c.subject_code),
+    Index("idx_safety_session", safety_events.c.session_id),
+)
+
+#: Tables and indexes each migration step creates (step ``i`` migrates version i -> i + 1).
+TABLES_BY_VERSION: tuple[tuple[tuple[Table, ...], tuple[Index, ...]], ...] = (
+    (
+        (subjects, sessions, phases, feature_windows, session_features, index_results,
+         prescriptions, events),
+        _V1_INDEXES,
+    ),
+    ((consents, safety_events, recordings), _V2_INDEXES),
+)
+MIGRATIONS = TABLES_BY_VERSION
+SCHEMA_VERSION = len(TABLES_BY_VERSION)
