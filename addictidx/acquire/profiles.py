@@ -816,6 +816,26 @@ def _load_text(text: str, label: str, stem: str) -> DeviceProfile:
     return parse_profile(data, label=label, expected_name=stem)
 
 
+def _profiles_root():
+    """Directory of the shipped profiles.
+
+    Installed, they are the package data ``addictidx.firmware_profiles`` (mapped from the
+    repository's top-level ``firmware_profiles/``). Run from a source checkout without installing
+    (``python -m addictidx`` in the repository), that package does not exist inside
+    ``addictidx/``; the top-level folder next to it is used instead.
+    """
+    try:
+        return resources.files(_PACKAGE)
+    except ModuleNotFoundError:
+        source = Path(__file__).resolve().parents[2] / "firmware_profiles"
+        if source.is_dir():
+            return source
+        raise ProfileError(
+            "The firmware profiles are missing: neither the package data "
+            f"{_PACKAGE!r} nor {source} exists (reinstall addictidx)."
+        ) from None
+
+
 def list_profiles(*, include_simulated: bool = True) -> list[str]:
     """Names of the profiles shipped in ``addictidx.firmware_profiles``, sorted.
 
@@ -824,7 +844,7 @@ def list_profiles(*, include_simulated: bool = True) -> list[str]:
     include_simulated : bool
         Include the simulated devices (``sim-*``).
     """
-    root = resources.files(_PACKAGE)
+    root = _profiles_root()
     names = sorted(e.name[:-5] for e in root.iterdir() if e.name.endswith(".toml"))
     if not include_simulated:
         names = [n for n in names if not load_profile(n).simulated]
@@ -833,7 +853,7 @@ def list_profiles(*, include_simulated: bool = True) -> list[str]:
 
 @lru_cache(maxsize=64)
 def _load_builtin(name: str) -> DeviceProfile:
-    res = resources.files(_PACKAGE) / f"{name}.toml"
+    res = _profiles_root() / f"{name}.toml"
     if not res.is_file():
         raise ProfileError(
             f"No built-in firmware profile named {name!r}; available: {', '.join(list_profiles())} "
