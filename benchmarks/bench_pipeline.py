@@ -109,20 +109,27 @@ def _table(res: dict) -> str:
         f"| overrun rate (wall / CPU) | {f(res['overrun_rate'], '.2%')} / "
         f"{f(res['overrun_rate_cpu'], '.2%')} |",
         f"| max real-time sessions, one process | {res.get('max_realtime_sessions')} |",
-        f"| CPU s per session-second | {f(res['cpu_s_per_session_s'], '.2e')} |",
+        f"| CPU s per session-second, {res['sessions']} session(s) | "
+        f"{f(res['cpu_s_per_session_s'], '.2e')} |",
         "| of which ingest / epochs / features / ONNX index / prescribe | "
         + " / ".join(f(st[k], ".1e") for k in ("ingest", "epochs", "features", "onnx_index",
                                                "prescribe")) + " |",
         f"| memory per session (MB) | {f(res['memory_per_session_mb'], '.3f')} |",
+        *([f"| CPU s per session-second at capacity ({cap['n_sessions']} sessions, CPU load "
+           f"{f(cap['cpu_load'])}) | {f(cap['cpu_s_per_session_s'], '.2e')} |"]
+          if (cap := res.get("capacity_run")) else []),
         f"| CPU ratio vs reference (MNE + `nk.hrv` + sklearn) | "
-        f"{f(res.get('cpu_ratio_vs_reference'), '.1f')}x |",
+        f"{f(res.get('cpu_ratio_vs_reference'), '.1f')}x (at capacity "
+        f"{f(res.get('cpu_ratio_vs_reference_at_capacity'), '.1f')}x) |",
         f"| CPU ratio vs lean reference (MNE + `nk.hrv_time` + sklearn) | "
         f"{f(res.get('cpu_ratio_vs_lean_reference'), '.1f')}x |",
     ]
     if res.get("per_core"):
         pc = res["per_core"]
         lines.append(f"| one process per core ({len(pc)} x {pc[0]['n_sessions']} sessions) | "
-                     + ", ".join("held" if p["held"] else "broke" for p in pc) + " |")
+                     + ", ".join(f"core {p['core']}: {'held' if p['held'] else 'broke'} (p99 "
+                                 f"{f(p['p99_cpu_ms'], '.1f')} ms CPU / {f(p['p99_ms'], '.0f')} ms "
+                                 f"wall, load {f(p['cpu_load'])})" for p in pc) + " |")
     lines += ["", f"Criterion: {res['criterion']['text']}."]
     return "\n".join(lines)
 

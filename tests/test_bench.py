@@ -62,17 +62,17 @@ def test_schedule_hand_calculated():
     assert backlog == pytest.approx(0.0)
 
 
-def test_pmd_ecg_frame_round_trip():
-    uv = [0, 1, -1, 8388607, -8388608, 1234]
-    payload = B.encode_pmd_ecg_frame(123456789, uv)
-    assert payload[:1] == b"\x00" and payload[9:10] == b"\x00" and len(payload) == 10 + 3 * 6
-    assert payload[10:13] == b"\x00\x00\x00" and payload[16:19] == b"\xff\xff\xff"
-    ts, back = decode_pmd_ecg(payload)
-    assert ts == 123456789
-    np.testing.assert_array_equal(back, uv)
+def test_ecg_notifications_are_pmd_frames():
+    # 2 s at 130 Hz -> 3 whole frames of 73 samples, stamped at their last sample
     notes = B.ecg_notifications([0.5, 1.3], 2.0)
     assert len(notes) == int(2.0 * 130) // 73
     assert all(len(n.payload) == 10 + 73 * 3 for n in notes)
+    assert notes[0].t == pytest.approx(72 / 130)
+    ts0, uv0 = decode_pmd_ecg(notes[0].payload)
+    ts1, _ = decode_pmd_ecg(notes[1].payload)
+    assert abs((ts1 - ts0) - 73 / 130 * 1e9) <= 1  # ns, each stamp rounded
+    # the beat at 0.5 s is a ~1200 µV pulse at sample 65 (0.5 * 130) on 20-µV noise
+    assert int(np.argmax(uv0)) == 65 and uv0.max() > 1000 and abs(np.median(uv0)) < 40
 
 
 def test_rr_index_features_equal_compute_index_features(sources):
@@ -136,3 +136,15 @@ def test_cli_bench_json(monkeypatch, sources):
     out = json.loads(res.stdout[res.stdout.index("{"):])
     _ordered(out)
     assert out["max_realtime_sessions"] is None and out["cpu_ratio_vs_reference"] is None
+
+
+def test_batched_and_single_eeg_decode_give_the_same_run(sources, monkeypatch):
+    # one vectorized decode per tick (threshold 1) vs per-notification decode (never batch)
+    cfg = B.BenchConfig()
+    monkeypatch.setattr(B, "_MIN_BATCH_DECODE", 1)
+    a = B.run_sessions(4, 3.0, cfg, sources)
+    monkeypatch.setattr(B, "_MIN_BATCH_DECODE", 10**9)
+    b = B.run_sessions(4, 3.0, cfg, sources)
+    assert a.n_notifications == b.n_notifications
+    assert (a.n_index_updates, a.n_with_index) == (b.n_index_updates, b.n_with_index)
+    assert a.last_index == b.last_index and a.last_index is not None

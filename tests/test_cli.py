@@ -44,8 +44,8 @@ def test_demo_writes_store_report_and_export(tmp_path):
     """The demo: 5 history sessions + 1 scored against the personal baseline, all under DIR."""
     out = run("demo", "--out", str(tmp_path), "--json").stdout
     summary = json.loads(out)
-    assert (tmp_path / "addictidx.sqlite").exists()
-    assert summary["store"] == str(tmp_path / "addictidx.sqlite")
+    assert (tmp_path / "store" / "addictidx.sqlite").exists()
+    assert summary["store"] == str(tmp_path / "store" / "addictidx.sqlite")
     assert summary["session_time_s"] == 320.0
     # Five earlier sessions make the baseline personal (EVIDENCE.md 7(ii): first >= 5 sessions).
     assert summary["index"]["baseline"] == "personal"
@@ -55,7 +55,7 @@ def test_demo_writes_store_report_and_export(tmp_path):
     for key in ("report_pdf", "report_html", "eeg_bdf", "rr_edf"):
         path = summary["paths"][key]
         assert path.startswith(str(tmp_path)) and (tmp_path / path[len(str(tmp_path)) + 1:]).exists()
-    listed = json.loads(run("sessions", "list", "--store", str(tmp_path), "--json").stdout)
+    listed = json.loads(run("sessions", "list", "--store", str(tmp_path / "store"), "--json").stdout)
     assert [s["subject"] for s in listed] == ["DEMO-001"] * 6
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from addictidx.acquire import bundled_muse_eeg
 from addictidx.sessions.protocol import STANDARD_PROTOCOL, Phase, PhaseClock, Protocol
-from addictidx.sessions.raw import RawWriter, read_raw
+from addictidx.sessions.raw import RawWriter, read_meta, read_raw, write_meta
 
 
 def _cli(*args, **kw):
@@ -113,9 +113,9 @@ def test_recover_refuses_a_live_recorder(tmp_path):
                     "protocol": STANDARD_PROTOCOL.to_dict()}
             st.set_recording(sid, "raw/x", protocol="p", meta=meta)
             RawWriter(tmp_path / "raw/x", meta).close()
-            m = json.loads((tmp_path / "raw/x/meta.json").read_text())
+            m = read_meta(tmp_path / "raw/x")  # meta.json is encrypted at rest
             m["pid"] = sleeper.pid
-            (tmp_path / "raw/x/meta.json").write_text(json.dumps(m))
+            write_meta(tmp_path / "raw/x", m)
             with pytest.raises(StoreError, match="still being recorded"):
                 recover_session(st, sid)
     finally:

@@ -61,7 +61,7 @@ def test_v1_store_migrates_and_keeps_data(tmp_path):
         sid = st.start_session("P001", devices={}, simulated=True, software="new")
         assert sid == 2
     con = sqlite3.connect(tmp_path / "addictidx.sqlite")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"consents", "safety_events", "recordings"} <= tables
     # The consent table can hold a code, a time, a scope and a status: nothing about a person.

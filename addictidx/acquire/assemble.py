@@ -157,6 +157,9 @@ class MuseEegAssembler:
             names = [spec.channels[i] for i in sorted(missing)]
             raise ValueError(f"channel_by_uuid has no characteristic for channel(s) {names}.")
         self._row_by_uuid = rows
+        self._row_cache: dict[str, int] = {}  # characteristic as received -> row
+        self._n_ch = spec.n_channels
+        self._spp_ramp = np.arange(self.spp, dtype=np.float64)
         self.reset()
 
     def reset(self) -> None:
@@ -177,7 +180,11 @@ class MuseEegAssembler:
 
     # -- time -------------------------------------------------------------------------------
     def _times(self, first_block: int, n_blocks: int) -> np.ndarray:
-        idx = self.spp * (first_block - self._s0) + np.arange(self.spp * n_blocks, dtype=np.float64)
+        if n_blocks == 1:
+            ramp = self._spp_ramp
+        else:
+            ramp = np.arange(self.spp * n_blocks, dtype=np.float64)
+        idx = self.spp * (first_block - self._s0) + ramp
         if self._fit is not None:
             a, b = self._fit.coefficients()
             return a + b * idx
@@ -208,13 +215,51 @@ class MuseEegAssembler:
         DecodeError
             If the payload is not a valid EEG notification.
         """
+        row = self._row_cache.get(characteristic)
+        if row is None:
+            row = self._row_of(characteristic)
+        raw_seq, uv = decode_muse_eeg(payload)
+        return self._add(row, raw_seq, uv, received_at)
+
+    def feed_decoded(
+        self, characteristic: str, sequence: int, uv: np.ndarray, received_at: float
+    ) -> list[Chunk]:
+        """Like :meth:`feed` for a notification already decoded (e.g. by
+        :func:`~addictidx.acquire.decoders.muse_classic.decode_muse_eeg_batch`).
+
+        Parameters
+        ----------
+        characteristic : str
+            UUID of the characteristic that sent it.
+        sequence : int
+            The raw 16-bit block counter of the notification.
+        uv : ndarray, shape (12,)
+            Its samples in µV (copied).
+        received_at : float
+            Arrival time on the session clock (s).
+
+        Returns
+        -------
+        chunks : list of Chunk
+            As :meth:`feed`: ``feed(c, p, t)`` equals
+            ``feed_decoded(c, *decode_muse_eeg(p), t)``.
+        """
+        row = self._row_cache.get(characteristic)
+        if row is None:
+            row = self._row_of(characteristic)
+        return self._add(row, int(sequence), uv, received_at)
+
+    def _row_of(self, characteristic: str) -> int:
         row = self._row_by_uuid.get(characteristic.lower())
         if row is None:
             raise ValueError(
                 f"Characteristic {characteristic!r} is not an EEG characteristic of stream "
                 f"{self.spec.key!r} (known: {sorted(self._row_by_uuid)})."
             )
-        raw_seq, uv = decode_muse_eeg(payload)
+        self._row_cache[characteristic] = row
+        return row
+
+    def _add(self, row: int, raw_seq: int, uv, received_at: float) -> list[Chunk]:
         s = unwrap_sequence(self._high, raw_seq)
         if self._high is None:
             self._high = self._next = self._s0 = s
@@ -235,8 +280,9 @@ class MuseEegAssembler:
         self._last_rx = received_at
         block = self._pending.get(s)
         if block is None:
-            data = np.full((self.spec.n_channels, self.spp), np.nan)
-            block = [data, np.zeros(self.spec.n_channels, dtype=bool), received_at]
+            data = np.full((self._n_ch, self.spp), np.nan)
+            # [samples, electrode arrived, last arrival, number of electrodes arrived]
+            block = [data, [False] * self._n_ch, received_at, 0]
             self._pending[s] = block
             if self._fit is not None:
                 self._fit.add(self.spp * (s - self._s0) + self.spp - 1, received_at)
@@ -246,6 +292,7 @@ class MuseEegAssembler:
             block[0][row] = uv
             block[1][row] = True
             block[2] = received_at
+            block[3] += 1
         if s > self._high:
             self._high = s
         return self._emit(final_upto=self._high - self.max_lag_blocks, now=received_at)
@@ -262,18 +309,19 @@ class MuseEegAssembler:
     def _emit(self, final_upto: int, now: float) -> list[Chunk]:
         """Emit blocks from ``_next`` on: complete ones always, others up to ``final_upto``."""
         out: list[Chunk] = []
-        n_ch = self.spec.n_channels
+        n_ch = self._n_ch
+        pending = self._pending
         while self._next <= self._high:
             x = self._next
-            block = self._pending.get(x)
+            block = pending.get(x)
             if block is not None:
-                complete = bool(block[1].all())
+                complete = block[3] == n_ch
                 # until the first block is out, complete blocks wait like incomplete ones so
                 # that older blocks arriving late can still move the start back
                 if (not complete or not self._n_emitted) and x > final_upto:
                     break
-                del self._pending[x]
-                n_missing = int((~block[1]).sum()) * self.spp
+                del pending[x]
+                n_missing = (n_ch - block[3]) * self.spp
                 if n_missing:
                     self.n_partial_blocks += 1
                 out.append(Chunk(self.spec, block[0], self._times(x, 1), seq=x,
@@ -285,7 +333,7 @@ class MuseEegAssembler:
                 break
             # a run of blocks of which nothing arrived: one NaN chunk
             end = x + 1
-            while end <= final_upto and end not in self._pending:
+            while end <= final_upto and end not in pending:
                 end += 1
             n = end - x
             self.n_missing_blocks += n

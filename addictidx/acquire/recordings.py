@@ -258,7 +258,8 @@ def read_rr_text(path_or_file, *, unit: str = "s", return_skipped: bool = False)
     if not values:
         raise DataFormatError(f"{name}: no RR values found ({skipped} lines skipped).")
     if skipped:
-        logger.info("%s: skipped %d comment or non-numeric line(s).", name, skipped)
+        # No file name here: names of recordings can carry subject codes (issue 9: logs never do).
+        logger.info("RR text file: skipped %d comment or non-numeric line(s).", skipped)
     rr = np.asarray(values, dtype=np.float64)
     if unit == "ms":
         rr /= 1000.0

@@ -6,3 +6,5 @@ from addictidx.cli import train  # noqa: F401
 from addictidx.cli import decode  # noqa: F401
 from addictidx.cli import bench  # noqa: F401
 from addictidx.cli import sessions  # noqa: F401
+from addictidx.cli import trust  # noqa: F401
+from addictidx.cli import dashboard  # noqa: F401

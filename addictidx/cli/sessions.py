@@ -25,8 +25,10 @@ MARK_KEYS = {
     "mv": "movement",
     "t": "talking",
     "e": "eyes_opened",
-    "s": "symptom_reported",
 }
+#: Safety keys typed during ``assess``: a symptom stops the intervention (or the session outside
+#: it); stop ends the session. Both are immediate S6 safety stops, logged as safety events.
+SAFETY_KEYS = {"s": "symptom", "x": "stop"}
 
 _DB_URL_HELP = (
     "Database URL instead of the store's SQLite file (e.g. postgresql+psycopg://user@host/db); "
@@ -106,6 +108,9 @@ def demo(
     from addictidx.sessions.store import SessionStore
 
     out_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="addictidx-demo-"))
+    # The store (encrypted raw files, database, audit log) is a folder of its own; reports and
+    # exports are explicit plaintext outputs next to it, never inside it (issue 9).
+    store_dir = out_dir / "store"
     screening = {"medically_screened": True if screened else None}
     progress_cm, on_progress = _progress_bar(quiet=json_out)
     with progress_cm:
@@ -117,20 +122,20 @@ def demo(
                     on_progress(f"history {k + 1}/{history}: {phase}", done, total)
 
             run_assessment(
-                subject, store_dir=out_dir, protocol=DEMO_PROTOCOL, speed=0.0, age=age,
+                subject, store_dir=store_dir, protocol=DEMO_PROTOCOL, speed=0.0, age=age,
                 screening=screening, seed=100 + k, replay_offset_s=23.0 * (k + 1),
                 on_progress=hist_progress,
             )
         result = run_assessment(
             subject,
-            store_dir=out_dir,
+            store_dir=store_dir,
             protocol=DEMO_PROTOCOL,
             speed=speed,
             age=age,
             screening=screening,
             on_progress=on_progress,
         )
-    with SessionStore(out_dir) as store:
+    with SessionStore(store_dir) as store:
         paths = _write_report(store, result.session_id, out_dir / "reports")
         exported = export_session(store, result.session_id, out_dir / "export")
     paths.update({k: v for k, v in exported.items() if v is not None})
@@ -185,7 +190,12 @@ class _LiveView:
         t.add_row("progress", ProgressBar(total=total, completed=done, width=40))
         t.add_row("time left", f"{clock.remaining_s():.0f} s of {total:.0f} s")
         hr = "-" if live.hr_bpm is None else f"{live.hr_bpm:.0f} bpm"
-        t.add_row("heart rate", hr)
+        contact = {True: "contact", False: "[red]NO CONTACT[/]", None: "contact n/a"}
+        bat = "  ".join(f"{d} {v:.0f}%" for d, v in live.battery.items())
+        t.add_row("heart rate", f"{hr}  ({contact[live.strap_contact]}){'  battery ' + bat if bat else ''}")
+        if live.loop_events:
+            e = live.loop_events[-1]
+            t.add_row("closed loop", f"{e.t_s:.0f} s {e.kind}: {e.reason}")
         q = live.channel_quality
         qs = "  ".join(
             f"[{'green' if v >= 0.6 else 'red'}]{ch} {v:.0%}[/]" for ch, v in q.items()
@@ -193,7 +203,8 @@ class _LiveView:
         t.add_row("EEG quality", qs)
         marks = [e for e in live.events if e[0] == "mark"]
         t.add_row("events", f"{len(marks)} marks; type "
-                  + ", ".join(f"{k}={v}" for k, v in MARK_KEYS.items()) + " + Enter")
+                  + ", ".join(f"{k}={v}" for k, v in {**MARK_KEYS, **SAFETY_KEYS}.items())
+                  + " + Enter")
         return t
 
 
@@ -204,8 +215,15 @@ def _stdin_marks(live_ref: _LiveView) -> None:
     def loop():
         for line in sys.stdin:
             key = line.strip().lower()
-            if live_ref.live is not None and key:
-                live_ref.live.request_mark(MARK_KEYS.get(key, "staff_mark"))
+            live = live_ref.live
+            if live is None or not key:
+                continue
+            if SAFETY_KEYS.get(key) == "stop":
+                live.request_stop("stop key pressed by staff")
+            elif SAFETY_KEYS.get(key) == "symptom":
+                live.report_symptom("reported to staff")
+            else:
+                live.request_mark(MARK_KEYS.get(key, "staff_mark"))
 
     threading.Thread(target=loop, daemon=True).start()
 
@@ -235,26 +253,27 @@ def assess(
     ),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the PDF + HTML report."),
 ) -> None:
-    """Run a guided assessment with a live view (device check, eyes closed, eyes open, scoring)."""
+    """Run a guided assessment with a live view (device check, eyes closed, eyes open, scoring).
+
+    Without --simulate the headband and strap are found and connected over Bluetooth LE
+    (scan, reconnect with backoff, keep-alive, watchdog); --guided adds the intervention with
+    the closed loop and its safety stops (type s + Enter for a symptom, x + Enter to stop).
+    """
     from addictidx.sessions.store import check_subject_code
 
     check_subject_code(subject)
-    if not simulate:
-        raise ValueError(
-            "Live capture from real devices is not wired into 'assess' in this version; "
-            "run with --simulate (replayed real recordings)."
-        )
-    from addictidx.acquire import SimulatedHeadband, SimulatedStrap
     from addictidx.report.summary import format_summary
     from addictidx.sessions.assessment import MAX_PAUSE_S, run_assessment
+    from addictidx.sessions.devices import session_devices
     from addictidx.sessions.protocol import GUIDED_PROTOCOL, STANDARD_PROTOCOL
     from addictidx.sessions.store import SessionStore
 
     protocol = GUIDED_PROTOCOL if guided else STANDARD_PROTOCOL
     store_dir = store or _default_store()
-    dur = protocol.duration_s + MAX_PAUSE_S
-    hb = SimulatedHeadband(duration_s=dur, profile="sim-muse" if headband == "auto" else headband)
-    st = SimulatedStrap(duration_s=dur, profile="sim-hrs" if strap == "auto" else strap)
+    kind, hb, st = session_devices(simulate, headband, strap,
+                                   duration_s=protocol.duration_s + MAX_PAUSE_S)
+    if not simulate:
+        speed = 1.0  # real devices run in real time
     view = _LiveView(subject)
     tty = sys.stdout.isatty()
 
@@ -281,11 +300,13 @@ def assess(
             subject, store_dir=store_dir, protocol=protocol, speed=speed, age=age,
             screening={"medically_screened": True if screened else None},
             headband=hb, strap=st, on_progress=on_progress, on_start=on_start, db_url=db_url,
+            devices=kind,
         )
     typer.echo(format_summary(result))
     if report:
         with SessionStore(store_dir, url=db_url) as s:
-            paths = _write_report(s, result.session_id, Path(store_dir) / "reports")
+            # Plaintext reports go next to the store, never inside it (issue 9).
+            paths = _write_report(s, result.session_id, Path(store_dir).resolve().parent / "reports")
         typer.echo(f"Report (PDF):   {paths['report_pdf']}")
         typer.echo(f"Report (HTML):  {paths['report_html']}")
 
@@ -351,6 +372,7 @@ def sessions_list(
 
     with SessionStore(store or _default_store(), url=db_url) as st:
         rows = st.list_sessions(subject)
+        st.audit_event("view", subject=subject, detail={"what": "list", "n_sessions": len(rows)})
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -373,7 +395,10 @@ def sessions_show(
     from addictidx.sessions.store import SessionStore
 
     with SessionStore(store or _default_store(), url=db_url) as st:
-        typer.echo(json.dumps(st.session_detail(session_id), indent=2))
+        detail = st.session_detail(session_id)
+        st.audit_event("view", subject=detail["subject"], session=session_id,
+                       detail={"what": "session"})
+        typer.echo(json.dumps(detail, indent=2))
 
 
 @sessions_app.command("export")
@@ -418,22 +443,40 @@ def sessions_erase(
     db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
-    """Erase a session, or a subject with all their sessions and raw data (cannot be undone)."""
-    from addictidx.sessions.store import SessionStore
+    """Erase a session, or a subject with every trace (rows, raw data, reports and exports in the
+    store, index history, database free pages); cannot be undone. Exits 1 if any file of the
+    store still holds the subject code afterwards."""
+    from addictidx.sessions.store import SessionStore, check_subject_code
 
     if (session_id is None) == (subject is None):
         raise ValueError("Give either a session id or --subject CODE.")
+    if subject is not None:
+        check_subject_code(subject)
     what = f"session #{session_id}" if subject is None else f"subject {subject} and all sessions"
     if not yes and not typer.confirm(f"Erase {what}? This cannot be undone."):
         raise typer.Exit(1)
     with SessionStore(store or _default_store(), url=db_url) as st:
         if subject is not None:
+            if subject not in st.subjects():
+                raise ValueError(f"No subject {subject} in this store.")
             n = st.erase_subject(subject)
-            typer.echo(f"Erased subject {subject}: {n} sessions.")
+            left = st.files_containing(subject)
+            if left:
+                _fail_left(subject, left)
+            typer.echo(f"Erased subject {subject}: {n} sessions; the code is in no file of the "
+                       "store.")
         elif st.erase_session(session_id):
             typer.echo(f"Erased session #{session_id}.")
         else:
             raise ValueError(f"No session with id {session_id} in this store.")
+
+
+def _fail_left(subject: str, left) -> None:
+    from addictidx.cli._app import _fail
+
+    names = ", ".join(str(p) for p in left[:5]) + (" ..." if len(left) > 5 else "")
+    _fail(f"rows and raw data of {subject} are erased, but {len(left)} file(s) in the store "
+          f"still contain the code (not written by addictidx, or in use): {names}", code=1)
 
 
 @sessions_app.command("recover")

@@ -100,7 +100,8 @@ def compute_index_features(
         rr = np.asarray(rr_s, dtype=np.float64)
         mask_ok, rr_report = rr_quality(rr)
         if rr_report.usable:
-            hrv = compute_hrv(np.where(mask_ok, rr, np.nan), convention="kubios", frequency=False)
+            hrv = compute_hrv(np.where(mask_ok, rr, np.nan), convention="kubios", frequency=False,
+                              nonlinear=False, geometric=False)
             feats["hrv_ln_rmssd"] = hrv["hrv_ln_rmssd"]
             feats["hr_mean_bpm"] = hrv["hr_mean_bpm"]
 

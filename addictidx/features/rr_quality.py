@@ -17,8 +17,6 @@ correction (which compares each interval with a local average), not the Lipponen
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from .._core.types import QualityReport
@@ -27,6 +25,30 @@ __all__ = ["rr_quality", "RR_ARTIFACT_MAX_FRACTION"]
 
 #: EVIDENCE §7(i): no index when 5 % or more of the intervals are artefacts.
 RR_ARTIFACT_MAX_FRACTION = 0.05
+
+
+def _nanmedian_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise median ignoring NaN of ``a`` (n_rows, n_cols >= 1), equal to
+    ``np.nanmedian(a, axis=1)`` bit for bit.
+
+    One sort per row (NaN sort last), then the middle value (odd count) or the mean of the two
+    middle values (even count), computed as ``(low + high) / 2`` as NumPy's masked median does
+    (for an odd count ``(x + x) / 2 == x`` exactly). A row without a finite value gives NaN
+    (without NumPy's all-NaN warning). About 10x faster than ``np.nanmedian`` on short rows,
+    which takes the masked-array path there.
+
+    Returns
+    -------
+    median : ndarray of float64, shape (n_rows,)
+    n_valid : ndarray of int, shape (n_rows,)
+        Non-NaN values per row.
+    """
+    srt = np.sort(a, axis=1)
+    n_valid = a.shape[1] - np.count_nonzero(np.isnan(a), axis=1)
+    rows = np.arange(a.shape[0])
+    low = srt[rows, np.maximum((n_valid - 1) // 2, 0)]
+    high = srt[rows, n_valid // 2]
+    return (low + high) / 2.0, n_valid
 
 
 def rr_quality(
@@ -85,10 +107,9 @@ def rr_quality(
     padded[h : h + n] = np.where(in_range, rr, np.nan)
     win = np.lib.stride_tricks.sliding_window_view(padded, 2 * h + 1)  # (n, 2h+1)
     neigh = np.concatenate([win[:, :h], win[:, h + 1 :]], axis=1)
-    all_nan = np.isnan(neigh).all(axis=1)
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods -> NaN median
-        local = np.nanmedian(neigh, axis=1)
+    local, n_valid = _nanmedian_rows(neigh)
+    all_nan = n_valid == 0
+    with np.errstate(invalid="ignore", divide="ignore"):
         dev = np.abs(rr - local) / local
     outlier = ~all_nan & (dev > rel_threshold)
     mask_ok = in_range & ~outlier

@@ -149,6 +149,9 @@ def report_content(store: Any, session_id: int) -> ReportContent:
     from addictidx.sessions.protocol import PhaseSpan
 
     d = store.session_detail(session_id)
+    if hasattr(store, "audit_event"):  # a report shows the whole session: logged as a view
+        store.audit_event("view", subject=d["subject"], session=session_id,
+                          detail={"what": "report"})
     rc = ReportContent(
         session=d,
         subject=d["subject"],
@@ -171,7 +174,7 @@ def report_content(store: Any, session_id: int) -> ReportContent:
         return rc
     from addictidx.sessions.raw import read_raw
 
-    raw = read_raw(rec["raw_dir"])
+    raw = read_raw(rec["raw_dir"], keyring=getattr(store, "keyring", None))
     spans = [
         PhaseSpan(p["name"], "rest", _scored(rec, p["name"]), p["t_start_s"], p["t_end_s"])
         for p in d["phases"]

@@ -1,50 +1,57 @@
 """The end-to-end assessment: notifications -> decoders -> buffers -> features -> ONNX index ->
-prescription -> SQLite store.
+prescription -> closed loop -> store.
 
 Every step is the real one: the simulated devices emit byte-exact BLE notifications built from
-real recordings, which go through the same decoders and assemblers a real headband and strap
-feed. Only the transport differs (``ReplayTransport`` instead of bleak).
+real recordings, which go through the same stream hub, decoders and assemblers a real headband
+and strap feed. Only the transport differs: :class:`~addictidx.acquire.ReplayTransport` (or the
+plain generator :func:`~addictidx.acquire.iter_notifications` when running as fast as possible)
+for simulated devices, :class:`~addictidx.acquire.BleakTransport` for real ones.
 
-Data flow inside :class:`LiveAssessment`:
+* :class:`~addictidx.sessions.live.LiveAssessment` handles notifications and link events (stream
+  hub, raw files appended as data arrive, protocol clock with device check and pauses, trend
+  windows, closed loop during a guided intervention).
+* A session-clock ticker (every ``TICK_S``) lets the protocol notice silence of both devices.
+* :func:`score_and_store` scores the scored phases once: index features -> index (ONNX) ->
+  prescription; at the end, or, when phases follow the scored ones (guided intervention), as
+  soon as the last scored phase ends. :func:`recover_session` does the same from the raw files
+  after a crash.
 
-* ``on_notification`` (the BLE callback) decodes and assembles, writes chunks to the ring buffers
-  and appends them to the session's raw files (:mod:`addictidx.sessions.raw`), then advances the
-  protocol clock (:class:`~addictidx.sessions.protocol.PhaseClock`: device check gate, pause on
-  signal loss). It never runs numpy-heavy work except the 4-s device check once a second while
-  the check phase runs.
-* ``tick`` runs every ``TREND_HOP_S`` of session time: windowed features for the trend table,
-  committed to the store at once.
-* at the end, :func:`score_and_store` scores the scored phases once: index features -> index
-  (ONNX) -> prescription. :func:`recover_session` does the same from the raw files after a crash.
+:func:`run_assessment` (blocking) and :func:`run_assessment_async` (a coroutine, for the
+dashboard, which shares its event loop with bleak) are the only two entry points; the CLI's
+``assess`` and ``demo`` and the dashboard all use them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import math
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from addictidx import __version__
 from addictidx._core.errors import StoreError
-from addictidx._core.types import Chunk, IndexResult, Prescription, QualityReport
-from addictidx.acquire import (
-    EventBuffer,
-    HrsAssembler,
-    MuseEegAssembler,
-    ReplayTransport,
-    RingBuffer,
-    SimulatedHeadband,
-    SimulatedStrap,
-    iter_notifications,
+from addictidx._core.types import IndexResult, Prescription, QualityReport
+from addictidx.acquire import ReplayTransport, iter_notifications
+from addictidx.acquire.events import LinkEvent
+from addictidx.sessions.devices import BleDevice, ble_devices, simulated_devices
+from addictidx.sessions.live import (
+    LOSS_S,
+    MAX_PAUSE_S,
+    TICK_S,
+    TREND_EEG_S,
+    TREND_HOP_S,
+    TREND_RR_S,
+    LiveAssessment,
+    LoopSettings,
+    select_scored,
 )
-from addictidx.sessions.protocol import STANDARD_PROTOCOL, PhaseClock, PhaseSpan, Protocol
+from addictidx.sessions.protocol import STANDARD_PROTOCOL, PhaseSpan, Protocol
 from addictidx.sessions.raw import RawWriter, raw_dir_name, read_raw
 from addictidx.sessions.store import SessionStore, check_subject_code
 
@@ -52,27 +59,17 @@ __all__ = [
     "AssessmentResult",
     "LiveAssessment",
     "run_assessment",
+    "run_assessment_async",
     "recover_session",
     "score_and_store",
     "select_scored",
     "simulated_devices",
+    "LOSS_S",
+    "MAX_PAUSE_S",
+    "TREND_HOP_S",
 ]
 
 ProgressCallback = Callable[[str, float, float], None]
-
-# Trend windows stored during the session (not used for the index itself).
-TREND_HOP_S = 10.0
-TREND_EEG_S = 30.0
-TREND_RR_S = 60.0
-#: A stream silent for longer than this pauses the session (s).
-LOSS_S = 3.0
-#: Longest total pause the simulated devices are prepared for (they loop the recording).
-MAX_PAUSE_S = 120.0
-#: Device check: a 4-s window every second; each channel must pass >= half of its epochs.
-CHECK_WINDOW_S = 4.0
-CHECK_EVERY_S = 1.0
-CHECK_MIN_PASS = 0.5
-
 
 @dataclass(frozen=True)
 class AssessmentResult:
@@ -110,6 +107,10 @@ class AssessmentResult:
         Where each phase ran on the session clock.
     events : tuple of (kind, t_s)
         Pauses, marks and other events of the session.
+    safety_events : tuple of (t_s, kind, reason)
+        Closed-loop stops, pauses, prompts and flags (audit only; never scored).
+    stopped : bool
+        True when the session was stopped early (stop button or symptom).
     """
 
     subject: str
@@ -128,273 +129,8 @@ class AssessmentResult:
     prescription: Prescription | None
     phases: tuple = ()
     events: tuple = ()
-
-
-@dataclass
-class _Accounting:
-    eeg_samples: int = 0
-    eeg_missing: int = 0
-    rr_beats: int = 0
-    notifications: int = 0
-    hr_no_contact: int = 0
-    extra: dict = field(default_factory=dict)
-
-
-#: ``sink(kind, t_s, detail)`` receives events; ``kind`` "window" carries a trend window.
-EventSink = Callable[[str, float, dict], None]
-
-
-class LiveAssessment:
-    """Wire a headband and a strap into buffers, raw files and the protocol clock.
-
-    Parameters
-    ----------
-    headband : SimulatedHeadband
-        Source of EEG notifications (classic Muse protocol); anything with ``name``,
-        ``stream_spec``, ``channel_by_uuid`` and ``profile`` works.
-    strap : SimulatedStrap
-        Source of Heart Rate Measurement notifications (``name``, ``rr_spec``, ``hr_spec``).
-    protocol : Protocol
-        Phases and their durations.
-    raw : RawWriter | None
-        Where decoded chunks are appended as they arrive.
-    sink : callable | None
-        ``sink(kind, t_s, detail)`` for every event (phase start/end, signal lost/resumed, staff
-        marks) and every trend window (``kind="window"``), as it happens.
-    loss_s : float
-        A stream silent for longer pauses the session.
-    """
-
-    def __init__(
-        self,
-        headband: SimulatedHeadband,
-        strap: SimulatedStrap,
-        protocol: Protocol,
-        *,
-        raw: RawWriter | None = None,
-        sink: EventSink | None = None,
-        loss_s: float = LOSS_S,
-    ):
-        self.headband = headband
-        self.strap = strap
-        self.protocol = protocol
-        self.eeg_spec = headband.stream_spec
-        self.eeg_asm = MuseEegAssembler(self.eeg_spec, headband.channel_by_uuid)
-        self.hrs_asm = HrsAssembler(strap.rr_spec, strap.hr_spec)
-        cap = protocol.duration_s + MAX_PAUSE_S + 30.0
-        self.eeg_buf = RingBuffer(self.eeg_spec, capacity_s=cap)
-        # RR: capacity for 220 bpm over the whole protocol.
-        self.rr_buf = EventBuffer(strap.rr_spec, capacity=int(cap * 220 / 60) + 16)
-        self.acc = _Accounting()
-        self.t0: float | None = None
-        self.trend_rows: list[tuple[str, float, dict, bool, tuple[str, ...]]] = []
-        self._next_tick = TREND_HOP_S
-        self._eeg_thresholds = headband.profile.stream("eeg").quality or None
-        self.raw = raw
-        self.sink = sink
-        self.clock = PhaseClock(protocol, loss_s=loss_s)
-        self.last_eeg_t = 0.0
-        self.last_beat_t = 0.0
-        self.hr_bpm: float | None = None
-        self.channel_quality: dict[str, float] = {}
-        self._next_check = 0.0
-        self._check_ok = False
-        self.events: list[tuple[str, float, dict]] = []
-        self._pending_marks: collections.deque[str] = collections.deque()
-
-    # -- the BLE callback: decode + assemble + buffer + append to disk ---------------------------
-    def on_notification(
-        self, device: str, characteristic: str, payload: bytes, received_at: float
-    ) -> None:
-        """Handle one BLE notification (the same signature bleak handlers get)."""
-        if self.t0 is None:
-            self.t0 = received_at
-            if self.raw is not None:
-                self.raw.t0 = received_at
-        self.acc.notifications += 1
-        t = received_at - self.t0
-        if device == self.headband.name:
-            for c in self.eeg_asm.feed(characteristic, payload, received_at):
-                self._write_eeg(c)
-            self.last_eeg_t = t
-        elif device == self.strap.name:
-            for c in self.hrs_asm.feed(payload, received_at):
-                if c.spec.name == "rr":
-                    self.rr_buf.write(c)
-                    if self.raw is not None:
-                        self.raw.append_rr(c)
-                    self.acc.rr_beats += c.n_times
-                    if c.n_times and self.hrs_asm.contact_detected is not False:
-                        self.last_beat_t = t
-                        self.hr_bpm = 60.0 / float(c.data[0, -1])
-        self.acc.hr_no_contact = self.hrs_asm.n_no_contact
-        self._advance(t)
-
-    def _write_eeg(self, c: Chunk) -> None:
-        self.eeg_buf.write(c)
-        if self.raw is not None:
-            self.raw.append_eeg(c)
-        self.acc.eeg_samples += c.n_times
-        self.acc.eeg_missing += c.n_missing
-
-    def _emit(self, kind: str, t: float, detail: dict) -> None:
-        self.events.append((kind, t, detail))
-        if self.sink is not None:
-            self.sink(kind, t, detail)
-
-    def _advance(self, t: float) -> None:
-        signal_ok = (t - self.last_eeg_t <= self.clock.loss_s) and (
-            t - self.last_beat_t <= self.clock.loss_s
-        )
-        phase = self.clock.phase
-        if phase is not None and phase.kind == "check" and t >= self._next_check:
-            self._next_check = t + CHECK_EVERY_S
-            self._check_ok = self.device_check(t)
-        for kind, te, detail in self.clock.update(t, signal_ok=signal_ok, check_ok=self._check_ok):
-            self._emit(kind, float(te), detail)
-        while self._pending_marks:
-            self.mark(self._pending_marks.popleft())
-        self.maybe_tick(self.t0 + t)
-
-    def device_check(self, t: float) -> bool:
-        """Per-channel EEG quality over the last 4 s and strap contact; updates the live view."""
-        from addictidx.features import eeg_epoch_checks
-
-        eeg = self.eeg_buf.latest(CHECK_WINDOW_S)
-        ok_eeg = False
-        if eeg.data.shape[1] >= int(CHECK_WINDOW_S * self.eeg_spec.sfreq) - 12:
-            checks = eeg_epoch_checks(
-                eeg.data, self.eeg_spec.sfreq, self.eeg_spec.channels,
-                thresholds=self._eeg_thresholds,
-            )
-            self.channel_quality = dict(zip(checks.ch_names, map(float, checks.pass_fraction)))
-            ok_eeg = all(v >= CHECK_MIN_PASS for v in self.channel_quality.values())
-        ok_strap = (t - self.last_beat_t <= self.clock.loss_s) and self.acc.rr_beats > 0
-        return ok_eeg and ok_strap
-
-    def request_mark(self, kind: str = "staff_mark") -> None:
-        """Queue a staff mark from another thread (applied at the next notification)."""
-        self._pending_marks.append(str(kind))
-
-    def mark(self, kind: str = "staff_mark", detail: Mapping | None = None) -> None:
-        """Staff mark an event now (``kind`` a machine name such as ``"movement"``; no free text)."""
-        t = 0.0 if self.clock.last_t is None else self.clock.last_t
-        self._emit("mark", t, {"label": str(kind), **dict(detail or {})})
-
-    def session_time(self, received_at: float) -> float:
-        """Seconds since the first notification."""
-        return 0.0 if self.t0 is None else received_at - self.t0
-
-    def phase_at(self, t: float) -> str:
-        """Name of the protocol phase running at session time ``t``."""
-        for span in self.clock.spans:
-            if span.t_start_s <= t and (span.t_end_s is None or t < span.t_end_s):
-                return span.name
-        if self.clock.spans:
-            return self.clock.spans[-1].name
-        return self.protocol.phases[0].name
-
-    # -- periodic trend windows -----------------------------------------------------------
-    def maybe_tick(self, received_at: float) -> None:
-        """Run :meth:`tick` when the session clock passed the next hop."""
-        t = self.session_time(received_at)
-        while t >= self._next_tick:
-            self.tick(self._next_tick)
-            self._next_tick += TREND_HOP_S
-
-    def tick(self, t: float) -> None:
-        """Compute trend features over the latest windows and hand them to the sink."""
-        from addictidx.features import compute_index_features
-
-        eeg = self.eeg_buf.latest(TREND_EEG_S)
-        rr = self.rr_buf.latest(TREND_RR_S)
-        feats, q = compute_index_features(
-            eeg.data if eeg.data.shape[1] else None,
-            self.eeg_spec.sfreq,
-            self.eeg_spec.channels,
-            rr.data[0] if rr.data.shape[1] else None,
-            eeg_thresholds=self._eeg_thresholds,
-        )
-        if self.clock.phase is None or self.clock.phase.kind != "check":
-            self.channel_quality = {k: float(v) for k, v in q.per_channel.items() if k != "rr"}
-        row = (self.phase_at(t - 1e-9), t, feats, q.usable, q.flags)
-        self.trend_rows.append(row)
-        if self.sink is not None:
-            self.sink("window", t, {"phase": row[0], "values": feats, "usable": q.usable,
-                                    "flags": list(q.flags)})
-
-    # -- the data to score ----------------------------------------------------------------------
-    def recorded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(eeg_times, eeg, rr_times, rr_s)`` on the session clock, everything buffered."""
-        t0 = self.t0 or 0.0
-        eeg = self.eeg_buf.latest(self.eeg_buf.capacity_s)
-        rr = self.rr_buf.latest(self.eeg_buf.capacity_s + 60.0)
-        return eeg.times - t0, eeg.data, rr.times - t0, rr.data[0]
-
-    def scored_data(self) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """EEG of the eyes-closed phase and RR of all scored phases (EVIDENCE.md §7(i))."""
-        et, e, rt, r = self.recorded()
-        return select_scored(self.clock.spans, et, e, rt, r)
-
-
-def select_scored(spans, eeg_times, eeg, rr_times, rr_s):
-    """EEG of the eyes-closed phase(s) and RR of all scored phases, minus paused intervals.
-
-    Parameters
-    ----------
-    spans : list of PhaseSpan
-        Where each phase ran on the session clock.
-    eeg_times, eeg, rr_times, rr_s : ndarray
-        Recorded data on the same clock.
-
-    Returns
-    -------
-    eeg_data : ndarray, shape (n_channels, n) | None
-    rr : ndarray, shape (n_beats,) | None
-    """
-    scored = [s for s in spans if s.scored and s.t_end_s is not None]
-    closed = [s for s in scored if "closed" in s.name] or scored
-
-    def mask(times, chosen, left_closed):
-        m = np.zeros(times.shape, dtype=bool)
-        for s in chosen:
-            if left_closed:
-                m |= (times >= s.t_start_s) & (times < s.t_end_s)
-            else:
-                m |= (times > s.t_start_s) & (times <= s.t_end_s)
-            for a, b in s.pauses:
-                m &= ~((times >= a) & (times < b))
-        return m
-
-    me = mask(eeg_times, closed, True)
-    mr = mask(rr_times, scored, False)
-    return (eeg[:, me] if me.any() else None), (rr_s[mr] if mr.any() else None)
-
-
-def simulated_devices(
-    duration_s: float, seed: int = 0, offset_s: float = 0.0
-) -> tuple[SimulatedHeadband, SimulatedStrap]:
-    """The simulated headband and strap playing the bundled real recordings.
-
-    ``offset_s`` starts both recordings that far in (they loop), so that repeated simulated
-    visits of one person replay different stretches of real data.
-    """
-    from addictidx.acquire import bundled_muse_eeg, bundled_rr
-
-    if not offset_s:
-        return (
-            SimulatedHeadband(duration_s=duration_s, seed=seed),
-            SimulatedStrap(duration_s=duration_s, seed=seed),
-        )
-    data, _t, ch, sfreq = bundled_muse_eeg()
-    data = np.roll(data, -int(round(offset_s * sfreq)) % data.shape[1], axis=1)
-    rr = bundled_rr()
-    k = int(np.searchsorted(np.cumsum(rr), (offset_s * 3.0) % rr.sum()))
-    rr = np.roll(rr, -k)
-    return (
-        SimulatedHeadband(data, sfreq, ch_names=ch, duration_s=duration_s, seed=seed),
-        SimulatedStrap(rr, duration_s=duration_s, seed=seed),
-    )
+    safety_events: tuple = ()
+    stopped: bool = False
 
 
 def score_and_store(
@@ -444,8 +180,10 @@ def score_and_store(
     return clean, quality, result, rx
 
 
+
+
 class _StoreSink:
-    """Write events, phases and trend windows to the store as they happen."""
+    """Write events, safety events, phases and trend windows to the store as they happen."""
 
     def __init__(self, store: SessionStore, sid: int) -> None:
         self.store, self.sid = store, sid
@@ -457,10 +195,197 @@ class _StoreSink:
                 self.sid, detail["phase"],
                 [(t, detail["values"], detail["usable"], detail["flags"])],
             )
+        elif kind == "safety":  # closed-loop stops, pauses, prompts, flags: audit only
+            d = dict(detail)
+            self.store.add_safety_event(self.sid, t, d.pop("kind"), d)
         elif kind == "phase_start":  # committed now so that a crash keeps the timeline
             self.store.add_event(self.sid, t, "phase", detail)
         elif kind != "phase_end":  # phase spans are written whole at the end
             self.store.add_event(self.sid, t, kind, detail)
+
+
+class _Run:
+    """One session from ``start_session`` to the stored result; shared by every driver."""
+
+    def __init__(self, subject, *, store_dir, db_url, protocol, headband, strap, simulated,
+                 age, screening, on_progress, on_start) -> None:
+        check_subject_code(subject)
+        self.wall0 = time.perf_counter()
+        self.subject, self.protocol = subject, protocol
+        self.age, self.screening = age, screening
+        self.on_progress = on_progress
+        self.simulated = simulated
+        self.headband, self.strap = headband, strap
+        self.devices = {"headband": headband.profile.name, "strap": strap.profile.name}
+        self.store = SessionStore(store_dir, url=db_url)
+        self.status = "aborted"
+        self.transport = None
+        try:
+            self.sid = self.store.start_session(
+                subject, devices=self.devices, simulated=simulated,
+                software=f"addictidx {__version__}",
+            )
+            raw_rel = raw_dir_name(self.sid)
+            eeg = headband.profile.stream("eeg")
+            self.meta = {
+                "session_id": self.sid,
+                "eeg_channels": list(eeg.channels),
+                "eeg_sfreq": eeg.sfreq,
+                "eeg_unit": eeg.unit,
+                "rr_unit": "s",
+                "devices": self.devices,
+                "protocol": protocol.to_dict(),
+                "eeg_thresholds": dict(eeg.quality or {}) or None,
+                "simulated": simulated,
+            }
+            self.store.set_recording(self.sid, raw_rel, protocol=protocol.name, meta=self.meta)
+            self.sink = _StoreSink(self.store, self.sid)
+            self.writer = RawWriter(self.store.directory / raw_rel, self.meta)
+            self.live = LiveAssessment(headband, strap, protocol, raw=self.writer, sink=self.sink,
+                                       scorer=self._score, loop=LoopSettings(age=float(age)))
+        except BaseException:
+            self.store.close()
+            raise
+        if on_start is not None:
+            on_start(self.live, self.sid)
+
+    # -- callbacks ---------------------------------------------------------------------------
+    def on_note(self, device, characteristic, payload, received_at):
+        """Transport callback; returns False (and stops the transport) once the session ended."""
+        live = self.live
+        # After the end, take only the rest of the notifications of the same instant (the
+        # other electrodes of the last block).
+        if live.finished and (live.stopped or live.session_time(received_at) > live.clock.last_t):
+            if self.transport is not None:
+                self.transport.stop()
+            return False
+        before = len(live.trend_rows)
+        live.on_notification(device, characteristic, payload, received_at)
+        if self.on_progress is not None and len(live.trend_rows) != before:
+            t = live.trend_rows[-1][1]
+            total = self.protocol.duration_s
+            self.on_progress(live.phase_at(t), min(t, total), total)
+        return None
+
+    def _score(self, live: LiveAssessment):
+        et, e, rt, r = live.recorded()
+        return score_and_store(
+            self.store, self.sid, self.subject, spans=live.clock.spans, eeg_times=et, eeg=e,
+            ch_names=live.eeg_spec.channels, sfreq=live.eeg_spec.sfreq, rr_times=rt, rr_s=r,
+            eeg_thresholds=live._eeg_thresholds, age=self.age, screening=self.screening,
+        )
+
+    # -- drivers ------------------------------------------------------------------------------
+    def drive_sync(self, until_s: float) -> None:
+        """Simulated devices as fast as possible, with session-clock ticks across silences."""
+        live, last = self.live, None
+        for name, note in iter_notifications([self.headband, self.strap], until_s=until_s):
+            if isinstance(note, LinkEvent):
+                live.on_link_event(replace(note, device=name))
+                continue
+            if last is not None and note.t - last > TICK_S:  # both devices silent: tick
+                g = last + TICK_S
+                while g < note.t and not live.finished:
+                    live.on_tick(g)
+                    g += TICK_S
+            if live.stopped or self.on_note(name, note.characteristic, note.payload,
+                                            note.t) is False:
+                break
+            last = note.t
+
+    async def drive_async(self, transport, *, tick_time: Callable[[], float], tick_s: float,
+                          until_s: float | None) -> None:
+        """Run a transport with the session-clock ticker on the running event loop."""
+        self.transport = transport
+        live = self.live
+        transport.add_callback(self.on_note)
+        transport.add_event_callback(live.on_link_event)
+
+        async def ticker():
+            while True:
+                await asyncio.sleep(tick_s)
+                live.on_tick(tick_time())
+                if live.finished:
+                    transport.stop()
+                    return
+
+        task = asyncio.create_task(ticker())
+        try:
+            await transport.run(until_s=until_s)
+        finally:
+            task.cancel()
+
+    # -- the end -----------------------------------------------------------------------------
+    def finish(self) -> AssessmentResult:
+        live, store, sid = self.live, self.store, self.sid
+        live.close()
+        t_last = live.clock.last_t or 0.0
+        if not live.clock.done:
+            for kind, te, detail in live.clock.close(t_last):
+                live._emit(kind, te, detail)
+            live._emit("protocol_incomplete", t_last, {"phase": live.phase_at(t_last)})
+        elif live.t0 is not None and not live.stopped:  # the trend window that ends the session
+            live.maybe_tick(live.t0 + t_last)
+        self.writer.close()
+        total = self.protocol.duration_s
+        if self.on_progress is not None:
+            self.on_progress("scoring", total, total)
+        for span in live.clock.spans:  # pauses are in the events (signal_lost/resumed)
+            store.add_phase(sid, span.name, span.t_start_s, span.t_end_s)
+        if live.acc.eeg_missing:
+            store.add_event(sid, t_last, "eeg_gap_samples", {"n_missing": live.acc.eeg_missing})
+        clean, quality, result, rx = live.scored or self._score(live)
+        self.status = "complete"
+        stats = live.hub.stats().get(self.headband.name, {})
+        return AssessmentResult(
+            subject=self.subject,
+            session_id=sid,
+            store_path=store.path,
+            protocol=self.protocol.name,
+            session_time_s=float(live.clock.spans[-1].t_end_s) if live.clock.spans else 0.0,
+            wall_time_s=time.perf_counter() - self.wall0,
+            simulated=self.simulated,
+            devices=self.devices,
+            features=clean,
+            quality=quality,
+            accounting={
+                "eeg_samples": live.acc.eeg_samples,
+                "eeg_missing": live.acc.eeg_missing,
+                "rr_beats": live.acc.rr_beats,
+                "notifications": live.acc.notifications,
+                "eeg_late_packets": int(stats.get("eeg_late", 0)),
+            },
+            n_feature_windows=self.sink.n_windows,
+            index=result,
+            prescription=rx,
+            phases=tuple((s.name, s.t_start_s, s.t_end_s) for s in live.clock.spans),
+            events=tuple((k, t) for k, t, _ in live.events
+                         if k not in ("phase_start", "phase_end")),
+            safety_events=tuple(
+                (t, d["kind"], d["reason"]) for k, t, d in live.events if k == "safety"),
+            stopped=live.stopped,
+        )
+
+    def close(self) -> None:
+        try:
+            self.writer.close()
+            self.store.end_session(self.sid, status=self.status)
+        finally:
+            self.store.close()
+
+
+def _devices_for(kind, headband, strap, protocol, seed, replay_offset_s):
+    if kind == "simulate":
+        if headband is None or strap is None:
+            hb, st = simulated_devices(protocol.duration_s + MAX_PAUSE_S, seed, replay_offset_s)
+            headband, strap = headband or hb, strap or st
+        return headband, strap
+    if kind == "ble":
+        if isinstance(headband, BleDevice) and isinstance(strap, BleDevice):
+            return headband, strap
+        return ble_devices(headband or "auto", strap or "auto")
+    raise ValueError(f"Invalid value for the 'devices' parameter. Allowed values are 'simulate' "
+                     f"and 'ble', but got {kind!r} instead.")
 
 
 def run_assessment(
@@ -471,19 +396,21 @@ def run_assessment(
     speed: float = 0.0,
     age: int = 30,
     screening: Mapping | None = None,
-    headband: SimulatedHeadband | None = None,
-    strap: SimulatedStrap | None = None,
+    headband: Any = None,
+    strap: Any = None,
     seed: int = 0,
     on_progress: ProgressCallback | None = None,
     on_start: Callable[[LiveAssessment, int], None] | None = None,
     db_url: str | None = None,
     replay_offset_s: float = 0.0,
+    devices: str = "simulate",
+    transport_options: Mapping | None = None,
 ) -> AssessmentResult:
-    """Run one assessment on simulated devices and store it.
+    """Run one assessment and store it (blocking).
 
-    Decoded data are appended to ``<store>/raw/session-<id>/`` as they arrive, trend windows and
-    events are committed to the store as they happen, so a crash leaves a ``running`` session
-    that :func:`recover_session` completes.
+    Decoded data are appended to ``<store>/raw/session-<id>/`` as they arrive, trend windows,
+    events and safety events are committed to the store as they happen, so a crash leaves a
+    ``running`` session that :func:`recover_session` completes.
 
     Parameters
     ----------
@@ -494,142 +421,112 @@ def run_assessment(
     protocol : Protocol
         Phases (default: 20 s device check, 3 min eyes closed, 2 min eyes open).
     speed : float
-        Replay speed x real time; 0 = as fast as possible.
+        Replay speed x real time of simulated devices; 0 = as fast as possible.
     age : int
-        Age in years (HRmax by Tanaka for the prescription).
+        Age in years (HRmax by Tanaka for the prescription and the closed loop).
     screening : mapping | None
         Pre-session screening answers (see :class:`addictidx.prescribe.Screening`). The
         simulated demo passes ``{"medically_screened": True}``; ``None`` = never screened, which
         caps intensity at light.
-    headband, strap : simulated devices | None
-        Default: the bundled real recordings, looped as long as the session needs.
+    headband, strap : device | str | None
+        Simulated devices (default: the bundled real recordings, looped as long as the session
+        needs); with ``devices="ble"`` profile names or ``"auto"`` (or
+        :class:`~addictidx.sessions.devices.BleDevice`).
     seed : int
         Seed of the simulated devices' random choices.
     on_progress : callable | None
         ``on_progress(phase, session_s, total_s)`` after each trend window.
     on_start : callable | None
-        ``on_start(live, session_id)`` once the session exists (the live view hooks in here).
+        ``on_start(live, session_id)`` once the session exists (live views hook in here).
     db_url : str | None
         Database URL instead of the store's SQLite file (see :class:`SessionStore`).
     replay_offset_s : float
         Start the default simulated devices' recordings this far in (see
         :func:`simulated_devices`).
+    devices : {"simulate", "ble"}
+        Simulated devices (replayed real recordings) or real ones over Bluetooth LE.
+    transport_options : mapping | None
+        Extra keyword arguments of :class:`~addictidx.acquire.BleakTransport` (e.g. ``clock``,
+        ``scanner_cls``/``client_cls`` in tests, ``watchdog_s``).
 
     Returns
     -------
     AssessmentResult
     """
-    check_subject_code(subject)
-    wall0 = time.perf_counter()
-    total = protocol.duration_s
-    if headband is None or strap is None:
-        hb, st = simulated_devices(total + MAX_PAUSE_S, seed, replay_offset_s)
-        headband = headband or hb
-        strap = strap or st
-    devices = {"headband": headband.profile.name, "strap": strap.profile.name}
-
-    with SessionStore(store_dir, url=db_url) as store:
-        sid = store.start_session(
-            subject, devices=devices, simulated=True, software=f"addictidx {__version__}"
-        )
-        raw_rel = raw_dir_name(sid)
-        spec = headband.stream_spec
-        meta = {
-            "session_id": sid,
-            "eeg_channels": list(spec.channels),
-            "eeg_sfreq": spec.sfreq,
-            "eeg_unit": spec.unit,
-            "rr_unit": "s",
-            "devices": devices,
-            "protocol": protocol.to_dict(),
-            "eeg_thresholds": dict(headband.profile.stream("eeg").quality or {}) or None,
-            "simulated": True,
-        }
-        store.set_recording(sid, raw_rel, protocol=protocol.name, meta=meta)
-        sink = _StoreSink(store, sid)
-        writer = RawWriter(store.directory / raw_rel, meta)
-        live = LiveAssessment(headband, strap, protocol, raw=writer, sink=sink)
-        if on_start is not None:
-            on_start(live, sid)
-        status = "aborted"
+    if devices == "simulate" and not (speed and speed > 0):
+        headband, strap = _devices_for("simulate", headband, strap, protocol, seed,
+                                       replay_offset_s)
+        run = _Run(subject, store_dir=store_dir, db_url=db_url, protocol=protocol,
+                   headband=headband, strap=strap, simulated=True, age=age,
+                   screening=screening, on_progress=on_progress, on_start=on_start)
         try:
-            def on_note(device, characteristic, payload, received_at):
-                # After the end, take only the rest of the notifications of the same instant
-                # (the other electrodes of the last block).
-                if live.clock.done and live.session_time(received_at) > live.clock.last_t:
-                    if transport is not None:
-                        transport.stop()
-                    return False
-                before = len(live.trend_rows)
-                live.on_notification(device, characteristic, payload, received_at)
-                if on_progress is not None and len(live.trend_rows) != before:
-                    t = live.trend_rows[-1][1]
-                    on_progress(live.phase_at(t), min(t, total), total)
-
-            until = headband.duration_s + 5.0
-            if speed and speed > 0:
-                transport = ReplayTransport([headband, strap], speed=speed, callback=on_note)
-                asyncio.run(transport.run(until_s=until))
-            else:
-                transport = None
-                for name, note in iter_notifications([headband, strap], until_s=until):
-                    if on_note(name, note.characteristic, note.payload, note.t) is False:
-                        break
-            for c in live.eeg_asm.flush():
-                live._write_eeg(c)
-            t_last = live.clock.last_t or 0.0
-            if not live.clock.done:
-                for kind, te, detail in live.clock.close(t_last):
-                    live._emit(kind, te, detail)
-                live._emit("protocol_incomplete", t_last, {"phase": live.phase_at(t_last)})
-            elif live.t0 is not None:  # the trend window that ends the session
-                live.maybe_tick(live.t0 + t_last)
-            writer.close()
-            if on_progress is not None:
-                on_progress("scoring", total, total)
-
-            for span in live.clock.spans:  # pauses are in the events (signal_lost/resumed)
-                store.add_phase(sid, span.name, span.t_start_s, span.t_end_s)
-            if live.acc.eeg_missing:
-                store.add_event(
-                    sid, t_last, "eeg_gap_samples", {"n_missing": live.acc.eeg_missing}
-                )
-            et, e, rt, r = live.recorded()
-            clean, quality, result, rx = score_and_store(
-                store, sid, subject, spans=live.clock.spans, eeg_times=et, eeg=e,
-                ch_names=spec.channels, sfreq=spec.sfreq, rr_times=rt, rr_s=r,
-                eeg_thresholds=live._eeg_thresholds, age=age, screening=screening,
-            )
-            status = "complete"
+            run.drive_sync(headband.duration_s + 5.0)
+            return run.finish()
         finally:
-            writer.close()
-            store.end_session(sid, status=status)
-        store_path = store.path
+            run.close()
+    return asyncio.run(run_assessment_async(
+        subject, store_dir=store_dir, protocol=protocol, speed=speed, age=age,
+        screening=screening, headband=headband, strap=strap, seed=seed, on_progress=on_progress,
+        on_start=on_start, db_url=db_url, replay_offset_s=replay_offset_s, devices=devices,
+        transport_options=transport_options,
+    ))
 
-    return AssessmentResult(
-        subject=subject,
-        session_id=sid,
-        store_path=store_path,
-        protocol=protocol.name,
-        session_time_s=float(live.clock.spans[-1].t_end_s) if live.clock.spans else 0.0,
-        wall_time_s=time.perf_counter() - wall0,
-        simulated=True,
-        devices=devices,
-        features=clean,
-        quality=quality,
-        accounting={
-            "eeg_samples": live.acc.eeg_samples,
-            "eeg_missing": live.acc.eeg_missing,
-            "rr_beats": live.acc.rr_beats,
-            "notifications": live.acc.notifications,
-            "eeg_late_packets": live.eeg_asm.n_late,
-        },
-        n_feature_windows=sink.n_windows,
-        index=result,
-        prescription=rx,
-        phases=tuple((s.name, s.t_start_s, s.t_end_s) for s in live.clock.spans),
-        events=tuple((k, t) for k, t, _ in live.events if k not in ("phase_start", "phase_end")),
-    )
+
+async def run_assessment_async(
+    subject: str,
+    *,
+    store_dir: str | Path,
+    protocol: Protocol = STANDARD_PROTOCOL,
+    speed: float = 1.0,
+    age: int = 30,
+    screening: Mapping | None = None,
+    headband: Any = None,
+    strap: Any = None,
+    seed: int = 0,
+    on_progress: ProgressCallback | None = None,
+    on_start: Callable[[LiveAssessment, int], None] | None = None,
+    db_url: str | None = None,
+    replay_offset_s: float = 0.0,
+    devices: str = "simulate",
+    transport_options: Mapping | None = None,
+) -> AssessmentResult:
+    """:func:`run_assessment` as a coroutine on the running event loop (shared with bleak).
+
+    Simulated devices play through :class:`~addictidx.acquire.ReplayTransport` at ``speed``
+    (0 = as fast as possible); real ones are acquired with
+    :class:`~addictidx.acquire.BleakTransport` (scan, connect, keep-alive, watchdog, reconnect)
+    until the protocol ends, the session is stopped, or every device gave up. Parameters as
+    :func:`run_assessment`.
+    """
+    from addictidx.acquire import BleakTransport, BleTarget, MonotonicClock
+
+    headband, strap = _devices_for(devices, headband, strap, protocol, seed, replay_offset_s)
+    run = _Run(subject, store_dir=store_dir, db_url=db_url, protocol=protocol,
+               headband=headband, strap=strap, simulated=devices == "simulate", age=age,
+               screening=screening, on_progress=on_progress, on_start=on_start)
+    try:
+        opts = dict(transport_options or {})
+        clock = opts.pop("clock", None) or MonotonicClock()
+        if devices == "simulate":
+            fast = not (speed and speed > 0)
+            transport = ReplayTransport([headband, strap], speed=0.0 if fast else speed,
+                                        clock=clock)
+            t_start = clock.now()
+            rate = 1e6 if fast else float(speed)
+            await run.drive_async(
+                transport, tick_time=lambda: t_start + (clock.now() - t_start) * rate,
+                tick_s=TICK_S / rate, until_s=headband.duration_s + 5.0,
+            )
+        else:
+            targets = [BleTarget(d.profile, name=d.name, address=d.address)
+                       for d in (headband, strap)]
+            transport = BleakTransport(targets, clock=clock, **opts)
+            await run.drive_async(transport, tick_time=clock.now,
+                                  tick_s=float(opts.get("check_interval_s", TICK_S)),
+                                  until_s=None)
+        return run.finish()
+    finally:
+        run.close()
 
 
 def _pid_alive(pid: int) -> bool:

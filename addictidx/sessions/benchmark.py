@@ -7,9 +7,10 @@ Every session has a classic Muse (4 EEG characteristics, 256 Hz, 12 samples per 
 notification), a Heart Rate Service strap (0x2A37, RR about once a second) and the Polar H10
 ECG stream (PMD ``fb005c82`` frames of 73 int24 samples at 130 Hz). The byte-exact
 notifications come from :class:`~addictidx.acquire.SimulatedHeadband`,
-:class:`~addictidx.acquire.SimulatedStrap` (real recordings) and a minimal local PMD ECG frame
-generator (:func:`ecg_notifications`; no H10 simulator exists in ``addictidx.acquire`` yet), merged
-by :func:`~addictidx.acquire.iter_notifications`. Everything after the radio is the production
+:class:`~addictidx.acquire.SimulatedStrap` (real recordings) and :func:`ecg_notifications` (a
+synthetic QRS pulse train on the strap's beats, framed by
+:func:`~addictidx.acquire.h10_replay.encode_pmd_ecg_frame`), merged by
+:func:`~addictidx.acquire.iter_notifications`. Everything after the radio is the production
 code: :class:`~addictidx.acquire.MuseEegAssembler`, :class:`~addictidx.acquire.HrsAssembler`,
 ``decode_pmd_ecg``, :class:`~addictidx.acquire.RingBuffer` / :class:`~addictidx.acquire.EventBuffer`,
 :func:`~addictidx.features.eeg_epoch_checks`, :func:`~addictidx.features.band_power`,
@@ -21,8 +22,10 @@ Server model (how latency and real time are defined)
 One thread serves all sessions. Time advances in ticks of ``tick_s`` (25 ms, a typical BLE
 connection interval): the notifications whose device time falls in a tick are handed over at the
 tick's end ``T_k`` (a connection event). Processing tick ``k`` = dispatching its notifications to
-the sessions' assemblers and buffers, running the 2-s EEG epoch checks of every epoch that
-became complete (one batched ``eeg_epoch_checks`` call, one FFT batch, for all sessions), then
+the sessions' assemblers and buffers (the EEG notifications of all sessions decoded in one
+vectorized ``decode_muse_eeg_batch`` call when the tick holds at least 8), running the 2-s EEG
+epoch checks of every epoch that became complete (one batched ``eeg_epoch_checks`` call, one
+FFT batch, for all sessions), then
 for every session whose index is due (each session every ``hop_s`` = 1 s of its own clock; the
 sessions' clocks are staggered evenly over a hop) the rolling features, one batched ONNX call and
 the prescriptions. The replay runs as fast as possible and measures the service time ``S_k`` of
@@ -86,14 +89,15 @@ from addictidx.acquire import (
     SimulatedStrap,
     iter_notifications,
 )
+from addictidx.acquire.decoders.muse_classic import decode_muse_eeg, decode_muse_eeg_batch
 from addictidx.acquire.decoders.polar_pmd import decode_pmd_ecg
+from addictidx.acquire.h10_replay import encode_pmd_ecg_frame
 
 __all__ = [
     "BenchConfig",
     "RunResult",
     "BenchSources",
     "ecg_notifications",
-    "encode_pmd_ecg_frame",
     "make_sources",
     "rr_index_features",
     "rolling_eeg_features",
@@ -114,6 +118,7 @@ PMD_ECG_CHARACTERISTIC = "fb005c82-02e7-f387-1cad-8acd2d8df0c8"
 PMD_EPOCH_OFFSET_NS = 599_616_000_000_000_000  # an arbitrary device time (2019) for frame stamps
 
 _KIND_EEG, _KIND_HRS, _KIND_ECG = 0, 1, 2
+_MIN_BATCH_DECODE = 8  # EEG notifications per tick from which one vectorized decode pays off
 _BANDS = ("alpha", "beta", "total")
 
 
@@ -172,28 +177,6 @@ class BenchConfig:
 # ------------------------------------------------------------------------------- H10 ECG frames
 
 
-def encode_pmd_ecg_frame(timestamp_ns: int, uv) -> bytes:
-    """Encode a Polar H10 raw ECG frame (inverse of ``decode_pmd_ecg``).
-
-    Parameters
-    ----------
-    timestamp_ns : int
-        Device time of the last sample, ns since 2000-01-01.
-    uv : array of int
-        Samples in µV (int24 range).
-
-    Returns
-    -------
-    payload : bytes
-        ``00 | uint64 LE timestamp | 00 | N x int24 LE``.
-    """
-    v = np.asarray(uv, dtype=np.int64)
-    if v.size and (v.min() < -(1 << 23) or v.max() >= (1 << 23)):
-        raise ValueError("ECG samples must fit in int24.")
-    u = (v & 0xFFFFFF).astype("<u4").view(np.uint8).reshape(-1, 4)[:, :3]
-    return bytes([0]) + int(timestamp_ns).to_bytes(8, "little") + bytes([0]) + u.tobytes()
-
-
 def ecg_notifications(beat_times_s, duration_s: float, *, sfreq: float = ECG_SFREQ,
                       per_frame: int = ECG_SAMPLES_PER_FRAME, seed: int = 0) -> list[Notification]:
     """Minimal H10 ECG stream: a QRS-like pulse at every beat, framed as PMD notifications.
@@ -249,6 +232,8 @@ class _Variant:
     rr_spec: StreamSpec
     hr_spec: StreamSpec
     thresholds: dict | None
+    kinds_l: list = field(default_factory=list)  # kinds and t as Python objects, as a BLE
+    t_l: list = field(default_factory=list)  # callback hands them over (no numpy scalars)
 
 
 @dataclass
@@ -317,7 +302,7 @@ def make_sources(duration_s: float, cfg: BenchConfig = BenchConfig(), n_variants
             rr_prefill=rr_prefill, ep_ok=ok.reshape(K, len(names)),
             ep_pow=pw.reshape(3, K, len(names)).transpose(1, 0, 2),
             eeg_spec=hb.stream_spec, channel_by_uuid=hb.channel_by_uuid, rr_spec=st.rr_spec,
-            hr_spec=st.hr_spec, thresholds=thresholds,
+            hr_spec=st.hr_spec, thresholds=thresholds, kinds_l=list(kinds), t_l=list(ts),
         ))
     ecg_spec = StreamSpec("h10", "ecg", "ecg", ("ECG",), ECG_SFREQ, "uV", ECG_SAMPLES_PER_FRAME)
     return BenchSources(variants, float(duration_s), ecg_spec, tuple(names))
@@ -332,9 +317,12 @@ def rr_index_features(rr_s) -> tuple[float, float, QualityReport]:
     The RR part of :func:`~addictidx.features.compute_index_features` without the HRV features the
     index does not use: :func:`~addictidx.features.rr_quality` screening, then (Kubios
     convention, as ``compute_hrv``) RMSSD over successive differences of adjacent accepted
-    intervals and ``60 / mean(accepted RR)``. ``compute_hrv`` also computes SampEn and DFA
-    (O(n²)), about 0.8 ms per 2-min window, which dominated the per-update cost; tests hold these
-    two values equal to ``compute_index_features``.
+    intervals and ``60 / mean(accepted RR)``; tests hold these two values equal to
+    ``compute_index_features``. ``compute_index_features`` calls ``compute_hrv`` with SampEn
+    and DFA (O(n²), about 1 ms per 2-min window). The library's lean call
+    ``compute_hrv(..., frequency=False, nonlinear=False, geometric=False)`` still computes the
+    other statistical time-domain features (median, SDNN, pNN50, ...), about 70 µs more per
+    update than these two lines (about 145 vs 72 µs with ``rr_quality``), so they are kept.
 
     Returns
     -------
@@ -433,6 +421,11 @@ class _Session:
             t_last = (ts_ns - self.ecg_t0) * 1e-9
             times = t_last - np.arange(uv.size - 1, -1, -1) / ECG_SFREQ
             self.ecg_buf.write(Chunk(self.ecg_buf.spec, uv[None, :], times, received_at=t))
+
+    def feed_eeg_decoded(self, char: str, seq: int, uv: np.ndarray, t: float) -> None:
+        buf = self.eeg_buf
+        for c in self.eeg_asm.feed_decoded(char, seq, uv, t):
+            buf.write(c)
 
     def epoch_data(self, e: int) -> np.ndarray:
         """Samples of epoch ``e`` (run coordinates) from the ring buffer, (n_ch, 512)."""
@@ -614,8 +607,9 @@ def run_sessions(n_sessions: int, duration_s: float, cfg: BenchConfig = BenchCon
     wall0, cpu0 = perf(), tcpu()
     for k in range(n_ticks):
         w0, c0 = perf(), tcpu()
-        # 1. ingest: every session's notifications of this connection interval
-        ready = []
+        # 1. ingest: every session's notifications of this connection interval; the EEG
+        # notifications of all sessions are decoded in one vectorized call
+        touched, eeg_s, eeg_j, eeg_p = [], [], [], []
         for i in range(n_sessions):
             b = bounds_l[i]
             a, z = b[k], b[k + 1]
@@ -623,12 +617,25 @@ def run_sessions(n_sessions: int, duration_s: float, cfg: BenchConfig = BenchCon
                 continue
             s = sessions[i]
             v = s.v
-            kinds, ts, chars, pays = v.kinds, v.t, v.chars, v.payloads
+            kinds, ts, chars, pays = v.kinds_l, v.t_l, v.chars, v.payloads
             for j in range(a, z):
-                s.feed(kinds[j], chars[j], pays[j], ts[j])
+                if kinds[j] == _KIND_EEG:
+                    eeg_s.append(s)
+                    eeg_j.append(j)
+                    eeg_p.append(pays[j])
+                else:
+                    s.feed(kinds[j], chars[j], pays[j], ts[j])
             n_notes += z - a
-            if s.eeg_buf.total_written >= epoch_end_samples[i]:
-                ready.append(i)
+            touched.append(i)
+        if eeg_p:
+            if len(eeg_p) >= _MIN_BATCH_DECODE:
+                seqs, uvs = decode_muse_eeg_batch(eeg_p)
+                decoded = zip(seqs.tolist(), uvs)
+            else:  # a few notifications: the single-payload path has less overhead
+                decoded = map(decode_muse_eeg, eeg_p)
+            for s, j, (sq, uv) in zip(eeg_s, eeg_j, decoded):
+                s.feed_eeg_decoded(s.v.chars[j], sq, uv, s.v.t_l[j])
+        ready = [i for i in touched if sessions[i].eeg_buf.total_written >= epoch_end_samples[i]]
         c1 = tcpu()
         stage["ingest"] += c1 - c0
         # 2. EEG epochs that became complete: one batched check + FFT for all sessions

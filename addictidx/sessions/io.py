@@ -118,8 +118,14 @@ def _edf_annotations(items):
             for a, d, t in items]
 
 
-def export_session(store: Any, session_id: int, out_dir: str | Path) -> dict[str, Path]:
+def export_session(
+    store: Any, session_id: int, out_dir: str | Path, *, subject_label: str | None = None,
+    anonymize_dates: bool = False, audit: bool = True,
+) -> dict[str, Path]:
     """Export one stored session's raw recording as BDF + EDF+ (+ a beat-exact TSV).
+
+    The files are plaintext (the raw files in the store are decrypted); the export is logged to
+    the store's audit trail.
 
     Parameters
     ----------
@@ -129,6 +135,14 @@ def export_session(store: Any, session_id: int, out_dir: str | Path) -> dict[str
         The session.
     out_dir : path-like
         Destination directory (created).
+    subject_label : str | None
+        Name used for the subject in file names and the EDF patient field (default: the code;
+        research exports pass a keyed hash).
+    anonymize_dates : bool
+        Write the EDF+ anonymous start date (1 Jan 1985) and 00:00:00 instead of the real ones.
+    audit : bool
+        Append an ``export`` entry to the audit log (callers that log one entry for a batch
+        pass False).
 
     Returns
     -------
@@ -144,14 +158,15 @@ def export_session(store: Any, session_id: int, out_dir: str | Path) -> dict[str
     rec = store.recording(session_id)
     if rec is None or not Path(rec["raw_dir"]).is_dir():
         raise StoreError(f"Session {session_id} has no raw recording to export.")
-    raw = read_raw(rec["raw_dir"])
+    raw = read_raw(rec["raw_dir"], keyring=store.keyring)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{_safe_name(detail['subject'])}_ses-{session_id:04d}"
-    start = _start(detail)
+    label = _safe_name(detail["subject"] if subject_label is None else subject_label)
+    stem = f"{label}_ses-{session_id:04d}"
+    start = _dt.datetime(1985, 1, 1) if anonymize_dates else _start(detail)
     # The recording starts at session time 0 = the first sample's time on the session clock.
     t_first = float(raw.eeg_times[0]) if raw.eeg_times.size else 0.0
-    patient = edfio.Patient(code=_safe_name(detail["subject"]))
+    patient = edfio.Patient(code=label)
     recording = edfio.Recording(
         startdate=start.date(),
         equipment_code=_safe_name("-".join(str(v) for v in detail.get("devices", {}).values()) or "X"),
@@ -219,6 +234,9 @@ def export_session(store: Any, session_id: int, out_dir: str | Path) -> dict[str
         p = out / f"{stem}_rr.edf"
         edf.write(p)
         paths["rr_edf"] = p
+    if audit:
+        store.audit_event("export", subject=detail["subject"], session=session_id, detail={
+            "what": "recording", "files": sorted(k for k, v in paths.items() if v is not None)})
     return paths
 
 
@@ -248,6 +266,25 @@ def write_bids(bdf_path: str | Path, bids_root: str | Path, *, subject: str, ses
 
 # -- readers -----------------------------------------------------------------------------------
 def read_recording(path: str | Path) -> Recording:
+    """Read a recording by its extension and header (see :func:`_read_recording`).
+
+    Whatever goes wrong inside a reader ends as one :class:`DataFormatError` naming the file.
+    """
+    p = Path(path)
+    try:
+        return _read_recording(p)
+    except DataFormatError:
+        raise
+    except MemoryError:
+        raise DataFormatError(f"{p}: too large or malformed (out of memory while reading).") from None
+    except Exception as exc:  # noqa: BLE001 - a reader's unexpected failure on a malformed file
+        msg = str(exc).strip().splitlines()
+        raise DataFormatError(
+            f"{p}: malformed or unreadable ({type(exc).__name__}: {msg[0] if msg else ''})."
+        ) from None
+
+
+def _read_recording(path: str | Path) -> Recording:
     """Read a recording by its extension and header.
 
     ``.csv``/``.csv.gz``: a muse-lsl CSV (``timestamps,TP9,...``) or a Mind Monitor CSV
@@ -382,10 +419,30 @@ def read_xdf(path: str | Path) -> Recording:
         import pyxdf
     except ModuleNotFoundError:
         raise DataFormatError(f"{p}: reading XDF needs pyxdf (pip install pyxdf).") from None
+    import logging
+
+    # pyxdf logs (with a traceback) and carries on when a chunk is corrupt; keep its words for
+    # our one-line message instead of letting them reach the terminal.
+    notes: list[str] = []
+
+    class _Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR:
+                notes.append(record.getMessage())
+
+    lg = logging.getLogger("pyxdf")
+    keep, propagate = _Keep(), lg.propagate
+    lg.addHandler(keep)
+    lg.propagate = False
     try:
         streams, _header = pyxdf.load_xdf(str(p), synchronize_clocks=True, dejitter_timestamps=True)
     except Exception as exc:  # pyxdf raises many types on malformed files
         raise DataFormatError(f"{p}: not a readable XDF file ({type(exc).__name__}: {exc}).") from None
+    finally:
+        lg.removeHandler(keep)
+        lg.propagate = propagate
+    if not streams and notes:
+        raise DataFormatError(f"{p}: not a readable XDF file ({notes[0]}).")
     eeg = rr = None
     sfreq = None
     names: tuple[str, ...] = ()
@@ -419,8 +476,28 @@ def _xdf_labels(info: dict, n: int) -> list[str]:
 
 
 def read_edf(path: str | Path) -> Recording:
-    """Read EEG (and an ``RR`` tachogram channel, as in our exports) from EDF(+)/BDF(+)."""
+    """Read EEG (and an ``RR`` tachogram channel, as in our exports) from EDF(+)/BDF(+).
+
+    Raises
+    ------
+    DataFormatError
+        Malformed header, signals or annotations (edfio decodes some fields lazily, so every
+        access is covered).
+    """
     p = Path(path)
+    try:
+        return _read_edf(p)
+    except DataFormatError:
+        raise
+    except (ValueError, IndexError, KeyError, TypeError, EOFError, OSError, OverflowError) as exc:
+        msg = str(exc).strip().splitlines()
+        raise DataFormatError(
+            f"{p}: not a readable {p.suffix[1:].upper()} file ({type(exc).__name__}: "
+            f"{msg[0] if msg else ''})."
+        ) from None
+
+
+def _read_edf(p: Path) -> Recording:
     import edfio
 
     try:

@@ -145,6 +145,7 @@ class PhaseClock:
         self.last_t: float | None = None
         self.spans: list[PhaseSpan] = []
         self.check_passed_at: float | None = None
+        self.stopped = False
 
     @property
     def phase(self) -> Phase | None:
@@ -210,6 +211,31 @@ class PhaseClock:
             if p.kind == "check":
                 self.check_passed_at = t
             self._start(t_end, events)
+        return events
+
+    def end_phase(self, t: float, detail: dict | None = None) -> list:
+        """End the running phase early at ``t`` (e.g. a safety stop of the intervention) and
+        start the next one; return the events."""
+        events: list = []
+        if self.done or self.index < 0:
+            return events
+        if self.paused:
+            self.spans[-1].pauses.append((self.pause_start, t))
+            self.paused = False
+            events.append(("signal_resumed", t, {"phase": self.phase.name,
+                                                "paused_s": round(t - self.pause_start, 3)}))
+        self.last_t = max(self.last_t or 0.0, t)
+        self.spans[-1].t_end_s = t
+        events.append(("phase_end", t, {"phase": self.phase.name, "early": True,
+                                       **dict(detail or {})}))
+        self._start(t, events)
+        return events
+
+    def stop(self, t: float) -> list:
+        """Stop the session at ``t``: close the running phase; the clock is then done."""
+        events = self.close(t)
+        self.index = len(self.protocol.phases)
+        self.stopped = True
         return events
 
     def close(self, t: float) -> list:

@@ -11,14 +11,23 @@ A session's raw directory (``<store>/raw/session-<id>/``) holds:
 ``rr.f64``
     Rows ``[t_s, rr_s]``: beat time and the RR interval that ends there.
 
+All three files are encrypted at rest (AES-256-GCM, :mod:`addictidx.sessions.crypto`) with the
+site key of the store the directory belongs to (``<store>/raw/session-<id>/``; a directory
+elsewhere is its own store root): ``meta.json`` as one sealed record, the data files as one
+sealed record per appended chunk. Files written before encryption existed (plain JSON and
+float64 rows) are still read.
+
 Each append is one unbuffered ``write`` (so the data are in the operating system's page cache
 as soon as the call returns and survive a SIGKILL of the process); ``fsync`` runs at least every
 ``sync_interval_s`` of wall time, so a power cut loses at most about that much. A row cut short
-by a crash is ignored on reading (files are read in whole rows).
+by a crash is ignored on reading (files are read in whole rows; an encrypted record cut short is
+ignored the same way). A write that fails (disk full) is cut off again and raises one
+:class:`~addictidx._core.errors.StoreError` saying what was kept.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -28,20 +37,71 @@ from typing import Any
 
 import numpy as np
 
-from addictidx._core.errors import DataFormatError
+from addictidx._core.errors import DataFormatError, StoreError
 from addictidx._core.types import Chunk
+from addictidx.sessions import crypto
 
-__all__ = ["RawWriter", "RawRecording", "read_raw", "raw_dir_name", "META_FILE"]
+__all__ = [
+    "RawWriter", "RawRecording", "read_raw", "read_meta", "write_meta", "raw_dir_name",
+    "store_root", "META_FILE",
+]
 
 META_FILE = "meta.json"
 EEG_FILE = "eeg.f64"
 RR_FILE = "rr.f64"
 _DTYPE = np.dtype("<f8")
+#: ``format`` in ``meta.json`` of encrypted raw directories (older ones: "addictidx-raw-1").
+RAW_FORMAT = "addictidx-raw-2-aesgcm"
 
 
 def raw_dir_name(session_id: int) -> str:
     """Raw directory of a session, relative to the store directory."""
     return f"raw/session-{int(session_id):06d}"
+
+
+def store_root(directory: str | Path) -> Path:
+    """The store a raw directory belongs to: ``<store>`` for ``<store>/raw/<name>``, else itself."""
+    d = Path(directory)
+    return d.parent.parent if d.parent.name == "raw" else d
+
+
+def _ring(directory: Path, keyring, *, create: bool = True):
+    if keyring is not None:
+        return keyring
+    return crypto.load_keyring(store_root(directory), create=create)
+
+
+def write_meta(directory: str | Path, meta: dict[str, Any], *, keyring=None) -> None:
+    """Write a raw directory's ``meta.json`` (encrypted, atomically)."""
+    d = Path(directory)
+    ring = _ring(d, keyring)
+    crypto.write_sealed(d / META_FILE, ring, json.dumps(meta, indent=1, sort_keys=True).encode())
+    _fsync_dir(d)
+
+
+def read_meta(directory: str | Path, *, keyring=None) -> dict[str, Any]:
+    """Read a raw directory's ``meta.json`` (encrypted, or plain JSON from older versions).
+
+    Raises
+    ------
+    DataFormatError
+        Missing, unauthentic or not JSON.
+    """
+    d = Path(directory)
+    p = d / META_FILE
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise DataFormatError(f"{d}: no {META_FILE}; not an addictidx raw session.") from None
+    if crypto.is_encrypted(data):
+        data = crypto.open_sealed(_ring(d, keyring, create=False), data, p)
+    try:
+        meta = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataFormatError(f"{p}: unreadable ({exc}).") from None
+    if not isinstance(meta, dict):
+        raise DataFormatError(f"{p}: unreadable (not a JSON object).")
+    return meta
 
 
 class RawWriter:
@@ -57,24 +117,25 @@ class RawWriter:
         Session-clock origin on the chunks' time axis (times are written as ``t - t0``).
     sync_interval_s : float
         Longest wall time between two ``fsync`` calls.
+    keyring : KeyRing | None
+        Site keys (default: those of the store the directory belongs to, see :func:`store_root`
+        and :func:`addictidx.sessions.crypto.load_keyring`).
     """
 
     def __init__(
         self, directory: str | Path, meta: dict[str, Any], *, t0: float = 0.0,
-        sync_interval_s: float = 1.0,
+        sync_interval_s: float = 1.0, keyring=None,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.n_eeg_ch = len(meta["eeg_channels"])
-        meta = {**meta, "pid": os.getpid(), "format": "addictidx-raw-1"}
-        tmp = self.directory / (META_FILE + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
-        os.replace(tmp, self.directory / META_FILE)
-        _fsync_dir(self.directory)
+        ring = _ring(self.directory, keyring)
+        meta = {**meta, "pid": os.getpid(), "format": RAW_FORMAT}
+        write_meta(self.directory, meta, keyring=ring)
         self.t0 = float(t0)
         self.sync_interval_s = float(sync_interval_s)
-        self._eeg = open(self.directory / EEG_FILE, "ab", buffering=0)
-        self._rr = open(self.directory / RR_FILE, "ab", buffering=0)
+        self._eeg = crypto.EncryptedAppender(self.directory / EEG_FILE, ring)
+        self._rr = crypto.EncryptedAppender(self.directory / RR_FILE, ring)
         self._last_sync = time.monotonic()
         self._dirty = False
         self.n_eeg_rows = 0
@@ -88,7 +149,7 @@ class RawWriter:
         rows = np.empty((n, 1 + self.n_eeg_ch), dtype=_DTYPE)
         rows[:, 0] = np.asarray(chunk.times, dtype=np.float64) - self.t0
         rows[:, 1:] = np.asarray(chunk.data, dtype=np.float64).T
-        self._eeg.write(rows.tobytes())
+        self._append(self._eeg, rows, self.n_eeg_rows)
         self.n_eeg_rows += n
         self._after_write()
 
@@ -100,9 +161,20 @@ class RawWriter:
         rows = np.empty((n, 2), dtype=_DTYPE)
         rows[:, 0] = np.asarray(chunk.times, dtype=np.float64) - self.t0
         rows[:, 1] = np.asarray(chunk.data[0], dtype=np.float64)
-        self._rr.write(rows.tobytes())
+        self._append(self._rr, rows, self.n_rr_rows)
         self.n_rr_rows += n
         self._after_write()
+
+    def _append(self, f, rows: np.ndarray, n_before: int) -> None:
+        try:
+            _append_record(f, rows.tobytes())
+        except OSError as exc:
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+            what = "the disk is full" if full else f"the write failed ({exc.strerror or exc})"
+            raise StoreError(
+                f"Recording stopped: {what} while writing {f.path}. The {n_before} rows written "
+                "before are kept and readable; free space, then run 'addictidx sessions recover'."
+            ) from None
 
     def _after_write(self) -> None:
         self._dirty = True
@@ -167,34 +239,55 @@ class RawRecording:
         return float(self.eeg_times[-1] - self.eeg_times[0]) if self.eeg_times.size else 0.0
 
 
-def _read_rows(path: Path, width: int) -> tuple[np.ndarray, int]:
+def _append_record(f, data: bytes) -> None:
+    """Append one encrypted record (a seam the disk-full tests replace)."""
+    f.append(data)
+
+
+def _read_rows(path: Path, width: int, ring_of, *, encrypted: bool) -> tuple[np.ndarray, int]:
     if not path.exists():
         return np.zeros((0, width)), 0
     raw = path.read_bytes()
+    partial = 0
+    if encrypted and raw and not crypto.is_encrypted(raw):
+        raise DataFormatError(f"{path}: bad header; expected an encrypted raw file (corrupt?).")
+    if crypto.is_encrypted(raw):
+        recs, partial = crypto.open_records(ring_of(), raw, path)
+        raw = b"".join(recs)
     row = width * _DTYPE.itemsize
     n = len(raw) // row
-    return np.frombuffer(raw[: n * row], dtype=_DTYPE).reshape(n, width), len(raw) - n * row
+    return (np.frombuffer(raw[: n * row], dtype=_DTYPE).reshape(n, width),
+            partial + len(raw) - n * row)
 
 
-def read_raw(directory: str | Path) -> RawRecording:
+def read_raw(directory: str | Path, *, keyring=None) -> RawRecording:
     """Read a session's raw directory (complete or cut short by a crash).
 
     Raises
     ------
     DataFormatError
-        If ``meta.json`` is missing or unreadable.
+        If ``meta.json`` is missing or unreadable, or an encrypted record fails authentication
+        (names the file and byte offset).
+    StoreError
+        The files were encrypted with a key the site key ring does not hold.
     """
     directory = Path(directory)
+    cache: list = []
+
+    def ring_of():
+        if not cache:
+            cache.append(_ring(directory, keyring, create=False))
+        return cache[0]
+
+    meta = read_meta(directory, keyring=keyring)
     try:
-        meta = json.loads((directory / META_FILE).read_text())
-        ch = tuple(meta["eeg_channels"])
+        ch = tuple(str(c) for c in meta["eeg_channels"])
         sfreq = float(meta["eeg_sfreq"])
-    except FileNotFoundError:
-        raise DataFormatError(f"{directory}: no {META_FILE}; not an addictidx raw session.") from None
     except (ValueError, KeyError, TypeError) as exc:
-        raise DataFormatError(f"{directory / META_FILE}: unreadable ({exc}).") from None
-    eeg, p1 = _read_rows(directory / EEG_FILE, 1 + len(ch))
-    rr, p2 = _read_rows(directory / RR_FILE, 2)
+        raise DataFormatError(f"{directory / META_FILE}: unreadable (bad or missing {exc}).") from None
+    enc = meta.get("format") == RAW_FORMAT
+    eeg, p1 = _read_rows(directory / EEG_FILE, 1 + len(ch), ring_of, encrypted=enc)
+    rr, p2 = _read_rows(directory / RR_FILE, 2, ring_of, encrypted=enc)
     return RawRecording(
         meta=meta,
         eeg_times=eeg[:, 0].copy(),

@@ -144,6 +144,23 @@ _V2_INDEXES = (
     Index("idx_safety_session", safety_events.c.session_id),
 )
 
+# -- version 3 ---------------------------------------------------------------------------------
+consent_terms = Table(
+    "consent_terms",
+    METADATA,
+    Column("consent_id", Integer, ForeignKey("consents.id"), primary_key=True, autoincrement=False),
+    Column("signed_on", Text, nullable=False),  # ISO date the consent form was signed/withdrawn
+    Column("expires_on", Text),  # ISO date after which the consent no longer holds (None: never)
+)
+subject_salts = Table(
+    "subject_salts",
+    METADATA,
+    # Random per-subject salt of the keyed subject hashes (audit log, research export); erased
+    # with the subject, after which those hashes can no longer be linked to the code.
+    Column("subject_code", Text, ForeignKey("subjects.code"), primary_key=True),
+    Column("salt", Text, nullable=False),
+)
+
 #: Tables and indexes each migration step creates (step ``i`` migrates version i -> i + 1).
 TABLES_BY_VERSION: tuple[tuple[tuple[Table, ...], tuple[Index, ...]], ...] = (
     (
@@ -152,6 +169,7 @@ TABLES_BY_VERSION: tuple[tuple[tuple[Table, ...], tuple[Index, ...]], ...] = (
         _V1_INDEXES,
     ),
     ((consents, safety_events, recordings), _V2_INDEXES),
+    ((consent_terms, subject_salts), ()),
 )
 MIGRATIONS = TABLES_BY_VERSION
 SCHEMA_VERSION = len(TABLES_BY_VERSION)

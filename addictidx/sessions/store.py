@@ -11,15 +11,25 @@ on open, one transaction per step. Raw recordings always live in the store direc
 
 Privacy: subjects are pseudonymous codes only (see :func:`check_subject_code`); the store has no
 column for names, birth dates, phone or ID numbers, or free text about a person. Nothing here
-logs a subject code. ``secure_delete`` is on for SQLite, so erased rows are overwritten.
+logs a subject code. ``secure_delete`` is on for SQLite, so erased rows are overwritten;
+:meth:`SessionStore.erase_subject` also removes the subject's raw and derived files, vacuums the
+database and empties the WAL, so the code is left in no byte of the store.
+
+Trust: files other than the database and ``audit.jsonl`` are encrypted with the site key
+(:mod:`addictidx.sessions.crypto`); views, exports, erasures, consent changes, model changes and
+safety stops are appended to the hash-chained audit log (:mod:`addictidx.sessions.audit`), which
+names subjects only by keyed hash. Consent is recorded per scope (:data:`CONSENT_SCOPES`) with
+the date it was signed and an optional expiry.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import math
 import os
 import re
+import secrets
 import shutil
 import time
 from collections.abc import Iterable, Mapping
@@ -38,7 +48,14 @@ __all__ = [
     "STORE_FILENAME",
     "SCHEMA_VERSION",
     "DB_URL_ENV",
+    "CONSENT_SCOPES",
 ]
+
+#: Consent scopes: the assessment itself, research use of the pseudonymised data, sharing with
+#: another care provider.
+CONSENT_SCOPES = ("assessment", "research", "sharing")
+#: Safety-event kinds that are stops (logged to the audit trail).
+SAFETY_STOP_KINDS = ("stop",)
 
 STORE_FILENAME = "addictidx.sqlite"
 #: Environment variable holding a database URL that replaces the default SQLite file.
@@ -166,6 +183,8 @@ class SessionStore:
                 self._engine = create_engine(url, future=True, pool_pre_ping=True)
             self.dialect = self._engine.dialect.name
             self._migrate()
+            if url is None:
+                _owner_only(self.path)
         except SQLAlchemyError as exc:
             raise StoreError(f"Cannot open session store {where}: {_first_line(exc)}") from None
         except ModuleNotFoundError as exc:
@@ -176,6 +195,68 @@ class SessionStore:
         from addictidx.sessions import schema
 
         self._t = schema
+        self._ring = None
+        self._audit = None
+
+    # -- keys and audit ----------------------------------------------------------------------
+    @property
+    def keyring(self):
+        """The site key ring (created on first use, see :mod:`addictidx.sessions.crypto`)."""
+        if self._ring is None:
+            from addictidx.sessions.crypto import load_keyring
+
+            self._ring = load_keyring(self.directory)
+        return self._ring
+
+    @property
+    def audit(self):
+        """The store's :class:`~addictidx.sessions.audit.AuditLog`."""
+        if self._audit is None:
+            from addictidx.sessions.audit import AuditLog
+
+            self._audit = AuditLog(self.directory, self.keyring)
+        return self._audit
+
+    def _salt(self, code: str, *, create: bool) -> str:
+        from sqlalchemy import select
+
+        t = self._t.subject_salts
+        with self._engine.begin() as con:
+            row = con.execute(select(t.c.salt).where(t.c.subject_code == code)).first()
+            if row is not None:
+                return row[0]
+            if not create or con.execute(
+                select(self._t.subjects.c.code).where(self._t.subjects.c.code == code)
+            ).first() is None:
+                return ""
+            salt = secrets.token_hex(16)
+            con.execute(t.insert().values(subject_code=code, salt=salt))
+            return salt
+
+    def subject_hash(self, code: str, *, purpose: str = "audit") -> str:
+        """Keyed hash of a subject code (audit log: ``purpose="audit"``; research exports:
+        ``"research"``). Stable while the subject exists; unlinkable once they are erased."""
+        from addictidx.sessions.crypto import subject_hash
+
+        return subject_hash(self.keyring, code, self._salt(code, create=True), purpose)
+
+    def _session_subject(self, session_id: int) -> str | None:
+        from sqlalchemy import select
+
+        s = self._t.sessions
+        rows = self._rows(select(s.c.subject_code).where(s.c.id == session_id))
+        return rows[0][0] if rows else None
+
+    def audit_event(
+        self, action: str, *, subject: str | None = None, session: int | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Append an action to the audit log; ``subject`` is a code, logged as its keyed hash
+        (looked up from ``session`` when not given)."""
+        if subject is None and session is not None:
+            subject = self._session_subject(session)
+        h = None if subject is None else self.subject_hash(subject)
+        return self.audit.append(action, subject=h, session=session, detail=detail)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _get_version(self, con) -> int:
@@ -247,29 +328,82 @@ class SessionStore:
 
     def add_consent(
         self, code: str, *, scope: str = "assessment", status: str = "given",
-        document_version: str = "1",
+        document_version: str = "1", signed_on: str | _dt.date | None = None,
+        expires_on: str | _dt.date | None = None,
     ) -> None:
-        """Record that a subject gave (or withdrew) consent for ``scope``."""
+        """Record that a subject gave (or withdrew) consent for ``scope``.
+
+        Parameters
+        ----------
+        code : str
+            Pseudonymous subject code.
+        scope : {"assessment", "research", "sharing"}
+            What the consent covers.
+        status : {"given", "withdrawn"}
+        document_version : str
+            Version of the consent form.
+        signed_on : date | str | None
+            Date the form was signed (or consent withdrawn); default today (UTC).
+        expires_on : date | str | None
+            Last day the consent holds (None: until withdrawn).
+        """
+        from addictidx.sessions.consent import parse_date
+
         if status not in ("given", "withdrawn"):
             raise ValueError(f"consent status must be 'given' or 'withdrawn', got {status!r}.")
+        if scope not in CONSENT_SCOPES:
+            raise ValueError(f"consent scope must be one of {CONSENT_SCOPES}, got {scope!r}.")
+        signed = parse_date(signed_on, "signed_on") or _dt.datetime.now(_dt.timezone.utc).date()
+        expires = parse_date(expires_on, "expires_on")
+        if expires is not None and expires < signed:
+            raise ValueError(f"expires_on {expires} is before signed_on {signed}.")
         self.ensure_subject(code)
-        self._run(
-            self._t.consents.insert().values(
-                subject_code=code, recorded_utc=_utc_now(), scope=str(scope), status=status,
-                document_version=str(document_version),
+        with self._engine.begin() as con:
+            res = con.execute(
+                self._t.consents.insert().values(
+                    subject_code=code, recorded_utc=_utc_now(), scope=str(scope), status=status,
+                    document_version=str(document_version),
+                )
             )
-        )
+            con.execute(self._t.consent_terms.insert().values(
+                consent_id=int(res.inserted_primary_key[0]), signed_on=signed.isoformat(),
+                expires_on=None if expires is None else expires.isoformat(),
+            ))
+        self.audit_event("consent", subject=code, detail={
+            "scope": scope, "status": status, "document_version": str(document_version)})
 
     def consents(self, code: str) -> list[dict[str, Any]]:
-        """Consent records of a subject, oldest first."""
+        """Consent records of a subject, oldest first (``recorded_utc, scope, status,
+        document_version, signed_on, expires_on``)."""
         from sqlalchemy import select
 
-        t = self._t.consents
+        t, d = self._t.consents, self._t.consent_terms
         rows = self._rows(
-            select(t.c.recorded_utc, t.c.scope, t.c.status, t.c.document_version)
+            select(t.c.recorded_utc, t.c.scope, t.c.status, t.c.document_version, d.c.signed_on,
+                   d.c.expires_on)
+            .select_from(t.outerjoin(d, d.c.consent_id == t.c.id))
             .where(t.c.subject_code == code).order_by(t.c.id)
         )
-        return [dict(zip(("recorded_utc", "scope", "status", "document_version"), r)) for r in rows]
+        keys = ("recorded_utc", "scope", "status", "document_version", "signed_on", "expires_on")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def consent_in_force(self, code: str, scope: str, on: str | _dt.date | None = None) -> bool:
+        """Whether the subject's latest consent for ``scope`` signed on or before ``on`` (default
+        today) is ``given`` and not expired (see :func:`addictidx.sessions.consent.in_force`)."""
+        from addictidx.sessions.consent import in_force
+
+        return in_force(self.consents(code), scope, on)
+
+    def subjects(self) -> list[str]:
+        """Every subject code in the store, sorted."""
+        from sqlalchemy import select
+
+        t = self._t.subjects
+        return [r[0] for r in self._rows(select(t.c.code).order_by(t.c.code))]
+
+    def consenting_subjects(self, scope: str, on: str | _dt.date | None = None) -> list[str]:
+        """Codes of the subjects whose consent for ``scope`` is in force ``on`` (default today)."""
+        return [c for c in self.subjects() if self.consent_in_force(c, scope, on)]
 
     def start_session(
         self, subject_code: str, *, devices: Mapping[str, str], simulated: bool, software: str
@@ -361,7 +495,19 @@ class SessionStore:
             con.execute(table.insert().values(session_id=session_id, **values))
 
     def set_index_result(self, session_id: int, result: IndexResult) -> None:
-        """Store the index result of a session."""
+        """Store the index result of a session; a model id/version different from the one that
+        scored the store's previous session is logged as ``model_change``."""
+        from sqlalchemy import select
+
+        ir = self._t.index_results
+        prev = self._rows(
+            select(ir.c.model_id, ir.c.model_version).where(ir.c.session_id != session_id)
+            .order_by(ir.c.session_id.desc()).limit(1)
+        )
+        new = (str(result.model_id), str(result.model_version))
+        if prev and tuple(map(str, prev[0])) != new:
+            self.audit_event("model_change", session=session_id, detail={
+                "from": f"{prev[0][0]} {prev[0][1]}", "to": f"{new[0]} {new[1]}"})
         self._replace(
             self._t.index_results, session_id,
             idx=result.index, band=result.band, z=result.z, confidence=result.confidence,
@@ -387,43 +533,136 @@ class SessionStore:
     def add_safety_event(
         self, session_id: int, t_s: float, kind: str, detail: Mapping[str, Any]
     ) -> None:
-        """Record a safety event (HR ceiling, stop, irregular beats) of a session."""
+        """Record a safety event (HR ceiling, stop, irregular beats) of a session; stops are
+        also appended to the audit log (``safety_stop``, with the rule that fired)."""
         self._run(
             self._t.safety_events.insert().values(
                 session_id=session_id, t_s=float(t_s), kind=kind, detail_json=dumps(detail)
             )
         )
+        if kind in SAFETY_STOP_KINDS:
+            rule = detail.get("rule") if isinstance(detail, Mapping) else None
+            self.audit_event("safety_stop", session=session_id, detail={
+                "kind": kind, "rule": None if rule is None else str(rule),
+                "t_s": round(float(t_s), 1)})
 
     # -- erase -------------------------------------------------------------------------------------
     def erase_session(self, session_id: int) -> bool:
-        """Delete a session, all its rows and its raw recording; True if it existed."""
+        """Delete a session, all its rows, its raw recording and its derived files (reports,
+        exports in the store directory); True if it existed."""
+        existed = self._erase_session_rows(session_id)
+        if existed:
+            self._purge_database()
+        return existed
+
+    def _erase_session_rows(self, session_id: int, *, log: bool = True) -> bool:
         t = self._t
         rec = self.recording(session_id)
+        code = self._session_subject(session_id)
+        if log and code is not None:
+            self.audit_event("erase", subject=code, session=session_id, detail={"what": "session"})
         with self._engine.begin() as con:
             for tab in (t.phases, t.feature_windows, t.session_features, t.index_results,
                         t.prescriptions, t.events, t.safety_events, t.recordings):
                 con.execute(tab.delete().where(tab.c.session_id == session_id))
             n = con.execute(t.sessions.delete().where(t.sessions.c.id == session_id)).rowcount
         if rec is not None and rec["raw_dir"].is_dir():
-            shutil.rmtree(rec["raw_dir"], ignore_errors=True)
+            _remove_tree(rec["raw_dir"])
+        if code is not None:
+            stem = f"{_safe_name(code)}_ses-{int(session_id):04d}"
+            for p in self._derived_files():
+                if p.name.startswith(stem):
+                    _remove_file(p)
         return bool(n)
 
     def erase_subject(self, code: str) -> int:
-        """Delete a subject, their consent records and every session; return sessions erased."""
+        """Delete every trace of a subject; return the number of sessions erased.
+
+        Rows (subject, consents, sessions with their phases, features, index history,
+        prescriptions, events, safety events, recordings), raw recordings, derived files in the
+        store directory named after the subject (reports, exports, BIDS folders), then the
+        database is vacuumed and its WAL emptied so no free page keeps the code. The audit log
+        keeps an ``erase`` entry naming the subject by keyed hash; the subject's hash salt is
+        erased too, so no hash in the log can be linked to the code afterwards.
+        """
         from sqlalchemy import select
 
         t = self._t
         ids = [r[0] for r in self._rows(
             select(t.sessions.c.id).where(t.sessions.c.subject_code == code))]
+        known = bool(ids) or bool(self._rows(select(t.subjects.c.code).where(t.subjects.c.code == code)))
+        if known:
+            self.audit_event("erase", subject=code, detail={"what": "subject", "sessions": len(ids)})
         for sid in ids:
-            self.erase_session(sid)
+            self._erase_session_rows(sid, log=False)
         with self._engine.begin() as con:
+            cids = select(t.consents.c.id).where(t.consents.c.subject_code == code)
+            con.execute(t.consent_terms.delete().where(t.consent_terms.c.consent_id.in_(cids)))
             con.execute(t.consents.delete().where(t.consents.c.subject_code == code))
+            con.execute(t.subject_salts.delete().where(t.subject_salts.c.subject_code == code))
             con.execute(t.subjects.delete().where(t.subjects.c.code == code))
-        if self.dialect == "sqlite":
-            with self._engine.connect() as con:  # fold the WAL so deleted pages leave the log
-                con.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        safe = _safe_name(code)
+        bids = "sub-" + safe.replace("-", "").replace("_", "")
+        for p in self._derived_files(dirs=True):
+            if p.name.startswith(safe + "_ses-") or p.name == safe or p.name == bids:
+                _remove_tree(p) if p.is_dir() else _remove_file(p)
+        self._purge_database()
         return len(ids)
+
+    def _derived_files(self, *, dirs: bool = False) -> list[Path]:
+        """Files (and with ``dirs`` folders) of the store directory outside raw/ and keys/."""
+        out = []
+        skip = {"raw", "keys"}
+        for root, dnames, fnames in os.walk(self.directory):
+            rel = Path(root).relative_to(self.directory)
+            if rel.parts and rel.parts[0] in skip:
+                dnames[:] = []
+                continue
+            if not rel.parts:
+                dnames[:] = [d for d in dnames if d not in skip]
+            out += [Path(root) / f for f in fnames]
+            if dirs:
+                out += [Path(root) / d for d in dnames]
+        return out
+
+    def _purge_database(self) -> None:
+        """Rebuild the database without free pages and empty the WAL (SQLite); VACUUM on others."""
+        if self.dialect == "sqlite":
+            raw = self._engine.raw_connection()
+            try:
+                con = raw.driver_connection
+                con.execute("VACUUM")
+                con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                raw.close()
+            self._engine.dispose()  # pooled connections hold no old pages after this
+            raw = self._engine.raw_connection()
+            try:
+                raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                raw.close()
+        else:  # pragma: no cover - needs a PostgreSQL server
+            from sqlalchemy.exc import SQLAlchemyError
+
+            try:
+                with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                    c.exec_driver_sql("VACUUM")
+            except SQLAlchemyError:
+                pass
+
+    def files_containing(self, text: str) -> list[Path]:
+        """Files of the store directory whose bytes contain ``text`` (UTF-8), e.g. to confirm an
+        erasure. Encrypted files are scanned as they are on disk (ciphertext)."""
+        needle = text.encode()
+        found = []
+        for p in sorted(self.directory.rglob("*")):
+            if p.is_file():
+                try:
+                    if needle in p.read_bytes():
+                        found.append(p)
+                except OSError:
+                    continue
+        return found
 
     # -- queries ---------------------------------------------------------------------------
     def prior_session_features(
@@ -560,6 +799,43 @@ class SessionStore:
             "raw_dir": str(rec["raw_dir"]), "protocol": rec["protocol"], "meta": rec["meta"],
         }
         return out
+
+
+def _owner_only(path: Path) -> None:
+    """chmod 600 the database and its WAL files (they hold subject codes in plain text)."""
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if p.exists() and p.stat().st_mode & 0o077:
+                os.chmod(p, 0o600)
+        except OSError:  # pragma: no cover - e.g. another user's file: nothing to do
+            pass
+
+
+def _safe_name(code: str) -> str:
+    """A code as used in export and report file names (see ``addictidx.sessions.io``)."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in code)
+
+
+def _remove_file(p: Path) -> None:
+    """Overwrite a plaintext file with zeros, then unlink it (best effort on SSDs/CoW)."""
+    try:
+        n = p.stat().st_size
+        with open(p, "r+b", buffering=0) as f:
+            f.write(b"\0" * n)
+            os.fsync(f.fileno())
+    except OSError:
+        pass
+    try:
+        p.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _remove_tree(d: Path) -> None:
+    for p in sorted(d.rglob("*"), reverse=True):
+        if p.is_file() or p.is_symlink():
+            _remove_file(p)
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def _redact(url: str) -> str:

@@ -36,6 +36,7 @@ __all__ = [
     "pack_uint12",
     "unpack_uint24",
     "decode_muse_eeg",
+    "decode_muse_eeg_batch",
     "encode_muse_eeg",
     "decode_muse_ppg",
     "decode_muse_imu",
@@ -61,6 +62,10 @@ GYRO_SCALE_DPS = 0.0074768
 NOTIFICATION_BYTES = 20
 
 _RAW_MAX = 4095
+#: Longest input :func:`unpack_uint12` unpacks via one Python integer (above: numpy).
+_SMALL_UNPACK_BYTES = 48
+#: µV of every raw count, ``EEG_SCALE_UV * (raw + EEG_OFFSET)`` (exact in float64).
+_EEG_UV_TABLE: list[float] = [EEG_SCALE_UV * (float(r) + EEG_OFFSET) for r in range(_RAW_MAX + 1)]
 
 
 def _check_len(decoder: str, payload: bytes, expected: int = NOTIFICATION_BYTES) -> None:
@@ -122,14 +127,30 @@ def unpack_uint12(b: bytes) -> np.ndarray:
     -------
     raw : ndarray of uint16, shape (2 * len(b) // 3,)
         Samples in 0..4095.
+
+    Notes
+    -----
+    Payloads of up to 48 bytes (one BLE notification) are unpacked from one Python integer
+    (``int.from_bytes`` and shifts), about 4x faster than the numpy path used for longer
+    input; both give identical results (tested on random bytes).
     """
     b = as_bytes("unpack_uint12", b)
-    if len(b) % 3:
+    n_bytes = len(b)
+    if n_bytes % 3:
         raise decode_error(
             "unpack_uint12",
             b,
-            f"at byte {len(b) - len(b) % 3}: length must be a multiple of 3 (two 12-bit samples)",
+            f"at byte {n_bytes - n_bytes % 3}: length must be a multiple of 3 (two 12-bit samples)",
         )
+    if n_bytes <= _SMALL_UNPACK_BYTES:
+        v = int.from_bytes(b, "big")
+        top = 12 * (2 * n_bytes // 3 - 1)
+        return np.array([(v >> s) & 0xFFF for s in range(top, -1, -12)], dtype=np.uint16)
+    return _unpack_uint12_numpy(b)
+
+
+def _unpack_uint12_numpy(b: bytes) -> np.ndarray:
+    """Vectorized :func:`unpack_uint12` (no checks; ``len(b)`` a multiple of 3)."""
     a = np.frombuffer(b, dtype=np.uint8).reshape(-1, 3).astype(np.uint16)
     out = np.empty(2 * a.shape[0], dtype=np.uint16)
     out[0::2] = (a[:, 0] << 4) | (a[:, 1] >> 4)
@@ -207,10 +228,53 @@ def decode_muse_eeg(payload: bytes) -> tuple[int, np.ndarray]:
     DecodeError
         If the payload is not exactly 20 bytes.
     """
-    payload = as_bytes("decode_muse_eeg", payload)
-    _check_len("decode_muse_eeg", payload)
-    raw = unpack_uint12(payload[2:])
-    return _seq(payload), EEG_SCALE_UV * (raw.astype(np.float64) + EEG_OFFSET)
+    if type(payload) is not bytes:
+        payload = as_bytes("decode_muse_eeg", payload)
+    if len(payload) != NOTIFICATION_BYTES:
+        _check_len("decode_muse_eeg", payload)
+    # Hot path (85 notifications/s per headband): the 160 bits as one integer, each 12-bit
+    # field looked up in a table of exact µV values (0.48828125 * (raw - 2048) is a multiple of
+    # 2**-8, so the table equals the array arithmetic bit for bit).
+    v = int.from_bytes(payload, "big")
+    t = _EEG_UV_TABLE
+    uv = np.array((
+        t[(v >> 132) & 0xFFF], t[(v >> 120) & 0xFFF], t[(v >> 108) & 0xFFF],
+        t[(v >> 96) & 0xFFF], t[(v >> 84) & 0xFFF], t[(v >> 72) & 0xFFF],
+        t[(v >> 60) & 0xFFF], t[(v >> 48) & 0xFFF], t[(v >> 36) & 0xFFF],
+        t[(v >> 24) & 0xFFF], t[(v >> 12) & 0xFFF], t[v & 0xFFF],
+    ))
+    return v >> 144, uv
+
+
+def decode_muse_eeg_batch(payloads) -> tuple[np.ndarray, np.ndarray]:
+    """Decode many EEG notifications at once (vectorized :func:`decode_muse_eeg`).
+
+    Parameters
+    ----------
+    payloads : sequence of bytes
+        20-byte EEG notifications (any electrodes, any order).
+
+    Returns
+    -------
+    sequences : ndarray of int64, shape (n,)
+        Raw 16-bit block counters.
+    uv : ndarray of float64, shape (n, 12)
+        Row ``i`` equals ``decode_muse_eeg(payloads[i])[1]``.
+
+    Raises
+    ------
+    DecodeError
+        If a payload is not bytes-like or not exactly 20 bytes (the message names the first
+        bad payload, as :func:`decode_muse_eeg` would).
+    """
+    items = list(payloads)
+    for p in items:
+        if type(p) is not bytes or len(p) != NOTIFICATION_BYTES:
+            _check_len("decode_muse_eeg", as_bytes("decode_muse_eeg", p))
+    a = np.frombuffer(b"".join(items), dtype=np.uint8).reshape(len(items), NOTIFICATION_BYTES)
+    seq = (a[:, 0].astype(np.int64) << 8) | a[:, 1]
+    raw = _unpack_uint12_numpy(a[:, 2:].tobytes()).reshape(len(items), EEG_SAMPLES_PER_PACKET)
+    return seq, EEG_SCALE_UV * (raw.astype(np.float64) + EEG_OFFSET)
 
 
 def encode_muse_eeg(sequence: int, uv: np.ndarray) -> bytes:

@@ -1,0 +1,187 @@
+"""Start, watch and stop sessions from the dashboard, on the web server's own event loop.
+
+The session is :func:`addictidx.sessions.assessment.run_assessment_async` with the devices of
+:func:`addictidx.sessions.devices.session_devices`, the same call ``addictidx assess`` makes, so
+the dashboard has no pipeline of its own. It runs as a task on the loop uvicorn serves from (the
+loop bleak needs for real devices).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from addictidx.sessions.store import check_subject_code
+
+__all__ = ["DashboardRunner"]
+
+logger = logging.getLogger(__name__)
+
+
+class DashboardRunner:
+    """Sessions of one dashboard (one at a time).
+
+    Parameters
+    ----------
+    store_dir : path-like
+        Session store.
+    simulate : bool
+        Simulated devices replaying the bundled real recordings, else real BLE devices.
+    headband, strap : str
+        Profile names or ``"auto"``.
+    speed : float
+        Replay speed of simulated devices (1 = real time).
+    guided : bool
+        Run the guided protocol (intervention with the closed loop, recovery).
+    age : int
+        Years (HRmax, prescription, closed loop).
+    screened : bool
+        Staff confirmed the pre-session medical screening.
+    db_url : str | None
+        Database URL instead of the store's SQLite file.
+    transport_options : dict | None
+        Passed to :func:`~addictidx.sessions.assessment.run_assessment_async` (tests inject
+        fake bleak classes and a clock here).
+    """
+
+    def __init__(self, store_dir: str | Path, *, simulate: bool, headband: str = "auto",
+                 strap: str = "auto", speed: float = 1.0, guided: bool = False, age: int = 30,
+                 screened: bool = False, db_url: str | None = None,
+                 transport_options: dict | None = None) -> None:
+        self.store_dir = Path(store_dir)
+        self.simulate = bool(simulate)
+        self.headband, self.strap = headband, strap
+        self.speed = float(speed)
+        self.guided = bool(guided)
+        self.age = int(age)
+        self.screened = bool(screened)
+        self.db_url = db_url
+        self.transport_options = transport_options
+        self.live = None
+        self.session_id: int | None = None
+        self.subject: str | None = None
+        self.status = "idle"
+        self.error: str | None = None
+        self.task: asyncio.Task | None = None
+        self._store = None
+        self._index: tuple[int, dict | None] | None = None
+
+    # -- store ---------------------------------------------------------------------------------
+    @property
+    def store(self):
+        """The session store (opened on first use)."""
+        if self._store is None:
+            from addictidx.sessions.store import SessionStore
+
+            self._store = SessionStore(self.store_dir, url=self.db_url)
+        return self._store
+
+    def close(self) -> None:
+        """Stop a running session and close the store."""
+        if self.live is not None and self.status == "running":
+            self.live.request_stop("dashboard closed")
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -- sessions ------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """True while a session task runs."""
+        return self.task is not None and not self.task.done()
+
+    def start(self, subject: str) -> None:
+        """Start a session for ``subject`` (a task on the running loop)."""
+        check_subject_code(subject)
+        if self.running:
+            raise RuntimeError(f"Session #{self.session_id} is still running; stop it first.")
+        self.subject, self.session_id, self.live = subject, None, None
+        self.status, self.error, self._index = "running", None, None
+        self.task = asyncio.get_running_loop().create_task(self._run(subject))
+
+    def _on_start(self, live, sid: int) -> None:
+        self.live, self.session_id = live, sid
+
+    async def _run(self, subject: str) -> None:
+        from addictidx.sessions.assessment import MAX_PAUSE_S, run_assessment_async
+        from addictidx.sessions.devices import session_devices
+        from addictidx.sessions.protocol import GUIDED_PROTOCOL, STANDARD_PROTOCOL
+
+        protocol = GUIDED_PROTOCOL if self.guided else STANDARD_PROTOCOL
+        try:
+            kind, hb, st = session_devices(self.simulate, self.headband, self.strap,
+                                           duration_s=protocol.duration_s + MAX_PAUSE_S)
+            result = await run_assessment_async(
+                subject, store_dir=self.store_dir, protocol=protocol,
+                speed=self.speed if self.simulate else 1.0, age=self.age,
+                screening={"medically_screened": True if self.screened else None},
+                headband=hb, strap=st, on_start=self._on_start, db_url=self.db_url,
+                devices=kind, transport_options=self.transport_options,
+            )
+            self.status = "stopped" if result.stopped else "complete"
+        except Exception as exc:  # noqa: BLE001 - shown on the page, logged
+            logger.exception("session failed")
+            self.status, self.error = "error", f"{type(exc).__name__}: {exc}"
+
+    def stop(self, reason: str = "stop button pressed on the dashboard") -> bool:
+        """The stop button: immediate safety stop (S6) of the running session."""
+        if self.live is None or not self.running:
+            return False
+        self.live.request_stop(reason)
+        return True
+
+    def symptom(self, symptom: str = "reported on the dashboard") -> bool:
+        """A reported symptom: safety stop (S6) of the intervention, or of the session."""
+        if self.live is None or not self.running:
+            return False
+        self.live.report_symptom(symptom)
+        return True
+
+    def mark(self, label: str) -> bool:
+        """A staff mark (machine name only)."""
+        if self.live is None or not self.running:
+            return False
+        self.live.request_mark(label)
+        return True
+
+    # -- what the store holds ---------------------------------------------------------------------
+    def stored_index(self) -> dict | None:
+        """Index view of the current session as the store holds it (once scored)."""
+        from addictidx.dashboard.state import index_view
+
+        sid = self.session_id
+        if sid is None:
+            return None
+        if self._index is not None and self._index[0] == sid and self._index[1] is not None:
+            return self._index[1]
+        scored = self.live is not None and self.live.scored is not None
+        if not scored and self.status == "running":
+            return None
+        d = self.store.session_detail(sid)
+        view = index_view(d.get("index_result"), d.get("prescription"))
+        self._index = (sid, view)
+        return view
+
+    def history(self, subject: str) -> list[dict[str, Any]]:
+        """The subject's sessions (id, date, status, index, band) with report links."""
+        check_subject_code(subject)
+        rows = self.store.list_sessions(subject)
+        for r in rows:
+            r["report_html"] = f"/report/{r['id']}.html"
+            r["report_pdf"] = f"/report/{r['id']}.pdf"
+        return rows
+
+    def report(self, session_id: int, fmt: str) -> Path:
+        """Write (once) and return the session's report (``fmt`` "html" or "pdf")."""
+        from addictidx.report.content import report_content
+        from addictidx.report.html import write_html
+        from addictidx.report.pdf import write_pdf
+
+        out = self.store_dir / "reports"
+        rc = report_content(self.store, int(session_id))
+        path = out / f"{rc.subject}_ses-{int(session_id):04d}_report.{fmt}"
+        if not path.exists():
+            (write_html if fmt == "html" else write_pdf)(rc, path)
+        return path

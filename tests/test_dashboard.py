@@ -1,0 +1,226 @@
+"""``addictidx dashboard`` end to end in headless Chromium (Debian's ``chromium`` driven by
+Playwright with ``executable_path``), against simulated sessions replaying the real recordings.
+
+What the page shows is compared with what the store holds (the index, its band, the stop event);
+the per-channel quality with the live session's frame. Screenshots are kept under the test's tmp
+dir (and the latest copied to benchmarks/results/ for the record). The frame rate the browser
+achieved is written to benchmarks/results/dashboard_fps.json (reported, not asserted).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("ADDICTIDX_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, token: str | None = None):
+    req = urllib.request.Request(url, headers={"x-addictidx-token": token} if token else {})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, r.read()
+
+
+class Server:
+    def __init__(self, tmp: Path, *args: str, host: str = "127.0.0.1") -> None:
+        self.port = _free_port()
+        self.store = tmp / "store"
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = open(tmp / f"dashboard-{self.port}.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "addictidx", "dashboard", "--simulate", "--host", host,
+             "--port", str(self.port), "--store", str(self.store), *args],
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        self.token = next((a.split("=", 1)[1] for a in args if a.startswith("--token=")), None)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                _get(self.base + "/api/state", self.token)
+                return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.close()
+                    raise RuntimeError(f"dashboard did not start: {(tmp / self.log.name).read_text()}")
+                time.sleep(0.2)
+
+    def state(self) -> dict:
+        return json.loads(_get(self.base + "/api/state", self.token)[1])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM} (Debian: apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright (pip) is not installed")
+    with sync_playwright() as p:
+        # a new --user-data-dir per test (Playwright passes it for a persistent context)
+        b = p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, args=FLAGS,
+            headless=True, viewport={"width": 1400, "height": 1000})
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _shot(page, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, RESULTS / f"dashboard_{name}.png")
+    return path
+
+
+def _text(page, testid: str) -> str:
+    return page.locator(f'[data-testid="{testid}"]').inner_text().strip()
+
+
+def test_page_shows_stored_index_and_channel_quality(browser, tmp_path):
+    srv = Server(tmp_path, "--subject", "P201", "--speed", "50")
+    try:
+        page = browser.new_page()
+        page.goto(srv.base + "/")
+        # live: channels with their quality while the session runs
+        page.wait_for_function(
+            "document.querySelector('[data-testid=\"q-TP9\"] b').textContent.includes('%')",
+            timeout=30000)
+        st = srv.state()
+        assert st["status"] == "running"
+        for ch in ("TP9", "AF7", "AF8", "TP10"):
+            tile = _text(page, f"q-{ch}")
+            assert tile.startswith(ch) and tile.endswith("%")
+        # the session ends and is scored; the page shows what the store holds
+        page.wait_for_function(
+            "document.querySelector('[data-testid=\"state\"]').textContent.startsWith('complete')",
+            timeout=60000)
+        page.wait_for_function(
+            "document.querySelector('[data-testid=\"index-value\"]').textContent !== '-'",
+            timeout=10000)
+        from addictidx.sessions.store import SessionStore
+
+        with SessionStore(srv.store) as store:
+            (row,) = store.list_sessions("P201")
+            detail = store.session_detail(row["id"])
+        ir = detail["index_result"]
+        assert ir["index"] is not None
+        assert _text(page, "index-value") == f"{ir['index']:.1f}"
+        assert _text(page, "index-band") == ir["band"]
+        assert _text(page, "index-confidence") == f"{ir['confidence']:.2f}"
+        assert detail["prescription"]["activity"] in _text(page, "rx")
+        # per-channel quality on the page = the quality of the session's last trend window
+        st = srv.state()
+        for ch in ("TP9", "AF7", "AF8", "TP10"):
+            want = st["quality"][ch]
+            assert _text(page, f"q-{ch}") == f"{ch}\n{round(want * 100)}%"
+        # history with report links, and the report opens
+        page.wait_for_selector('[data-testid="history"] a')
+        href = page.locator('[data-testid="history"] a').first.get_attribute("href")
+        status, body = _get(srv.base + href)
+        assert status == 200 and b"P201" in body
+        shot = _shot(page, tmp_path, "complete")
+        assert shot.stat().st_size > 10_000
+    finally:
+        srv.close()
+
+
+def test_stop_button_stops_the_session_and_frame_rate(browser, tmp_path):
+    srv = Server(tmp_path, "--subject", "P202", "--speed", "1")
+    try:
+        page = browser.new_page()
+        page.goto(srv.base + "/")
+        page.wait_for_function("window.__stats && window.__stats.renders > 5", timeout=30000)
+        # measure the frame rate in the browser over ~4 s of real-time streaming
+        before = page.evaluate("({r: __stats.renders, f: __stats.frames, t: performance.now(), "
+                               "lat: __stats.latency.slice()})")
+        page.wait_for_timeout(4000)
+        after = page.evaluate("({r: __stats.renders, f: __stats.frames, t: performance.now(), "
+                              "lat: __stats.latency.slice(), eeg: __stats.eeg.t.length})")
+        dt = (after["t"] - before["t"]) / 1000.0
+        fps = (after["r"] - before["r"]) / dt
+        msgs = (after["f"] - before["f"]) / dt
+        lat = after["lat"]
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "dashboard_fps.json").write_text(json.dumps({
+            "browser": "chromium headless (Debian), Playwright", "interval_s": round(dt, 2),
+            "redraws_per_s": round(fps, 1), "frames_per_s": round(msgs, 1),
+            "latency_s_first_half_mean": round(sum(lat[: len(lat) // 2]) / max(1, len(lat) // 2), 4),
+            "latency_s_last_half_mean": round(sum(lat[len(lat) // 2:]) / max(1, len(lat) - len(lat) // 2), 4),
+            "eeg_samples_held": after["eeg"],
+        }, indent=2))
+        assert after["r"] > before["r"] and after["f"] > before["f"]
+        # the page keeps only the 5-s window (128 Hz display rate): no growing buffer
+        assert after["eeg"] <= 5 * 128 + 1
+        _shot(page, tmp_path, "running")
+
+        page.click('[data-testid="stop"]')
+        page.wait_for_function(
+            "document.querySelector('[data-testid=\"state\"]').textContent.includes('stopped')",
+            timeout=30000)
+        page.wait_for_function(
+            "document.querySelector('[data-testid=\"safety-events\"]').textContent.includes('S6')",
+            timeout=10000)
+        from addictidx.sessions.store import SessionStore
+
+        with SessionStore(srv.store) as store:
+            (row,) = store.list_sessions("P202")
+            detail = store.session_detail(row["id"])
+        assert detail["status"] == "complete"
+        (stop,) = detail["safety_events"]
+        assert stop["kind"] == "stop" and stop["detail"]["rule"] == "S6"
+        assert "session_stopped" in [e["kind"] for e in detail["events"]]
+        assert srv.state()["state"] == "stopped"
+        assert page.locator('[data-testid="stop"]').is_disabled()
+        _shot(page, tmp_path, "stopped")
+    finally:
+        srv.close()
+
+
+def test_token_required_when_set(tmp_path):
+    srv = Server(tmp_path, "--token=s3cret-token")
+    try:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            _get(srv.base + "/")
+        assert err.value.code == 401
+        status, body = _get(srv.base + "/?token=s3cret-token")
+        assert status == 200 and b"addictidx live session" in body
+        assert srv.state()["status"] == "idle"
+    finally:
+        srv.close()
+
+
+def test_token_is_generated_when_bound_beyond_localhost():
+    from addictidx.cli.dashboard import _LOOPBACK
+
+    assert "127.0.0.1" in _LOOPBACK and "0.0.0.0" not in _LOOPBACK

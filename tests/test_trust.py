@@ -1,0 +1,464 @@
+"""Issue 9: encryption at rest, key rotation, audit chain, consent, research export, erasure,
+disk full while recording, and logs without subject codes or signal values.
+
+Independent checks: the encrypted file format is parsed by hand in the test and decrypted with
+``cryptography``'s AESGCM directly; keyed hashes are recomputed with ``hmac``/``hashlib``;
+recorded EEG is compared sample for sample with the bundled source recording; erasure is checked
+by scanning the raw bytes of every file in the store (database, WAL, SHM included).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import errno
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import shutil
+import sqlite3
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from addictidx._core import DataFormatError, StoreError
+from addictidx.acquire import bundled_muse_eeg
+from addictidx.sessions import crypto
+from addictidx.sessions.assessment import run_assessment
+from addictidx.sessions.audit import verify_audit
+from addictidx.sessions.consent import in_force
+from addictidx.sessions.protocol import Phase, Protocol
+from addictidx.sessions.raw import read_raw
+from addictidx.sessions.store import SessionStore
+
+SHORT = Protocol(
+    "test-trust",
+    (Phase("device_check", 10.0, False, kind="check"), Phase("eyes_closed_rest", 40.0, True),
+     Phase("eyes_open_rest", 10.0, True)),
+)
+PLAIN_OK = {"addictidx.sqlite", "addictidx.sqlite-wal", "addictidx.sqlite-shm", "audit.jsonl"}
+
+
+def _cli(*args, env=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "addictidx", *args], capture_output=True,
+                          text=True, timeout=300, env=e)
+
+
+@pytest.fixture(autouse=True)
+def _no_env_keys(monkeypatch):
+    for k in (crypto.KEY_ENV, crypto.KEY_FILE_ENV, crypto.HASH_KEY_ENV, "ADDICTIDX_DB_URL"):
+        monkeypatch.delenv(k, raising=False)
+
+
+@pytest.fixture(scope="module")
+def assessed(tmp_path_factory):
+    """A store with one simulated assessment of P901 and consent records."""
+    store = tmp_path_factory.mktemp("trust") / "store"
+    res = run_assessment("P901", store_dir=store, protocol=SHORT, seed=3)
+    return store, res
+
+
+def _copy(store: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "store"
+    shutil.copytree(store, dst)
+    return dst
+
+
+def _parse_by_hand(data: bytes, key: bytes) -> list[bytes]:
+    """Decrypt the documented format without the package: header 32 B, then
+    [len u32][nonce 12][ct+tag], AAD = header + index u64."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    assert data[:8] == b"AXENC1\n\0"
+    header, off, out = data[:32], 32, []
+    while off < len(data):
+        (n,) = struct.unpack_from("<I", data, off)
+        nonce = data[off + 4: off + 16]
+        ct = data[off + 16: off + 16 + n]
+        out.append(AESGCM(key).decrypt(nonce, ct, header + struct.pack("<Q", len(out))))
+        off += 16 + n
+    return out
+
+
+# -- encryption at rest ------------------------------------------------------------------------
+def test_store_files_are_ciphertext_and_decrypt_to_the_source(assessed):
+    store, res = assessed
+    files = [p for p in store.rglob("*") if p.is_file()]
+    secret = [p for p in files if p.name not in PLAIN_OK and "keys" not in p.relative_to(store).parts]
+    assert {p.name for p in secret} >= {"meta.json", "eeg.f64", "rr.f64"}
+    for p in secret:
+        data = p.read_bytes()
+        assert data[:8] == crypto.MAGIC, p
+        assert b"eeg_channels" not in data and b"TP9" not in data, p
+    # key file: 0600 in a 0700 directory
+    kf = store / "keys" / "site.key"
+    assert kf.stat().st_mode & 0o777 == 0o600
+    assert kf.parent.stat().st_mode & 0o777 == 0o700
+    doc = json.loads(kf.read_text())
+    key = base64.b64decode(doc["keys"][doc["current"]])
+    raw_dir = store / "raw" / "session-000001"
+    rows = b"".join(_parse_by_hand((raw_dir / "eeg.f64").read_bytes(), key))
+    eeg = np.frombuffer(rows, "<f8").reshape(-1, 5)
+    meta = json.loads(_parse_by_hand((raw_dir / "meta.json").read_bytes(), key)[0])
+    assert meta["eeg_channels"] == ["TP9", "AF7", "AF8", "TP10"]
+    # sample for sample the source recording (classic Muse 12-bit quantisation <= 0.2442 uV)
+    src, _, _, _ = bundled_muse_eeg()
+    n = eeg.shape[0]
+    idx = np.arange(n) % src.shape[1]
+    ok = np.isfinite(eeg[:, 1:]).all(axis=1)
+    assert ok.mean() > 0.99
+    assert np.max(np.abs(eeg[ok, 1:].T - src[:, idx[ok]])) <= 0.2442 + 1e-6
+    r = read_raw(raw_dir)
+    np.testing.assert_array_equal(r.eeg, eeg[:, 1:].T)
+    assert r.n_partial_bytes == 0
+
+
+def test_tampered_record_and_reordered_records_fail_with_offset(tmp_path):
+    ring = crypto.load_keyring(tmp_path)
+    p = tmp_path / "x.bin"
+    a = crypto.EncryptedAppender(p, ring)
+    for i in range(3):
+        a.append(bytes([i]) * 40)
+    a.close()
+    data = p.read_bytes()
+    recs, partial = crypto.open_records(ring, data, p)
+    assert recs == [bytes([i]) * 40 for i in range(3)] and partial == 0
+    rec_len = 4 + 12 + 40 + 16
+    bad = bytearray(data)
+    bad[32 + rec_len + 20] ^= 1  # inside record 1
+    with pytest.raises(DataFormatError, match=rf"byte {32 + rec_len}: record 1 fails authentic"):
+        crypto.open_records(ring, bytes(bad), p)
+    swapped = data[:32] + data[32 + rec_len: 32 + 2 * rec_len] + data[32: 32 + rec_len] \
+        + data[32 + 2 * rec_len:]
+    with pytest.raises(DataFormatError, match="byte 32: record 0 fails"):
+        crypto.open_records(ring, swapped, p)
+    # cut short by a crash: the complete records survive, the rest is counted
+    recs, partial = crypto.open_records(ring, data[:-7], p)
+    assert len(recs) == 2 and partial == rec_len - 7
+    # appending after a crash cuts the partial record off first
+    p.write_bytes(data[:-7])
+    a = crypto.EncryptedAppender(p, ring)
+    a.append(b"z" * 8)
+    a.close()
+    recs, partial = crypto.open_records(ring, p.read_bytes(), p)
+    assert recs[-1] == b"z" * 8 and len(recs) == 3 and partial == 0
+
+
+def test_key_file_permissions_and_env_key(tmp_path, monkeypatch):
+    ring = crypto.load_keyring(tmp_path)
+    kf = tmp_path / "keys" / "site.key"
+    os.chmod(kf, 0o644)
+    with pytest.raises(StoreError, match="readable by other users"):
+        crypto.load_keyring(tmp_path)
+    os.chmod(kf, 0o600)
+    assert crypto.load_keyring(tmp_path).current == ring.current
+    key = bytes(range(32))
+    monkeypatch.setenv(crypto.KEY_ENV, base64.b64encode(key).decode())
+    env_ring = crypto.load_keyring(tmp_path / "other")
+    assert env_ring.current_key == key and env_ring.source == "env"
+    assert not (tmp_path / "other").exists()  # nothing written when the key is in the env
+    sealed = crypto.seal(env_ring, b"hello")
+    assert _parse_by_hand(sealed, key) == [b"hello"]
+    with pytest.raises(StoreError, match="not in the site key ring"):
+        crypto.open_sealed(ring, sealed, "f")
+    monkeypatch.setenv(crypto.KEY_ENV, "not base64!")
+    with pytest.raises(StoreError, match="not valid base64"):
+        crypto.load_keyring(tmp_path)
+
+
+def test_key_rotation_reencrypts_everything(assessed, tmp_path):
+    store = _copy(assessed[0], tmp_path)
+    before = read_raw(store / "raw" / "session-000001")
+    old = json.loads((store / "keys" / "site.key").read_text())
+    r = _cli("keys", "rotate", "--store", str(store))
+    assert r.returncode == 0, r.stderr
+    new = json.loads((store / "keys" / "site.key").read_text())
+    assert new["current"] != old["current"] and list(new["keys"]) == [new["current"]]
+    assert new["hash_key"] == old["hash_key"]  # subject hashes do not change
+    key = base64.b64decode(new["keys"][new["current"]])
+    for p in crypto.encrypted_files(store):
+        assert p.read_bytes()[8:16].hex() == new["current"], p
+        _parse_by_hand(p.read_bytes(), key)  # decrypts with the new key alone
+    after = read_raw(store / "raw" / "session-000001")
+    np.testing.assert_array_equal(after.eeg, before.eeg)
+    np.testing.assert_array_equal(after.rr_s, before.rr_s)
+    assert verify_audit(store).ok
+    assert json.loads((store / "audit.jsonl").read_text().splitlines()[-1])["action"] == \
+        "key_rotation"
+
+
+# -- audit log -----------------------------------------------------------------------------------
+def _audited_store(tmp_path) -> Path:
+    store = tmp_path / "s"
+    with SessionStore(store) as st:
+        for i in range(5):
+            sid = st.start_session(f"P10{i}", devices={}, simulated=True, software="t")
+            st.audit_event("view", session=sid, detail={"what": "session"})
+    return store
+
+
+def test_audit_verify_passes_then_names_the_first_bad_entry(tmp_path):
+    store = _audited_store(tmp_path)
+    log = store / "audit.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 5
+    e = json.loads(lines[2])
+    # chain recomputed independently: prev = SHA-256 of the previous line's bytes
+    assert e["prev"] == hashlib.sha256(lines[1].rstrip(b"\n")).hexdigest()
+    assert e["subject"] is not None and "P102" not in lines[2].decode()
+    r = _cli("audit", "verify", "--store", str(store))
+    assert r.returncode == 0 and "5 entries" in r.stdout, r.stderr
+
+    def check(new_lines, entry):
+        log.write_bytes(b"".join(new_lines))
+        res = _cli("audit", "verify", "--store", str(store))
+        assert res.returncode != 0
+        assert f"entry {entry}" in res.stderr and "Traceback" not in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+        log.write_bytes(b"".join(lines))
+
+    edited = lines.copy()
+    edited[2] = lines[2].replace(b'"view"', b'"erase"')
+    check(edited, 3)
+    check(lines[:1] + lines[2:], 2)  # entry 2 removed
+    check(lines[:1] + [lines[2], lines[1]] + lines[3:], 2)  # 2 and 3 swapped
+    check(lines[:-1], 5)  # the last entry removed: the sealed head notices
+    # a whole chain rewritten consistently (without the key) fails on the sealed head
+    forged, prev = [], "0" * 64
+    for ln in lines:
+        x = json.loads(ln)
+        if x["seq"] == 4:
+            x["action"] = "export"
+        x["prev"] = prev
+        x.pop("hash")
+        x["hash"] = hashlib.sha256(json.dumps(x, sort_keys=True, separators=(",", ":")).encode()
+                                   ).hexdigest()
+        b = json.dumps(x, sort_keys=True, separators=(",", ":")).encode()
+        prev = hashlib.sha256(b).hexdigest()
+        forged.append(b + b"\n")
+    check(forged, 5)
+    assert verify_audit(store).ok
+
+
+def test_audit_records_view_export_erase_model_change_safety_stop(tmp_path):
+    from addictidx._core.types import IndexResult
+
+    store = tmp_path / "s"
+
+    def result(version):
+        return IndexResult(50.0, "typical", 0.0, {}, {}, 0.9, "population", 0, "m", version)
+
+    with SessionStore(store) as st:
+        a = st.start_session("P201", devices={}, simulated=True, software="t")
+        b = st.start_session("P201", devices={}, simulated=True, software="t")
+        st.set_index_result(a, result("1"))
+        st.set_index_result(b, result("2"))
+        st.add_safety_event(b, 12.5, "stop", {"rule": "S2"})
+        st.add_safety_event(b, 13.0, "prompt", {"rule": "S5"})
+        st.add_consent("P201", scope="research", signed_on="2026-01-02")
+        st.erase_session(a)
+        h = st.subject_hash("P201")
+    entries = [json.loads(x) for x in (store / "audit.jsonl").read_text().splitlines()]
+    acts = [e["action"] for e in entries]
+    assert acts == ["model_change", "safety_stop", "consent", "erase"]
+    assert entries[0]["detail"] == {"from": "m 1", "to": "m 2"}
+    assert entries[1]["detail"]["rule"] == "S2"
+    assert {e["subject"] for e in entries} == {h}
+    ring = crypto.load_keyring(store)
+    salt = sqlite3.connect(store / "addictidx.sqlite").execute(
+        "SELECT salt FROM subject_salts").fetchone()[0]
+    assert h == hmac.new(ring.hash_key, f"audit\0{salt}\0P201".encode(),
+                         hashlib.sha256).hexdigest()[:20]
+    assert "P201" not in (store / "audit.jsonl").read_text()
+    assert verify_audit(store).ok
+
+
+# -- consent -------------------------------------------------------------------------------------
+def test_consent_in_force_by_hand():
+    recs = [
+        {"scope": "research", "status": "given", "signed_on": "2026-01-10", "expires_on": "2026-06-30"},
+        {"scope": "assessment", "status": "given", "signed_on": "2026-01-10", "expires_on": None},
+        {"scope": "research", "status": "withdrawn", "signed_on": "2026-03-01", "expires_on": None},
+    ]
+    assert not in_force(recs, "research", "2026-01-09")  # before signing
+    assert in_force(recs, "research", "2026-02-01")
+    assert not in_force(recs, "research", "2026-03-01")  # withdrawn that day
+    assert in_force(recs, "assessment", dt.date(2030, 1, 1))
+    assert not in_force(recs, "sharing", "2026-02-01")
+    assert not in_force(recs[:1], "research", "2026-07-01")  # expired
+    assert in_force(recs[:1], "research", "2026-06-30")
+
+
+def test_consent_store_and_cli(tmp_path):
+    store = tmp_path / "s"
+    r = _cli("consent", "record", "--subject", "P301", "--scope", "research", "--signed-on",
+             "2026-01-05", "--expires-on", "2027-01-05", "--store", str(store))
+    assert r.returncode == 0, r.stderr
+    with SessionStore(store) as st:
+        (c,) = st.consents("P301")
+        assert (c["scope"], c["status"], c["signed_on"], c["expires_on"]) == \
+            ("research", "given", "2026-01-05", "2027-01-05")
+        assert st.consent_in_force("P301", "research", "2026-06-01")
+        with pytest.raises(ValueError, match="consent scope must be one of"):
+            st.add_consent("P301", scope="marketing")
+        with pytest.raises(ValueError, match="is not a date"):
+            st.add_consent("P301", scope="research", signed_on="5 Jan")
+    r = _cli("consent", "record", "--subject", "John Smith", "--scope", "research",
+             "--store", str(store))
+    assert r.returncode == 2 and "Invalid subject code" in r.stderr
+
+
+# -- research export -----------------------------------------------------------------------------
+def test_research_export_only_consenting_with_keyed_hashes(assessed, tmp_path):
+    store = _copy(assessed[0], tmp_path)
+    with SessionStore(store) as st:
+        st.add_consent("P901", scope="research", signed_on="2026-01-01")
+        st.start_session("P902", devices={}, simulated=True, software="t")  # no consent
+        st.add_consent("P903", scope="research", signed_on="2026-01-01")
+        st.add_consent("P903", scope="research", status="withdrawn", signed_on="2026-02-01")
+    out = tmp_path / "research"
+    r = _cli("export", "--research", "--store", str(store), "--out", str(out), "--on",
+             "2026-03-01")
+    assert r.returncode == 0, r.stderr
+    assert "1 consenting subject(s)" in r.stdout and "2 subject(s) left out" in r.stdout
+    ring = crypto.load_keyring(store)
+    salt = sqlite3.connect(store / "addictidx.sqlite").execute(
+        "SELECT salt FROM subject_salts WHERE subject_code='P901'").fetchone()[0]
+    h = hmac.new(ring.hash_key, f"research\0{salt}\0P901".encode(), hashlib.sha256).hexdigest()[:20]
+    rows = (out / "sessions.tsv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].split("\t")[:3] == [h, "1", "0"]
+    names = {p.name for p in (out / "recordings").iterdir()}
+    assert names == {f"{h}_ses-001_eeg.bdf", f"{h}_ses-001_rr.edf", f"{h}_ses-001_rr.tsv"}
+    for p in out.rglob("*"):
+        if p.is_file():
+            b = p.read_bytes()
+            for code in (b"P901", b"P902", b"P903"):
+                assert code not in b, (p, code)
+    import mne
+
+    raw = mne.io.read_raw_bdf(out / "recordings" / f"{h}_ses-001_eeg.bdf", verbose="error")
+    assert raw.info["meas_date"].year == 1985  # anonymous start date
+    # refused inside the store (the store holds ciphertext only)
+    r = _cli("export", "--research", "--store", str(store), "--out", str(store / "x"))
+    assert r.returncode == 2 and "outside the store" in r.stderr
+    r = _cli("export", "--store", str(store), "--out", str(out))
+    assert r.returncode == 2 and "--research" in r.stderr
+
+
+# -- erasure -------------------------------------------------------------------------------------
+def test_erase_subject_leaves_the_code_in_no_byte_of_the_store(assessed, tmp_path):
+    store = _copy(assessed[0], tmp_path)
+    code = "P901"
+    with SessionStore(store) as st:
+        st.add_consent(code, scope="research")
+        st.start_session("P999", devices={}, simulated=True, software="t")
+        # derived files staff wrote into the store directory
+        from addictidx.cli.sessions import _write_report
+        from addictidx.sessions.io import export_session
+
+        _write_report(st, 1, store / "reports")
+        export_session(st, 1, store / "export")
+        st.audit_event("view", subject=code, detail={"what": "list"})
+    # leave a free-page and WAL history: many rows with the code, then delete some
+    assert any(code.encode() in p.read_bytes() for p in store.rglob("*") if p.is_file())
+    r = _cli("sessions", "erase", "--subject", code, "--store", str(store), "--yes")
+    assert r.returncode == 0, r.stderr
+    assert "in no file of the store" in r.stdout
+    for p in store.rglob("*"):
+        if p.is_file():
+            data = p.read_bytes()
+            assert code.encode() not in data, p
+            assert code.encode("utf-16-le") not in data, p
+    assert not (store / "raw" / "session-000001").exists()
+    assert not list((store / "reports").glob("*")) and not list((store / "export").glob("*"))
+    con = sqlite3.connect(store / "addictidx.sqlite")
+    assert con.execute("SELECT code FROM subjects").fetchall() == [("P999",)]
+    assert con.execute("SELECT COUNT(*) FROM subject_salts WHERE subject_code != 'P999'"
+                       ).fetchone()[0] == 0
+    con.close()
+    assert verify_audit(store).ok
+    last = json.loads((store / "audit.jsonl").read_text().splitlines()[-1])
+    assert last["action"] == "erase" and last["detail"] == {"what": "subject", "sessions": 1}
+    r = _cli("sessions", "erase", "--subject", code, "--store", str(store), "--yes")
+    assert r.returncode == 2 and "No subject" in r.stderr
+
+
+# -- disk full while recording -------------------------------------------------------------------
+def test_disk_full_while_recording_stops_cleanly_and_keeps_what_was_written(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = crypto._write_all
+
+    def flaky(f, data):
+        calls["n"] += 1
+        if calls["n"] > 400:
+            # the disk fills mid-record: half of it lands on disk, then ENOSPC
+            f.write(bytes(data)[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(f, data)
+
+    monkeypatch.setattr(crypto, "_write_all", flaky)
+    store = tmp_path / "s"
+    with pytest.raises(StoreError, match=r"Recording stopped: the disk is full .*rows written "
+                                         r"before are kept"):
+        run_assessment("P501", store_dir=store, protocol=SHORT, seed=1)
+    with SessionStore(store) as st:
+        (s,) = st.list_sessions()
+        assert s["status"] == "aborted"
+        raw = read_raw(st.recording(s["id"])["raw_dir"])
+    assert raw.n_partial_bytes == 0  # the short write was cut off again
+    src, _, _, _ = bundled_muse_eeg()
+    n = raw.eeg.shape[1]
+    assert n > 0 and n % 12 == 0
+    ok = np.isfinite(raw.eeg).all(axis=0)
+    assert np.max(np.abs(raw.eeg[:, ok] - src[:, np.arange(n)[ok] % src.shape[1]])) <= 0.2443
+
+
+# -- logs ----------------------------------------------------------------------------------------
+def test_logs_contain_no_subject_code_and_no_signal_values(tmp_path, caplog):
+    from addictidx.acquire import SimulatedHeadband
+    from addictidx.acquire.faults import FaultInjector
+
+    caplog.set_level(logging.DEBUG)
+    store = tmp_path / "s"
+    code = "LOG-4242"
+    res = run_assessment(code, store_dir=store, protocol=SHORT, seed=5)
+    with SessionStore(store) as st:
+        from addictidx.sessions.io import export_session
+
+        export_session(st, res.session_id, tmp_path / "exp")
+        st.add_consent(code, scope="research")
+    # a faulty link (warnings from the hub/decoders) and the readers
+    from addictidx.acquire.hub import StreamHub
+    from addictidx.acquire.replay import iter_notifications
+
+    hub = StreamHub({"sim-muse": "sim-muse"})
+    inj = FaultInjector(SimulatedHeadband(duration_s=5.0), seed=1, corrupt=0.3, drop=0.2,
+                        disconnects=[(2.0, 0.5)])
+    for name, n in iter_notifications([inj]):
+        if hasattr(n, "payload"):
+            hub.on_notification(name, n.characteristic, n.payload, n.t)
+        else:
+            hub.on_link_event(n)
+    r = _cli("sessions", "erase", "--subject", code, "--store", str(store), "--yes")
+    assert r.returncode == 0, r.stderr
+    logs = [rec.getMessage() for rec in caplog.records]
+    logs.append((store / "audit.jsonl").read_text())
+    text = "\n".join(logs)
+    assert code not in text
+    # signal values: no decimal number in any log equals an EEG sample (uV) or RR (s, ms)
+    src, _, _, _ = bundled_muse_eeg()
+    eeg_vals = {f"{v:.2f}" for v in np.unique(src[:, :3000])}
+    feats = [float(x) for x in res.features.values() if x is not None]
+    nums = set(re.findall(r"-?\d+\.\d+", text))
+    nums2 = {f"{float(x):.2f}" for x in nums}
+    assert not (nums2 & eeg_vals - {"0.00"}), sorted(nums2 & eeg_vals)[:5]
+    assert not any(f"{v:.4g}" in text for v in feats if abs(v) > 1e-3)
