@@ -1,7 +1,7 @@
 """Fake ``bleak`` classes for tests: a virtual world of simulated peripherals.
 
-Copied from tests/test_ble_transport.py (issue #3) so that other tests can drive
-:class:`~addictidx.acquire.BleakTransport` unmodified without real Bluetooth; the world can also
+Shared by tests/test_ble_transport.py, test_session_loop.py and test_dashboard.py so that they
+drive :class:`~addictidx.acquire.BleakTransport` unmodified without real Bluetooth; the world can also
 be stopped from outside (:attr:`FakeWorld.closed`), as a session ends the acquisition itself.
 Load it by path (tests run with ``--import-mode=importlib``)::
 
