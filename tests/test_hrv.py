@@ -143,18 +143,6 @@ def test_name_tables_are_consistent():
 
 
 # ---------------------------------------------------------------------------- vs NeuroKit2
-@pytest.mark.parametrize("start_s", [0.0, 300.0, 600.0])
-def test_equals_neurokit_on_bundled_excerpt(rr15, start_s):
-    rr = _five_min(rr15, start_s)
-    assert 300 < rr.size < 400
-    ours = compute_hrv(rr, convention="neurokit")
-    # nsr2db RR lie on the 1/128-s grid: integer peak indices at 128 Hz reproduce them exactly.
-    ticks = np.round(rr * 128).astype(np.int64)
-    assert np.array_equal(ticks / 128, rr)
-    peaks = np.concatenate([[0], np.cumsum(ticks)])
-    _assert_equals_nk(ours, _nk_reference(peaks, sampling_rate=128), f"peaks@128 {start_s}")
-
-
 def test_equals_neurokit_with_rri_input_and_missing_beats(rr15):
     rr = _five_min(rr15).copy()
     rr[[10, 11, 57, 200]] = np.nan
@@ -179,35 +167,6 @@ def _shared_rr_dir() -> Path:
     env = os.environ.get("ADDICTIDX_SHARED")
     base = Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
     return base / "data" / "physionet-rr-24h-nsr2db-chf2db-healthy"
-
-
-@pytest.mark.shared_data
-@pytest.mark.parametrize(
-    "rel, unit",
-    [
-        ("nsr2db_normal/nsr001_rr_secs.txt.gz", "s"),
-        ("nsr2db_normal/nsr027_rr_secs.txt.gz", "s"),
-        ("chf2db_chf/chf201_rr_secs.txt.gz", "s"),
-        ("rr_healthy_subjects_ms/000.txt.gz", "ms"),
-    ],
-)
-def test_equals_neurokit_on_physionet_24h_records(rel, unit):
-    path = _shared_rr_dir() / rel
-    if not path.exists():
-        pytest.skip(f"PhysioNet RR data not found at {path}")
-    vals = _parse_rr(gzip.decompress(path.read_bytes()).decode())
-    if unit == "s":
-        rr = vals[1:]  # first value is the offset to the first beat, not an RR
-    else:
-        rr = vals / 1000.0
-    rr = _five_min(rr, 3 * 3600.0)  # 5-min excerpt 3 h into the record
-    ours = compute_hrv(rr, convention="neurokit")
-    if unit == "ms":  # whole milliseconds: peaks at 1000 Hz are exact
-        peaks = np.concatenate([[0], np.cumsum(np.round(rr * 1000).astype(np.int64))])
-        ref = _nk_reference(peaks, sampling_rate=1000)
-    else:
-        ref = _nk_reference({"RRI": rr * 1000.0})
-    _assert_equals_nk(ours, ref, rel)
 
 
 # ---------------------------------------------------------------------------- RR quality
@@ -313,25 +272,138 @@ def test_smoothness_priors_matches_dense_formula():
     np.testing.assert_allclose(_smoothness_priors_trend(z, lam), ref, rtol=1e-9, atol=1e-12)
 
 
+# ------------------------------------------- NeuroKit2 dict input {"RRI": ms, "RRI_Time": s}
+# Issue #4: the neurokit convention equals nk.hrv_time / hrv_frequency / hrv_nonlinear "on the
+# same RR (input as {"RRI": ms, "RRI_Time": s})". NeuroKit2 0.2.13 reads RRI_Time as the time
+# (s) of the beat ending each interval (_intervals_sanitize: default nancumsum(RRI)/1000 with a
+# NaN imputed as the median); with RRI_Time given, a difference is only "successive" when the
+# beat times are one interval apart (+-10 ms). compute_hrv's rr_time_s is that same array.
+def _nk_dict(rr_s, rr_time_s=None):
+    d = {"RRI": np.asarray(rr_s) * 1000.0}
+    if rr_time_s is not None:
+        d["RRI_Time"] = np.asarray(rr_time_s, dtype=np.float64)
+    return d
+
+
+def _assert_equals_nk_all(ours: dict, ref: dict, where) -> None:
+    """Every mapped name, NaN where NeuroKit2 has NaN or no column (e.g. DFA_alpha2 on 60 s)."""
+    for name, col in NEUROKIT_NAMES.items():
+        want = ref.get(col, math.nan)
+        if math.isnan(want):
+            assert math.isnan(ours[name]), (where, name, ours[name])
+            continue
+        rel = 1e-6 if name in NEUROKIT_FREQUENCY_NAMES else 1e-9  # issue: 1e-3 and 1e-6
+        assert ours[name] == pytest.approx(want, rel=rel, abs=0), (where, name)
+
+
+def _windows(t: np.ndarray, rng: np.random.Generator, length_s: float, count: int):
+    """``count`` random windows (start uniform over the record): index arrays of their beats."""
+    starts = rng.uniform(t[0], t[-1] - length_s, size=count)
+    return [np.flatnonzero((t > s) & (t <= s + length_s)) for s in starts]
+
+
+def test_equals_neurokit_dict_and_peaks_on_random_excerpt_windows(rr15):
+    t = np.cumsum(rr15)  # beat times of the excerpt (s from its first beat's predecessor)
+    rng = np.random.default_rng(20240404)
+    for length in (300.0, 60.0):
+        for idx in _windows(t, rng, length, 3):
+            rr, tw = rr15[idx], t[idx]
+            where = (length, round(float(tw[0]), 3))
+            ours = compute_hrv(rr, convention="neurokit", enforce_min_window=False)
+            # rr_time_s on the excerpt's clock changes nothing when no interval is missing
+            with_t = compute_hrv(rr, convention="neurokit", enforce_min_window=False, rr_time_s=tw)
+            ref = _nk_reference(_nk_dict(rr, tw))
+            _assert_equals_nk_all(ours, ref, ("dict RRI+RRI_Time",) + where)
+            _assert_equals_nk_all(with_t, ref, ("rr_time_s",) + where)
+            # the same RR as NeuroKit2 peak indices at 128 Hz (nsr2db RR lie on the 1/128-s grid)
+            peaks = np.concatenate([[0], np.cumsum(np.round(rr * 128).astype(np.int64))])
+            _assert_equals_nk_all(ours, _nk_reference(peaks, sampling_rate=128), ("peaks",) + where)
+            blanked = compute_hrv(rr, convention="neurokit")
+            for name in NEUROKIT_NAMES:
+                if np.sum(rr) < 0.95 * HRV_MIN_WINDOW_S[name]:
+                    assert math.isnan(blanked[name]), name
+                else:
+                    assert blanked[name] == ours[name] or math.isnan(ours[name]), name
+
+
+def test_rr_time_s_keeps_true_gaps_like_neurokit(rr15):
+    """Missing beats: NaN-marked or dropped, with their true times, as RRI_Time carries them."""
+    t = np.cumsum(rr15)
+    rr, tw = _five_min(rr15, 200.0), t[(t > 200.0) & (t <= 500.0)]
+    gone = [10, 11, 57, 200, 201, 202]
+    nan_rr = rr.copy()
+    nan_rr[gone] = np.nan
+    ref = _nk_reference(_nk_dict(nan_rr, tw))
+    ours = compute_hrv(nan_rr, convention="neurokit", rr_time_s=tw)
+    _assert_equals_nk_all(ours, ref, "NaN + RRI_Time")
+    # dropping the intervals instead of marking them leaves the same gaps in the beat times
+    keep = np.setdiff1d(np.arange(rr.size), gone)
+    ref_drop = _nk_reference(_nk_dict(rr[keep], tw[keep]))
+    dropped = compute_hrv(rr[keep], convention="neurokit", rr_time_s=tw[keep])
+    _assert_equals_nk_all(dropped, ref_drop, "dropped + RRI_Time")
+    # by hand: the successive differences are those of beats adjacent in the original series
+    ms = rr * 1000
+    d = np.diff(ms)[np.setdiff1d(np.arange(rr.size - 1), np.r_[gone, np.subtract(gone, 1)])]
+    assert dropped["hrv_rmssd_ms"] == pytest.approx(np.sqrt(np.mean(d * d)), rel=1e-12)
+    # without times, NaN gaps are filled with the median interval: the spectrum differs from
+    # the true-time one, and equals NeuroKit2 on RRI alone
+    no_t = compute_hrv(nan_rr, convention="neurokit")
+    _assert_equals_nk_all(no_t, _nk_reference(_nk_dict(nan_rr)), "NaN, no RRI_Time")
+    assert no_t["hrv_rmssd_ms"] == ours["hrv_rmssd_ms"]
+    assert no_t["hrv_lf_ms2"] != ours["hrv_lf_ms2"]
+
+
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        (dict(rr_time_s=[1.0, 2.0]), "one time per RR interval"),
+        (dict(rr_time_s=[800.0, 1700.0, 2550.0]), "milliseconds"),
+        (dict(rr_time_s=[0.8, 0.7, 2.55]), "position 1"),
+        (dict(rr_time_s=[0.8, np.nan, 2.55]), "position 1"),
+    ],
+)
+def test_rr_time_validation(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        compute_hrv([0.8, 0.9, 0.85], **kw)
+
+
+def test_rr_time_may_be_nan_at_missing_interval():
+    rr = [0.8, np.nan, 0.85, 0.9]
+    out = compute_hrv(rr, rr_time_s=[0.8, np.nan, 2.55, 3.45], enforce_min_window=False,
+                      frequency=False)
+    assert out["hrv_rmssd_ms"] == pytest.approx(50.0)  # only (850, 900) is successive
+
+
+_GROUPS = {  # folder -> unit of the values; nsr/chf files start with an offset, not an RR
+    "nsr2db_normal": "s",
+    "chf2db_chf": "s",
+    "rr_healthy_subjects_ms": "ms",
+}
+
+
 @pytest.mark.shared_data
-@pytest.mark.parametrize("record", ["nsr2db_normal/nsr010_rr_secs.txt.gz", "chf2db_chf/chf205_rr_secs.txt.gz"])
-def test_equals_neurokit_on_random_windows(record):
-    path = _shared_rr_dir() / record
-    if not path.exists():
-        pytest.skip(f"PhysioNet RR data not found at {path}")
-    rr_all = _parse_rr(gzip.decompress(path.read_bytes()).decode())[1:]
-    rng = np.random.default_rng(404)
-    t_end = float(np.sum(rr_all))
-    for length in (300.0, 120.0):
-        for start in rng.uniform(0, t_end - 400.0, size=2):
-            rr = _five_min(rr_all, start) if length == 300 else rr_all[
-                (np.cumsum(rr_all) > start) & (np.cumsum(rr_all) <= start + length)]
-            rr = rr[(rr > 0.25) & (rr < 2.5)]  # nk has no artefact handling; keep plausible RR
-            ours = compute_hrv(rr, convention="neurokit")
-            ref = _nk_reference({"RRI": rr * 1000.0})
-            for name, col in NEUROKIT_NAMES.items():
-                if np.sum(rr) < 0.95 * HRV_MIN_WINDOW_S[name]:  # HRV_MIN_WINDOW_TOLERANCE
-                    assert math.isnan(ours[name]), name
-                    continue
-                rel = 1e-6 if name in NEUROKIT_FREQUENCY_NAMES else 1e-9
-                assert ours[name] == pytest.approx(ref[col], rel=rel, abs=0), (record, start, name)
+@pytest.mark.parametrize("group", sorted(_GROUPS))
+def test_equals_neurokit_dict_on_random_windows_of_shared_records(group):
+    folder = _shared_rr_dir() / group
+    if not folder.is_dir():
+        pytest.skip(f"PhysioNet RR data not found at {folder}")
+    names = sorted(p.name for p in folder.glob("*.txt.gz"))
+    rng = np.random.default_rng([404, sorted(_GROUPS).index(group)])
+    for fname in rng.choice(names, size=2, replace=False):
+        vals = _parse_rr(gzip.decompress((folder / fname).read_bytes()).decode())
+        if _GROUPS[group] == "s":
+            offset, rr_all = vals[0], vals[1:]
+        else:
+            offset, rr_all = 0.0, vals / 1000.0
+        t_all = offset + np.cumsum(rr_all)  # beat times on the recording's clock
+        # the series are unfiltered: mark implausible intervals missing (their time still passes)
+        rr_all = np.where((rr_all > 0.3) & (rr_all < 2.0), rr_all, np.nan)
+        for length in (300.0, 60.0):
+            for idx in _windows(t_all, rng, length, 3):
+                rr, tw = rr_all[idx], t_all[idx]
+                where = (group, str(fname), length, round(float(tw[0]), 1), int(np.isnan(rr).sum()))
+                ours = compute_hrv(rr, convention="neurokit", enforce_min_window=False, rr_time_s=tw)
+                _assert_equals_nk_all(ours, _nk_reference(_nk_dict(rr, tw)), where)
+                if length == 60.0 or np.isnan(rr).any():  # RRI alone: NeuroKit2's own beat times
+                    plain = compute_hrv(rr, convention="neurokit", enforce_min_window=False)
+                    _assert_equals_nk_all(plain, _nk_reference(_nk_dict(rr)), ("RRI",) + where)

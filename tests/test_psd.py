@@ -162,3 +162,34 @@ def test_equals_mne_on_shared_muse_recordings():
         for k in range(0, psd.shape[0], 5):
             _, ref = _mne_window(x, k, 0.25, 4.0, n_fft=256)
             assert _max_rel(psd[k], ref) < 1e-10, (p.name, k)
+
+
+@pytest.mark.shared_data
+def test_equals_mne_on_random_windows_of_random_shared_muse_files():
+    """Issue #4 "on windows of the shared recordings drawn at random": four Muse files, a random
+    stretch of each, a random parameter set from COMBOS plus MNE's defaults, random windows."""
+    folder = _shared_dir() / "data" / "muse-eeg-notebooks-v0.1-subset"
+    paths = sorted(folder.glob("*.csv.gz"))
+    if len(paths) < 4:
+        pytest.skip(f"shared Muse recordings not found under {folder}")
+    rng = np.random.default_rng(44)
+    checked = 0
+    for p in rng.choice(paths, size=4, replace=False):
+        x_all = _load_muse_csv(p.read_bytes())
+        span = 20 * 256
+        s0 = int(rng.integers(0, x_all.shape[1] - span))  # arbitrary (unaligned) sample
+        x = x_all[:, s0 : s0 + span]
+        combos = [COMBOS[0], COMBOS[int(rng.integers(1, len(COMBOS)))]]
+        for window_s, step_s, n_fft, n_per_seg, n_overlap, taper in combos:
+            freqs, psd = compute_psd(
+                x, SFREQ, window_s=window_s, step_s=step_s, n_fft=n_fft, n_per_seg=n_per_seg,
+                n_overlap=n_overlap, taper=taper,
+            )
+            kw = dict(n_fft=n_fft, n_per_seg=n_per_seg, n_overlap=n_overlap, window=taper)
+            ks = rng.choice(psd.shape[0], size=min(4, psd.shape[0]), replace=False)
+            for k in ks:
+                f_ref, ref = _mne_window(x, int(k), step_s, window_s, **kw)
+                np.testing.assert_array_equal(freqs, f_ref)
+                assert _max_rel(psd[k], ref) < 1e-10, (p.name, s0, window_s, step_s, int(k))
+                checked += 1
+    assert checked >= 24

@@ -4,8 +4,22 @@
 
 ``convention="neurokit"`` (cross-check mode)
     Every name in :data:`NEUROKIT_NAMES` equals NeuroKit2 0.2.13's ``nk.hrv_time`` /
-    ``nk.hrv_frequency`` / ``nk.hrv_nonlinear`` column on the same RR (tested to 1e-9 relative
-    for time and nonlinear and 1e-3 for frequency, on real PhysioNet RR).
+    ``nk.hrv_frequency`` / ``nk.hrv_nonlinear`` column on the same RR given as
+    ``{"RRI": ms, "RRI_Time": s}`` (tested to 1e-9 relative for time and nonlinear and 1e-6
+    for frequency, on random windows of real PhysioNet RR; the issue asks 1e-6 and 1e-3):
+
+    * ``compute_hrv(rr_s, rr_time_s=t, convention="neurokit")`` equals NeuroKit2 on
+      ``{"RRI": 1000 * rr_s, "RRI_Time": t}``, ``t`` being the time (s) of the beat that ends
+      each interval (NeuroKit2's ``RRI_Time``; any origin, e.g. the recording's clock);
+    * without ``rr_time_s`` it equals NeuroKit2 on ``{"RRI": 1000 * rr_s}``, for which
+      NeuroKit2 takes ``RRI_Time = nancumsum(RRI) / 1000`` with a ``NaN`` counted as the median
+      interval; with no ``NaN`` that is the same as passing ``RRI_Time = cumsum(rr_s)``.
+
+    NeuroKit2's peak-index input (``nk.hrv_time(peaks, sampling_rate)``) builds
+    ``RRI = diff(peaks) / sampling_rate * 1000`` and the cumulative-sum ``RRI_Time``, so it
+    gives the same values whenever the RR lie on the sampling grid (PhysioNet RR at 128 Hz,
+    whole milliseconds at 1000 Hz); it cannot mark a missing interval (a dropped beat merges
+    two intervals), so we follow the dict form.
 ``convention="kubios"`` (default, what clinicians' reports use)
     Follows Kubios HRV where NeuroKit2 departs from it; the features concerned, each with the
     reason, are the keys of :data:`KUBIOS_DEVIATIONS`. Everything else is identical in both
@@ -79,7 +93,7 @@ import numpy as np
 
 from .._core.types import QualityReport
 from .._core.validate import check_option
-from .hrv_frequency import HRV_FREQUENCY_NAMES, hrv_frequency
+from .hrv_frequency import HRV_FREQUENCY_NAMES, check_rr_time, hrv_frequency
 
 __all__ = [
     "HRV_NAMES",
@@ -87,6 +101,7 @@ __all__ = [
     "HRV_NONLINEAR_NAMES",
     "HRV_GEOMETRIC_NAMES",
     "HRV_MIN_WINDOW_TOLERANCE",
+    "SUCCESSIVE_TOLERANCE_MS",
     "NEUROKIT_NAMES",
     "NEUROKIT_FREQUENCY_NAMES",
     "KUBIOS_DEVIATIONS",
@@ -237,6 +252,10 @@ KUBIOS_DEVIATIONS: dict[str, str] = {
     "hrv_hf_peak_hz": "As hrv_vlf_peak_hz.",
 }
 
+#: With ``rr_time_s``, two intervals are successive when the beat times differ from the
+#: second interval by at most this (ms), NeuroKit2 0.2.13's ``thresh_unequal``.
+SUCCESSIVE_TOLERANCE_MS = 10.0
+
 _CONVENTIONS = ("kubios", "neurokit")
 _HIST_BIN_MS = 1000.0 / 128.0
 
@@ -283,6 +302,7 @@ def compute_hrv(
     geometric: bool = True,
     enforce_min_window: bool = True,
     return_quality: bool = False,
+    rr_time_s=None,
 ):
     """Time-domain, frequency-domain and nonlinear HRV from RR intervals.
 
@@ -312,6 +332,15 @@ def compute_hrv(
         :data:`HRV_MIN_WINDOW_S` entry.
     return_quality : bool
         Also return a :class:`~addictidx._core.QualityReport`.
+    rr_time_s : array, shape (n_rr,) | None
+        Time in s of the beat that ends each interval, as NeuroKit2's ``RRI_Time`` (e.g. the
+        recording's beat times, so that an interval dropped or marked ``NaN`` leaves its true
+        gap). Used for the spectrum's interpolation grid, and a successive difference is
+        then only taken where the two beat times are one interval apart (within
+        :data:`SUCCESSIVE_TOLERANCE_MS`, NeuroKit2's ``_intervals_successive``). ``None``
+        (default): the cumulative sum of the intervals, a ``NaN`` counted as the median
+        interval, which is what NeuroKit2 assumes for an ``RRI`` without ``RRI_Time`` and
+        for peak indices.
 
     Returns
     -------
@@ -348,6 +377,10 @@ def compute_hrv(
     ms = rr * 1000.0
     nn = ms[valid]
     pair_ok = valid[:-1] & valid[1:]
+    if rr_time_s is not None:
+        t = check_rr_time(rr_time_s, valid)
+        with np.errstate(invalid="ignore"):
+            pair_ok &= np.abs(np.diff(t) * 1000.0 - ms[1:]) <= SUCCESSIVE_TOLERANCE_MS
     d = np.diff(ms)[pair_ok]
     n = nn.size
     nk = convention == "neurokit"
@@ -358,7 +391,7 @@ def compute_hrv(
         if nonlinear:
             _nonlinear(out, ms, nn, d, pair_ok, n, nk)
         if frequency and n >= 4:
-            out.update(hrv_frequency(rr, convention=convention))
+            out.update(hrv_frequency(rr, convention=convention, rr_time_s=rr_time_s))
 
     duration = float(np.sum(nn)) / 1000.0
     short: list[str] = []

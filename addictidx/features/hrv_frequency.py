@@ -28,9 +28,11 @@ Two conventions, chosen by :func:`hrv_frequency`'s ``convention`` (default ``"ku
     ``LFn = LF/TP``, ``HFn = HF/TP``, ``LnHF = ln(HF)``. NeuroKit2's powers are therefore
     unit-less (relative to the spectral maximum), not ms²; LF/HF is unaffected.
 
-Missing intervals (``NaN``) are dropped; the beat times of the remaining intervals are taken
-from the cumulative sum with each missing interval counted as the median interval (as NeuroKit2
-does for an ``RRI`` input without ``RRI_Time``).
+Missing intervals (``NaN``) are dropped. The beat time of each remaining interval (the time of
+the beat that ends it, in s) is ``rr_time_s`` when given (NeuroKit2's ``RRI_Time``: e.g. the
+recording's beat times, so that a dropped or missing interval leaves its true gap), otherwise the
+cumulative sum of the intervals with each missing one counted as the median interval (what
+NeuroKit2 does for an ``RRI`` input without ``RRI_Time``, and for peak indices).
 """
 
 from __future__ import annotations
@@ -76,14 +78,53 @@ _KUBIOS_POINTS_PER_HZ = 300
 _NK_FS = 100
 
 
-def _beat_times_ms(rr_s) -> tuple[np.ndarray, np.ndarray]:
-    """RR in ms and beat times in s of the valid intervals (NaN counted as the median)."""
+def check_rr_time(rr_time_s, valid: np.ndarray) -> np.ndarray:
+    """Validate beat times (s): one per interval, finite and increasing over the valid intervals.
+
+    Parameters
+    ----------
+    rr_time_s : array_like, shape (n_rr,)
+        Time of the beat that ends each interval, in seconds (NeuroKit2's ``RRI_Time``). Its
+        value at a missing (``NaN``) interval is ignored and may be ``NaN``.
+    valid : ndarray of bool, shape (n_rr,)
+        Which intervals are valid (not ``NaN``).
+
+    Returns
+    -------
+    t : ndarray of float64, shape (n_rr,)
+    """
+    t = np.asarray(rr_time_s, dtype=np.float64)
+    if t.ndim != 1 or t.size != valid.size:
+        raise ValueError(
+            f"rr_time_s must hold one time per RR interval ({valid.size}), got shape {t.shape}."
+        )
+    bad = valid & ~np.isfinite(t)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"rr_time_s holds a non-finite value at position {i} (a valid interval).")
+    idx = np.flatnonzero(valid)
+    dt = np.diff(t[idx])
+    if np.any(dt <= 0):
+        i = int(idx[np.flatnonzero(dt <= 0)[0] + 1])
+        raise ValueError(f"rr_time_s must increase strictly, but does not at position {i}.")
+    if dt.size and float(np.median(dt)) > 10:
+        raise ValueError(
+            f"rr_time_s looks like milliseconds (median step {float(np.median(dt)):.0f}); pass seconds."
+        )
+    return t
+
+
+def _beat_times_ms(rr_s, rr_time_s=None) -> tuple[np.ndarray, np.ndarray]:
+    """RR in ms and beat times in s of the valid intervals (see the module docstring)."""
     rr = np.asarray(rr_s, dtype=np.float64) * 1000.0
     nan = np.isnan(rr)
     if nan.all():
         return np.zeros(0), np.zeros(0)
-    filled = np.where(nan, np.nanmedian(rr), rr) if nan.any() else rr
-    t = np.cumsum(filled / 1000.0)
+    if rr_time_s is not None:
+        t = check_rr_time(rr_time_s, ~nan)
+    else:
+        filled = np.where(nan, np.nanmedian(rr), rr) if nan.any() else rr
+        t = np.cumsum(filled / 1000.0)
     return rr[~nan], t[~nan]
 
 
@@ -128,7 +169,9 @@ def _smoothness_priors_trend(z: np.ndarray, lam: float) -> np.ndarray:
     return solveh_banded(ab, z)
 
 
-def hrv_psd(rr_s, *, convention: str = "kubios", detrend_lambda: float | None = 500.0):
+def hrv_psd(
+    rr_s, *, convention: str = "kubios", detrend_lambda: float | None = 500.0, rr_time_s=None
+):
     """Power spectrum of the interpolated RR series, as used by :func:`hrv_frequency`.
 
     Parameters
@@ -140,6 +183,9 @@ def hrv_psd(rr_s, *, convention: str = "kubios", detrend_lambda: float | None = 
     detrend_lambda : float | None
         Smoothness-priors regularization for ``"kubios"`` (``None`` = no detrending); ignored
         for ``"neurokit"``.
+    rr_time_s : array, shape (n_rr,) | None
+        Time (s) of the beat ending each interval (NeuroKit2's ``RRI_Time``); ``None`` = the
+        cumulative sum of the intervals (see the module docstring).
 
     Returns
     -------
@@ -151,7 +197,7 @@ def hrv_psd(rr_s, *, convention: str = "kubios", detrend_lambda: float | None = 
     check_option("convention", convention, ("kubios", "neurokit"))
     from scipy.interpolate import CubicSpline, make_interp_spline  # lazy
 
-    rr, t = _beat_times_ms(rr_s)
+    rr, t = _beat_times_ms(rr_s, rr_time_s)
     if rr.size < 4:
         return np.zeros(0), np.zeros(0)
     if convention == "neurokit":
@@ -199,7 +245,7 @@ def _ln(v: float) -> float:
 
 
 def hrv_frequency(
-    rr_s, *, convention: str = "kubios", detrend_lambda: float | None = 500.0
+    rr_s, *, convention: str = "kubios", detrend_lambda: float | None = 500.0, rr_time_s=None
 ) -> dict[str, float]:
     """Frequency-domain HRV indices (keys :data:`HRV_FREQUENCY_NAMES`).
 
@@ -213,6 +259,8 @@ def hrv_frequency(
         (max-normalized powers; ``hrv_lf_nu`` = ``HRV_LFn`` = LF/TP as a fraction).
     detrend_lambda : float | None
         Smoothness-priors λ for ``"kubios"`` (``None`` disables detrending).
+    rr_time_s : array, shape (n_rr,) | None
+        Beat times in s (NeuroKit2's ``RRI_Time``); ``None`` = cumulative sum of the intervals.
 
     Returns
     -------
@@ -221,7 +269,9 @@ def hrv_frequency(
     """
     check_option("convention", convention, ("kubios", "neurokit"))
     out = dict.fromkeys(HRV_FREQUENCY_NAMES, math.nan)
-    freqs, psd = hrv_psd(rr_s, convention=convention, detrend_lambda=detrend_lambda)
+    freqs, psd = hrv_psd(
+        rr_s, convention=convention, detrend_lambda=detrend_lambda, rr_time_s=rr_time_s
+    )
     if freqs.size == 0:
         return out
     if convention == "neurokit":
