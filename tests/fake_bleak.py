@@ -67,7 +67,7 @@ class FakePeripheral:
         self.battery = battery
         ctl = self.profile.control
         self.start_payloads = {p for p, _ in ctl.encoded("start")} if ctl else set()
-        self.client: FakeClient | None = None
+        self.client = None  # the FakeClient (made by make_fakes) connected to it
         self.streaming = False
         self.down_until: float | None = None
         self.writes: list[bytes] = []

@@ -9,7 +9,6 @@ import shutil
 import socket
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import pytest

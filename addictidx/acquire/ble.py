@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from addictidx.acquire.events import LinkEvent
+from addictidx.acquire.events import LinkEvent, TransportCallbacks
 from addictidx.acquire.profiles import DeviceProfile, load_profile
 from addictidx.acquire.replay import Clock, EventCallback, MonotonicClock, NotificationCallback
 
@@ -114,7 +114,7 @@ def _as_target(t: Any) -> BleTarget:
     raise TypeError(f"A target must be a BleTarget, a profile or a profile name, got {t!r}.")
 
 
-class BleakTransport:
+class BleakTransport(TransportCallbacks):
     """Acquire from BLE devices with supervision (see the module docstring).
 
     Parameters
@@ -207,12 +207,7 @@ class BleakTransport:
         self.command_delay_scale = float(command_delay_scale)
         self.write_response = write_response
         self._rng = random.Random(seed)
-        self._callbacks: list[NotificationCallback] = []
-        self._event_callbacks: list[EventCallback] = []
-        if callback is not None:
-            self.add_callback(callback)
-        if event_callback is not None:
-            self.add_event_callback(event_callback)
+        self._init_callbacks(callback, event_callback)
         self.events: list[LinkEvent] = []
         self.n_delivered = 0
         self.n_connects = {name: 0 for name in self.profiles}
@@ -225,18 +220,6 @@ class BleakTransport:
         self._polls: dict[str, list[tuple[str, float]]] = {}
 
     # -- public -----------------------------------------------------------------------------
-    def add_callback(self, callback: NotificationCallback) -> None:
-        """Register ``callback(device_name, characteristic, payload, received_at)``."""
-        if not callable(callback):
-            raise TypeError(f"callback must be callable, got {callback!r}.")
-        self._callbacks.append(callback)
-
-    def add_event_callback(self, callback: EventCallback) -> None:
-        """Register ``callback(event: LinkEvent)``."""
-        if not callable(callback):
-            raise TypeError(f"event callback must be callable, got {callback!r}.")
-        self._event_callbacks.append(callback)
-
     def stop(self) -> None:
         """Ask :meth:`run` to stop every device (send ``stop``, disconnect) and return.
 

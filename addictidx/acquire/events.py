@@ -14,9 +14,54 @@ be written to JSON as they are (:meth:`GapRecord.to_dict`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
-__all__ = ["LINK_EVENT_KINDS", "GAP_REASONS", "LinkEvent", "GapRecord"]
+__all__ = [
+    "LINK_EVENT_KINDS",
+    "GAP_REASONS",
+    "LinkEvent",
+    "GapRecord",
+    "NotificationCallback",
+    "EventCallback",
+    "TransportCallbacks",
+]
+
+#: ``callback(device_name, characteristic_uuid, payload, received_at)``, as bleak handlers get.
+NotificationCallback = Callable[[str, str, bytes, float], Any]
+#: ``callback(event)`` for :class:`LinkEvent`.
+EventCallback = Callable[["LinkEvent"], Any]
+
+
+class TransportCallbacks:
+    """The callback registry every transport shares (replay, BLE).
+
+    Transports call :meth:`_init_callbacks` in ``__init__`` and iterate ``_callbacks`` /
+    ``_event_callbacks`` when they deliver.
+    """
+
+    def _init_callbacks(
+        self, callback: NotificationCallback | None, event_callback: EventCallback | None
+    ) -> None:
+        self._callbacks: list[NotificationCallback] = []
+        self._event_callbacks: list[EventCallback] = []
+        if callback is not None:
+            self.add_callback(callback)
+        if event_callback is not None:
+            self.add_event_callback(event_callback)
+
+    def add_callback(self, callback: NotificationCallback) -> None:
+        """Register ``callback(device_name, characteristic, payload, received_at)``."""
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, got {callback!r}.")
+        self._callbacks.append(callback)
+
+    def add_event_callback(self, callback: EventCallback) -> None:
+        """Register ``callback(event: LinkEvent)``."""
+        if not callable(callback):
+            raise TypeError(f"event callback must be callable, got {callback!r}.")
+        self._event_callbacks.append(callback)
 
 #: Kinds of :class:`LinkEvent`.
 LINK_EVENT_KINDS = (

@@ -25,12 +25,17 @@ import heapq
 import inspect
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
 from addictidx._core.validate import check_option
-from addictidx.acquire.events import LinkEvent
+from addictidx.acquire.events import (
+    EventCallback,
+    LinkEvent,
+    NotificationCallback,
+    TransportCallbacks,
+)
 from addictidx.acquire.simulate import Notification
 
 __all__ = [
@@ -42,10 +47,6 @@ __all__ = [
     "iter_notifications",
 ]
 
-#: ``callback(device_name, characteristic_uuid, payload, received_at)``; may return an awaitable.
-NotificationCallback = Callable[[str, str, bytes, float], Any]
-#: ``event_callback(event: LinkEvent)``; may return an awaitable.
-EventCallback = Callable[[LinkEvent], Any]
 
 
 class Clock(Protocol):
@@ -144,7 +145,7 @@ def _tagged(name: str, source: Any, until_s: float | None) -> Iterator[tuple[str
         yield name, n
 
 
-class ReplayTransport:
+class ReplayTransport(TransportCallbacks):
     """Play devices' notifications through notification callbacks, paced in real time.
 
     Parameters
@@ -208,27 +209,10 @@ class ReplayTransport:
         if int(yield_every) < 1:
             raise ValueError(f"yield_every must be >= 1, got {yield_every!r}.")
         self.yield_every = int(yield_every)
-        self._callbacks: list[NotificationCallback] = []
-        if callback is not None:
-            self.add_callback(callback)
-        self._event_callbacks: list[EventCallback] = []
-        if event_callback is not None:
-            self.add_event_callback(event_callback)
+        self._init_callbacks(callback, event_callback)
         self._stop = False
         self.n_delivered = 0
         self.max_lateness_s = 0.0
-
-    def add_callback(self, callback: NotificationCallback) -> None:
-        """Register ``callback(device_name, characteristic, payload, received_at)``."""
-        if not callable(callback):
-            raise TypeError(f"callback must be callable, got {callback!r}.")
-        self._callbacks.append(callback)
-
-    def add_event_callback(self, callback: EventCallback) -> None:
-        """Register ``callback(event: LinkEvent)`` for link events yielded by the sources."""
-        if not callable(callback):
-            raise TypeError(f"event callback must be callable, got {callback!r}.")
-        self._event_callbacks.append(callback)
 
     def stop(self) -> None:
         """Ask a running :meth:`run` to return after the current notification."""
