@@ -36,6 +36,12 @@ def dashboard(
     screened: bool = typer.Option(False, "--screened/--not-screened", help="Staff confirm the medical screening."),
     db_url: Optional[str] = typer.Option(None, "--db-url", help="Database URL instead of the store's SQLite file."),
     fps: float = typer.Option(20.0, "--fps", min=1.0, max=60.0, help="Frames per second pushed to the page."),
+    research_model: bool = typer.Option(
+        False, "--research-model",
+        help="Also show the research classifier (UCI alcoholism ERP set, proxy electrodes, "
+        "subject-wise AUC 0.70) in its own research-labelled panel beside the index, never fused "
+        "into it; a pipeline demonstration, not a screen.",
+    ),
 ) -> None:
     """Serve the live session dashboard (quality, traces, phase, index, prescription, STOP)."""
     import asyncio
@@ -51,11 +57,14 @@ def dashboard(
 
     if subject is not None:
         check_subject_code(subject)
+    if not speed > 0:
+        # An unpaced replay would monopolise the event loop the web server shares.
+        raise ValueError(f"--speed must be > 0 for the dashboard (a paced replay), got {speed!r}.")
     if host not in _LOOPBACK and not token:
         token = secrets.token_urlsafe(16)
     runner = DashboardRunner(store or _default_store(), simulate=simulate, headband=headband,
                              strap=strap, speed=speed, guided=guided, age=age, screened=screened,
-                             db_url=db_url)
+                             db_url=db_url, research=research_model)
     web = create_app(runner, token=token, fps=fps)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")

@@ -18,6 +18,12 @@ from addictidx.cli._app import _clean_errors, _default_store, app, sessions_app
 
 __all__ = ["demo", "assess", "rescore"]
 
+_RESEARCH_HELP = (
+    "Also show the research classifier (trained on the UCI alcoholism ERP set, proxy electrodes, "
+    "subject-wise AUC 0.70): a separate, research-labelled probability beside the index, never "
+    "fused into it; a pipeline demonstration, not a screen."
+)
+
 #: Staff mark keys typed during ``assess`` (a line with the key, then Enter). Labels only: the
 #: store never holds free text about a person.
 MARK_KEYS = {
@@ -96,6 +102,10 @@ def demo(
         help="Earlier sessions to simulate first (5 = a personal baseline for the last one).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    research_model: bool = typer.Option(
+        True, "--research-model/--no-research-model",
+        help=_RESEARCH_HELP + " On in the demo so it is visible (off by default in assess).",
+    ),
 ) -> None:
     """A full assessment of a simulated person with a history of sessions, on replayed real
     recordings: store, PDF + HTML report and BDF/EDF+ export, all under --out."""
@@ -134,6 +144,7 @@ def demo(
             age=age,
             screening=screening,
             on_progress=on_progress,
+            research=research_model,
         )
     with SessionStore(store_dir) as store:
         paths = _write_report(store, result.session_id, out_dir / "reports")
@@ -143,9 +154,14 @@ def demo(
     if json_out:
         summary = summary_dict(result)
         summary["paths"] = {k: str(v) for k, v in paths.items()}
+        summary["research_model_enabled"] = research_model
         typer.echo(json.dumps(summary, indent=2))
         return
     typer.echo(format_summary(result))
+    if research_model:
+        typer.echo("The demo turns the research model on so that it is visible (off by default in "
+                   "assess; --no-research-model hides it): shown beside the index, never fused "
+                   "into it.")
     typer.echo("")
     typer.echo(f"Report (PDF):   {paths['report_pdf']}")
     typer.echo(f"Report (HTML):  {paths['report_html']}")
@@ -252,6 +268,7 @@ def assess(
         "intensity only).",
     ),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the PDF + HTML report."),
+    research_model: bool = typer.Option(False, "--research-model", help=_RESEARCH_HELP),
 ) -> None:
     """Run a guided assessment with a live view (device check, eyes closed, eyes open, scoring).
 
@@ -300,7 +317,7 @@ def assess(
             subject, store_dir=store_dir, protocol=protocol, speed=speed, age=age,
             screening={"medically_screened": True if screened else None},
             headband=hb, strap=st, on_progress=on_progress, on_start=on_start, db_url=db_url,
-            devices=kind,
+            devices=kind, research=research_model,
         )
     typer.echo(format_summary(result))
     if report:
@@ -428,10 +445,25 @@ def sessions_export(
                 continue
             paths = export_session(st, r["id"], out)
             if bids and paths["eeg_bdf"] is not None:
-                write_bids(paths["eeg_bdf"], Path(out) / "bids", subject=subject, session=r["id"])
+                vendor, model = _headband_vendor(st.session_detail(r["id"]))
+                paths["bids"] = write_bids(paths["eeg_bdf"], Path(out) / "bids", subject=subject,
+                                           session=r["id"], manufacturer=vendor, model_name=model)
             if report:
                 paths.update(_write_report(st, r["id"], Path(out)))
             typer.echo(f"#{r['id']}: " + ", ".join(str(p) for p in paths.values() if p))
+
+
+def _headband_vendor(detail: dict) -> tuple[str | None, str | None]:
+    """(vendor, profile name) of a session's headband, for the BIDS sidecar."""
+    name = (detail.get("devices") or {}).get("headband")
+    if not name:
+        return None, None
+    try:
+        from addictidx.acquire.profiles import load_profile
+
+        return load_profile(name).vendor, name
+    except Exception:  # noqa: BLE001 - an unknown or edited profile: leave the field n/a
+        return None, name
 
 
 @sessions_app.command("erase")

@@ -64,6 +64,9 @@ def create_app(runner: DashboardRunner, *, token: "str | None" = None, fps: floa
     def frame(cursor: Cursor) -> dict[str, Any]:
         f = session_frame(runner.live, session_id=runner.session_id, subject=runner.subject,
                           status=runner.status, cursor=cursor, index=runner.stored_index())
+        research = runner.stored_research()
+        if research is not None:  # its own key, only when enabled and scored
+            f["research"] = research
         f["error"] = runner.error
         f["server_time"] = time.time()
         f["simulated"] = runner.simulate

@@ -40,6 +40,8 @@ PAGE_HTML = r"""<!doctype html>
   ul { margin:4px 0; padding-left:18px; } li { margin:2px 0; }
   table { border-collapse:collapse; width:100%; } td, th { padding:3px 6px; border-bottom:1px solid #eee; text-align:left; }
   .muted { color:var(--muted); } .note { font-size:12px; color:var(--muted); }
+  .research { border:2px dashed #8a6d3b; background:#fbf7ee; }
+  .research .tag { background:#8a6d3b; color:#fff; padding:1px 6px; border-radius:4px; }
   .contrib span.b { display:inline-block; height:8px; background:#6b7280; vertical-align:middle; margin-right:6px; }
 </style>
 </head>
@@ -98,6 +100,12 @@ PAGE_HTML = r"""<!doctype html>
     <div>confidence <span data-testid="index-confidence">-</span>; baseline <span data-testid="index-baseline">-</span></div>
     <div data-testid="contributions" class="contrib"></div>
     <div class="note">Decision support for rehabilitation staff; not a diagnosis, not for discipline or release decisions.</div>
+  </section>
+  <section class="research" data-testid="research" hidden>
+    <h2><span class="tag">research</span> Research classifier &ndash; not part of the index</h2>
+    <div><span class="big" data-testid="research-value">-</span> <span data-testid="research-class"></span></div>
+    <div class="note" data-testid="research-detail"></div>
+    <div class="note" style="color:var(--bad)" data-testid="research-disclaimer"></div>
   </section>
   <section>
     <h2>Prescription and closed loop</h2>
@@ -261,6 +269,14 @@ function update(f) {
       `music ${rx.music_bpm ? rx.music_bpm.join("-") + " bpm" : "-"} (${rx.rule_id}). ${rx.rationale}` : "no prescription";
   } else {
     q("index-value").textContent = "-"; q("index-band").textContent = ""; q("contributions").innerHTML = "";
+  }
+  const rs = f.research, rsec = q("research");
+  rsec.hidden = !rs;
+  if (rs) {
+    q("research-value").textContent = rs.probability === null ? "-" : fmt(rs.probability, 2);
+    q("research-class").textContent = rs.probability === null ? (rs.reason || "") : `probability of the UCI training class '${rs.positive_class}'`;
+    q("research-detail").textContent = `mean over ${rs.n_epochs} 1-s epochs of eyes-closed EEG; ${rs.model}`;
+    q("research-disclaimer").textContent = rs.disclaimer || "";
   }
   if (f.subject && (f.status !== S.lastStatus || S.histFor !== f.subject)) { S.lastStatus = f.status; loadHistory(f.subject); }
 }

@@ -41,6 +41,9 @@ class DashboardRunner:
         Staff confirmed the pre-session medical screening.
     db_url : str | None
         Database URL instead of the store's SQLite file.
+    research : bool
+        Also score the research classifier (UCI alcoholism, labelled "research"); the page
+        shows it in its own panel, never fused into the index (default off).
     transport_options : dict | None
         Passed to :func:`~addictidx.sessions.assessment.run_assessment_async` (tests inject
         fake bleak classes and a clock here).
@@ -49,7 +52,7 @@ class DashboardRunner:
     def __init__(self, store_dir: str | Path, *, simulate: bool, headband: str = "auto",
                  strap: str = "auto", speed: float = 1.0, guided: bool = False, age: int = 30,
                  screened: bool = False, db_url: str | None = None,
-                 transport_options: dict | None = None) -> None:
+                 transport_options: dict | None = None, research: bool = False) -> None:
         self.store_dir = Path(store_dir)
         self.simulate = bool(simulate)
         self.headband, self.strap = headband, strap
@@ -59,6 +62,7 @@ class DashboardRunner:
         self.screened = bool(screened)
         self.db_url = db_url
         self.transport_options = transport_options
+        self.research = bool(research)
         self.live = None
         self.session_id: int | None = None
         self.subject: str | None = None
@@ -67,6 +71,7 @@ class DashboardRunner:
         self.task: asyncio.Task | None = None
         self._store = None
         self._index: tuple[int, dict | None] | None = None
+        self._research: tuple[int, dict | None] | None = None
 
     # -- store ---------------------------------------------------------------------------------
     @property
@@ -98,7 +103,7 @@ class DashboardRunner:
         if self.running:
             raise RuntimeError(f"Session #{self.session_id} is still running; stop it first.")
         self.subject, self.session_id, self.live = subject, None, None
-        self.status, self.error, self._index = "running", None, None
+        self.status, self.error, self._index, self._research = "running", None, None, None
         self.task = asyncio.get_running_loop().create_task(self._run(subject))
 
     def _on_start(self, live, sid: int) -> None:
@@ -118,7 +123,7 @@ class DashboardRunner:
                 speed=self.speed if self.simulate else 1.0, age=self.age,
                 screening={"medically_screened": True if self.screened else None},
                 headband=hb, strap=st, on_start=self._on_start, db_url=self.db_url,
-                devices=kind, transport_options=self.transport_options,
+                devices=kind, transport_options=self.transport_options, research=self.research,
             )
             self.status = "stopped" if result.stopped else "complete"
         except Exception as exc:  # noqa: BLE001 - shown on the page, logged
@@ -162,6 +167,23 @@ class DashboardRunner:
         d = self.store.session_detail(sid)
         view = index_view(d.get("index_result"), d.get("prescription"))
         self._index = (sid, view)
+        return view
+
+    def stored_research(self) -> dict | None:
+        """The research block of the current session as the store holds it (None when the
+        research model is off or the session is not scored yet)."""
+        from addictidx.dashboard.state import research_view
+
+        sid = self.session_id
+        if not self.research or sid is None:
+            return None
+        if self._research is not None and self._research[0] == sid:
+            return self._research[1]
+        if self.stored_index() is None:
+            return None
+        view = research_view(self.store.research_result(sid))
+        if view is not None or self.status != "running":
+            self._research = (sid, view)
         return view
 
     def history(self, subject: str) -> list[dict[str, Any]]:

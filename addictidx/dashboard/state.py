@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Cursor", "session_frame", "signal_delta", "index_view", "EEG_WINDOW_S", "RR_WINDOW_S"]
+__all__ = ["Cursor", "session_frame", "signal_delta", "index_view", "research_view",
+           "EEG_WINDOW_S", "RR_WINDOW_S"]
 
 #: Seconds of EEG and of RR the page shows (and the most one frame carries).
 EEG_WINDOW_S = 5.0
@@ -97,6 +98,21 @@ def index_view(index_result: dict | None, prescription: dict | None) -> dict | N
             key=lambda kv: -abs(kv[1] or 0.0),
         ),
         "prescription": prescription,
+    }
+
+
+def research_view(block: dict | None) -> dict | None:
+    """The research part of a frame (a key of its own, never inside ``index``)."""
+    if block is None:
+        return None
+    return {
+        "label": block.get("label", "research"),
+        "probability": _num(block.get("probability"), 3),
+        "positive_class": block.get("positive_class"),
+        "n_epochs": block.get("n_epochs"),
+        "model": f"{block.get('model_id')} v{block.get('model_version')}",
+        "reason": block.get("reason"),
+        "disclaimer": block.get("disclaimer"),
     }
 
 

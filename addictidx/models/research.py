@@ -33,6 +33,9 @@ __all__ = [
     "evaluate_research_model",
     "load_research_model",
     "research_model_card",
+    "RESEARCH_EVENT_KIND",
+    "research_disclaimer",
+    "research_block",
 ]
 
 MODEL_VERSION_RESEARCH = "1.0.0"
@@ -344,6 +347,84 @@ def write_default_research_model(data_dir: str | Path, dest: str | Path | None =
             shutil.copyfile(Path(tmp) / name, dest / name)
             written.append(dest / name)
     return written
+
+
+#: Store event kind under which a session's research output is kept (never in the index tables).
+RESEARCH_EVENT_KIND = "research_probability"
+
+
+def research_disclaimer(metrics: dict | None = None) -> str:
+    """The sentence shown with every research probability (numbers from the model's metrics)."""
+    m = metrics or {}
+    auc, ci, n = m.get("auc"), m.get("auc_ci95"), m.get("n_subjects")
+    perf = "subject-wise AUC unknown"
+    if auc is not None:
+        perf = f"subject-wise AUC {float(auc):.2f}"
+        if ci:
+            perf += f" (95 % CI {float(ci[0]):.2f}-{float(ci[1]):.2f}"
+            perf += f", {int(n)} subjects)" if n else ")"
+    return (
+        "Research output, NOT part of the addiction index and never combined with it. A classifier "
+        "trained on the UCI alcoholism ERP data set (lab EEG of a visual task; AF7/AF8, with "
+        f"TP7/TP8 as proxy electrodes for TP9/TP10), {perf}. A pipeline demonstration, not a "
+        "screen: it must not be used to decide anything about a person."
+    )
+
+
+def research_block(eeg, sfreq: float, ch_names, *, model=None) -> dict:
+    """Score the default research classifier on eyes-closed EEG: a JSON-ready block.
+
+    The EEG is cut into 1-s epochs (:func:`addictidx.models.uci.muse_research_features`);
+    epochs with a gap or a non-finite feature are dropped; ``probability`` is the mean over
+    the remaining epochs of P(class 1) (``None`` with a ``reason`` when none remain).
+
+    Parameters
+    ----------
+    eeg : array, shape (n_channels, n_times) | None
+        EEG in µV (``NaN`` = missing).
+    sfreq : float
+        Sampling frequency in Hz.
+    ch_names : sequence of str
+        Must include TP9, AF7, AF8 and TP10.
+    model : IndexModel | None
+        Default: :func:`load_research_model`.
+
+    Returns
+    -------
+    dict
+        ``{"label": "research", "probability", "n_epochs", "positive_class", "model_id",
+        "model_version", "auc", "auc_ci95", "n_subjects", "source", "disclaimer", "reason"}``.
+    """
+    from addictidx.models.uci import muse_research_features
+
+    model = load_research_model() if model is None else model
+    metrics = model.metadata.get("metrics") or {}
+    classes = model.metadata.get("classes") or ["0", "1"]
+    prob, n, reason = None, 0, None
+    if eeg is None or np.asarray(eeg).size == 0:
+        reason = "no eyes-closed EEG"
+    else:
+        X = muse_research_features(eeg, sfreq, list(ch_names))
+        X = X[np.all(np.isfinite(X), axis=1)]
+        n = int(X.shape[0])
+        if n == 0:
+            reason = "no clean 1-s epoch of eyes-closed EEG"
+        else:
+            prob = float(np.mean(model.predict_proba(X)))
+    return {
+        "label": model.label,
+        "probability": prob,
+        "n_epochs": n,
+        "positive_class": str(classes[-1]),
+        "model_id": model.model_id,
+        "model_version": model.model_version,
+        "auc": metrics.get("auc"),
+        "auc_ci95": metrics.get("auc_ci95"),
+        "n_subjects": metrics.get("n_subjects"),
+        "source": "eyes-closed EEG, mean over 1-s epochs",
+        "disclaimer": research_disclaimer(metrics),
+        "reason": reason,
+    }
 
 
 if __name__ == "__main__":  # pragma: no cover - regeneration helper

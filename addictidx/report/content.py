@@ -102,6 +102,7 @@ class ReportContent:
     eeg_channels: tuple = ()
     band_powers: dict = field(default_factory=dict)  # channel -> band -> (abs µV², rel)
     eeg_span_s: tuple[float, float] | None = None
+    research: dict | None = None  # research classifier block (shown apart, never in the index)
     intended_use: str = INTENDED_USE
     not_for: str = NOT_FOR
     settings: tuple = SETTINGS
@@ -145,6 +146,7 @@ def report_content(store: Any, session_id: int) -> ReportContent:
     -------
     ReportContent
     """
+    from addictidx.models.research import RESEARCH_EVENT_KIND
     from addictidx.sessions.assessment import select_scored
     from addictidx.sessions.protocol import PhaseSpan
 
@@ -165,9 +167,11 @@ def report_content(store: Any, session_id: int) -> ReportContent:
         features=d["features"],
         index=d["index_result"],
         prescription=d["prescription"],
-        events=[e for e in d["events"] if e["kind"] != "phase"],
+        events=[e for e in d["events"] if e["kind"] not in ("phase", RESEARCH_EVENT_KIND)],
         safety_events=d.get("safety_events", []),
         trend=store.subject_trend(d["subject"]),
+        research=next((e["detail"] for e in reversed(d["events"])
+                       if e["kind"] == RESEARCH_EVENT_KIND), None),
     )
     rec = store.recording(session_id)
     if rec is None or not rec["raw_dir"].is_dir():

@@ -30,6 +30,8 @@ border-bottom:1px solid #eee}td.num{text-align:right;font-family:ui-monospace,mo
 img{max-width:100%}.two{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
 .use{font-size:.8rem;color:#333;border-top:1px solid #ccc;margin-top:2rem;padding-top:.5rem}
 .never{color:#8a1c1c}.settings{font-size:.8rem;color:#444}
+.research{border:2px dashed #8a6d3b;background:#fbf7ee;padding:.3rem .8rem;margin-top:1.2rem}
+.research .tag{background:#8a6d3b;color:#fff;padding:.05rem .4rem;border-radius:.2rem;font-size:.8rem}
 """
 
 
@@ -47,6 +49,25 @@ def _png(draw, rc: ReportContent, size: tuple[float, float]) -> str:
 
 def _rng(v, unit: str) -> str:
     return "–" if v is None else f"{v[0]}–{v[1]} {unit}"
+
+
+def _research_html(block: dict) -> str:
+    """The research classifier's block: its own boxed section, label and disclaimer."""
+    e = escape
+    p = block.get("probability")
+    if p is None:
+        value = f"not computed ({e(str(block.get('reason') or ''))})"
+    else:
+        value = (f"<b>score {p:.2f}</b> = probability of the UCI training class "
+                 f"'{e(str(block.get('positive_class')))}' · mean over "
+                 f"{int(block.get('n_epochs') or 0)} 1-s epochs of eyes-closed EEG")
+    return (
+        "<section class='research' data-section='research'>"
+        "<h2><span class='tag'>research</span> Research classifier – not part of the index</h2>"
+        f"<p>{value}<br>model {e(str(block.get('model_id')))} "
+        f"v{e(str(block.get('model_version')))}</p>"
+        f"<p class='never'>{e(str(block.get('disclaimer') or ''))}</p></section>"
+    )
 
 
 def render_html(rc: ReportContent) -> str:
@@ -107,6 +128,8 @@ def render_html(rc: ReportContent) -> str:
     for k, v in feats.items():
         parts.append(f"<tr><td>{e(FEATURE_LABELS.get(k, k))}</td><td class='num'>{_fmt(v)}</td></tr>")
     parts.append("</table>")
+    if rc.research is not None:
+        parts.append(_research_html(rc.research))
     parts.append("<h2>Trend across this person's sessions</h2>")
     parts.append(f"<img alt='trend' src='{_png(draw_trend, rc, (8, 2.4))}'>")
 

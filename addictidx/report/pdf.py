@@ -5,7 +5,9 @@ its contributions and confidence, the trend across the person's sessions, the su
 rationale, events and safety events.
 Page 2 - the physiology: RR tachogram with rejected beats, Poincaré plot, the HRV table with
 Kubios names, EEG spectra and band powers per channel, and the analysis settings.
-Both pages end with the intended-use statement (EVIDENCE.md §7(v)).
+Page 3 - only when the research classifier was enabled: its probability on a page of its own,
+labelled "research", with its disclaimer and the model card's limits (never fused into the index).
+Every page ends with the intended-use statement (EVIDENCE.md §7(v)).
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ def render_pages(rc: ReportContent) -> list:
         draw_trend,
     )
 
+    n_pages = 3 if rc.research is not None else 2
     # -- page 1 ---------------------------------------------------------------------------------
     p1 = Figure(figsize=A4)
     _header(p1, rc, "Assessment report – physiological deviation index")
@@ -164,7 +167,7 @@ def render_pages(rc: ReportContent) -> list:
     p1.add_artist(_line(p1, 0.300))
     p1.text(0.05, 0.290, "Events and safety", fontsize=9, weight="bold", va="top")
     p1.text(0.05, 0.272, _events_text(rc), fontsize=6.5, va="top", family="monospace")
-    _footer(p1, rc, 1, 2)
+    _footer(p1, rc, 1, n_pages)
 
     # -- page 2 ---------------------------------------------------------------------------------
     p2 = Figure(figsize=A4)
@@ -207,8 +210,59 @@ def render_pages(rc: ReportContent) -> list:
     sett = "   ".join(f"{k}: {v}." for k, v in rc.settings)
     p2.text(0.05, 0.137, _wrap("Settings — " + sett, 175), fontsize=5.0, va="top",
             color="#333333")
-    _footer(p2, rc, 2, 2)
-    return [p1, p2]
+    _footer(p2, rc, 2, n_pages)
+    pages = [p1, p2]
+    if rc.research is not None:
+        p3 = Figure(figsize=A4)
+        _header(p3, rc, "RESEARCH output – not part of the index")
+        _research_page(p3, rc.research)
+        _footer(p3, rc, 3, n_pages)
+        pages.append(p3)
+    return pages
+
+
+def _research_page(fig, block: dict) -> None:
+    """The research classifier on its own page: label, probability, disclaimer, limits."""
+    from matplotlib.patches import Rectangle
+
+    fig.add_artist(Rectangle((0.05, 0.68), 0.90, 0.22, transform=fig.transFigure, fill=False,
+                             ls="--", lw=1.2, ec="#8a6d3b"))
+    fig.text(0.07, 0.885, "RESEARCH", fontsize=11, weight="bold", color="white", va="top",
+             bbox={"facecolor": "#8a6d3b", "edgecolor": "none", "pad": 3})
+    fig.text(0.22, 0.885, "Research classifier – shown beside the index, never fused into it",
+             fontsize=10, weight="bold", va="top")
+    p = block.get("probability")
+    if p is None:
+        fig.text(0.07, 0.84, f"not computed ({block.get('reason')})", fontsize=12, va="top")
+    else:
+        fig.text(0.07, 0.845, f"score {p:.2f}", fontsize=22, weight="bold", color="#8a6d3b",
+                 va="top")
+        fig.text(0.07, 0.795, f"probability of the UCI training class "
+                 f"'{block.get('positive_class')}', mean over {block.get('n_epochs')} 1-s epochs "
+                 "of eyes-closed EEG", fontsize=8, va="top")
+    fig.text(0.07, 0.775, f"model {block.get('model_id')} v{block.get('model_version')}",
+             fontsize=7, va="top", color="#444444")
+    fig.text(0.07, 0.75, _wrap(str(block.get("disclaimer") or ""), 120), fontsize=8, va="top",
+             color="#8a1c1c")
+    limits = _research_limits()
+    if limits:
+        fig.text(0.05, 0.65, "Limits (from the model card)", fontsize=9, weight="bold", va="top")
+        fig.text(0.05, 0.63, "\n".join(_wrap("- " + t, 130) for t in limits), fontsize=7,
+                 va="top", linespacing=1.5)
+
+
+def _research_limits() -> list[str]:
+    """The shipped research model card's limits (empty if the card cannot be read)."""
+    import json
+    from importlib import resources
+
+    from addictidx.models.research import RESEARCH_CARD_STEM
+
+    try:
+        ref = resources.files("addictidx.models").joinpath(f"{RESEARCH_CARD_STEM}.json")
+        return [str(x) for x in json.loads(ref.read_text(encoding="utf-8")).get("limits", [])]
+    except (OSError, ValueError):
+        return []
 
 
 def write_pdf(rc: ReportContent, path: str | Path) -> Path:

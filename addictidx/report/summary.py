@@ -17,6 +17,7 @@ __all__ = [
     "index_result_dict",
     "format_index",
     "format_prescription",
+    "format_research",
     "summary_dict",
     "format_summary",
 ]
@@ -109,9 +110,32 @@ def format_prescription(rx: Prescription) -> str:
     return "\n".join(lines)
 
 
+def format_research(block: dict) -> str:
+    """Human-readable research block: label, probability and its disclaimer (never the index)."""
+    lines = ["RESEARCH output (not part of the addiction index; never fused into it)"]
+    p = block.get("probability")
+    if p is None:
+        lines.append(f"  Research classifier probability: not computed ({block.get('reason')})")
+    else:
+        lines.append(
+            f"  Research classifier score {p:.2f} = probability of the UCI training class "
+            f"'{block.get('positive_class')}'"
+        )
+        lines.append(
+            f"  (mean over {block.get('n_epochs')} 1-s epochs of eyes-closed EEG; "
+            f"{block.get('model_id')} v{block.get('model_version')})"
+        )
+    lines.append(_wrap(str(block.get("disclaimer") or "")))
+    return "\n".join(lines)
+
+
 def summary_dict(result: Any) -> dict[str, Any]:
-    """JSON-ready summary of an :class:`~addictidx.sessions.assessment.AssessmentResult`."""
-    return {
+    """JSON-ready summary of an :class:`~addictidx.sessions.assessment.AssessmentResult`.
+
+    When the research classifier was enabled its block is under a separate top-level
+    ``"research"`` key (absent otherwise), never inside ``"index"``.
+    """
+    out = {
         "subject": result.subject,
         "session_id": result.session_id,
         "store": str(result.store_path),
@@ -126,6 +150,10 @@ def summary_dict(result: Any) -> dict[str, Any]:
         "index": index_result_dict(result.index),
         "prescription": None if result.prescription is None else result.prescription.to_dict(),
     }
+    research = getattr(result, "research", None)
+    if research is not None:
+        out["research"] = {k: _num(v) for k, v in research.items()}
+    return out
 
 
 def format_summary(result: Any) -> str:
@@ -156,6 +184,10 @@ def format_summary(result: Any) -> str:
     lines.append("")
     if result.prescription is not None:
         lines.append(format_prescription(result.prescription))
+        lines.append("")
+    research = getattr(result, "research", None)
+    if research is not None:
+        lines.append(format_research(research))
         lines.append("")
     lines.append(f"Saved to store: {result.store_path}")
     return "\n".join(lines)

@@ -111,6 +111,9 @@ class AssessmentResult:
         Closed-loop stops, pauses, prompts and flags (audit only; never scored).
     stopped : bool
         True when the session was stopped early (stop button or symptom).
+    research : Mapping | None
+        The research classifier's output (:func:`addictidx.models.research.research_block`)
+        when it was enabled, else None. Separate from ``index`` and never fused into it.
     """
 
     subject: str
@@ -131,6 +134,7 @@ class AssessmentResult:
     events: tuple = ()
     safety_events: tuple = ()
     stopped: bool = False
+    research: Mapping | None = None
 
 
 def score_and_store(
@@ -148,8 +152,13 @@ def score_and_store(
     eeg_thresholds=None,
     age: int = 30,
     screening: Mapping | None = None,
+    research: bool = False,
 ):
     """Score the scored phases of a recording and store features, index and prescription.
+
+    With ``research`` the default research classifier also scores the eyes-closed EEG, after
+    the index and from nothing the index uses or produces; its block is stored apart
+    (:meth:`SessionStore.set_research_result`), never in the index result.
 
     Returns
     -------
@@ -177,6 +186,12 @@ def score_and_store(
     if hr is not None:
         rx = prescribe(result, age=age, resting_hr=hr, screening=screening)
         store.set_prescription(sid, rx)
+    if research:
+        from addictidx.models.research import research_block
+
+        closed = [s for s in spans if s.scored and s.t_end_s is not None and "closed" in s.name]
+        t_s = closed[-1].t_end_s if closed else (float(eeg_times[-1]) if eeg_times.size else 0.0)
+        store.set_research_result(sid, t_s, research_block(eeg_data, sfreq, list(ch_names)))
     return clean, quality, result, rx
 
 
@@ -208,11 +223,12 @@ class _Run:
     """One session from ``start_session`` to the stored result; shared by every driver."""
 
     def __init__(self, subject, *, store_dir, db_url, protocol, headband, strap, simulated,
-                 age, screening, on_progress, on_start) -> None:
+                 age, screening, on_progress, on_start, research=False) -> None:
         check_subject_code(subject)
         self.wall0 = time.perf_counter()
         self.subject, self.protocol = subject, protocol
         self.age, self.screening = age, screening
+        self.research = bool(research)
         self.on_progress = on_progress
         self.simulated = simulated
         self.headband, self.strap = headband, strap
@@ -273,6 +289,7 @@ class _Run:
             self.store, self.sid, self.subject, spans=live.clock.spans, eeg_times=et, eeg=e,
             ch_names=live.eeg_spec.channels, sfreq=live.eeg_spec.sfreq, rr_times=rt, rr_s=r,
             eeg_thresholds=live._eeg_thresholds, age=self.age, screening=self.screening,
+            research=self.research,
         )
 
     # -- drivers ------------------------------------------------------------------------------
@@ -364,6 +381,7 @@ class _Run:
             safety_events=tuple(
                 (t, d["kind"], d["reason"]) for k, t, d in live.events if k == "safety"),
             stopped=live.stopped,
+            research=store.research_result(sid) if self.research else None,
         )
 
     def close(self) -> None:
@@ -405,6 +423,7 @@ def run_assessment(
     replay_offset_s: float = 0.0,
     devices: str = "simulate",
     transport_options: Mapping | None = None,
+    research: bool = False,
 ) -> AssessmentResult:
     """Run one assessment and store it (blocking).
 
@@ -448,6 +467,9 @@ def run_assessment(
     transport_options : mapping | None
         Extra keyword arguments of :class:`~addictidx.acquire.BleakTransport` (e.g. ``clock``,
         ``scanner_cls``/``client_cls`` in tests, ``watchdog_s``).
+    research : bool
+        Also score the default research classifier (UCI alcoholism, labelled "research") on the
+        eyes-closed EEG and store it apart from the index (default off: EVIDENCE.md §7(ii) 6).
 
     Returns
     -------
@@ -458,7 +480,8 @@ def run_assessment(
                                        replay_offset_s)
         run = _Run(subject, store_dir=store_dir, db_url=db_url, protocol=protocol,
                    headband=headband, strap=strap, simulated=True, age=age,
-                   screening=screening, on_progress=on_progress, on_start=on_start)
+                   screening=screening, on_progress=on_progress, on_start=on_start,
+                   research=research)
         try:
             run.drive_sync(headband.duration_s + 5.0)
             return run.finish()
@@ -468,7 +491,7 @@ def run_assessment(
         subject, store_dir=store_dir, protocol=protocol, speed=speed, age=age,
         screening=screening, headband=headband, strap=strap, seed=seed, on_progress=on_progress,
         on_start=on_start, db_url=db_url, replay_offset_s=replay_offset_s, devices=devices,
-        transport_options=transport_options,
+        transport_options=transport_options, research=research,
     ))
 
 
@@ -489,6 +512,7 @@ async def run_assessment_async(
     replay_offset_s: float = 0.0,
     devices: str = "simulate",
     transport_options: Mapping | None = None,
+    research: bool = False,
 ) -> AssessmentResult:
     """:func:`run_assessment` as a coroutine on the running event loop (shared with bleak).
 
@@ -503,7 +527,8 @@ async def run_assessment_async(
     headband, strap = _devices_for(devices, headband, strap, protocol, seed, replay_offset_s)
     run = _Run(subject, store_dir=store_dir, db_url=db_url, protocol=protocol,
                headband=headband, strap=strap, simulated=devices == "simulate", age=age,
-               screening=screening, on_progress=on_progress, on_start=on_start)
+               screening=screening, on_progress=on_progress, on_start=on_start,
+               research=research)
     try:
         opts = dict(transport_options or {})
         clock = opts.pop("clock", None) or MonotonicClock()
@@ -543,7 +568,7 @@ def _pid_alive(pid: int) -> bool:
 
 def recover_session(
     store: SessionStore, session_id: int, *, age: int = 30, screening: Mapping | None = None,
-    force: bool = False,
+    force: bool = False, research: bool = False,
 ) -> dict:
     """Complete a session interrupted by a crash from its raw files.
 
@@ -562,6 +587,8 @@ def recover_session(
         Pre-session screening answers.
     force : bool
         Recover even when the recording process still seems to run.
+    research : bool
+        Also score the research classifier (stored apart from the index).
 
     Returns
     -------
@@ -623,7 +650,7 @@ def recover_session(
     clean, quality, result, rx = score_and_store(
         store, session_id, subject, spans=spans, eeg_times=raw.eeg_times, eeg=raw.eeg,
         ch_names=raw.ch_names, sfreq=raw.sfreq, rr_times=raw.rr_times, rr_s=raw.rr_s,
-        eeg_thresholds=thresholds, age=age, screening=screening,
+        eeg_thresholds=thresholds, age=age, screening=screening, research=research,
     )
     n_eeg = int(np.isfinite(raw.eeg).all(axis=0).sum()) if raw.eeg.size else 0
     info = {

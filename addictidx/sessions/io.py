@@ -92,7 +92,7 @@ def _annotations(detail: dict, *, until_s: float) -> list[tuple[float, float | N
             out.append((a, max(0.0, min(b, until_s) - a), f"phase:{p['name']}"))
     for key in ("events", "safety_events"):
         for e in detail.get(key, []):
-            if e["kind"] == "phase":
+            if e["kind"] in ("phase", "research_probability"):  # not a time event
                 continue
             t = max(0.0, float(e["t_s"]))
             if t <= until_s:
@@ -241,8 +241,36 @@ def export_session(
 
 
 def write_bids(bdf_path: str | Path, bids_root: str | Path, *, subject: str, session: int,
-               line_freq: float = 50.0) -> Path:
-    """Write an exported BDF into a BIDS dataset (``task-assessment``) with ``mne-bids``.
+               line_freq: float = 50.0, manufacturer: str | None = None,
+               model_name: str | None = None) -> Path:
+    """Write an exported BDF into a BIDS-EEG dataset (``task-assessment``) with ``mne-bids``.
+
+    The BDF's phase/event annotations become ``*_events.tsv`` (``trial_type`` =
+    ``phase:eyes_closed_rest`` ...); the channels (TP9, AF7, AF8, TP10 at 256 Hz for a Muse) and
+    sampling rate are kept; :func:`mne_bids.read_raw_bids` reads the result back. The subject
+    label is the code without ``-``/``_`` (BIDS labels are alphanumeric), the session label the
+    session id on 4 digits.
+
+    Parameters
+    ----------
+    bdf_path : path-like
+        A BDF written by :func:`export_session`.
+    bids_root : path-like
+        Root of the BIDS dataset (created or added to).
+    subject : str
+        Pseudonymous subject code.
+    session : int
+        Session id.
+    line_freq : float
+        Mains frequency in Hz (``PowerLineFrequency``).
+    manufacturer, model_name : str | None
+        ``Manufacturer`` / ``ManufacturersModelName`` of the sidecar (mne-bids would otherwise
+        guess "Biosemi" from the BDF format).
+
+    Returns
+    -------
+    Path
+        ``bids_root``.
 
     Raises
     ------
@@ -261,6 +289,13 @@ def write_bids(bdf_path: str | Path, bids_root: str | Path, *, subject: str, ses
     bp = BIDSPath(subject=_safe_name(subject).replace("-", "").replace("_", ""),
                   session=f"{int(session):04d}", task="assessment", root=bids_root)
     write_raw_bids(raw, bp, overwrite=True, verbose=False, allow_preload=False, format="auto")
+    from mne_bids import update_sidecar_json
+
+    sidecar = bp.copy().update(suffix="eeg", extension=".json", datatype="eeg")
+    update_sidecar_json(sidecar, {
+        "Manufacturer": manufacturer or "n/a",
+        "ManufacturersModelName": model_name or "n/a",
+    }, verbose=False)
     return Path(bids_root)
 
 

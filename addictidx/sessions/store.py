@@ -530,6 +530,33 @@ class SessionStore:
             )
         )
 
+    def set_research_result(self, session_id: int, t_s: float, block: Mapping[str, Any]) -> None:
+        """Store a session's research-classifier output (replacing an earlier one).
+
+        Kept as an event of kind ``research_probability``, never in the index tables, so it
+        cannot be mistaken for or fused into the index (EVIDENCE.md §7(ii) step 6); erased with
+        the session like every event.
+        """
+        from addictidx.models.research import RESEARCH_EVENT_KIND
+
+        ev = self._t.events
+        with self._engine.begin() as con:
+            con.execute(ev.delete().where(
+                (ev.c.session_id == session_id) & (ev.c.kind == RESEARCH_EVENT_KIND)))
+            con.execute(ev.insert().values(session_id=session_id, t_s=float(t_s),
+                                           kind=RESEARCH_EVENT_KIND, detail_json=dumps(block)))
+
+    def research_result(self, session_id: int) -> dict[str, Any] | None:
+        """The session's research-classifier output, or None when it was not enabled."""
+        from sqlalchemy import select
+
+        from addictidx.models.research import RESEARCH_EVENT_KIND
+
+        ev = self._t.events
+        rows = self._rows(select(ev.c.detail_json).where(
+            (ev.c.session_id == session_id) & (ev.c.kind == RESEARCH_EVENT_KIND)))
+        return json.loads(rows[-1][0]) if rows else None
+
     def add_safety_event(
         self, session_id: int, t_s: float, kind: str, detail: Mapping[str, Any]
     ) -> None:
