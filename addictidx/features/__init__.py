@@ -30,6 +30,8 @@ BandPowerTransformer, HrvTransformer
     scikit-learn transformers (``get_feature_names_out``); imported lazily with scikit-learn.
 compute_index_features
     The four core features of the physiological deviation index.
+index_features_with_emg, session_emg_indicator
+    The same plus the session-level EMG indicator of the personal EMG gate.
 """
 
 from .bands import (
@@ -47,6 +49,7 @@ from .eeg_quality import (
     assess_eeg_quality,
     eeg_epoch_checks,
     quality_report_from_checks,
+    session_emg_indicator,
 )
 from .ecg_peaks import detect_rpeaks, ecg_to_rr
 from .eeg_features import compute_eeg_features
@@ -62,6 +65,7 @@ from .hrv import (
 )
 from .hrv_frequency import HRV_FREQUENCY_NAMES, hrv_frequency, hrv_psd
 from .index_features import INDEX_EEG_CHANNELS, INDEX_FEATURE_NAMES, compute_index_features
+from .index_features import EMGIndicator, index_features_with_emg
 from .psd import compute_psd, get_taper, window_starts
 from .rr_correction import THRESHOLD_LEVELS_S, RRCorrection, correct_rr
 from .rr_quality import RR_ARTIFACT_MAX_FRACTION, rr_quality
@@ -109,6 +113,9 @@ __all__ = [
     "window_starts",
     "RR_ARTIFACT_MAX_FRACTION",
     "rr_quality",
+    "session_emg_indicator",
+    "EMGIndicator",
+    "index_features_with_emg",
 ]
 
 

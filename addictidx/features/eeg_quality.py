@@ -14,6 +14,7 @@ Checks on consecutive, non-overlapping epochs of ``epoch_s`` seconds (2 s by def
   excluded) in the power from 1 Hz to the top of that band. EVIDENCE gates it against the
   person's own 90th percentile, which needs the session history: the per-epoch values are
   returned (:class:`EEGEpochChecks`) for the layer that holds the baseline.
+  :func:`session_emg_indicator` reduces them to the one session-level number that gate uses.
 * **line noise** (flag only): mean PSD within +-1 Hz of each line frequency over the median PSD
   of the flanks 2-5 Hz away.
 
@@ -44,6 +45,7 @@ __all__ = [
     "eeg_epoch_checks",
     "assess_eeg_quality",
     "quality_report_from_checks",
+    "session_emg_indicator",
 ]
 
 #: Default thresholds (Muse, µV). Keys a device profile may override.
@@ -306,6 +308,52 @@ def quality_report_from_checks(checks: EEGEpochChecks, *, required=None) -> Qual
     return QualityReport(
         per_channel=per_channel, flags=tuple(flags), usable=not reasons, reasons=tuple(reasons)
     )
+
+
+def session_emg_indicator(
+    checks: EEGEpochChecks, channels=None
+) -> tuple[float, dict[str, float]]:
+    """Session-level EMG indicator for the personal EMG gate (EVIDENCE §7(i)).
+
+    Definition: for each channel, the **median over the epochs that pass the gap, flatline and
+    amplitude checks** (the epochs the index features are averaged over) of the per-epoch EMG
+    share, i.e. the power in ``emg_band_hz`` (30-100 Hz by default, capped at Nyquist - 2 Hz)
+    over the power from 1 Hz to the top of that band, with every mains harmonic +-2 Hz removed
+    from both sums (the ">30 Hz power" form of the indicator EVIDENCE cites from Gasser T et al.,
+    Clin Neurophysiol 2005;116:2044, whose frontal and temporal leads carry the most EMG); then
+    the **mean of those medians over** ``channels`` (all four Muse leads are frontal or
+    temporal). The median keeps a few burst epochs from dominating; the mean gives every lead
+    the same weight from session to session.
+
+    Parameters
+    ----------
+    checks : EEGEpochChecks
+        Output of :func:`eeg_epoch_checks` on the scored EEG.
+    channels : sequence of str | None
+        Channels to average (default: all channels of ``checks``).
+
+    Returns
+    -------
+    indicator : float
+        The session indicator in [0, 1]; ``NaN`` when a channel is missing or has no passing
+        epoch (the session then fails the 60 % gate anyway).
+    per_channel : dict of str -> float
+        The per-channel medians (``NaN`` where unavailable).
+    """
+    names = list(checks.ch_names)
+    chans = names if channels is None else [str(c) for c in channels]
+    per: dict[str, float] = {}
+    for ch in chans:
+        if ch not in names:
+            per[ch] = float("nan")
+            continue
+        i = names.index(ch)
+        vals = checks.emg_share[checks.ok[:, i], i]
+        vals = vals[np.isfinite(vals)]
+        per[ch] = float(np.median(vals)) if vals.size else float("nan")
+    arr = np.array(list(per.values()), dtype=np.float64)
+    value = float(arr.mean()) if arr.size and np.isfinite(arr).all() else float("nan")
+    return value, per
 
 
 def assess_eeg_quality(data, sfreq: float, ch_names, *, thresholds=None) -> QualityReport:

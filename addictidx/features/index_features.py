@@ -25,21 +25,35 @@ A feature is ``NaN`` when its input is missing or fails its gate: an EEG feature
 channels of its pair with >= 60 % passing epochs (a one-channel mean would change the
 feature's meaning between sessions); the HRV features need the RR gate (< 5 % artefacts, >= 2
 min of clean intervals).
+
+The session-level EMG indicator of the personal EMG gate (EVIDENCE §7(i); Gasser 2005) comes
+from the same epoch checks: :func:`index_features_with_emg` returns it beside the features and
+the quality report (:func:`~addictidx.features.session_emg_indicator` over
+:data:`INDEX_EEG_CHANNELS`). Comparing it with the person's own 90th percentile needs the
+session history, so the sessions layer applies that gate.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._core.types import QualityReport
 from .bands import EEG_BANDS, band_power
-from .eeg_quality import eeg_epoch_checks, quality_report_from_checks
+from .eeg_quality import eeg_epoch_checks, quality_report_from_checks, session_emg_indicator
 from .hrv import compute_hrv
 from .rr_quality import rr_quality
 
-__all__ = ["INDEX_FEATURE_NAMES", "INDEX_EEG_CHANNELS", "compute_index_features"]
+__all__ = [
+    "INDEX_FEATURE_NAMES",
+    "INDEX_EEG_CHANNELS",
+    "EMGIndicator",
+    "compute_index_features",
+    "index_features_with_emg",
+]
 
 #: The core feature names, in the order the index model expects them.
 INDEX_FEATURE_NAMES: tuple[str, ...] = (
@@ -51,6 +65,35 @@ INDEX_FEATURE_NAMES: tuple[str, ...] = (
 
 #: EEG channels the index features need (Muse layout).
 INDEX_EEG_CHANNELS: tuple[str, ...] = ("TP9", "AF7", "AF8", "TP10")
+
+
+@dataclass(frozen=True, slots=True)
+class EMGIndicator:
+    """Session-level EMG indicator (see :func:`~addictidx.features.session_emg_indicator`).
+
+    Parameters
+    ----------
+    value : float
+        Mean over :data:`INDEX_EEG_CHANNELS` of each channel's median per-epoch EMG share
+        (0-1); ``NaN`` when there is no EEG or a channel has no passing epoch.
+    per_channel : Mapping[str, float]
+        The per-channel medians.
+    band_hz : tuple of float
+        The EMG band used (Hz), after capping at Nyquist - 2 Hz.
+    """
+
+    value: float
+    per_channel: Mapping[str, float] = field(default_factory=dict)
+    band_hz: tuple[float, float] = (30.0, 100.0)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready dict (``NaN`` -> ``None``)."""
+        def num(v: float) -> float | None:
+            return float(v) if math.isfinite(v) else None
+
+        return {"value": num(self.value),
+                "per_channel": {k: num(v) for k, v in self.per_channel.items()},
+                "band_hz": [float(b) for b in self.band_hz]}
 
 
 def compute_index_features(
@@ -86,8 +129,35 @@ def compute_index_features(
         (``per_channel["rr"]`` = accepted-interval share). ``usable`` is True only when all four
         EEG channels pass the 60 % epoch gate **and** the RR gate passes (EVIDENCE §7(i));
         the EMG gate against the person's own 90th percentile needs the session history and
-        is left to the caller.
+        is left to the caller (:func:`index_features_with_emg` gives its indicator).
     """
+    feats, quality, _emg = index_features_with_emg(
+        eeg_data, eeg_sfreq, ch_names, rr_s, eeg_thresholds=eeg_thresholds
+    )
+    return feats, quality
+
+
+def index_features_with_emg(
+    eeg_data,
+    eeg_sfreq: float | None,
+    ch_names,
+    rr_s,
+    *,
+    eeg_thresholds=None,
+) -> tuple[dict[str, float], QualityReport, EMGIndicator]:
+    """:func:`compute_index_features` plus the session-level EMG indicator.
+
+    Parameters are those of :func:`compute_index_features`; the features and the quality
+    report are identical to its outputs (computed from the same epoch checks).
+
+    Returns
+    -------
+    features : dict of str -> float
+    quality : QualityReport
+    emg : EMGIndicator
+        The EMG indicator of the EEG (``value`` NaN when there is no EEG).
+    """
+    emg = EMGIndicator(math.nan)
     feats = dict.fromkeys(INDEX_FEATURE_NAMES, math.nan)
 
     # --- RR / HRV --------------------------------------------------------------------------
@@ -120,6 +190,9 @@ def compute_index_features(
             )
         checks = eeg_epoch_checks(eeg_data, eeg_sfreq, ch_names, thresholds=eeg_thresholds)
         eeg_report = quality_report_from_checks(checks, required=INDEX_EEG_CHANNELS)
+        lo_e, hi_e = (float(v) for v in checks.thresholds["emg_band_hz"])  # type: ignore[union-attr]
+        emg_value, emg_per = session_emg_indicator(checks, INDEX_EEG_CHANNELS)
+        emg = EMGIndicator(emg_value, emg_per, (lo_e, min(hi_e, checks.sfreq / 2.0 - 2.0)))
         min_pass = float(checks.thresholds["min_pass_fraction"])
         names = list(checks.ch_names)
         frac = checks.pass_fraction
@@ -143,4 +216,4 @@ def compute_index_features(
                 np.mean([p["alpha"] / p["beta"] for p in tp])
             )
 
-    return feats, eeg_report.merge(rr_report)
+    return feats, eeg_report.merge(rr_report), emg

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from addictidx._core.intended_use import INTENDED_USE, NOT_FOR
+from addictidx.report.summary import emg_gate_phrase
 
 __all__ = ["ReportContent", "report_content", "KUBIOS_HRV_LABELS", "SETTINGS"]
 
@@ -66,6 +67,9 @@ SETTINGS: tuple[tuple[str, str], ...] = (
      "over the eyes-closed phase; bands delta 1-4, theta 4-8, alpha 8-13, beta 13-25 Hz"),
     ("EEG quality", "2-s epochs; fail when peak-to-peak > 150 µV, std < 0.5 µV or |x| > 990 µV; "
      "a channel passes with >= 60 % good epochs"),
+    ("EMG gate", "no index when the session's EMG indicator (30-100 Hz power share, mains "
+     "±2 Hz removed, median over passing epochs, mean of AF7/AF8/TP9/TP10; Gasser 2005) is "
+     "above the person's own 90th percentile of >= 5 prior usable sessions"),
     ("Index", "robust z-scores against the person's own baseline (median/MAD of >= 5 prior "
      "usable sessions) or population norms; mean Z mapped to 0-100 as 100·Φ(Z)"),
 )
@@ -173,6 +177,9 @@ def report_content(store: Any, session_id: int) -> ReportContent:
         research=next((e["detail"] for e in reversed(d["events"])
                        if e["kind"] == RESEARCH_EVENT_KIND), None),
     )
+    emg = emg_gate_phrase((d["quality"] or {}).get("emg_gate"))
+    if emg:  # this session's EMG gate, beside the rule in the settings footer
+        rc.settings = rc.settings + (("EMG gate, this session", emg),)
     rec = store.recording(session_id)
     if rec is None or not rec["raw_dir"].is_dir():
         return rc

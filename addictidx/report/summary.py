@@ -20,6 +20,7 @@ __all__ = [
     "format_research",
     "summary_dict",
     "format_summary",
+    "emg_gate_phrase",
 ]
 
 _FEATURE_LABELS = {
@@ -59,6 +60,21 @@ def index_result_dict(result: IndexResult) -> dict[str, Any]:
         "intended_use": INTENDED_USE,
         "not_for": NOT_FOR,
     }
+
+
+def emg_gate_phrase(gate: Any) -> str:
+    """One short phrase on the personal EMG gate (EVIDENCE §7(i)) from its stored record
+    (``quality["emg_gate"]``); ``""`` when the session has none."""
+    if not isinstance(gate, dict):
+        return ""
+    v, p90, n = gate.get("indicator"), gate.get("p90"), gate.get("n_prior", 0)
+    if v is None:
+        return "EMG gate: no indicator"
+    if not gate.get("active") or p90 is None:
+        return f"EMG {v:.3f}; personal EMG gate not yet active ({n} of 5 prior sessions)"
+    if gate.get("passed"):
+        return f"EMG {v:.3f} <= own P90 {p90:.3f}"
+    return f"EMG {v:.3f} > own P90 {p90:.3f}: no index"
 
 
 def _wrap(text: str, indent: str = "  ") -> str:
@@ -173,6 +189,7 @@ def format_summary(result: Any) -> str:
         f"{acc.get('eeg_missing', 0)}; RR beats {acc.get('rr_beats', 0)}",
         f"  usable: {'yes' if q.usable else 'NO'}"
         + ("" if q.usable else " - " + "; ".join(q.reasons)),
+        *([f"  {emg}"] if (emg := emg_gate_phrase(getattr(result, "emg_gate", None))) else []),
         "",
         "Features (scored rest phases):",
     ]

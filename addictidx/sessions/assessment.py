@@ -28,7 +28,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +64,81 @@ __all__ = [
     "score_and_store",
     "select_scored",
     "simulated_devices",
+    "emg_gate",
+    "EMG_GATE_MIN_SESSIONS",
+    "EMG_GATE_PERCENTILE",
     "LOSS_S",
     "MAX_PAUSE_S",
     "TREND_HOP_S",
 ]
 
 ProgressCallback = Callable[[str, float, float], None]
+
+#: Prior valid sessions with an EMG indicator needed before the personal EMG gate applies.
+EMG_GATE_MIN_SESSIONS = 5
+#: The personal percentile the session EMG indicator must not exceed (EVIDENCE §7(i)).
+EMG_GATE_PERCENTILE = 90.0
+#: Flag when the gate refused the session / when too few prior sessions exist.
+EMG_GATE_FAIL_FLAG = "emg>p90"
+EMG_GATE_INACTIVE_FLAG = "emg_gate_inactive"
+
+
+def emg_gate(emg, prior: list[float], quality: QualityReport) -> tuple[QualityReport, dict]:
+    """Apply the personal EMG gate of EVIDENCE §7(i) to one session.
+
+    "EMG indicator (51-69 Hz or >30 Hz power; Gasser 2005) not above the person's own 90th
+    percentile": the indicator is :func:`~addictidx.features.session_emg_indicator` (30-100 Hz
+    power share, mains +-2 Hz removed, median over passing 2-s epochs, mean of AF7, AF8, TP9,
+    TP10); the percentile is ``np.percentile(prior, 90)`` (linear interpolation) over the
+    indicators of the person's prior complete, usable sessions. With at least
+    :data:`EMG_GATE_MIN_SESSIONS` of them, a session whose indicator is strictly above it is
+    not usable (flag ``"emg>p90"`` and a reason naming the value and the percentile); with
+    fewer, nothing is gated and the flag ``"emg_gate_inactive"`` says so. A session without an
+    indicator (no EEG, or a channel with no passing epoch, which fails the 60 % gate) is
+    neither gated nor flagged.
+
+    Parameters
+    ----------
+    emg : EMGIndicator
+        Today's indicator (:func:`~addictidx.features.index_features_with_emg`).
+    prior : list of float
+        The indicators of the prior valid sessions
+        (:meth:`~addictidx.sessions.store.SessionStore.prior_emg_indicators`).
+    quality : QualityReport
+        The session's quality report so far.
+
+    Returns
+    -------
+    quality : QualityReport
+        ``quality`` with the gate's flag and, when it failed, its reason (``usable=False``).
+    gate : dict
+        JSON-ready record: ``indicator``, ``per_channel``, ``band_hz``, ``n_prior``,
+        ``percentile``, ``p90`` (None while inactive), ``active``, ``passed`` (None when not
+        evaluated).
+    """
+    d = emg.to_dict()
+    value = d["value"]
+    vals = [float(v) for v in prior if v is not None and math.isfinite(v)]
+    active = len(vals) >= EMG_GATE_MIN_SESSIONS
+    p90 = float(np.percentile(vals, EMG_GATE_PERCENTILE)) if active else None
+    gate = {"indicator": value, "per_channel": d["per_channel"], "band_hz": d["band_hz"],
+            "n_prior": len(vals), "percentile": EMG_GATE_PERCENTILE, "p90": p90,
+            "active": active, "passed": None}
+    if value is None:
+        return quality, gate
+    if not active:
+        return quality.merge(QualityReport(per_channel={}, flags=(EMG_GATE_INACTIVE_FLAG,))), gate
+    gate["passed"] = bool(value <= p90)
+    if gate["passed"]:
+        return quality, gate
+    lo, hi = d["band_hz"]
+    reason = (
+        f"EMG gate: EMG indicator {value:.4f} ({lo:g}-{hi:g} Hz power share, AF7/AF8/TP9/TP10) "
+        f"is above this person's own {EMG_GATE_PERCENTILE:g}th percentile {p90:.4f} of "
+        f"{len(vals)} prior valid sessions (EVIDENCE §7(i); Gasser 2005)"
+    )
+    return quality.merge(QualityReport(per_channel={}, flags=(EMG_GATE_FAIL_FLAG,), usable=False,
+                                       reasons=(reason,))), gate
 
 @dataclass(frozen=True)
 class AssessmentResult:
@@ -114,6 +183,8 @@ class AssessmentResult:
     research : Mapping | None
         The research classifier's output (:func:`addictidx.models.research.research_block`)
         when it was enabled, else None. Separate from ``index`` and never fused into it.
+    emg_gate : Mapping | None
+        The personal EMG gate's record (see :func:`emg_gate`), None when not scored.
     """
 
     subject: str
@@ -135,6 +206,7 @@ class AssessmentResult:
     safety_events: tuple = ()
     stopped: bool = False
     research: Mapping | None = None
+    emg_gate: Mapping | None = None
 
 
 def score_and_store(
@@ -160,24 +232,32 @@ def score_and_store(
     the index and from nothing the index uses or produces; its block is stored apart
     (:meth:`SessionStore.set_research_result`), never in the index result.
 
+    The personal EMG gate (:func:`emg_gate`) is applied here, where the session history is:
+    a session whose EMG indicator is above the person's own 90th percentile gets no index and
+    is stored as not usable (so it joins neither the baseline nor later percentiles); the
+    gate's record is stored under the ``"emg_gate"`` key of the session's quality JSON.
+
     Returns
     -------
     features : dict
         The core features (None = unavailable).
     quality : QualityReport
+        The feature layer's report, with the EMG gate's flag (and reason, when it failed).
     result : IndexResult
     prescription : Prescription | None
     """
-    from addictidx.features import compute_index_features
+    from addictidx.features import index_features_with_emg
     from addictidx.models import baseline_from_sessions, score_index
     from addictidx.prescribe import prescribe
 
     eeg_data, rr_data = select_scored(spans, eeg_times, eeg, rr_times, rr_s)
-    feats, quality = compute_index_features(
+    feats, quality, emg = index_features_with_emg(
         eeg_data, sfreq, list(ch_names), rr_data, eeg_thresholds=eeg_thresholds
     )
     clean = {k: (None if not math.isfinite(v) else float(v)) for k, v in feats.items()}
-    store.set_session_features(sid, clean, usable=quality.usable, quality=quality)
+    quality, gate = emg_gate(emg, store.prior_emg_indicators(subject, before_session=sid), quality)
+    store.set_session_features(sid, clean, usable=quality.usable,
+                               quality={**asdict(quality), "emg_gate": gate})
     baseline = baseline_from_sessions(store.prior_session_features(subject, before_session=sid))
     result = score_index(clean, baseline, quality=quality)
     store.set_index_result(sid, result)
@@ -382,6 +462,7 @@ class _Run:
                 (t, d["kind"], d["reason"]) for k, t, d in live.events if k == "safety"),
             stopped=live.stopped,
             research=store.research_result(sid) if self.research else None,
+            emg_gate=(store.session_quality(sid) or {}).get("emg_gate"),
         )
 
     def close(self) -> None:

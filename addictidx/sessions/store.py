@@ -707,6 +707,37 @@ class SessionStore:
             q = q.where(s.c.id < before_session)
         return [json.loads(r[0]) for r in self._rows(q.order_by(s.c.id))]
 
+    def prior_emg_indicators(
+        self, subject_code: str, *, before_session: int | None = None
+    ) -> list[float]:
+        """Stored session EMG indicators (``quality_json["emg_gate"]["indicator"]``) of a
+        subject's complete, usable sessions, oldest first; sessions without one (no EEG, or
+        stored before the EMG gate existed) are skipped."""
+        from sqlalchemy import select
+
+        f, s = self._t.session_features, self._t.sessions
+        q = (
+            select(f.c.quality_json).join(s, s.c.id == f.c.session_id)
+            .where(s.c.subject_code == subject_code, s.c.status == "complete", f.c.usable == 1)
+        )
+        if before_session is not None:
+            q = q.where(s.c.id < before_session)
+        out = []
+        for (qj,) in self._rows(q.order_by(s.c.id)):
+            gate = (json.loads(qj) or {}).get("emg_gate") if qj else None
+            v = gate.get("indicator") if isinstance(gate, dict) else None
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                out.append(float(v))
+        return out
+
+    def session_quality(self, session_id: int) -> dict[str, Any] | None:
+        """The stored quality JSON of a session's scored features (None before scoring)."""
+        from sqlalchemy import select
+
+        f = self._t.session_features
+        rows = self._rows(select(f.c.quality_json).where(f.c.session_id == session_id))
+        return json.loads(rows[0][0]) if rows and rows[0][0] else None
+
     def list_sessions(self, subject_code: str | None = None) -> list[dict[str, Any]]:
         """Sessions with their index and band, newest last."""
         from sqlalchemy import select
