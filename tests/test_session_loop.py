@@ -231,10 +231,12 @@ def test_real_device_path_through_bleak_transport_with_reconnect(tmp_path):
     assert raw.rr_s.size >= sent.size - 2  # at most the last notifications after the end
 
 
-def test_session_devices_auto_profiles_and_athena_rejected():
+def test_session_devices_auto_profiles_and_athena_accepted():
     kind, hb, st = session_devices(False)
     assert (kind, hb.profile.name, st.profile.name) == ("ble", "muse-2", "generic-hrs")
-    with pytest.raises(ValueError, match="classic-Muse"):
-        session_devices(False, "muse-s-athena")
+    # Muse S Athena is accepted when named (issue #3 items 4-5); a non-Muse headband is not
+    assert session_devices(False, "muse-s-athena")[1].profile.name == "muse-s-athena"
+    with pytest.raises(ValueError, match="no Muse 'eeg' stream"):
+        session_devices(False, "polar-h10")
     kind, hb, st = session_devices(True, duration_s=30.0)
     assert kind == "simulate" and hb.profile.name == "sim-muse" and st.profile.name == "sim-hrs"

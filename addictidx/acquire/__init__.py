@@ -130,3 +130,18 @@ from addictidx.acquire.decode_api import (  # noqa: E402
 )
 
 __all__ += ["decode", "DecodedPacket", "DecodeError", "encode_command"]
+
+# Muse S Athena in sessions: EEG assembly, session view of the profile, simulated headband
+from addictidx.acquire.athena_assemble import (  # noqa: E402
+    AthenaEegAssembler,
+    athena_session_profile,
+    is_athena_profile,
+)
+from addictidx.acquire.simulate import SimulatedAthenaHeadband  # noqa: E402
+
+__all__ += [
+    "AthenaEegAssembler",
+    "athena_session_profile",
+    "is_athena_profile",
+    "SimulatedAthenaHeadband",
+]

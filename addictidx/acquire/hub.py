@@ -13,10 +13,15 @@ characteristic UUID (from the device's profile) to an assembler:
   into the ``rr`` and ``hr`` streams;
 * Polar PMD ECG (``pmd.ecg``): device timestamps (the H10's own clock), frame loss from the
   timestamps, NaN fill;
-* battery level (``battery.level``).
+* battery level (``battery.level``);
+* Muse S Athena (profile protocol ``muse-athena``, decoder ``athena.packet``): one handler per
+  device for both Athena characteristics; EEG blocks (TAG 0x11/0x12) go to
+  :class:`~addictidx.acquire.athena_assemble.AthenaEegAssembler` (per-TAG block indices, lost
+  blocks NaN, host-arrival least-squares clock, see ``athena_clock``) into an ``eeg`` stream of
+  the four electrodes (AUX rows dropped), battery blocks (0x98/0x88) into ``battery``.
 
-Other streams (Muse PPG/IMU/telemetry, Athena, PMD ACC) and control replies are counted, not
-assembled.
+Other streams (Muse PPG/IMU/telemetry, Athena optics/IMU, PMD ACC) and control replies are
+counted, not assembled.
 
 Gaps are never interpolated. Regularly sampled streams get NaN samples at the times the missing
 samples were due; every gap also becomes a :class:`~addictidx.acquire.events.GapRecord` with its
@@ -40,8 +45,19 @@ from addictidx._core.errors import DecodeError
 from addictidx._core.types import Chunk, StreamSpec, Window
 from addictidx._core.validate import check_option, check_positive
 from addictidx.acquire.assemble import HrsAssembler, MuseEegAssembler
+from addictidx.acquire.athena_assemble import (
+    AthenaEegAssembler,
+    athena_eeg_tag_channels,
+    athena_session_profile,
+    is_athena_profile,
+)
 from addictidx.acquire.buffers import EventBuffer, RingBuffer
 from addictidx.acquire.decoders.hrs import decode_battery_level
+from addictidx.acquire.decoders.muse_athena import (
+    ATHENA_TAGS,
+    decode_athena_block,
+    split_athena_notification,
+)
 from addictidx.acquire.decoders.polar_pmd import decode_pmd_ecg
 from addictidx.acquire.events import GapRecord, LinkEvent
 from addictidx.acquire.profiles import DeviceProfile, load_profile
@@ -122,6 +138,62 @@ class _EegHandler(_Handler):
             self.hub._gap(GapRecord(self.device, self.spec.name, start,
                                     max(0.0, t_end - start), "disconnect", 0))
             self.pending_gap = False
+
+
+class _AthenaHandler(_EegHandler):
+    """Both Athena characteristics of one device: EEG assembled, battery buffered, rest counted."""
+
+    def __init__(self, hub, device, profile: DeviceProfile) -> None:
+        _Handler.__init__(self, hub, device)
+        profile = athena_session_profile(profile)
+        self.last_time = None
+        self.asm = None
+        self.spec = None
+        streams: list[str] = []
+        if "eeg" in profile.stream_names and profile.stream("eeg").decoder == "athena.packet":
+            sp = profile.stream("eeg")
+            self.spec = sp.spec(device)
+            self.asm = AthenaEegAssembler(
+                self.spec, athena_eeg_tag_channels(profile), scale=sp.scale, offset=sp.offset,
+                clock=hub.athena_clock, max_lag_blocks=hub.max_lag_blocks,
+            )
+            self.sfreq = float(self.spec.sfreq)
+            self.buf = hub._add_buffer(RingBuffer(self.spec, hub.capacity_s))
+            streams.append("eeg")
+        self.battery_spec = None
+        self.battery_buf = None
+        for sp in profile.streams:
+            if sp.decoder == "athena.packet" and sp.kind == "battery":
+                self.battery_spec = sp.spec(device)
+                self.battery_scale = (float(sp.scale), float(sp.offset))
+                self.battery_buf = hub._add_buffer(EventBuffer(self.battery_spec,
+                                                               hub.event_capacity))
+                streams.append(sp.name)
+                break
+        self.streams = tuple(streams)
+
+    def feed(self, characteristic, payload, t):
+        blocks = split_athena_notification(payload)  # DecodeError before any state changes
+        if self.battery_buf is not None:
+            for b in blocks:
+                if ATHENA_TAGS[b.tag].sensor == "battery":
+                    raw = decode_athena_block(b)
+                    scale, offset = self.battery_scale
+                    pct = (float(raw[0, 0]) + offset) * scale
+                    self.hub._emit(Chunk(self.battery_spec, np.array([[pct]]), np.array([t]),
+                                         received_at=t), self.battery_buf)
+        if self.asm is not None:
+            self._write(self.asm.feed_blocks(blocks, t))
+
+    def on_disconnect(self, t):
+        if self.asm is not None:
+            super().on_disconnect(t)
+        else:
+            self.pending_gap = True
+
+    def close(self, t_end):
+        if self.asm is not None:
+            super().close(t_end)
 
 
 class _IrregularHandler(_Handler):
@@ -284,6 +356,10 @@ class StreamHub:
         Events kept per irregular stream (RR, HR, battery).
     eeg_clock : {"anchor", "lstsq"}
         EEG timestamping (see :class:`~addictidx.acquire.assemble.MuseEegAssembler`).
+    athena_clock : {"lstsq", "anchor"}
+        EEG timestamping of Muse S Athena headbands (see
+        :class:`~addictidx.acquire.athena_assemble.AthenaEegAssembler`; default ``"lstsq"``:
+        the Athena device clock field is unreliable, PROTOCOLS §2.5).
     max_lag_blocks : int
         EEG blocks a late notification may lag behind (tolerated reordering).
     silence_s : float | None
@@ -318,10 +394,12 @@ class StreamHub:
         silence_s: float | None = 5.0,
         dedupe_window_s: float = 0.5,
         clock_step_tolerance_s: float = 1e-3,
+        athena_clock: str = "lstsq",
     ) -> None:
         self.capacity_s = check_positive("capacity_s", capacity_s)
         self.event_capacity = int(event_capacity)
         self.eeg_clock = check_option("eeg_clock", eeg_clock, ("anchor", "lstsq"))
+        self.athena_clock = check_option("athena_clock", athena_clock, ("anchor", "lstsq"))
         self.max_lag_blocks = int(max_lag_blocks)
         self.silence_s = None if silence_s is None else check_positive("silence_s", silence_s)
         self.dedupe_window_s = float(dedupe_window_s)
@@ -368,6 +446,10 @@ class StreamHub:
             ecg = next(iter(by_decoder.get("pmd.ecg", [])), None)
             chars = {c for s in pmd for c in profile.stream(s).characteristics}
             handlers.append((_PmdHandler(self, name, profile, ecg), tuple(sorted(chars))))
+        athena = by_decoder.get("athena.packet", [])
+        if athena and is_athena_profile(profile):
+            chars = {c for s in athena for c in profile.stream(s).characteristics}
+            handlers.append((_AthenaHandler(self, name, profile), tuple(sorted(chars))))
         for h, chars in handlers:
             st.handlers.append(h)
             for c in chars:
@@ -535,5 +617,10 @@ class StreamHub:
                 if isinstance(asm, MuseEegAssembler):
                     d["eeg_partial_blocks"] = asm.n_partial_blocks
                     d["eeg_late"] = asm.n_late
+                elif isinstance(asm, AthenaEegAssembler):
+                    d["eeg_partial_blocks"] = 0
+                    d["eeg_late"] = asm.n_late
+                    d["eeg_duplicate_blocks"] = asm.n_duplicate
+                    d["eeg_missing_blocks"] = asm.n_missing_blocks
             out[name] = d
         return out

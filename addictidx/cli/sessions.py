@@ -248,7 +248,9 @@ def _stdin_marks(live_ref: _LiveView) -> None:
 @_clean_errors
 def assess(
     subject: str = typer.Option(..., "--subject", help="Pseudonymous subject code, e.g. P001."),
-    headband: str = typer.Option("auto", "--headband", help="Headband profile name, or auto."),
+    headband: str = typer.Option("auto", "--headband", help="Headband profile name (muse-2, muse-s, muse-2016, muse-s-athena), or auto "
+                                  "(a classic-protocol Muse; a Muse S Athena must be named). With "
+                                  "--simulate, muse-s-athena replays the recording as Athena packets."),
     strap: str = typer.Option("auto", "--strap", help="Chest-strap profile name, or auto."),
     simulate: bool = typer.Option(
         False, "--simulate", help="Use simulated devices replaying the bundled real recordings."

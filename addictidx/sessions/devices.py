@@ -11,14 +11,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from addictidx.acquire import DeviceProfile, SimulatedHeadband, SimulatedStrap, load_profile
+from addictidx.acquire import (
+    DeviceProfile,
+    SimulatedAthenaHeadband,
+    SimulatedHeadband,
+    SimulatedStrap,
+    athena_session_profile,
+    is_athena_profile,
+    load_profile,
+)
 
 __all__ = [
     "BleDevice", "ble_devices", "session_devices", "simulated_devices", "AUTO_HEADBAND", "AUTO_STRAP",
 ]
 
 #: ``--headband auto``: any classic-protocol Muse (name prefix "Muse"; Muse 2 / S / 2016 share
-#: the EEG characteristics). ``--strap auto``: any strap advertising the Heart Rate service.
+#: the EEG characteristics). A Muse S Athena is used only when named (``muse-s-athena``): it
+#: also advertises "MuseS" and is told apart only after service discovery.
+#: ``--strap auto``: any strap advertising the Heart Rate service.
 AUTO_HEADBAND = "muse-2"
 AUTO_STRAP = "generic-hrs"
 
@@ -53,20 +63,34 @@ def ble_devices(
 ) -> tuple[BleDevice, BleDevice]:
     """The real headband and strap of a session, from profile names (or ``"auto"``).
 
+    A Muse S Athena profile is returned as
+    :func:`~addictidx.acquire.athena_session_profile` of it (``eeg`` = TP9, AF7, AF8, TP10).
+
     Raises
     ------
     ValueError
-        The headband profile has no classic-Muse ``eeg`` stream, or the strap no ``rr`` stream.
+        The headband profile has no Muse ``eeg`` stream (classic or Athena), or the strap no
+        ``rr`` stream.
     """
     hp, sp = _profile(headband, AUTO_HEADBAND), _profile(strap, AUTO_STRAP)
-    if "eeg" not in hp.stream_names or hp.stream("eeg").decoder != "muse.eeg":
-        raise ValueError(
-            f"Headband profile {hp.name!r} has no classic-Muse 'eeg' stream; live sessions need "
-            "one of the muse-classic profiles (muse-2, muse-s, muse-2016)."
-        )
+    hp = _headband_profile(hp)
     if "rr" not in sp.stream_names:
         raise ValueError(f"Strap profile {sp.name!r} has no 'rr' stream (Heart Rate Measurement).")
     return BleDevice(hp.name, hp), BleDevice(sp.name if sp.name != hp.name else "strap", sp)
+
+
+def _headband_profile(hp: DeviceProfile) -> DeviceProfile:
+    """Check a headband profile and return the view a session uses."""
+    if is_athena_profile(hp):
+        hp = athena_session_profile(hp)
+        if "eeg" in hp.stream_names and hp.stream("eeg").decoder == "athena.packet":
+            return hp
+    elif "eeg" in hp.stream_names and hp.stream("eeg").decoder == "muse.eeg":
+        return hp
+    raise ValueError(
+        f"Headband profile {hp.name!r} has no Muse 'eeg' stream; sessions need a Muse profile "
+        "(muse-2, muse-s, muse-2016, or muse-s-athena)."
+    )
 
 
 def simulated_devices(
@@ -101,13 +125,18 @@ def session_devices(
     """``(kind, headband, strap)`` for :func:`~addictidx.sessions.assessment.run_assessment`.
 
     ``simulate=True``: simulated devices replaying the bundled real recordings for
-    ``duration_s`` (``auto`` = the ``sim-muse`` / ``sim-hrs`` profiles); else real devices over
-    BLE (``auto`` = :data:`AUTO_HEADBAND` / :data:`AUTO_STRAP`). The ``assess`` command and the
-    dashboard both call this, so they run the same session code.
+    ``duration_s`` (``auto`` = the ``sim-muse`` / ``sim-hrs`` profiles; a Muse S Athena profile
+    gives a :class:`~addictidx.acquire.SimulatedAthenaHeadband` sending the same recording as
+    Athena packets); else real devices over BLE (``auto`` = :data:`AUTO_HEADBAND` /
+    :data:`AUTO_STRAP`). The ``assess`` command and the dashboard both call this, so they run
+    the same session code.
     """
     if simulate:
-        hb = SimulatedHeadband(duration_s=duration_s,
-                               profile="sim-muse" if headband in (None, "", "auto") else headband)
+        hp = _headband_profile(_profile(headband, "sim-muse"))
+        if is_athena_profile(hp):
+            hb = SimulatedAthenaHeadband(duration_s=duration_s, profile=hp)
+        else:
+            hb = SimulatedHeadband(duration_s=duration_s, profile=hp)
         st = SimulatedStrap(duration_s=duration_s,
                             profile="sim-hrs" if strap in (None, "", "auto") else strap)
         return "simulate", hb, st

@@ -107,7 +107,7 @@ class LiveAssessment:
         Anything with ``name`` (as the transport reports it) and ``profile``
         (:class:`~addictidx.acquire.DeviceProfile`): the simulated devices, or
         :class:`~addictidx.sessions.devices.BleDevice` for real ones. The headband's profile
-        needs a classic-Muse ``eeg`` stream; the strap's an ``rr`` stream.
+        needs a Muse ``eeg`` stream (classic or Athena); the strap's an ``rr`` stream.
     protocol : Protocol
         Phases and their durations.
     raw : RawWriter | None
