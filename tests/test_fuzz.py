@@ -200,7 +200,7 @@ def test_audit_verify_and_key_file_never_raise_unexpectedly(tmp_path_factory, da
     rep = verify_audit(d)
     if bad.rstrip(b"\n") != good.rstrip(b"\n"):  # any change of content is detected
         assert not rep.ok and rep.first_bad is not None
-    kf = d / "keys" / "site.key"
+    kf = crypto.key_file_path(d)
     kf.write_bytes(_mutate(kf.read_bytes(), edits, cut) if edits else data)
     try:
         crypto.load_keyring(d)

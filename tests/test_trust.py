@@ -70,6 +70,8 @@ def assessed(tmp_path_factory):
 def _copy(store: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "store"
     shutil.copytree(store, dst)
+    # The site key lives beside the store (<store>.keys/): a moved store takes it along.
+    shutil.copytree(crypto.key_file_path(store).parent, crypto.key_file_path(dst).parent)
     return dst
 
 
@@ -93,14 +95,16 @@ def _parse_by_hand(data: bytes, key: bytes) -> list[bytes]:
 def test_store_files_are_ciphertext_and_decrypt_to_the_source(assessed):
     store, res = assessed
     files = [p for p in store.rglob("*") if p.is_file()]
-    secret = [p for p in files if p.name not in PLAIN_OK and "keys" not in p.relative_to(store).parts]
+    secret = [p for p in files if p.name not in PLAIN_OK]
     assert {p.name for p in secret} >= {"meta.json", "eeg.f64", "rr.f64"}
     for p in secret:
         data = p.read_bytes()
         assert data[:8] == crypto.MAGIC, p
         assert b"eeg_channels" not in data and b"TP9" not in data, p
     # key file: 0600 in a 0700 directory
-    kf = store / "keys" / "site.key"
+    kf = crypto.key_file_path(store)
+    assert not kf.is_relative_to(store)  # the key is beside the store, never inside it
+    assert not (store / "keys").exists()
     assert kf.stat().st_mode & 0o777 == 0o600
     assert kf.parent.stat().st_mode & 0o777 == 0o700
     doc = json.loads(kf.read_text())
@@ -155,7 +159,7 @@ def test_tampered_record_and_reordered_records_fail_with_offset(tmp_path):
 
 def test_key_file_permissions_and_env_key(tmp_path, monkeypatch):
     ring = crypto.load_keyring(tmp_path)
-    kf = tmp_path / "keys" / "site.key"
+    kf = crypto.key_file_path(tmp_path)
     os.chmod(kf, 0o644)
     with pytest.raises(StoreError, match="readable by other users"):
         crypto.load_keyring(tmp_path)
@@ -178,10 +182,10 @@ def test_key_file_permissions_and_env_key(tmp_path, monkeypatch):
 def test_key_rotation_reencrypts_everything(assessed, tmp_path):
     store = _copy(assessed[0], tmp_path)
     before = read_raw(store / "raw" / "session-000001")
-    old = json.loads((store / "keys" / "site.key").read_text())
+    old = json.loads(crypto.key_file_path(store).read_text())
     r = _cli("keys", "rotate", "--store", str(store))
     assert r.returncode == 0, r.stderr
-    new = json.loads((store / "keys" / "site.key").read_text())
+    new = json.loads(crypto.key_file_path(store).read_text())
     assert new["current"] != old["current"] and list(new["keys"]) == [new["current"]]
     assert new["hash_key"] == old["hash_key"]  # subject hashes do not change
     key = base64.b64decode(new["keys"][new["current"]])

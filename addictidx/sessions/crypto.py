@@ -22,11 +22,13 @@ Where the key lives (first match wins)
 ``ADDICTIDX_KEY_FILE``
     Path of the key file (created with mode 0600 when missing).
 default
-    ``<store>/keys/site.key``, created with mode 0600 (directory 0700) on first use, so a
-    demo or a test needs no set-up. It protects raw files copied or backed up without the
-    ``keys`` directory and keeps other local users out; a site that wants a stolen copy of the
-    whole store directory to be useless sets ``ADDICTIDX_KEY_FILE`` to a path on another volume
-    (or a secrets mount), or ``ADDICTIDX_KEY``.
+    ``<store>.keys/site.key`` next to the store directory (e.g. ``demo-store/store.keys/`` for
+    the store ``demo-store/store/``), created with mode 0600 (directory 0700) on first use, so a
+    demo or a test needs no set-up. Every file inside the store other than the database and the
+    audit log is ciphertext, and a copy of the store directory alone cannot be decrypted; other
+    local users are kept out. A site that also wants a copy of the parent folder to be useless
+    sets ``ADDICTIDX_KEY_FILE`` to a path on another volume (or a secrets mount), or
+    ``ADDICTIDX_KEY``. Moving a store means moving its ``.keys`` folder with it.
 
 The key file is JSON ``{"format", "current", "keys": {id: base64}, "hash_key": base64}``.
 Rotation (:func:`rotate_key`) adds a new current key, re-encrypts every encrypted file of the
@@ -140,9 +142,17 @@ class KeyRing:
 
 
 def key_file_path(store_dir: str | Path) -> Path:
-    """The key file of a store: ``$ADDICTIDX_KEY_FILE`` or ``<store>/keys/site.key``."""
+    """The key file of a store: ``$ADDICTIDX_KEY_FILE`` or ``<store>.keys/site.key``.
+
+    The default sits next to the store directory, not inside it, so every file inside the store
+    other than the database and the audit log is ciphertext and a copy of the store directory
+    alone cannot be decrypted.
+    """
     env = os.environ.get(KEY_FILE_ENV)
-    return Path(env) if env else Path(store_dir) / "keys" / "site.key"
+    if env:
+        return Path(env)
+    store = Path(store_dir).resolve()
+    return store.parent / f"{store.name}.keys" / "site.key"
 
 
 def load_keyring(store_dir: str | Path, *, create: bool = True) -> KeyRing:
@@ -183,7 +193,7 @@ def _create_key_file(path: Path) -> KeyRing:
     ring = KeyRing(kid, {kid: key}, secrets.token_bytes(32), str(path), path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if path.parent.name == "keys":
+        if path.parent.name.endswith(".keys"):
             os.chmod(path.parent, 0o700)
         _write_key_file(path, ring, exclusive=True)
     except FileExistsError:  # another process created it first: use that one
