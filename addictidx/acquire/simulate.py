@@ -102,6 +102,27 @@ def _in_dropout(t: np.ndarray, dropouts: tuple[tuple[float, float], ...]) -> np.
     return silent
 
 
+
+def _eeg_source(data, sfreq, ch_names, default_names) -> tuple[np.ndarray, float, tuple[str, ...]]:
+    """Validated ``(data, sfreq, ch_names)`` of a simulated headband's recording.
+
+    ``data=None`` takes the bundled real Muse recording (its rate and names unless given).
+    """
+    if data is None:
+        from addictidx.acquire.recordings import bundled_muse_eeg
+
+        data, _, bundled_names, bundled_sfreq = bundled_muse_eeg()
+        sfreq = bundled_sfreq if sfreq is None else sfreq
+        ch_names = bundled_names if ch_names is None else ch_names
+    elif sfreq is None:
+        raise ValueError("sfreq is required when data is given.")
+    data = check_data_2d(data, name="data")
+    names = tuple(ch_names) if ch_names is not None else tuple(default_names)
+    if len(names) != data.shape[0]:
+        raise ValueError(f"ch_names has {len(names)} names but data has {data.shape[0]} rows.")
+    return data, check_positive("sfreq", sfreq), names
+
+
 class SimulatedHeadband:
     """A classic-protocol Muse (Muse 2016 / Muse 2 / Muse S gen 1-2) playing a recording.
 
@@ -166,21 +187,7 @@ class SimulatedHeadband:
     ) -> None:
         self.profile = _as_profile(profile)
         eeg = self.profile.stream("eeg")
-        if data is None:
-            from addictidx.acquire.recordings import bundled_muse_eeg
-
-            data, _, bundled_names, bundled_sfreq = bundled_muse_eeg()
-            sfreq = bundled_sfreq if sfreq is None else sfreq
-            ch_names = bundled_names if ch_names is None else ch_names
-        elif sfreq is None:
-            raise ValueError("sfreq is required when data is given.")
-        self.data = check_data_2d(data, name="data")
-        self.sfreq = check_positive("sfreq", sfreq)
-        self.ch_names = tuple(ch_names) if ch_names is not None else eeg.channels
-        if len(self.ch_names) != self.data.shape[0]:
-            raise ValueError(
-                f"ch_names has {len(self.ch_names)} names but data has {self.data.shape[0]} rows."
-            )
+        self.data, self.sfreq, self.ch_names = _eeg_source(data, sfreq, ch_names, eeg.channels)
         if characteristics is None:
             chars = {ch: uuid for uuid, chans in eeg.routes.items() for ch in chans}
         else:
@@ -567,19 +574,7 @@ class SimulatedAthenaHeadband:
             )
         self.profile = athena_session_profile(prof)
         eeg = self.profile.stream("eeg")
-        if data is None:
-            from addictidx.acquire.recordings import bundled_muse_eeg
-
-            data, _, bundled_names, bundled_sfreq = bundled_muse_eeg()
-            sfreq = bundled_sfreq if sfreq is None else sfreq
-            ch_names = bundled_names if ch_names is None else ch_names
-        elif sfreq is None:
-            raise ValueError("sfreq is required when data is given.")
-        data = check_data_2d(data, name="data")
-        self.sfreq = check_positive("sfreq", sfreq)
-        names = tuple(ch_names) if ch_names is not None else eeg.channels
-        if len(names) != data.shape[0]:
-            raise ValueError(f"ch_names has {len(names)} names but data has {data.shape[0]} rows.")
+        data, self.sfreq, names = _eeg_source(data, sfreq, ch_names, eeg.channels)
         missing = [c for c in eeg.channels if c not in names]
         if missing:
             raise ValueError(
