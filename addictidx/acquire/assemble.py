@@ -72,6 +72,21 @@ class _ArrivalFit:
         return self.y0 + a_rel - b * self.x0, b
 
 
+
+def _init_eeg_timing(asm, spec: StreamSpec, clock: str, max_lag_blocks: int,
+                     fit_memory_s: float) -> None:
+    """Validate and set the timing settings every EEG assembler shares (classic, Athena)."""
+    if spec.sfreq is None:
+        raise ValueError(f"EEG stream {spec.key!r} needs a sampling frequency.")
+    asm.spec = spec
+    asm.sfreq = float(spec.sfreq)
+    asm.clock = check_option("clock", clock, ("anchor", "lstsq"))
+    if int(max_lag_blocks) < 1:
+        raise ValueError(f"max_lag_blocks must be >= 1, got {max_lag_blocks!r}.")
+    asm.max_lag_blocks = int(max_lag_blocks)
+    asm.fit_memory_s = check_positive("fit_memory_s", fit_memory_s)
+
+
 class MuseEegAssembler:
     """Assemble classic-Muse EEG notifications into gap-marked chunks.
 
@@ -137,16 +152,8 @@ class MuseEegAssembler:
         max_lag_blocks: int = 1,
         fit_memory_s: float = 600.0,
     ) -> None:
-        if spec.sfreq is None:
-            raise ValueError(f"EEG stream {spec.key!r} needs a sampling frequency.")
-        self.spec = spec
-        self.sfreq = float(spec.sfreq)
+        _init_eeg_timing(self, spec, clock, max_lag_blocks, fit_memory_s)
         self.spp = int(spec.samples_per_packet or 12)
-        self.clock = check_option("clock", clock, ("anchor", "lstsq"))
-        if int(max_lag_blocks) < 1:
-            raise ValueError(f"max_lag_blocks must be >= 1, got {max_lag_blocks!r}.")
-        self.max_lag_blocks = int(max_lag_blocks)
-        self.fit_memory_s = check_positive("fit_memory_s", fit_memory_s)
         rows: dict[str, int] = {}
         for uuid, ch in channel_by_uuid.items():
             if ch not in spec.channels:

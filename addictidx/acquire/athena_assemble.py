@@ -25,8 +25,7 @@ from types import MappingProxyType
 import numpy as np
 
 from addictidx._core.types import Chunk, StreamSpec
-from addictidx._core.validate import check_option, check_positive
-from addictidx.acquire.assemble import _ArrivalFit
+from addictidx.acquire.assemble import _ArrivalFit, _init_eeg_timing
 from addictidx.acquire.decode_api import _scaler
 from addictidx.acquire.decoders.muse_athena import (
     ATHENA_TAGS,
@@ -203,15 +202,7 @@ class AthenaEegAssembler:
         max_lag_blocks: int = 1,
         fit_memory_s: float = 600.0,
     ) -> None:
-        if spec.sfreq is None:
-            raise ValueError(f"EEG stream {spec.key!r} needs a sampling frequency.")
-        self.spec = spec
-        self.sfreq = float(spec.sfreq)
-        self.clock = check_option("clock", clock, ("anchor", "lstsq"))
-        if int(max_lag_blocks) < 1:
-            raise ValueError(f"max_lag_blocks must be >= 1, got {max_lag_blocks!r}.")
-        self.max_lag_blocks = int(max_lag_blocks)
-        self.fit_memory_s = check_positive("fit_memory_s", fit_memory_s)
+        _init_eeg_timing(self, spec, clock, max_lag_blocks, fit_memory_s)
         self._rows: dict[int, list[int]] = {}
         for tag, names in tag_channels.items():
             tag = int(tag)

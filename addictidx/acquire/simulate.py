@@ -103,6 +103,16 @@ def _in_dropout(t: np.ndarray, dropouts: tuple[tuple[float, float], ...]) -> np.
 
 
 
+
+def _set_faults(dev, jitter_s, drop_fraction, dropouts, seed, name) -> None:
+    """Validate and set the fault options and name every simulated device shares."""
+    dev.jitter_s = check_positive("jitter_s", jitter_s, allow_zero=True)
+    dev.drop_fraction = _check_fraction("drop_fraction", drop_fraction)
+    dev.dropouts = _check_dropouts(dropouts)
+    dev.seed = seed
+    dev.name = dev.profile.name if name is None else str(name)
+
+
 def _eeg_source(data, sfreq, ch_names, default_names) -> tuple[np.ndarray, float, tuple[str, ...]]:
     """Validated ``(data, sfreq, ch_names)`` of a simulated headband's recording.
 
@@ -210,11 +220,7 @@ class SimulatedHeadband:
             raise ValueError(f"start_sequence must be in 0..65535, got {start_sequence!r}.")
         self.start_sequence = int(start_sequence)
         self.shuffle = bool(shuffle)
-        self.jitter_s = check_positive("jitter_s", jitter_s, allow_zero=True)
-        self.drop_fraction = _check_fraction("drop_fraction", drop_fraction)
-        self.dropouts = _check_dropouts(dropouts)
-        self.seed = seed
-        self.name = self.profile.name if name is None else str(name)
+        _set_faults(self, jitter_s, drop_fraction, dropouts, seed, name)
 
     @property
     def stream_spec(self) -> StreamSpec:
@@ -605,11 +611,7 @@ class SimulatedAthenaHeadband:
             raise ValueError(f"start_packet must be in 0..65535, got {start_packet!r}.")
         self.start_index = int(start_index)
         self.start_packet = int(start_packet)
-        self.jitter_s = check_positive("jitter_s", jitter_s, allow_zero=True)
-        self.drop_fraction = _check_fraction("drop_fraction", drop_fraction)
-        self.dropouts = _check_dropouts(dropouts)
-        self.seed = seed
-        self.name = self.profile.name if name is None else str(name)
+        _set_faults(self, jitter_s, drop_fraction, dropouts, seed, name)
 
     @property
     def stream_spec(self) -> StreamSpec:
