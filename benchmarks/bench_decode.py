@@ -119,23 +119,28 @@ def main() -> dict:
         "numpy": np.__version__,
         "cases": {},
     }
-    print(f"{'case':<10} {'decode() notif/s':>18} {'us/notif':>9} {'raw decoder notif/s':>20} "
-          f"{'x real-time (1 device)':>23}")
+    print(
+        f"{'case':<10} {'decode() notif/s':>18} {'us/notif':>9} {'raw decoder notif/s':>20} "
+        f"{'x real-time (1 device)':>23}"
+    )
     for name, (payloads, api, raw) in cases.items():
         a = _rate(api, payloads)
         b = _rate(raw, payloads)
         headroom = a["notifications_per_s"] / RATE_PER_DEVICE[name]
         out["cases"][name] = {
-            "payload_bytes": [len(p) for p in payloads[:1]] if len(payloads) == 1 else
-            [min(map(len, payloads)), max(map(len, payloads))],
+            "payload_bytes": [len(p) for p in payloads[:1]]
+            if len(payloads) == 1
+            else [min(map(len, payloads)), max(map(len, payloads))],
             "n_distinct_payloads": len(payloads),
             "decode_api": a,
             "raw_decoder": b,
             "device_notifications_per_s": RATE_PER_DEVICE[name],
             "realtime_headroom": headroom,
         }
-        print(f"{name:<10} {a['notifications_per_s']:>18,.0f} {a['us_per_notification']:>9.1f} "
-              f"{b['notifications_per_s']:>20,.0f} {headroom:>23,.0f}")
+        print(
+            f"{name:<10} {a['notifications_per_s']:>18,.0f} {a['us_per_notification']:>9.1f} "
+            f"{b['notifications_per_s']:>20,.0f} {headroom:>23,.0f}"
+        )
     dest = ROOT / "benchmarks" / "results" / "decode.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(out, indent=2) + "\n")

@@ -77,8 +77,13 @@ def _median_time(fn, *, repeats: int, min_inner_s: float = 0.005) -> dict:
     finally:
         gc.enable()
     s = np.array(samples)
-    return {"median_s": float(np.median(s)), "p10_s": float(np.percentile(s, 10)),
-            "p90_s": float(np.percentile(s, 90)), "repeats": repeats, "inner": inner}
+    return {
+        "median_s": float(np.median(s)),
+        "p10_s": float(np.percentile(s, 10)),
+        "p90_s": float(np.percentile(s, 90)),
+        "repeats": repeats,
+        "inner": inner,
+    }
 
 
 def _quiet():
@@ -143,21 +148,38 @@ def bench_eeg() -> dict:
         return band_power(f, p, bands)
 
     def mne_loop():
-        return [mne.time_frequency.psd_array_welch(x[:, s : s + n_win], SFREQ, n_fft=256,
-                                                   verbose=False)[0] for s in starts]
+        return [
+            mne.time_frequency.psd_array_welch(
+                x[:, s : s + n_win], SFREQ, n_fft=256, verbose=False
+            )[0]
+            for s in starts
+        ]
 
     def mne_loop_bands():
         out = []
         for s in starts:
-            p, f = mne.time_frequency.psd_array_welch(x[:, s : s + n_win], SFREQ, n_fft=256,
-                                                      verbose=False)
-            out.append([np.trapezoid(p[:, (f >= lo) & (f <= hi)], f[(f >= lo) & (f <= hi)])
-                        for lo, hi in bands.values()])
+            p, f = mne.time_frequency.psd_array_welch(
+                x[:, s : s + n_win], SFREQ, n_fft=256, verbose=False
+            )
+            out.append(
+                [
+                    np.trapezoid(p[:, (f >= lo) & (f <= hi)], f[(f >= lo) & (f <= hi)])
+                    for lo, hi in bands.values()
+                ]
+            )
         return out
 
     def scipy_batched():
-        return welch(windows, fs=SFREQ, window="hamming", nperseg=256, noverlap=0, nfft=256,
-                     detrend="constant", axis=-1)
+        return welch(
+            windows,
+            fs=SFREQ,
+            window="hamming",
+            nperseg=256,
+            noverlap=0,
+            nfft=256,
+            detrend="constant",
+            axis=-1,
+        )
 
     f, p = ours_psd()
     assert p.shape == (N_WIN, 4, 129)
@@ -166,8 +188,9 @@ def bench_eeg() -> dict:
     fr = ours_all()
     col = {n: i for i, n in enumerate(fr.names)}
     ref_beta = np.stack(mne_loop_bands())[:, 3, :]  # (N_WIN, 4): beta per channel
-    feat_rel = float(np.max(np.abs(fr.values[:, [col[f"eeg_beta_uv2_{c}"] for c in CH]] - ref_beta)
-                            / ref_beta))
+    feat_rel = float(
+        np.max(np.abs(fr.values[:, [col[f"eeg_beta_uv2_{c}"] for c in CH]] - ref_beta) / ref_beta)
+    )
     sf, sp = scipy_batched()
     scipy_rel = float(np.max(np.abs(sp - p) / np.abs(p)))
 
@@ -179,9 +202,16 @@ def bench_eeg() -> dict:
         "mne_loop_psd_bands": _median_time(mne_loop_bands, repeats=3),
         "scipy_welch_batched": _median_time(scipy_batched, repeats=5),
     }
-    out = {"n_windows": N_WIN, "window_s": WIN_S, "hop_s": HOP_S, "n_channels": 4,
-           "n_features": len(fr.names), "max_rel_error_psd_vs_mne": max_rel,
-           "max_rel_error_beta_vs_mne_trapezoid": feat_rel, "max_rel_error_psd_vs_scipy": scipy_rel}
+    out = {
+        "n_windows": N_WIN,
+        "window_s": WIN_S,
+        "hop_s": HOP_S,
+        "n_channels": 4,
+        "n_features": len(fr.names),
+        "max_rel_error_psd_vs_mne": max_rel,
+        "max_rel_error_beta_vs_mne_trapezoid": feat_rel,
+        "max_rel_error_psd_vs_scipy": scipy_rel,
+    }
     yasa, why = _optional_import("yasa")
     if yasa is None:
         out["yasa_bandpower_loop"] = out["yasa_bandpower_batched"] = f"skipped: {why}"
@@ -285,7 +315,7 @@ def bench_hrv() -> dict:
     }
     out = {"n_rr": int(rr.size), "max_rel_error_vs_nk": float(max_rel)}
     if not hasattr(np, "trapz"):  # hrv-analysis 1.0.5 calls np.trapz (removed in numpy 2.4)
-        np.trapz = np.trapezoid
+        np.trapz = np.trapezoid  # noqa: NPY201
     hrva_mod, why = _optional_import("hrvanalysis")  # needs nolds==0.6.2 on Python 3.11
     if hrva_mod is None:
         out["hrvanalysis_time_freq_poincare_sampen"] = f"skipped: {why}"
@@ -298,8 +328,12 @@ def bench_hrv() -> dict:
         nn_list = list(nn)
 
         def hrva():
-            return (get_time_domain_features(nn_list), get_frequency_domain_features(nn_list),
-                    get_poincare_plot_features(nn_list), get_sampen(nn_list))
+            return (
+                get_time_domain_features(nn_list),
+                get_frequency_domain_features(nn_list),
+                get_poincare_plot_features(nn_list),
+                get_sampen(nn_list),
+            )
 
         res["hrvanalysis_time_freq_poincare_sampen"] = _median_time(hrva, repeats=10)
     q.__exit__(None, None, None)
@@ -308,22 +342,29 @@ def bench_hrv() -> dict:
     out["hrv_speedup_vs_neurokit"] = res["nk_hrv"]["median_s"] / ours
     out["hrv_speedup_vs_neurokit_matching_calls"] = res["nk_matching_calls"]["median_s"] / ours
     out["hrv_speedup_vs_nk_time_plus_nonlinear"] = (
-        (res["nk_hrv_time"]["median_s"] + res["nk_hrv_nonlinear"]["median_s"]) / ours)
+        res["nk_hrv_time"]["median_s"] + res["nk_hrv_nonlinear"]["median_s"]
+    ) / ours
     out["hrv_time_stats_speedup_vs_nk_hrv_time"] = (
-        res["nk_hrv_time"]["median_s"] / res["ours_compute_hrv_time_stats_only"]["median_s"])
-    out["rr_correction_speedup_vs_neurokit"] = (res["nk_signal_fixpeaks_kubios"]["median_s"]
-                                                / res["ours_correct_rr"]["median_s"])
+        res["nk_hrv_time"]["median_s"] / res["ours_compute_hrv_time_stats_only"]["median_s"]
+    )
+    out["rr_correction_speedup_vs_neurokit"] = (
+        res["nk_signal_fixpeaks_kubios"]["median_s"] / res["ours_correct_rr"]["median_s"]
+    )
     if "hrvanalysis_time_freq_poincare_sampen" in res:
         out["hrv_speedup_vs_hrvanalysis"] = (
-            res["hrvanalysis_time_freq_poincare_sampen"]["median_s"] / ours)
+            res["hrvanalysis_time_freq_poincare_sampen"]["median_s"] / ours
+        )
     return out
 
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", type=Path,
-                    default=Path(__file__).resolve().parent / "results" / "features.json",
-                    help="where to write the JSON results")
+    ap.add_argument(
+        "--json",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results" / "features.json",
+        help="where to write the JSON results",
+    )
     args = ap.parse_args(argv)
     import mne
     import scipy
@@ -334,13 +375,17 @@ def main(argv=None) -> dict:
     q.__exit__(None, None, None)
     e, h = bench_eeg(), bench_hrv()
     result = {
-        "python": sys.version.split()[0], "machine": platform.machine(),
-        "numpy": np.__version__, "scipy": scipy.__version__, "mne": mne.__version__,
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "mne": mne.__version__,
         "neurokit2": neurokit2.__version__,
         "eeg_us_per_window": e["eeg_us_per_window"],
         "eeg_speedup_vs_mne": e["eeg_speedup_vs_mne"],
         "hrv_speedup_vs_neurokit": h["hrv_speedup_vs_neurokit"],
-        "eeg": e, "hrv": h,
+        "eeg": e,
+        "hrv": h,
     }
     floors = {
         "eeg_us_per_window <= 15": e["eeg_us_per_window"] <= 15.0,
@@ -348,36 +393,58 @@ def main(argv=None) -> dict:
         "hrv_speedup_vs_neurokit >= 50": h["hrv_speedup_vs_neurokit"] >= 50.0,
     }
     result["floors"] = floors
-    print(f"EEG {N_WIN} windows (4 ch x {WIN_S} s, hop {HOP_S} s), {e['n_features']} features; "
-          f"max rel err PSD vs MNE {e['max_rel_error_psd_vs_mne']:.1e}, "
-          f"bands vs MNE+trapezoid {e['max_rel_error_beta_vs_mne_trapezoid']:.1e}")
-    for k in ("ours_all_features", "ours_psd", "ours_psd_bands", "mne_loop_psd",
-              "mne_loop_psd_bands", "scipy_welch_batched", "yasa_bandpower_loop",
-              "yasa_bandpower_batched"):
+    print(
+        f"EEG {N_WIN} windows (4 ch x {WIN_S} s, hop {HOP_S} s), {e['n_features']} features; "
+        f"max rel err PSD vs MNE {e['max_rel_error_psd_vs_mne']:.1e}, "
+        f"bands vs MNE+trapezoid {e['max_rel_error_beta_vs_mne_trapezoid']:.1e}"
+    )
+    for k in (
+        "ours_all_features",
+        "ours_psd",
+        "ours_psd_bands",
+        "mne_loop_psd",
+        "mne_loop_psd_bands",
+        "scipy_welch_batched",
+        "yasa_bandpower_loop",
+        "yasa_bandpower_batched",
+    ):
         v = e.get(k)
         if isinstance(v, dict):
             print(f"  {k:24s} {v['per_window_us']:9.2f} us/window")
         else:
             print(f"  {k:24s} {v}")
-    print(f"  all features vs MNE loop (+bands) {e['eeg_speedup_vs_mne']:.1f}x, vs MNE PSD only "
-          f"{e['eeg_speedup_vs_mne_psd_only']:.1f}x, vs scipy batched "
-          f"{e['eeg_speedup_vs_scipy_batched']:.1f}x")
+    print(
+        f"  all features vs MNE loop (+bands) {e['eeg_speedup_vs_mne']:.1f}x, vs MNE PSD only "
+        f"{e['eeg_speedup_vs_mne_psd_only']:.1f}x, vs scipy batched "
+        f"{e['eeg_speedup_vs_scipy_batched']:.1f}x"
+    )
     print(f"HRV 5-min ({h['n_rr']} RR), max rel err vs nk {h['max_rel_error_vs_nk']:.1e}")
-    for k in ("ours_compute_hrv_neurokit", "ours_compute_hrv_kubios",
-              "ours_compute_hrv_time_stats_only", "ours_rr_quality", "nk_hrv", "nk_hrv_time",
-              "nk_hrv_frequency", "nk_hrv_nonlinear", "nk_matching_calls",
-              "hrvanalysis_time_freq_poincare_sampen", "ours_correct_rr",
-              "nk_signal_fixpeaks_kubios"):
+    for k in (
+        "ours_compute_hrv_neurokit",
+        "ours_compute_hrv_kubios",
+        "ours_compute_hrv_time_stats_only",
+        "ours_rr_quality",
+        "nk_hrv",
+        "nk_hrv_time",
+        "nk_hrv_frequency",
+        "nk_hrv_nonlinear",
+        "nk_matching_calls",
+        "hrvanalysis_time_freq_poincare_sampen",
+        "ours_correct_rr",
+        "nk_signal_fixpeaks_kubios",
+    ):
         v = h.get(k)
         if isinstance(v, dict):
             print(f"  {k:38s} {v['median_s'] * 1e3:9.3f} ms")
         else:
             print(f"  {k:38s} {v}")
-    print(f"  full HRV vs nk.hrv {h['hrv_speedup_vs_neurokit']:.1f}x, vs matching nk calls "
-          f"{h['hrv_speedup_vs_neurokit_matching_calls']:.1f}x; correct_rr vs signal_fixpeaks "
-          f"{h['rr_correction_speedup_vs_neurokit']:.1f}x; time statistics only "
-          f"(frequency/nonlinear/geometric off) vs nk.hrv_time "
-          f"{h['hrv_time_stats_speedup_vs_nk_hrv_time']:.1f}x")
+    print(
+        f"  full HRV vs nk.hrv {h['hrv_speedup_vs_neurokit']:.1f}x, vs matching nk calls "
+        f"{h['hrv_speedup_vs_neurokit_matching_calls']:.1f}x; correct_rr vs signal_fixpeaks "
+        f"{h['rr_correction_speedup_vs_neurokit']:.1f}x; time statistics only "
+        f"(frequency/nonlinear/geometric off) vs nk.hrv_time "
+        f"{h['hrv_time_stats_speedup_vs_nk_hrv_time']:.1f}x"
+    )
     for k, ok in floors.items():
         print(f"  floor {k:32s} {'PASS' if ok else 'MISS'}")
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -39,9 +39,15 @@ def _per_core_worker(args):
     src = make_sources(duration, cfg)
     run_sessions(1, 2.0, cfg, src)
     r = run_sessions(n, duration, cfg, src)
-    return {"core": core, "n_sessions": n, "held": r.held, "held_wall": r.held_wall,
-            "p99_ms": r.summary()["p99_ms"], "p99_cpu_ms": r.summary()["latency_cpu"]["p99_ms"],
-            "cpu_load": r.cpu_s / r.duration_s}
+    return {
+        "core": core,
+        "n_sessions": n,
+        "held": r.held,
+        "held_wall": r.held_wall,
+        "p99_ms": r.summary()["p99_ms"],
+        "p99_cpu_ms": r.summary()["latency_cpu"]["p99_ms"],
+        "cpu_load": r.cpu_s / r.duration_s,
+    }
 
 
 def _plots(res: dict, raw: dict) -> list[str]:
@@ -72,8 +78,12 @@ def _plots(res: dict, raw: dict) -> list[str]:
         ax.plot(n, [c["p99_cpu_ms"] for c in curve], "o-", label="p99, CPU-clock service")
         ax.plot(n, [c["p99_ms"] for c in curve], "s:", label="p99, wall clock (shared VM)")
         ax.axhline(res["criterion"]["latency_limit_ms"], color="r", ls="--", label="limit")
-        ax.axvline(res["max_realtime_sessions"], color="g", ls="--",
-                   label=f"max real-time N = {res['max_realtime_sessions']}")
+        ax.axvline(
+            res["max_realtime_sessions"],
+            color="g",
+            ls="--",
+            label=f"max real-time N = {res['max_realtime_sessions']}",
+        )
         ax.set_yscale("log")
         ax.set_xlabel("concurrent sessions in one process")
         ax.set_ylabel("p99 latency (ms)")
@@ -112,12 +122,19 @@ def _table(res: dict) -> str:
         f"| CPU s per session-second, {res['sessions']} session(s) | "
         f"{f(res['cpu_s_per_session_s'], '.2e')} |",
         "| of which ingest / epochs / features / ONNX index / prescribe | "
-        + " / ".join(f(st[k], ".1e") for k in ("ingest", "epochs", "features", "onnx_index",
-                                               "prescribe")) + " |",
+        + " / ".join(
+            f(st[k], ".1e") for k in ("ingest", "epochs", "features", "onnx_index", "prescribe")
+        )
+        + " |",
         f"| memory per session (MB) | {f(res['memory_per_session_mb'], '.3f')} |",
-        *([f"| CPU s per session-second at capacity ({cap['n_sessions']} sessions, CPU load "
-           f"{f(cap['cpu_load'])}) | {f(cap['cpu_s_per_session_s'], '.2e')} |"]
-          if (cap := res.get("capacity_run")) else []),
+        *(
+            [
+                f"| CPU s per session-second at capacity ({cap['n_sessions']} sessions, CPU load "
+                f"{f(cap['cpu_load'])}) | {f(cap['cpu_s_per_session_s'], '.2e')} |"
+            ]
+            if (cap := res.get("capacity_run"))
+            else []
+        ),
         f"| CPU ratio vs reference (MNE + `nk.hrv` + sklearn) | "
         f"{f(res.get('cpu_ratio_vs_reference'), '.1f')}x (at capacity "
         f"{f(res.get('cpu_ratio_vs_reference_at_capacity'), '.1f')}x) |",
@@ -126,10 +143,16 @@ def _table(res: dict) -> str:
     ]
     if res.get("per_core"):
         pc = res["per_core"]
-        lines.append(f"| one process per core ({len(pc)} x {pc[0]['n_sessions']} sessions) | "
-                     + ", ".join(f"core {p['core']}: {'held' if p['held'] else 'broke'} (p99 "
-                                 f"{f(p['p99_cpu_ms'], '.1f')} ms CPU / {f(p['p99_ms'], '.0f')} ms "
-                                 f"wall, load {f(p['cpu_load'])})" for p in pc) + " |")
+        lines.append(
+            f"| one process per core ({len(pc)} x {pc[0]['n_sessions']} sessions) | "
+            + ", ".join(
+                f"core {p['core']}: {'held' if p['held'] else 'broke'} (p99 "
+                f"{f(p['p99_cpu_ms'], '.1f')} ms CPU / {f(p['p99_ms'], '.0f')} ms "
+                f"wall, load {f(p['cpu_load'])})"
+                for p in pc
+            )
+            + " |"
+        )
     lines += ["", f"Criterion: {res['criterion']['text']}."]
     return "\n".join(lines)
 
@@ -138,8 +161,9 @@ def _update_readme(table: str) -> None:
     text = README.read_text("utf-8") if README.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
     block = f"{START}\n{table}\n{END}"
     if START in text and END in text:
-        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _m: block, text,
-                      flags=re.S)
+        text = re.sub(
+            re.escape(START) + ".*?" + re.escape(END), lambda _m: block, text, flags=re.S
+        )
     else:
         text += "\n" + block + "\n"
     README.write_text(text, "utf-8")
@@ -154,23 +178,38 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     from addictidx.sessions.benchmark import run_benchmark
 
-    res = run_benchmark(sessions=a.sessions, duration_s=a.duration,
-                        reference_updates=a.reference_updates, keep_raw=True,
-                        progress=lambda m: print(f"[bench] {m}", file=sys.stderr))
+    res = run_benchmark(
+        sessions=a.sessions,
+        duration_s=a.duration,
+        reference_updates=a.reference_updates,
+        keep_raw=True,
+        progress=lambda m: print(f"[bench] {m}", file=sys.stderr),
+    )
     raw = res.pop("_raw")
     res["command"] = "python benchmarks/bench_pipeline.py " + " ".join(argv or sys.argv[1:])
     if a.per_core and res.get("max_realtime_sessions"):
-        cores = sorted(os.sched_getaffinity(0)) if len(os.sched_getaffinity(0)) > 1 else list(
-            range(os.cpu_count() or 1))
+        cores = (
+            sorted(os.sched_getaffinity(0))
+            if len(os.sched_getaffinity(0)) > 1
+            else list(range(os.cpu_count() or 1))
+        )
         with mp.get_context("spawn").Pool(len(cores)) as pool:
-            res["per_core"] = pool.map(_per_core_worker, [
-                (c, res["max_realtime_sessions"], a.duration) for c in cores])
+            res["per_core"] = pool.map(
+                _per_core_worker, [(c, res["max_realtime_sessions"], a.duration) for c in cores]
+            )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "pipeline.json").write_text(json.dumps(res, indent=2, default=float) + "\n")
     files = _plots(res, raw)
     _update_readme(_table(res))
-    print(json.dumps({k: res.get(k) for k in ("p50_ms", "p99_ms", "max_realtime_sessions",
-                                              "cpu_ratio_vs_reference")}, default=float))
+    print(
+        json.dumps(
+            {
+                k: res.get(k)
+                for k in ("p50_ms", "p99_ms", "max_realtime_sessions", "cpu_ratio_vs_reference")
+            },
+            default=float,
+        )
+    )
     print(f"wrote results/pipeline.json, {', '.join(files)} and README.md", file=sys.stderr)
     return 0
 

@@ -58,8 +58,9 @@ class PipelineResult:
     injectors: tuple = ()
 
 
-def disconnect_schedule(duration_s: float, per_hour: float, seed: int,
-                        dur_range=(0.5, 3.0)) -> list[tuple[float, float]]:
+def disconnect_schedule(
+    duration_s: float, per_hour: float, seed: int, dur_range=(0.5, 3.0)
+) -> list[tuple[float, float]]:
     """``per_hour`` non-overlapping disconnects spread over ``duration_s`` (jittered)."""
     rng = np.random.default_rng(seed)
     n = int(round(duration_s / 3600.0 * per_hour))
@@ -119,13 +120,15 @@ def run_pipeline(
         src_head = _Bursty()
     ih = FaultInjector(src_head, seed=seed, **(eeg_faults or {}))
     is_ = FaultInjector(strap, seed=seed + 1, **(strap_faults or {}))
-    hub = StreamHub({head.name: head.profile, strap.name: strap.profile},
-                    capacity_s=600.0, silence_s=None)
+    hub = StreamHub(
+        {head.name: head.profile, strap.name: strap.profile}, capacity_s=600.0, silence_s=None
+    )
     q = hub.subscribe(maxsize=0)
     raw_dir = Path(out_dir) / "raw" / "session-000001"
     eeg_spec = hub.buffer(head.name, "eeg").spec
-    writer = RawWriter(raw_dir, {"eeg_channels": list(eeg_spec.channels),
-                                 "eeg_sfreq": eeg_spec.sfreq})
+    writer = RawWriter(
+        raw_dir, {"eeg_channels": list(eeg_spec.channels), "eeg_sfreq": eeg_spec.sfreq}
+    )
     res = PipelineResult(duration_s, 0.0, hub, raw_dir, 0, 0, 0, 0, [], injectors=(ih, is_))
     next_win, next_rss = 10.0, 0.0
     wall0 = time.perf_counter()
@@ -144,16 +147,20 @@ def run_pipeline(
         if isinstance(n, LinkEvent):
             hub.on_link_event(dataclasses.replace(n, device=name))
         else:
-            hub.on_notification(name, n.characteristic, n.payload,
-                                n.t + getattr(n, "clock_offset", 0.0))
+            hub.on_notification(
+                name, n.characteristic, n.payload, n.t + getattr(n, "clock_offset", 0.0)
+            )
         drain()
         t = n.t
         if windows and t >= next_win:
             eeg = hub.get_window(30.0, "eeg")
             rr = hub.get_window(60.0, "rr")
             _feats, qual = compute_index_features(
-                eeg.data if eeg.data.shape[1] else None, eeg_spec.sfreq, eeg_spec.channels,
-                rr.data[0] if rr.data.shape[1] else None)
+                eeg.data if eeg.data.shape[1] else None,
+                eeg_spec.sfreq,
+                eeg_spec.channels,
+                rr.data[0] if rr.data.shape[1] else None,
+            )
             res.n_windows += 1
             res.n_usable_windows += bool(qual.usable)
             next_win += 10.0
@@ -182,12 +189,23 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "soak.json")
     args = ap.parse_args()
     dur = args.hours * 3600.0
-    faults = dict(drop=0.02, duplicate=0.02, reorder=0.02, reorder_max_s=0.1, corrupt=0.01,
-                  disconnects=disconnect_schedule(dur, 100, 1))
+    faults = dict(
+        drop=0.02,
+        duplicate=0.02,
+        reorder=0.02,
+        reorder_max_s=0.1,
+        corrupt=0.01,
+        disconnects=disconnect_schedule(dur, 100, 1),
+    )
     with tempfile.TemporaryDirectory() as d:
-        res = run_pipeline(dur, d, seed=3, eeg_faults=faults,
-                           strap_faults={**faults, "disconnects": disconnect_schedule(dur, 100, 2)},
-                           rss_every_s=300.0)
+        res = run_pipeline(
+            dur,
+            d,
+            seed=3,
+            eeg_faults=faults,
+            strap_faults={**faults, "disconnects": disconnect_schedule(dur, 100, 2)},
+            rss_every_s=300.0,
+        )
         raw_bytes = sum(p.stat().st_size for p in res.raw_dir.iterdir())
     slope = rss_slope(res.rss)
     out = {
@@ -207,10 +225,12 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=1, default=str) + "\n")
-    print(f"{args.hours:g} h of session time in {res.wall_s:.0f} s; RSS "
-          f"{out['rss_start_end_mib'][0]} -> {out['rss_start_end_mib'][1]} MiB; slope after "
-          f"10 min {slope:+.2f} MiB/h; {res.n_eeg_rows} EEG rows, {len(res.gaps)} gaps -> "
-          f"{args.out}")
+    print(
+        f"{args.hours:g} h of session time in {res.wall_s:.0f} s; RSS "
+        f"{out['rss_start_end_mib'][0]} -> {out['rss_start_end_mib'][1]} MiB; slope after "
+        f"10 min {slope:+.2f} MiB/h; {res.n_eeg_rows} EEG rows, {len(res.gaps)} gaps -> "
+        f"{args.out}"
+    )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,9 @@ class FakeAdv:
 class FakePeripheral:
     """One device: what it advertises, its GATT table, its notifications, its scripted faults."""
 
-    def __init__(self, source, address, adv_name, *, chars=None, connect_errors=0,
-                 battery=85) -> None:
+    def __init__(
+        self, source, address, adv_name, *, chars=None, connect_errors=0, battery=85
+    ) -> None:
         self.source = source
         self.name = source.name
         self.profile = source.profile
@@ -151,8 +152,9 @@ def make_fakes(world: FakeWorld):
             return None
 
     class FakeClient:
-        def __init__(self, device, disconnected_callback=None, services=None, *, timeout=30,
-                     **kwargs) -> None:
+        def __init__(
+            self, device, disconnected_callback=None, services=None, *, timeout=30, **kwargs
+        ) -> None:
             assert isinstance(device, FakeBLEDevice), "connect with the scanned BLEDevice"
             self.p = world.by_address[device.address]
             self._cb = disconnected_callback

@@ -71,9 +71,12 @@ def test_dropped_blocks_become_nan_at_the_right_times():
     head = SimulatedHeadband(duration_s=1.0, seed=5)  # 21 blocks
     tp9 = head.characteristics["TP9"]
     notes = [
-        n for n in head
+        n
+        for n in head
         if decode_muse_eeg(n.payload)[0] not in (5, 6)  # blocks 5 and 6 lost entirely
-        and not (decode_muse_eeg(n.payload)[0] == 10 and n.characteristic == tp9)  # TP9 of block 10
+        and not (
+            decode_muse_eeg(n.payload)[0] == 10 and n.characteristic == tp9
+        )  # TP9 of block 10
     ]
     assert len(notes) == 4 * 21 - 8 - 1
     asm, chunks, data, times = _assemble(notes, head)

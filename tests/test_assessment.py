@@ -13,7 +13,7 @@ import pytest
 
 from addictidx.acquire import SimulatedHeadband, SimulatedStrap, bundled_muse_eeg, bundled_rr
 from addictidx.sessions.assessment import run_assessment
-from addictidx.sessions.protocol import Phase, Protocol, STANDARD_PROTOCOL
+from addictidx.sessions.protocol import STANDARD_PROTOCOL, Phase, Protocol
 
 SHORT = Protocol(
     "test-short",
@@ -120,7 +120,9 @@ def test_prescription_uses_resting_hr(standard_run):
 
 
 def test_personal_baseline_after_five_sessions(tmp_path):
-    results = [run_assessment("P007", store_dir=tmp_path, protocol=SHORT, seed=s) for s in range(6)]
+    results = [
+        run_assessment("P007", store_dir=tmp_path, protocol=SHORT, seed=s) for s in range(6)
+    ]
     assert [r.index.baseline for r in results[:5]] == ["population"] * 5
     assert results[5].index.baseline == "personal"
     assert results[5].index.n_baseline_sessions == 5
@@ -147,7 +149,9 @@ def test_headband_packet_loss_is_counted(tmp_path):
     acc = res.accounting
     assert acc["eeg_missing"] > 0
     # Missing samples are kept as NaN, so the sample count still covers the whole session.
-    assert acc["eeg_samples"] == (int(dur * 256) // 12) * 12 or acc["eeg_samples"] > 0.99 * dur * 256
+    assert (
+        acc["eeg_samples"] == (int(dur * 256) // 12) * 12 or acc["eeg_samples"] > 0.99 * dur * 256
+    )
     con = sqlite3.connect(res.store_path)
     kinds = [k for (k,) in con.execute("SELECT kind FROM events")]
     assert "eeg_gap_samples" in kinds

@@ -72,13 +72,17 @@ def test_packet_layout_by_hand():
     payload = bytes(range(28))
     got = encode_athena_packet(0x0102, [(0x11, 7, payload), (0x12, 255, payload[::-1])])
     want = (
-        bytes([14 + 28 + 5 + 28, 0x02, 0x01, 0, 0, 0, 0, 0, 0, 0x11, 7, 0, 0, 0]) + payload
-        + bytes([0x12, 255, 0, 0, 0]) + payload[::-1]
+        bytes([14 + 28 + 5 + 28, 0x02, 0x01, 0, 0, 0, 0, 0, 0, 0x11, 7, 0, 0, 0])
+        + payload
+        + bytes([0x12, 255, 0, 0, 0])
+        + payload[::-1]
     )
     assert got == want
     blocks = split_athena_notification(got)
     assert [(b.packet_seq, b.tag, b.index, b.data) for b in blocks] == [
-        (0x0102, 0x11, 7, payload), (0x0102, 0x12, 255, payload[::-1])]
+        (0x0102, 0x11, 7, payload),
+        (0x0102, 0x12, 255, payload[::-1]),
+    ]
 
 
 def test_eeg_block_bit_order_by_hand():
@@ -98,7 +102,9 @@ def test_decode_of_encode_is_identity(tag, shape):
     for _ in range(50):
         raw = rng.integers(0, 16384, size=shape)
         raw.flat[rng.integers(0, raw.size)] = rng.choice([0, 16383])
-        pkt = encode_athena_packet(int(rng.integers(0, 65536)), [(tag, 3, encode_athena_eeg_block(raw, tag))])
+        pkt = encode_athena_packet(
+            int(rng.integers(0, 65536)), [(tag, 3, encode_athena_eeg_block(raw, tag))]
+        )
         (blk,) = split_athena_notification(pkt)
         np.testing.assert_array_equal(decode_athena_block(blk), raw)
 
@@ -141,7 +147,9 @@ def test_simulated_off_grid_rounds_to_nearest_code():
 # ---- hub: real captures --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name,n_blocks,spb", [("p21", 115, 4), ("p1041", 81, 2), ("seqwrap", 48, 2)])
+@pytest.mark.parametrize(
+    "name,n_blocks,spb", [("p21", 115, 4), ("p1041", 81, 2), ("seqwrap", 48, 2)]
+)
 def test_real_captures_through_hub_match_decoder_without_gaps(name, n_blocks, spb):
     notes = _capture(name)
     hub = _replay(notes)
@@ -171,8 +179,12 @@ def test_real_captures_through_hub_match_decoder_without_gaps(name, n_blocks, sp
 def test_battery_block_reaches_battery_stream():
     notes = _capture("p21")
     hub = _replay(notes)
-    want = [p.channels["battery_pct"][0] for n in notes
-            for p in decode("muse-s-athena", n.characteristic, n.payload) if p.stream == "battery"]
+    want = [
+        p.channels["battery_pct"][0]
+        for n in notes
+        for p in decode("muse-s-athena", n.characteristic, n.payload)
+        if p.stream == "battery"
+    ]
     ev = hub.buffer("hb", "battery").latest(100.0, now=hub.now)
     assert len(want) == 1
     np.testing.assert_allclose(ev.data[0], want)
@@ -215,8 +227,14 @@ def test_duplicate_and_late_notifications_are_not_data():
 
 def test_simulated_losses_long_dropout_and_disconnect():
     dur = 20.0
-    hb = SimulatedAthenaHeadband(duration_s=dur, drop_fraction=0.05, dropouts=[(5.0, 8.5)],
-                                 seed=3, start_index=200, start_packet=65500)
+    hb = SimulatedAthenaHeadband(
+        duration_s=dur,
+        drop_fraction=0.05,
+        dropouts=[(5.0, 8.5)],
+        seed=3,
+        start_index=200,
+        start_packet=65500,
+    )
     sent = list(hb)
     n_total = hb.n_notifications
     per = hb.samples_per_notification
@@ -229,12 +247,12 @@ def test_simulated_losses_long_dropout_and_disconnect():
     win = hub.get_window(dur, "eeg", hb.name)
     first = got_idx[0] * per
     last = (got_idx[-1] + 1) * per
-    data = win.data[:, -(last - first):]
+    data = win.data[:, -(last - first) :]
     assert int(np.sum(~np.isnan(data[0]))) == len(sent) * per
     # every NaN column is a sample of a dropped notification; everything else is the source
     expect_nan = np.ones(last - first, dtype=bool)
     for i in got_idx:
-        expect_nan[i * per - first:(i + 1) * per - first] = False
+        expect_nan[i * per - first : (i + 1) * per - first] = False
     np.testing.assert_array_equal(np.isnan(data[0]), expect_nan)
     src = hb.data[:, first:last]
     np.testing.assert_allclose(data[:, ~expect_nan], src[:, ~expect_nan], atol=SCALE / 2 + 1e-9)
@@ -281,10 +299,14 @@ def test_session_profile_keeps_decoding_every_block():
     assert sess.stream("eeg").channels == ELECTRODES
     assert athena_session_profile(sess) is sess
     for note in _capture("p1041")[:5]:
-        a = [(p.stream, {k: list(v) for k, v in p.channels.items()})
-             for p in decode(full, note.characteristic, note.payload)]
-        b = [(p.stream, {k: list(v) for k, v in p.channels.items()})
-             for p in decode(sess, note.characteristic, note.payload)]
+        a = [
+            (p.stream, {k: list(v) for k, v in p.channels.items()})
+            for p in decode(full, note.characteristic, note.payload)
+        ]
+        b = [
+            (p.stream, {k: list(v) for k, v in p.channels.items()})
+            for p in decode(sess, note.characteristic, note.payload)
+        ]
         assert [x[1] for x in a] == [x[1] for x in b]
         assert [x[0] for x in b] == [("eeg_0x12" if s == "eeg" else s) for s, _ in a]
 
@@ -310,17 +332,27 @@ def test_simulated_athena_session_equals_classic(tmp_path):
     from addictidx.sessions.assessment import run_assessment
     from addictidx.sessions.protocol import Phase, Protocol
 
-    proto = Protocol("test-athena", (
-        Phase("device_check", 10.0, False),
-        Phase("eyes_closed_rest", 130.0, True),
-        Phase("eyes_open_rest", 20.0, True),
-    ))
+    proto = Protocol(
+        "test-athena",
+        (
+            Phase("device_check", 10.0, False),
+            Phase("eyes_closed_rest", 130.0, True),
+            Phase("eyes_open_rest", 20.0, True),
+        ),
+    )
     dur = proto.duration_s + 30.0
     res = {}
-    for kind, hb in (("classic", SimulatedHeadband(duration_s=dur, shuffle=False)),
-                     ("athena", SimulatedAthenaHeadband(duration_s=dur))):
-        res[kind] = run_assessment("P042", store_dir=tmp_path / kind, protocol=proto,
-                                   headband=hb, strap=SimulatedStrap(duration_s=dur))
+    for kind, hb in (
+        ("classic", SimulatedHeadband(duration_s=dur, shuffle=False)),
+        ("athena", SimulatedAthenaHeadband(duration_s=dur)),
+    ):
+        res[kind] = run_assessment(
+            "P042",
+            store_dir=tmp_path / kind,
+            protocol=proto,
+            headband=hb,
+            strap=SimulatedStrap(duration_s=dur),
+        )
     a, c = res["athena"], res["classic"]
     assert a.devices["headband"] == "muse-s-athena"
     assert a.accounting["eeg_missing"] == 0 == c.accounting["eeg_missing"]

@@ -34,7 +34,9 @@ def test_personal_baseline_hand_calculated():
     b = baseline_from_sessions(_rows())
     assert b.kind == "personal" and b.n_sessions == 5
     assert b.median["hr_mean_bpm"] == 62.0 and b.mad["hr_mean_bpm"] == 2.0
-    assert b.median["hrv_ln_rmssd"] == pytest.approx(3.6) and b.mad["hrv_ln_rmssd"] == pytest.approx(0.1)
+    assert b.median["hrv_ln_rmssd"] == pytest.approx(3.6) and b.mad[
+        "hrv_ln_rmssd"
+    ] == pytest.approx(0.1)
     assert b.median["eeg_beta_rel_frontal"] == pytest.approx(0.21)
     assert b.mad["eeg_beta_rel_frontal"] == pytest.approx(0.01)
     # alpha/beta present in 4 < 5 sessions: no personal baseline for it
@@ -54,8 +56,7 @@ def test_fewer_than_five_valid_sessions_falls_back_to_population():
 
 def test_rolling_window_uses_the_last_sessions():
     rows = _rows() + [
-        {"hrv_ln_rmssd": 4.0, "hr_mean_bpm": 80.0, "eeg_beta_rel_frontal": 0.3}
-        for _ in range(5)
+        {"hrv_ln_rmssd": 4.0, "hr_mean_bpm": 80.0, "eeg_beta_rel_frontal": 0.3} for _ in range(5)
     ]
     b = baseline_from_sessions(rows, max_sessions=5)
     assert b.n_sessions == 5 and b.median["hr_mean_bpm"] == 80.0 and b.mad["hr_mean_bpm"] == 0.0
@@ -111,11 +112,20 @@ def test_load_baseline_json(tmp_path):
     [
         ("{not json", r"baseline\.json: not valid JSON at line 1"),
         ("[1, 2]", r"baseline\.json: expected an object"),
-        ({**GOOD, "hrv_rmssd_ms": {"median": 40, "mad": 5}}, r"unknown feature key 'hrv_rmssd_ms'"),
+        (
+            {**GOOD, "hrv_rmssd_ms": {"median": 40, "mad": 5}},
+            r"unknown feature key 'hrv_rmssd_ms'",
+        ),
         ({**GOOD, "hr_mean_bpm": {"median": 62}}, r"key 'hr_mean_bpm' must be an object"),
-        ({**GOOD, "hr_mean_bpm": {"median": "62", "mad": 2}}, r"hr_mean_bpm\.median must be a finite number"),
+        (
+            {**GOOD, "hr_mean_bpm": {"median": "62", "mad": 2}},
+            r"hr_mean_bpm\.median must be a finite number",
+        ),
         ({**GOOD, "hr_mean_bpm": {"median": 62, "mad": -2}}, r"hr_mean_bpm\.mad must be >= 0"),
-        ({**GOOD, "hrv_ln_rmssd": {"median": 42, "mad": 15}}, r"hrv_ln_rmssd.*natural log of RMSSD"),
+        (
+            {**GOOD, "hrv_ln_rmssd": {"median": 42, "mad": 15}},
+            r"hrv_ln_rmssd.*natural log of RMSSD",
+        ),
         ({"hr_mean_bpm": {"median": 62, "mad": 2}}, r"at least 3 of the 4 core features"),
     ],
 )

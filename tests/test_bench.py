@@ -43,9 +43,19 @@ def test_run_sessions_smoke(sources):
 def test_run_benchmark_json_keys(sources, monkeypatch):
     monkeypatch.setattr(B, "make_sources", lambda d, cfg, n_variants=None: sources)
     out = B.run_benchmark(sessions=1, duration_s=3.0, capacity=False, reference=False)
-    for k in ("p50_ms", "p99_ms", "max_realtime_sessions", "cpu_ratio_vs_reference", "p95_ms",
-              "max_ms", "overrun_rate", "cpu_s_per_session_s", "memory_per_session_mb",
-              "machine", "criterion"):
+    for k in (
+        "p50_ms",
+        "p99_ms",
+        "max_realtime_sessions",
+        "cpu_ratio_vs_reference",
+        "p95_ms",
+        "max_ms",
+        "overrun_rate",
+        "cpu_s_per_session_s",
+        "memory_per_session_mb",
+        "machine",
+        "criterion",
+    ):
         assert k in out
     _ordered(out)
     assert out["memory_per_session_mb"] > 0
@@ -55,8 +65,9 @@ def test_run_benchmark_json_keys(sources, monkeypatch):
 
 def test_schedule_hand_calculated():
     # tick 25 ms; services 10, 40, 0, 0 ms -> ends 35, 90, 90, 100 ms after T = 25, 50, 75, 100
-    lat, overrun, backlog = B._schedule(np.array([0.010, 0.040, 0.0, 0.0]), 0.025,
-                                        np.array([0, 1, 2, 3]))
+    lat, overrun, backlog = B._schedule(
+        np.array([0.010, 0.040, 0.0, 0.0]), 0.025, np.array([0, 1, 2, 3])
+    )
     np.testing.assert_allclose(lat, [10.0, 40.0, 15.0, 0.0], atol=1e-9)
     assert overrun == 0.25  # only tick 1 (ends at 90 ms > next hand-over at 75 ms)
     assert backlog == pytest.approx(0.0)
@@ -95,13 +106,18 @@ def test_rolling_eeg_features_equal_compute_index_features():
     x = np.asarray(eeg, dtype=np.float64)[:, : 512 * 12]
     x[0, 700:760] += 400.0  # fail one TP9 epoch on amplitude
     ok, pw = B._epoch_features(
-        x.reshape(len(names), 12, 512).transpose(1, 0, 2).reshape(-1, 512), list(names) * 12, None)
+        x.reshape(len(names), 12, 512).transpose(1, 0, 2).reshape(-1, 512), list(names) * 12, None
+    )
     ep_ok = ok.reshape(1, 12, len(names))
     ep_pow = pw.reshape(3, 12, len(names)).transpose(1, 0, 2)[None]
     names = list(names)
     frac, fr, tp = B.rolling_eeg_features(
-        ep_ok, ep_pow, np.ones((1, 12), bool), [names.index("AF7"), names.index("AF8")],
-        [names.index("TP9"), names.index("TP10")])
+        ep_ok,
+        ep_pow,
+        np.ones((1, 12), bool),
+        [names.index("AF7"), names.index("AF8")],
+        [names.index("TP9"), names.index("TP10")],
+    )
     feats, q = compute_index_features(x, sfreq, names, None)
     assert fr[0] == pytest.approx(feats["eeg_beta_rel_frontal"], rel=1e-12)
     assert tp[0] == pytest.approx(feats["eeg_alpha_beta_ratio_temporal"], rel=1e-12)
@@ -126,14 +142,15 @@ def test_sklearn_reference_model_equals_onnx_index():
 def test_cli_bench_json(monkeypatch, sources):
     from typer.testing import CliRunner
 
-    from addictidx.cli._app import app
     import addictidx.cli._commands  # noqa: F401
+    from addictidx.cli._app import app
 
     monkeypatch.setattr(B, "make_sources", lambda d, cfg, n_variants=None: sources)
-    res = CliRunner().invoke(app, ["bench", "--duration", "2", "--no-capacity",
-                                   "--no-reference", "--json"])
+    res = CliRunner().invoke(
+        app, ["bench", "--duration", "2", "--no-capacity", "--no-reference", "--json"]
+    )
     assert res.exit_code == 0, res.output
-    out = json.loads(res.stdout[res.stdout.index("{"):])
+    out = json.loads(res.stdout[res.stdout.index("{") :])
     _ordered(out)
     assert out["max_realtime_sessions"] is None and out["cpu_ratio_vs_reference"] is None
 

@@ -14,7 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 pytest.importorskip(
-    "mne_bids", reason="mne-bids is not installed (optional: pip install 'addictidx[bids]')")
+    "mne_bids", reason="mne-bids is not installed (optional: pip install 'addictidx[bids]')"
+)
 
 from addictidx.cli import app  # noqa: E402
 from addictidx.sessions.assessment import run_assessment  # noqa: E402
@@ -30,11 +31,28 @@ def test_bids_export_reads_back(tmp_path):
 
     store_dir, out = tmp_path / "store", tmp_path / "out"
     res = run_assessment("B-01", store_dir=store_dir, protocol=STANDARD_PROTOCOL, seed=2)
-    r = CliRunner().invoke(app, ["sessions", "export", "--subject", "B-01", "--out", str(out),
-                                 "--store", str(store_dir), "--bids"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "sessions",
+            "export",
+            "--subject",
+            "B-01",
+            "--out",
+            str(out),
+            "--store",
+            str(store_dir),
+            "--bids",
+        ],
+    )
     assert r.exit_code == 0, r.output
-    bp = BIDSPath(subject="B01", session=f"{res.session_id:04d}", task="assessment",
-                  datatype="eeg", root=out / "bids")
+    bp = BIDSPath(
+        subject="B01",
+        session=f"{res.session_id:04d}",
+        task="assessment",
+        datatype="eeg",
+        root=out / "bids",
+    )
     raw = read_raw_bids(bp, verbose="error")
     assert raw.ch_names == ["TP9", "AF7", "AF8", "TP10"]
     assert raw.info["sfreq"] == 256.0
@@ -44,8 +62,12 @@ def test_bids_export_reads_back(tmp_path):
         detail = store.session_detail(res.session_id)
         rec = read_raw(store.recording(res.session_id)["raw_dir"], keyring=store.keyring)
     t_first = float(rec.eeg_times[0])
-    ann = {d: (o, du) for o, du, d in zip(raw.annotations.onset, raw.annotations.duration,
-                                          raw.annotations.description)}
+    ann = {
+        d: (o, du)
+        for o, du, d in zip(
+            raw.annotations.onset, raw.annotations.duration, raw.annotations.description
+        )
+    }
     for p in detail["phases"]:
         onset, dur = ann[f"phase:{p['name']}"]
         assert onset == pytest.approx(max(p["t_start_s"] - t_first, 0.0), abs=1e-3)

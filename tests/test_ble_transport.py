@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,9 +22,6 @@ from addictidx.acquire.ble import Backoff, BleakTransport, BleTarget
 from addictidx.acquire.hub import StreamHub
 from addictidx.acquire.profiles import load_profile
 from addictidx.acquire.simulate import SimulatedHeadband, SimulatedStrap
-
-import importlib.util
-from pathlib import Path
 
 
 def _load_fakes():
@@ -43,8 +42,15 @@ def _transport(world, targets, **kw):
     scanner, client = make_fakes(world)
     kw.setdefault("watchdog_s", None)
     return BleakTransport(
-        targets, clock=world, scanner_cls=scanner, client_cls=client, check_interval_s=0.001,
-        backoff=Backoff(initial_s=0.001, max_s=0.002), command_delay_scale=0.0, seed=0, **kw
+        targets,
+        clock=world,
+        scanner_cls=scanner,
+        client_cls=client,
+        check_interval_s=0.001,
+        backoff=Backoff(initial_s=0.001, max_s=0.002),
+        command_delay_scale=0.0,
+        seed=0,
+        **kw,
     ), scanner
 
 
@@ -74,17 +80,27 @@ def test_headband_and_strap_survive_drops_keep_every_sample_and_record_gaps():
 
     # the transport delivered exactly what the devices sent while connected, on their clock
     for p in (ph, ps):
-        mine = [(c, pl, t) for d, c, pl, t in got if d == p.name and c != BATTERY_UUID
-                and c != getattr(p.profile.control, "characteristic", None)]
+        mine = [
+            (c, pl, t)
+            for d, c, pl, t in got
+            if d == p.name
+            and c != BATTERY_UUID
+            and c != getattr(p.profile.control, "characteristic", None)
+        ]
         assert mine == [(n.characteristic, n.payload, n.t) for n in p.delivered]
-    assert ph.n_connects == 2 and ps.n_connects == 2 and transport.n_connects == {
-        "sim-muse": 2, "sim-hrs": 2}
+    assert (
+        ph.n_connects == 2
+        and ps.n_connects == 2
+        and transport.n_connects == {"sim-muse": 2, "sim-hrs": 2}
+    )
     kinds = [(e.device, e.kind) for e in transport.events]
     assert ("sim-hrs", "connect_failed") in kinds  # the scripted connect error, then a retry
     assert kinds.count(("sim-muse", "disconnected")) == 1
     assert kinds.count(("sim-hrs", "disconnected")) == 1
-    assert kinds[-2:] in ([("sim-muse", "stopped"), ("sim-hrs", "stopped")],
-                          [("sim-hrs", "stopped"), ("sim-muse", "stopped")])
+    assert kinds[-2:] in (
+        [("sim-muse", "stopped"), ("sim-hrs", "stopped")],
+        [("sim-hrs", "stopped"), ("sim-muse", "stopped")],
+    )
     # the init + start sequences were written on each connection (same bytes both times)
     ctl = load_profile("sim-muse").control
     seq = [p for p, _ in ctl.encoded("init") + ctl.encoded("start")]
@@ -107,16 +123,15 @@ def test_headband_and_strap_survive_drops_keep_every_sample_and_record_gaps():
     np.testing.assert_allclose(w.times, np.arange(w.times.size) / 256.0, atol=1e-9)
 
     # RR: every interval the strap delivered, in order; one gap from the last to the next
-    rr_sent = np.concatenate([
-        np.asarray(_rr_of(n.payload)) for n in ps.delivered
-    ])
+    rr_sent = np.concatenate([np.asarray(_rr_of(n.payload)) for n in ps.delivered])
     rr_buf = hub.get_window(1e6, "rr")
     np.testing.assert_array_equal(rr_buf.data[0], rr_sent / 1024.0)
     rr_gaps = [g for g in hub.gaps if g.stream == "rr"]
     before = max(n.t for n in ps.delivered if n.t < 8.0)
     after = min(n.t for n in ps.delivered if n.t >= 8.0)
     assert [(g.reason, g.start_s, g.duration_s) for g in rr_gaps] == [
-        ("disconnect", before, pytest.approx(after - before))]
+        ("disconnect", before, pytest.approx(after - before))
+    ]
     # battery read (poll) on each connection
     np.testing.assert_array_equal(hub.get_window(1e6, "battery").data, [[85.0, 85.0]])
 
@@ -152,8 +167,9 @@ def test_watchdog_drops_a_silent_link_and_reconnects():
 
 def test_keep_alive_is_written_and_optional_streams_may_be_absent():
     prof = load_profile("sim-muse")
-    prof = dataclasses.replace(prof, control=dataclasses.replace(prof.control,
-                                                                 keep_alive_interval_s=1.0))
+    prof = dataclasses.replace(
+        prof, control=dataclasses.replace(prof.control, keep_alive_interval_s=1.0)
+    )
     head = SimulatedHeadband(duration_s=4.0, seed=4, profile=prof)
     strap = SimulatedStrap(duration_s=4.0)
     ph = FakePeripheral(head, "00:55:DA:B0:00:04", "SimMuse-0004")
@@ -191,8 +207,9 @@ def test_scan_finds_nothing_then_gives_up_and_matches_by_name_or_service():
     assert scanner.scans == 2 and ps.n_connects == 0
     assert [e.kind for e in transport.events][-1] == "gave_up"
     # generic-hrs has no name prefix: any strap advertising the Heart Rate service matches
-    world2 = FakeWorld([FakePeripheral(SimulatedStrap(duration_s=2.0), "A0:9E:1A:00:00:08",
-                                       "Whatever 8")])
+    world2 = FakeWorld(
+        [FakePeripheral(SimulatedStrap(duration_s=2.0), "A0:9E:1A:00:00:08", "Whatever 8")]
+    )
     transport2, _ = _transport(world2, [BleTarget("generic-hrs", name="sim-hrs")])
     asyncio.run(_run(world2, transport2))
     assert transport2.n_connects == {"sim-hrs": 1}
@@ -200,11 +217,9 @@ def test_scan_finds_nothing_then_gives_up_and_matches_by_name_or_service():
 
 def test_connects_are_serialized():
     heads = [SimulatedHeadband(duration_s=1.0, seed=i, name=f"h{i}") for i in range(3)]
-    ps = [FakePeripheral(h, f"00:55:DA:B0:01:0{i}", f"SimMuse-10{i}") for i, h in
-          enumerate(heads)]
+    ps = [FakePeripheral(h, f"00:55:DA:B0:01:0{i}", f"SimMuse-10{i}") for i, h in enumerate(heads)]
     world = FakeWorld(ps)
-    transport, scanner = _transport(world, [BleTarget("sim-muse", name=f"h{i}")
-                                            for i in range(3)])
+    transport, scanner = _transport(world, [BleTarget("sim-muse", name=f"h{i}") for i in range(3)])
     active = [0]
     peak = [0]
     orig = scanner.find_device_by_filter.__func__

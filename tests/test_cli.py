@@ -15,7 +15,9 @@ def run(*args, check=True):
         [sys.executable, "-m", "addictidx", *args], capture_output=True, text=True, timeout=300
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        raise AssertionError(
+            f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
     return proc
 
 
@@ -54,8 +56,12 @@ def test_demo_writes_store_report_and_export(tmp_path):
     assert "not a diagnosis" in summary["index"]["not_for"]
     for key in ("report_pdf", "report_html", "eeg_bdf", "rr_edf"):
         path = summary["paths"][key]
-        assert path.startswith(str(tmp_path)) and (tmp_path / path[len(str(tmp_path)) + 1:]).exists()
-    listed = json.loads(run("sessions", "list", "--store", str(tmp_path / "store"), "--json").stdout)
+        assert (
+            path.startswith(str(tmp_path)) and (tmp_path / path[len(str(tmp_path)) + 1 :]).exists()
+        )
+    listed = json.loads(
+        run("sessions", "list", "--store", str(tmp_path / "store"), "--json").stdout
+    )
     assert [s["subject"] for s in listed] == ["DEMO-001"] * 6
 
 
@@ -90,7 +96,14 @@ def test_index_cli_hand_calculation(tmp_path):
     (tmp_path / "f.json").write_text(json.dumps(feats))
     (tmp_path / "b.json").write_text(json.dumps(base))
     out = json.loads(
-        run("index", "--features", str(tmp_path / "f.json"), "--baseline", str(tmp_path / "b.json"), "--json").stdout
+        run(
+            "index",
+            "--features",
+            str(tmp_path / "f.json"),
+            "--baseline",
+            str(tmp_path / "b.json"),
+            "--json",
+        ).stdout
     )
     Z = (1 + 1 + 0.5) / 3
     assert out["z"]["hrv_ln_rmssd"] == pytest.approx(1.0, abs=1e-9)
@@ -106,7 +119,11 @@ def test_index_cli_bad_json_is_one_clear_line(tmp_path):
     (tmp_path / "f.json").write_text("{not json")
     (tmp_path / "b.json").write_text("{}")
     proc = run(
-        "index", "--features", str(tmp_path / "f.json"), "--baseline", str(tmp_path / "b.json"),
+        "index",
+        "--features",
+        str(tmp_path / "f.json"),
+        "--baseline",
+        str(tmp_path / "b.json"),
         check=False,
     )
     assert proc.returncode == 2
@@ -115,10 +132,19 @@ def test_index_cli_bad_json_is_one_clear_line(tmp_path):
 
 
 def test_prescribe_cli_contract():
-    out = json.loads(run("prescribe", "--index", "80", "--age", "30", "--resting-hr", "60", "--json").stdout)
+    out = json.loads(
+        run("prescribe", "--index", "80", "--age", "30", "--resting-hr", "60", "--json").stdout
+    )
     assert set(out) == {
-        "band", "state", "activity", "intensity_pct_hrr", "hr_target_bpm", "duration_min",
-        "music_bpm", "rule_id", "rationale",
+        "band",
+        "state",
+        "activity",
+        "intensity_pct_hrr",
+        "hr_target_bpm",
+        "duration_min",
+        "music_bpm",
+        "rule_id",
+        "rationale",
     }
     assert out["band"] == "elevated" and out["state"] == "green"
     assert out["intensity_pct_hrr"] == [40, 59]
@@ -127,15 +153,30 @@ def test_prescribe_cli_contract():
     assert out["hr_target_bpm"] == [111, 135]
 
 
-@pytest.mark.parametrize("index,band", [("69.14", "low"), ("69.15", "elevated"), ("93.32", "high")])
+@pytest.mark.parametrize(
+    "index,band", [("69.14", "low"), ("69.15", "elevated"), ("93.32", "high")]
+)
 def test_prescribe_cli_band_edges(index, band):
-    out = json.loads(run("prescribe", "--index", index, "--age", "40", "--resting-hr", "65", "--json").stdout)
+    out = json.loads(
+        run("prescribe", "--index", index, "--age", "40", "--resting-hr", "65", "--json").stdout
+    )
     assert out["band"] == band
 
 
 def test_prescribe_cli_red_state():
     out = json.loads(
-        run("prescribe", "--index", "95", "--age", "30", "--resting-hr", "60", "--state", "red", "--json").stdout
+        run(
+            "prescribe",
+            "--index",
+            "95",
+            "--age",
+            "30",
+            "--resting-hr",
+            "60",
+            "--state",
+            "red",
+            "--json",
+        ).stdout
     )
     assert out["state"] == "red"
     assert "seated rest" in out["activity"]
@@ -143,7 +184,9 @@ def test_prescribe_cli_red_state():
 
 
 def test_prescribe_cli_infers_red_from_resting_hr():
-    out = json.loads(run("prescribe", "--index", "50", "--age", "30", "--resting-hr", "125", "--json").stdout)
+    out = json.loads(
+        run("prescribe", "--index", "50", "--age", "30", "--resting-hr", "125", "--json").stdout
+    )
     assert out["state"] == "red" and out["hr_target_bpm"] is None
 
 

@@ -26,8 +26,16 @@ CHROMIUM = os.environ.get("ADDICTIDX_CHROMIUM") or shutil.which("chromium") or "
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 # Copies for the record go to benchmarks/results/ only when asked (a test run leaves the tree clean).
 RECORD = os.environ.get("ADDICTIDX_RECORD_ARTIFACTS") == "1"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _free_port() -> int:
@@ -49,9 +57,22 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(tmp / f"dashboard-{self.port}.log", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "addictidx", "dashboard", "--simulate", "--host", host,
-             "--port", str(self.port), "--store", str(self.store), *args],
-            stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "addictidx",
+                "dashboard",
+                "--simulate",
+                "--host",
+                host,
+                "--port",
+                str(self.port),
+                "--store",
+                str(self.store),
+                *args,
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         self.token = next((a.split("=", 1)[1] for a in args if a.startswith("--token=")), None)
         deadline = time.monotonic() + 60
@@ -62,7 +83,9 @@ class Server:
             except (urllib.error.URLError, ConnectionError, OSError):
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.close()
-                    raise RuntimeError(f"dashboard did not start: {(tmp / self.log.name).read_text()}")
+                    raise RuntimeError(
+                        f"dashboard did not start: {(tmp / self.log.name).read_text()}"
+                    ) from None
                 time.sleep(0.2)
 
     def state(self) -> dict:
@@ -89,8 +112,12 @@ def browser(tmp_path):
     with sync_playwright() as p:
         # a new --user-data-dir per test (Playwright passes it for a persistent context)
         b = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, args=FLAGS,
-            headless=True, viewport={"width": 1400, "height": 1000})
+            str(tmp_path / "chromium-profile"),
+            executable_path=CHROMIUM,
+            args=FLAGS,
+            headless=True,
+            viewport={"width": 1400, "height": 1000},
+        )
         try:
             yield b
         finally:
@@ -118,7 +145,8 @@ def test_page_shows_stored_index_and_channel_quality(browser, tmp_path):
         # live: channels with their quality while the session runs
         page.wait_for_function(
             "document.querySelector('[data-testid=\"q-TP9\"] b').textContent.includes('%')",
-            timeout=30000)
+            timeout=30000,
+        )
         st = srv.state()
         assert st["status"] == "running"
         for ch in ("TP9", "AF7", "AF8", "TP10"):
@@ -127,10 +155,12 @@ def test_page_shows_stored_index_and_channel_quality(browser, tmp_path):
         # the session ends and is scored; the page shows what the store holds
         page.wait_for_function(
             "document.querySelector('[data-testid=\"state\"]').textContent.startsWith('complete')",
-            timeout=60000)
+            timeout=60000,
+        )
         page.wait_for_function(
             "document.querySelector('[data-testid=\"index-value\"]').textContent !== '-'",
-            timeout=10000)
+            timeout=10000,
+        )
         from addictidx.sessions.store import SessionStore
 
         with SessionStore(srv.store) as store:
@@ -165,24 +195,41 @@ def test_stop_button_stops_the_session_and_frame_rate(browser, tmp_path):
         page.goto(srv.base + "/")
         page.wait_for_function("window.__stats && window.__stats.renders > 5", timeout=30000)
         # measure the frame rate in the browser over ~4 s of real-time streaming
-        before = page.evaluate("({r: __stats.renders, f: __stats.frames, t: performance.now(), "
-                               "lat: __stats.latency.slice()})")
+        before = page.evaluate(
+            "({r: __stats.renders, f: __stats.frames, t: performance.now(), "
+            "lat: __stats.latency.slice()})"
+        )
         page.wait_for_timeout(4000)
-        after = page.evaluate("({r: __stats.renders, f: __stats.frames, t: performance.now(), "
-                              "lat: __stats.latency.slice(), eeg: __stats.eeg.t.length})")
+        after = page.evaluate(
+            "({r: __stats.renders, f: __stats.frames, t: performance.now(), "
+            "lat: __stats.latency.slice(), eeg: __stats.eeg.t.length})"
+        )
         dt = (after["t"] - before["t"]) / 1000.0
         fps = (after["r"] - before["r"]) / dt
         msgs = (after["f"] - before["f"]) / dt
         lat = after["lat"]
-        fps_record = tmp_path / "dashboard_fps.json" if not RECORD else RESULTS / "dashboard_fps.json"
+        fps_record = (
+            tmp_path / "dashboard_fps.json" if not RECORD else RESULTS / "dashboard_fps.json"
+        )
         fps_record.parent.mkdir(parents=True, exist_ok=True)
-        fps_record.write_text(json.dumps({
-            "browser": "chromium headless (Debian), Playwright", "interval_s": round(dt, 2),
-            "redraws_per_s": round(fps, 1), "frames_per_s": round(msgs, 1),
-            "latency_s_first_half_mean": round(sum(lat[: len(lat) // 2]) / max(1, len(lat) // 2), 4),
-            "latency_s_last_half_mean": round(sum(lat[len(lat) // 2:]) / max(1, len(lat) - len(lat) // 2), 4),
-            "eeg_samples_held": after["eeg"],
-        }, indent=2))
+        fps_record.write_text(
+            json.dumps(
+                {
+                    "browser": "chromium headless (Debian), Playwright",
+                    "interval_s": round(dt, 2),
+                    "redraws_per_s": round(fps, 1),
+                    "frames_per_s": round(msgs, 1),
+                    "latency_s_first_half_mean": round(
+                        sum(lat[: len(lat) // 2]) / max(1, len(lat) // 2), 4
+                    ),
+                    "latency_s_last_half_mean": round(
+                        sum(lat[len(lat) // 2 :]) / max(1, len(lat) - len(lat) // 2), 4
+                    ),
+                    "eeg_samples_held": after["eeg"],
+                },
+                indent=2,
+            )
+        )
         assert after["r"] > before["r"] and after["f"] > before["f"]
         # the page keeps only the 5-s window (128 Hz display rate): no growing buffer
         assert after["eeg"] <= 5 * 128 + 1
@@ -191,10 +238,12 @@ def test_stop_button_stops_the_session_and_frame_rate(browser, tmp_path):
         page.click('[data-testid="stop"]')
         page.wait_for_function(
             "document.querySelector('[data-testid=\"state\"]').textContent.includes('stopped')",
-            timeout=30000)
+            timeout=30000,
+        )
         page.wait_for_function(
             "document.querySelector('[data-testid=\"safety-events\"]').textContent.includes('S6')",
-            timeout=10000)
+            timeout=10000,
+        )
         from addictidx.sessions.store import SessionStore
 
         with SessionStore(srv.store) as store:

@@ -354,7 +354,7 @@ def test_packets_use_profile_channels_and_allowed_units():
             assert p.stream in prof.stream_names
             assert set(p.channels) <= routed and set(p.units) == set(p.channels)
             assert set(p.units.values()) <= set(UNITS)
-            for name, arr in p.channels.items():
+            for _name, arr in p.channels.items():
                 assert arr.dtype == np.float64 and not arr.flags.writeable
             if p.stream in ("acc", "gyro"):
                 assert all(c[-1] in "xyz" for c in p.channels)
@@ -374,7 +374,8 @@ def test_packet_is_frozen():
 
 
 @pytest.mark.parametrize(
-    "form", ["2a37", "2A37", "0x2a37", "0x2A37", "00002a37", HRM, HRM.upper(), HRM.replace("-", "")]
+    "form",
+    ["2a37", "2A37", "0x2a37", "0x2A37", "00002a37", HRM, HRM.upper(), HRM.replace("-", "")],
 )
 def test_characteristic_forms(form):
     assert normalize_characteristic(form) == HRM

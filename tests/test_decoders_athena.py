@@ -114,7 +114,7 @@ def test_excerpts_equal_muselsl_reference(name):
     for payload, blocks in zip(payloads, ref):
         pk = decode("muse-s-athena", DATA1, payload)
         assert [p.stream for p in pk] == [b[0] for b in blocks]
-        for p, (stream, package_num, values) in zip(pk, blocks):
+        for p, (_stream, package_num, values) in zip(pk, blocks):
             # muse-lsl/BrainFlow: package_num = (uint16 packet counter << 8) | block index
             assert (p.fields["packet_sequence"] << 8) | p.sequence == package_num
             got = np.array(list(p.channels.values()))
@@ -140,9 +140,7 @@ def test_eeg_tags_give_profile_channels():
     eeg4 = [p for p in p21 if p.stream == "eeg"]
     assert eeg4 and all(tuple(p.channels) == ("TP9", "AF7", "AF8", "TP10") for p in eeg4)
     assert all(p.fields["tag"] == "0x11" and p.n_samples == 4 for p in eeg4)
-    eeg8 = [
-        p for p in decode("muse-s-athena", DATA1, _vec("athena.packet.brainflow_pr779_a"))
-    ]
+    eeg8 = [p for p in decode("muse-s-athena", DATA1, _vec("athena.packet.brainflow_pr779_a"))]
     assert all(tuple(p.channels) == prof.channels and p.n_samples == 2 for p in eeg8)
     assert all(p.units[c] == "uV" for p in eeg4 + eeg8 for c in p.channels)
 
@@ -220,7 +218,11 @@ def test_optics_0x34_maps_to_inner_sensors():
     payload = _ref_pack_lsb(list(range(1, 13)), 20, 30)
     (p,) = decode("muse-s-athena", DATA1, _notification([(0x34, 0, payload)]))
     assert tuple(p.channels) == ("LI_NIR", "RI_NIR", "LI_IR", "RI_IR")
-    assert p.channels["LI_NIR"].tolist() == [1, 5, 9] and p.channels["RI_IR"].tolist() == [4, 8, 12]
+    assert p.channels["LI_NIR"].tolist() == [1, 5, 9] and p.channels["RI_IR"].tolist() == [
+        4,
+        8,
+        12,
+    ]
 
 
 @settings(max_examples=200, deadline=None)

@@ -88,7 +88,9 @@ def test_unpack12_vector():
     raw = unpack_uint12(_b("muse.eeg.unpack12"))
     assert raw.tolist() == v["expected"]["raw_u12"]
     uv = EEG_SCALE_UV * (raw.astype(float) - 2048)
-    np.testing.assert_array_equal(uv, v["expected"]["uV (0.48828125*(n-2048)) [derived_by_report]"])
+    np.testing.assert_array_equal(
+        uv, v["expected"]["uV (0.48828125*(n-2048)) [derived_by_report]"]
+    )
 
 
 def test_eeg_notification_vector():

@@ -40,28 +40,39 @@ def test_equals_bands_functions_and_mne(muse):
     rel = band_power(f, p, ("delta", "theta", "alpha", "beta"), relative_to="total")
     for ci, ch in enumerate(CH):
         for b in ("delta", "theta", "alpha", "beta", "gamma"):
-            np.testing.assert_allclose(fr.values[:, col[f"eeg_{b}_uv2_{ch}"]], bp[b][:, ci], rtol=1e-10)
+            np.testing.assert_allclose(
+                fr.values[:, col[f"eeg_{b}_uv2_{ch}"]], bp[b][:, ci], rtol=1e-10
+            )
         for b in ("delta", "theta", "alpha", "beta"):
-            np.testing.assert_allclose(fr.values[:, col[f"eeg_{b}_rel_{ch}"]], rel[b][:, ci], rtol=1e-10)
-        np.testing.assert_allclose(fr.values[:, col[f"eeg_theta_beta_ratio_{ch}"]],
-                                   band_ratio(f, p[:, ci], "theta", "beta"), rtol=1e-10)
-        np.testing.assert_allclose(fr.values[:, col[f"eeg_iaf_hz_{ch}"]],
-                                   individual_alpha_frequency(f, p[:, ci]))
-    np.testing.assert_allclose(fr.values[:, col["eeg_faa"]], frontal_alpha_asymmetry(f, p, CH),
-                               rtol=1e-9)
+            np.testing.assert_allclose(
+                fr.values[:, col[f"eeg_{b}_rel_{ch}"]], rel[b][:, ci], rtol=1e-10
+            )
+        np.testing.assert_allclose(
+            fr.values[:, col[f"eeg_theta_beta_ratio_{ch}"]],
+            band_ratio(f, p[:, ci], "theta", "beta"),
+            rtol=1e-10,
+        )
+        np.testing.assert_allclose(
+            fr.values[:, col[f"eeg_iaf_hz_{ch}"]], individual_alpha_frequency(f, p[:, ci])
+        )
+    np.testing.assert_allclose(
+        fr.values[:, col["eeg_faa"]], frontal_alpha_asymmetry(f, p, CH), rtol=1e-9
+    )
     assert np.isnan(fr.values[40, col["eeg_alpha_uv2_AF8"]])  # window over the gap
     assert fr.times[0] == pytest.approx(4.0) and fr.times[1] == pytest.approx(4.25)
 
     mne = pytest.importorskip("mne")
     for k in (0, 17, 99):
         s = int(round(k * 0.25 * 256))
-        psd, freqs = mne.time_frequency.psd_array_welch(muse[:, s : s + 1024], 256.0, n_fft=256,
-                                                        verbose=False)
+        psd, freqs = mne.time_frequency.psd_array_welch(
+            muse[:, s : s + 1024], 256.0, n_fft=256, verbose=False
+        )
         lo, hi = EEG_BANDS["beta"]
         m = (freqs >= lo) & (freqs <= hi)
         ref = np.trapezoid(psd[:, m], freqs[m], axis=-1)
-        np.testing.assert_allclose([fr.values[k, col[f"eeg_beta_uv2_{c}"]] for c in CH], ref,
-                                   rtol=1e-10)
+        np.testing.assert_allclose(
+            [fr.values[k, col[f"eeg_beta_uv2_{c}"]] for c in CH], ref, rtol=1e-10
+        )
 
 
 def test_low_sfreq_drops_gamma_and_checks_names(muse):

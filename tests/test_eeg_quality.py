@@ -42,8 +42,12 @@ def test_ptp_equals_scipy_detrend(muse):
             seg = muse[ch, e * EP : (e + 1) * EP]
             assert c.ptp_uv[e, ch] == pytest.approx(np.ptp(detrend(seg, type="linear")), rel=1e-9)
     # pass share per channel = epochs within the channel's limit, counted by hand
-    ptp = np.array([[np.ptp(detrend(muse[ch, e * EP : (e + 1) * EP])) for ch in range(4)]
-                    for e in range(c.ok.shape[0])])
+    ptp = np.array(
+        [
+            [np.ptp(detrend(muse[ch, e * EP : (e + 1) * EP])) for ch in range(4)]
+            for e in range(c.ok.shape[0])
+        ]
+    )
     limits = np.array([150.0, 250.0, 250.0, 150.0])  # AF7/AF8 are blink-prone (looser)
     np.testing.assert_array_equal(c.ok, ptp <= limits)
 
@@ -89,8 +93,9 @@ def test_line_noise_and_emg_flags(muse):
     rng = np.random.default_rng(1)
     from scipy.signal import butter, sosfiltfilt
 
-    emg = sosfiltfilt(butter(4, [35, 95], "bandpass", fs=SFREQ, output="sos"),
-                      rng.normal(0, 60, t.size))
+    emg = sosfiltfilt(
+        butter(4, [35, 95], "bandpass", fs=SFREQ, output="sos"), rng.normal(0, 60, t.size)
+    )
     x[3] += emg  # muscle-like broadband 35-95 Hz on TP10
     clean = eeg_epoch_checks(muse, SFREQ, CH)
     c = eeg_epoch_checks(x, SFREQ, CH)
@@ -119,10 +124,17 @@ def test_profile_style_thresholds_rail_and_per_channel_override(muse):
     """Thresholds as a device profile hands them over: flat keys + "channels" overrides."""
     x = muse.copy()
     x[0, 7 * EP + 3] = 1000.0  # TP9 sample at the amplifier rail in epoch 7
-    profile = {"epoch_s": 2.0, "ptp_max_uv": 150.0, "flat_std_min_uv": 0.5,
-               "rail_abs_max_uv": 990.0,
-               "channels": {"AF7": {"ptp_max_uv": 250.0}, "AF8": {"ptp_max_uv": 250.0},
-                            "TP10": {"ptp_max_uv": 1e6}}}
+    profile = {
+        "epoch_s": 2.0,
+        "ptp_max_uv": 150.0,
+        "flat_std_min_uv": 0.5,
+        "rail_abs_max_uv": 990.0,
+        "channels": {
+            "AF7": {"ptp_max_uv": 250.0},
+            "AF8": {"ptp_max_uv": 250.0},
+            "TP10": {"ptp_max_uv": 1e6},
+        },
+    }
     c = eeg_epoch_checks(x, SFREQ, CH, thresholds=profile)
     assert c.rail[7, 0] and c.rail.sum() == 1 and not c.ok[7, 0]
     assert c.ok[:, 3].all()  # TP10's override lifts its amplitude limit

@@ -46,12 +46,14 @@ def _synthetic_eeg(seconds=60.0):
     """
     n = int(seconds * SFREQ)
     base = _sin(10.0, 20.0, n)
-    return np.stack([
-        base + _sin(75.0, 20.0, n, 0.3),
-        base + _sin(40.0, 10.0, n, 0.7),
-        base + _sin(40.0, 10.0, n, 1.1),
-        base + _sin(75.0, 20.0, n, 1.9),
-    ])
+    return np.stack(
+        [
+            base + _sin(75.0, 20.0, n, 0.3),
+            base + _sin(40.0, 10.0, n, 0.7),
+            base + _sin(40.0, 10.0, n, 1.1),
+            base + _sin(75.0, 20.0, n, 1.9),
+        ]
+    )
 
 
 def test_indicator_equals_hand_share_of_sinusoids():
@@ -142,13 +144,20 @@ def _session_data(k: int, emg_uv: float = 0.0):
     rr = np.roll(bundled_rr(), -40 * k)
     rr_times = np.cumsum(rr)
     keep = rr_times <= DUR_S
-    return {"eeg_times": np.arange(n) / sfreq, "eeg": eeg, "ch_names": list(ch),
-            "sfreq": sfreq, "rr_times": rr_times[keep], "rr_s": rr[keep]}
+    return {
+        "eeg_times": np.arange(n) / sfreq,
+        "eeg": eeg,
+        "ch_names": list(ch),
+        "sfreq": sfreq,
+        "rr_times": rr_times[keep],
+        "rr_s": rr[keep],
+    }
 
 
 def _score(store, subject, k, emg_uv=0.0):
-    sid = store.start_session(subject, devices={"headband": "test"}, simulated=True,
-                              software="test")
+    sid = store.start_session(
+        subject, devices={"headband": "test"}, simulated=True, software="test"
+    )
     spans = [PhaseSpan("eyes_closed_rest", "rest", True, 0.0, DUR_S)]
     out = score_and_store(store, sid, subject, spans=spans, **_session_data(k, emg_uv))
     store.end_session(sid, status="complete")
@@ -209,8 +218,13 @@ def test_fewer_than_five_sessions_not_gated(tmp_path):
 
 def test_sessions_without_stored_indicator_are_skipped(tmp_path):
     with SessionStore(tmp_path) as store:
-        for i, qual in enumerate([{"usable": True}, {"emg_gate": {"indicator": None}},
-                                  {"emg_gate": {"indicator": 0.25}}]):
+        for _i, qual in enumerate(
+            [
+                {"usable": True},
+                {"emg_gate": {"indicator": None}},
+                {"emg_gate": {"indicator": 0.25}},
+            ]
+        ):
             sid = store.start_session("E003", devices={}, simulated=True, software="t")
             store.set_session_features(sid, {}, usable=True, quality=qual)
             store.end_session(sid)
@@ -223,5 +237,9 @@ def test_sessions_without_stored_indicator_are_skipped(tmp_path):
 
 def test_phrase():
     assert emg_gate_phrase(None) == ""
-    assert emg_gate_phrase({"indicator": 0.31, "active": True, "passed": True, "p90": 0.342,
-                            "n_prior": 6}) == "EMG 0.310 <= own P90 0.342"
+    assert (
+        emg_gate_phrase(
+            {"indicator": 0.31, "active": True, "passed": True, "p90": 0.342, "n_prior": 6}
+        )
+        == "EMG 0.310 <= own P90 0.342"
+    )

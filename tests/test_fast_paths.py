@@ -106,7 +106,8 @@ def _chunks_equal(a, b):
         np.testing.assert_array_equal(x.times, y.times)
         assert (x.seq, x.n_missing) == (y.seq, y.n_missing)
         assert x.received_at == y.received_at or (
-            math.isnan(x.received_at) and math.isnan(y.received_at))
+            math.isnan(x.received_at) and math.isnan(y.received_at)
+        )
 
 
 @settings(max_examples=60, deadline=None)
@@ -165,8 +166,7 @@ def test_partial_block_counts_missing_electrodes():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(1, 12), st.integers(1, 30),
-       st.floats(0.0, 1.0))
+@given(st.integers(0, 2**32 - 1), st.integers(1, 12), st.integers(1, 30), st.floats(0.0, 1.0))
 def test_nanmedian_rows_equals_numpy_bit_for_bit(seed, n_cols, n_rows, p_nan):
     rng = np.random.default_rng(seed)
     a = rng.uniform(0.3, 2.0, (n_rows, n_cols))
@@ -182,10 +182,14 @@ def test_nanmedian_rows_equals_numpy_bit_for_bit(seed, n_cols, n_rows, p_nan):
 
 
 def test_nanmedian_rows_hand_values():
-    a = np.array([[1.0, np.nan, 3.0, 2.0],  # odd count: 2
-                  [4.0, 1.0, np.nan, np.nan],  # even count: (1 + 4) / 2
-                  [np.nan] * 4,
-                  [0.1, 0.2, 0.3, 0.7]])  # (0.2 + 0.3) / 2, rounded as (low + high) / 2
+    a = np.array(
+        [
+            [1.0, np.nan, 3.0, 2.0],  # odd count: 2
+            [4.0, 1.0, np.nan, np.nan],  # even count: (1 + 4) / 2
+            [np.nan] * 4,
+            [0.1, 0.2, 0.3, 0.7],
+        ]
+    )  # (0.2 + 0.3) / 2, rounded as (low + high) / 2
     med, n = _nanmedian_rows(a)
     assert med[0] == 2.0 and med[1] == 2.5 and math.isnan(med[2])
     assert med[3] == (0.2 + 0.3) / 2
@@ -218,8 +222,9 @@ def test_compute_hrv_skipped_groups_leave_the_rest_identical(nonlinear, geometri
     rr = 0.8 + 0.05 * np.sin(np.arange(200) / 3.0) + rng.normal(0, 0.02, 200)
     rr[[17, 90]] = np.nan
     full, qf = compute_hrv(rr, frequency=False, return_quality=True)
-    part, qp = compute_hrv(rr, frequency=False, nonlinear=nonlinear, geometric=geometric,
-                           return_quality=True)
+    part, qp = compute_hrv(
+        rr, frequency=False, nonlinear=nonlinear, geometric=geometric, return_quality=True
+    )
     skipped = set()
     if not nonlinear:
         skipped.update(HRV_NONLINEAR_NAMES)

@@ -49,9 +49,15 @@ SCENARIOS = {
     "corrupt_bytes_10pct": dict(corrupt=0.10, corrupt_mode="truncate"),
     "clock_jumps": dict(clock_jumps=[(40.0, -2.0), (90.0, 3.0), (130.0, -0.5)]),
     "nan_bursts": "bursts",
-    "everything_at_once": dict(drop=0.1, duplicate=0.1, reorder=0.1, reorder_max_s=0.1,
-                               corrupt=0.05, disconnects=PER_HOUR_100,
-                               clock_jumps=[(70.0, -1.0)]),
+    "everything_at_once": dict(
+        drop=0.1,
+        duplicate=0.1,
+        reorder=0.1,
+        reorder_max_s=0.1,
+        corrupt=0.05,
+        disconnects=PER_HOUR_100,
+        clock_jumps=[(70.0, -1.0)],
+    ),
 }
 BURSTS = [(20.0, 2.0), (55.0, 0.7), (100.0, 5.0), (150.0, 1.3)]
 
@@ -144,7 +150,9 @@ def test_two_hour_accelerated_soak_has_stable_memory(tmp_path):
 
     proc = subprocess.run(
         [sys.executable, "-c", _SOAK_CHILD, str(_SOAK_PATH), str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -54,9 +54,18 @@ def test_no_faults_is_identity_and_iteration_is_reproducible():
     inj = FaultInjector(strap, seed=1)
     out = list(inj)
     assert [(n.t, n.characteristic, n.payload) for n in out] == [
-        (n.t, n.characteristic, n.payload) for n in strap]
-    faulty = FaultInjector(strap, seed=5, drop=0.2, duplicate=0.3, reorder=0.3, corrupt=0.2,
-                           disconnects=[(10.0, 4.0)], clock_jumps=[(20.0, -2.0)])
+        (n.t, n.characteristic, n.payload) for n in strap
+    ]
+    faulty = FaultInjector(
+        strap,
+        seed=5,
+        drop=0.2,
+        duplicate=0.3,
+        reorder=0.3,
+        corrupt=0.2,
+        disconnects=[(10.0, 4.0)],
+        clock_jumps=[(20.0, -2.0)],
+    )
     assert list(faulty) == list(faulty)
 
 
@@ -89,8 +98,14 @@ def test_each_fault_kind_against_hand_checks():
     assert [n.origin for n in out] != sorted(n.origin for n in out)  # overtaken
     assert all(src[n.origin].t <= n.t <= src[n.origin].t + 3.0 for n in out)
 
-    inj = FaultInjector(strap, seed=3, reorder=0.5, reorder_max_s=3.0, disconnects=[(20.0, 5.0)],
-                        clock_jumps=[(40.0, 1.5), (50.0, -4.0)])
+    inj = FaultInjector(
+        strap,
+        seed=3,
+        reorder=0.5,
+        reorder_max_s=3.0,
+        disconnects=[(20.0, 5.0)],
+        clock_jumps=[(40.0, 1.5), (50.0, -4.0)],
+    )
     out = list(inj)
     events = [x for x in out if isinstance(x, LinkEvent)]
     assert [(e.t, e.kind) for e in events] == [(20.0, "disconnected"), (25.0, "connected")]
@@ -106,15 +121,20 @@ def test_replay_passes_link_events_and_clock_offsets_to_callbacks():
     strap = SimulatedStrap(duration_s=10.0)
     inj = FaultInjector(strap, disconnects=[(3.0, 2.0)], clock_jumps=[(7.0, 100.0)])
     got, events = [], []
-    tr = ReplayTransport(inj, speed=0, callback=lambda *a: got.append(a),
-                         event_callback=events.append)
+    tr = ReplayTransport(
+        inj, speed=0, callback=lambda *a: got.append(a), event_callback=events.append
+    )
     asyncio.run(tr.run())
-    assert [(e.device, e.kind) for e in events] == [("sim-hrs", "disconnected"),
-                                                    ("sim-hrs", "connected")]
+    assert [(e.device, e.kind) for e in events] == [
+        ("sim-hrs", "disconnected"),
+        ("sim-hrs", "connected"),
+    ]
     t0 = events[0].t - 3.0  # session time of device time 0
     assert [round(a[3] - t0, 9) for a in got] == [
-        round(n.t + (100.0 if n.t >= 7.0 else 0.0), 9) for n in inj
-        if isinstance(n, FaultedNotification)]
+        round(n.t + (100.0 if n.t >= 7.0 else 0.0), 9)
+        for n in inj
+        if isinstance(n, FaultedNotification)
+    ]
 
 
 # -- the hub against injected faults --------------------------------------------------------------
@@ -146,7 +166,7 @@ def _expected_eeg_rows(head, inj_items, n_ch=4):
         seg = np.full((n_ch, 12 * (hi - lo + 1)), np.nan)
         for b, chans in blocks.items():
             for ch, uv in chans.items():
-                seg[ch, 12 * (b - lo): 12 * (b - lo + 1)] = uv
+                seg[ch, 12 * (b - lo) : 12 * (b - lo + 1)] = uv
         segments.append((lo, hi, seg))
     return segments
 
@@ -173,12 +193,20 @@ def test_faulty_replay_loses_no_delivered_sample_and_reports_every_gap(
     head = SimulatedHeadband(duration_s=8.0, seed=seed % 1000)
     strap = SimulatedStrap(duration_s=10.0, seed=seed % 997)
     reorder_max = 0.1  # < max_lag_blocks (4) x 12 / 256 s = 0.1875 s
-    kw = dict(drop=drop, duplicate=duplicate, reorder=reorder, reorder_max_s=reorder_max,
-              corrupt=corrupt, disconnects=windows, clock_jumps=[(4.0, jump)] if jump else ())
+    kw = dict(
+        drop=drop,
+        duplicate=duplicate,
+        reorder=reorder,
+        reorder_max_s=reorder_max,
+        corrupt=corrupt,
+        disconnects=windows,
+        clock_jumps=[(4.0, jump)] if jump else (),
+    )
     ih = FaultInjector(head, seed=seed, **kw)
     is_ = FaultInjector(strap, seed=seed + 1, **kw)
-    hub = StreamHub({"sim-muse": "sim-muse", "sim-hrs": "sim-hrs"}, max_lag_blocks=4,
-                    silence_s=None)
+    hub = StreamHub(
+        {"sim-muse": "sim-muse", "sim-hrs": "sim-hrs"}, max_lag_blocks=4, silence_s=None
+    )
     _replay([ih, is_], hub)
 
     # EEG: buffer = segment 1 + NaN fill + segment 2 + ...; every delivered sample in place
@@ -193,7 +221,7 @@ def test_faulty_replay_loses_no_delivered_sample_and_reports_every_gap(
     if trailing_eeg:
         assert eeg_gaps[-1].n_missing == 0
     parts = [segs[0][2]] if segs else []
-    for (lo_prev, hi_prev, _), (lo, _, seg), gap in zip(segs, segs[1:], eeg_gaps):
+    for (_lo_prev, hi_prev, _), (lo, _, seg), gap in zip(segs, segs[1:], eeg_gaps):
         true_missing = 12 * (lo - hi_prev - 1)
         # the gap is measured on the host clock from the first packet after the reconnect,
         # which may itself have been delayed by up to reorder_max_s
@@ -206,7 +234,8 @@ def test_faulty_replay_loses_no_delivered_sample_and_reports_every_gap(
     assert int(np.isnan(data).sum()) == int(np.isnan(expected).sum())
     loss = [g for g in hub.gaps if g.stream == "eeg" and g.reason == "loss"]
     n_nan_blocks = sum(
-        int(np.all(np.isnan(seg.reshape(4, -1, 12)), axis=(0, 2)).sum()) for _, _, seg in segs)
+        int(np.all(np.isnan(seg.reshape(4, -1, 12)), axis=(0, 2)).sum()) for _, _, seg in segs
+    )
     assert sum(g.n_missing for g in loss) == 12 * n_nan_blocks
 
     # RR: exactly the intervals of the first intact copy of each delivered notification, in
@@ -235,7 +264,8 @@ def test_faulty_replay_loses_no_delivered_sample_and_reports_every_gap(
     if not jump:
         closed = rr_gaps[: len(rr_gaps) - trailing_rr]
         assert sorted(g.duration_s for g in closed) == pytest.approx(
-            sorted(b - a for a, b in pairs))
+            sorted(b - a for a, b in pairs)
+        )
 
 
 def test_hub_records_silence_and_compensates_a_backward_clock_step():
@@ -279,8 +309,9 @@ def test_polar_h10_csv_replays_byte_exact_through_hrs_and_pmd():
     np.testing.assert_array_equal(ecg.data[0], ecg_uv[:n])
     # device clock: the frame's last sample sits at its CSV time
     t_ns = np.array([int(r["time_ns"]) for r in rows[:n]])
-    np.testing.assert_allclose(ecg.times[72::73] - ecg.times[72],
-                               (t_ns[72::73] - t_ns[72]) / 1e9, atol=1e-6)
+    np.testing.assert_allclose(
+        ecg.times[72::73] - ecg.times[72], (t_ns[72::73] - t_ns[72]) / 1e9, atol=1e-6
+    )
     rr = hub.get_window(1e6, "rr").data[0] * 1000.0
     assert rr.size == 798
     assert np.max(np.abs(rr - rr_ms)) <= 1000 / 1024 / 2 + 1e-9  # 1/1024 s quantization

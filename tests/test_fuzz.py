@@ -29,8 +29,11 @@ from addictidx.acquire.decoders import (
 )
 from addictidx.sessions import crypto
 
-FUZZ = settings(max_examples=60, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,8 +60,7 @@ _VALID = {
 
 
 @FUZZ
-@given(key=st.sampled_from(sorted(DECODERS)), data=st.binary(max_size=300), edits=EDITS,
-       cut=CUT)
+@given(key=st.sampled_from(sorted(DECODERS)), data=st.binary(max_size=300), edits=EDITS, cut=CUT)
 def test_every_decoder_raises_only_decode_error(key, data, edits, cut):
     fn = DECODERS[key]
     for payload in (data, _mutate(_VALID.get(key, data), edits, cut)):
@@ -86,19 +88,41 @@ def _seed_files(d: Path) -> dict[str, bytes]:
     import edfio
 
     rng = np.random.default_rng(0)
-    bdf = edfio.Bdf([edfio.BdfSignal(rng.normal(0, 20, 512), 256.0, label=c,
-                                     physical_dimension="uV", physical_range=(-1000, 1000))
-                     for c in ("TP9", "AF7")], data_record_duration=1.0,
-                    annotations=[edfio.EdfAnnotation(0.5, None, "phase:x")])
+    bdf = edfio.Bdf(
+        [
+            edfio.BdfSignal(
+                rng.normal(0, 20, 512),
+                256.0,
+                label=c,
+                physical_dimension="uV",
+                physical_range=(-1000, 1000),
+            )
+            for c in ("TP9", "AF7")
+        ],
+        data_record_duration=1.0,
+        annotations=[edfio.EdfAnnotation(0.5, None, "phase:x")],
+    )
     bdf.write(d / "s.bdf")
-    edf = edfio.Edf([edfio.EdfSignal(np.full(8, 800.0), 4.0, label="RR", physical_dimension="ms",
-                                     physical_range=(0, 3000))], data_record_duration=1.0,
-                    annotations=[edfio.EdfAnnotation(0.1, None, "beat rr_ms=800.000")])
+    edf = edfio.Edf(
+        [
+            edfio.EdfSignal(
+                np.full(8, 800.0),
+                4.0,
+                label="RR",
+                physical_dimension="ms",
+                physical_range=(0, 3000),
+            )
+        ],
+        data_record_duration=1.0,
+        annotations=[edfio.EdfAnnotation(0.1, None, "beat rr_ms=800.000")],
+    )
     edf.write(d / "s.edf")
     muse = "timestamps,TP9,AF7,AF8,TP10,Right AUX\n" + "".join(
-        f"{1700000000 + i / 256:.6f},{i % 7}.5,1.0,2.0,3.0,0.0\n" for i in range(64))
+        f"{1700000000 + i / 256:.6f},{i % 7}.5,1.0,2.0,3.0,0.0\n" for i in range(64)
+    )
     mm = "TimeStamp,RAW_TP9,RAW_AF7,RAW_AF8,RAW_TP10,Elements\n" + "".join(
-        f"2024-05-01 10:00:00.{i * 4:03d},1.0,2.0,3.0,4.0,\n" for i in range(40))
+        f"2024-05-01 10:00:00.{i * 4:03d},1.0,2.0,3.0,4.0,\n" for i in range(40)
+    )
     tsv = "beat_time_s\trr_ms\n" + "".join(f"{i * 0.8:.4f}\t800.000\n" for i in range(20))
     return {
         ".bdf": (d / "s.bdf").read_bytes(),
@@ -116,8 +140,12 @@ def seeds(tmp_path_factory):
 
 
 @FUZZ
-@given(kind=st.sampled_from([".bdf", ".edf", ".csv", "mm.csv", ".tsv", ".xdf", ".csv.gz"]),
-       edits=EDITS, cut=CUT, junk=st.binary(max_size=200))
+@given(
+    kind=st.sampled_from([".bdf", ".edf", ".csv", "mm.csv", ".tsv", ".xdf", ".csv.gz"]),
+    edits=EDITS,
+    cut=CUT,
+    junk=st.binary(max_size=200),
+)
 def test_read_recording_raises_only_one_data_format_error(seeds, kind, edits, cut, junk):
     import gzip
 
@@ -138,8 +166,12 @@ def test_read_recording_raises_only_one_data_format_error(seeds, kind, edits, cu
 
 
 @FUZZ
-@given(which=st.sampled_from(["rr_text", "h10_csv", "athena_log"]), text=st.text(max_size=300),
-       edits=EDITS, cut=CUT)
+@given(
+    which=st.sampled_from(["rr_text", "h10_csv", "athena_log"]),
+    text=st.text(max_size=300),
+    edits=EDITS,
+    cut=CUT,
+)
 def test_acquire_text_readers_raise_only_data_format_error(which, text, edits, cut):
     from addictidx.acquire import read_rr_text
     from addictidx.acquire.h10_replay import read_athena_log, read_polar_h10_csv
@@ -149,8 +181,9 @@ def test_acquire_text_readers_raise_only_data_format_error(which, text, edits, c
         "h10_csv": "time_ns,ecg_mV,hr_bpm,rr_ms\n1000,0.1,60,1000\n2000,0.2,,\n",
         "athena_log": "2024-01-01T00:00:00Z\t273e0013-4c4d-454d-96be-f03bac821358\tdeadbeef\n",
     }[which]
-    fn = {"rr_text": read_rr_text, "h10_csv": read_polar_h10_csv,
-          "athena_log": read_athena_log}[which]
+    fn = {"rr_text": read_rr_text, "h10_csv": read_polar_h10_csv, "athena_log": read_athena_log}[
+        which
+    ]
     for data in (text.encode("utf-8", "replace"), _mutate(seed.encode(), edits, cut)):
         with tempfile.TemporaryDirectory() as d:
             p = Path(d) / "f.txt"
@@ -218,7 +251,7 @@ def test_audit_verify_fails_on_any_single_byte_change(tmp_path):
     good = p.read_bytes()
     rng = np.random.default_rng(1)
     for pos in rng.choice(len(good), 40, replace=False):
-        if good[pos:pos + 1] == b"\n":
+        if good[pos : pos + 1] == b"\n":
             continue
         b = bytearray(good)
         b[pos] = (b[pos] + 1) % 256 if b[pos] != ord("9") else ord("8")
@@ -239,8 +272,12 @@ def test_rescore_on_malformed_files_prints_one_line(seeds, tmp_path):
     for name, data in cases.items():
         p = tmp_path / name
         p.write_bytes(data)
-        proc = subprocess.run([sys.executable, "-m", "addictidx", "rescore", str(p)],
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "addictidx", "rescore", str(p)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 2, (name, proc.stdout, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert "Traceback" not in proc.stderr and len(lines) == 1, (name, proc.stderr)
@@ -252,8 +289,16 @@ def test_atheris_target_runs_briefly():
     """Coverage-guided fuzzing of the decoders, the readers and the encrypted formats."""
     env = dict(os.environ, PYTHONHASHSEED="0")
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "fuzz_atheris.py"), "-atheris_runs=3000",
-         "-seed=1"], capture_output=True, text=True, timeout=300, env=env,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "fuzz_atheris.py"),
+            "-atheris_runs=3000",
+            "-seed=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "Done 3000 in" in proc.stderr, proc.stderr[-2000:]

@@ -134,8 +134,21 @@ def test_name_tables_are_consistent():
     assert set(NEUROKIT_NAMES) <= set(HRV_NAMES)
     assert set(KUBIOS_DEVIATIONS) <= set(HRV_NAMES)
     assert set(HRV_MIN_WINDOW_S) == set(HRV_NAMES)
-    required = {"MeanNN", "SDNN", "RMSSD", "SDSD", "pNN50", "pNN20", "LF", "HF", "LFHF", "SD1",
-                "SD2", "SampEn", "DFA_alpha1"}
+    required = {
+        "MeanNN",
+        "SDNN",
+        "RMSSD",
+        "SDSD",
+        "pNN50",
+        "pNN20",
+        "LF",
+        "HF",
+        "LFHF",
+        "SD1",
+        "SD2",
+        "SampEn",
+        "DFA_alpha1",
+    }
     assert {"HRV_" + c for c in required} <= set(NEUROKIT_NAMES.values())
     assert all(v.startswith("HRV_") for v in NEUROKIT_NAMES.values())
     assert {"hrv_pnn50_pct", "hrv_sd2_ms"} <= set(KUBIOS_DEVIATIONS)
@@ -216,8 +229,9 @@ def test_min_window_blanks_and_flags():
 def test_hti_tinn_stress_by_hand():
     # 20 intervals: 10 at 800 ms, 6 at 850 ms, 4 at 900 ms
     ms = np.array([800.0] * 10 + [850.0] * 6 + [900.0] * 4)
-    out = compute_hrv(np.random.default_rng(0).permutation(ms) / 1000, enforce_min_window=False,
-                      frequency=False)
+    out = compute_hrv(
+        np.random.default_rng(0).permutation(ms) / 1000, enforce_min_window=False, frequency=False
+    )
     assert out["hrv_hti"] == pytest.approx(20 / 10)
     # Baevsky: 50-ms bins -> 800 ms falls in [800, 850): AMo = 50 %, Mo = 0.825 s, MxDMn = 0.1 s
     assert out["hrv_stress_index"] == pytest.approx(math.sqrt(50 / (2 * 0.825 * 0.1)))
@@ -236,7 +250,9 @@ def test_hr_stats_by_hand():
     out = compute_hrv(rr, enforce_min_window=False, frequency=False)
     hr = 60 / rr
     ma = [np.mean(hr[i : i + 5]) for i in range(2)]
-    assert out["hr_min_bpm"] == pytest.approx(min(ma)) and out["hr_max_bpm"] == pytest.approx(max(ma))
+    assert out["hr_min_bpm"] == pytest.approx(min(ma)) and out["hr_max_bpm"] == pytest.approx(
+        max(ma)
+    )
     assert out["hr_sd_bpm"] == pytest.approx(np.std(hr, ddof=1))
 
 
@@ -251,8 +267,9 @@ def test_kubios_spectrum_equals_scipy_welch(rr15):
     ms, t = rr * 1000, np.cumsum(rr)
     x = np.arange(t[0], t[-1] + 1e-9, 0.25)
     y = CubicSpline(t, ms)(x)
-    fr, pr = welch(y - y.mean(), fs=4.0, window="hann", nperseg=600, noverlap=300, nfft=1200,
-                   detrend=False)
+    fr, pr = welch(
+        y - y.mean(), fs=4.0, window="hann", nperseg=600, noverlap=300, nfft=1200, detrend=False
+    )
     np.testing.assert_allclose(f, fr)
     np.testing.assert_allclose(p, pr, rtol=1e-9)
     out = compute_hrv(rr)
@@ -317,7 +334,9 @@ def test_equals_neurokit_dict_and_peaks_on_random_excerpt_windows(rr15):
             _assert_equals_nk_all(with_t, ref, ("rr_time_s",) + where)
             # the same RR as NeuroKit2 peak indices at 128 Hz (nsr2db RR lie on the 1/128-s grid)
             peaks = np.concatenate([[0], np.cumsum(np.round(rr * 128).astype(np.int64))])
-            _assert_equals_nk_all(ours, _nk_reference(peaks, sampling_rate=128), ("peaks",) + where)
+            _assert_equals_nk_all(
+                ours, _nk_reference(peaks, sampling_rate=128), ("peaks",) + where
+            )
             blanked = compute_hrv(rr, convention="neurokit")
             for name in NEUROKIT_NAMES:
                 if np.sum(rr) < 0.95 * HRV_MIN_WINDOW_S[name]:
@@ -369,8 +388,9 @@ def test_rr_time_validation(kw, msg):
 
 def test_rr_time_may_be_nan_at_missing_interval():
     rr = [0.8, np.nan, 0.85, 0.9]
-    out = compute_hrv(rr, rr_time_s=[0.8, np.nan, 2.55, 3.45], enforce_min_window=False,
-                      frequency=False)
+    out = compute_hrv(
+        rr, rr_time_s=[0.8, np.nan, 2.55, 3.45], enforce_min_window=False, frequency=False
+    )
     assert out["hrv_rmssd_ms"] == pytest.approx(50.0)  # only (850, 900) is successive
 
 
@@ -401,8 +421,16 @@ def test_equals_neurokit_dict_on_random_windows_of_shared_records(group):
         for length in (300.0, 60.0):
             for idx in _windows(t_all, rng, length, 3):
                 rr, tw = rr_all[idx], t_all[idx]
-                where = (group, str(fname), length, round(float(tw[0]), 1), int(np.isnan(rr).sum()))
-                ours = compute_hrv(rr, convention="neurokit", enforce_min_window=False, rr_time_s=tw)
+                where = (
+                    group,
+                    str(fname),
+                    length,
+                    round(float(tw[0]), 1),
+                    int(np.isnan(rr).sum()),
+                )
+                ours = compute_hrv(
+                    rr, convention="neurokit", enforce_min_window=False, rr_time_s=tw
+                )
                 _assert_equals_nk_all(ours, _nk_reference(_nk_dict(rr, tw)), where)
                 if length == 60.0 or np.isnan(rr).any():  # RRI alone: NeuroKit2's own beat times
                     plain = compute_hrv(rr, convention="neurokit", enforce_min_window=False)

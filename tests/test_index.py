@@ -219,6 +219,7 @@ def test_float32_input_is_accepted_and_computed_in_float64():
 
 # ----------------------------------------------------------------------------- score_index
 
+
 def _personal(n=14):
     return Baseline(
         median={
@@ -281,7 +282,9 @@ def test_index_confidence_formula():
 def test_score_index_quality_gate_and_missing_reason():
     b = _personal()
     feats = {n: b.median[n] for n in FEATURE_NAMES}
-    bad = QualityReport(per_channel={"AF7": 0.2}, usable=False, reasons=("only 40% of EEG epochs passed",))
+    bad = QualityReport(
+        per_channel={"AF7": 0.2}, usable=False, reasons=("only 40% of EEG epochs passed",)
+    )
     r = score_index(feats, b, quality=bad)
     assert r.index is None and r.band is None and r.confidence == 0.0
     assert "only 40% of EEG epochs passed" in r.reason
@@ -289,14 +292,22 @@ def test_score_index_quality_gate_and_missing_reason():
     assert r2.index is None
     assert "only 2 of 4" in r2.reason
     assert "hrv_ln_rmssd (no value)" in r2.reason and "eeg_alpha_beta_ratio_temporal" in r2.reason
-    b0 = Baseline(median=b.median, mad={**b.mad, "hr_mean_bpm": 0.0}, kind="personal", n_sessions=6, source="t")
+    b0 = Baseline(
+        median=b.median,
+        mad={**b.mad, "hr_mean_bpm": 0.0},
+        kind="personal",
+        n_sessions=6,
+        source="t",
+    )
     r3 = score_index({**feats, "eeg_alpha_beta_ratio_temporal": None}, b0)
     assert r3.index is None and "hr_mean_bpm (baseline MAD is 0)" in r3.reason
 
 
 def test_score_index_rejects_implausible_units():
     with pytest.raises(ValueError, match=r"hrv_ln_rmssd.*natural log of RMSSD"):
-        score_index({"hrv_ln_rmssd": 42.0, "hr_mean_bpm": 60.0, "eeg_beta_rel_frontal": 0.2}, _personal())
+        score_index(
+            {"hrv_ln_rmssd": 42.0, "hr_mean_bpm": 60.0, "eeg_beta_rel_frontal": 0.2}, _personal()
+        )
 
 
 def test_score_indices_batch_equals_single_calls():
@@ -341,7 +352,9 @@ def test_population_norm_arithmetic_from_published_mean_sd():
     assert doc["hrv_ln_rmssd"]["mad"] == pytest.approx(math.sqrt(s2) / 1.4826, abs=1e-6)
     # cross-check the lognormal: simulated RMSSD with those parameters has mean ~42 and SD ~15
     rng = np.random.default_rng(0)
-    sim = np.exp(rng.normal(doc["hrv_ln_rmssd"]["median"], doc["hrv_ln_rmssd"]["mad"] * 1.4826, 400_000))
+    sim = np.exp(
+        rng.normal(doc["hrv_ln_rmssd"]["median"], doc["hrv_ln_rmssd"]["mad"] * 1.4826, 400_000)
+    )
     assert sim.mean() == pytest.approx(42, rel=0.01) and sim.std() == pytest.approx(15, rel=0.02)
     # HR: 60000/926 bpm; delta-method SD 60000*90/926^2, MAD = SD/1.4826
     assert doc["hr_mean_bpm"]["median"] == pytest.approx(60000 / 926, abs=1e-6)
@@ -368,7 +381,10 @@ def test_eeg_device_reference_values_reproduce_from_real_muse_recordings():
     got = eeg_reference_values([*muse, extra])
     doc = load_population_norms()
     # 21 recordings give frontal beta; 12 pass the temporal-pair gate (values: see the toml)
-    assert (got["eeg_beta_rel_frontal"]["n"], got["eeg_alpha_beta_ratio_temporal"]["n"]) == (21, 12)
+    assert (got["eeg_beta_rel_frontal"]["n"], got["eeg_alpha_beta_ratio_temporal"]["n"]) == (
+        21,
+        12,
+    )
     for name in ("eeg_beta_rel_frontal", "eeg_alpha_beta_ratio_temporal"):
         assert got[name]["n"] == doc[name]["n_recordings"]
         assert got[name]["median"] == pytest.approx(doc[name]["median"], abs=5e-5)

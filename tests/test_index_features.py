@@ -43,8 +43,15 @@ def _band(freqs, psd, lo, hi):
 
 def test_names_and_report(muse, rr):
     feats, rep = compute_index_features(muse, SFREQ, CH, rr)
-    assert tuple(feats) == INDEX_FEATURE_NAMES == (
-        "hrv_ln_rmssd", "hr_mean_bpm", "eeg_beta_rel_frontal", "eeg_alpha_beta_ratio_temporal",
+    assert (
+        tuple(feats)
+        == INDEX_FEATURE_NAMES
+        == (
+            "hrv_ln_rmssd",
+            "hr_mean_bpm",
+            "eeg_beta_rel_frontal",
+            "eeg_alpha_beta_ratio_temporal",
+        )
     )
     assert all(isinstance(v, float) and math.isfinite(v) for v in feats.values())
     assert isinstance(rep, QualityReport) and rep.usable
@@ -62,9 +69,12 @@ def test_eeg_features_equal_mne_welch_over_clean_epochs(muse, rr):
         # concatenated = mean of their periodograms
         clean = np.concatenate([muse[i, e * EP : (e + 1) * EP] for e in np.flatnonzero(ok[:, i])])
         psd, freqs = mne.time_frequency.psd_array_welch(
-            clean, SFREQ, n_fft=EP, n_overlap=0, window="hamming", verbose=False)
-        vals[ch] = {b: _band(freqs, psd, lo, hi)
-                    for b, (lo, hi) in {"a": (8, 12), "b": (13, 25), "t": (1, 25)}.items()}
+            clean, SFREQ, n_fft=EP, n_overlap=0, window="hamming", verbose=False
+        )
+        vals[ch] = {
+            b: _band(freqs, psd, lo, hi)
+            for b, (lo, hi) in {"a": (8, 12), "b": (13, 25), "t": (1, 25)}.items()
+        }
     beta_rel = np.mean([vals[c]["b"] / vals[c]["t"] for c in ("AF7", "AF8")])
     ab = np.mean([vals[c]["a"] / vals[c]["b"] for c in ("TP9", "TP10")])
     assert feats["eeg_beta_rel_frontal"] == pytest.approx(beta_rel, rel=1e-10)

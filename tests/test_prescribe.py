@@ -54,7 +54,14 @@ def test_karvonen_hand_calculation_and_rounding_rule():
 
 @pytest.mark.parametrize(
     ("hr", "state"),
-    [(99.9, "green"), (100, "amber"), (110, "amber"), (120, "amber"), (120.1, "red"), (140, "red")],
+    [
+        (99.9, "green"),
+        (100, "amber"),
+        (110, "amber"),
+        (120, "amber"),
+        (120.1, "red"),
+        (140, "red"),
+    ],
 )
 def test_state_resting_hr_edges(hr, state):
     # AMBER for 100-120 inclusive, RED above 120 (EVIDENCE §7(iii))
@@ -107,7 +114,9 @@ def test_unknown_staff_flag_is_an_error():
 
 def test_never_screened_is_a_note_not_a_state():
     state, reasons = infer_state(70)
-    assert state == "green" and reasons == ("no completed screening questionnaire: light intensity at most",)
+    assert state == "green" and reasons == (
+        "no completed screening questionnaire: light intensity at most",
+    )
 
 
 # ----------------------------------------------------------------------------- rule table
@@ -141,19 +150,29 @@ def test_rule_table_validation_names_the_rule(tmp_path):
     from importlib import resources
 
     text = resources.files("addictidx.prescribe").joinpath("rules.toml").read_text("utf-8")
-    broken = text.replace('rule_id = "rx1.low.red"\nband = "low"\nstate = "red"\n',
-                          'rule_id = "rx1.low.red"\nband = "low"\nstate = "red"\nintensity_pct_hrr = [30, 39]\n')
+    broken = text.replace(
+        'rule_id = "rx1.low.red"\nband = "low"\nstate = "red"\n',
+        'rule_id = "rx1.low.red"\nband = "low"\nstate = "red"\nintensity_pct_hrr = [30, 39]\n',
+    )
     assert broken != text
     with pytest.raises(DataFormatError, match=r"rx1\.low\.red.*RED rule must have no intensity"):
         _parse_rules(broken, "rules.toml")
-    with pytest.raises(DataFormatError, match=r"rx1\.high\.amber.*second rule for band 'high', state 'green'"):
-        _parse_rules(text.replace('band = "high"\nstate = "amber"', 'band = "high"\nstate = "green"'), "r.toml")
+    with pytest.raises(
+        DataFormatError, match=r"rx1\.high\.amber.*second rule for band 'high', state 'green'"
+    ):
+        _parse_rules(
+            text.replace('band = "high"\nstate = "amber"', 'band = "high"\nstate = "green"'),
+            "r.toml",
+        )
     start = text.index('[[rule]]\nrule_id = "rx1.high.amber"')
     end = text.index("[[rule]]", start + 1)
     with pytest.raises(DataFormatError, match=r"no rule for band/state \['high/amber'\]"):
         _parse_rules(text[:start] + text[end:], "r.toml")
     with pytest.raises(DataFormatError, match=r"whole numbers"):
-        _parse_rules(text.replace("intensity_pct_hrr = [40, 59]", "intensity_pct_hrr = [40.5, 59]", 1), "r.toml")
+        _parse_rules(
+            text.replace("intensity_pct_hrr = [40, 59]", "intensity_pct_hrr = [40.5, 59]", 1),
+            "r.toml",
+        )
     p = tmp_path / "rules.toml"
     p.write_text(text)
     assert load_rules(p).lookup("low", "green").rule_id == "rx1.low.green"
@@ -220,11 +239,20 @@ def test_never_screened_gets_light_intensity_at_most():
     assert rx.state == "amber" and rx.intensity_pct_hrr == (30, 39)
     assert "Tai Chi" in rx.activity
     # already light: no cap
-    assert prescribe("low", age=30, resting_hr=60, screening={"first_weeks": True}).rule_id == "rx1.low.amber"
+    assert (
+        prescribe("low", age=30, resting_hr=60, screening={"first_weeks": True}).rule_id
+        == "rx1.low.amber"
+    )
 
 
 def test_no_index_gives_safe_default_with_reason():
-    b = Baseline(median={"hr_mean_bpm": 60}, mad={"hr_mean_bpm": 3}, kind="personal", n_sessions=5, source="t")
+    b = Baseline(
+        median={"hr_mean_bpm": 60},
+        mad={"hr_mean_bpm": 3},
+        kind="personal",
+        n_sessions=5,
+        source="t",
+    )
     r = score_index({"hr_mean_bpm": 70.0}, b)
     assert r.index is None
     rx = prescribe(r, age=30, resting_hr=60, screening=CLEARED)
@@ -278,10 +306,15 @@ def _karvonen_by_hand(pct, rest, age):
 @pytest.mark.parametrize("band", ["low", "elevated", "high", None])
 @pytest.mark.parametrize(
     ("state", "resting_hr", "screening"),
-    [("green", 62, CLEARED), ("amber", 62, Screening(medically_screened=True, first_weeks=True)),
-     ("red", 62, Screening(medically_screened=True, sbp=185))],
+    [
+        ("green", 62, CLEARED),
+        ("amber", 62, Screening(medically_screened=True, first_weeks=True)),
+        ("red", 62, Screening(medically_screened=True, sbp=185)),
+    ],
 )
-def test_targets_match_karvonen_tanaka_for_every_band_and_state(band, state, resting_hr, screening):
+def test_targets_match_karvonen_tanaka_for_every_band_and_state(
+    band, state, resting_hr, screening
+):
     age = 41  # HRmax 208 - 28.7 = 179.3
     rx = prescribe(band, age=age, resting_hr=resting_hr, screening=screening)
     assert rx.state == state
@@ -293,7 +326,10 @@ def test_targets_match_karvonen_tanaka_for_every_band_and_state(band, state, res
         assert rx.hr_target_bpm is None
     else:
         lo, hi = row.intensity_pct_hrr
-        assert rx.hr_target_bpm == (_karvonen_by_hand(lo, resting_hr, age), _karvonen_by_hand(hi, resting_hr, age))
+        assert rx.hr_target_bpm == (
+            _karvonen_by_hand(lo, resting_hr, age),
+            _karvonen_by_hand(hi, resting_hr, age),
+        )
     # the rationale carries the citations
     assert "Sources: " in rx.rationale
     for c in row.citations:
@@ -304,9 +340,15 @@ def test_targets_match_karvonen_tanaka_for_every_band_and_state(band, state, res
 
 
 def test_staff_state_override_carries_the_reason():
-    rx = prescribe("low", age=30, resting_hr=125, state="green", override_state=True,
-                   override_reason="HR measured standing after stairs; seated re-check 72 bpm",
-                   screening=CLEARED)
+    rx = prescribe(
+        "low",
+        age=30,
+        resting_hr=125,
+        state="green",
+        override_state=True,
+        override_reason="HR measured standing after stairs; seated re-check 72 bpm",
+        screening=CLEARED,
+    )
     assert rx.state == "green"
     assert "check alone gives RED" in rx.rationale and "seated re-check 72 bpm" in rx.rationale
     rx = prescribe("low", age=30, resting_hr=60, state="amber", screening=CLEARED)
@@ -317,8 +359,14 @@ def test_staff_override_of_fields():
     from addictidx.prescribe import staff_override
 
     rx = prescribe("elevated", age=30, resting_hr=60, screening=CLEARED)
-    o = staff_override(rx, reason="knee pain: cycling only, lower end", resting_hr=60, hrmax=187,
-                       activity="stationary cycling", intensity_pct_hrr=(40, 45))
+    o = staff_override(
+        rx,
+        reason="knee pain: cycling only, lower end",
+        resting_hr=60,
+        hrmax=187,
+        activity="stationary cycling",
+        intensity_pct_hrr=(40, 45),
+    )
     # 60 + 0.45*127 = 117.15 -> 117
     assert o.hr_target_bpm == (111, 117) and o.activity == "stationary cycling"
     assert o.rule_id == "rx1.elevated.green+staff-override" and "knee pain" in o.rationale
@@ -337,7 +385,13 @@ def test_staff_override_of_fields():
 
 def test_weekly_fitt_caps_enforced():
     # high/green reaches 70 % HRR (vigorous from 60 %). 3 vigorous sessions already -> capped at 59.
-    rx = prescribe("high", age=30, resting_hr=60, screening=CLEARED, week={"vigorous_sessions": 3, "moderate_min": 90})
+    rx = prescribe(
+        "high",
+        age=30,
+        resting_hr=60,
+        screening=CLEARED,
+        week={"vigorous_sessions": 3, "moderate_min": 90},
+    )
     # 60 + 0.50*127 = 123.5 -> 124; 60 + 0.59*127 = 134.93 -> 135
     assert rx.intensity_pct_hrr == (50, 59) and rx.hr_target_bpm == (124, 135)
     assert rx.rule_id == "rx1.high.green+weekly-cap" and "90 of 150 min" in rx.rationale
@@ -360,7 +414,12 @@ def test_modalities_and_music_loop_in_table():
     assert not lion.allowed("amber", 10)[0] and not lion.allowed("green", None)[0]
     assert "50-58% HRR" in t.modalities["tai_chi"].intensity_note
     m = t.music_loop
-    assert (m.step_pct, m.step_interval_s, m.target_bpm, m.hold_after_no_fall_steps) == (7, 60, (60, 70), 2)
+    assert (m.step_pct, m.step_interval_s, m.target_bpm, m.hold_after_no_fall_steps) == (
+        7,
+        60,
+        (60, 70),
+        2,
+    )
 
 
 # ----------------------------------------------------------------------------- CLI contract
@@ -378,15 +437,79 @@ def test_prescribe_cli_json_contract():
     r = _cli(["prescribe", "--index", "80", "--age", "30", "--resting-hr", "60", "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
-    assert list(d) == ["band", "state", "activity", "intensity_pct_hrr", "hr_target_bpm", "duration_min",
-                       "music_bpm", "rule_id", "rationale"]
+    assert list(d) == [
+        "band",
+        "state",
+        "activity",
+        "intensity_pct_hrr",
+        "hr_target_bpm",
+        "duration_min",
+        "music_bpm",
+        "rule_id",
+        "rationale",
+    ]
     # index 80 is in 69.15 <= elevated < 93.32; 40-59 % HRR -> 111-135 bpm (see above)
-    assert (d["band"], d["state"], d["intensity_pct_hrr"], d["hr_target_bpm"]) == ("elevated", "green", [40, 59], [111, 135])
+    assert (d["band"], d["state"], d["intensity_pct_hrr"], d["hr_target_bpm"]) == (
+        "elevated",
+        "green",
+        [40, 59],
+        [111, 135],
+    )
     # --state overrides in both directions; RED: seated rest, no HR target
-    d = json.loads(_cli(["prescribe", "--index", "95", "--age", "30", "--resting-hr", "60", "--state", "red", "--json"]).output)
-    assert d["band"] == "high" and d["state"] == "red" and d["hr_target_bpm"] is None and "seated rest" in d["activity"]
-    d = json.loads(_cli(["prescribe", "--index", "50", "--age", "30", "--resting-hr", "125", "--state", "green", "--json"]).output)
+    d = json.loads(
+        _cli(
+            [
+                "prescribe",
+                "--index",
+                "95",
+                "--age",
+                "30",
+                "--resting-hr",
+                "60",
+                "--state",
+                "red",
+                "--json",
+            ]
+        ).output
+    )
+    assert (
+        d["band"] == "high"
+        and d["state"] == "red"
+        and d["hr_target_bpm"] is None
+        and "seated rest" in d["activity"]
+    )
+    d = json.loads(
+        _cli(
+            [
+                "prescribe",
+                "--index",
+                "50",
+                "--age",
+                "30",
+                "--resting-hr",
+                "125",
+                "--state",
+                "green",
+                "--json",
+            ]
+        ).output
+    )
     assert d["state"] == "green" and d["band"] == "low" and d["hr_target_bpm"] is not None
-    d = json.loads(_cli(["prescribe", "--index", "50", "--age", "30", "--resting-hr", "70", "--hrmax", "180", "--json"]).output)
+    d = json.loads(
+        _cli(
+            [
+                "prescribe",
+                "--index",
+                "50",
+                "--age",
+                "30",
+                "--resting-hr",
+                "70",
+                "--hrmax",
+                "180",
+                "--json",
+            ]
+        ).output
+    )
     # 70 + 0.40*110 = 114; 70 + 0.59*110 = 134.9 -> 135
     assert d["hr_target_bpm"] == [114, 135] and isinstance(d["intensity_pct_hrr"][0], int)

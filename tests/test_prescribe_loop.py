@@ -72,7 +72,9 @@ def test_safety_limits_hand_calculation():
     # rest 130: 85 % HRR = 130 + 0.85*57 = 178.45 > 95 % HRmax = 177.65 -> the HRmax limit applies
     hi_rest = safety_limits(age=30, resting_hr=130)
     assert hi_rest.stop_bpm == pytest.approx(177.65) and hi_rest.zone_bpm is None
-    assert safety_limits(age=30, resting_hr=60, hrmax=200).stop_hrr_bpm == pytest.approx(60 + 0.85 * 140)
+    assert safety_limits(age=30, resting_hr=60, hrmax=200).stop_hrr_bpm == pytest.approx(
+        60 + 0.85 * 140
+    )
     with pytest.raises(ValueError, match="zone_pct_hrr"):
         safety_limits(age=30, resting_hr=60, zone_pct_hrr=(60, 40))
 
@@ -114,7 +116,7 @@ def test_s2_ramp_through_85pct_hrr_stops_within_seconds():
     stops = [e for e in ev if e.kind == "stop"]
     assert len(stops) == 1 and stops[0].rule == "S2" and "85% HRR" in stops[0].reason
     assert 155.9 <= stops[0].t_s <= 155.9 + 3.0
-    assert ev[-1] is stops[0] or all(e.t_s >= stops[0].t_s for e in ev[ev.index(stops[0]):])
+    assert ev[-1] is stops[0] or all(e.t_s >= stops[0].t_s for e in ev[ev.index(stops[0]) :])
 
 
 @pytest.mark.parametrize(("hr", "stops"), [(167.94, False), (167.96, True)])
@@ -207,7 +209,7 @@ def test_s3_hr_falling_while_workload_rises():
 def _irregular_by_hand(rr):
     out = []
     for i, r in enumerate(rr):
-        prev = rr[max(0, i - 8):i]
+        prev = rr[max(0, i - 8) : i]
         out.append(bool(prev) and abs(r - statistics.median(prev)) > 0.2 * statistics.median(prev))
     return np.array(out)
 
@@ -251,7 +253,7 @@ def test_s4_real_polar_h10_pvc_recording_stops():
     rr = np.array(rr)
     # where the 12th irregular interval in a 60-beat window occurs, by the plain-Python rule
     flags = _irregular_by_hand(list(rr))
-    k = next(i for i in range(len(rr)) if flags[max(0, i - 59): i + 1].sum() >= 12)
+    k = next(i for i in range(len(rr)) if flags[max(0, i - 59) : i + 1].sum() >= 12)
     lim = safety_limits(age=40, resting_hr=70, zone_pct_hrr=(0, 30))
     ev = run_loop(t, rr, LoopConfig(limits=lim, warmup_s=NO_GUIDE))
     stop = [e for e in ev if e.kind == "stop"]
@@ -271,7 +273,9 @@ def test_s5_silence_pauses_then_resumes():
     assert [(e.kind, e.t_s) for e in ev] == [("pause", 116.0), ("resume", 121.25)]
 
 
-@pytest.mark.parametrize(("gap", "expected"), [(15.0, []), (15.5, [("pause", 115.5), ("resume", 116.75)])])
+@pytest.mark.parametrize(
+    ("gap", "expected"), [(15.0, []), (15.5, [("pause", 115.5), ("resume", 116.75)])]
+)
 def test_s5_boundary(gap, expected):
     # gap 15.5: no tick sees > 15 s (115.0 - 100.0 = 15), the beat at 115.5 does: pause there, and
     # it is the 1st of the 3 beats needed to resume (115.5 + 2 * 0.625 = 116.75)
@@ -300,7 +304,9 @@ def test_invalid_rr_counts_as_silence():
     # "beat" advances the clock, the first at > 15 s after the last valid beat is 100 + 121/8
     t1, rr1 = beats([(0.625, 161)])
     t2 = 100.0 + 0.125 * np.arange(1, 161)
-    ev = run_loop(np.r_[t1, t2], np.r_[rr1, np.full(160, 0.125)], LoopConfig(limits=LIM, warmup_s=NO_GUIDE))
+    ev = run_loop(
+        np.r_[t1, t2], np.r_[rr1, np.full(160, 0.125)], LoopConfig(limits=LIM, warmup_s=NO_GUIDE)
+    )
     assert [(e.kind, e.t_s) for e in ev] == [("pause", 115.125)]
 
 
@@ -309,8 +315,11 @@ def test_invalid_rr_counts_as_silence():
 
 @pytest.mark.parametrize(
     ("action", "arg", "rule", "text"),
-    [("stop", "stop button", "S6", "asked to stop"), ("symptom", "chest pain", "S6", "chest pain"),
-     ("heat", "room 35 C", "S7", "heat")],
+    [
+        ("stop", "stop button", "S6", "asked to stop"),
+        ("symptom", "chest pain", "S6", "chest pain"),
+        ("heat", "room 35 C", "S7", "heat"),
+    ],
 )
 def test_s6_s7_stop_immediately(action, arg, rule, text):
     ev = run([(0.5, 400)], actions=[(50.0, action, arg)])
@@ -334,7 +343,9 @@ def test_controller_direct_api_and_batches():
 # ----------------------------------------------------------------------------- R1
 
 
-@pytest.mark.parametrize(("hr_after", "kind"), [(120.0, "hr_recovery"), (136.9, "hr_recovery"), (137.1, "flag")])
+@pytest.mark.parametrize(
+    ("hr_after", "kind"), [(120.0, "hr_recovery"), (136.9, "hr_recovery"), (137.1, "flag")]
+)
 def test_r1_one_minute_hr_recovery(hr_after, kind):
     # vigorous zone 60-84 % HRR = 136.2 -> 136 .. 166.68 -> 167 bpm; 150 bpm (RR 0.4) until the
     # work ends at 300.0 (beat 750), then hr_after: HR at the first beat >= 360 s.
@@ -364,7 +375,10 @@ def test_guidance_hysteresis_and_dwell():
     # 133.3 bpm (RR 0.45) for 45 s: inside the zone but not 3 bpm inside (> 132): still "above";
     # then 120 bpm from t = 90.0: in zone at the 3rd beat (91.5), announced 10 s later (101.5).
     ev = run([(0.5, 61), (0.375, 40), (0.45, 100), (0.5, 100)])
-    assert [(e.kind, e.t_s) for e in ev] == [("slow_down", 41.25), ("in_zone", pytest.approx(101.5))]
+    assert [(e.kind, e.t_s) for e in ev] == [
+        ("slow_down", 41.25),
+        ("in_zone", pytest.approx(101.5)),
+    ]
     # below the zone: 100 bpm (RR 0.6) from the start -> speed_up once it held 10 s
     ev = run([(0.6, 100)])
     # HR known from the 3rd beat (1.2 s); "below" held 10 s at 11.2 -> next sample is beat 11.4
@@ -426,9 +440,15 @@ def test_music_loop_in_rest_session_via_controller():
     # HR flat: 1st step 90 -> 83.7 -> 84, then hold
     assert "90 -> 84" in ev[1].reason and "holds at 84" in ev[2].reason and len(ev) == 3
     # the person can override the tempo: no automatic steps after it
-    ev = run_loop(t, rr, LoopConfig(limits=lim, music=True, music_preferred_bpm=90),
-                  actions=[(30.0, "tempo", 75)])
-    assert [e.reason for e in ev[1:]] == ["[M] tempo set to 75 bpm by the person; automatic steps off"]
+    ev = run_loop(
+        t,
+        rr,
+        LoopConfig(limits=lim, music=True, music_preferred_bpm=90),
+        actions=[(30.0, "tempo", 75)],
+    )
+    assert [e.reason for e in ev[1:]] == [
+        "[M] tempo set to 75 bpm by the person; automatic steps off"
+    ]
 
 
 # ----------------------------------------------------------------------------- CLI + beat file
@@ -460,7 +480,11 @@ def test_loop_sim_cli_json_contract_and_strap_hr_ignored(tmp_path):
     assert out == json.loads(r2.output)
     assert list(out) == ["events"]
     assert [tuple(e) for e in out["events"]] == [("t_s", "kind", "reason")] * 3
-    assert [(e["t_s"], e["kind"]) for e in out["events"]] == [(41.25, "slow_down"), (91.5, "prompt"), (211.5, "stop")]
+    assert [(e["t_s"], e["kind"]) for e in out["events"]] == [
+        (41.25, "slow_down"),
+        (91.5, "prompt"),
+        (211.5, "stop"),
+    ]
     assert set(e["kind"] for e in out["events"]) <= set(EVENT_KINDS)
 
 
@@ -470,13 +494,32 @@ def test_loop_sim_cli_real_trace_with_dropout_and_music(tmp_path):
     keep = (t < 300.0) | (t > 320.0)
     p = tmp_path / "nsr004.csv"
     write_beat_csv(p, t[keep], rr[keep])
-    r = _cli(["loop-sim", "--rr", str(p), "--age", "30", "--resting-hr", "55", "--zone-pct", "0", "25",
-              "--music-bpm", "80", "--cooldown-at", "600", "--json"])
+    r = _cli(
+        [
+            "loop-sim",
+            "--rr",
+            str(p),
+            "--age",
+            "30",
+            "--resting-hr",
+            "55",
+            "--zone-pct",
+            "0",
+            "25",
+            "--music-bpm",
+            "80",
+            "--cooldown-at",
+            "600",
+            "--json",
+        ]
+    )
     assert r.exit_code == 0, r.output
     ev = json.loads(r.output)["events"]
     got = [e["kind"] for e in ev]
     assert got[:2] == ["pause", "resume"]
-    assert "tempo" in got and "flag" not in got and got[-1] == "hr_recovery"  # light zone: R1 not flagged
+    assert (
+        "tempo" in got and "flag" not in got and got[-1] == "hr_recovery"
+    )  # light zone: R1 not flagged
     assert [e for e in ev if e["kind"] == "tempo"][0]["t_s"] == 600.0
 
 
@@ -491,7 +534,9 @@ def test_beat_file_errors_name_file_and_line(tmp_path):
     p.write_text("t_s,rr_s\n1,0.8\n0.5,0.8\n")
     with pytest.raises(ValueError, match=r"line 3.*before the previous"):
         read_beat_csv(p)
-    r = _cli(["loop-sim", "--rr", str(p), "--age", "30", "--resting-hr", "60", "--zone-pct", "40", "59"])
+    r = _cli(
+        ["loop-sim", "--rr", str(p), "--age", "30", "--resting-hr", "60", "--zone-pct", "40", "59"]
+    )
     assert r.exit_code == 2 and "line 3" in r.output
 
 
@@ -524,7 +569,9 @@ def test_loop_sim_on_real_polar_strap_file_ignores_device_hr(tmp_path):
     a = json.loads(_cli(["loop-sim", "--rr", str(with_hr), *args]).output)
     b = json.loads(_cli(["loop-sim", "--rr", str(without), *args]).output)
     assert a == b
-    assert [e["kind"] for e in a["events"]][0] == "stop" and a["events"][0]["reason"].startswith("[S4]")
+    assert [e["kind"] for e in a["events"]][0] == "stop" and a["events"][0]["reason"].startswith(
+        "[S4]"
+    )
 
 
 @pytest.mark.shared_data
@@ -532,7 +579,13 @@ def test_guidance_on_real_24h_rr_segment_agrees_with_independent_hr():
     root = shared_dir()
     if root is None:
         pytest.skip("shared data not found (set ADDICTIDX_SHARED or clone next to ../shared)")
-    path = root / "data" / "physionet-rr-24h-nsr2db-chf2db-healthy" / "nsr2db_normal" / "nsr001_rr_secs.txt.gz"
+    path = (
+        root
+        / "data"
+        / "physionet-rr-24h-nsr2db-chf2db-healthy"
+        / "nsr2db_normal"
+        / "nsr001_rr_secs.txt.gz"
+    )
     rr_all = np.loadtxt(gzip.open(path))[1:]  # first value is an offset, not an RR (README)
     rr = rr_all[:2400]  # ~30 min
     t = np.cumsum(rr)
@@ -540,7 +593,7 @@ def test_guidance_on_real_24h_rr_segment_agrees_with_independent_hr():
     valid = [(tt, r) for tt, r in zip(t, rr) if 0.3 <= r <= 2.0]
     hr_at = {}
     for i in range(2, len(valid)):
-        win = [r for _, r in valid[max(0, i - 4): i + 1]]
+        win = [r for _, r in valid[max(0, i - 4) : i + 1]]
         hr_at[valid[i][0]] = 60.0 / statistics.median(win)
     hrs = np.array(list(hr_at.values()))
     lo_pct = 100 * (np.percentile(hrs, 40) - 50) / (187 - 50)
@@ -574,7 +627,9 @@ def test_s4_real_pvc_rr_excerpt_in_tests_data():
     rr = np.loadtxt(path, comments="#") / 1000.0
     t = np.cumsum(rr)
     flags = _irregular_by_hand(list(rr))
-    k = next(i for i in range(len(rr)) if flags[max(0, i - 59): i + 1].sum() >= 12)
-    ev = run_loop(t, rr, LoopConfig(limits=safety_limits(age=40, resting_hr=70, zone_pct_hrr=(0, 30))))
+    k = next(i for i in range(len(rr)) if flags[max(0, i - 59) : i + 1].sum() >= 12)
+    ev = run_loop(
+        t, rr, LoopConfig(limits=safety_limits(age=40, resting_hr=70, zone_pct_hrr=(0, 30)))
+    )
     stop = [e for e in ev if e.kind == "stop"]
     assert stop[0].rule == "S4" and stop[0].t_s == pytest.approx(t[k])

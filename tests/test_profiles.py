@@ -171,7 +171,9 @@ def test_polar_h10_profile():
         ctl.encoded("start")[0][0].hex() == VECTORS["pmd.cp.start_ecg_130hz_14bit"]["request_hex"]
     )
     assert ctl.encoded("stop")[0][0].hex() == VECTORS["pmd.cp.stop_ecg"]["hex"]
-    assert ctl.encoded("start_acc")[0][0].hex() == VECTORS["pmd.cp.start_acc_200hz_16bit_8g"]["hex"]
+    assert (
+        ctl.encoded("start_acc")[0][0].hex() == VECTORS["pmd.cp.start_acc_200hz_16bit_8g"]["hex"]
+    )
     assert ctl.encoded("init")[0][0].hex() == VECTORS["pmd.cp.get_ecg_settings_request"]["hex"]
     assert ctl.encoded("start")[0][1] == 0.5
 
@@ -203,7 +205,8 @@ def test_athena_profile_records_disputes():
     assert [d for _, d in p.control.encoded("start")] == [0.05, 0.1, 0.3, 0.0]
     init = [b.hex() for b, _ in p.control.encoded("init")]
     assert (
-        init[0] == VECTORS["athena.cmd.v6"]["hex"] and init[3] == VECTORS["athena.cmd.p1041"]["hex"]
+        init[0] == VECTORS["athena.cmd.v6"]["hex"]
+        and init[3] == VECTORS["athena.cmd.p1041"]["hex"]
     )
 
 
@@ -344,7 +347,12 @@ BAD = [
         "control.sequences.init.delays_ms",
         "1 values for 2 commands",
     ),
-    ("delays_ms = [10, 20]", "delays_ms = [10, -1]", "control.sequences.init.delays_ms[1]", ">= 0"),
+    (
+        "delays_ms = [10, 20]",
+        "delays_ms = [10, -1]",
+        "control.sequences.init.delays_ms[1]",
+        ">= 0",
+    ),
     (
         '[control.sequences.stop]\ncommands = ["h"]\n',
         "",
@@ -438,7 +446,9 @@ def test_missing_device_table(tmp_path):
 
 
 def test_decision_without_choice(tmp_path):
-    f = _write(tmp_path, GOOD + '\n[decisions.a]\nchoice = 1\n\n[decisions.b]\nevidence = "none"\n')
+    f = _write(
+        tmp_path, GOOD + '\n[decisions.a]\nchoice = 1\n\n[decisions.b]\nevidence = "none"\n'
+    )
     with pytest.raises(
         ProfileError, match=r"x.toml: decisions.b: expected a table with at least a 'choice'"
     ):
@@ -463,10 +473,14 @@ def test_classic_muse_profiles_have_optional_aux_stream(name):
     eeg = load_profile(name).stream("eeg")
     assert aux.kind == "eeg" and aux.channels == ("AUX",) and aux.required is False
     assert aux.characteristics == ("273e0007" + MUSE_SUFFIX,)
-    assert (aux.sfreq, aux.scale, aux.offset) == (eeg.sfreq, eeg.scale, eeg.offset) == (
-        256,
-        0.48828125,
-        -2048,
+    assert (
+        (aux.sfreq, aux.scale, aux.offset)
+        == (eeg.sfreq, eeg.scale, eeg.offset)
+        == (
+            256,
+            0.48828125,
+            -2048,
+        )
     )
 
 

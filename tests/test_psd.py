@@ -42,8 +42,14 @@ def _mne_window(x, k, step_s, window_s, **kw):
     start = int(round(k * step_s * SFREQ))
     n = int(round(window_s * SFREQ))
     psd, freqs = mne.time_frequency.psd_array_welch(
-        x[:, start : start + n], SFREQ, fmin=0, fmax=np.inf, average="mean", remove_dc=True,
-        verbose=False, **kw,
+        x[:, start : start + n],
+        SFREQ,
+        fmin=0,
+        fmax=np.inf,
+        average="mean",
+        remove_dc=True,
+        verbose=False,
+        **kw,
     )
     return freqs, psd
 
@@ -69,8 +75,14 @@ COMBOS = [
 def test_equals_mne_per_window(muse, window_s, step_s, n_fft, n_per_seg, n_overlap, taper):
     x = muse[:, : 40 * 256]
     freqs, psd = compute_psd(
-        x, SFREQ, window_s=window_s, step_s=step_s, n_fft=n_fft, n_per_seg=n_per_seg,
-        n_overlap=n_overlap, taper=taper,
+        x,
+        SFREQ,
+        window_s=window_s,
+        step_s=step_s,
+        n_fft=n_fft,
+        n_per_seg=n_per_seg,
+        n_overlap=n_overlap,
+        taper=taper,
     )
     n_expected = int(np.floor((x.shape[1] - round(window_s * SFREQ)) / (step_s * SFREQ))) + 1
     assert psd.shape[0] in (n_expected, n_expected - 1, n_expected + 1)
@@ -182,8 +194,14 @@ def test_equals_mne_on_random_windows_of_random_shared_muse_files():
         combos = [COMBOS[0], COMBOS[int(rng.integers(1, len(COMBOS)))]]
         for window_s, step_s, n_fft, n_per_seg, n_overlap, taper in combos:
             freqs, psd = compute_psd(
-                x, SFREQ, window_s=window_s, step_s=step_s, n_fft=n_fft, n_per_seg=n_per_seg,
-                n_overlap=n_overlap, taper=taper,
+                x,
+                SFREQ,
+                window_s=window_s,
+                step_s=step_s,
+                n_fft=n_fft,
+                n_per_seg=n_per_seg,
+                n_overlap=n_overlap,
+                taper=taper,
             )
             kw = dict(n_fft=n_fft, n_per_seg=n_per_seg, n_overlap=n_overlap, window=taper)
             ks = rng.choice(psd.shape[0], size=min(4, psd.shape[0]), replace=False)

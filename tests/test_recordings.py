@@ -77,7 +77,7 @@ def test_malformed_rows_name_file_line_and_column(tmp_path):
     with pytest.raises(DataFormatError, match=r"rec\.csv, line 5, column 'AF8': 'x3'"):
         read_muse_csv(path)
     gz = tmp_path / "rec.csv.gz"
-    gz.write_bytes(gzip.compress("timestamps,TP9,AF7\n1,2,3\n".encode()))
+    gz.write_bytes(gzip.compress(b"timestamps,TP9,AF7\n1,2,3\n"))
     msg = r"rec\.csv\.gz, line 1: missing column\(s\) \['AF8', 'TP10'\]"
     with pytest.raises(DataFormatError, match=msg):
         read_muse_csv(gz)
@@ -129,7 +129,8 @@ def test_shared_files_with_quirks():
     data = _shared()
     rr, skipped = read_rr_text(
         data / "physionet-rr-24h-nsr2db-chf2db-healthy/rr_healthy_subjects_ms/008.txt.gz",
-        unit="ms", return_skipped=True,
+        unit="ms",
+        return_skipped=True,
     )
     assert skipped == 1 and rr.size > 90_000  # the stray '@' line (README)
     eeg, times, _, sfreq = read_muse_csv(

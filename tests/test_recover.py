@@ -22,17 +22,36 @@ from addictidx.sessions.raw import RawWriter, read_meta, read_raw, write_meta
 
 
 def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "addictidx", *args], capture_output=True,
-                          text=True, timeout=300, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "addictidx", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kw,
+    )
 
 
 @pytest.mark.slow
 def test_sigkill_then_recover_and_export(tmp_path):
     store = tmp_path / "store"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "addictidx", "assess", "--simulate", "--speed", "20",
-         "--subject", "P010", "--store", str(store), "--no-report"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "addictidx",
+            "assess",
+            "--simulate",
+            "--speed",
+            "20",
+            "--subject",
+            "P010",
+            "--store",
+            str(store),
+            "--no-report",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     t_seen = 0.0
     try:
@@ -60,7 +79,9 @@ def test_sigkill_then_recover_and_export(tmp_path):
     exp = _cli("sessions", "export", "--subject", "P010", "--out", str(out), "--store", str(store))
     assert exp.returncode == 0, exp.stderr
 
-    detail = json.loads(_cli("sessions", "show", str(listed[0]["id"]), "--store", str(store)).stdout)
+    detail = json.loads(
+        _cli("sessions", "show", str(listed[0]["id"]), "--store", str(store)).stdout
+    )
     assert detail["status"] == "complete"
     assert "recovered" in [e["kind"] for e in detail["events"]]
     assert detail["index_result"] is not None  # scored from what survived (may be "not computed")
@@ -109,8 +130,11 @@ def test_recover_refuses_a_live_recorder(tmp_path):
     try:
         with SessionStore(tmp_path) as st:
             sid = st.start_session("P030", devices={}, simulated=True, software="t")
-            meta = {"eeg_channels": ["TP9"], "eeg_sfreq": 256.0,
-                    "protocol": STANDARD_PROTOCOL.to_dict()}
+            meta = {
+                "eeg_channels": ["TP9"],
+                "eeg_sfreq": 256.0,
+                "protocol": STANDARD_PROTOCOL.to_dict(),
+            }
             st.set_recording(sid, "raw/x", protocol="p", meta=meta)
             RawWriter(tmp_path / "raw/x", meta).close()
             m = read_meta(tmp_path / "raw/x")  # meta.json is encrypted at rest
@@ -124,8 +148,10 @@ def test_recover_refuses_a_live_recorder(tmp_path):
 
 
 def test_phase_clock_pause_extends_phase_by_the_pause():
-    proto = Protocol("p", (Phase("device_check", 10.0, False, kind="check"),
-                           Phase("eyes_closed_rest", 60.0, True)))
+    proto = Protocol(
+        "p",
+        (Phase("device_check", 10.0, False, kind="check"), Phase("eyes_closed_rest", 60.0, True)),
+    )
     clock = PhaseClock(proto, loss_s=3.0)
     events = []
     # Updates every 0.5 s; signal lost on (30, 40]: session time 30.5 .. 40.0 is not counted
@@ -136,8 +162,14 @@ def test_phase_clock_pause_extends_phase_by_the_pause():
         if clock.done:
             break
     kinds = [e[0] for e in events]
-    assert kinds == ["phase_start", "phase_end", "phase_start", "signal_lost", "signal_resumed",
-                     "phase_end"]
+    assert kinds == [
+        "phase_start",
+        "phase_end",
+        "phase_start",
+        "signal_lost",
+        "signal_resumed",
+        "phase_end",
+    ]
     ec = clock.spans[1]
     assert ec.t_start_s == 10.0
     assert ec.pauses == [(30.5, 40.5)]

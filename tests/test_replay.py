@@ -52,7 +52,9 @@ def test_recorded_notifications_are_sorted_and_ties_keep_device_order():
     rec_b = [Notification(0.1, "bb", b"\x03")]
     merged = list(iter_notifications({"a": rec_a, "b": rec_b}))
     assert [(name, n.t, n.payload) for name, n in merged] == [
-        ("a", 0.1, b"\x01"), ("b", 0.1, b"\x03"), ("a", 0.2, b"\x02")
+        ("a", 0.1, b"\x01"),
+        ("b", 0.1, b"\x03"),
+        ("a", 0.2, b"\x02"),
     ]
     assert merged[0][1].characteristic == "aa"
     with pytest.raises(ValueError, match="mapping"):
@@ -62,8 +64,9 @@ def test_recorded_notifications_are_sorted_and_ties_keep_device_order():
 async def test_replay_paces_with_fake_clock_and_stamps_device_time():
     clock = FakeClock(100.0)
     got = []
-    transport = ReplayTransport(_devices(), speed=2.0, clock=clock,
-                                callback=lambda *a: got.append(a))
+    transport = ReplayTransport(
+        _devices(), speed=2.0, clock=clock, callback=lambda *a: got.append(a)
+    )
     n = await transport.run()
     expected = list(iter_notifications(_devices()))
     assert n == len(expected) == len(got)
@@ -105,8 +108,9 @@ async def test_replay_unpaced_awaits_async_callbacks_and_stops():
 
 
 async def test_replay_into_assemblers_matches_sync_path():
-    head, strap = SimulatedHeadband(duration_s=20.0, seed=3, drop_fraction=0.02), SimulatedStrap(
-        duration_s=20.0
+    head, strap = (
+        SimulatedHeadband(duration_s=20.0, seed=3, drop_fraction=0.02),
+        SimulatedStrap(duration_s=20.0),
     )
     eeg = MuseEegAssembler(EEG, head.channel_by_uuid)
     hrs = HrsAssembler(RR, HR)
@@ -118,8 +122,9 @@ async def test_replay_into_assemblers_matches_sync_path():
         else:
             chunks.extend(hrs.feed(payload, received_at))
 
-    await ReplayTransport([head, strap], speed=float("inf"), clock=FakeClock(0.0),
-                          callback=route).run()
+    await ReplayTransport(
+        [head, strap], speed=float("inf"), clock=FakeClock(0.0), callback=route
+    ).run()
     chunks.extend(eeg.flush())
     eeg_data = np.concatenate([c.data for c in chunks if c.spec is EEG], axis=1)
     rr = np.concatenate([c.data[0] for c in chunks if c.spec is RR])

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 _spec = importlib.util.spec_from_file_location(
-    "addictidx_test_dashboard_helpers", Path(__file__).with_name("test_dashboard.py"))
+    "addictidx_test_dashboard_helpers", Path(__file__).with_name("test_dashboard.py")
+)
 _dash = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_dash)
 Server, _text = _dash.Server, _dash._text
@@ -43,16 +44,19 @@ def test_research_panel_only_with_flag(browser, tmp_path, research):
         page.goto(srv.base + "/")
         page.wait_for_function(
             "document.querySelector('[data-testid=\"index-value\"]').textContent !== '-'",
-            timeout=20000)
+            timeout=20000,
+        )
         panel = page.locator('[data-testid="research"]')
         with SessionStore(srv.store) as store:
             (row,) = store.list_sessions("P301")
             block = store.research_result(row["id"])
         if research:
             assert block is not None and st["research"]["probability"] == pytest.approx(
-                block["probability"], abs=1e-3)
+                block["probability"], abs=1e-3
+            )
             page.wait_for_function(
-                "!document.querySelector('[data-testid=\"research\"]').hidden", timeout=10000)
+                "!document.querySelector('[data-testid=\"research\"]').hidden", timeout=10000
+            )
             assert panel.is_visible()
             assert _text(page, "research-value") == f"{block['probability']:.2f}"
             assert "not part of the index" in panel.inner_text()

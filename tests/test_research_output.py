@@ -36,11 +36,20 @@ def _independent_features(eeg: np.ndarray, sfreq: float, ch_names) -> np.ndarray
     n = int(sfreq)
     rows = []
     for k in range(eeg.shape[1] // n):
-        ep = eeg[[list(ch_names).index(c) for c in CARD_CHANNELS], k * n:(k + 1) * n]
+        ep = eeg[[list(ch_names).index(c) for c in CARD_CHANNELS], k * n : (k + 1) * n]
         if not np.isfinite(ep).all():
             continue
-        f, p = welch(ep, fs=sfreq, window="hamming", nperseg=n // 2, noverlap=n // 4, nfft=n,
-                     detrend="constant", scaling="density", axis=-1)
+        f, p = welch(
+            ep,
+            fs=sfreq,
+            window="hamming",
+            nperseg=n // 2,
+            noverlap=n // 4,
+            nfft=n,
+            detrend="constant",
+            scaling="density",
+            axis=-1,
+        )
         row = []
         for ch in range(4):
             for lo, hi in CARD_BANDS:
@@ -67,8 +76,12 @@ def pair(tmp_path_factory):
     out = {}
     for research in (False, True):
         d = tmp_path_factory.mktemp("on" if research else "off")
-        out[research] = (d, run_assessment("R001", store_dir=d, protocol=STANDARD_PROTOCOL,
-                                           seed=4, research=research))
+        out[research] = (
+            d,
+            run_assessment(
+                "R001", store_dir=d, protocol=STANDARD_PROTOCOL, seed=4, research=research
+            ),
+        )
     return out
 
 
@@ -112,14 +125,19 @@ def test_probability_equals_model_on_independent_features(pair):
 
 def test_block_carries_label_disclaimer_and_card_auc(pair):
     card = json.loads(
-        (load_research_model().path.with_name("research_uci_alcoholism_v1.card.json")).read_text())
+        (load_research_model().path.with_name("research_uci_alcoholism_v1.card.json")).read_text()
+    )
     block = pair[True][1].research
     lo, hi = card["metrics"]["auc_ci95"]
     assert block["auc"] == card["metrics"]["auc"] and block["auc_ci95"] == [lo, hi]
     text = block["disclaimer"]
     assert f"AUC {card['metrics']['auc']:.2f} (95 % CI {lo:.2f}-{hi:.2f}" in text
-    for words in ("NOT part of the addiction index", "UCI alcoholism", "proxy electrodes",
-                  "pipeline demonstration, not a screen"):
+    for words in (
+        "NOT part of the addiction index",
+        "UCI alcoholism",
+        "proxy electrodes",
+        "pipeline demonstration, not a screen",
+    ):
         assert words in text
 
 
@@ -129,8 +147,10 @@ def test_summary_has_research_only_when_enabled(pair):
     assert "research" not in s_off and "research" not in s_off["index"]
     assert "research" not in s_on["index"]  # never inside the index
     assert s_on["research"]["probability"] == on.research["probability"]
-    assert _same({k: v for k, v in s_on.items() if k not in ("research", "store", "wall_time_s")},
-                 {k: v for k, v in s_off.items() if k not in ("store", "wall_time_s")})
+    assert _same(
+        {k: v for k, v in s_on.items() if k not in ("research", "store", "wall_time_s")},
+        {k: v for k, v in s_off.items() if k not in ("store", "wall_time_s")},
+    )
     t_off, t_on = format_summary(off), format_summary(on)
     assert "RESEARCH" not in t_off and "Research classifier" not in t_off
     i_res, i_idx = t_on.index("RESEARCH output"), t_on.index("Addiction index:")
@@ -183,21 +203,34 @@ def test_recover_with_research_stores_block(tmp_path):
     from addictidx.sessions.protocol import PhaseSpan
     from addictidx.sessions.raw import read_raw
 
-    res = run_assessment("R002", store_dir=tmp_path, protocol=STANDARD_PROTOCOL, seed=1,
-                         research=True)
+    res = run_assessment(
+        "R002", store_dir=tmp_path, protocol=STANDARD_PROTOCOL, seed=1, research=True
+    )
     with SessionStore(tmp_path) as store:
         d = store.session_detail(res.session_id)
         raw = read_raw(store.recording(res.session_id)["raw_dir"], keyring=store.keyring)
-        spans = [PhaseSpan(p["name"], "rest", p["name"] != "device_check", p["t_start_s"],
-                           p["t_end_s"]) for p in d["phases"]]
+        spans = [
+            PhaseSpan(p["name"], "rest", p["name"] != "device_check", p["t_start_s"], p["t_end_s"])
+            for p in d["phases"]
+        ]
         _, _, result, _ = score_and_store(
-            store, res.session_id, "R002", spans=spans, eeg_times=raw.eeg_times, eeg=raw.eeg,
-            ch_names=raw.ch_names, sfreq=raw.sfreq, rr_times=raw.rr_times, rr_s=raw.rr_s,
-            research=True)
+            store,
+            res.session_id,
+            "R002",
+            spans=spans,
+            eeg_times=raw.eeg_times,
+            eeg=raw.eeg,
+            ch_names=raw.ch_names,
+            sfreq=raw.sfreq,
+            rr_times=raw.rr_times,
+            rr_s=raw.rr_s,
+            research=True,
+        )
         events = store.session_detail(res.session_id)["events"]
         assert sum(e["kind"] == RESEARCH_EVENT_KIND for e in events) == 1
         assert store.research_result(res.session_id)["probability"] == pytest.approx(
-            res.research["probability"], abs=1e-12)
+            res.research["probability"], abs=1e-12
+        )
 
 
 def test_cli_assess_flag(tmp_path):
@@ -211,5 +244,6 @@ def test_cli_assess_flag(tmp_path):
     assert "RESEARCH output" in r_on.output and "pipeline demonstration" in r_on.output
     # the index lines are the same text in both
     idx = [ln for ln in r_off.output.splitlines() if ln.startswith("Addiction index:")]
-    assert idx and idx == [ln for ln in r_on.output.splitlines()
-                           if ln.startswith("Addiction index:")]
+    assert idx and idx == [
+        ln for ln in r_on.output.splitlines() if ln.startswith("Addiction index:")
+    ]

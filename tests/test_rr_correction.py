@@ -25,8 +25,9 @@ def _nk_fixpeaks(peaks, iterative, sampling_rate=1000):
         warnings.simplefilter("ignore")
         import neurokit2 as nk
 
-        return nk.signal_fixpeaks(peaks, sampling_rate=sampling_rate, method="kubios",
-                                  iterative=iterative)
+        return nk.signal_fixpeaks(
+            peaks, sampling_rate=sampling_rate, method="kubios", iterative=iterative
+        )
 
 
 def _first_pass_equals_nk(ticks: np.ndarray, sampling_rate: int):
@@ -63,12 +64,18 @@ def test_lipponen2019_first_pass_equals_neurokit_with_injected_artefacts():
     from importlib.resources import files
 
     raw = files("addictidx.data").joinpath("nsr2db_nsr004_rr_15min.txt.gz").read_bytes()
-    rr = np.array([float(v) for v in gzip.decompress(raw).decode().splitlines()
-                   if v.strip() and not v.startswith("#")])[:400]
+    rr = np.array(
+        [
+            float(v)
+            for v in gzip.decompress(raw).decode().splitlines()
+            if v.strip() and not v.startswith("#")
+        ]
+    )[:400]
     ticks = np.round(rr * 128).astype(np.int64)  # nsr2db RR lie on the 1/128-s grid
     ticks[50] *= 2  # a missed beat
-    ticks = np.concatenate([ticks[:120], [ticks[120] // 2, ticks[120] - ticks[120] // 2],
-                            ticks[121:]])  # an extra beat splits interval 120
+    ticks = np.concatenate(
+        [ticks[:120], [ticks[120] // 2, ticks[120] - ticks[120] // 2], ticks[121:]]
+    )  # an extra beat splits interval 120
     ticks[200] -= 35  # a premature beat and its compensatory pause (~270 ms)
     ticks[201] += 35
     res = _first_pass_equals_nk(ticks, 128)

@@ -71,8 +71,15 @@ def _guided(tmp_path, name, rr, on_progress=None):
     dur = GUIDED_SHORT.duration_s + 60.0
     hb = SimulatedHeadband(duration_s=dur, seed=4)
     st = SimulatedStrap(rr, duration_s=dur, seed=4)
-    return run_assessment(name, store_dir=tmp_path / name, protocol=GUIDED_SHORT, headband=hb,
-                          strap=st, screening={"medically_screened": True}, on_progress=on_progress)
+    return run_assessment(
+        name,
+        store_dir=tmp_path / name,
+        protocol=GUIDED_SHORT,
+        headband=hb,
+        strap=st,
+        screening={"medically_screened": True},
+        on_progress=on_progress,
+    )
 
 
 def test_hr_burst_in_intervention_is_an_s2_stop_then_recovery_and_not_scored(tmp_path):
@@ -103,11 +110,16 @@ def test_hr_burst_in_intervention_is_an_s2_stop_then_recovery_and_not_scored(tmp
     assert phases["recovery"]["t_start_s"] == pytest.approx(stop["t_s"])
     # the controller was built from the prescription's zone
     loop_start = [e for e in d["events"] if e["kind"] == "loop_start"]
-    assert loop_start and loop_start[0]["detail"]["zone_bpm"] == list(burst.prescription.hr_target_bpm)
+    assert loop_start and loop_start[0]["detail"]["zone_bpm"] == list(
+        burst.prescription.hr_target_bpm
+    )
     assert burst.safety_events[0][1] == "stop" and not burst.stopped
     # the calm session has no stop
-    assert not [e for e in _detail(calm.store_path, calm.session_id)["safety_events"]
-                if e["kind"] == "stop"]
+    assert not [
+        e
+        for e in _detail(calm.store_path, calm.session_id)["safety_events"]
+        if e["kind"] == "stop"
+    ]
 
 
 def test_symptom_in_intervention_stops_it_and_the_stop_button_ends_the_session(tmp_path):
@@ -121,10 +133,13 @@ def test_symptom_in_intervention_stops_it_and_the_stop_button_ends_the_session(t
 
     dur = GUIDED_SHORT.duration_s + 60.0
     res = run_assessment(
-        "P103", store_dir=tmp_path, protocol=GUIDED_SHORT,
+        "P103",
+        store_dir=tmp_path,
+        protocol=GUIDED_SHORT,
         headband=SimulatedHeadband(duration_s=dur, seed=4),
         strap=SimulatedStrap(rr, duration_s=dur, seed=4),
-        on_start=lambda live, sid: live_ref.update(live=live), on_progress=symptom_at_160,
+        on_start=lambda live, sid: live_ref.update(live=live),
+        on_progress=symptom_at_160,
     )
     d = _detail(res.store_path, res.session_id)
     stops = [e for e in d["safety_events"] if e["kind"] == "stop"]
@@ -142,9 +157,13 @@ def test_symptom_in_intervention_stops_it_and_the_stop_button_ends_the_session(t
             live_ref["stop"] = True
             live_ref["live"].request_stop("stop button pressed")
 
-    res2 = run_assessment("P104", store_dir=tmp_path, protocol=SHORT,
-                          on_start=lambda live, sid: live_ref.update(live=live),
-                          on_progress=stop_at_30)
+    res2 = run_assessment(
+        "P104",
+        store_dir=tmp_path,
+        protocol=SHORT,
+        on_start=lambda live, sid: live_ref.update(live=live),
+        on_progress=stop_at_30,
+    )
     assert res2.stopped
     d2 = _detail(res2.store_path, res2.session_id)
     (stop,) = d2["safety_events"]
@@ -152,7 +171,8 @@ def test_symptom_in_intervention_stops_it_and_the_stop_button_ends_the_session(t
     assert "session_stopped" in [e["kind"] for e in d2["events"]]
     assert d2["status"] == "complete"
     assert res2.phases[-1][0] == "eyes_closed_rest" and res2.phases[-1][2] == pytest.approx(
-        stop["t_s"])
+        stop["t_s"]
+    )
     assert res2.session_time_s < 31.0
 
 
@@ -166,8 +186,10 @@ def test_ticker_pauses_when_both_devices_go_silent(tmp_path):
     # 0.5-s ticker (at most 0.5 s late), long before any notification comes back at 40 s.
     from addictidx.acquire import iter_notifications
 
-    times = {name: [n.t for _, n in iter_notifications({name: d}, until_s=dur)]
-             for name, d in (("h", hb), ("s", st))}
+    times = {
+        name: [n.t for _, n in iter_notifications({name: d}, until_s=dur)]
+        for name, d in (("h", hb), ("s", st))
+    }
     t0 = min(times["h"][0], times["s"][0])
     last_data = min(max(t for t in ts if t < 35.0) for ts in times.values()) - t0
     assert last_data < 30.0
@@ -193,16 +215,32 @@ def test_real_device_path_through_bleak_transport_with_reconnect(tmp_path):
     scanner, client = fb.make_fakes(world)
     kind, hb, st = session_devices(False, "sim-muse", "sim-hrs")
     assert kind == "ble" and isinstance(hb, BleDevice) and hb.profile.name == "sim-muse"
-    opts = dict(clock=world, scanner_cls=scanner, client_cls=client, check_interval_s=0.002,
-                backoff=Backoff(initial_s=0.001, max_s=0.002), command_delay_scale=0.0,
-                watchdog_s=None, seed=0)
+    opts = dict(
+        clock=world,
+        scanner_cls=scanner,
+        client_cls=client,
+        check_interval_s=0.002,
+        backoff=Backoff(initial_s=0.001, max_s=0.002),
+        command_delay_scale=0.0,
+        watchdog_s=None,
+        seed=0,
+    )
 
     async def main():
         wt = asyncio.create_task(world.run())
         try:
-            return await asyncio.wait_for(run_assessment_async(
-                "P106", store_dir=tmp_path, protocol=SHORT, devices=kind, headband=hb, strap=st,
-                transport_options=opts), timeout=120)
+            return await asyncio.wait_for(
+                run_assessment_async(
+                    "P106",
+                    store_dir=tmp_path,
+                    protocol=SHORT,
+                    devices=kind,
+                    headband=hb,
+                    strap=st,
+                    transport_options=opts,
+                ),
+                timeout=120,
+            )
         finally:
             world.closed = True
             await wt
@@ -212,7 +250,9 @@ def test_real_device_path_through_bleak_transport_with_reconnect(tmp_path):
     assert res.index.index is not None or res.index.reason
     d = _detail(res.store_path, res.session_id)
     assert d["status"] == "complete" and d["simulated"] in (0, False)
-    links = [(e["detail"]["device"], e["detail"]["link"]) for e in d["events"] if e["kind"] == "link"]
+    links = [
+        (e["detail"]["device"], e["detail"]["link"]) for e in d["events"] if e["kind"] == "link"
+    ]
     assert ("sim-hrs", "disconnected") in links
     assert links.count(("sim-hrs", "connected")) >= 1
     gaps = [e["detail"] for e in d["events"] if e["kind"] == "gap"]
@@ -225,8 +265,11 @@ def test_real_device_path_through_bleak_transport_with_reconnect(tmp_path):
     from addictidx.sessions.raw import read_raw
 
     sent = np.concatenate([decode_heart_rate_measurement(n.payload).rr_1024 for n in ps.delivered])
-    raw = read_raw(Path(d["recording"]["raw_dir"]) if Path(d["recording"]["raw_dir"]).is_absolute()
-                   else res.store_path.parent / d["recording"]["raw_dir"])
+    raw = read_raw(
+        Path(d["recording"]["raw_dir"])
+        if Path(d["recording"]["raw_dir"]).is_absolute()
+        else res.store_path.parent / d["recording"]["raw_dir"]
+    )
     np.testing.assert_allclose(raw.rr_s, (sent / 1024.0)[: raw.rr_s.size])
     assert raw.rr_s.size >= sent.size - 2  # at most the last notifications after the end
 

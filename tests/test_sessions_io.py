@@ -17,8 +17,11 @@ from addictidx.sessions.store import SessionStore
 
 SHORT = Protocol(
     "test-short",
-    (Phase("device_check", 10.0, False, kind="check"), Phase("eyes_closed_rest", 125.0, True),
-     Phase("eyes_open_rest", 10.0, True)),
+    (
+        Phase("device_check", 10.0, False, kind="check"),
+        Phase("eyes_closed_rest", 125.0, True),
+        Phase("eyes_open_rest", 10.0, True),
+    ),
 )
 
 
@@ -78,8 +81,19 @@ def test_rr_edf_plus_keeps_every_beat(exported):
 def test_rescore_exported_recording_matches_hand_rmssd(exported):
     _res, paths, _d, raw, _ = exported
     proc = subprocess.run(
-        [sys.executable, "-m", "addictidx", "rescore", str(paths["eeg_bdf"]), "--rr",
-         str(paths["rr_tsv"]), "--json"], capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "addictidx",
+            "rescore",
+            str(paths["eeg_bdf"]),
+            "--rr",
+            str(paths["rr_tsv"]),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     import json
@@ -98,11 +112,32 @@ def _mind_monitor_file(path, n=1024, marker_at=100, bad=None):
     import datetime as dt
 
     src, _, _, _ = bundled_muse_eeg()
-    bands = [f"{b}_{c}" for b in ("Delta", "Theta", "Alpha", "Beta", "Gamma")
-             for c in ("TP9", "AF7", "AF8", "TP10")]
-    header = (["TimeStamp"] + bands + ["RAW_TP9", "RAW_AF7", "RAW_AF8", "RAW_TP10", "AUX_RIGHT",
-              "Accelerometer_X", "Accelerometer_Y", "Accelerometer_Z", "HeadBandOn", "HSI_TP9",
-              "HSI_AF7", "HSI_AF8", "HSI_TP10", "Battery", "Elements"])
+    bands = [
+        f"{b}_{c}"
+        for b in ("Delta", "Theta", "Alpha", "Beta", "Gamma")
+        for c in ("TP9", "AF7", "AF8", "TP10")
+    ]
+    header = (
+        ["TimeStamp"]
+        + bands
+        + [
+            "RAW_TP9",
+            "RAW_AF7",
+            "RAW_AF8",
+            "RAW_TP10",
+            "AUX_RIGHT",
+            "Accelerometer_X",
+            "Accelerometer_Y",
+            "Accelerometer_Z",
+            "HeadBandOn",
+            "HSI_TP9",
+            "HSI_AF7",
+            "HSI_AF8",
+            "HSI_TP10",
+            "Battery",
+            "Elements",
+        ]
+    )
     t0 = dt.datetime(2024, 5, 1, 10, 0, 0)
     lines = [",".join(header)]
     for i in range(n):
@@ -110,8 +145,14 @@ def _mind_monitor_file(path, n=1024, marker_at=100, bad=None):
         raw = [f"{v:.3f}" for v in src[:, i]]
         if bad is not None and i == bad:
             raw[1] = "abc"
-        lines.append(",".join([ts] + ["0.5"] * 20 + raw + ["800", "0", "0", "1", "1", "1", "1",
-                                                            "1", "1", "90", ""]))
+        lines.append(
+            ",".join(
+                [ts]
+                + ["0.5"] * 20
+                + raw
+                + ["800", "0", "0", "1", "1", "1", "1", "1", "1", "90", ""]
+            )
+        )
         if i == marker_at:
             lines.append(",".join([ts] + [""] * (len(header) - 2) + ["/muse/event/blink"]))
     path.write_text("\n".join(lines) + "\n")
@@ -137,10 +178,17 @@ def test_malformed_files_one_clear_line(tmp_path):
     junk.write_bytes(b"not a bdf at all" * 10)
     odd = tmp_path / "notes.docx"
     odd.write_text("x")
-    for f, what in ((p, "is not a number"), (junk, "not a readable BDF"),
-                    (odd, "unknown recording type")):
-        proc = subprocess.run([sys.executable, "-m", "addictidx", "rescore", str(f)],
-                              capture_output=True, text=True, timeout=60)
+    for f, what in (
+        (p, "is not a number"),
+        (junk, "not a readable BDF"),
+        (odd, "unknown recording type"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "addictidx", "rescore", str(f)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 2
         assert "Traceback" not in proc.stderr
         lines = proc.stderr.strip().splitlines()
@@ -159,8 +207,10 @@ def test_report_pdf_and_html(exported, tmp_path):
     pdf = write_pdf(rc, tmp_path / "r.pdf")
     html = write_html(rc, tmp_path / "r.html").read_text()
     assert pdf.read_bytes()[:5] == b"%PDF-"
-    assert pdf.read_bytes().count(b"/Type /Page\n") + pdf.read_bytes().count(b"/Type /Page ") >= 2 \
+    assert (
+        pdf.read_bytes().count(b"/Type /Page\n") + pdf.read_bytes().count(b"/Type /Page ") >= 2
         or len(render_pages(rc)) == 2
+    )
     from html import escape
 
     assert escape(INTENDED_USE) in html and escape(NOT_FOR) in html

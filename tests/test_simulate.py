@@ -179,9 +179,7 @@ def test_strap_sends_every_source_interval():
 def test_strap_rounds_off_grid_values_and_loops():
     rr = 0.8 + 0.0013 * np.arange(10)  # not multiples of 1/1024
     strap = SimulatedStrap(rr, duration_s=3 * rr.sum())
-    got = np.concatenate(
-        [np.array(decode_heart_rate_measurement(n.payload).rr_s) for n in strap]
-    )
+    got = np.concatenate([np.array(decode_heart_rate_measurement(n.payload).rr_s) for n in strap])
     np.testing.assert_array_equal(got, np.tile(np.rint(rr * 1024) / 1024, 3))
 
 

@@ -69,7 +69,9 @@ def test_roundtrip_session(tmp_path):
         rationale="test",
     )
     with SessionStore(tmp_path) as st:
-        sid = st.start_session("P001", devices={"headband": "sim-muse"}, simulated=True, software="t")
+        sid = st.start_session(
+            "P001", devices={"headband": "sim-muse"}, simulated=True, software="t"
+        )
         st.add_phase(sid, "eyes_closed_rest", 20.0, 200.0)
         n = st.add_feature_windows(
             sid, "eyes_closed_rest", [(30.0, {"hrv_rmssd_ms": 35.0, "x": float("nan")}, True, [])]

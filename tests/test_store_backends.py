@@ -49,9 +49,7 @@ def test_v1_store_migrates_and_keeps_data(tmp_path):
         "INSERT INTO sessions(subject_code, started_utc, status, simulated, devices_json, software)"
         " VALUES ('P001', '2026-01-01T00:00:00Z', 'complete', 1, '{}', 'old')"
     )
-    con.execute(
-        "INSERT INTO session_features VALUES (1, '{\"hr_mean_bpm\": 61.0}', 1, '{}')"
-    )
+    con.execute("INSERT INTO session_features VALUES (1, '{\"hr_mean_bpm\": 61.0}', 1, '{}')")
     con.commit()
     con.close()
     with SessionStore(tmp_path) as st:
@@ -116,8 +114,10 @@ def postgres_url(tmp_path_factory):
     if bindir is None and shutil.which("initdb"):
         bindir = Path(shutil.which("initdb")).parent
     if bindir is None:
-        pytest.skip("PostgreSQL server binaries (initdb/pg_ctl) are not installed "
-                    "(Debian: apt-get install postgresql)")
+        pytest.skip(
+            "PostgreSQL server binaries (initdb/pg_ctl) are not installed "
+            "(Debian: apt-get install postgresql)"
+        )
     try:
         import psycopg  # noqa: F401
     except ModuleNotFoundError:
@@ -142,27 +142,63 @@ def postgres_url(tmp_path_factory):
         prefix = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
     r = subprocess.run(
-        prefix + [str(bindir / "initdb"), "-D", str(data), "-U", "addictidx", "--auth=trust",
-                  "-E", "UTF8"],
-        capture_output=True, text=True,
+        prefix
+        + [
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "addictidx",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        ],
+        capture_output=True,
+        text=True,
     )
     if r.returncode != 0:
         pytest.skip(f"initdb failed: {r.stderr.strip().splitlines()[-1:]}")
     log = base / "log"
     r = subprocess.run(
-        prefix + [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o",
-                  f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start"],
-        capture_output=True, text=True,
+        prefix
+        + [
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-w",
+            "-o",
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        capture_output=True,
+        text=True,
     )
     if r.returncode != 0:
         pytest.skip(f"pg_ctl start failed: {r.stderr.strip()[-200:]}")
     try:
-        subprocess.run(prefix + [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port),
-                                 "-U", "addictidx", "site1"], check=True, capture_output=True)
+        subprocess.run(
+            prefix
+            + [
+                str(bindir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "addictidx",
+                "site1",
+            ],
+            check=True,
+            capture_output=True,
+        )
         yield f"postgresql+psycopg://addictidx@127.0.0.1:{port}/site1"
     finally:
-        subprocess.run(prefix + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                                 "stop"], capture_output=True)
+        subprocess.run(
+            prefix + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -173,8 +209,10 @@ def test_postgresql_roundtrip_and_assessment(postgres_url, tmp_path):
     from addictidx.sessions.assessment import run_assessment
     from addictidx.sessions.protocol import Phase, Protocol
 
-    short = Protocol("t", (Phase("device_check", 5.0, False, kind="check"),
-                           Phase("eyes_closed_rest", 125.0, True)))
+    short = Protocol(
+        "t",
+        (Phase("device_check", 5.0, False, kind="check"), Phase("eyes_closed_rest", 125.0, True)),
+    )
     res = run_assessment("P001", store_dir=tmp_path, protocol=short, db_url=postgres_url)
     assert not (tmp_path / "addictidx.sqlite").exists()  # the database is PostgreSQL
     with SessionStore(tmp_path, url=postgres_url) as st:

@@ -28,8 +28,13 @@ def muse() -> np.ndarray:
 @pytest.fixture(scope="module")
 def rr15() -> np.ndarray:
     raw = files("addictidx.data").joinpath("nsr2db_nsr004_rr_15min.txt.gz").read_bytes()
-    return np.array([float(v) for v in gzip.decompress(raw).decode().splitlines()
-                     if v.strip() and not v.startswith("#")])
+    return np.array(
+        [
+            float(v)
+            for v in gzip.decompress(raw).decode().splitlines()
+            if v.strip() and not v.startswith("#")
+        ]
+    )
 
 
 def test_streaming_band_power_equals_batch(muse):

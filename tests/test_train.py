@@ -35,7 +35,12 @@ from addictidx.models.training import (
     nested_cross_validation,
     uci_feature_table,
 )
-from addictidx.models.uci import UCI_CHANNELS, load_uci_alcoholism, uci_feature_names, uci_trial_features
+from addictidx.models.uci import (
+    UCI_CHANNELS,
+    load_uci_alcoholism,
+    uci_feature_names,
+    uci_trial_features,
+)
 
 EXCERPT = Path(__file__).parent / "data" / "uci_alcoholism_excerpt.npz"
 FAST = dict(outer_folds=2, inner_folds=2, repeats=1, n_boot=200, Cs=(0.01, 1.0))
@@ -66,7 +71,12 @@ def test_excerpt_is_small_and_loads():
     d = load_uci_alcoholism(EXCERPT)
     assert d.data.shape == (72, 4, 256)
     assert d.sfreq == 256.0
-    assert sorted(set(d.subject[d.y == 1])) == ["co2a0000364", "co2a0000365", "co2a0000368", "co2a0000369"]
+    assert sorted(set(d.subject[d.y == 1])) == [
+        "co2a0000364",
+        "co2a0000365",
+        "co2a0000368",
+        "co2a0000369",
+    ]
     assert d.sha256 == hashlib.sha256(EXCERPT.read_bytes()).hexdigest()
 
 
@@ -80,8 +90,16 @@ def test_uci_features_equal_mne_welch_and_trapezoid():
     bands = {"delta": (1, 4), "theta": (4, 8), "alpha": (8, 12), "beta": (13, 25)}
     for t in range(5):
         psd, freqs = psd_array_welch(
-            d.data[t], 256.0, fmin=0, fmax=np.inf, n_fft=256, n_per_seg=128, n_overlap=64,
-            window="hamming", average="mean", verbose=False,
+            d.data[t],
+            256.0,
+            fmin=0,
+            fmax=np.inf,
+            n_fft=256,
+            n_per_seg=128,
+            n_overlap=64,
+            window="hamming",
+            average="mean",
+            verbose=False,
         )
         for c, ch in enumerate(UCI_CHANNELS):
             for band, (lo, hi) in bands.items():
@@ -93,12 +111,24 @@ def test_uci_features_equal_mne_welch_and_trapezoid():
 
 def test_load_uci_errors_name_file_and_key(tmp_path):
     p = tmp_path / "bad.npz"
-    np.savez(p, X=np.zeros((2, 4, 256)), y=np.array([0, 2]), subject=np.array(["a", "b"]),
-             channels=np.array(list(UCI_CHANNELS)), fs=256.0)
+    np.savez(
+        p,
+        X=np.zeros((2, 4, 256)),
+        y=np.array([0, 2]),
+        subject=np.array(["a", "b"]),
+        channels=np.array(list(UCI_CHANNELS)),
+        fs=256.0,
+    )
     with pytest.raises(DataFormatError, match=r"bad\.npz: 'y' must hold 0/1 labels, found \[2\]"):
         load_uci_alcoholism(p)
-    np.savez(p, X=np.zeros((2, 4, 256)), y=np.array([0, 1]), subject=np.array(["a", "b"]),
-             channels=np.array(["AF7", "AF8", "T7", "T8"]), fs=256.0)
+    np.savez(
+        p,
+        X=np.zeros((2, 4, 256)),
+        y=np.array([0, 1]),
+        subject=np.array(["a", "b"]),
+        channels=np.array(["AF7", "AF8", "T7", "T8"]),
+        fs=256.0,
+    )
     with pytest.raises(DataFormatError, match=r"channel\(s\) \['TP7', 'TP8'\]"):
         load_uci_alcoholism(p)
     with pytest.raises(DataFormatError, match="not found"):
@@ -190,9 +220,12 @@ def test_grouped_splits_never_share_a_subject(excerpt_table):
 def test_too_few_subjects_is_a_clear_error(excerpt_table):
     t = excerpt_table
     keep = np.isin(t.groups, ["co2a0000364", "co2c0000337", "co2c0000338"])
-    small = FeatureTable(t.X[keep], t.y[keep], t.groups[keep], t.feature_names, t.feature_units,
-                         "x", "d", "s")
-    with pytest.raises(ValueError, match="at least 2 subjects with each label; got 2 with label 0 and 1"):
+    small = FeatureTable(
+        t.X[keep], t.y[keep], t.groups[keep], t.feature_names, t.feature_units, "x", "d", "s"
+    )
+    with pytest.raises(
+        ValueError, match="at least 2 subjects with each label; got 2 with label 0 and 1"
+    ):
         nested_cross_validation(small, **FAST)
 
 
@@ -210,7 +243,9 @@ def _identity_table(seed: int, n_subjects: int = 40, n_trials: int = 5) -> Featu
     """Features that identify the subject strongly; labels random per subject (no signal)."""
     rng = np.random.default_rng(seed)
     centers = rng.standard_normal((n_subjects, 6)) * 3.0
-    X = np.repeat(centers, n_trials, axis=0) + 0.3 * rng.standard_normal((n_subjects * n_trials, 6))
+    X = np.repeat(centers, n_trials, axis=0) + 0.3 * rng.standard_normal(
+        (n_subjects * n_trials, 6)
+    )
     labels = rng.permutation(np.arange(n_subjects) % 2)
     y = np.repeat(labels, n_trials)
     g = np.repeat([f"p{i:02d}" for i in range(n_subjects)], n_trials)
@@ -226,12 +261,17 @@ def test_labels_permuted_between_subjects_give_chance_auc():
     aucs, leaky = [], []
     for seed in range(5):
         t = _identity_table(seed)
-        r = nested_cross_validation(t, outer_folds=5, inner_folds=2, repeats=1, n_boot=10,
-                                    Cs=(1.0,), seed=seed)
+        r = nested_cross_validation(
+            t, outer_folds=5, inner_folds=2, repeats=1, n_boot=10, Cs=(1.0,), seed=seed
+        )
         aucs.append(r.metrics["auc"])
-        p = cross_val_predict(KNeighborsClassifier(5), t.X, t.y,
-                              cv=StratifiedKFold(5, shuffle=True, random_state=seed),
-                              method="predict_proba")[:, 1]
+        p = cross_val_predict(
+            KNeighborsClassifier(5),
+            t.X,
+            t.y,
+            cv=StratifiedKFold(5, shuffle=True, random_state=seed),
+            method="predict_proba",
+        )[:, 1]
         leaky.append(auc_score(t.y, p))
     assert abs(np.mean(aucs) - 0.5) < 0.12, aucs
     assert min(leaky) > 0.95, leaky
@@ -251,8 +291,13 @@ def trained(tmp_path_factory, excerpt_table):
 
 def test_training_writes_model_card_and_plot(trained, excerpt_table):
     out, r = trained
-    for name in ("model.onnx", "model_card.md", "model_card.json", "reliability.svg",
-                 "cv_predictions.csv"):
+    for name in (
+        "model.onnx",
+        "model_card.md",
+        "model_card.json",
+        "reliability.svg",
+        "cv_predictions.csv",
+    ):
         assert (out / name).is_file(), name
     card = json.loads((out / "model_card.json").read_text())
     assert card["label"] == "research"
@@ -261,8 +306,17 @@ def test_training_writes_model_card_and_plot(trained, excerpt_table):
     assert card["metrics"]["auc_ci95"] == r["auc_ci95"]
     assert "4 alcoholic and 4 control adults" in card["population"]
     md = (out / "model_card.md").read_text()
-    for needle in ("RESEARCH", "never fused into the index", "95 % CI", "Brier", "ECE",
-                   "Training population", "Limits", "Intended use", "Reliability diagram"):
+    for needle in (
+        "RESEARCH",
+        "never fused into the index",
+        "95 % CI",
+        "Brier",
+        "ECE",
+        "Training population",
+        "Limits",
+        "Intended use",
+        "Reliability diagram",
+    ):
         assert needle in md, needle
     svg = (out / "reliability.svg").read_text()
     n_nonempty = sum(1 for b in r["reliability"] if b["n"])
@@ -307,8 +361,9 @@ def test_onnx_metadata_and_parity_with_sklearn(trained, excerpt_table):
     np.testing.assert_allclose(m.predict_proba(excerpt_table.X), want, atol=1e-5)
     # batch scoring and thread settings do not change the numbers
     m2 = IndexModel.load(out / "model.onnx", intra_op_threads=2)
-    np.testing.assert_array_equal(m2.predict_proba(excerpt_table.X, batch_size=7),
-                                  m.predict_proba(excerpt_table.X))
+    np.testing.assert_array_equal(
+        m2.predict_proba(excerpt_table.X, batch_size=7), m.predict_proba(excerpt_table.X)
+    )
     cols = {n: excerpt_table.X[:, i] for i, n in enumerate(excerpt_table.feature_names)}
     np.testing.assert_array_equal(m.predict_proba_named(cols), m.predict_proba(excerpt_table.X))
 
@@ -327,13 +382,21 @@ def test_index_model_load_says_what_mismatches(trained, excerpt_table, tmp_path)
     names = list(excerpt_table.feature_names)
     swapped = names.copy()
     swapped[0], swapped[1] = swapped[1], swapped[0]
-    with pytest.raises(ModelMismatchError, match=r"different order \(position 0: model expects "
-                                                 r"'eeg_AF7_delta_log10_uv2', got 'eeg_AF7_theta"):
+    with pytest.raises(
+        ModelMismatchError,
+        match=r"different order \(position 0: model expects "
+        r"'eeg_AF7_delta_log10_uv2', got 'eeg_AF7_theta",
+    ):
         IndexModel.load(path, feature_names=swapped)
-    with pytest.raises(ModelMismatchError, match=r"missing \['eeg_TP8_beta_log10_uv2'\]; "
-                                                 r"unexpected \['hr_mean_bpm'\]"):
+    with pytest.raises(
+        ModelMismatchError,
+        match=r"missing \['eeg_TP8_beta_log10_uv2'\]; "
+        r"unexpected \['hr_mean_bpm'\]",
+    ):
         IndexModel.load(path, feature_names=names[:-1] + ["hr_mean_bpm"])
-    with pytest.raises(ModelMismatchError, match="model uses opset 17, the caller expects opset 13"):
+    with pytest.raises(
+        ModelMismatchError, match="model uses opset 17, the caller expects opset 13"
+    ):
         IndexModel.load(path, opset=13)
     m = IndexModel.load(path)
     with pytest.raises(ModelMismatchError, match=r"X must be shaped \(N, 16\)"):
@@ -367,8 +430,14 @@ def _write_table(path: Path, t: FeatureTable, extra_text_col: bool = True) -> No
         w = csv.writer(fh)
         w.writerow(["subject", "note", *t.feature_names, "group_label"])
         for i in range(t.y.size):
-            w.writerow([t.groups[i], "free text" if extra_text_col else "", *[repr(float(v)) for v in t.X[i]],
-                        ["ctrl", "alc"][t.y[i]]])
+            w.writerow(
+                [
+                    t.groups[i],
+                    "free text" if extra_text_col else "",
+                    *[repr(float(v)) for v in t.X[i]],
+                    ["ctrl", "alc"][t.y[i]],
+                ]
+            )
 
 
 def test_load_feature_table_uses_numeric_columns_only(excerpt_table, tmp_path):
@@ -386,8 +455,16 @@ def test_load_feature_table_uses_numeric_columns_only(excerpt_table, tmp_path):
     "text, kwargs, pattern",
     [
         ("s,a,y\n1,2,0\n", dict(label="lab", group="s"), r"--label column 'lab' not in header"),
-        ("s,a,y\n1,2,0\n2,3,1\n3,4,2\n", dict(label="y", group="s"), r"exactly 2 classes, found 3"),
-        ("s,a,y\n1,2,0\n2,inf,1\n", dict(label="y", group="s"), r"column 'a', line 3: value 'inf'"),
+        (
+            "s,a,y\n1,2,0\n2,3,1\n3,4,2\n",
+            dict(label="y", group="s"),
+            r"exactly 2 classes, found 3",
+        ),
+        (
+            "s,a,y\n1,2,0\n2,inf,1\n",
+            dict(label="y", group="s"),
+            r"column 'a', line 3: value 'inf'",
+        ),
         ("s,a,y\n1,2,0\n2,3\n", dict(label="y", group="s"), r"line 3 has 2 fields"),
         ("s,t,y\n1,x,0\n2,y,1\n", dict(label="y", group="s"), r"no numeric feature column"),
     ],
@@ -407,27 +484,73 @@ def test_cli_train_table_and_evaluate(excerpt_table, tmp_path):
     p = tmp_path / "t.csv"
     _write_table(p, excerpt_table)
     runner = CliRunner()
-    args = ["train", "--table", str(p), "--label", "group_label", "--group", "subject",
-            "--out", str(tmp_path / "out"), "--json", "--quiet", "--outer-folds", "2",
-            "--inner-folds", "2", "--repeats", "1", "--n-boot", "100"]
+    args = [
+        "train",
+        "--table",
+        str(p),
+        "--label",
+        "group_label",
+        "--group",
+        "subject",
+        "--out",
+        str(tmp_path / "out"),
+        "--json",
+        "--quiet",
+        "--outer-folds",
+        "2",
+        "--inner-folds",
+        "2",
+        "--repeats",
+        "1",
+        "--n-boot",
+        "100",
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     r = json.loads(res.stdout)
     assert list(r)[:4] == ["auc", "auc_ci95", "auc_trial", "auc_trial_ci95"]
     assert r["n_subjects"] == 8 and r["dataset"] == "table:t.csv"
-    res = runner.invoke(app, ["evaluate", str(tmp_path / "out" / "model.onnx"), "--table", str(p),
-                              "--label", "group_label", "--group", "subject", "--json",
-                              "--n-boot", "50"])
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(tmp_path / "out" / "model.onnx"),
+            "--table",
+            str(p),
+            "--label",
+            "group_label",
+            "--group",
+            "subject",
+            "--json",
+            "--n-boot",
+            "50",
+        ],
+    )
     assert res.exit_code == 0, res.output
     ev = json.loads(res.stdout)
     assert ev["same_data_as_training"] is True and ev["n_trials"] == 72
     # evaluating the table model on the UCI feature table: same names -> runs; a table
     # with a column dropped -> one clear error naming the missing feature
     q = tmp_path / "q.csv"
-    q.write_text("\n".join(",".join(r.split(",")[:-2] + r.split(",")[-1:])
-                           for r in p.read_text().splitlines()) + "\n")
-    res = runner.invoke(app, ["evaluate", str(tmp_path / "out" / "model.onnx"), "--table", str(q),
-                              "--label", "group_label", "--group", "subject"])
+    q.write_text(
+        "\n".join(
+            ",".join(r.split(",")[:-2] + r.split(",")[-1:]) for r in p.read_text().splitlines()
+        )
+        + "\n"
+    )
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(tmp_path / "out" / "model.onnx"),
+            "--table",
+            str(q),
+            "--label",
+            "group_label",
+            "--group",
+            "subject",
+        ],
+    )
     assert res.exit_code == 2
     assert "missing ['eeg_TP8_beta_log10_uv2']" in res.output
 
@@ -438,14 +561,34 @@ def test_cli_train_dataset_and_option_errors(tmp_path):
     from addictidx.cli import app
 
     runner = CliRunner()
-    res = runner.invoke(app, ["train", "--dataset", "uci-alcoholism", "--data", str(EXCERPT),
-                              "--out", str(tmp_path), "--json", "--outer-folds", "2",
-                              "--inner-folds", "2", "--repeats", "1", "--n-boot", "100"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--dataset",
+            "uci-alcoholism",
+            "--data",
+            str(EXCERPT),
+            "--out",
+            str(tmp_path),
+            "--json",
+            "--outer-folds",
+            "2",
+            "--inner-folds",
+            "2",
+            "--repeats",
+            "1",
+            "--n-boot",
+            "100",
+        ],
+    )
     assert res.exit_code == 0, res.output
     r = json.loads(res.stdout)
     assert r["dataset"] == "uci-alcoholism" and r["n_subjects"] == 8
     assert r["onnx_sklearn_max_abs_diff"] <= 1e-5
-    res = runner.invoke(app, ["train", "--dataset", "other", "--data", "x", "--out", str(tmp_path)])
+    res = runner.invoke(
+        app, ["train", "--dataset", "other", "--data", "x", "--out", str(tmp_path)]
+    )
     assert res.exit_code == 2 and "Allowed values are 'uci-alcoholism'" in res.output
     res = runner.invoke(app, ["train", "--out", str(tmp_path)])
     assert res.exit_code == 2 and "exactly one of --dataset" in res.output
@@ -461,15 +604,34 @@ def test_index_cli_json_contract(tmp_path):
 
     f = tmp_path / "f.json"
     b = tmp_path / "b.json"
-    f.write_text(json.dumps({"hrv_ln_rmssd": 3.5, "hr_mean_bpm": 72.0,
-                             "eeg_beta_rel_frontal": None, "eeg_alpha_beta_ratio_temporal": 0.7}))
-    b.write_text(json.dumps({"hrv_ln_rmssd": {"median": 3.7, "mad": 0.2},
-                             "hr_mean_bpm": {"median": 66.0, "mad": 4.0},
-                             "eeg_alpha_beta_ratio_temporal": {"median": 0.8, "mad": 0.1}}))
+    f.write_text(
+        json.dumps(
+            {
+                "hrv_ln_rmssd": 3.5,
+                "hr_mean_bpm": 72.0,
+                "eeg_beta_rel_frontal": None,
+                "eeg_alpha_beta_ratio_temporal": 0.7,
+            }
+        )
+    )
+    b.write_text(
+        json.dumps(
+            {
+                "hrv_ln_rmssd": {"median": 3.7, "mad": 0.2},
+                "hr_mean_bpm": {"median": 66.0, "mad": 4.0},
+                "eeg_alpha_beta_ratio_temporal": {"median": 0.8, "mad": 0.1},
+            }
+        )
+    )
     res = CliRunner().invoke(app, ["index", "--features", str(f), "--baseline", str(b), "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert list(out)[:2] == ["index", "index_display"] or {"index", "band", "z", "confidence"} <= set(out)
+    assert list(out)[:2] == ["index", "index_display"] or {
+        "index",
+        "band",
+        "z",
+        "confidence",
+    } <= set(out)
     z = [-(3.5 - 3.7) / (1.4826 * 0.2), (72 - 66) / (1.4826 * 4), -(0.7 - 0.8) / (1.4826 * 0.1)]
     Z = sum(z) / 3
     assert out["z"]["hrv_ln_rmssd"] == pytest.approx(z[0], abs=1e-9)
@@ -513,8 +675,9 @@ def test_full_uci_training_reproduces_the_shipped_model(tmp_path):
     assert r["auc"] == shipped.metadata["metrics"]["auc"]
     assert r["auc_ci95"] == shipped.metadata["metrics"]["auc_ci95"]
     fresh = IndexModel.load(tmp_path / "model.onnx")
-    np.testing.assert_allclose(fresh.predict_proba(table.X), shipped.predict_proba(table.X),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        fresh.predict_proba(table.X), shipped.predict_proba(table.X), atol=1e-6
+    )
     assert r["n_subjects"] == 20 and r["onnx_sklearn_max_abs_diff"] <= 1e-5
 
 
@@ -528,8 +691,16 @@ def test_full_uci_labels_permuted_between_subjects_give_chance_auc():
         perm = np.random.default_rng(seed).permutation([label_of[s] for s in subjects])
         new = dict(zip(subjects, perm))
         y = np.array([new[g] for g in table.groups])
-        t = FeatureTable(table.X, y, table.groups, table.feature_names, table.feature_units,
-                         "sha", "perm", "permuted")
+        t = FeatureTable(
+            table.X,
+            y,
+            table.groups,
+            table.feature_names,
+            table.feature_units,
+            "sha",
+            "perm",
+            "permuted",
+        )
         aucs.append(nested_cross_validation(t, repeats=1, n_boot=10, seed=seed).metrics["auc"])
     assert abs(np.mean(aucs) - 0.5) < 0.15, aucs
 

@@ -15,9 +15,11 @@ from addictidx.features import EEG_BANDS, HRV_NAMES, band_power, compute_hrv, co
 
 
 def test_import_stays_numpy_only():
-    code = ("import sys, addictidx.features; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'scipy', 'sklearn', 'pandas', 'mne', 'neurokit2'}))")
+    code = (
+        "import sys, addictidx.features; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'scipy', 'sklearn', 'pandas', 'mne', 'neurokit2'}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -55,8 +57,13 @@ def test_hrv_transformer():
     from addictidx.features import HrvTransformer
 
     raw = files("addictidx.data").joinpath("nsr2db_nsr004_rr_15min.txt.gz").read_bytes()
-    rr = np.array([float(v) for v in gzip.decompress(raw).decode().splitlines()
-                   if v.strip() and not v.startswith("#")])
+    rr = np.array(
+        [
+            float(v)
+            for v in gzip.decompress(raw).decode().splitlines()
+            if v.strip() and not v.startswith("#")
+        ]
+    )
     series = [rr[:350], rr[350:600]]  # ragged
     tr = HrvTransformer(features=["hrv_rmssd_ms", "hrv_lf_ms2"]).fit(series)
     out = tr.transform(series)

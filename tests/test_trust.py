@@ -40,8 +40,11 @@ from addictidx.sessions.store import SessionStore
 
 SHORT = Protocol(
     "test-trust",
-    (Phase("device_check", 10.0, False, kind="check"), Phase("eyes_closed_rest", 40.0, True),
-     Phase("eyes_open_rest", 10.0, True)),
+    (
+        Phase("device_check", 10.0, False, kind="check"),
+        Phase("eyes_closed_rest", 40.0, True),
+        Phase("eyes_open_rest", 10.0, True),
+    ),
 )
 PLAIN_OK = {"addictidx.sqlite", "addictidx.sqlite-wal", "addictidx.sqlite-shm", "audit.jsonl"}
 
@@ -49,8 +52,13 @@ PLAIN_OK = {"addictidx.sqlite", "addictidx.sqlite-wal", "addictidx.sqlite-shm", 
 def _cli(*args, env=None):
     e = dict(os.environ)
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "addictidx", *args], capture_output=True,
-                          text=True, timeout=300, env=e)
+    return subprocess.run(
+        [sys.executable, "-m", "addictidx", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=e,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -84,8 +92,8 @@ def _parse_by_hand(data: bytes, key: bytes) -> list[bytes]:
     header, off, out = data[:32], 32, []
     while off < len(data):
         (n,) = struct.unpack_from("<I", data, off)
-        nonce = data[off + 4: off + 16]
-        ct = data[off + 16: off + 16 + n]
+        nonce = data[off + 4 : off + 16]
+        ct = data[off + 16 : off + 16 + n]
         out.append(AESGCM(key).decrypt(nonce, ct, header + struct.pack("<Q", len(out))))
         off += 16 + n
     return out
@@ -141,8 +149,12 @@ def test_tampered_record_and_reordered_records_fail_with_offset(tmp_path):
     bad[32 + rec_len + 20] ^= 1  # inside record 1
     with pytest.raises(DataFormatError, match=rf"byte {32 + rec_len}: record 1 fails authentic"):
         crypto.open_records(ring, bytes(bad), p)
-    swapped = data[:32] + data[32 + rec_len: 32 + 2 * rec_len] + data[32: 32 + rec_len] \
-        + data[32 + 2 * rec_len:]
+    swapped = (
+        data[:32]
+        + data[32 + rec_len : 32 + 2 * rec_len]
+        + data[32 : 32 + rec_len]
+        + data[32 + 2 * rec_len :]
+    )
     with pytest.raises(DataFormatError, match="byte 32: record 0 fails"):
         crypto.open_records(ring, swapped, p)
     # cut short by a crash: the complete records survive, the rest is counted
@@ -196,8 +208,10 @@ def test_key_rotation_reencrypts_everything(assessed, tmp_path):
     np.testing.assert_array_equal(after.eeg, before.eeg)
     np.testing.assert_array_equal(after.rr_s, before.rr_s)
     assert verify_audit(store).ok
-    assert json.loads((store / "audit.jsonl").read_text().splitlines()[-1])["action"] == \
-        "key_rotation"
+    assert (
+        json.loads((store / "audit.jsonl").read_text().splitlines()[-1])["action"]
+        == "key_rotation"
+    )
 
 
 # -- audit log -----------------------------------------------------------------------------------
@@ -244,8 +258,9 @@ def test_audit_verify_passes_then_names_the_first_bad_entry(tmp_path):
             x["action"] = "export"
         x["prev"] = prev
         x.pop("hash")
-        x["hash"] = hashlib.sha256(json.dumps(x, sort_keys=True, separators=(",", ":")).encode()
-                                   ).hexdigest()
+        x["hash"] = hashlib.sha256(
+            json.dumps(x, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
         b = json.dumps(x, sort_keys=True, separators=(",", ":")).encode()
         prev = hashlib.sha256(b).hexdigest()
         forged.append(b + b"\n")
@@ -278,10 +293,17 @@ def test_audit_records_view_export_erase_model_change_safety_stop(tmp_path):
     assert entries[1]["detail"]["rule"] == "S2"
     assert {e["subject"] for e in entries} == {h}
     ring = crypto.load_keyring(store)
-    salt = sqlite3.connect(store / "addictidx.sqlite").execute(
-        "SELECT salt FROM subject_salts").fetchone()[0]
-    assert h == hmac.new(ring.hash_key, f"audit\0{salt}\0P201".encode(),
-                         hashlib.sha256).hexdigest()[:20]
+    salt = (
+        sqlite3.connect(store / "addictidx.sqlite")
+        .execute("SELECT salt FROM subject_salts")
+        .fetchone()[0]
+    )
+    assert (
+        h
+        == hmac.new(ring.hash_key, f"audit\0{salt}\0P201".encode(), hashlib.sha256).hexdigest()[
+            :20
+        ]
+    )
     assert "P201" not in (store / "audit.jsonl").read_text()
     assert verify_audit(store).ok
 
@@ -289,9 +311,19 @@ def test_audit_records_view_export_erase_model_change_safety_stop(tmp_path):
 # -- consent -------------------------------------------------------------------------------------
 def test_consent_in_force_by_hand():
     recs = [
-        {"scope": "research", "status": "given", "signed_on": "2026-01-10", "expires_on": "2026-06-30"},
+        {
+            "scope": "research",
+            "status": "given",
+            "signed_on": "2026-01-10",
+            "expires_on": "2026-06-30",
+        },
         {"scope": "assessment", "status": "given", "signed_on": "2026-01-10", "expires_on": None},
-        {"scope": "research", "status": "withdrawn", "signed_on": "2026-03-01", "expires_on": None},
+        {
+            "scope": "research",
+            "status": "withdrawn",
+            "signed_on": "2026-03-01",
+            "expires_on": None,
+        },
     ]
     assert not in_force(recs, "research", "2026-01-09")  # before signing
     assert in_force(recs, "research", "2026-02-01")
@@ -304,20 +336,44 @@ def test_consent_in_force_by_hand():
 
 def test_consent_store_and_cli(tmp_path):
     store = tmp_path / "s"
-    r = _cli("consent", "record", "--subject", "P301", "--scope", "research", "--signed-on",
-             "2026-01-05", "--expires-on", "2027-01-05", "--store", str(store))
+    r = _cli(
+        "consent",
+        "record",
+        "--subject",
+        "P301",
+        "--scope",
+        "research",
+        "--signed-on",
+        "2026-01-05",
+        "--expires-on",
+        "2027-01-05",
+        "--store",
+        str(store),
+    )
     assert r.returncode == 0, r.stderr
     with SessionStore(store) as st:
         (c,) = st.consents("P301")
-        assert (c["scope"], c["status"], c["signed_on"], c["expires_on"]) == \
-            ("research", "given", "2026-01-05", "2027-01-05")
+        assert (c["scope"], c["status"], c["signed_on"], c["expires_on"]) == (
+            "research",
+            "given",
+            "2026-01-05",
+            "2027-01-05",
+        )
         assert st.consent_in_force("P301", "research", "2026-06-01")
         with pytest.raises(ValueError, match="consent scope must be one of"):
             st.add_consent("P301", scope="marketing")
         with pytest.raises(ValueError, match="is not a date"):
             st.add_consent("P301", scope="research", signed_on="5 Jan")
-    r = _cli("consent", "record", "--subject", "John Smith", "--scope", "research",
-             "--store", str(store))
+    r = _cli(
+        "consent",
+        "record",
+        "--subject",
+        "John Smith",
+        "--scope",
+        "research",
+        "--store",
+        str(store),
+    )
     assert r.returncode == 2 and "Invalid subject code" in r.stderr
 
 
@@ -330,14 +386,20 @@ def test_research_export_only_consenting_with_keyed_hashes(assessed, tmp_path):
         st.add_consent("P903", scope="research", signed_on="2026-01-01")
         st.add_consent("P903", scope="research", status="withdrawn", signed_on="2026-02-01")
     out = tmp_path / "research"
-    r = _cli("export", "--research", "--store", str(store), "--out", str(out), "--on",
-             "2026-03-01")
+    r = _cli(
+        "export", "--research", "--store", str(store), "--out", str(out), "--on", "2026-03-01"
+    )
     assert r.returncode == 0, r.stderr
     assert "1 consenting subject(s)" in r.stdout and "2 subject(s) left out" in r.stdout
     ring = crypto.load_keyring(store)
-    salt = sqlite3.connect(store / "addictidx.sqlite").execute(
-        "SELECT salt FROM subject_salts WHERE subject_code='P901'").fetchone()[0]
-    h = hmac.new(ring.hash_key, f"research\0{salt}\0P901".encode(), hashlib.sha256).hexdigest()[:20]
+    salt = (
+        sqlite3.connect(store / "addictidx.sqlite")
+        .execute("SELECT salt FROM subject_salts WHERE subject_code='P901'")
+        .fetchone()[0]
+    )
+    h = hmac.new(ring.hash_key, f"research\0{salt}\0P901".encode(), hashlib.sha256).hexdigest()[
+        :20
+    ]
     rows = (out / "sessions.tsv").read_text().splitlines()
     assert len(rows) == 2 and rows[1].split("\t")[:3] == [h, "1", "0"]
     names = {p.name for p in (out / "recordings").iterdir()}
@@ -386,8 +448,12 @@ def test_erase_subject_leaves_the_code_in_no_byte_of_the_store(assessed, tmp_pat
     assert not list((store / "reports").glob("*")) and not list((store / "export").glob("*"))
     con = sqlite3.connect(store / "addictidx.sqlite")
     assert con.execute("SELECT code FROM subjects").fetchall() == [("P999",)]
-    assert con.execute("SELECT COUNT(*) FROM subject_salts WHERE subject_code != 'P999'"
-                       ).fetchone()[0] == 0
+    assert (
+        con.execute("SELECT COUNT(*) FROM subject_salts WHERE subject_code != 'P999'").fetchone()[
+            0
+        ]
+        == 0
+    )
     con.close()
     assert verify_audit(store).ok
     last = json.loads((store / "audit.jsonl").read_text().splitlines()[-1])
@@ -411,8 +477,11 @@ def test_disk_full_while_recording_stops_cleanly_and_keeps_what_was_written(tmp_
 
     monkeypatch.setattr(crypto, "_write_all", flaky)
     store = tmp_path / "s"
-    with pytest.raises(StoreError, match=r"Recording stopped: the disk is full .*rows written "
-                                         r"before are kept"):
+    with pytest.raises(
+        StoreError,
+        match=r"Recording stopped: the disk is full .*rows written "
+        r"before are kept",
+    ):
         run_assessment("P501", store_dir=store, protocol=SHORT, seed=1)
     with SessionStore(store) as st:
         (s,) = st.list_sessions()
@@ -445,8 +514,9 @@ def test_logs_contain_no_subject_code_and_no_signal_values(tmp_path, caplog):
     from addictidx.acquire.replay import iter_notifications
 
     hub = StreamHub({"sim-muse": "sim-muse"})
-    inj = FaultInjector(SimulatedHeadband(duration_s=5.0), seed=1, corrupt=0.3, drop=0.2,
-                        disconnects=[(2.0, 0.5)])
+    inj = FaultInjector(
+        SimulatedHeadband(duration_s=5.0), seed=1, corrupt=0.3, drop=0.2, disconnects=[(2.0, 0.5)]
+    )
     for name, n in iter_notifications([inj]):
         if hasattr(n, "payload"):
             hub.on_notification(name, n.characteristic, n.payload, n.t)

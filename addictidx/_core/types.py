@@ -318,6 +318,7 @@ class Prescription:
 
     def to_dict(self) -> dict:
         """JSON-ready dict with the field names of the ``prescribe`` CLI contract."""
+
         def lst(x):
             return None if x is None else [int(x[0]), int(x[1])]
 

@@ -3,6 +3,13 @@
 Keep this a flat list of imports of light modules (numpy only; no scipy).
 """
 
+# simulated devices, assembly, buffers, replay (numpy only)
+from addictidx.acquire.assemble import HrsAssembler, MuseEegAssembler
+
+# transport, fault injection, stream layer (bleak is imported lazily inside BleakTransport)
+from addictidx.acquire.background import BackgroundStream, run_in_background
+from addictidx.acquire.ble import Backoff, BleakTransport, BleTarget
+from addictidx.acquire.buffers import EventBuffer, RingBuffer
 from addictidx.acquire.decoders import (
     DECODERS,
     HeartRateMeasurement,
@@ -28,6 +35,10 @@ from addictidx.acquire.decoders import (
     unpack_uint12,
     unwrap_sequence,
 )
+from addictidx.acquire.events import GapRecord, LinkEvent
+from addictidx.acquire.faults import FaultedNotification, FaultInjector
+from addictidx.acquire.h10_replay import PolarH10Recording, read_athena_log
+from addictidx.acquire.hub import StreamHub
 from addictidx.acquire.profiles import (
     CommandSequence,
     ControlProfile,
@@ -37,10 +48,6 @@ from addictidx.acquire.profiles import (
     list_profiles,
     load_profile,
 )
-
-# simulated devices, assembly, buffers, replay (numpy only)
-from addictidx.acquire.assemble import HrsAssembler, MuseEegAssembler
-from addictidx.acquire.buffers import EventBuffer, RingBuffer
 from addictidx.acquire.recordings import (
     bundled_muse_eeg,
     bundled_rr,
@@ -49,14 +56,6 @@ from addictidx.acquire.recordings import (
 )
 from addictidx.acquire.replay import MonotonicClock, ReplayTransport, iter_notifications
 from addictidx.acquire.simulate import Notification, SimulatedHeadband, SimulatedStrap
-
-# transport, fault injection, stream layer (bleak is imported lazily inside BleakTransport)
-from addictidx.acquire.background import BackgroundStream, run_in_background
-from addictidx.acquire.ble import Backoff, BleakTransport, BleTarget
-from addictidx.acquire.events import GapRecord, LinkEvent
-from addictidx.acquire.faults import FaultedNotification, FaultInjector
-from addictidx.acquire.h10_replay import PolarH10Recording, read_athena_log
-from addictidx.acquire.hub import StreamHub
 
 __all__ = [
     # profiles

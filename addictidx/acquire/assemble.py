@@ -72,9 +72,9 @@ class _ArrivalFit:
         return self.y0 + a_rel - b * self.x0, b
 
 
-
-def _init_eeg_timing(asm, spec: StreamSpec, clock: str, max_lag_blocks: int,
-                     fit_memory_s: float) -> None:
+def _init_eeg_timing(
+    asm, spec: StreamSpec, clock: str, max_lag_blocks: int, fit_memory_s: float
+) -> None:
     """Validate and set the timing settings every EEG assembler shares (classic, Athena)."""
     if spec.sfreq is None:
         raise ValueError(f"EEG stream {spec.key!r} needs a sampling frequency.")
@@ -331,8 +331,16 @@ class MuseEegAssembler:
                 n_missing = (n_ch - block[3]) * self.spp
                 if n_missing:
                     self.n_partial_blocks += 1
-                out.append(Chunk(self.spec, block[0], self._times(x, 1), seq=x,
-                                 received_at=block[2], n_missing=n_missing))
+                out.append(
+                    Chunk(
+                        self.spec,
+                        block[0],
+                        self._times(x, 1),
+                        seq=x,
+                        received_at=block[2],
+                        n_missing=n_missing,
+                    )
+                )
                 self._n_emitted += 1
                 self._next = x + 1
                 continue
@@ -345,8 +353,11 @@ class MuseEegAssembler:
             n = end - x
             self.n_missing_blocks += n
             data = np.full((n_ch, self.spp * n), np.nan)
-            out.append(Chunk(self.spec, data, self._times(x, n), seq=x,
-                             received_at=now, n_missing=data.size))
+            out.append(
+                Chunk(
+                    self.spec, data, self._times(x, n), seq=x, received_at=now, n_missing=data.size
+                )
+            )
             self._n_emitted += 1
             self._next = end
         return out

@@ -112,23 +112,32 @@ def athena_session_profile(profile: DeviceProfile) -> DeviceProfile:
         d["tag_channels"] = MappingProxyType({f"0x{t:02x}": list(tag_ch[t]) for t in tags})
         if "tag_samples" in d:
             d["tag_samples"] = MappingProxyType(
-                {k: v for k, v in d["tag_samples"].items() if int(k, 16) in tags})
+                {k: v for k, v in d["tag_samples"].items() if int(k, 16) in tags}
+            )
         return MappingProxyType(d)
 
     quality_channels = MappingProxyType(
-        {c: q for c, q in eeg.quality_channels.items() if c in electrodes})
-    main = dataclasses.replace(eeg, channels=electrodes, layout=layout(own, electrodes),
-                               quality_channels=quality_channels)
+        {c: q for c, q in eeg.quality_channels.items() if c in electrodes}
+    )
+    main = dataclasses.replace(
+        eeg, channels=electrodes, layout=layout(own, electrodes), quality_channels=quality_channels
+    )
     streams: list[StreamProfile] = []
     for s in profile.streams:
         if s is eeg:
             streams.append(main)
             for t in extra:
-                streams.append(dataclasses.replace(
-                    eeg, name=f"eeg_0x{t:02x}", channels=tag_ch[t], layout=layout([t], tag_ch[t]),
-                    required=False, quality=MappingProxyType({}),
-                    quality_channels=MappingProxyType({}),
-                ))
+                streams.append(
+                    dataclasses.replace(
+                        eeg,
+                        name=f"eeg_0x{t:02x}",
+                        channels=tag_ch[t],
+                        layout=layout([t], tag_ch[t]),
+                        required=False,
+                        quality=MappingProxyType({}),
+                        quality_channels=MappingProxyType({}),
+                    )
+                )
         else:
             streams.append(s)
     return dataclasses.replace(profile, streams=tuple(streams))
@@ -299,8 +308,9 @@ class AthenaEegAssembler:
                 self._t0 = t
                 if self.clock == "lstsq":
                     per_s = self.sfreq / self.spb
-                    self._fit = _ArrivalFit(self.sfreq, self.fit_memory_s * per_s / 4.0,
-                                            int(self.sfreq), 0.01)
+                    self._fit = _ArrivalFit(
+                        self.sfreq, self.fit_memory_s * per_s / 4.0, int(self.sfreq), 0.01
+                    )
             if s < self._next:
                 self.n_late += 1
                 continue
@@ -357,10 +367,16 @@ class AthenaEegAssembler:
                 while end in pending:
                     end += 1
                 parts = [pending.pop(k) for k in range(x, end)]
-                data = parts[0][0] if len(parts) == 1 else np.concatenate(
-                    [p[0] for p in parts], axis=1)
-                out.append(Chunk(self.spec, data, self._times(x, end - x), seq=x,
-                                 received_at=parts[-1][1]))
+                data = (
+                    parts[0][0]
+                    if len(parts) == 1
+                    else np.concatenate([p[0] for p in parts], axis=1)
+                )
+                out.append(
+                    Chunk(
+                        self.spec, data, self._times(x, end - x), seq=x, received_at=parts[-1][1]
+                    )
+                )
                 self._next = end
                 continue
             # a hole ends at the next block that arrived (x < high, so there is one); it is
@@ -373,7 +389,10 @@ class AthenaEegAssembler:
             n = end - x
             self.n_missing_blocks += n
             data = np.full((self._n_ch, self.spb * n), np.nan)
-            out.append(Chunk(self.spec, data, self._times(x, n), seq=x, received_at=now,
-                             n_missing=data.size))
+            out.append(
+                Chunk(
+                    self.spec, data, self._times(x, n), seq=x, received_at=now, n_missing=data.size
+                )
+            )
             self._next = end
         return out

@@ -264,9 +264,11 @@ class BleakTransport(TransportCallbacks):
         sups = [asyncio.create_task(self._supervise(name)) for name in self.profiles]
         timer = None
         if until_s is not None:
+
             async def _timer():
                 await self.clock.sleep(float(until_s))
                 self.stop()
+
             timer = asyncio.create_task(_timer())
         try:
             await asyncio.gather(*sups)
@@ -337,7 +339,9 @@ class BleakTransport(TransportCallbacks):
                 if self._stopping:
                     break
                 failures += 1
-                self._event(name, "connect_failed", f"attempt {failures}: {type(err).__name__}: {err}")
+                self._event(
+                    name, "connect_failed", f"attempt {failures}: {type(err).__name__}: {err}"
+                )
                 if self.max_attempts is not None and failures >= self.max_attempts:
                     self._event(name, "gave_up", f"{failures} failed attempts in a row")
                     return
@@ -393,7 +397,9 @@ class BleakTransport(TransportCallbacks):
                 self._filter(name, prof), timeout=self.scan_timeout_s
             )
             if device is None:
-                raise TimeoutError(f"no device for profile {prof.name!r} found in {self.scan_timeout_s} s")
+                raise TimeoutError(
+                    f"no device for profile {prof.name!r} found in {self.scan_timeout_s} s"
+                )
             conn = _Conn()
 
             def on_disconnect(_client: Any) -> None:
@@ -402,8 +408,9 @@ class BleakTransport(TransportCallbacks):
                 conn.alive = False
                 conn.lost.set()
 
-            client = client_cls(device, disconnected_callback=on_disconnect,
-                                timeout=self.connect_timeout_s)
+            client = client_cls(
+                device, disconnected_callback=on_disconnect, timeout=self.connect_timeout_s
+            )
             self._event(name, "connecting", str(getattr(device, "address", "")))
             try:
                 await client.connect()

@@ -63,16 +63,17 @@ class TransportCallbacks:
             raise TypeError(f"event callback must be callable, got {callback!r}.")
         self._event_callbacks.append(callback)
 
+
 #: Kinds of :class:`LinkEvent`.
 LINK_EVENT_KINDS = (
-    "scanning",        # looking for the device (scan by service UUID / name prefix)
-    "connecting",      # a connect attempt starts
-    "connected",       # connected, subscribed and the start sequence was sent: data expected
-    "disconnected",    # the link dropped (disconnected_callback, or injected in a replay)
-    "stale",           # no notification for the watchdog time while connected
+    "scanning",  # looking for the device (scan by service UUID / name prefix)
+    "connecting",  # a connect attempt starts
+    "connected",  # connected, subscribed and the start sequence was sent: data expected
+    "disconnected",  # the link dropped (disconnected_callback, or injected in a replay)
+    "stale",  # no notification for the watchdog time while connected
     "connect_failed",  # a scan or connect attempt failed (detail says why); a retry follows
-    "gave_up",         # max_attempts reached; the device is not retried
-    "stopped",         # the transport was stopped on request
+    "gave_up",  # max_attempts reached; the device is not retried
+    "stopped",  # the transport was stopped on request
 )
 
 #: Reasons of :class:`GapRecord`.

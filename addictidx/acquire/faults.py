@@ -218,7 +218,9 @@ class FaultInjector:
         counter = 0
         for t0, d in self.disconnects:
             heap.append((t0, 0, counter, LinkEvent(t0, "disconnected", detail="injected")))
-            heap.append((t0 + d, 0, counter + 1, LinkEvent(t0 + d, "connected", detail="injected")))
+            heap.append(
+                (t0 + d, 0, counter + 1, LinkEvent(t0 + d, "connected", detail="injected"))
+            )
             counter += 2
         heapq.heapify(heap)
 

@@ -119,8 +119,14 @@ class PolarH10Recording:
     first HR notification. The ECG's device timestamp is the row's Unix time minus the PMD epoch.
     """
 
-    def __init__(self, path, *, samples_per_frame: int = 73,
-                 profile: str | DeviceProfile = "polar-h10", name: str | None = None) -> None:
+    def __init__(
+        self,
+        path,
+        *,
+        samples_per_frame: int = 73,
+        profile: str | DeviceProfile = "polar-h10",
+        name: str | None = None,
+    ) -> None:
         cols = read_polar_h10_csv(path)
         self.profile = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
         self.name = self.profile.name if name is None else str(name)
@@ -143,8 +149,11 @@ class PolarH10Recording:
         for start in range(0, self.ecg_uv.size - k + 1, k):
             last = start + k - 1
             ts = int(self.time_ns[last]) - PMD_EPOCH_UNIX_NS
-            yield Notification(self._t(last), _PMD_DATA_UUID,
-                               encode_pmd_ecg_frame(ts, self.ecg_uv[start : last + 1]))
+            yield Notification(
+                self._t(last),
+                _PMD_DATA_UUID,
+                encode_pmd_ecg_frame(ts, self.ecg_uv[start : last + 1]),
+            )
 
     def _hrs(self) -> Iterator[Notification]:
         rows = self._hr_rows
@@ -186,7 +195,9 @@ def read_athena_log(path) -> list[Notification]:
             continue
         f = line.rstrip("\n").split("\t")
         if len(f) != 3:
-            raise DataFormatError(f"{name}, line {i}: expected 3 TAB-separated fields, got {len(f)}.")
+            raise DataFormatError(
+                f"{name}, line {i}: expected 3 TAB-separated fields, got {len(f)}."
+            )
         try:
             t = datetime.fromisoformat(f[0].strip().replace("Z", "+00:00")).timestamp()
             payload = bytes.fromhex(f[2].strip())

@@ -115,14 +115,24 @@ class _EegHandler(_Handler):
                     if n_fill > 0:
                         times = start + np.arange(n_fill) * dt
                         data = np.full((self.spec.n_channels, n_fill), np.nan)
-                        self.hub._emit(Chunk(self.spec, data, times, n_missing=data.size),
-                                       self.buf)
-                    self.hub._gap(GapRecord(self.device, self.spec.name, float(start),
-                                            max(n_fill, 0) * dt, "disconnect", max(n_fill, 0)))
+                        self.hub._emit(
+                            Chunk(self.spec, data, times, n_missing=data.size), self.buf
+                        )
+                    self.hub._gap(
+                        GapRecord(
+                            self.device,
+                            self.spec.name,
+                            float(start),
+                            max(n_fill, 0) * dt,
+                            "disconnect",
+                            max(n_fill, 0),
+                        )
+                    )
             if ch.n_missing == ch.data.size:
                 n = ch.times.size
-                self.hub._gap(GapRecord(self.device, self.spec.name, float(ch.times[0]),
-                                        n * dt, "loss", n))
+                self.hub._gap(
+                    GapRecord(self.device, self.spec.name, float(ch.times[0]), n * dt, "loss", n)
+                )
             self.hub._emit(ch, self.buf)
             self.last_time = float(ch.times[-1])
 
@@ -135,8 +145,11 @@ class _EegHandler(_Handler):
         self._write(self.asm.flush())
         if self.pending_gap and self.last_time is not None:
             start = self.last_time + 1.0 / self.sfreq
-            self.hub._gap(GapRecord(self.device, self.spec.name, start,
-                                    max(0.0, t_end - start), "disconnect", 0))
+            self.hub._gap(
+                GapRecord(
+                    self.device, self.spec.name, start, max(0.0, t_end - start), "disconnect", 0
+                )
+            )
             self.pending_gap = False
 
 
@@ -154,8 +167,12 @@ class _AthenaHandler(_EegHandler):
             sp = profile.stream("eeg")
             self.spec = sp.spec(device)
             self.asm = AthenaEegAssembler(
-                self.spec, athena_eeg_tag_channels(profile), scale=sp.scale, offset=sp.offset,
-                clock=hub.athena_clock, max_lag_blocks=hub.max_lag_blocks,
+                self.spec,
+                athena_eeg_tag_channels(profile),
+                scale=sp.scale,
+                offset=sp.offset,
+                clock=hub.athena_clock,
+                max_lag_blocks=hub.max_lag_blocks,
             )
             self.sfreq = float(self.spec.sfreq)
             self.buf = hub._add_buffer(RingBuffer(self.spec, hub.capacity_s))
@@ -166,8 +183,9 @@ class _AthenaHandler(_EegHandler):
             if sp.decoder == "athena.packet" and sp.kind == "battery":
                 self.battery_spec = sp.spec(device)
                 self.battery_scale = (float(sp.scale), float(sp.offset))
-                self.battery_buf = hub._add_buffer(EventBuffer(self.battery_spec,
-                                                               hub.event_capacity))
+                self.battery_buf = hub._add_buffer(
+                    EventBuffer(self.battery_spec, hub.event_capacity)
+                )
                 streams.append(sp.name)
                 break
         self.streams = tuple(streams)
@@ -180,8 +198,10 @@ class _AthenaHandler(_EegHandler):
                     raw = decode_athena_block(b)
                     scale, offset = self.battery_scale
                     pct = (float(raw[0, 0]) + offset) * scale
-                    self.hub._emit(Chunk(self.battery_spec, np.array([[pct]]), np.array([t]),
-                                         received_at=t), self.battery_buf)
+                    self.hub._emit(
+                        Chunk(self.battery_spec, np.array([[pct]]), np.array([t]), received_at=t),
+                        self.battery_buf,
+                    )
         if self.asm is not None:
             self._write(self.asm.feed_blocks(blocks, t))
 
@@ -222,8 +242,16 @@ class _IrregularHandler(_Handler):
     def close(self, t_end):
         if self.pending_gap and self.last_rx is not None:
             for s in self.streams:
-                self.hub._gap(GapRecord(self.device, s, self.last_rx,
-                                        max(0.0, t_end - self.last_rx), "disconnect", 0))
+                self.hub._gap(
+                    GapRecord(
+                        self.device,
+                        s,
+                        self.last_rx,
+                        max(0.0, t_end - self.last_rx),
+                        "disconnect",
+                        0,
+                    )
+                )
             self.pending_gap = False
 
 
@@ -231,10 +259,16 @@ class _HrsHandler(_IrregularHandler):
     def __init__(self, hub, device, profile: DeviceProfile, rr: str | None, hr: str | None):
         streams = tuple(s for s in (hr, rr) if s is not None)
         super().__init__(hub, device, streams, hub.silence_s)
-        spec_rr = profile.stream(rr).spec(device) if rr else StreamSpec(
-            device, "rr", "rr", ("rr",), None, "s")
-        spec_hr = profile.stream(hr).spec(device) if hr else StreamSpec(
-            device, "hr", "hr", ("hr",), None, "bpm")
+        spec_rr = (
+            profile.stream(rr).spec(device)
+            if rr
+            else StreamSpec(device, "rr", "rr", ("rr",), None, "s")
+        )
+        spec_hr = (
+            profile.stream(hr).spec(device)
+            if hr
+            else StreamSpec(device, "hr", "hr", ("hr",), None, "bpm")
+        )
         self.asm = HrsAssembler(spec_rr, spec_hr)
         self.buf_rr = hub._add_buffer(EventBuffer(spec_rr, hub.event_capacity)) if rr else None
         self.buf_hr = hub._add_buffer(EventBuffer(spec_hr, hub.event_capacity)) if hr else None
@@ -268,8 +302,9 @@ class _BatteryHandler(_IrregularHandler):
         pct = decode_battery_level(payload)
         self._check_gap(t)
         self.last_rx = t
-        self.hub._emit(Chunk(self.spec, np.array([[float(pct)]]), np.array([t]),
-                             received_at=t), self.buf)
+        self.hub._emit(
+            Chunk(self.spec, np.array([[float(pct)]]), np.array([t]), received_at=t), self.buf
+        )
 
 
 class _PmdHandler(_Handler):
@@ -309,8 +344,16 @@ class _PmdHandler(_Handler):
                 data = np.full((1, missing), np.nan)
                 self.hub._emit(Chunk(self.spec, data, times, n_missing=missing), self.buf)
                 reason = "disconnect" if self.pending_gap else "loss"
-                self.hub._gap(GapRecord(self.device, self.spec.name, float(start),
-                                        missing * self.dt, reason, missing))
+                self.hub._gap(
+                    GapRecord(
+                        self.device,
+                        self.spec.name,
+                        float(start),
+                        missing * self.dt,
+                        reason,
+                        missing,
+                    )
+                )
             else:
                 spacing = step / n
                 if abs(spacing / self.nominal_dt - 1.0) < 0.1:
@@ -431,7 +474,9 @@ class StreamHub:
             by_decoder.setdefault(s.decoder, []).append(s.name)
         handlers: list[tuple[_Handler, tuple[str, ...]]] = []
         for s in by_decoder.get("muse.eeg", []):
-            handlers.append((_EegHandler(self, name, profile, s), profile.stream(s).characteristics))
+            handlers.append(
+                (_EegHandler(self, name, profile, s), profile.stream(s).characteristics)
+            )
         hrs = by_decoder.get("hrs.measurement", [])
         if hrs:
             kinds = {profile.stream(s).kind: s for s in hrs}
@@ -439,8 +484,9 @@ class StreamHub:
             chars = {c for s in hrs for c in profile.stream(s).characteristics}
             handlers.append((h, tuple(sorted(chars))))
         for s in by_decoder.get("battery.level", []):
-            handlers.append((_BatteryHandler(self, name, profile, s),
-                             profile.stream(s).characteristics))
+            handlers.append(
+                (_BatteryHandler(self, name, profile, s), profile.stream(s).characteristics)
+            )
         pmd = by_decoder.get("pmd.ecg", []) + by_decoder.get("pmd.acc", [])
         if pmd:
             ecg = next(iter(by_decoder.get("pmd.ecg", [])), None)

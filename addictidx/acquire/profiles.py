@@ -522,7 +522,9 @@ def _parse_control(c: _Checker, tbl: dict) -> ControlProfile:
     char = c.uuid(c.get(tbl, "characteristic", p, (str,)), f"{p}.characteristic")
     framing = c.get(tbl, "framing", p, (str,))
     if framing not in FRAMINGS:
-        raise c.fail(f"{p}.framing", f"unknown framing {framing!r}; allowed: {', '.join(FRAMINGS)}")
+        raise c.fail(
+            f"{p}.framing", f"unknown framing {framing!r}; allowed: {', '.join(FRAMINGS)}"
+        )
     seqs_tbl = c.table(tbl, "sequences", p)
     seqs: dict[str, CommandSequence] = {}
     for sname, st in seqs_tbl.items():
@@ -670,7 +672,9 @@ def _parse_stream(c: _Checker, s: Any, i: int) -> StreamProfile:
         endian = c.get(cv, "endian", cp, (str,))
         if endian not in ("big", "little"):
             raise c.fail(f"{cp}.endian", f'expected "big" or "little", got {endian!r}')
-        bo = c.get(cv, "byte_offset", cp, (int,), required=False, default=0, what="an integer >= 0")
+        bo = c.get(
+            cv, "byte_offset", cp, (int,), required=False, default=0, what="an integer >= 0"
+        )
         if bo < 0:
             raise c.fail(f"{cp}.byte_offset", f"expected an integer >= 0, got {bo}")
         counter = CounterSpec(bits, endian, bo)
@@ -753,11 +757,14 @@ def parse_profile(
     )
     if not prefixes and not services:
         raise c.fail(
-            f"{p}.name_prefixes", "give at least one name prefix or service UUID to find the device"
+            f"{p}.name_prefixes",
+            "give at least one name prefix or service UUID to find the device",
         )
     min_mtu = c.get(dev, "min_mtu", p, (int,), required=False, default=23, what="an integer >= 23")
     if not 23 <= min_mtu <= 517:
-        raise c.fail(f"{p}.min_mtu", f"expected an integer in 23..517 (BLE ATT MTU), got {min_mtu}")
+        raise c.fail(
+            f"{p}.min_mtu", f"expected an integer in 23..517 (BLE ATT MTU), got {min_mtu}"
+        )
     simulated = c.get(dev, "simulated", p, (bool,), required=False, default=False)
     disc = dev.get("discriminator_characteristic")
     if disc is not None:

@@ -48,7 +48,6 @@ BUNDLED_MUSE_EEG = "muse_eeg_notebooks_n170_subject2.csv.gz"
 BUNDLED_RR = "nsr2db_nsr004_rr_15min.txt.gz"
 
 
-
 def _open_text(path_or_file) -> tuple[IO[str], str, bool]:
     """Return ``(text_stream, display_name, must_close)``; ``.gz`` files are decompressed."""
     if isinstance(path_or_file, (str, os.PathLike)):

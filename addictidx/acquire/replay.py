@@ -48,7 +48,6 @@ __all__ = [
 ]
 
 
-
 class Clock(Protocol):
     """What the transport needs from a clock: a monotonic ``now()`` and an async ``sleep``."""
 
@@ -269,4 +268,3 @@ class ReplayTransport(TransportCallbacks):
                     await result
             self.n_delivered += 1
         return self.n_delivered
-

@@ -102,8 +102,6 @@ def _in_dropout(t: np.ndarray, dropouts: tuple[tuple[float, float], ...]) -> np.
     return silent
 
 
-
-
 def _set_faults(dev, jitter_s, drop_fraction, dropouts, seed, name) -> None:
     """Validate and set the fault options and name every simulated device shares."""
     dev.jitter_s = check_positive("jitter_s", jitter_s, allow_zero=True)
@@ -226,8 +224,9 @@ class SimulatedHeadband:
     def stream_spec(self) -> StreamSpec:
         """The EEG :class:`~addictidx._core.types.StreamSpec` of what this headband sends."""
         eeg = self.profile.stream("eeg")
-        return StreamSpec(self.name, eeg.name, eeg.kind, self.ch_names, self.sfreq, eeg.unit,
-                          _SAMPLES_PER_BLOCK)
+        return StreamSpec(
+            self.name, eeg.name, eeg.kind, self.ch_names, self.sfreq, eeg.unit, _SAMPLES_PER_BLOCK
+        )
 
     @property
     def channel_by_uuid(self) -> dict[str, str]:
@@ -299,8 +298,14 @@ class SimulatedHeadband:
                     if not finite[ch, i]:
                         continue
                     payload = encode_muse_eeg(seq, uv[ch, i])
-                    heapq.heappush(heap, (float(t[i, slot]), counter, Notification(
-                        float(t[i, slot]), uuids[ch], payload)))
+                    heapq.heappush(
+                        heap,
+                        (
+                            float(t[i, slot]),
+                            counter,
+                            Notification(float(t[i, slot]), uuids[ch], payload),
+                        ),
+                    )
                     counter += 1
             # every later notification has t >= the next block's base time
             horizon = (b[-1] + 1) * block_dt + last_t
@@ -592,7 +597,9 @@ class SimulatedAthenaHeadband:
         self.characteristic = eeg.characteristics[0].lower()
         bpn = int(blocks_per_notification)
         if not 1 <= bpn <= 7:
-            raise ValueError(f"blocks_per_notification must be in 1..7, got {blocks_per_notification!r}.")
+            raise ValueError(
+                f"blocks_per_notification must be in 1..7, got {blocks_per_notification!r}."
+            )
         self.blocks_per_notification = bpn
         self.samples_per_notification = bpn * _ATHENA_SAMPLES_PER_BLOCK
         n_times = self.data.shape[1]
@@ -601,10 +608,12 @@ class SimulatedAthenaHeadband:
         else:
             duration_s = check_positive("duration_s", duration_s)
             self.n_notifications = int(
-                math.floor(duration_s * self.sfreq / self.samples_per_notification + 1e-9))
+                math.floor(duration_s * self.sfreq / self.samples_per_notification + 1e-9)
+            )
         if self.n_notifications < 1:
             raise ValueError(
-                f"Need at least {self.samples_per_notification} samples to send one notification.")
+                f"Need at least {self.samples_per_notification} samples to send one notification."
+            )
         if not 0 <= int(start_index) <= 0xFF:
             raise ValueError(f"start_index must be in 0..255, got {start_index!r}.")
         if not 0 <= int(start_packet) <= 0xFFFF:
@@ -617,8 +626,15 @@ class SimulatedAthenaHeadband:
     def stream_spec(self) -> StreamSpec:
         """The EEG :class:`~addictidx._core.types.StreamSpec` (the four electrodes, 256 Hz)."""
         eeg = self.profile.stream("eeg")
-        return StreamSpec(self.name, eeg.name, eeg.kind, self.ch_names, self.sfreq, eeg.unit,
-                          _ATHENA_SAMPLES_PER_BLOCK)
+        return StreamSpec(
+            self.name,
+            eeg.name,
+            eeg.kind,
+            self.ch_names,
+            self.sfreq,
+            eeg.unit,
+            _ATHENA_SAMPLES_PER_BLOCK,
+        )
 
     @property
     def duration_s(self) -> float:
@@ -633,8 +649,9 @@ class SimulatedAthenaHeadband:
 
     def raw(self, notification: int) -> np.ndarray:
         """The 14-bit codes sent in notification ``notification``, shape (4, 4 B)."""
-        return athena_uv_to_raw(self.data[:, self.sample_index(notification)], self.scale,
-                                self.offset)
+        return athena_uv_to_raw(
+            self.data[:, self.sample_index(notification)], self.scale, self.offset
+        )
 
     def __iter__(self) -> Iterator[Notification]:
         return self.notifications()
@@ -654,16 +671,20 @@ class SimulatedAthenaHeadband:
 
         ss = np.random.SeedSequence(self.seed)
         rng_jitter, rng_drop = (np.random.default_rng(s) for s in ss.spawn(2))
-        spn, spb, bpn = self.samples_per_notification, _ATHENA_SAMPLES_PER_BLOCK, \
-            self.blocks_per_notification
+        spn, spb, bpn = (
+            self.samples_per_notification,
+            _ATHENA_SAMPLES_PER_BLOCK,
+            self.blocks_per_notification,
+        )
         heap: list[tuple[float, int, Notification]] = []
         for n0 in range(0, self.n_notifications, _BATCH_BLOCKS):
             n = np.arange(n0, min(n0 + _BATCH_BLOCKS, self.n_notifications))
             t_base = ((n + 1) * spn - 1) / self.sfreq
             if until_s is not None and t_base[0] > until_s:
                 break
-            t = t_base + (rng_jitter.uniform(0.0, self.jitter_s, size=n.size)
-                          if self.jitter_s > 0 else 0.0)
+            t = t_base + (
+                rng_jitter.uniform(0.0, self.jitter_s, size=n.size) if self.jitter_s > 0 else 0.0
+            )
             keep = np.ones(n.size, dtype=bool)
             if self.drop_fraction > 0:
                 keep &= rng_drop.random(n.size) >= self.drop_fraction
@@ -677,15 +698,22 @@ class SimulatedAthenaHeadband:
             for i in np.flatnonzero(keep):
                 k = int(n[i])
                 blocks = [
-                    (_ATHENA_EEG_TAG, (self.start_index + k * bpn + j) % 256,
-                     encode_athena_eeg_block(raw[:, i, j * spb:(j + 1) * spb], _ATHENA_EEG_TAG))
-                    for j in range(bpn) if finite[i, j]
+                    (
+                        _ATHENA_EEG_TAG,
+                        (self.start_index + k * bpn + j) % 256,
+                        encode_athena_eeg_block(
+                            raw[:, i, j * spb : (j + 1) * spb], _ATHENA_EEG_TAG
+                        ),
+                    )
+                    for j in range(bpn)
+                    if finite[i, j]
                 ]
                 if not blocks:
                     continue
                 payload = encode_athena_packet((self.start_packet + k) % 65536, blocks)
-                heapq.heappush(heap, (float(t[i]), k,
-                                      Notification(float(t[i]), self.characteristic, payload)))
+                heapq.heappush(
+                    heap, (float(t[i]), k, Notification(float(t[i]), self.characteristic, payload))
+                )
             horizon = (n[-1] + 2) * spn / self.sfreq - 1 / self.sfreq
             while heap and heap[0][0] <= horizon:
                 yield heapq.heappop(heap)[2]

@@ -5,9 +5,8 @@ one area (``decode``, ``train``, ...) to it. Modules must import heavy libraries
 commands only, so ``addictidx --help`` stays fast.
 """
 
-from addictidx.cli._app import app, main
-
 # Command modules register themselves on ``app`` when imported (keep this list light).
 from addictidx.cli import _commands  # noqa: F401,E402
+from addictidx.cli._app import app, main
 
 __all__ = ["app", "main"]

@@ -12,7 +12,6 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -63,7 +62,7 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Optional[bool] = typer.Option(
+    version: bool | None = typer.Option(
         None, "--version", callback=_version_callback, is_eager=True, help="Show the version."
     ),
 ) -> None:
@@ -94,7 +93,9 @@ def profiles_list() -> None:
 
 @profiles_app.command("show")
 @_clean_errors
-def profiles_show(name: str = typer.Argument(..., help="Profile name or path to a TOML file.")) -> None:
+def profiles_show(
+    name: str = typer.Argument(..., help="Profile name or path to a TOML file."),
+) -> None:
     """Show one device profile as JSON."""
     from addictidx.acquire.profiles import load_profile
 
@@ -150,14 +151,14 @@ def index_cmd(
 @app.command("prescribe")
 @_clean_errors
 def prescribe_cmd(
-    index: Optional[float] = typer.Option(None, "--index", help="Addiction index 0-100."),
+    index: float | None = typer.Option(None, "--index", help="Addiction index 0-100."),
     age: int = typer.Option(..., "--age", help="Age in years."),
     resting_hr: float = typer.Option(..., "--resting-hr", help="Resting heart rate (bpm)."),
-    hrmax: Optional[float] = typer.Option(None, "--hrmax", help="Measured HRmax (bpm)."),
-    state: Optional[str] = typer.Option(
+    hrmax: float | None = typer.Option(None, "--hrmax", help="Measured HRmax (bpm)."),
+    state: str | None = typer.Option(
         None, "--state", help="Override the inferred state: green, amber or red."
     ),
-    override_reason: Optional[str] = typer.Option(
+    override_reason: str | None = typer.Option(
         None, "--reason", help="Why staff set --state (written into the rationale)."
     ),
     screened: bool = typer.Option(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Optional
 
 import typer
 
@@ -25,13 +24,16 @@ def bench(
         True, "--capacity/--no-capacity", help="Search the largest real-time session count."
     ),
     reference: bool = typer.Option(
-        True, "--reference/--no-reference",
+        True,
+        "--reference/--no-reference",
         help="Time the MNE + NeuroKit2 + scikit-learn reference pipeline (imports ~5 s).",
     ),
     reference_updates: int = typer.Option(5, "--reference-updates", min=1),
-    clock: str = typer.Option("cpu", "--clock", help="Clock of the capacity verdict: cpu or wall."),
+    clock: str = typer.Option(
+        "cpu", "--clock", help="Clock of the capacity verdict: cpu or wall."
+    ),
     latency_limit_ms: float = typer.Option(100.0, "--latency-limit-ms", min=0.001),
-    out: Optional[str] = typer.Option(None, "--out", help="Also write the JSON to this file."),
+    out: str | None = typer.Option(None, "--out", help="Also write the JSON to this file."),
 ) -> None:
     """Replay simulated Muse + H10 sessions through decode -> buffers -> features -> ONNX index ->
     prescription and report notification-to-index latency, real-time capacity and CPU per
@@ -43,8 +45,15 @@ def bench(
     def say(msg: str) -> None:
         typer.echo(f"[bench] {msg}", err=True)
 
-    res = run_benchmark(sessions=sessions, duration_s=duration, cfg=cfg, capacity=capacity,
-                        reference=reference, reference_updates=reference_updates, progress=say)
+    res = run_benchmark(
+        sessions=sessions,
+        duration_s=duration,
+        cfg=cfg,
+        capacity=capacity,
+        reference=reference,
+        reference_updates=reference_updates,
+        progress=say,
+    )
     text = json.dumps(res, indent=2, default=float)
     if out:
         with open(out, "w", encoding="utf-8") as fh:
@@ -67,15 +76,19 @@ def _print_table(res: dict) -> None:
     t.add_column("measure")
     t.add_column("value", justify="right")
     rows = [
-        ("p50 / p95 / p99 / max latency (ms)",
-         " / ".join(_fmt(res[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms"))),
+        (
+            "p50 / p95 / p99 / max latency (ms)",
+            " / ".join(_fmt(res[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")),
+        ),
         ("overrun rate (wall)", _fmt(res["overrun_rate"], ".3%")),
         ("CPU s per session-second", _fmt(res["cpu_s_per_session_s"], ".2e")),
         ("memory per session (MB)", _fmt(res["memory_per_session_mb"], ".3f")),
         ("max real-time sessions", str(res.get("max_realtime_sessions"))),
         ("CPU ratio vs reference (nk.hrv)", _fmt(res.get("cpu_ratio_vs_reference"), ".1f")),
-        ("CPU ratio vs lean reference (nk.hrv_time)",
-         _fmt(res.get("cpu_ratio_vs_lean_reference"), ".1f")),
+        (
+            "CPU ratio vs lean reference (nk.hrv_time)",
+            _fmt(res.get("cpu_ratio_vs_lean_reference"), ".1f"),
+        ),
     ]
     for k, v in rows:
         t.add_row(k, v)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -20,24 +19,41 @@ def dashboard(
     simulate: bool = typer.Option(
         False, "--simulate", help="Simulated devices replaying the bundled real recordings."
     ),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this computer only)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to bind (default: this computer only)."
+    ),
     port: int = typer.Option(8765, "--port", help="TCP port."),
-    store: Optional[Path] = typer.Option(None, "--store", help="Store directory (default: the user's data directory)."),
-    token: Optional[str] = typer.Option(
-        None, "--token", envvar="ADDICTIDX_DASHBOARD_TOKEN",
+    store: Path | None = typer.Option(
+        None, "--store", help="Store directory (default: the user's data directory)."
+    ),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        envvar="ADDICTIDX_DASHBOARD_TOKEN",
         help="Access token; required (and generated when not given) when bound beyond localhost.",
     ),
-    subject: Optional[str] = typer.Option(None, "--subject", help="Start a session for this pseudonym at once."),
+    subject: str | None = typer.Option(
+        None, "--subject", help="Start a session for this pseudonym at once."
+    ),
     headband: str = typer.Option("auto", "--headband", help="Headband profile name, or auto."),
     strap: str = typer.Option("auto", "--strap", help="Chest-strap profile name, or auto."),
     speed: float = typer.Option(1.0, "--speed", help="Replay speed x real time (--simulate)."),
-    guided: bool = typer.Option(False, "--guided", help="Add the guided intervention (closed loop) and recovery."),
+    guided: bool = typer.Option(
+        False, "--guided", help="Add the guided intervention (closed loop) and recovery."
+    ),
     age: int = typer.Option(30, "--age", help="Age in years, for HRmax (Tanaka)."),
-    screened: bool = typer.Option(False, "--screened/--not-screened", help="Staff confirm the medical screening."),
-    db_url: Optional[str] = typer.Option(None, "--db-url", help="Database URL instead of the store's SQLite file."),
-    fps: float = typer.Option(20.0, "--fps", min=1.0, max=60.0, help="Frames per second pushed to the page."),
+    screened: bool = typer.Option(
+        False, "--screened/--not-screened", help="Staff confirm the medical screening."
+    ),
+    db_url: str | None = typer.Option(
+        None, "--db-url", help="Database URL instead of the store's SQLite file."
+    ),
+    fps: float = typer.Option(
+        20.0, "--fps", min=1.0, max=60.0, help="Frames per second pushed to the page."
+    ),
     research_model: bool = typer.Option(
-        False, "--research-model",
+        False,
+        "--research-model",
         help="Also show the research classifier (UCI alcoholism ERP set, proxy electrodes, "
         "subject-wise AUC 0.70) in its own research-labelled panel beside the index, never fused "
         "into it; a pipeline demonstration, not a screen.",
@@ -50,8 +66,10 @@ def dashboard(
     try:
         from addictidx.dashboard.app import create_app, serve
     except ImportError as exc:  # pragma: no cover - dependencies are declared
-        raise ValueError(f"The dashboard needs fastapi and uvicorn ({exc.name} is missing): "
-                         "pip install fastapi uvicorn websockets") from None
+        raise ValueError(
+            f"The dashboard needs fastapi and uvicorn ({exc.name} is missing): "
+            "pip install fastapi uvicorn websockets"
+        ) from None
     from addictidx.dashboard.runner import DashboardRunner
     from addictidx.sessions.store import check_subject_code
 
@@ -62,14 +80,26 @@ def dashboard(
         raise ValueError(f"--speed must be > 0 for the dashboard (a paced replay), got {speed!r}.")
     if host not in _LOOPBACK and not token:
         token = secrets.token_urlsafe(16)
-    runner = DashboardRunner(store or _default_store(), simulate=simulate, headband=headband,
-                             strap=strap, speed=speed, guided=guided, age=age, screened=screened,
-                             db_url=db_url, research=research_model)
+    runner = DashboardRunner(
+        store or _default_store(),
+        simulate=simulate,
+        headband=headband,
+        strap=strap,
+        speed=speed,
+        guided=guided,
+        age=age,
+        screened=screened,
+        db_url=db_url,
+        research=research_model,
+    )
     web = create_app(runner, token=token, fps=fps)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
-    typer.echo(f"addictidx dashboard on {url}  ({'simulated' if simulate else 'Bluetooth'} devices; "
-               "Ctrl+C to quit)", err=True)
+    typer.echo(
+        f"addictidx dashboard on {url}  ({'simulated' if simulate else 'Bluetooth'} devices; "
+        "Ctrl+C to quit)",
+        err=True,
+    )
 
     async def main() -> None:
         if subject is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,16 +13,30 @@ from addictidx.cli._app import _clean_errors, app
 @app.command("loop-sim")
 @_clean_errors
 def loop_sim_cmd(
-    rr: Path = typer.Option(..., "--rr", help="Beat CSV with columns t_s,rr_s (one row per beat; missing beats = silence)."),
-    age: float = typer.Option(..., "--age", help="Age in years (HRmax = 208 - 0.7 x age unless --hrmax)."),
-    resting_hr: float = typer.Option(..., "--resting-hr", help="Resting heart rate (bpm, from RR)."),
-    zone_pct: tuple[float, float] = typer.Option(..., "--zone-pct", help="Target zone LO HI in % of heart-rate reserve."),
-    hrmax: Optional[float] = typer.Option(None, "--hrmax", help="Measured HRmax (bpm)."),
-    warmup_s: float = typer.Option(0.0, "--warmup-s", help="No zone guidance during the first seconds of work."),
-    cooldown_at: Optional[float] = typer.Option(
-        None, "--cooldown-at", help="Time (s) the work ends: cool-down, music descent, 1-min HR recovery."
+    rr: Path = typer.Option(
+        ...,
+        "--rr",
+        help="Beat CSV with columns t_s,rr_s (one row per beat; missing beats = silence).",
     ),
-    music_bpm: Optional[float] = typer.Option(
+    age: float = typer.Option(
+        ..., "--age", help="Age in years (HRmax = 208 - 0.7 x age unless --hrmax)."
+    ),
+    resting_hr: float = typer.Option(
+        ..., "--resting-hr", help="Resting heart rate (bpm, from RR)."
+    ),
+    zone_pct: tuple[float, float] = typer.Option(
+        ..., "--zone-pct", help="Target zone LO HI in % of heart-rate reserve."
+    ),
+    hrmax: float | None = typer.Option(None, "--hrmax", help="Measured HRmax (bpm)."),
+    warmup_s: float = typer.Option(
+        0.0, "--warmup-s", help="No zone guidance during the first seconds of work."
+    ),
+    cooldown_at: float | None = typer.Option(
+        None,
+        "--cooldown-at",
+        help="Time (s) the work ends: cool-down, music descent, 1-min HR recovery.",
+    ),
+    music_bpm: float | None = typer.Option(
         None, "--music-bpm", help="Run the music-tempo loop from this preferred start tempo (bpm)."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -36,7 +49,10 @@ def loop_sim_cmd(
     t_s, rr_s = read_beat_csv(rr)
     limits = safety_limits(age=age, resting_hr=resting_hr, hrmax=hrmax, zone_pct_hrr=zone_pct)
     cfg = LoopConfig(
-        limits=limits, warmup_s=warmup_s, music=music_bpm is not None, music_preferred_bpm=music_bpm
+        limits=limits,
+        warmup_s=warmup_s,
+        music=music_bpm is not None,
+        music_preferred_bpm=music_bpm,
     )
     events = run_loop(t_s, rr_s, cfg, end_work_at=cooldown_at)
     if json_out:

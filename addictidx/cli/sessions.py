@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -82,13 +81,17 @@ def _write_report(store, session_id: int, out_dir: Path) -> dict[str, Path]:
 @app.command()
 @_clean_errors
 def demo(
-    out: Optional[Path] = typer.Option(
-        None, "--out", help="Directory for the demo store, reports and export "
-        "(default: a new temporary directory)."
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Directory for the demo store, reports and export "
+        "(default: a new temporary directory).",
     ),
     subject: str = typer.Option("DEMO-001", "--subject", help="Pseudonymous subject code."),
     speed: float = typer.Option(
-        0.0, "--speed", help="Replay speed x real time of the final session (0 = as fast as possible)."
+        0.0,
+        "--speed",
+        help="Replay speed x real time of the final session (0 = as fast as possible).",
     ),
     age: int = typer.Option(30, "--age", help="Age in years, for HRmax (Tanaka)."),
     screened: bool = typer.Option(
@@ -98,12 +101,16 @@ def demo(
         "--not-screened shows the light-intensity cap.",
     ),
     history: int = typer.Option(
-        5, "--history", min=0, max=30,
+        5,
+        "--history",
+        min=0,
+        max=30,
         help="Earlier sessions to simulate first (5 = a personal baseline for the last one).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     research_model: bool = typer.Option(
-        True, "--research-model/--no-research-model",
+        True,
+        "--research-model/--no-research-model",
         help=_RESEARCH_HELP + " On in the demo so it is visible (off by default in assess).",
     ),
 ) -> None:
@@ -132,8 +139,14 @@ def demo(
                     on_progress(f"history {k + 1}/{history}: {phase}", done, total)
 
             run_assessment(
-                subject, store_dir=store_dir, protocol=DEMO_PROTOCOL, speed=0.0, age=age,
-                screening=screening, seed=100 + k, replay_offset_s=23.0 * (k + 1),
+                subject,
+                store_dir=store_dir,
+                protocol=DEMO_PROTOCOL,
+                speed=0.0,
+                age=age,
+                screening=screening,
+                seed=100 + k,
+                replay_offset_s=23.0 * (k + 1),
                 on_progress=hist_progress,
             )
         result = run_assessment(
@@ -159,9 +172,11 @@ def demo(
         return
     typer.echo(format_summary(result))
     if research_model:
-        typer.echo("The demo turns the research model on so that it is visible (off by default in "
-                   "assess; --no-research-model hides it): shown beside the index, never fused "
-                   "into it.")
+        typer.echo(
+            "The demo turns the research model on so that it is visible (off by default in "
+            "assess; --no-research-model hides it): shown beside the index, never fused "
+            "into it."
+        )
     typer.echo("")
     typer.echo(f"Report (PDF):   {paths['report_pdf']}")
     typer.echo(f"Report (HTML):  {paths['report_html']}")
@@ -208,19 +223,26 @@ class _LiveView:
         hr = "-" if live.hr_bpm is None else f"{live.hr_bpm:.0f} bpm"
         contact = {True: "contact", False: "[red]NO CONTACT[/]", None: "contact n/a"}
         bat = "  ".join(f"{d} {v:.0f}%" for d, v in live.battery.items())
-        t.add_row("heart rate", f"{hr}  ({contact[live.strap_contact]}){'  battery ' + bat if bat else ''}")
+        t.add_row(
+            "heart rate",
+            f"{hr}  ({contact[live.strap_contact]}){'  battery ' + bat if bat else ''}",
+        )
         if live.loop_events:
             e = live.loop_events[-1]
             t.add_row("closed loop", f"{e.t_s:.0f} s {e.kind}: {e.reason}")
         q = live.channel_quality
-        qs = "  ".join(
-            f"[{'green' if v >= 0.6 else 'red'}]{ch} {v:.0%}[/]" for ch, v in q.items()
-        ) or "-"
+        qs = (
+            "  ".join(f"[{'green' if v >= 0.6 else 'red'}]{ch} {v:.0%}[/]" for ch, v in q.items())
+            or "-"
+        )
         t.add_row("EEG quality", qs)
         marks = [e for e in live.events if e[0] == "mark"]
-        t.add_row("events", f"{len(marks)} marks; type "
-                  + ", ".join(f"{k}={v}" for k, v in {**MARK_KEYS, **SAFETY_KEYS}.items())
-                  + " + Enter")
+        t.add_row(
+            "events",
+            f"{len(marks)} marks; type "
+            + ", ".join(f"{k}={v}" for k, v in {**MARK_KEYS, **SAFETY_KEYS}.items())
+            + " + Enter",
+        )
         return t
 
 
@@ -248,24 +270,29 @@ def _stdin_marks(live_ref: _LiveView) -> None:
 @_clean_errors
 def assess(
     subject: str = typer.Option(..., "--subject", help="Pseudonymous subject code, e.g. P001."),
-    headband: str = typer.Option("auto", "--headband", help="Headband profile name (muse-2, muse-s, muse-2016, muse-s-athena), or auto "
-                                  "(a classic-protocol Muse; a Muse S Athena must be named). With "
-                                  "--simulate, muse-s-athena replays the recording as Athena packets."),
+    headband: str = typer.Option(
+        "auto",
+        "--headband",
+        help="Headband profile name (muse-2, muse-s, muse-2016, muse-s-athena), or auto "
+        "(a classic-protocol Muse; a Muse S Athena must be named). With "
+        "--simulate, muse-s-athena replays the recording as Athena packets.",
+    ),
     strap: str = typer.Option("auto", "--strap", help="Chest-strap profile name, or auto."),
     simulate: bool = typer.Option(
         False, "--simulate", help="Use simulated devices replaying the bundled real recordings."
     ),
     speed: float = typer.Option(1.0, "--speed", help="Replay speed x real time (simulation)."),
-    store: Optional[Path] = typer.Option(
+    store: Path | None = typer.Option(
         None, "--store", help="Store directory (default: the user's data directory)."
     ),
-    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+    db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
     guided: bool = typer.Option(
         False, "--guided", help="Add the guided intervention and recovery phases."
     ),
     age: int = typer.Option(30, "--age", help="Age in years, for HRmax (Tanaka)."),
     screened: bool = typer.Option(
-        False, "--screened/--not-screened",
+        False,
+        "--screened/--not-screened",
         help="Staff confirm the pre-session medical screening (default: not screened = light "
         "intensity only).",
     ),
@@ -289,8 +316,9 @@ def assess(
 
     protocol = GUIDED_PROTOCOL if guided else STANDARD_PROTOCOL
     store_dir = store or _default_store()
-    kind, hb, st = session_devices(simulate, headband, strap,
-                                   duration_s=protocol.duration_s + MAX_PAUSE_S)
+    kind, hb, st = session_devices(
+        simulate, headband, strap, duration_s=protocol.duration_s + MAX_PAUSE_S
+    )
     if not simulate:
         speed = 1.0  # real devices run in real time
     view = _LiveView(subject)
@@ -316,16 +344,27 @@ def assess(
             _stdin_marks(view)
     with cm:
         result = run_assessment(
-            subject, store_dir=store_dir, protocol=protocol, speed=speed, age=age,
+            subject,
+            store_dir=store_dir,
+            protocol=protocol,
+            speed=speed,
+            age=age,
             screening={"medically_screened": True if screened else None},
-            headband=hb, strap=st, on_progress=on_progress, on_start=on_start, db_url=db_url,
-            devices=kind, research=research_model,
+            headband=hb,
+            strap=st,
+            on_progress=on_progress,
+            on_start=on_start,
+            db_url=db_url,
+            devices=kind,
+            research=research_model,
         )
     typer.echo(format_summary(result))
     if report:
         with SessionStore(store_dir, url=db_url) as s:
             # Plaintext reports go next to the store, never inside it (issue 9).
-            paths = _write_report(s, result.session_id, Path(store_dir).resolve().parent / "reports")
+            paths = _write_report(
+                s, result.session_id, Path(store_dir).resolve().parent / "reports"
+            )
         typer.echo(f"Report (PDF):   {paths['report_pdf']}")
         typer.echo(f"Report (HTML):  {paths['report_html']}")
 
@@ -334,11 +373,14 @@ def assess(
 @app.command()
 @_clean_errors
 def rescore(
-    file: Path = typer.Argument(..., help="Recording: muse-lsl or Mind Monitor CSV, XDF, EDF/BDF, "
-                                "or an exported _rr.tsv."),
-    rr_file: Optional[Path] = typer.Option(
-        None, "--rr", help="A second file with the RR intervals (EDF+, _rr.tsv or a text file "
-        "of RR in seconds)."
+    file: Path = typer.Argument(
+        ..., help="Recording: muse-lsl or Mind Monitor CSV, XDF, EDF/BDF, or an exported _rr.tsv."
+    ),
+    rr_file: Path | None = typer.Option(
+        None,
+        "--rr",
+        help="A second file with the RR intervals (EDF+, _rr.tsv or a text file "
+        "of RR in seconds).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -373,7 +415,9 @@ def rescore(
         typer.echo(json.dumps(out, indent=2))
         return
     typer.echo(f"Re-scored {rec.source} against population norms.")
-    typer.echo("  " + "  ".join(f"{k} {'-' if v is None else f'{v:.4g}'}" for k, v in clean.items()))
+    typer.echo(
+        "  " + "  ".join(f"{k} {'-' if v is None else f'{v:.4g}'}" for k, v in clean.items())
+    )
     typer.echo(format_index(result))
 
 
@@ -381,9 +425,9 @@ def rescore(
 @sessions_app.command("list")
 @_clean_errors
 def sessions_list(
-    store: Optional[Path] = typer.Option(None, "--store", help="Store directory."),
-    subject: Optional[str] = typer.Option(None, "--subject", help="Only this subject code."),
-    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+    store: Path | None = typer.Option(None, "--store", help="Store directory."),
+    subject: str | None = typer.Option(None, "--subject", help="Only this subject code."),
+    db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List stored sessions."""
@@ -407,16 +451,17 @@ def sessions_list(
 @_clean_errors
 def sessions_show(
     session_id: int = typer.Argument(..., help="Session id."),
-    store: Optional[Path] = typer.Option(None, "--store", help="Store directory."),
-    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+    store: Path | None = typer.Option(None, "--store", help="Store directory."),
+    db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
 ) -> None:
     """Show one stored session as JSON."""
     from addictidx.sessions.store import SessionStore
 
     with SessionStore(store or _default_store(), url=db_url) as st:
         detail = st.session_detail(session_id)
-        st.audit_event("view", subject=detail["subject"], session=session_id,
-                       detail={"what": "session"})
+        st.audit_event(
+            "view", subject=detail["subject"], session=session_id, detail={"what": "session"}
+        )
         typer.echo(json.dumps(detail, indent=2))
 
 
@@ -425,11 +470,13 @@ def sessions_show(
 def sessions_export(
     subject: str = typer.Option(..., "--subject", help="Subject code whose sessions to export."),
     out: Path = typer.Option(..., "--out", help="Destination directory."),
-    session_id: Optional[int] = typer.Option(None, "--session", help="Only this session."),
-    store: Optional[Path] = typer.Option(None, "--store", help="Store directory."),
-    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+    session_id: int | None = typer.Option(None, "--session", help="Only this session."),
+    store: Path | None = typer.Option(None, "--store", help="Store directory."),
+    db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
     bids: bool = typer.Option(False, "--bids", help="Also write a BIDS dataset (needs mne-bids)."),
-    report: bool = typer.Option(False, "--report", help="Also write each session's PDF + HTML report."),
+    report: bool = typer.Option(
+        False, "--report", help="Also write each session's PDF + HTML report."
+    ),
 ) -> None:
     """Export a subject's recordings: EEG as BDF, RR as EDF+ (with phase/event annotations)."""
     from addictidx.sessions.io import export_session, write_bids
@@ -437,8 +484,9 @@ def sessions_export(
 
     check_subject_code(subject)
     with SessionStore(store or _default_store(), url=db_url) as st:
-        rows = [r for r in st.list_sessions(subject)
-                if session_id is None or r["id"] == session_id]
+        rows = [
+            r for r in st.list_sessions(subject) if session_id is None or r["id"] == session_id
+        ]
         if not rows:
             raise ValueError(f"No sessions of subject {subject} in this store.")
         for r in rows:
@@ -448,8 +496,14 @@ def sessions_export(
             paths = export_session(st, r["id"], out)
             if bids and paths["eeg_bdf"] is not None:
                 vendor, model = _headband_vendor(st.session_detail(r["id"]))
-                paths["bids"] = write_bids(paths["eeg_bdf"], Path(out) / "bids", subject=subject,
-                                           session=r["id"], manufacturer=vendor, model_name=model)
+                paths["bids"] = write_bids(
+                    paths["eeg_bdf"],
+                    Path(out) / "bids",
+                    subject=subject,
+                    session=r["id"],
+                    manufacturer=vendor,
+                    model_name=model,
+                )
             if report:
                 paths.update(_write_report(st, r["id"], Path(out)))
             typer.echo(f"#{r['id']}: " + ", ".join(str(p) for p in paths.values() if p))
@@ -471,10 +525,10 @@ def _headband_vendor(detail: dict) -> tuple[str | None, str | None]:
 @sessions_app.command("erase")
 @_clean_errors
 def sessions_erase(
-    session_id: Optional[int] = typer.Argument(None, help="Session id (or use --subject)."),
-    subject: Optional[str] = typer.Option(None, "--subject", help="Erase this subject entirely."),
-    store: Optional[Path] = typer.Option(None, "--store", help="Store directory."),
-    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+    session_id: int | None = typer.Argument(None, help="Session id (or use --subject)."),
+    subject: str | None = typer.Option(None, "--subject", help="Erase this subject entirely."),
+    store: Path | None = typer.Option(None, "--store", help="Store directory."),
+    db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
     """Erase a session, or a subject with every trace (rows, raw data, reports and exports in the
@@ -497,8 +551,9 @@ def sessions_erase(
             left = st.files_containing(subject)
             if left:
                 _fail_left(subject, left)
-            typer.echo(f"Erased subject {subject}: {n} sessions; the code is in no file of the "
-                       "store.")
+            typer.echo(
+                f"Erased subject {subject}: {n} sessions; the code is in no file of the store."
+            )
         elif st.erase_session(session_id):
             typer.echo(f"Erased session #{session_id}.")
         else:
@@ -509,15 +564,18 @@ def _fail_left(subject: str, left) -> None:
     from addictidx.cli._app import _fail
 
     names = ", ".join(str(p) for p in left[:5]) + (" ..." if len(left) > 5 else "")
-    _fail(f"rows and raw data of {subject} are erased, but {len(left)} file(s) in the store "
-          f"still contain the code (not written by addictidx, or in use): {names}", code=1)
+    _fail(
+        f"rows and raw data of {subject} are erased, but {len(left)} file(s) in the store "
+        f"still contain the code (not written by addictidx, or in use): {names}",
+        code=1,
+    )
 
 
 @sessions_app.command("recover")
 @_clean_errors
 def sessions_recover(
-    store: Optional[Path] = typer.Option(None, "--store", help="Store directory."),
-    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+    store: Path | None = typer.Option(None, "--store", help="Store directory."),
+    db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
     age: int = typer.Option(30, "--age", help="Age in years, for the prescription."),
     force: bool = typer.Option(False, "--force", help="Recover even if the recorder seems alive."),
 ) -> None:
@@ -549,8 +607,8 @@ def sessions_recover(
 def sessions_report(
     session_id: int = typer.Argument(..., help="Session id."),
     out: Path = typer.Option(Path("."), "--out", help="Destination directory."),
-    store: Optional[Path] = typer.Option(None, "--store", help="Store directory."),
-    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+    store: Path | None = typer.Option(None, "--store", help="Store directory."),
+    db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
 ) -> None:
     """Write the PDF + HTML report of one session."""
     from addictidx.sessions.store import SessionStore

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -23,11 +22,15 @@ def _load_table(dataset, data, table, label, group):
     from addictidx._core.validate import check_option
 
     if (dataset is None) == (table is None):
-        raise ValueError("Give exactly one of --dataset (with --data) or --table (with --label, --group).")
+        raise ValueError(
+            "Give exactly one of --dataset (with --data) or --table (with --label, --group)."
+        )
     if dataset is not None:
         check_option("--dataset", dataset, DATASETS)
         if data is None:
-            raise ValueError("--dataset uci-alcoholism needs --data DIR (the folder holding smni_cmi_train.npz).")
+            raise ValueError(
+                "--dataset uci-alcoholism needs --data DIR (the folder holding smni_cmi_train.npz)."
+            )
         if label is not None or group is not None:
             raise ValueError("--label and --group apply to --table only.")
         from addictidx.models.training import uci_feature_table
@@ -49,7 +52,13 @@ def _progress(quiet: bool):
     if quiet:
         return contextlib.nullcontext(), None
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     progress = Progress(
         TextColumn("[bold]{task.description:<16}"),
@@ -80,7 +89,9 @@ def _print(result: dict, json_out: bool, *, verb: str) -> None:
     def f(v):
         return "n/a" if v is None else f"{v:.3f}"
 
-    typer.echo(f"{verb} {result['model_id']} (label: {result['label'].upper()}, never fused into the index)")
+    typer.echo(
+        f"{verb} {result['model_id']} (label: {result['label'].upper()}, never fused into the index)"
+    )
     typer.echo(
         f"  AUC by subject {f(result['auc'])} 95% CI {ci(result['auc_ci95'])}   "
         f"by trial {f(result['auc_trial'])} 95% CI {ci(result['auc_trial_ci95'])}"
@@ -99,15 +110,23 @@ def _print(result: dict, json_out: bool, *, verb: str) -> None:
 @app.command("train")
 @_clean_errors
 def train_cmd(
-    out: Path = typer.Option(..., "--out", help="Output folder (model.onnx, model_card.md/.json, ...)."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Named labelled set: uci-alcoholism."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Folder of the named data set."),
-    table: Optional[Path] = typer.Option(None, "--table", help="CSV feature table."),
-    label: Optional[str] = typer.Option(None, "--label", help="Label column of --table (2 classes)."),
-    group: Optional[str] = typer.Option(None, "--group", help="Subject column of --table."),
+    out: Path = typer.Option(
+        ..., "--out", help="Output folder (model.onnx, model_card.md/.json, ...)."
+    ),
+    dataset: str | None = typer.Option(
+        None, "--dataset", help="Named labelled set: uci-alcoholism."
+    ),
+    data: Path | None = typer.Option(None, "--data", help="Folder of the named data set."),
+    table: Path | None = typer.Option(None, "--table", help="CSV feature table."),
+    label: str | None = typer.Option(None, "--label", help="Label column of --table (2 classes)."),
+    group: str | None = typer.Option(None, "--group", help="Subject column of --table."),
     seed: int = typer.Option(0, "--seed", help="Seed of every random choice."),
-    outer_folds: int = typer.Option(5, "--outer-folds", help="Outer (estimate) folds, by subject."),
-    inner_folds: int = typer.Option(4, "--inner-folds", help="Inner (C, calibration) folds, by subject."),
+    outer_folds: int = typer.Option(
+        5, "--outer-folds", help="Outer (estimate) folds, by subject."
+    ),
+    inner_folds: int = typer.Option(
+        4, "--inner-folds", help="Inner (C, calibration) folds, by subject."
+    ),
     repeats: int = typer.Option(10, "--repeats", help="Repeats of the nested CV."),
     n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples for the 95% CIs."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -136,11 +155,13 @@ def train_cmd(
 @_clean_errors
 def evaluate_cmd(
     model: Path = typer.Argument(..., help="model.onnx written by `addictidx train`."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Named labelled set: uci-alcoholism."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Folder of the named data set."),
-    table: Optional[Path] = typer.Option(None, "--table", help="CSV feature table."),
-    label: Optional[str] = typer.Option(None, "--label", help="Label column of --table."),
-    group: Optional[str] = typer.Option(None, "--group", help="Subject column of --table."),
+    dataset: str | None = typer.Option(
+        None, "--dataset", help="Named labelled set: uci-alcoholism."
+    ),
+    data: Path | None = typer.Option(None, "--data", help="Folder of the named data set."),
+    table: Path | None = typer.Option(None, "--table", help="CSV feature table."),
+    label: str | None = typer.Option(None, "--label", help="Label column of --table."),
+    group: str | None = typer.Option(None, "--group", help="Subject column of --table."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples for the 95% CIs."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),

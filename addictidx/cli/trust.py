@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -31,7 +30,7 @@ _DB_URL_HELP = "Database URL instead of the store's SQLite file (default $ADDICT
 @audit_app.command("verify")
 @_clean_errors
 def audit_verify(
-    store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
+    store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:
     """Check that no line of audit.jsonl was changed, removed or reordered (exit 1 if so)."""
     from addictidx.sessions.audit import verify_audit
@@ -48,29 +47,40 @@ def audit_verify(
 @audit_app.command("show")
 @_clean_errors
 def audit_show(
-    store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
+    store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
     last: int = typer.Option(20, "--last", help="Show the last N entries."),
 ) -> None:
     """Print the last entries of the audit log (subjects appear as keyed hashes)."""
     from addictidx.sessions.audit import read_audit
 
     for e in read_audit(store or _default_store())[-last:]:
-        typer.echo(json.dumps({k: e.get(k) for k in
-                               ("seq", "time_utc", "action", "subject", "session", "detail")}))
+        typer.echo(
+            json.dumps(
+                {
+                    k: e.get(k)
+                    for k in ("seq", "time_utc", "action", "subject", "session", "detail")
+                }
+            )
+        )
 
 
 @app.command("export")
 @_clean_errors
 def export(
-    research: bool = typer.Option(False, "--research", help="Research export: consenting "
-                                  "subjects only, codes replaced by keyed hashes."),
+    research: bool = typer.Option(
+        False,
+        "--research",
+        help="Research export: consenting subjects only, codes replaced by keyed hashes.",
+    ),
     out: Path = typer.Option(..., "--out", help="Destination directory (outside the store)."),
-    store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
-    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
-    on: Optional[str] = typer.Option(None, "--on", help="Consent must be in force on this day "
-                                     "(YYYY-MM-DD; default today)."),
-    recordings: bool = typer.Option(True, "--recordings/--no-recordings",
-                                    help="Also export raw recordings (BDF/EDF+)."),
+    store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
+    db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+    on: str | None = typer.Option(
+        None, "--on", help="Consent must be in force on this day (YYYY-MM-DD; default today)."
+    ),
+    recordings: bool = typer.Option(
+        True, "--recordings/--no-recordings", help="Also export raw recordings (BDF/EDF+)."
+    ),
 ) -> None:
     """Export pseudonymised data for research (only with --research; clinical exports of one
     subject are 'addictidx sessions export')."""
@@ -78,18 +88,22 @@ def export(
     from addictidx.sessions.store import SessionStore
 
     if not research:
-        raise ValueError("Give --research (consenting subjects, hashed codes); to export one "
-                         "subject's recordings for care use 'addictidx sessions export'.")
+        raise ValueError(
+            "Give --research (consenting subjects, hashed codes); to export one "
+            "subject's recordings for care use 'addictidx sessions export'."
+        )
     with SessionStore(store or _default_store(), url=db_url) as st:
         res = export_research(st, out, on=on, recordings=recordings)
-    typer.echo(f"Research export: {res.n_subjects} consenting subject(s), {res.n_sessions} "
-               f"session(s), {res.n_excluded} subject(s) left out (no research consent) -> "
-               f"{res.out_dir}")
+    typer.echo(
+        f"Research export: {res.n_subjects} consenting subject(s), {res.n_sessions} "
+        f"session(s), {res.n_excluded} subject(s) left out (no research consent) -> "
+        f"{res.out_dir}"
+    )
 
 
 @keys_app.command("show")
 @_clean_errors
-def keys_show(store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP)) -> None:
+def keys_show(store: Path | None = typer.Option(None, "--store", help=_STORE_HELP)) -> None:
     """Where the site key lives and the ids of its keys (never the key material)."""
     from addictidx.sessions.crypto import encrypted_files, load_keyring
 
@@ -105,8 +119,8 @@ def keys_show(store: Optional[Path] = typer.Option(None, "--store", help=_STORE_
 @keys_app.command("rotate")
 @_clean_errors
 def keys_rotate(
-    store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
-    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+    store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
+    db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
     force: bool = typer.Option(False, "--force", help="Rotate even if a session is recording."),
 ) -> None:
     """Rotate the site data key: a new key, every encrypted file re-encrypted, the old key
@@ -119,17 +133,26 @@ def keys_rotate(
     with SessionStore(d, url=db_url) as st:
         running = st.running_sessions()
         if running and not force:
-            raise ValueError(f"Session(s) {running} are still recording (or were interrupted: "
-                             "run 'addictidx sessions recover' first); or pass --force.")
+            raise ValueError(
+                f"Session(s) {running} are still recording (or were interrupted: "
+                "run 'addictidx sessions recover' first); or pass --force."
+            )
         res = rotate_key(d)
         st._ring = None  # the audit head is sealed with the new key
         st._audit = None
-        st.audit_event("key_rotation", detail={"new_key": res.new_key_id, "n_files": res.n_files,
-                                               "old_keys": list(res.old_key_ids)})
-    typer.echo(f"Re-encrypted {res.n_files} file(s) under key {res.new_key_id} "
-               f"({res.key_source}); old key(s) {', '.join(res.old_key_ids) or '-'} "
-               + ("removed." if res.key_source != "env" else "can now be removed from "
-                  "$ADDICTIDX_KEY."))
+        st.audit_event(
+            "key_rotation",
+            detail={
+                "new_key": res.new_key_id,
+                "n_files": res.n_files,
+                "old_keys": list(res.old_key_ids),
+            },
+        )
+    typer.echo(
+        f"Re-encrypted {res.n_files} file(s) under key {res.new_key_id} "
+        f"({res.key_source}); old key(s) {', '.join(res.old_key_ids) or '-'} "
+        + ("removed." if res.key_source != "env" else "can now be removed from $ADDICTIDX_KEY.")
+    )
 
 
 @keys_app.command("new")
@@ -148,22 +171,27 @@ def consent_record(
     subject: str = typer.Option(..., "--subject", help="Pseudonymous subject code."),
     scope: str = typer.Option(..., "--scope", help="assessment, research or sharing."),
     withdraw: bool = typer.Option(False, "--withdraw", help="Record a withdrawal."),
-    signed_on: Optional[str] = typer.Option(None, "--signed-on", help="YYYY-MM-DD (default "
-                                            "today)."),
-    expires_on: Optional[str] = typer.Option(None, "--expires-on", help="Last day it holds "
-                                             "(YYYY-MM-DD; default until withdrawn)."),
+    signed_on: str | None = typer.Option(None, "--signed-on", help="YYYY-MM-DD (default today)."),
+    expires_on: str | None = typer.Option(
+        None, "--expires-on", help="Last day it holds (YYYY-MM-DD; default until withdrawn)."
+    ),
     document_version: str = typer.Option("1", "--form-version", help="Consent form version."),
-    store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
-    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+    store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
+    db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
 ) -> None:
     """Record a subject's consent (or its withdrawal) for one scope."""
     from addictidx.sessions.store import SessionStore, check_subject_code
 
     check_subject_code(subject)
     with SessionStore(store or _default_store(), url=db_url) as st:
-        st.add_consent(subject, scope=scope, status="withdrawn" if withdraw else "given",
-                       document_version=document_version, signed_on=signed_on,
-                       expires_on=expires_on)
+        st.add_consent(
+            subject,
+            scope=scope,
+            status="withdrawn" if withdraw else "given",
+            document_version=document_version,
+            signed_on=signed_on,
+            expires_on=expires_on,
+        )
     typer.echo(f"Consent {'withdrawal' if withdraw else 'given'} recorded: {subject} / {scope}.")
 
 
@@ -171,8 +199,8 @@ def consent_record(
 @_clean_errors
 def consent_show(
     subject: str = typer.Option(..., "--subject", help="Pseudonymous subject code."),
-    store: Optional[Path] = typer.Option(None, "--store", help=_STORE_HELP),
-    db_url: Optional[str] = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+    store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
+    db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
 ) -> None:
     """A subject's consent records and what is in force today."""
     from addictidx.sessions.store import CONSENT_SCOPES, SessionStore, check_subject_code

@@ -62,8 +62,14 @@ def create_app(runner: DashboardRunner, *, token: "str | None" = None, fps: floa
             raise HTTPException(status_code=401, detail="token required")
 
     def frame(cursor: Cursor) -> dict[str, Any]:
-        f = session_frame(runner.live, session_id=runner.session_id, subject=runner.subject,
-                          status=runner.status, cursor=cursor, index=runner.stored_index())
+        f = session_frame(
+            runner.live,
+            session_id=runner.session_id,
+            subject=runner.subject,
+            status=runner.status,
+            cursor=cursor,
+            index=runner.stored_index(),
+        )
         research = runner.stored_research()
         if research is not None:  # its own key, only when enabled and scored
             f["research"] = research
@@ -157,6 +163,7 @@ async def serve(app, host: str, port: int) -> None:
     """Serve ``app`` with uvicorn on the running loop until interrupted."""
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=int(port), log_level="warning",
-                            lifespan="on", ws="auto")
+    config = uvicorn.Config(
+        app, host=host, port=int(port), log_level="warning", lifespan="on", ws="auto"
+    )
     await uvicorn.Server(config).serve()

@@ -49,10 +49,21 @@ class DashboardRunner:
         fake bleak classes and a clock here).
     """
 
-    def __init__(self, store_dir: str | Path, *, simulate: bool, headband: str = "auto",
-                 strap: str = "auto", speed: float = 1.0, guided: bool = False, age: int = 30,
-                 screened: bool = False, db_url: str | None = None,
-                 transport_options: dict | None = None, research: bool = False) -> None:
+    def __init__(
+        self,
+        store_dir: str | Path,
+        *,
+        simulate: bool,
+        headband: str = "auto",
+        strap: str = "auto",
+        speed: float = 1.0,
+        guided: bool = False,
+        age: int = 30,
+        screened: bool = False,
+        db_url: str | None = None,
+        transport_options: dict | None = None,
+        research: bool = False,
+    ) -> None:
         self.store_dir = Path(store_dir)
         self.simulate = bool(simulate)
         self.headband, self.strap = headband, strap
@@ -116,14 +127,26 @@ class DashboardRunner:
 
         protocol = GUIDED_PROTOCOL if self.guided else STANDARD_PROTOCOL
         try:
-            kind, hb, st = session_devices(self.simulate, self.headband, self.strap,
-                                           duration_s=protocol.duration_s + MAX_PAUSE_S)
+            kind, hb, st = session_devices(
+                self.simulate,
+                self.headband,
+                self.strap,
+                duration_s=protocol.duration_s + MAX_PAUSE_S,
+            )
             result = await run_assessment_async(
-                subject, store_dir=self.store_dir, protocol=protocol,
-                speed=self.speed if self.simulate else 1.0, age=self.age,
+                subject,
+                store_dir=self.store_dir,
+                protocol=protocol,
+                speed=self.speed if self.simulate else 1.0,
+                age=self.age,
                 screening={"medically_screened": True if self.screened else None},
-                headband=hb, strap=st, on_start=self._on_start, db_url=self.db_url,
-                devices=kind, transport_options=self.transport_options, research=self.research,
+                headband=hb,
+                strap=st,
+                on_start=self._on_start,
+                db_url=self.db_url,
+                devices=kind,
+                transport_options=self.transport_options,
+                research=self.research,
             )
             self.status = "stopped" if result.stopped else "complete"
         except Exception as exc:  # noqa: BLE001 - shown on the page, logged

@@ -13,8 +13,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Cursor", "session_frame", "signal_delta", "index_view", "research_view",
-           "EEG_WINDOW_S", "RR_WINDOW_S"]
+__all__ = [
+    "Cursor",
+    "session_frame",
+    "signal_delta",
+    "index_view",
+    "research_view",
+    "EEG_WINDOW_S",
+    "RR_WINDOW_S",
+]
 
 #: Seconds of EEG and of RR the page shows (and the most one frame carries).
 EEG_WINDOW_S = 5.0
@@ -68,7 +75,9 @@ def signal_delta(live, cursor: Cursor) -> dict:
             out["eeg"] = {
                 "t": np.round(tt[idx], 4).tolist(),
                 "ch": list(w.spec.channels),
-                "data": [[None if not math.isfinite(x) else x for x in row] for row in data.tolist()],
+                "data": [
+                    [None if not math.isfinite(x) else x for x in row] for row in data.tolist()
+                ],
             }
             cursor.eeg_t = float(tt[idx[-1]])
     r = live.rr_buf.latest(RR_WINDOW_S)
@@ -76,8 +85,10 @@ def signal_delta(live, cursor: Cursor) -> dict:
         tt = r.times - t0
         keep = tt > cursor.rr_t + 1e-9
         if keep.any():
-            out["rr"] = {"t": np.round(tt[keep], 3).tolist(),
-                         "rr_ms": np.round(r.data[0, keep] * 1000.0, 1).tolist()}
+            out["rr"] = {
+                "t": np.round(tt[keep], 3).tolist(),
+                "rr_ms": np.round(r.data[0, keep] * 1000.0, 1).tolist(),
+            }
             cursor.rr_t = float(tt[keep][-1])
     return out
 
@@ -116,8 +127,15 @@ def research_view(block: dict | None) -> dict | None:
     }
 
 
-def session_frame(live, *, session_id: int | None, subject: str | None, status: str,
-                  cursor: Cursor, index: dict | None = None) -> dict:
+def session_frame(
+    live,
+    *,
+    session_id: int | None,
+    subject: str | None,
+    status: str,
+    cursor: Cursor,
+    index: dict | None = None,
+) -> dict:
     """One frame: devices, quality, phase, HR, new signal data, loop and safety events, index.
 
     Parameters
@@ -132,13 +150,16 @@ def session_frame(live, *, session_id: int | None, subject: str | None, status: 
     index : dict | None
         :func:`index_view` of the stored result, once scored.
     """
-    frame: dict = {"session_id": session_id, "subject": subject, "status": status,
-                   "index": index}
+    frame: dict = {"session_id": session_id, "subject": subject, "status": status, "index": index}
     if live is None:
         return frame
     if cursor.session_id != session_id:
         cursor.session_id, cursor.eeg_t, cursor.rr_t, cursor.n_loop = (
-            session_id, -math.inf, -math.inf, 0)
+            session_id,
+            -math.inf,
+            -math.inf,
+            0,
+        )
     clock = live.clock
     total = live.protocol.duration_s
     phase = clock.phase
@@ -152,30 +173,43 @@ def session_frame(live, *, session_id: int | None, subject: str | None, status: 
         state = "device_check"
     else:
         state = "recording"
-    frame.update({
-        "t_s": _num(clock.last_t or 0.0, 2),
-        "state": state,
-        "phase": None if phase is None else {
-            "name": phase.name, "kind": phase.kind, "instruction": phase.instruction,
-            "duration_s": phase.duration_s, "elapsed_s": _num(clock.counted, 1),
-        },
-        "phases": [{"name": p.name, "duration_s": p.duration_s} for p in live.protocol.phases],
-        "phase_index": clock.index,
-        "progress": _num(min(1.0, (total - clock.remaining_s()) / total) if total else 1.0, 4),
-        "time_left_s": _num(clock.remaining_s(), 1),
-        "total_s": total,
-        "hr_bpm": _num(live.hr_bpm, 1),
-        "quality": {ch: _num(live.channel_quality.get(ch), 3) for ch in live.eeg_spec.channels},
-        "quality_min": 0.5,
-        "strap_contact": live.strap_contact,
-        "battery": {("headband" if d == live.headband.name else "strap"): _num(v, 0)
-                    for d, v in live.battery.items()},
-        "connected": {"headband": bool(live.connected.get(live.headband.name)),
-                      "strap": bool(live.connected.get(live.strap.name))},
-        "devices": {"headband": live.headband.profile.name, "strap": live.strap.profile.name},
-        "signal": signal_delta(live, cursor),
-    })
-    new = live.loop_events[cursor.n_loop:]
+    frame.update(
+        {
+            "t_s": _num(clock.last_t or 0.0, 2),
+            "state": state,
+            "phase": None
+            if phase is None
+            else {
+                "name": phase.name,
+                "kind": phase.kind,
+                "instruction": phase.instruction,
+                "duration_s": phase.duration_s,
+                "elapsed_s": _num(clock.counted, 1),
+            },
+            "phases": [{"name": p.name, "duration_s": p.duration_s} for p in live.protocol.phases],
+            "phase_index": clock.index,
+            "progress": _num(min(1.0, (total - clock.remaining_s()) / total) if total else 1.0, 4),
+            "time_left_s": _num(clock.remaining_s(), 1),
+            "total_s": total,
+            "hr_bpm": _num(live.hr_bpm, 1),
+            "quality": {
+                ch: _num(live.channel_quality.get(ch), 3) for ch in live.eeg_spec.channels
+            },
+            "quality_min": 0.5,
+            "strap_contact": live.strap_contact,
+            "battery": {
+                ("headband" if d == live.headband.name else "strap"): _num(v, 0)
+                for d, v in live.battery.items()
+            },
+            "connected": {
+                "headband": bool(live.connected.get(live.headband.name)),
+                "strap": bool(live.connected.get(live.strap.name)),
+            },
+            "devices": {"headband": live.headband.profile.name, "strap": live.strap.profile.name},
+            "signal": signal_delta(live, cursor),
+        }
+    )
+    new = live.loop_events[cursor.n_loop :]
     cursor.n_loop = len(live.loop_events)
     frame["loop"] = {
         "running": live.controller is not None,
@@ -184,6 +218,7 @@ def session_frame(live, *, session_id: int | None, subject: str | None, status: 
     }
     frame["safety"] = [
         {"t_s": _num(t, 1), "kind": d.get("kind"), "reason": d.get("reason")}
-        for k, t, d in live.events if k == "safety"
+        for k, t, d in live.events
+        if k == "safety"
     ][-20:]
     return frame

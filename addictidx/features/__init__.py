@@ -43,6 +43,8 @@ from .bands import (
     frontal_alpha_asymmetry,
     individual_alpha_frequency,
 )
+from .ecg_peaks import detect_rpeaks, ecg_to_rr
+from .eeg_features import compute_eeg_features
 from .eeg_quality import (
     DEFAULT_EEG_THRESHOLDS,
     EEGEpochChecks,
@@ -51,8 +53,6 @@ from .eeg_quality import (
     quality_report_from_checks,
     session_emg_indicator,
 )
-from .ecg_peaks import detect_rpeaks, ecg_to_rr
-from .eeg_features import compute_eeg_features
 from .hrv import (
     HRV_MIN_WINDOW_S,
     HRV_NAMES,
@@ -64,8 +64,13 @@ from .hrv import (
     sample_entropy,
 )
 from .hrv_frequency import HRV_FREQUENCY_NAMES, hrv_frequency, hrv_psd
-from .index_features import INDEX_EEG_CHANNELS, INDEX_FEATURE_NAMES, compute_index_features
-from .index_features import EMGIndicator, index_features_with_emg
+from .index_features import (
+    INDEX_EEG_CHANNELS,
+    INDEX_FEATURE_NAMES,
+    EMGIndicator,
+    compute_index_features,
+    index_features_with_emg,
+)
 from .psd import compute_psd, get_taper, window_starts
 from .rr_correction import THRESHOLD_LEVELS_S, RRCorrection, correct_rr
 from .rr_quality import RR_ARTIFACT_MAX_FRACTION, rr_quality

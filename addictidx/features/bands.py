@@ -54,7 +54,9 @@ def _resolve_band(band, bands: Mapping[str, tuple[float, float]]) -> tuple[float
         try:
             lo, hi = (float(v) for v in band)
         except (TypeError, ValueError):
-            raise ValueError(f"A band must be a name or a (lo, hi) pair in Hz, got {band!r}.") from None
+            raise ValueError(
+                f"A band must be a name or a (lo, hi) pair in Hz, got {band!r}."
+            ) from None
     lo, hi = float(lo), float(hi)
     if not hi > lo:
         raise ValueError(f"Band {band!r} must have hi > lo, got ({lo}, {hi}).")
@@ -169,8 +171,11 @@ def band_ratio(freqs, psd, numerator="theta", denominator="beta") -> np.ndarray:
     ratio : ndarray, shape (...)
         ``P(numerator) / P(denominator)``.
     """
-    p = band_power(freqs, psd, {"num": _resolve_band(numerator, EEG_BANDS),
-                                "den": _resolve_band(denominator, EEG_BANDS)})
+    p = band_power(
+        freqs,
+        psd,
+        {"num": _resolve_band(numerator, EEG_BANDS), "den": _resolve_band(denominator, EEG_BANDS)},
+    )
     return p["num"] / p["den"]
 
 

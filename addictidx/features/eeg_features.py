@@ -68,8 +68,14 @@ def compute_eeg_features(
     """
     names = [str(c) for c in ch_names]
     freqs, periodo, plan = _segment_periodograms(
-        data, sfreq, window_s=window_s, step_s=step_s, n_fft=n_fft, n_per_seg=n_per_seg,
-        n_overlap=n_overlap, taper=taper,
+        data,
+        sfreq,
+        window_s=window_s,
+        step_s=step_s,
+        n_fft=n_fft,
+        n_per_seg=n_per_seg,
+        n_overlap=n_overlap,
+        taper=taper,
     )
     n_ch = periodo.shape[0] if plan is not None else periodo.shape[1]
     if len(names) != n_ch:

@@ -203,7 +203,9 @@ def eeg_epoch_checks(data, sfreq: float, ch_names, *, thresholds=None) -> EEGEpo
     n_ch = x.shape[0]
 
     if starts.size:
-        ep = x[:, starts[:, np.newaxis] + np.arange(n_ep_len)].transpose(1, 0, 2)  # (n_ep, n_ch, n)
+        ep = x[:, starts[:, np.newaxis] + np.arange(n_ep_len)].transpose(
+            1, 0, 2
+        )  # (n_ep, n_ch, n)
     else:
         ep = np.zeros((0, n_ch, n_ep_len))
     gap = ~np.isfinite(ep).all(axis=-1)
@@ -214,8 +216,9 @@ def eeg_epoch_checks(data, sfreq: float, ch_names, *, thresholds=None) -> EEGEpo
     limit = _per_channel(th, names, "ptp_max_uv")
     rail_lim = _per_channel(th, names, "rail_abs_max_uv")
     amp = ~gap & (ptp > limit)
-    rail = ~gap & (np.abs(np.where(np.isfinite(ep), ep, 0.0)).max(axis=-1, initial=0.0)
-                   >= rail_lim)
+    rail = ~gap & (
+        np.abs(np.where(np.isfinite(ep), ep, 0.0)).max(axis=-1, initial=0.0) >= rail_lim
+    )
     flat = ~gap & (sd < _per_channel(th, names, "flat_std_min_uv"))
     ok = ~(gap | amp | rail | flat)
 
@@ -244,9 +247,21 @@ def eeg_epoch_checks(data, sfreq: float, ch_names, *, thresholds=None) -> EEGEpo
     gap_fraction = (~np.isfinite(x)).mean(axis=1)
 
     return EEGEpochChecks(
-        ch_names=names, sfreq=sfreq, starts=starts, ok=ok, gap=gap, flat=flat, amp=amp, rail=rail,
-        ptp_uv=ptp, emg_share=emg_share, line_ratio=line_ratio, gap_fraction=gap_fraction,
-        freqs=freqs, psd=psd, thresholds=th,
+        ch_names=names,
+        sfreq=sfreq,
+        starts=starts,
+        ok=ok,
+        gap=gap,
+        flat=flat,
+        amp=amp,
+        rail=rail,
+        ptp_uv=ptp,
+        emg_share=emg_share,
+        line_ratio=line_ratio,
+        gap_fraction=gap_fraction,
+        freqs=freqs,
+        psd=psd,
+        thresholds=th,
     )
 
 
@@ -284,8 +299,12 @@ def quality_report_from_checks(checks: EEGEpochChecks, *, required=None) -> Qual
         emg_med = np.nanmedian(checks.emg_share, axis=0) if n_ep else np.full(len(names), np.nan)
         line_med = np.nanmedian(checks.line_ratio, axis=0) if n_ep else np.full(len(names), np.nan)
     for i, ch in enumerate(names):
-        for key, arr in (("gap", checks.gap), ("flatline", checks.flat),
-                         ("amplitude", checks.amp), ("rail", checks.rail)):
+        for key, arr in (
+            ("gap", checks.gap),
+            ("flatline", checks.flat),
+            ("amplitude", checks.amp),
+            ("rail", checks.rail),
+        ):
             if arr[:, i].any():
                 flags.append(f"{key}:{ch}")
         if checks.gap_fraction[i] > float(th["gap_max_fraction"]):
@@ -310,9 +329,7 @@ def quality_report_from_checks(checks: EEGEpochChecks, *, required=None) -> Qual
     )
 
 
-def session_emg_indicator(
-    checks: EEGEpochChecks, channels=None
-) -> tuple[float, dict[str, float]]:
+def session_emg_indicator(checks: EEGEpochChecks, channels=None) -> tuple[float, dict[str, float]]:
     """Session-level EMG indicator for the personal EMG gate (EVIDENCE §7(i)).
 
     Definition: for each channel, the **median over the epochs that pass the gap, flatline and

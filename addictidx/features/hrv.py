@@ -147,17 +147,61 @@ HRV_NAMES: tuple[str, ...] = _TIME_NAMES + HRV_FREQUENCY_NAMES + _NONLINEAR_NAME
 
 #: Shortest recording (s of valid RR) each feature is reported for; NaN + flag below it.
 HRV_MIN_WINDOW_S: dict[str, float] = {
-    **dict.fromkeys(("hrv_mean_nn_ms", "hrv_median_nn_ms", "hr_mean_bpm", "hr_min_bpm",
-                     "hr_max_bpm"), 10.0),
-    **dict.fromkeys(("hrv_rmssd_ms", "hrv_sdsd_ms", "hrv_ln_rmssd", "hrv_pnn50_pct",
-                     "hrv_pnn20_pct", "hrv_sd1_ms"), 30.0),
-    **dict.fromkeys(("hrv_sdnn_ms", "hrv_cvnn", "hr_sd_bpm", "hrv_sd2_ms", "hrv_sd1_sd2",
-                     "hrv_sampen", "hrv_dfa_alpha1", "hrv_hf_ms2", "hrv_ln_hf",
-                     "hrv_hf_peak_hz"), 60.0),
-    **dict.fromkeys(("hrv_hti", "hrv_tinn_ms", "hrv_stress_index", "hrv_lf_ms2", "hrv_ln_lf",
-                     "hrv_lf_peak_hz", "hrv_lfhf", "hrv_lf_nu", "hrv_hf_nu"), 120.0),
-    **dict.fromkeys(("hrv_vlf_ms2", "hrv_vlf_peak_hz", "hrv_tp_ms2", "hrv_vlf_rel_pct",
-                     "hrv_lf_rel_pct", "hrv_hf_rel_pct", "hrv_dfa_alpha2"), 300.0),
+    **dict.fromkeys(
+        ("hrv_mean_nn_ms", "hrv_median_nn_ms", "hr_mean_bpm", "hr_min_bpm", "hr_max_bpm"), 10.0
+    ),
+    **dict.fromkeys(
+        (
+            "hrv_rmssd_ms",
+            "hrv_sdsd_ms",
+            "hrv_ln_rmssd",
+            "hrv_pnn50_pct",
+            "hrv_pnn20_pct",
+            "hrv_sd1_ms",
+        ),
+        30.0,
+    ),
+    **dict.fromkeys(
+        (
+            "hrv_sdnn_ms",
+            "hrv_cvnn",
+            "hr_sd_bpm",
+            "hrv_sd2_ms",
+            "hrv_sd1_sd2",
+            "hrv_sampen",
+            "hrv_dfa_alpha1",
+            "hrv_hf_ms2",
+            "hrv_ln_hf",
+            "hrv_hf_peak_hz",
+        ),
+        60.0,
+    ),
+    **dict.fromkeys(
+        (
+            "hrv_hti",
+            "hrv_tinn_ms",
+            "hrv_stress_index",
+            "hrv_lf_ms2",
+            "hrv_ln_lf",
+            "hrv_lf_peak_hz",
+            "hrv_lfhf",
+            "hrv_lf_nu",
+            "hrv_hf_nu",
+        ),
+        120.0,
+    ),
+    **dict.fromkeys(
+        (
+            "hrv_vlf_ms2",
+            "hrv_vlf_peak_hz",
+            "hrv_tp_ms2",
+            "hrv_vlf_rel_pct",
+            "hrv_lf_rel_pct",
+            "hrv_hf_rel_pct",
+            "hrv_dfa_alpha2",
+        ),
+        300.0,
+    ),
 }
 
 #: A window qualifies when its RR sum reaches this share of the feature's minimum.
@@ -361,9 +405,13 @@ def compute_hrv(
     check_option("convention", convention, _CONVENTIONS)
     rr = np.asarray(rr_s, dtype=np.float64)
     if rr.ndim != 1:
-        raise ValueError(f"rr_s must be a 1D array of RR intervals in seconds, got shape {rr.shape}.")
+        raise ValueError(
+            f"rr_s must be a 1D array of RR intervals in seconds, got shape {rr.shape}."
+        )
     if np.any(np.isinf(rr)):
-        raise ValueError(f"rr_s holds an infinite value at position {int(np.flatnonzero(np.isinf(rr))[0])}.")
+        raise ValueError(
+            f"rr_s holds an infinite value at position {int(np.flatnonzero(np.isinf(rr))[0])}."
+        )
     valid = np.isfinite(rr)
     if np.any(rr[valid] <= 0):
         i = int(np.flatnonzero(valid & (rr <= 0))[0])
@@ -422,11 +470,14 @@ def compute_hrv(
     if not usable:
         reasons += ("RMSSD could not be computed (too few valid successive intervals).",)
     share = float(valid.mean()) if rr.size else 0.0
-    return out, QualityReport(per_channel={"rr": share}, flags=flags, usable=usable, reasons=reasons)
+    return out, QualityReport(
+        per_channel={"rr": share}, flags=flags, usable=usable, reasons=reasons
+    )
 
 
-def _time_domain(out: dict, nn: np.ndarray, d: np.ndarray, n: int, nk: bool,
-                 geometric: bool = True) -> None:
+def _time_domain(
+    out: dict, nn: np.ndarray, d: np.ndarray, n: int, nk: bool, geometric: bool = True
+) -> None:
     mean_nn = float(np.mean(nn))
     out["hrv_mean_nn_ms"] = mean_nn
     out["hrv_median_nn_ms"] = float(np.median(nn))

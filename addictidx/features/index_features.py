@@ -88,12 +88,15 @@ class EMGIndicator:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict (``NaN`` -> ``None``)."""
+
         def num(v: float) -> float | None:
             return float(v) if math.isfinite(v) else None
 
-        return {"value": num(self.value),
-                "per_channel": {k: num(v) for k, v in self.per_channel.items()},
-                "band_hz": [float(b) for b in self.band_hz]}
+        return {
+            "value": num(self.value),
+            "per_channel": {k: num(v) for k, v in self.per_channel.items()},
+            "band_hz": [float(b) for b in self.band_hz],
+        }
 
 
 def compute_index_features(
@@ -163,22 +166,31 @@ def index_features_with_emg(
     # --- RR / HRV --------------------------------------------------------------------------
     if rr_s is None:
         rr_report = QualityReport(
-            per_channel={"rr": 0.0}, flags=("rr_missing",), usable=False,
+            per_channel={"rr": 0.0},
+            flags=("rr_missing",),
+            usable=False,
             reasons=("No RR intervals were recorded.",),
         )
     else:
         rr = np.asarray(rr_s, dtype=np.float64)
         mask_ok, rr_report = rr_quality(rr)
         if rr_report.usable:
-            hrv = compute_hrv(np.where(mask_ok, rr, np.nan), convention="kubios", frequency=False,
-                              nonlinear=False, geometric=False)
+            hrv = compute_hrv(
+                np.where(mask_ok, rr, np.nan),
+                convention="kubios",
+                frequency=False,
+                nonlinear=False,
+                geometric=False,
+            )
             feats["hrv_ln_rmssd"] = hrv["hrv_ln_rmssd"]
             feats["hr_mean_bpm"] = hrv["hr_mean_bpm"]
 
     # --- EEG ---------------------------------------------------------------------------------
     if eeg_data is None:
         eeg_report = QualityReport(
-            per_channel={}, flags=("eeg_missing",), usable=False,
+            per_channel={},
+            flags=("eeg_missing",),
+            usable=False,
             reasons=("No EEG was recorded.",),
         )
     else:

@@ -73,7 +73,9 @@ def get_taper(taper: str, n: int) -> np.ndarray:
     return w[:-1]
 
 
-def window_starts(n_times: int, sfreq: float, window_s: float, step_s: float) -> tuple[np.ndarray, int]:
+def window_starts(
+    n_times: int, sfreq: float, window_s: float, step_s: float
+) -> tuple[np.ndarray, int]:
     """Start samples of the analysis windows that fit in ``n_times`` samples.
 
     Window ``k`` starts at ``round(k * step_s * sfreq)`` and spans ``round(window_s * sfreq)``
@@ -181,8 +183,14 @@ def compute_psd(
     window.
     """
     freqs, periodo, plan = _segment_periodograms(
-        data, sfreq, window_s=window_s, step_s=step_s, n_fft=n_fft, n_per_seg=n_per_seg,
-        n_overlap=n_overlap, taper=taper,
+        data,
+        sfreq,
+        window_s=window_s,
+        step_s=step_s,
+        n_fft=n_fft,
+        n_per_seg=n_per_seg,
+        n_overlap=n_overlap,
+        taper=taper,
     )
     if plan is None:
         return freqs, periodo
@@ -253,7 +261,9 @@ def _segment_periodograms(data, sfreq, *, window_s, step_s, n_fft, n_per_seg, n_
     if any_bad:
         x = np.where(bad, 0.0, x)  # keep NaN out of the FFTs; those rows are set to NaN below
 
-    seg_view = np.lib.stride_tricks.sliding_window_view(x, nps, axis=1)  # (n_ch, n_times-nps+1, nps)
+    seg_view = np.lib.stride_tricks.sliding_window_view(
+        x, nps, axis=1
+    )  # (n_ch, n_times-nps+1, nps)
     # Periodogram of every distinct segment, channel-major: (n_ch, n_uniq, n_freqs).
     periodo = np.empty((n_ch, uniq.size, n_freqs), dtype=np.float64)
     tmp = np.empty((n_ch, min(_SEGMENT_CHUNK, uniq.size), n_freqs), dtype=np.float64)

@@ -130,8 +130,12 @@ def _find_artefacts(peaks: np.ndarray, c1=0.13, c2=0.17, alpha=5.2, width=91, me
         drrs = np.where(th1 != 0, drrs / np.where(th1 != 0, th1, 1.0), np.nan)
     pad = np.pad(drrs, 2, mode="reflect")
     prev1, next1, next2 = pad[1:-3], pad[3:-1], pad[4:]
-    s12 = np.where(drrs > 0, np.maximum(prev1, next1), np.where(drrs < 0, np.minimum(prev1, next1), 0.0))
-    s22 = np.where(drrs >= 0, np.minimum(next1, next2), np.where(drrs < 0, np.maximum(next1, next2), 0.0))
+    s12 = np.where(
+        drrs > 0, np.maximum(prev1, next1), np.where(drrs < 0, np.minimum(prev1, next1), 0.0)
+    )
+    s22 = np.where(
+        drrs >= 0, np.minimum(next1, next2), np.where(drrs < 0, np.maximum(next1, next2), 0.0)
+    )
     (medrr,) = _rolling_quantiles(rr, med_order, (0.5,))
     mrrs = rr - medrr
     mrrs[mrrs < 0] *= 2
@@ -267,7 +271,9 @@ def _threshold_correct(rr: np.ndarray, level_s: float):
     return out, bad, int(bad.sum()), {"threshold": idx}
 
 
-def correct_rr(rr_s, *, method: str = "lipponen2019", level: str | float | None = None) -> RRCorrection:
+def correct_rr(
+    rr_s, *, method: str = "lipponen2019", level: str | float | None = None
+) -> RRCorrection:
     """Detect and correct artefacts and ectopic beats in an RR series.
 
     Parameters
@@ -296,13 +302,17 @@ def correct_rr(rr_s, *, method: str = "lipponen2019", level: str | float | None 
     check_option("method", method, ("lipponen2019", "threshold"))
     rr = np.asarray(rr_s, dtype=np.float64)
     if rr.ndim != 1:
-        raise ValueError(f"rr_s must be a 1D array of RR intervals in seconds, got shape {rr.shape}.")
+        raise ValueError(
+            f"rr_s must be a 1D array of RR intervals in seconds, got shape {rr.shape}."
+        )
     bad = ~np.isfinite(rr) | (rr <= 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(f"rr_s must be finite and > 0 s, got {rr[i]!r} at position {i}.")
     if rr.size and np.median(rr) > 10:
-        raise ValueError(f"rr_s looks like milliseconds (median {np.median(rr):.0f}); pass seconds.")
+        raise ValueError(
+            f"rr_s looks like milliseconds (median {np.median(rr):.0f}); pass seconds."
+        )
     if method == "lipponen2019":
         if level is not None:
             raise ValueError("'level' applies to method='threshold' only; leave it None.")
@@ -318,7 +328,9 @@ def correct_rr(rr_s, *, method: str = "lipponen2019", level: str | float | None 
         else:
             level_s = float(level)
             if not (math.isfinite(level_s) and level_s > 0):
-                raise ValueError(f"'level' must be a level name or a positive number of seconds, got {level!r}.")
+                raise ValueError(
+                    f"'level' must be a level name or a positive number of seconds, got {level!r}."
+                )
         out, corr, n_corr, arts = _threshold_correct(rr, level_s)
     pct = 100.0 * n_corr / rr.size if rr.size else 0.0
     flags: tuple[str, ...] = ()
@@ -334,7 +346,12 @@ def correct_rr(rr_s, *, method: str = "lipponen2019", level: str | float | None 
         per_channel={"rr": 1.0 - pct / 100.0}, flags=flags, usable=usable, reasons=reasons
     )
     return RRCorrection(
-        rr_s=out, corrected=np.asarray(corr, dtype=bool), n_corrected=int(n_corr),
-        percent_corrected=float(pct), method=method,
-        level=None if method == "lipponen2019" else level, artefacts=arts, report=report,
+        rr_s=out,
+        corrected=np.asarray(corr, dtype=bool),
+        n_corrected=int(n_corr),
+        percent_corrected=float(pct),
+        method=method,
+        level=None if method == "lipponen2019" else level,
+        artefacts=arts,
+        report=report,
     )

@@ -89,11 +89,15 @@ def rr_quality(
     """
     rr = np.asarray(rr_s, dtype=np.float64)
     if rr.ndim != 1:
-        raise ValueError(f"rr_s must be a 1D array of RR intervals in seconds, got shape {rr.shape}.")
+        raise ValueError(
+            f"rr_s must be a 1D array of RR intervals in seconds, got shape {rr.shape}."
+        )
     n = rr.size
     if n == 0:
         return np.zeros(0, dtype=bool), QualityReport(
-            per_channel={"rr": 0.0}, flags=("rr_too_short",), usable=False,
+            per_channel={"rr": 0.0},
+            flags=("rr_too_short",),
+            usable=False,
             reasons=("No RR intervals were recorded.",),
         )
     h = int(half_window)
@@ -130,7 +134,9 @@ def rr_quality(
             f"Only {ok_time:.0f} s of clean RR intervals (at least {min_duration_s:.0f} s needed)."
         )
     report = QualityReport(
-        per_channel={"rr": 1.0 - frac_bad}, flags=tuple(flags), usable=not reasons,
+        per_channel={"rr": 1.0 - frac_bad},
+        flags=tuple(flags),
+        usable=not reasons,
         reasons=tuple(reasons),
     )
     return mask_ok, report

@@ -46,8 +46,16 @@ class StreamingBandPower:
         Segment taper (``"hamming"`` as MNE).
     """
 
-    def __init__(self, sfreq: float, n_channels: int, *, window_s: float = 4.0, n_fft: int = 256,
-                 bands=("delta", "theta", "alpha", "beta", "total"), taper: str = "hamming"):
+    def __init__(
+        self,
+        sfreq: float,
+        n_channels: int,
+        *,
+        window_s: float = 4.0,
+        n_fft: int = 256,
+        bands=("delta", "theta", "alpha", "beta", "total"),
+        taper: str = "hamming",
+    ):
         self.sfreq = float(sfreq)
         self.n_channels = int(n_channels)
         self.n_fft = int(n_fft)
@@ -160,8 +168,14 @@ class StreamingHrv:
     def features(self) -> dict[str, float]:
         """The current window's features (NaN where fewer than 2 intervals)."""
         n = len(self._rr)
-        out = {"hrv_mean_nn_ms": math.nan, "hrv_sdnn_ms": math.nan, "hrv_rmssd_ms": math.nan,
-               "hrv_pnn50_pct": math.nan, "hr_mean_bpm": math.nan, "n_rr": float(n)}
+        out = {
+            "hrv_mean_nn_ms": math.nan,
+            "hrv_sdnn_ms": math.nan,
+            "hrv_rmssd_ms": math.nan,
+            "hrv_pnn50_pct": math.nan,
+            "hr_mean_bpm": math.nan,
+            "n_rr": float(n),
+        }
         if n == 0:
             return out
         mean_c = self._s1 / n

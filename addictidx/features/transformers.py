@@ -40,8 +40,14 @@ class BandPowerTransformer(TransformerMixin, BaseEstimator):
     ``eeg_<band>_rel_<ch>``.
     """
 
-    def __init__(self, sfreq=256.0, ch_names=None, bands=("delta", "theta", "alpha", "beta"),
-                 relative=False, n_fft=None):
+    def __init__(
+        self,
+        sfreq=256.0,
+        ch_names=None,
+        bands=("delta", "theta", "alpha", "beta"),
+        relative=False,
+        n_fft=None,
+    ):
         self.sfreq = sfreq
         self.ch_names = ch_names
         self.bands = bands
@@ -73,16 +79,22 @@ class BandPowerTransformer(TransformerMixin, BaseEstimator):
         cont = np.ascontiguousarray(X.transpose(1, 0, 2).reshape(n_ch, n_ep * n_t))
         ep_s = n_t / float(self.sfreq)
         freqs, psd = compute_psd(cont, self.sfreq, window_s=ep_s, step_s=ep_s, n_fft=n_fft)
-        p = band_power(freqs, psd, list(self.bands), relative_to="total" if self.relative else None)
+        p = band_power(
+            freqs, psd, list(self.bands), relative_to="total" if self.relative else None
+        )
         out = np.stack([p[b] for b in self.bands], axis=-1)  # (n_ep, n_ch, n_bands)
         return out.reshape(n_ep, n_ch * len(self.bands))
 
     def get_feature_names_out(self, input_features=None):
         """``eeg_<band>_{uv2|rel}_<channel>`` in output column order."""
         n_ch = getattr(self, "n_channels_", None)
-        names = self.ch_names if self.ch_names is not None else [f"ch{i}" for i in range(n_ch or 0)]
+        names = (
+            self.ch_names if self.ch_names is not None else [f"ch{i}" for i in range(n_ch or 0)]
+        )
         unit = "rel" if self.relative else "uv2"
-        return np.asarray([f"eeg_{b}_{unit}_{ch}" for ch in names for b in self.bands], dtype=object)
+        return np.asarray(
+            [f"eeg_{b}_{unit}_{ch}" for ch in names for b in self.bands], dtype=object
+        )
 
 
 class HrvTransformer(TransformerMixin, BaseEstimator):

@@ -68,7 +68,9 @@ def check_feature_value(name: str, value, *, where: str = "") -> float | None:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"Feature {name!r}{loc} must be a number or None, got {value!r}.") from None
+        raise ValueError(
+            f"Feature {name!r}{loc} must be a number or None, got {value!r}."
+        ) from None
     if math.isnan(v):
         return None
     lo, hi = PLAUSIBLE_RANGES[name]
@@ -144,7 +146,9 @@ class Baseline:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(median, mad)`` as float64 arrays shaped (4,) in graph order, NaN = none."""
-        med = np.array([np.nan if self.median[n] is None else self.median[n] for n in FEATURE_NAMES])
+        med = np.array(
+            [np.nan if self.median[n] is None else self.median[n] for n in FEATURE_NAMES]
+        )
         mad = np.array([np.nan if self.mad[n] is None else self.mad[n] for n in FEATURE_NAMES])
         return med, mad
 
@@ -190,13 +194,15 @@ def baseline_from_sessions(
     valid = []
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
-            raise ValueError(f"rows[{i}] must be a dict of feature values, got {type(row).__name__}.")
+            raise ValueError(
+                f"rows[{i}] must be a dict of feature values, got {type(row).__name__}."
+            )
         vals = {n: check_feature_value(n, row.get(n), where=f"rows[{i}]") for n in FEATURE_NAMES}
         if sum(v is not None for v in vals.values()) >= MIN_FEATURES:
             valid.append(vals)
     if len(valid) < min_sessions:
         return population_baseline(n_personal_sessions=len(valid))
-    chosen = valid[-int(max_sessions):] if max_sessions is not None else valid
+    chosen = valid[-int(max_sessions) :] if max_sessions is not None else valid
     median: dict[str, float | None] = {}
     mad: dict[str, float | None] = {}
     for name in FEATURE_NAMES:
@@ -250,7 +256,9 @@ def load_baseline_json(
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise DataFormatError(f"{path}: cannot read baseline file ({err.strerror or err}).") from None
+        raise DataFormatError(
+            f"{path}: cannot read baseline file ({err.strerror or err})."
+        ) from None
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as err:
@@ -259,7 +267,7 @@ def load_baseline_json(
         ) from None
     if not isinstance(obj, dict):
         raise DataFormatError(
-            f"{path}: expected an object {{\"<feature>\": {{\"median\": m, \"mad\": d}}}}, "
+            f'{path}: expected an object {{"<feature>": {{"median": m, "mad": d}}}}, '
             f"got {type(obj).__name__}."
         )
     median: dict[str, float] = {}
@@ -280,9 +288,7 @@ def load_baseline_json(
         for sub in ("median", "mad"):
             v = entry[sub]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise DataFormatError(
-                    f"{path}: {key}.{sub} must be a finite number, got {v!r}."
-                )
+                raise DataFormatError(f"{path}: {key}.{sub} must be a finite number, got {v!r}.")
         if entry["mad"] < 0:
             raise DataFormatError(f"{path}: {key}.mad must be >= 0, got {entry['mad']!r}.")
         try:

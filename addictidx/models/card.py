@@ -164,7 +164,7 @@ def reliability_svg(reliability: list[dict], *, title: str = "Reliability (trial
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
         f'viewBox="0 0 {size} {size}" font-family="sans-serif" font-size="11">',
-        f'<title>{title}</title>',
+        f"<title>{title}</title>",
         f'<rect x="{pad}" y="{pad}" width="{span}" height="{span}" fill="none" stroke="#444"/>',
         f'<line x1="{xy(0, 0)[0]}" y1="{xy(0, 0)[1]}" x2="{xy(1, 1)[0]}" y2="{xy(1, 1)[1]}" '
         'stroke="#999" stroke-dasharray="4 3"/>',
@@ -195,13 +195,15 @@ def reliability_svg(reliability: list[dict], *, title: str = "Reliability (trial
         rad = 2.0 + 6.0 * (r["n"] / n_max) ** 0.5
         parts.append(
             f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{rad:.1f}" fill="#1f77b4">'
-            f'<title>{r["lo"]:.1f}-{r["hi"]:.1f}: n={r["n"]}</title></circle>'
+            f"<title>{r['lo']:.1f}-{r['hi']:.1f}: n={r['n']}</title></circle>"
         )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
 
-def write_model_card(card: dict, out_dir: str | Path, stem: str = "model_card") -> tuple[Path, Path]:
+def write_model_card(
+    card: dict, out_dir: str | Path, stem: str = "model_card"
+) -> tuple[Path, Path]:
     """Write ``<stem>.json`` and ``<stem>.md`` into ``out_dir``; return both paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

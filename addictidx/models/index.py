@@ -166,7 +166,9 @@ def score_indices(
     clean = []
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
-            raise ValueError(f"rows[{i}] must be a dict of feature values, got {type(row).__name__}.")
+            raise ValueError(
+                f"rows[{i}] must be a dict of feature values, got {type(row).__name__}."
+            )
         where = f"assessment {i}" if n > 1 else ""
         clean.append({k: check_feature_value(k, row.get(k), where=where) for k in FEATURE_NAMES})
     if n == 0:

@@ -324,7 +324,9 @@ def _session():
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1  # tiny elementwise graph: threads cost more than they save
     opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(model_bytes(), sess_options=opts, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(
+        model_bytes(), sess_options=opts, providers=["CPUExecutionProvider"]
+    )
     meta = sess.get_modelmeta().custom_metadata_map
     expected = {
         "model_id": MODEL_ID,

@@ -75,7 +75,11 @@ def expected_calibration_error(y, p, n_bins: int = RELIABILITY_BINS) -> float:
     rows = reliability_table(y, p, n_bins)
     total = sum(r["n"] for r in rows)
     return float(
-        sum(r["n"] / total * abs(r["fraction_positive"] - r["mean_predicted"]) for r in rows if r["n"])
+        sum(
+            r["n"] / total * abs(r["fraction_positive"] - r["mean_predicted"])
+            for r in rows
+            if r["n"]
+        )
     )
 
 

@@ -68,9 +68,13 @@ def _model_id(table: FeatureTable) -> str:
 def _limits(table: FeatureTable) -> list[str]:
     from addictidx.models.card import LIMITS_COMMON, UCI_LIMITS
 
-    extra = UCI_LIMITS if table.dataset == "uci-alcoholism" else (
-        "User-supplied feature table: population, recording conditions and label quality are "
-        "whatever the table's author says they are; check them before reading the metrics.",
+    extra = (
+        UCI_LIMITS
+        if table.dataset == "uci-alcoholism"
+        else (
+            "User-supplied feature table: population, recording conditions and label quality are "
+            "whatever the table's author says they are; check them before reading the metrics.",
+        )
     )
     return list(LIMITS_COMMON) + list(extra)
 
@@ -251,7 +255,9 @@ def train_research_model(
     from addictidx.models.runtime import IndexModel
 
     loaded = IndexModel.load(out_dir / model_filename, feature_names=table.feature_names)
-    parity = float(np.max(np.abs(loaded.predict_proba(table.X) - model.predict_proba(table.X)[:, 1])))
+    parity = float(
+        np.max(np.abs(loaded.predict_proba(table.X) - model.predict_proba(table.X)[:, 1]))
+    )
 
     result = dict(summary)
     result.update(
@@ -326,7 +332,9 @@ def load_research_model(**kwargs):
         return IndexModel.load(path, **kwargs)
 
 
-def write_default_research_model(data_dir: str | Path, dest: str | Path | None = None) -> list[Path]:
+def write_default_research_model(
+    data_dir: str | Path, dest: str | Path | None = None
+) -> list[Path]:
     """Retrain the shipped default research classifier on the UCI set (seed 0, defaults).
 
     Copies the model and its card (``.json`` + ``.md``) into ``dest`` (default: this package).
@@ -341,9 +349,17 @@ def write_default_research_model(data_dir: str | Path, dest: str | Path | None =
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         train_research_model(
-            table, tmp, seed=0, model_filename=RESEARCH_MODEL_FILENAME, card_stem=RESEARCH_CARD_STEM
+            table,
+            tmp,
+            seed=0,
+            model_filename=RESEARCH_MODEL_FILENAME,
+            card_stem=RESEARCH_CARD_STEM,
         )
-        for name in (RESEARCH_MODEL_FILENAME, f"{RESEARCH_CARD_STEM}.json", f"{RESEARCH_CARD_STEM}.md"):
+        for name in (
+            RESEARCH_MODEL_FILENAME,
+            f"{RESEARCH_CARD_STEM}.json",
+            f"{RESEARCH_CARD_STEM}.md",
+        ):
             shutil.copyfile(Path(tmp) / name, dest / name)
             written.append(dest / name)
     return written

@@ -98,7 +98,9 @@ def export_classifier(
     meta["n_features"] = len(feature_names)
     props = {}
     for k, v in meta.items():
-        props[k] = v if isinstance(v, str) and k not in JSON_KEYS else json.dumps(v, sort_keys=True)
+        props[k] = (
+            v if isinstance(v, str) and k not in JSON_KEYS else json.dumps(v, sort_keys=True)
+        )
     onnx.helper.set_model_props(onx, props)
     onnx.checker.check_model(onx)
     return onx
@@ -211,7 +213,9 @@ class IndexModel:
                 f"{path}: metadata has no 'feature_names' list; not a model written by "
                 "`addictidx train`."
             )
-        opsets = {o.domain if o.domain != "ai.onnx" else "": int(o.version) for o in proto.opset_import}
+        opsets = {
+            o.domain if o.domain != "ai.onnx" else "": int(o.version) for o in proto.opset_import
+        }
         model_opset = opsets.get("", None)
         if opset is not None and model_opset != int(opset):
             raise ModelMismatchError(
@@ -320,4 +324,3 @@ class IndexModel:
             f"IndexModel({self.path.name!r}, id={self.model_id!r}, version={self.model_version!r}, "
             f"n_features={len(self.feature_names)}, opset={self.opset.get('')})"
         )
-

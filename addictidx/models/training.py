@@ -118,9 +118,7 @@ class FeatureTable:
     def __post_init__(self) -> None:
         n = self.X.shape[0]
         if self.X.ndim != 2 or self.X.shape[1] != len(self.feature_names):
-            raise ValueError(
-                f"X must be (n_rows, {len(self.feature_names)}), got {self.X.shape}."
-            )
+            raise ValueError(f"X must be (n_rows, {len(self.feature_names)}), got {self.X.shape}.")
         if self.y.shape != (n,) or self.groups.shape != (n,):
             raise ValueError("y and groups need one entry per row of X.")
         if len(self.feature_units) != len(self.feature_names):
@@ -241,7 +239,9 @@ def load_feature_table(path: str | Path, *, label: str, group: str) -> FeatureTa
         if non_empty and all(_is_float(v) for v in non_empty):
             features.append(h)
     if not features:
-        raise DataFormatError(f"{path}: no numeric feature column besides {label!r} and {group!r}.")
+        raise DataFormatError(
+            f"{path}: no numeric feature column besides {label!r} and {group!r}."
+        )
     X = np.empty((len(body), len(features)))
     for j, h in enumerate(features):
         for i, v in enumerate(cols[h]):
@@ -314,9 +314,7 @@ def _base_pipeline(C: float, seed: int):
             ("scale", StandardScaler()),
             (
                 "logreg",
-                LogisticRegression(
-                    C=C, class_weight="balanced", max_iter=5000, random_state=seed
-                ),
+                LogisticRegression(C=C, class_weight="balanced", max_iter=5000, random_state=seed),
             ),
         ]
     )
@@ -428,9 +426,7 @@ def nested_cross_validation(
         raise ValueError(f"'repeats' must be >= 1, got {repeats!r}.")
     # Many tiny fits: BLAS/OpenMP thread pools only add overhead (and oversubscribe busy CPUs).
     with threadpool_limits(limits=1):
-        return _nested_cv(
-            table, outer_folds, inner_folds, repeats, Cs, seed, n_boot, on_progress
-        )
+        return _nested_cv(table, outer_folds, inner_folds, repeats, Cs, seed, n_boot, on_progress)
 
 
 def _nested_cv(table, outer_folds, inner_folds, repeats, Cs, seed, n_boot, on_progress):
@@ -505,4 +501,3 @@ def fit_final_model(
         return _fit_inner(
             table.X, table.y, table.groups, Cs=Cs, inner_folds=inner_folds, seed=seed
         )
-

@@ -138,7 +138,9 @@ def load_uci_alcoholism(data: str | Path) -> UCIData:
         sfreq = float(npz["fs"])
         condition = npz["condition"].astype(str) if "condition" in npz.files else None
     if X.ndim != 3:
-        raise DataFormatError(f"{path}: 'X' must be (n_trials, n_channels, n_times), got {X.shape}.")
+        raise DataFormatError(
+            f"{path}: 'X' must be (n_trials, n_channels, n_times), got {X.shape}."
+        )
     n = X.shape[0]
     for key, arr in (("y", y), ("subject", subject)):
         if arr.shape != (n,):

@@ -51,7 +51,9 @@ def read_beat_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     cols = [h.strip().lower() for h in header]
     missing = [c for c in ("t_s", "rr_s") if c not in cols]
     if missing:
-        raise DataFormatError(f"{path}, line 1: header {header!r} lacks column(s) {missing} (expected 't_s,rr_s').")
+        raise DataFormatError(
+            f"{path}, line 1: header {header!r} lacks column(s) {missing} (expected 't_s,rr_s')."
+        )
     it, ir = cols.index("t_s"), cols.index("rr_s")
     ts: list[float] = []
     rrs: list[float] = []
@@ -66,9 +68,13 @@ def read_beat_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
                 f"{path}, line {line_no}: expected numbers in columns t_s and rr_s, got {row!r}."
             ) from None
         if not (math.isfinite(t) and math.isfinite(rr) and rr > 0):
-            raise DataFormatError(f"{path}, line {line_no}: t_s must be finite and rr_s > 0, got {row!r}.")
+            raise DataFormatError(
+                f"{path}, line {line_no}: t_s must be finite and rr_s > 0, got {row!r}."
+            )
         if ts and t < ts[-1]:
-            raise DataFormatError(f"{path}, line {line_no}: t_s {t:g} is before the previous beat ({ts[-1]:g}).")
+            raise DataFormatError(
+                f"{path}, line {line_no}: t_s {t:g} is before the previous beat ({ts[-1]:g})."
+            )
         ts.append(t)
         rrs.append(rr)
     if not ts:

@@ -285,8 +285,13 @@ class LoopController:
     def _emit(self, t: float, kind: str, rule: str, text: str) -> None:
         hr = self.hr_bpm
         self.events.append(
-            LoopEvent(t_s=float(t), kind=kind, reason=f"[{rule}] {text}", rule=rule,
-                      hr_bpm=None if hr is None else round(float(hr), 1))
+            LoopEvent(
+                t_s=float(t),
+                kind=kind,
+                reason=f"[{rule}] {text}",
+                rule=rule,
+                hr_bpm=None if hr is None else round(float(hr), 1),
+            )
         )
 
     def _advance(self, t: float) -> None:
@@ -299,7 +304,9 @@ class LoopController:
         self._clock = max(self._clock, t)
         if self.status == "running" and self._clock - self._last_valid_t > S.SILENCE_PAUSE_S:
             self._emit(
-                self._clock, "pause", "S5",
+                self._clock,
+                "pause",
+                "S5",
                 f"no valid beat from the strap for {self._clock - self._last_valid_t:.1f} s "
                 f"(> {S.SILENCE_PAUSE_S:g} s; last at {self._last_valid_t:.1f} s): pause",
             )
@@ -333,14 +340,17 @@ class LoopController:
             self._resume_beats += 1
             if self._resume_beats >= S.RESUME_BEATS and self.hr_bpm is not None:
                 self.status = "running"
-                self._emit(t, "resume", "S5", f"strap signal back ({S.RESUME_BEATS} valid beats): resume")
+                self._emit(
+                    t, "resume", "S5", f"strap signal back ({S.RESUME_BEATS} valid beats): resume"
+                )
             else:
                 return
         n_irr = sum(self._irr_flags)
         need = math.ceil(S.IRREGULAR_MIN_SHARE * S.IRREGULAR_WINDOW_BEATS)
         if n_irr >= need:
             self._stop(
-                t, "S4",
+                t,
+                "S4",
                 f"new irregular-rhythm flag: {n_irr} of the last {len(self._irr_flags)} beats differ "
                 f"> {S.IRREGULAR_REL_DEV:.0%} from the preceding beats: stop and refer "
                 "(a flag for a clinician, not a diagnosis)",
@@ -388,30 +398,47 @@ class LoopController:
                 self._over_since = t
             over = t - self._over_since
             if over > S.CEILING_STOP_AFTER_S:
-                self._stop(t, "S1", f"HR {hr:.1f} bpm above zone ceiling + 10 ({alarm:g} bpm) for "
-                           f"{over:.1f} s, 2 min after the prompt: stop")
+                self._stop(
+                    t,
+                    "S1",
+                    f"HR {hr:.1f} bpm above zone ceiling + 10 ({alarm:g} bpm) for "
+                    f"{over:.1f} s, 2 min after the prompt: stop",
+                )
                 return True
             if over > S.CEILING_PROMPT_AFTER_S and not self._prompted:
                 self._prompted = True
-                self._emit(t, "prompt", "S1", f"HR {hr:.1f} bpm above zone ceiling + 10 ({alarm:g} bpm) "
-                           f"for {over:.1f} s: slow down now (stop if it lasts 2 more minutes)")
+                self._emit(
+                    t,
+                    "prompt",
+                    "S1",
+                    f"HR {hr:.1f} bpm above zone ceiling + 10 ({alarm:g} bpm) "
+                    f"for {over:.1f} s: slow down now (stop if it lasts 2 more minutes)",
+                )
         else:
             self._over_since, self._prompted = None, False
         # S3b: HR not above rest + 10 % after 3 min of work
         if not self._chrono_checked and t - self._t0 >= S.CHRONO_WORK_S:
             self._chrono_checked = True
             if hr <= lim.chrono_min_bpm:
-                self._stop(t, "S3", f"HR {hr:.1f} bpm not above rest + 10% ({lim.chrono_min_bpm:.1f} bpm) "
-                           "after 3 min of work (chronotropic proxy): stop and refer")
+                self._stop(
+                    t,
+                    "S3",
+                    f"HR {hr:.1f} bpm not above rest + 10% ({lim.chrono_min_bpm:.1f} bpm) "
+                    "after 3 min of work (chronotropic proxy): stop and refer",
+                )
                 return True
         # S3a: HR falling >= 10 bpm after a workload increase
         if self._workload_t is not None:
             if t - self._workload_t > S.CHRONO_WINDOW_S:
                 self._workload_t = self._workload_hr = None
             elif hr <= self._workload_hr - S.CHRONO_DROP_BPM:
-                self._stop(t, "S3", f"HR fell to {hr:.1f} bpm from {self._workload_hr:.1f} bpm "
-                           f"(>= {S.CHRONO_DROP_BPM:g} bpm) after the workload rose at "
-                           f"{self._workload_t:.1f} s (chronotropic proxy): stop and refer")
+                self._stop(
+                    t,
+                    "S3",
+                    f"HR fell to {hr:.1f} bpm from {self._workload_hr:.1f} bpm "
+                    f"(>= {S.CHRONO_DROP_BPM:g} bpm) after the workload rose at "
+                    f"{self._workload_t:.1f} s (chronotropic proxy): stop and refer",
+                )
                 return True
         return False
 
@@ -453,7 +480,12 @@ class LoopController:
             self._emit(tt, "tempo", "M", why)
 
     def _start_recovery(self) -> None:
-        if self.config.exercise and self._rec_t is None and self.hr_bpm is not None and self.status == "running":
+        if (
+            self.config.exercise
+            and self._rec_t is None
+            and self.hr_bpm is not None
+            and self.status == "running"
+        ):
             self._rec_t, self._rec_hr = self._clock, self.hr_bpm
 
     def _check_recovery(self, t: float) -> None:
@@ -463,13 +495,23 @@ class LoopController:
         self._rec_t = None
         late = t - (rec_t + S.RECOVERY_AFTER_S)
         if late > 10.0:
-            self._emit(t, "hr_recovery", "R1", f"1-min HR recovery not measurable (no HR until {late:.0f} s late)")
+            self._emit(
+                t,
+                "hr_recovery",
+                "R1",
+                f"1-min HR recovery not measurable (no HR until {late:.0f} s late)",
+            )
             return
         drop = rec_hr - self.hr_bpm
         text = f"1-min HR recovery {drop:.1f} bpm ({rec_hr:.1f} -> {self.hr_bpm:.1f} bpm)"
         if drop < S.RECOVERY_MIN_DROP_BPM and self.limits.bout_is_moderate_or_vigorous:
-            self._emit(t, "flag", "R1", f"{text} < {S.RECOVERY_MIN_DROP_BPM:g} bpm after a moderate or "
-                       "vigorous bout: flag to a clinician (Sydo 2018; not a diagnosis)")
+            self._emit(
+                t,
+                "flag",
+                "R1",
+                f"{text} < {S.RECOVERY_MIN_DROP_BPM:g} bpm after a moderate or "
+                "vigorous bout: flag to a clinician (Sydo 2018; not a diagnosis)",
+            )
         else:
             self._emit(t, "hr_recovery", "R1", text)
 
@@ -520,7 +562,9 @@ def run_loop(
     t = np.asarray(t_s, dtype=np.float64)
     rr = np.asarray(rr_s, dtype=np.float64)
     if t.ndim != 1 or rr.shape != t.shape:
-        raise ValueError(f"t_s and rr_s must be 1D and the same length, got {t.shape} and {rr.shape}.")
+        raise ValueError(
+            f"t_s and rr_s must be 1D and the same length, got {t.shape} and {rr.shape}."
+        )
     if t.size == 0:
         return []
     if not np.all(np.isfinite(t)) or np.any(np.diff(t) < 0):
@@ -557,6 +601,8 @@ def run_loop(
     }
     for tt, _, _, name, arg in items:
         if name not in handlers:
-            raise ValueError(f"Unknown action {name!r}; allowed: {sorted(set(handlers) - {'beat', 'tick'})}.")
+            raise ValueError(
+                f"Unknown action {name!r}; allowed: {sorted(set(handlers) - {'beat', 'tick'})}."
+            )
         handlers[name](tt, arg)
     return ctl.events

@@ -90,14 +90,20 @@ class MusicLoopSpec:
         if not 5.0 <= float(self.step_pct) <= 10.0:
             raise ValueError(f"music loop step_pct must be 5-10 (%), got {self.step_pct!r}.")
         if not 60.0 <= float(self.step_interval_s) <= 120.0:
-            raise ValueError(f"music loop step_interval_s must be 60-120 s, got {self.step_interval_s!r}.")
+            raise ValueError(
+                f"music loop step_interval_s must be 60-120 s, got {self.step_interval_s!r}."
+            )
         lo, hi = self.target_bpm
         if not 40 <= lo <= hi <= 100:
-            raise ValueError(f"music loop target_bpm must be [lo, hi] within 40-100, got {self.target_bpm!r}.")
+            raise ValueError(
+                f"music loop target_bpm must be [lo, hi] within 40-100, got {self.target_bpm!r}."
+            )
         if int(self.hold_after_no_fall_steps) < 1:
             raise ValueError("music loop hold_after_no_fall_steps must be >= 1.")
         if not 0 <= float(self.start_hr_clamp_pct) <= 50:
-            raise ValueError(f"music loop start_hr_clamp_pct must be 0-50, got {self.start_hr_clamp_pct!r}.")
+            raise ValueError(
+                f"music loop start_hr_clamp_pct must be 0-50, got {self.start_hr_clamp_pct!r}."
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +116,15 @@ class Modality:
     min_weeks_moderate_training: int = 0
     citations: tuple[str, ...] = ()
 
-    def allowed(self, state: str, weeks_moderate_training: float | None = None) -> tuple[bool, str]:
+    def allowed(
+        self, state: str, weeks_moderate_training: float | None = None
+    ) -> tuple[bool, str]:
         """Whether the modality may be offered in ``state`` after that many weeks of training."""
         if state not in self.states:
             return False, f"{self.name}: only in state {'/'.join(s.upper() for s in self.states)}"
         if self.min_weeks_moderate_training and (
-            weeks_moderate_training is None or weeks_moderate_training < self.min_weeks_moderate_training
+            weeks_moderate_training is None
+            or weeks_moderate_training < self.min_weeks_moderate_training
         ):
             return False, (
                 f"{self.name}: needs at least {self.min_weeks_moderate_training} weeks of moderate "
@@ -211,7 +220,9 @@ def _parse_rules(text: str, where: str) -> RuleTable:
         if music is not None:
             music = _int_range(loc, "music_bpm", music, lo_bound=20, hi_bound=220)
         duration = _int_range(loc, "duration_min", row["duration_min"], lo_bound=0, hi_bound=60)
-        if row["state"] == "red" and (intensity is not None or "seated rest" not in row["activity"]):
+        if row["state"] == "red" and (
+            intensity is not None or "seated rest" not in row["activity"]
+        ):
             raise DataFormatError(
                 f"{loc}: a RED rule must have no intensity_pct_hrr and its activity must name "
                 "'seated rest' (RED blocks exercise)."
@@ -263,7 +274,9 @@ def _parse_rules(text: str, where: str) -> RuleTable:
             m = Modality(
                 name=str(row["name"]),
                 intensity_note=str(row["intensity_note"]),
-                states=tuple(check_option("states", st, STATES) for st in row.get("states", STATES)),
+                states=tuple(
+                    check_option("states", st, STATES) for st in row.get("states", STATES)
+                ),
                 min_weeks_moderate_training=int(row.get("min_weeks_moderate_training", 0)),
                 citations=tuple(str(c) for c in row.get("citations", ())),
             )
@@ -275,7 +288,10 @@ def _parse_rules(text: str, where: str) -> RuleTable:
         if key not in cap:
             raise DataFormatError(f"{where}: [light_cap] is missing key {key!r}.")
     cap_pct = _int_range(
-        f"{where}: [light_cap]", "intensity_pct_hrr", cap["intensity_pct_hrr"], lo_bound=0,
+        f"{where}: [light_cap]",
+        "intensity_pct_hrr",
+        cap["intensity_pct_hrr"],
+        lo_bound=0,
         hi_bound=LIGHT_MAX_PCT_HRR,
     )
     return RuleTable(
@@ -400,7 +416,9 @@ def prescribe(
         except TypeError as err:
             raise ValueError(f"Invalid screening field: {err}.") from None
     else:
-        raise TypeError(f"'screening' must be a Screening, a dict or None, got {type(screening).__name__}.")
+        raise TypeError(
+            f"'screening' must be a Screening, a dict or None, got {type(screening).__name__}."
+        )
     if scr.ln_rmssd_z is None and result is not None:
         zf = result.z_features.get("hrv_ln_rmssd")
         if zf is not None:
@@ -463,7 +481,12 @@ def prescribe(
     caps = table.weekly_caps
     vig_from = int(caps.get("vigorous_from_pct_hrr", 60))
     max_vig = caps.get("max_vigorous_sessions_per_week")
-    if final != "red" and intensity is not None and intensity[1] >= vig_from and max_vig is not None:
+    if (
+        final != "red"
+        and intensity is not None
+        and intensity[1] >= vig_from
+        and max_vig is not None
+    ):
         wk = _week_log(week)
         if wk is not None and wk.vigorous_sessions >= int(max_vig):
             intensity = (min(intensity[0], vig_from - 1), vig_from - 1)
@@ -482,7 +505,9 @@ def prescribe(
         wk = _week_log(week)
         target = caps.get("target_moderate_min_per_week")
         if target is not None:
-            week_text += f" This week: {wk.moderate_min:g} of {target} min moderate-intensity target."
+            week_text += (
+                f" This week: {wk.moderate_min:g} of {target} min moderate-intensity target."
+            )
 
     hr_target = None
     if final != "red" and intensity is not None:
@@ -589,23 +614,33 @@ def staff_override(
         changed.append(f"activity -> {activity!r}")
     if intensity_pct_hrr is not None:
         if rx.state == "red":
-            raise ValueError("State is RED: an exercise intensity cannot be set (RED blocks exercise).")
-        pct = _int_range("staff override", "intensity_pct_hrr", list(intensity_pct_hrr), lo_bound=0, hi_bound=84)
+            raise ValueError(
+                "State is RED: an exercise intensity cannot be set (RED blocks exercise)."
+            )
+        pct = _int_range(
+            "staff override", "intensity_pct_hrr", list(intensity_pct_hrr), lo_bound=0, hi_bound=84
+        )
         changes["intensity_pct_hrr"] = pct
         changes["hr_target_bpm"] = hr_target_bpm(pct, resting_hr=resting_hr, hrmax=hrmax)
         changed.append(f"intensity -> {pct[0]}-{pct[1]}% HRR")
     if duration_min is not None:
         max_session = int(table.weekly_caps.get("max_min_per_session", 60))
-        dur = _int_range("staff override", "duration_min", list(duration_min), lo_bound=0, hi_bound=max_session)
+        dur = _int_range(
+            "staff override", "duration_min", list(duration_min), lo_bound=0, hi_bound=max_session
+        )
         changes["duration_min"] = dur
         changed.append(f"duration -> {dur[0]}-{dur[1]} min")
     if music_bpm is not None:
-        changes["music_bpm"] = _int_range("staff override", "music_bpm", list(music_bpm), lo_bound=20, hi_bound=220)
+        changes["music_bpm"] = _int_range(
+            "staff override", "music_bpm", list(music_bpm), lo_bound=20, hi_bound=220
+        )
         changed.append(f"music -> {music_bpm[0]}-{music_bpm[1]} bpm")
     if not changed:
         raise ValueError("A staff override must change at least one field.")
     if rx.state == "red" and "activity" in changes and "seated rest" not in changes["activity"]:
-        raise ValueError("State is RED: the activity must remain seated rest (RED blocks exercise).")
+        raise ValueError(
+            "State is RED: the activity must remain seated rest (RED blocks exercise)."
+        )
     note = f" Staff override ({'; '.join(changed)}); staff reason: {_reason_text(reason)}."
     return replace(
         rx,

@@ -168,7 +168,9 @@ def safety_limits(
     if zone_pct_hrr is not None:
         lo, hi = (float(v) for v in zone_pct_hrr)
         if not 0 <= lo <= hi <= 100:
-            raise ValueError(f"'zone_pct_hrr' must be (lo, hi) with 0 <= lo <= hi <= 100, got {zone_pct_hrr!r}.")
+            raise ValueError(
+                f"'zone_pct_hrr' must be (lo, hi) with 0 <= lo <= hi <= 100, got {zone_pct_hrr!r}."
+            )
         pct = (lo, hi)
         if zone_bpm is None:
             zone_bpm = hr_target_bpm((lo, hi), resting_hr=rest, hrmax=hmax)
@@ -189,7 +191,9 @@ def safety_limits(
     )
 
 
-def irregular_beats(rr_s, *, ref_beats: int = IRREGULAR_REF_BEATS, rel_dev: float = IRREGULAR_REL_DEV):
+def irregular_beats(
+    rr_s, *, ref_beats: int = IRREGULAR_REF_BEATS, rel_dev: float = IRREGULAR_REL_DEV
+):
     """Causal irregular-beat mask: RR deviates > ``rel_dev`` from the median of the previous beats.
 
     Beat ``i`` is irregular when ``|rr[i] - m| > rel_dev * m`` with ``m`` the median of the

@@ -44,9 +44,19 @@ LN_RMSSD_Z_AMBER_AT_OR_BELOW = -2.0
 #: Symptom words (normalised: lower case, spaces and hyphens -> "_") that make the state RED.
 RED_SYMPTOMS = frozenset(
     {
-        "chest_pain", "dyspnoea", "dyspnea", "shortness_of_breath", "breathlessness",
-        "severe_breathlessness", "dizziness", "near_syncope", "fainting", "fever", "nausea",
-        "pallor", "palpitations",
+        "chest_pain",
+        "dyspnoea",
+        "dyspnea",
+        "shortness_of_breath",
+        "breathlessness",
+        "severe_breathlessness",
+        "dizziness",
+        "near_syncope",
+        "fainting",
+        "fever",
+        "nausea",
+        "pallor",
+        "palpitations",
     }
 )
 #: Symptom words that make the state AMBER (self-reported poor sleep or fatigue).
@@ -181,7 +191,9 @@ def infer_state(
     if hr < 20 or hr > 250:
         raise ValueError(f"'resting_hr' must be a heart rate in bpm (20-250), got {resting_hr!r}.")
     if isinstance(symptoms, str) or isinstance(staff_flags, str):
-        raise ValueError("'symptoms' and 'staff_flags' must be sequences of strings, not one string.")
+        raise ValueError(
+            "'symptoms' and 'staff_flags' must be sequences of strings, not one string."
+        )
     red: list[str] = []
     amber: list[str] = []
     notes: list[str] = []

@@ -27,7 +27,9 @@ def _round_half_up(x: float) -> int:
     return int(math.floor(x + 0.5))
 
 
-def start_tempo_bpm(hr_bpm: float, preferred_bpm: float | None = None, *, clamp_pct: float = 10.0) -> int:
+def start_tempo_bpm(
+    hr_bpm: float, preferred_bpm: float | None = None, *, clamp_pct: float = 10.0
+) -> int:
     """Start tempo: ``preferred`` clamped to ``hr * (1 -/+ clamp_pct/100)``, whole bpm (half up).
 
     Without a preferred tempo the start tempo matches the current HR.
@@ -72,9 +74,13 @@ class TempoLoop:
         """True while the loop is started and still allowed to change the tempo."""
         return self.tempo_bpm is not None and not self.manual
 
-    def start(self, t_s: float, hr_bpm: float, preferred_bpm: float | None = None) -> list[tuple[float, str]]:
+    def start(
+        self, t_s: float, hr_bpm: float, preferred_bpm: float | None = None
+    ) -> list[tuple[float, str]]:
         """Set the start tempo from the current HR; the first step is due ``step_interval_s`` later."""
-        self.tempo_bpm = start_tempo_bpm(hr_bpm, preferred_bpm, clamp_pct=float(self.spec.start_hr_clamp_pct))
+        self.tempo_bpm = start_tempo_bpm(
+            hr_bpm, preferred_bpm, clamp_pct=float(self.spec.start_hr_clamp_pct)
+        )
         self.manual = False
         self.holding = False
         self._ref_hr = float(hr_bpm)
@@ -94,7 +100,9 @@ class TempoLoop:
         """The person (or staff) sets the tempo: it is kept and no longer changed automatically."""
         self.tempo_bpm = _round_half_up(check_positive("tempo_bpm", tempo_bpm))
         self.manual = True
-        return [(float(t_s), f"tempo set to {self.tempo_bpm} bpm by the person; automatic steps off")]
+        return [
+            (float(t_s), f"tempo set to {self.tempo_bpm} bpm by the person; automatic steps off")
+        ]
 
     def off(self, t_s: float) -> list[tuple[float, str]]:
         """Music turned off by the person."""

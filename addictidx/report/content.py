@@ -58,20 +58,38 @@ FEATURE_LABELS = {
 
 #: The analysis settings stated in every report's footer.
 SETTINGS: tuple[tuple[str, str], ...] = (
-    ("RR artefact correction", "local-median rule: intervals deviating > 20 % from the median of "
-     "the 5 beats on each side, or outside 0.3-2.0 s, are rejected (not interpolated); the "
-     "session is usable only with < 5 % rejected and >= 120 s accepted"),
-    ("HRV spectrum", "Kubios convention: 4 Hz cubic-spline resampling, smoothness-priors "
-     "detrending (lambda 500), Welch; VLF 0-0.04, LF 0.04-0.15, HF 0.15-0.4 Hz"),
-    ("EEG spectrum", "Welch, 2-s Hamming segments, 50 % overlap, 0.5 Hz resolution, per channel "
-     "over the eyes-closed phase; bands delta 1-4, theta 4-8, alpha 8-13, beta 13-25 Hz"),
-    ("EEG quality", "2-s epochs; fail when peak-to-peak > 150 µV, std < 0.5 µV or |x| > 990 µV; "
-     "a channel passes with >= 60 % good epochs"),
-    ("EMG gate", "no index when the session's EMG indicator (30-100 Hz power share, mains "
-     "±2 Hz removed, median over passing epochs, mean of AF7/AF8/TP9/TP10; Gasser 2005) is "
-     "above the person's own 90th percentile of >= 5 prior usable sessions"),
-    ("Index", "robust z-scores against the person's own baseline (median/MAD of >= 5 prior "
-     "usable sessions) or population norms; mean Z mapped to 0-100 as 100·Φ(Z)"),
+    (
+        "RR artefact correction",
+        "local-median rule: intervals deviating > 20 % from the median of "
+        "the 5 beats on each side, or outside 0.3-2.0 s, are rejected (not interpolated); the "
+        "session is usable only with < 5 % rejected and >= 120 s accepted",
+    ),
+    (
+        "HRV spectrum",
+        "Kubios convention: 4 Hz cubic-spline resampling, smoothness-priors "
+        "detrending (lambda 500), Welch; VLF 0-0.04, LF 0.04-0.15, HF 0.15-0.4 Hz",
+    ),
+    (
+        "EEG spectrum",
+        "Welch, 2-s Hamming segments, 50 % overlap, 0.5 Hz resolution, per channel "
+        "over the eyes-closed phase; bands delta 1-4, theta 4-8, alpha 8-13, beta 13-25 Hz",
+    ),
+    (
+        "EEG quality",
+        "2-s epochs; fail when peak-to-peak > 150 µV, std < 0.5 µV or |x| > 990 µV; "
+        "a channel passes with >= 60 % good epochs",
+    ),
+    (
+        "EMG gate",
+        "no index when the session's EMG indicator (30-100 Hz power share, mains "
+        "±2 Hz removed, median over passing epochs, mean of AF7/AF8/TP9/TP10; Gasser 2005) is "
+        "above the person's own 90th percentile of >= 5 prior usable sessions",
+    ),
+    (
+        "Index",
+        "robust z-scores against the person's own baseline (median/MAD of >= 5 prior "
+        "usable sessions) or population norms; mean Z mapped to 0-100 as 100·Φ(Z)",
+    ),
 )
 
 _BANDS = (("delta", 1.0, 4.0), ("theta", 4.0, 8.0), ("alpha", 8.0, 13.0), ("beta", 13.0, 25.0))
@@ -132,8 +150,10 @@ def _fmt(v: Any, digits: int = 3) -> str:
 
 
 def _finite_or_none(d: dict) -> dict:
-    return {k: (float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None)
-            for k, v in d.items()}
+    return {
+        k: (float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None)
+        for k, v in d.items()
+    }
 
 
 def report_content(store: Any, session_id: int) -> ReportContent:
@@ -156,8 +176,9 @@ def report_content(store: Any, session_id: int) -> ReportContent:
 
     d = store.session_detail(session_id)
     if hasattr(store, "audit_event"):  # a report shows the whole session: logged as a view
-        store.audit_event("view", subject=d["subject"], session=session_id,
-                          detail={"what": "report"})
+        store.audit_event(
+            "view", subject=d["subject"], session=session_id, detail={"what": "report"}
+        )
     rc = ReportContent(
         session=d,
         subject=d["subject"],
@@ -174,8 +195,9 @@ def report_content(store: Any, session_id: int) -> ReportContent:
         events=[e for e in d["events"] if e["kind"] not in ("phase", RESEARCH_EVENT_KIND)],
         safety_events=d.get("safety_events", []),
         trend=store.subject_trend(d["subject"]),
-        research=next((e["detail"] for e in reversed(d["events"])
-                       if e["kind"] == RESEARCH_EVENT_KIND), None),
+        research=next(
+            (e["detail"] for e in reversed(d["events"]) if e["kind"] == RESEARCH_EVENT_KIND), None
+        ),
     )
     emg = emg_gate_phrase((d["quality"] or {}).get("emg_gate"))
     if emg:  # this session's EMG gate, beside the rule in the settings footer
@@ -247,8 +269,13 @@ def _add_eeg(rc: ReportContent, eeg: np.ndarray, sfreq: float, ch_names) -> None
     if n_win < n_seg:
         return
     freqs, psd = compute_psd(
-        x[:, :n_win], sfreq, window_s=n_win / sfreq, step_s=n_win / sfreq, n_fft=n_seg,
-        n_per_seg=n_seg, n_overlap=n_seg // 2,
+        x[:, :n_win],
+        sfreq,
+        window_s=n_win / sfreq,
+        step_s=n_win / sfreq,
+        n_fft=n_seg,
+        n_per_seg=n_seg,
+        n_overlap=n_seg // 2,
     )
     psd = psd[0]
     rc.eeg_freqs, rc.eeg_psd, rc.eeg_channels = freqs, psd, tuple(ch_names)

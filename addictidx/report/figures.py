@@ -19,13 +19,25 @@ __all__ = [
 ]
 
 BAND_COLORS = {"low": "#4c9a5b", "elevated": "#e0a030", "high": "#c8453c"}
-_PHASE_COLORS = {"device_check": "#dddddd", "eyes_closed_rest": "#dbe8f6", "eyes_open_rest": "#f6eedb"}
+_PHASE_COLORS = {
+    "device_check": "#dddddd",
+    "eyes_closed_rest": "#dbe8f6",
+    "eyes_open_rest": "#f6eedb",
+}
 _EEG_BANDS = (("δ", 1, 4), ("θ", 4, 8), ("α", 8, 13), ("β", 13, 25))
 
 
 def _empty(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=8,
-            color="#777777")
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        fontsize=8,
+        color="#777777",
+    )
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -39,18 +51,34 @@ def draw_tachogram(ax, rc: ReportContent) -> None:
     for p in rc.phases:
         if p["t_end_s"] is None:
             continue
-        ax.axvspan(p["t_start_s"], p["t_end_s"], color=_PHASE_COLORS.get(p["name"], "#eeeeee"),
-                   lw=0, zorder=0)
+        ax.axvspan(
+            p["t_start_s"],
+            p["t_end_s"],
+            color=_PHASE_COLORS.get(p["name"], "#eeeeee"),
+            lw=0,
+            zorder=0,
+        )
     ax.plot(t, rr, color="#1f4e79", lw=0.8, zorder=2)
     if (~ok).any():
-        ax.plot(t[~ok], rr[~ok], "x", color="#c8453c", ms=5, mew=1.2, zorder=3,
-                label=f"rejected ({(~ok).sum()})")
+        ax.plot(
+            t[~ok],
+            rr[~ok],
+            "x",
+            color="#c8453c",
+            ms=5,
+            mew=1.2,
+            zorder=3,
+            label=f"rejected ({(~ok).sum()})",
+        )
         ax.legend(loc="upper right", fontsize=6, frameon=False)
     ax.set_xlim(t[0], t[-1])
     ax.set_xlabel("session time (s)", fontsize=7)
     ax.set_ylabel("RR (ms)", fontsize=7)
-    ax.set_title("RR tachogram (scored rest phases; blue = eyes closed, sand = eyes open)",
-                 fontsize=8, loc="left")
+    ax.set_title(
+        "RR tachogram (scored rest phases; blue = eyes closed, sand = eyes open)",
+        fontsize=8,
+        loc="left",
+    )
     ax.tick_params(labelsize=6)
 
 
@@ -72,8 +100,14 @@ def draw_poincare(ax, rc: ReportContent) -> None:
         th = np.linspace(0, 2 * np.pi, 100)
         u, v = sd2 * np.cos(th), sd1 * np.sin(th)
         ax.plot(c + (u - v) / np.sqrt(2), c + (u + v) / np.sqrt(2), color="#c8453c", lw=0.9)
-        ax.text(0.03, 0.95, f"SD1 {sd1:.1f} ms\nSD2 {sd2:.1f} ms", transform=ax.transAxes,
-                va="top", fontsize=6.5)
+        ax.text(
+            0.03,
+            0.95,
+            f"SD1 {sd1:.1f} ms\nSD2 {sd2:.1f} ms",
+            transform=ax.transAxes,
+            va="top",
+            fontsize=6.5,
+        )
     ax.set_xlim(lo - pad, hi + pad)
     ax.set_ylim(lo - pad, hi + pad)
     ax.set_aspect("equal")
@@ -92,8 +126,15 @@ def draw_spectra(ax, rc: ReportContent) -> None:
     m = (f >= 1) & (f <= 30)
     for i, (name, lo, hi) in enumerate(_EEG_BANDS):
         ax.axvspan(lo, hi, color="#f2f2f2" if i % 2 else "#e6e6e6", lw=0, zorder=0)
-        ax.text((lo + hi) / 2, 1.0, name, transform=ax.get_xaxis_transform(), ha="center",
-                va="bottom", fontsize=7)
+        ax.text(
+            (lo + hi) / 2,
+            1.0,
+            name,
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
     colors = ("#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
     for i, ch in enumerate(rc.eeg_channels):
         ax.semilogy(f[m], rc.eeg_psd[i, m], lw=0.9, color=colors[i % len(colors)], label=ch)
@@ -125,8 +166,9 @@ def draw_contributions(ax, rc: ReportContent) -> None:
     for yi, c, n in zip(y, contrib, names):
         z = idx["z_features"].get(n)
         txt = "n/a" if c is None else f"z {z:+.2f}"
-        ax.text(1.03, yi, txt, va="center", ha="left", fontsize=6,
-                transform=ax.get_yaxis_transform())
+        ax.text(
+            1.03, yi, txt, va="center", ha="left", fontsize=6, transform=ax.get_yaxis_transform()
+        )
     ax.set_xlabel("share of Z (→ hyperarousal / low regulation)", fontsize=6)
     ax.set_title("Contributions", fontsize=8, loc="left")
     ax.tick_params(axis="x", labelsize=6)
@@ -150,14 +192,23 @@ def draw_trend(ax, rc: ReportContent) -> None:
     for xi, r in zip(x, rows):
         cur = r["id"] == rc.session["id"]
         mk = "s" if r["baseline"] == "population" else "o"
-        ax.plot(xi, r["index"], mk, ms=6 if cur else 4,
-                color=BAND_COLORS.get(r["band"], "#555555"),
-                mec="black" if cur else "none", mew=1.0)
+        ax.plot(
+            xi,
+            r["index"],
+            mk,
+            ms=6 if cur else 4,
+            color=BAND_COLORS.get(r["band"], "#555555"),
+            mec="black" if cur else "none",
+            mew=1.0,
+        )
     ax.set_ylim(0, 100)
     ax.set_xlim(0.5, len(rows) + 0.5)
     ax.set_xticks(x)
     ax.set_xticklabels([f"#{r['id']}" for r in rows], fontsize=6)
     ax.set_ylabel("index", fontsize=7)
-    ax.set_title("Trend across this person's sessions (■ population norms, ● own baseline)",
-                 fontsize=8, loc="left")
+    ax.set_title(
+        "Trend across this person's sessions (■ population norms, ● own baseline)",
+        fontsize=8,
+        loc="left",
+    )
     ax.tick_params(labelsize=6)

@@ -58,9 +58,11 @@ def _research_html(block: dict) -> str:
     if p is None:
         value = f"not computed ({e(str(block.get('reason') or ''))})"
     else:
-        value = (f"<b>score {p:.2f}</b> = probability of the UCI training class "
-                 f"'{e(str(block.get('positive_class')))}' · mean over "
-                 f"{int(block.get('n_epochs') or 0)} 1-s epochs of eyes-closed EEG")
+        value = (
+            f"<b>score {p:.2f}</b> = probability of the UCI training class "
+            f"'{e(str(block.get('positive_class')))}' · mean over "
+            f"{int(block.get('n_epochs') or 0)} 1-s epochs of eyes-closed EEG"
+        )
     return (
         "<section class='research' data-section='research'>"
         "<h2><span class='tag'>research</span> Research classifier – not part of the index</h2>"
@@ -91,29 +93,40 @@ def render_html(rc: ReportContent) -> str:
         "<h1>Assessment report – physiological deviation index</h1>",
         f"<p class='meta'>Subject <b>{e(rc.subject)}</b> · session #{rc.session['id']} · "
         f"{e(rc.date)} UTC · protocol {e(rc.protocol)} · {e(rc.software)}"
-        + (" · <span class='sim'>simulated devices (replayed real recordings)</span>"
-           if rc.simulated else "")
-        + "<br>Devices: " + e(", ".join(f"{k}: {v}" for k, v in rc.devices.items()) or "-")
-        + (" (firmware: not reported by simulated devices)" if rc.simulated else "") + "</p>",
+        + (
+            " · <span class='sim'>simulated devices (replayed real recordings)</span>"
+            if rc.simulated
+            else ""
+        )
+        + "<br>Devices: "
+        + e(", ".join(f"{k}: {v}" for k, v in rc.devices.items()) or "-")
+        + (" (firmware: not reported by simulated devices)" if rc.simulated else "")
+        + "</p>",
         "<h2>Signal quality</h2><table><tr><th>channel</th><th>quality</th></tr>",
     ]
     for ch, v in pc.items():
         label = "RR accepted" if ch == "rr" else f"EEG {ch} (2-s epochs passing)"
         parts.append(f"<tr><td>{e(label)}</td><td class='num'>{v:.1%}</td></tr>")
     if rc.rr_corrected_pct is not None:
-        parts.append(f"<tr><td>beats corrected</td><td class='num'>{rc.rr_corrected_pct:.1f} %</td></tr>")
+        parts.append(
+            f"<tr><td>beats corrected</td><td class='num'>{rc.rr_corrected_pct:.1f} %</td></tr>"
+        )
     parts.append("</table>")
     parts.append(
         f"<p>Usable for the index: <b>{'yes' if q.get('usable') else 'NO'}</b>"
-        + ("" if q.get("usable") else " – " + e("; ".join(q.get("reasons") or []))) + "</p>"
+        + ("" if q.get("usable") else " – " + e("; ".join(q.get("reasons") or [])))
+        + "</p>"
     )
 
     parts.append("<h2>Addiction index (physiological deviation, 0–100)</h2>")
     if idx.get("index") is None:
         parts.append(f"<p><b>Not computed.</b> {e(str(idx.get('reason') or ''))}</p>")
     else:
-        base = ("the person's own baseline" if idx.get("baseline") == "personal"
-                else "<b>population norms</b> (fewer than 5 baseline sessions; lower confidence)")
+        base = (
+            "the person's own baseline"
+            if idx.get("baseline") == "personal"
+            else "<b>population norms</b> (fewer than 5 baseline sessions; lower confidence)"
+        )
         band = e(str(idx.get("band")))
         parts.append(
             f"<div class='index'><div class='big band-{band}'>{idx['index']:.0f}</div><div>"
@@ -126,7 +139,9 @@ def render_html(rc: ReportContent) -> str:
     feats = rc.features or {}
     parts.append("<table><tr><th>feature (scored rest phases)</th><th>value</th></tr>")
     for k, v in feats.items():
-        parts.append(f"<tr><td>{e(FEATURE_LABELS.get(k, k))}</td><td class='num'>{_fmt(v)}</td></tr>")
+        parts.append(
+            f"<tr><td>{e(FEATURE_LABELS.get(k, k))}</td><td class='num'>{_fmt(v)}</td></tr>"
+        )
     parts.append("</table>")
     if rc.research is not None:
         parts.append(_research_html(rc.research))
@@ -158,8 +173,10 @@ def render_html(rc: ReportContent) -> str:
         parts.append("<table><tr><th>time (s)</th><th>event</th><th>detail</th></tr>")
         for ev in rc.events:
             d = ", ".join(f"{k} {v}" for k, v in (ev.get("detail") or {}).items())
-            parts.append(f"<tr><td class='num'>{ev['t_s']:.1f}</td><td>{e(ev['kind'])}</td>"
-                         f"<td>{e(d)}</td></tr>")
+            parts.append(
+                f"<tr><td class='num'>{ev['t_s']:.1f}</td><td>{e(ev['kind'])}</td>"
+                f"<td>{e(d)}</td></tr>"
+            )
         parts.append("</table>")
 
     parts.append("<h2>Heart-rate variability</h2>")
@@ -168,26 +185,36 @@ def render_html(rc: ReportContent) -> str:
     parts.append(f"<img alt='Poincaré plot' src='{_png(draw_poincare, rc, (4, 4))}'></div><div>")
     parts.append("<table><tr><th>Kubios name</th><th>value</th><th>unit</th><th>code</th></tr>")
     for label, val, unit, code in rc.hrv_rows():
-        parts.append(f"<tr><td>{e(label)}</td><td class='num'>{e(val)}</td><td>{e(unit)}</td>"
-                     f"<td><code>{e(code)}</code></td></tr>")
+        parts.append(
+            f"<tr><td>{e(label)}</td><td class='num'>{e(val)}</td><td>{e(unit)}</td>"
+            f"<td><code>{e(code)}</code></td></tr>"
+        )
     parts.append("</table></div></div>")
 
     parts.append("<h2>EEG, eyes closed</h2>")
     parts.append(f"<img alt='EEG spectra' src='{_png(draw_spectra, rc, (8, 3))}'>")
     if rc.band_powers:
         bands = ("delta", "theta", "alpha", "beta")
-        parts.append("<table><tr><th>channel</th>" + "".join(f"<th>{b} µV² (rel.)</th>" for b in bands)
-                     + "</tr>")
+        parts.append(
+            "<table><tr><th>channel</th>"
+            + "".join(f"<th>{b} µV² (rel.)</th>" for b in bands)
+            + "</tr>"
+        )
         for ch, bp in rc.band_powers.items():
-            parts.append(f"<tr><td>{e(ch)}</td>" + "".join(
-                f"<td class='num'>{bp[b][0]:.2f} ({bp[b][1]:.0%})</td>" for b in bands) + "</tr>")
+            parts.append(
+                f"<tr><td>{e(ch)}</td>"
+                + "".join(f"<td class='num'>{bp[b][0]:.2f} ({bp[b][1]:.0%})</td>" for b in bands)
+                + "</tr>"
+            )
         parts.append("</table>")
 
     parts.append("<h2>Settings</h2><ul class='settings'>")
     parts += [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in rc.settings]
     parts.append("</ul>")
-    parts.append(f"<div class='use'><p><b>Intended use.</b> {e(rc.intended_use)}</p>"
-                 f"<p class='never'><b>Never.</b> {e(rc.not_for)}</p></div>")
+    parts.append(
+        f"<div class='use'><p><b>Intended use.</b> {e(rc.intended_use)}</p>"
+        f"<p class='never'><b>Never.</b> {e(rc.not_for)}</p></div>"
+    )
     parts.append("</body></html>")
     return "\n".join(parts)
 

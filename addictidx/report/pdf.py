@@ -29,12 +29,25 @@ def _wrap(text: str, width: int) -> str:
 
 def _footer(fig, rc: ReportContent, page: int, n_pages: int) -> None:
     fig.add_artist(_line(fig, 0.085))
-    fig.text(0.05, 0.078, _wrap("Intended use: " + rc.intended_use, 150), fontsize=5.6,
-             va="top", color="#333333")
-    fig.text(0.05, 0.048, _wrap("Never: " + rc.not_for, 150), fontsize=5.6, va="top",
-             color="#8a1c1c")
-    fig.text(0.95, 0.012, f"addictidx · {rc.software} · page {page}/{n_pages}", fontsize=5.5,
-             ha="right", color="#777777")
+    fig.text(
+        0.05,
+        0.078,
+        _wrap("Intended use: " + rc.intended_use, 150),
+        fontsize=5.6,
+        va="top",
+        color="#333333",
+    )
+    fig.text(
+        0.05, 0.048, _wrap("Never: " + rc.not_for, 150), fontsize=5.6, va="top", color="#8a1c1c"
+    )
+    fig.text(
+        0.95,
+        0.012,
+        f"addictidx · {rc.software} · page {page}/{n_pages}",
+        fontsize=5.5,
+        ha="right",
+        color="#777777",
+    )
 
 
 def _line(fig, y):
@@ -47,14 +60,24 @@ def _header(fig, rc: ReportContent, title: str) -> None:
     fig.text(0.05, 0.972, title, fontsize=13, weight="bold", color=_BLUE, va="top")
     sim = " · SIMULATED devices (replayed real recordings)" if rc.simulated else ""
     fig.text(
-        0.05, 0.945,
+        0.05,
+        0.945,
         f"Subject {rc.subject} · session #{rc.session['id']} · {rc.date} UTC · "
         f"protocol {rc.protocol}{sim}",
-        fontsize=7.5, va="top",
+        fontsize=7.5,
+        va="top",
     )
     dev = ", ".join(f"{k}: {v}" for k, v in rc.devices.items()) or "-"
-    fig.text(0.05, 0.930, f"Devices {dev} (firmware: not reported by simulated devices)"
-             if rc.simulated else f"Devices {dev}", fontsize=7, va="top", color="#444444")
+    fig.text(
+        0.05,
+        0.930,
+        f"Devices {dev} (firmware: not reported by simulated devices)"
+        if rc.simulated
+        else f"Devices {dev}",
+        fontsize=7,
+        va="top",
+        color="#444444",
+    )
     fig.add_artist(_line(fig, 0.918))
 
 
@@ -66,7 +89,11 @@ def _quality_text(rc: ReportContent) -> str:
     lines = [
         "Signal quality (share of 2-s EEG epochs passing; share of RR accepted)",
         f"  EEG {eeg or '-'}    RR {'-' if rr is None else f'{rr:.1%}'}"
-        + ("" if rc.rr_corrected_pct is None else f"  (beats corrected {rc.rr_corrected_pct:.1f} %)"),
+        + (
+            ""
+            if rc.rr_corrected_pct is None
+            else f"  (beats corrected {rc.rr_corrected_pct:.1f} %)"
+        ),
         f"  usable for the index: {'yes' if q.get('usable') else 'NO'}"
         + ("" if q.get("usable") else " - " + "; ".join(q.get("reasons") or [])),
     ]
@@ -77,8 +104,11 @@ def _index_text(rc: ReportContent) -> tuple[str, str, str]:
     idx = rc.index or {}
     if idx.get("index") is None:
         return "–", "not computed", _wrap(str(idx.get("reason") or ""), 48)
-    base = ("own baseline" if idx.get("baseline") == "personal"
-            else "POPULATION NORMS (< 5 baseline sessions)")
+    base = (
+        "own baseline"
+        if idx.get("baseline") == "personal"
+        else "POPULATION NORMS (< 5 baseline sessions)"
+    )
     big = f"{idx['index']:.0f}"
     band = str(idx.get("band") or "").upper()
     small = (
@@ -121,7 +151,9 @@ def _events_text(rc: ReportContent) -> str:
         lines.append(f"  ... {len(ev) - 8} more events (sessions show)")
     gaps = [e for e in rc.events if e["kind"] == "eeg_gap_samples"]
     if gaps:
-        lines.append(f"  EEG samples missing (marked as gaps): {gaps[0]['detail'].get('n_missing')}")
+        lines.append(
+            f"  EEG samples missing (marked as gaps): {gaps[0]['detail'].get('n_missing')}"
+        )
     return "\n".join(lines)
 
 
@@ -144,8 +176,14 @@ def render_pages(rc: ReportContent) -> list:
     _header(p1, rc, "Assessment report – physiological deviation index")
     p1.text(0.05, 0.905, _quality_text(rc), fontsize=7, va="top", family="monospace")
     big, band, small = _index_text(rc)
-    p1.text(0.05, 0.835, "Addiction index (physiological deviation, 0–100)", fontsize=9,
-            weight="bold", va="top")
+    p1.text(
+        0.05,
+        0.835,
+        "Addiction index (physiological deviation, 0–100)",
+        fontsize=9,
+        weight="bold",
+        va="top",
+    )
     color = BAND_COLORS.get((rc.index or {}).get("band"), "#555555")
     p1.text(0.05, 0.815, big, fontsize=40, weight="bold", color=color, va="top")
     p1.text(0.20, 0.805, band, fontsize=14, weight="bold", color=color, va="top")
@@ -153,16 +191,26 @@ def render_pages(rc: ReportContent) -> list:
     ax = p1.add_axes([0.64, 0.725, 0.24, 0.105])
     draw_contributions(ax, rc)
     feats = rc.features or {}
-    ftxt = "   ".join(
-        f"{FEATURE_LABELS.get(k, k)} {_fmt(v)}" for k, v in feats.items()
+    ftxt = "   ".join(f"{FEATURE_LABELS.get(k, k)} {_fmt(v)}" for k, v in feats.items())
+    p1.text(
+        0.05,
+        0.672,
+        _wrap("Features (scored rest phases): " + ftxt, 140),
+        fontsize=6.5,
+        va="top",
+        color="#333333",
     )
-    p1.text(0.05, 0.672, _wrap("Features (scored rest phases): " + ftxt, 140), fontsize=6.5,
-            va="top", color="#333333")
     ax = p1.add_axes([0.08, 0.48, 0.88, 0.15])
     draw_trend(ax, rc)
     p1.add_artist(_line(p1, 0.445))
-    p1.text(0.05, 0.435, "Suggestion for staff and participant (not an order)", fontsize=9,
-            weight="bold", va="top")
+    p1.text(
+        0.05,
+        0.435,
+        "Suggestion for staff and participant (not an order)",
+        fontsize=9,
+        weight="bold",
+        va="top",
+    )
     p1.text(0.05, 0.415, _rx_text(rc), fontsize=7, va="top")
     p1.add_artist(_line(p1, 0.300))
     p1.text(0.05, 0.290, "Events and safety", fontsize=9, weight="bold", va="top")
@@ -178,8 +226,14 @@ def render_pages(rc: ReportContent) -> list:
     draw_poincare(ax, rc)
     # HRV table (Kubios names)
     rows = rc.hrv_rows()
-    p2.text(0.52, 0.715, "HRV (Kubios names; accepted beats of the scored phases)", fontsize=8,
-            weight="bold", va="top")
+    p2.text(
+        0.52,
+        0.715,
+        "HRV (Kubios names; accepted beats of the scored phases)",
+        fontsize=8,
+        weight="bold",
+        va="top",
+    )
     y = 0.698
     for label, val, unit, _code in rows:
         p2.text(0.52, y, label, fontsize=6.3, va="top")
@@ -202,14 +256,19 @@ def render_pages(rc: ReportContent) -> list:
             p2.text(0.64, yb, ch, fontsize=6.3, va="top")
             for j, b in enumerate(bands):
                 a, r = bp[b]
-                p2.text(0.70 + 0.065 * j, yb, f"{a:.1f}\n({r:.0%})", fontsize=5.8, va="top",
-                        family="monospace")
+                p2.text(
+                    0.70 + 0.065 * j,
+                    yb,
+                    f"{a:.1f}\n({r:.0%})",
+                    fontsize=5.8,
+                    va="top",
+                    family="monospace",
+                )
     else:
         p2.text(0.64, 0.34, "no usable EEG", fontsize=7, va="top")
     p2.add_artist(_line(p2, 0.142))
     sett = "   ".join(f"{k}: {v}." for k, v in rc.settings)
-    p2.text(0.05, 0.137, _wrap("Settings — " + sett, 175), fontsize=5.0, va="top",
-            color="#333333")
+    p2.text(0.05, 0.137, _wrap("Settings — " + sett, 175), fontsize=5.0, va="top", color="#333333")
     _footer(p2, rc, 2, n_pages)
     pages = [p1, p2]
     if rc.research is not None:
@@ -225,30 +284,79 @@ def _research_page(fig, block: dict) -> None:
     """The research classifier on its own page: label, probability, disclaimer, limits."""
     from matplotlib.patches import Rectangle
 
-    fig.add_artist(Rectangle((0.05, 0.68), 0.90, 0.22, transform=fig.transFigure, fill=False,
-                             ls="--", lw=1.2, ec="#8a6d3b"))
-    fig.text(0.07, 0.885, "RESEARCH", fontsize=11, weight="bold", color="white", va="top",
-             bbox={"facecolor": "#8a6d3b", "edgecolor": "none", "pad": 3})
-    fig.text(0.22, 0.885, "Research classifier – shown beside the index, never fused into it",
-             fontsize=10, weight="bold", va="top")
+    fig.add_artist(
+        Rectangle(
+            (0.05, 0.68),
+            0.90,
+            0.22,
+            transform=fig.transFigure,
+            fill=False,
+            ls="--",
+            lw=1.2,
+            ec="#8a6d3b",
+        )
+    )
+    fig.text(
+        0.07,
+        0.885,
+        "RESEARCH",
+        fontsize=11,
+        weight="bold",
+        color="white",
+        va="top",
+        bbox={"facecolor": "#8a6d3b", "edgecolor": "none", "pad": 3},
+    )
+    fig.text(
+        0.22,
+        0.885,
+        "Research classifier – shown beside the index, never fused into it",
+        fontsize=10,
+        weight="bold",
+        va="top",
+    )
     p = block.get("probability")
     if p is None:
         fig.text(0.07, 0.84, f"not computed ({block.get('reason')})", fontsize=12, va="top")
     else:
-        fig.text(0.07, 0.845, f"score {p:.2f}", fontsize=22, weight="bold", color="#8a6d3b",
-                 va="top")
-        fig.text(0.07, 0.795, f"probability of the UCI training class "
-                 f"'{block.get('positive_class')}', mean over {block.get('n_epochs')} 1-s epochs "
-                 "of eyes-closed EEG", fontsize=8, va="top")
-    fig.text(0.07, 0.775, f"model {block.get('model_id')} v{block.get('model_version')}",
-             fontsize=7, va="top", color="#444444")
-    fig.text(0.07, 0.75, _wrap(str(block.get("disclaimer") or ""), 120), fontsize=8, va="top",
-             color="#8a1c1c")
+        fig.text(
+            0.07, 0.845, f"score {p:.2f}", fontsize=22, weight="bold", color="#8a6d3b", va="top"
+        )
+        fig.text(
+            0.07,
+            0.795,
+            f"probability of the UCI training class "
+            f"'{block.get('positive_class')}', mean over {block.get('n_epochs')} 1-s epochs "
+            "of eyes-closed EEG",
+            fontsize=8,
+            va="top",
+        )
+    fig.text(
+        0.07,
+        0.775,
+        f"model {block.get('model_id')} v{block.get('model_version')}",
+        fontsize=7,
+        va="top",
+        color="#444444",
+    )
+    fig.text(
+        0.07,
+        0.75,
+        _wrap(str(block.get("disclaimer") or ""), 120),
+        fontsize=8,
+        va="top",
+        color="#8a1c1c",
+    )
     limits = _research_limits()
     if limits:
         fig.text(0.05, 0.65, "Limits (from the model card)", fontsize=9, weight="bold", va="top")
-        fig.text(0.05, 0.63, "\n".join(_wrap("- " + t, 130) for t in limits), fontsize=7,
-                 va="top", linespacing=1.5)
+        fig.text(
+            0.05,
+            0.63,
+            "\n".join(_wrap("- " + t, 130) for t in limits),
+            fontsize=7,
+            va="top",
+            linespacing=1.5,
+        )
 
 
 def _research_limits() -> list[str]:
@@ -272,8 +380,13 @@ def write_pdf(rc: ReportContent, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pages = render_pages(rc)
-    with PdfPages(path, metadata={"Title": f"addictidx report {rc.subject} #{rc.session['id']}",
-                                  "Creator": rc.software}) as pdf:
+    with PdfPages(
+        path,
+        metadata={
+            "Title": f"addictidx report {rc.subject} #{rc.session['id']}",
+            "Creator": rc.software,
+        },
+    ) as pdf:
         for fig in pages:
             pdf.savefig(fig)
     return path

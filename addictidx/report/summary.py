@@ -97,7 +97,9 @@ def format_index(result: IndexResult) -> str:
             f"Addiction index: {result.display_index} / 100  band: {result.band.upper()}  "
             f"(Z = {result.z:+.2f}, confidence {result.confidence:.2f})"
         )
-        lines.append(_wrap(f"Compared with {base}; {result.n_baseline_sessions} baseline sessions."))
+        lines.append(
+            _wrap(f"Compared with {base}; {result.n_baseline_sessions} baseline sessions.")
+        )
         lines.append("  Contributions to Z (positive = towards hyperarousal / low regulation):")
         for name, zk in result.z_features.items():
             label = _FEATURE_LABELS.get(name, name)
@@ -114,6 +116,7 @@ def format_index(result: IndexResult) -> str:
 
 def format_prescription(rx: Prescription) -> str:
     """Human-readable prescription block."""
+
     def rng(x, unit):
         return "-" if x is None else f"{x[0]}-{x[1]} {unit}"
 

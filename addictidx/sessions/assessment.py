@@ -121,9 +121,16 @@ def emg_gate(emg, prior: list[float], quality: QualityReport) -> tuple[QualityRe
     vals = [float(v) for v in prior if v is not None and math.isfinite(v)]
     active = len(vals) >= EMG_GATE_MIN_SESSIONS
     p90 = float(np.percentile(vals, EMG_GATE_PERCENTILE)) if active else None
-    gate = {"indicator": value, "per_channel": d["per_channel"], "band_hz": d["band_hz"],
-            "n_prior": len(vals), "percentile": EMG_GATE_PERCENTILE, "p90": p90,
-            "active": active, "passed": None}
+    gate = {
+        "indicator": value,
+        "per_channel": d["per_channel"],
+        "band_hz": d["band_hz"],
+        "n_prior": len(vals),
+        "percentile": EMG_GATE_PERCENTILE,
+        "p90": p90,
+        "active": active,
+        "passed": None,
+    }
     if value is None:
         return quality, gate
     if not active:
@@ -137,8 +144,10 @@ def emg_gate(emg, prior: list[float], quality: QualityReport) -> tuple[QualityRe
         f"is above this person's own {EMG_GATE_PERCENTILE:g}th percentile {p90:.4f} of "
         f"{len(vals)} prior valid sessions (EVIDENCE §7(i); Gasser 2005)"
     )
-    return quality.merge(QualityReport(per_channel={}, flags=(EMG_GATE_FAIL_FLAG,), usable=False,
-                                       reasons=(reason,))), gate
+    return quality.merge(
+        QualityReport(per_channel={}, flags=(EMG_GATE_FAIL_FLAG,), usable=False, reasons=(reason,))
+    ), gate
+
 
 @dataclass(frozen=True)
 class AssessmentResult:
@@ -256,8 +265,9 @@ def score_and_store(
     )
     clean = {k: (None if not math.isfinite(v) else float(v)) for k, v in feats.items()}
     quality, gate = emg_gate(emg, store.prior_emg_indicators(subject, before_session=sid), quality)
-    store.set_session_features(sid, clean, usable=quality.usable,
-                               quality={**asdict(quality), "emg_gate": gate})
+    store.set_session_features(
+        sid, clean, usable=quality.usable, quality={**asdict(quality), "emg_gate": gate}
+    )
     baseline = baseline_from_sessions(store.prior_session_features(subject, before_session=sid))
     result = score_index(clean, baseline, quality=quality)
     store.set_index_result(sid, result)
@@ -275,8 +285,6 @@ def score_and_store(
     return clean, quality, result, rx
 
 
-
-
 class _StoreSink:
     """Write events, safety events, phases and trend windows to the store as they happen."""
 
@@ -287,7 +295,8 @@ class _StoreSink:
     def __call__(self, kind: str, t: float, detail: dict) -> None:
         if kind == "window":
             self.n_windows += self.store.add_feature_windows(
-                self.sid, detail["phase"],
+                self.sid,
+                detail["phase"],
                 [(t, detail["values"], detail["usable"], detail["flags"])],
             )
         elif kind == "safety":  # closed-loop stops, pauses, prompts, flags: audit only
@@ -302,8 +311,22 @@ class _StoreSink:
 class _Run:
     """One session from ``start_session`` to the stored result; shared by every driver."""
 
-    def __init__(self, subject, *, store_dir, db_url, protocol, headband, strap, simulated,
-                 age, screening, on_progress, on_start, research=False) -> None:
+    def __init__(
+        self,
+        subject,
+        *,
+        store_dir,
+        db_url,
+        protocol,
+        headband,
+        strap,
+        simulated,
+        age,
+        screening,
+        on_progress,
+        on_start,
+        research=False,
+    ) -> None:
         check_subject_code(subject)
         self.wall0 = time.perf_counter()
         self.subject, self.protocol = subject, protocol
@@ -318,7 +341,9 @@ class _Run:
         self.transport = None
         try:
             self.sid = self.store.start_session(
-                subject, devices=self.devices, simulated=simulated,
+                subject,
+                devices=self.devices,
+                simulated=simulated,
                 software=f"addictidx {__version__}",
             )
             raw_rel = raw_dir_name(self.sid)
@@ -337,8 +362,15 @@ class _Run:
             self.store.set_recording(self.sid, raw_rel, protocol=protocol.name, meta=self.meta)
             self.sink = _StoreSink(self.store, self.sid)
             self.writer = RawWriter(self.store.directory / raw_rel, self.meta)
-            self.live = LiveAssessment(headband, strap, protocol, raw=self.writer, sink=self.sink,
-                                       scorer=self._score, loop=LoopSettings(age=float(age)))
+            self.live = LiveAssessment(
+                headband,
+                strap,
+                protocol,
+                raw=self.writer,
+                sink=self.sink,
+                scorer=self._score,
+                loop=LoopSettings(age=float(age)),
+            )
         except BaseException:
             self.store.close()
             raise
@@ -366,9 +398,19 @@ class _Run:
     def _score(self, live: LiveAssessment):
         et, e, rt, r = live.recorded()
         return score_and_store(
-            self.store, self.sid, self.subject, spans=live.clock.spans, eeg_times=et, eeg=e,
-            ch_names=live.eeg_spec.channels, sfreq=live.eeg_spec.sfreq, rr_times=rt, rr_s=r,
-            eeg_thresholds=live._eeg_thresholds, age=self.age, screening=self.screening,
+            self.store,
+            self.sid,
+            self.subject,
+            spans=live.clock.spans,
+            eeg_times=et,
+            eeg=e,
+            ch_names=live.eeg_spec.channels,
+            sfreq=live.eeg_spec.sfreq,
+            rr_times=rt,
+            rr_s=r,
+            eeg_thresholds=live._eeg_thresholds,
+            age=self.age,
+            screening=self.screening,
             research=self.research,
         )
 
@@ -385,13 +427,16 @@ class _Run:
                 while g < note.t and not live.finished:
                     live.on_tick(g)
                     g += TICK_S
-            if live.stopped or self.on_note(name, note.characteristic, note.payload,
-                                            note.t) is False:
+            if (
+                live.stopped
+                or self.on_note(name, note.characteristic, note.payload, note.t) is False
+            ):
                 break
             last = note.t
 
-    async def drive_async(self, transport, *, tick_time: Callable[[], float], tick_s: float,
-                          until_s: float | None) -> None:
+    async def drive_async(
+        self, transport, *, tick_time: Callable[[], float], tick_s: float, until_s: float | None
+    ) -> None:
         """Run a transport with the session-clock ticker on the running event loop."""
         self.transport = transport
         live = self.live
@@ -456,10 +501,12 @@ class _Run:
             index=result,
             prescription=rx,
             phases=tuple((s.name, s.t_start_s, s.t_end_s) for s in live.clock.spans),
-            events=tuple((k, t) for k, t, _ in live.events
-                         if k not in ("phase_start", "phase_end")),
+            events=tuple(
+                (k, t) for k, t, _ in live.events if k not in ("phase_start", "phase_end")
+            ),
             safety_events=tuple(
-                (t, d["kind"], d["reason"]) for k, t, d in live.events if k == "safety"),
+                (t, d["kind"], d["reason"]) for k, t, d in live.events if k == "safety"
+            ),
             stopped=live.stopped,
             research=store.research_result(sid) if self.research else None,
             emg_gate=(store.session_quality(sid) or {}).get("emg_gate"),
@@ -483,8 +530,10 @@ def _devices_for(kind, headband, strap, protocol, seed, replay_offset_s):
         if isinstance(headband, BleDevice) and isinstance(strap, BleDevice):
             return headband, strap
         return ble_devices(headband or "auto", strap or "auto")
-    raise ValueError(f"Invalid value for the 'devices' parameter. Allowed values are 'simulate' "
-                     f"and 'ble', but got {kind!r} instead.")
+    raise ValueError(
+        f"Invalid value for the 'devices' parameter. Allowed values are 'simulate' "
+        f"and 'ble', but got {kind!r} instead."
+    )
 
 
 def run_assessment(
@@ -557,23 +606,48 @@ def run_assessment(
     AssessmentResult
     """
     if devices == "simulate" and not (speed and speed > 0):
-        headband, strap = _devices_for("simulate", headband, strap, protocol, seed,
-                                       replay_offset_s)
-        run = _Run(subject, store_dir=store_dir, db_url=db_url, protocol=protocol,
-                   headband=headband, strap=strap, simulated=True, age=age,
-                   screening=screening, on_progress=on_progress, on_start=on_start,
-                   research=research)
+        headband, strap = _devices_for(
+            "simulate", headband, strap, protocol, seed, replay_offset_s
+        )
+        run = _Run(
+            subject,
+            store_dir=store_dir,
+            db_url=db_url,
+            protocol=protocol,
+            headband=headband,
+            strap=strap,
+            simulated=True,
+            age=age,
+            screening=screening,
+            on_progress=on_progress,
+            on_start=on_start,
+            research=research,
+        )
         try:
             run.drive_sync(headband.duration_s + 5.0)
             return run.finish()
         finally:
             run.close()
-    return asyncio.run(run_assessment_async(
-        subject, store_dir=store_dir, protocol=protocol, speed=speed, age=age,
-        screening=screening, headband=headband, strap=strap, seed=seed, on_progress=on_progress,
-        on_start=on_start, db_url=db_url, replay_offset_s=replay_offset_s, devices=devices,
-        transport_options=transport_options, research=research,
-    ))
+    return asyncio.run(
+        run_assessment_async(
+            subject,
+            store_dir=store_dir,
+            protocol=protocol,
+            speed=speed,
+            age=age,
+            screening=screening,
+            headband=headband,
+            strap=strap,
+            seed=seed,
+            on_progress=on_progress,
+            on_start=on_start,
+            db_url=db_url,
+            replay_offset_s=replay_offset_s,
+            devices=devices,
+            transport_options=transport_options,
+            research=research,
+        )
+    )
 
 
 async def run_assessment_async(
@@ -606,30 +680,47 @@ async def run_assessment_async(
     from addictidx.acquire import BleakTransport, BleTarget, MonotonicClock
 
     headband, strap = _devices_for(devices, headband, strap, protocol, seed, replay_offset_s)
-    run = _Run(subject, store_dir=store_dir, db_url=db_url, protocol=protocol,
-               headband=headband, strap=strap, simulated=devices == "simulate", age=age,
-               screening=screening, on_progress=on_progress, on_start=on_start,
-               research=research)
+    run = _Run(
+        subject,
+        store_dir=store_dir,
+        db_url=db_url,
+        protocol=protocol,
+        headband=headband,
+        strap=strap,
+        simulated=devices == "simulate",
+        age=age,
+        screening=screening,
+        on_progress=on_progress,
+        on_start=on_start,
+        research=research,
+    )
     try:
         opts = dict(transport_options or {})
         clock = opts.pop("clock", None) or MonotonicClock()
         if devices == "simulate":
             fast = not (speed and speed > 0)
-            transport = ReplayTransport([headband, strap], speed=0.0 if fast else speed,
-                                        clock=clock)
+            transport = ReplayTransport(
+                [headband, strap], speed=0.0 if fast else speed, clock=clock
+            )
             t_start = clock.now()
             rate = 1e6 if fast else float(speed)
             await run.drive_async(
-                transport, tick_time=lambda: t_start + (clock.now() - t_start) * rate,
-                tick_s=TICK_S / rate, until_s=headband.duration_s + 5.0,
+                transport,
+                tick_time=lambda: t_start + (clock.now() - t_start) * rate,
+                tick_s=TICK_S / rate,
+                until_s=headband.duration_s + 5.0,
             )
         else:
-            targets = [BleTarget(d.profile, name=d.name, address=d.address)
-                       for d in (headband, strap)]
+            targets = [
+                BleTarget(d.profile, name=d.name, address=d.address) for d in (headband, strap)
+            ]
             transport = BleakTransport(targets, clock=clock, **opts)
-            await run.drive_async(transport, tick_time=clock.now,
-                                  tick_s=float(opts.get("check_interval_s", TICK_S)),
-                                  until_s=None)
+            await run.drive_async(
+                transport,
+                tick_time=clock.now,
+                tick_s=float(opts.get("check_interval_s", TICK_S)),
+                until_s=None,
+            )
         return run.finish()
     finally:
         run.close()
@@ -648,8 +739,13 @@ def _pid_alive(pid: int) -> bool:
 
 
 def recover_session(
-    store: SessionStore, session_id: int, *, age: int = 30, screening: Mapping | None = None,
-    force: bool = False, research: bool = False,
+    store: SessionStore,
+    session_id: int,
+    *,
+    age: int = 30,
+    screening: Mapping | None = None,
+    force: bool = False,
+    research: bool = False,
 ) -> dict:
     """Complete a session interrupted by a crash from its raw files.
 
@@ -717,11 +813,16 @@ def recover_session(
         me = (raw.eeg_times > t - TREND_EEG_S) & (raw.eeg_times <= t)
         mr = (raw.rr_times > t - TREND_RR_S) & (raw.rr_times <= t)
         feats, q = compute_index_features(
-            raw.eeg[:, me] if me.any() else None, raw.sfreq, list(raw.ch_names),
-            raw.rr_s[mr] if mr.any() else None, eeg_thresholds=thresholds,
+            raw.eeg[:, me] if me.any() else None,
+            raw.sfreq,
+            list(raw.ch_names),
+            raw.rr_s[mr] if mr.any() else None,
+            eeg_thresholds=thresholds,
         )
-        ph = next((s.name for s in spans if s.t_start_s <= t - 1e-9 < (s.t_end_s or 1e18)),
-                  spans[-1].name if spans else "unknown")
+        ph = next(
+            (s.name for s in spans if s.t_start_s <= t - 1e-9 < (s.t_end_s or 1e18)),
+            spans[-1].name if spans else "unknown",
+        )
         rows.setdefault(ph, []).append((t, feats, q.usable, q.flags))
         t += TREND_HOP_S
     for ph, r in rows.items():
@@ -729,9 +830,20 @@ def recover_session(
 
     subject = detail["subject"]
     clean, quality, result, rx = score_and_store(
-        store, session_id, subject, spans=spans, eeg_times=raw.eeg_times, eeg=raw.eeg,
-        ch_names=raw.ch_names, sfreq=raw.sfreq, rr_times=raw.rr_times, rr_s=raw.rr_s,
-        eeg_thresholds=thresholds, age=age, screening=screening, research=research,
+        store,
+        session_id,
+        subject,
+        spans=spans,
+        eeg_times=raw.eeg_times,
+        eeg=raw.eeg,
+        ch_names=raw.ch_names,
+        sfreq=raw.sfreq,
+        rr_times=raw.rr_times,
+        rr_s=raw.rr_s,
+        eeg_thresholds=thresholds,
+        age=age,
+        screening=screening,
+        research=research,
     )
     n_eeg = int(np.isfinite(raw.eeg).all(axis=0).sum()) if raw.eeg.size else 0
     info = {
@@ -739,9 +851,12 @@ def recover_session(
         "eeg_s": round(n_eeg / raw.sfreq, 3),
         "n_beats": int(raw.rr_s.size),
         "partial_bytes_dropped": raw.n_partial_bytes,
-        "protocol_complete": bool(spans and spans[-1].name == protocol.phases[-1].name
-                                  and spans[-1].t_end_s is not None
-                                  and t_end >= spans[-1].t_end_s),
+        "protocol_complete": bool(
+            spans
+            and spans[-1].name == protocol.phases[-1].name
+            and spans[-1].t_end_s is not None
+            and t_end >= spans[-1].t_end_s
+        ),
     }
     store.add_event(session_id, t_end, "recovered", info)
     store.end_session(session_id, status="complete")

@@ -37,7 +37,13 @@ HEAD_FILE = "audit.head"
 GENESIS = "0" * 64
 #: The actions the log records.
 ACTIONS = (
-    "view", "export", "erase", "model_change", "safety_stop", "consent", "key_rotation",
+    "view",
+    "export",
+    "erase",
+    "model_change",
+    "safety_stop",
+    "consent",
+    "key_rotation",
 )
 _FIELDS = ("seq", "time_utc", "action", "subject", "session", "detail", "prev", "hash")
 
@@ -153,8 +159,9 @@ class AuditLog:
     def _write_head(self, seq: int, digest: str) -> None:
         from addictidx.sessions.crypto import write_sealed
 
-        write_sealed(self.head_path, self.keyring,
-                     json.dumps({"seq": seq, "hash": digest}).encode())
+        write_sealed(
+            self.head_path, self.keyring, json.dumps({"seq": seq, "hash": digest}).encode()
+        )
 
 
 @dataclass(frozen=True)
@@ -212,20 +219,31 @@ def verify_audit(directory: str | Path, *, keyring=None) -> AuditReport:
         if missing:
             return bad(i, f"missing field(s) {missing} (line changed).")
         if entry["seq"] != i:
-            return bad(i, f"sequence number {entry['seq']!r} where {i} was expected "
-                          f"(an entry before it was removed, or lines were reordered).")
+            return bad(
+                i,
+                f"sequence number {entry['seq']!r} where {i} was expected "
+                f"(an entry before it was removed, or lines were reordered).",
+            )
         if entry["hash"] != _entry_hash(entry):
             return bad(i, "content does not match its hash (line changed).")
         if entry["prev"] != prev:
-            return bad(i, f"does not chain to entry {i - 1} (entry {i - 1} or this one was "
-                          "changed, or lines were removed or reordered).")
+            return bad(
+                i,
+                f"does not chain to entry {i - 1} (entry {i - 1} or this one was "
+                "changed, or lines were removed or reordered).",
+            )
         prev = _sha(line)
     n = len(lines)
     head_path = directory / HEAD_FILE
     if not head_path.exists():
         if n:
-            return AuditReport(False, n, n, f"{HEAD_FILE} is missing (removed?); the end of the "
-                               "log cannot be confirmed.", False)
+            return AuditReport(
+                False,
+                n,
+                n,
+                f"{HEAD_FILE} is missing (removed?); the end of the log cannot be confirmed.",
+                False,
+            )
         return AuditReport(True, 0, None, "empty audit log.", False)
     try:
         from addictidx.sessions.crypto import load_keyring, open_sealed
@@ -234,27 +252,52 @@ def verify_audit(directory: str | Path, *, keyring=None) -> AuditReport:
         head = json.loads(open_sealed(ring, head_path.read_bytes(), head_path))
         h_seq, h_hash = int(head["seq"]), str(head["hash"])
     except StoreError as exc:  # no key here: the chain alone was checked
-        return AuditReport(True, n, None, f"{n} entries chain correctly; {HEAD_FILE} not checked "
-                           f"({exc}).", False)
+        return AuditReport(
+            True, n, None, f"{n} entries chain correctly; {HEAD_FILE} not checked ({exc}).", False
+        )
     except (AddictIdxError, ValueError, KeyError, TypeError) as exc:
-        return AuditReport(False, n, n, f"{HEAD_FILE} is not authentic or unreadable ({exc}).",
-                           False)
+        return AuditReport(
+            False, n, n, f"{HEAD_FILE} is not authentic or unreadable ({exc}).", False
+        )
     if h_seq > n:
-        return AuditReport(False, n, n + 1, f"{AUDIT_FILE} entry {n + 1}: missing; "
-                           f"{HEAD_FILE} records {h_seq} entries, the log has {n} (last "
-                           "lines removed).", True)
+        return AuditReport(
+            False,
+            n,
+            n + 1,
+            f"{AUDIT_FILE} entry {n + 1}: missing; "
+            f"{HEAD_FILE} records {h_seq} entries, the log has {n} (last "
+            "lines removed).",
+            True,
+        )
     head_line_hash = _sha(lines[h_seq - 1]) if h_seq >= 1 else None
     if h_seq >= 1 and head_line_hash != h_hash:
-        return AuditReport(False, n, h_seq, f"{AUDIT_FILE} entry {h_seq}: does not match the "
-                           f"sealed {HEAD_FILE} (the chain was rewritten).", True)
+        return AuditReport(
+            False,
+            n,
+            h_seq,
+            f"{AUDIT_FILE} entry {h_seq}: does not match the "
+            f"sealed {HEAD_FILE} (the chain was rewritten).",
+            True,
+        )
     lag = n - h_seq
-    note = "" if lag == 0 else f" ({lag} entr{'y' if lag == 1 else 'ies'} after the sealed head: " \
-                               "a crash while logging)"
+    note = (
+        ""
+        if lag == 0
+        else f" ({lag} entr{'y' if lag == 1 else 'ies'} after the sealed head: "
+        "a crash while logging)"
+    )
     if lag > 1:
-        return AuditReport(False, n, h_seq + 1, f"{AUDIT_FILE} entry {h_seq + 1}: {lag} entries "
-                           f"after the sealed head (appended by someone without the key?).", True)
-    return AuditReport(True, n, None, f"{n} entries chain correctly and match the sealed "
-                       f"head{note}.", True)
+        return AuditReport(
+            False,
+            n,
+            h_seq + 1,
+            f"{AUDIT_FILE} entry {h_seq + 1}: {lag} entries "
+            f"after the sealed head (appended by someone without the key?).",
+            True,
+        )
+    return AuditReport(
+        True, n, None, f"{n} entries chain correctly and match the sealed head{note}.", True
+    )
 
 
 def read_audit(directory: str | Path) -> list[dict[str, Any]]:

@@ -177,8 +177,14 @@ class BenchConfig:
 # ------------------------------------------------------------------------------- H10 ECG frames
 
 
-def ecg_notifications(beat_times_s, duration_s: float, *, sfreq: float = ECG_SFREQ,
-                      per_frame: int = ECG_SAMPLES_PER_FRAME, seed: int = 0) -> list[Notification]:
+def ecg_notifications(
+    beat_times_s,
+    duration_s: float,
+    *,
+    sfreq: float = ECG_SFREQ,
+    per_frame: int = ECG_SAMPLES_PER_FRAME,
+    seed: int = 0,
+) -> list[Notification]:
     """Minimal H10 ECG stream: a QRS-like pulse at every beat, framed as PMD notifications.
 
     Parameters
@@ -255,8 +261,9 @@ def _epoch_features(data: np.ndarray, ch_names: Sequence[str], thresholds) -> tu
     return checks.ok[0], np.stack([p[b] for b in _BANDS])
 
 
-def make_sources(duration_s: float, cfg: BenchConfig = BenchConfig(), n_variants: int | None = None
-                 ) -> BenchSources:
+def make_sources(
+    duration_s: float, cfg: BenchConfig = BenchConfig(), n_variants: int | None = None
+) -> BenchSources:
     """Generate the notification streams of ``n_variants`` device sets and their pre-fill.
 
     Variant ``v`` plays the bundled Muse recording and RR series from a different offset (and
@@ -274,8 +281,14 @@ def make_sources(duration_s: float, cfg: BenchConfig = BenchConfig(), n_variants
     for v in range(n_variants):
         off = (v * 7919 * 12) % eeg.shape[1]
         data = np.roll(eeg, -off, axis=1)
-        hb = SimulatedHeadband(data, sfreq, ch_names=names, duration_s=duration_s + 1.0,
-                               seed=cfg.seed + v, name="muse")
+        hb = SimulatedHeadband(
+            data,
+            sfreq,
+            ch_names=names,
+            duration_s=duration_s + 1.0,
+            seed=cfg.seed + v,
+            name="muse",
+        )
         rr = np.roll(rr0, -(v * 37) % rr0.size)
         st = SimulatedStrap(rr, duration_s=duration_s + 1.0, seed=cfg.seed + v, name="strap")
         beat_t, _ = st.beats()
@@ -297,13 +310,24 @@ def make_sources(duration_s: float, cfg: BenchConfig = BenchConfig(), n_variants
         pre = data[:, idx].reshape(len(names), K, nep).transpose(1, 0, 2)
         thresholds = hb.profile.stream("eeg").quality or None
         ok, pw = _epoch_features(pre.reshape(K * len(names), nep), list(names) * K, thresholds)
-        variants.append(_Variant(
-            kinds=np.asarray(kinds, dtype=np.int8), t=np.asarray(ts), chars=chars, payloads=pays,
-            rr_prefill=rr_prefill, ep_ok=ok.reshape(K, len(names)),
-            ep_pow=pw.reshape(3, K, len(names)).transpose(1, 0, 2),
-            eeg_spec=hb.stream_spec, channel_by_uuid=hb.channel_by_uuid, rr_spec=st.rr_spec,
-            hr_spec=st.hr_spec, thresholds=thresholds, kinds_l=list(kinds), t_l=list(ts),
-        ))
+        variants.append(
+            _Variant(
+                kinds=np.asarray(kinds, dtype=np.int8),
+                t=np.asarray(ts),
+                chars=chars,
+                payloads=pays,
+                rr_prefill=rr_prefill,
+                ep_ok=ok.reshape(K, len(names)),
+                ep_pow=pw.reshape(3, K, len(names)).transpose(1, 0, 2),
+                eeg_spec=hb.stream_spec,
+                channel_by_uuid=hb.channel_by_uuid,
+                rr_spec=st.rr_spec,
+                hr_spec=st.hr_spec,
+                thresholds=thresholds,
+                kinds_l=list(kinds),
+                t_l=list(ts),
+            )
+        )
     ecg_spec = StreamSpec("h10", "ecg", "ecg", ("ECG",), ECG_SFREQ, "uV", ECG_SAMPLES_PER_FRAME)
     return BenchSources(variants, float(duration_s), ecg_spec, tuple(names))
 
@@ -378,16 +402,33 @@ def rolling_eeg_features(ep_ok, ep_pow, in_window, i_af, i_tp, min_pass: float =
         frac = okw.sum(axis=1) / n_ep[:, None]
         sums = (ep_pow * okw[:, :, None, :]).sum(axis=1)
         alpha, beta, total = sums[:, 0], sums[:, 1], sums[:, 2]
-        fr = np.where((frac[:, i_af] >= min_pass).all(axis=1),
-                      (beta[:, i_af] / total[:, i_af]).mean(axis=1), np.nan)
-        tp = np.where((frac[:, i_tp] >= min_pass).all(axis=1),
-                      (alpha[:, i_tp] / beta[:, i_tp]).mean(axis=1), np.nan)
+        fr = np.where(
+            (frac[:, i_af] >= min_pass).all(axis=1),
+            (beta[:, i_af] / total[:, i_af]).mean(axis=1),
+            np.nan,
+        )
+        tp = np.where(
+            (frac[:, i_tp] >= min_pass).all(axis=1),
+            (alpha[:, i_tp] / beta[:, i_tp]).mean(axis=1),
+            np.nan,
+        )
     return frac, fr, tp
 
 
 class _Session:
-    __slots__ = ("v", "phase", "eeg_asm", "hrs_asm", "eeg_buf", "rr_buf", "ecg_buf",
-                 "next_epoch", "n_index", "last_index", "ecg_t0")
+    __slots__ = (
+        "v",
+        "phase",
+        "eeg_asm",
+        "hrs_asm",
+        "eeg_buf",
+        "rr_buf",
+        "ecg_buf",
+        "next_epoch",
+        "n_index",
+        "last_index",
+        "ecg_t0",
+    )
 
     def __init__(self, var: _Variant, phase: float, ecg_spec: StreamSpec, rr_capacity: int):
         self.v = var
@@ -483,11 +524,23 @@ def latency_summary(lat_ms) -> dict:
     """``p50_ms``, ``p95_ms``, ``p99_ms``, ``max_ms``, ``mean_ms`` and ``n`` of latencies."""
     a = np.asarray(lat_ms, dtype=np.float64)
     if a.size == 0:
-        return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None, "mean_ms": None,
-                "n": 0}
+        return {
+            "p50_ms": None,
+            "p95_ms": None,
+            "p99_ms": None,
+            "max_ms": None,
+            "mean_ms": None,
+            "n": 0,
+        }
     p50, p95, p99 = np.percentile(a, [50, 95, 99])
-    return {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99),
-            "max_ms": float(a.max()), "mean_ms": float(a.mean()), "n": int(a.size)}
+    return {
+        "p50_ms": float(p50),
+        "p95_ms": float(p95),
+        "p99_ms": float(p99),
+        "max_ms": float(a.max()),
+        "mean_ms": float(a.mean()),
+        "n": int(a.size),
+    }
 
 
 def _rss_bytes() -> int:
@@ -516,8 +569,12 @@ def _schedule(service: np.ndarray, tick_s: float, tick_of_update: np.ndarray):
     return lat, overrun, backlog
 
 
-def run_sessions(n_sessions: int, duration_s: float, cfg: BenchConfig = BenchConfig(),
-                 sources: BenchSources | None = None) -> RunResult:
+def run_sessions(
+    n_sessions: int,
+    duration_s: float,
+    cfg: BenchConfig = BenchConfig(),
+    sources: BenchSources | None = None,
+) -> RunResult:
     """Run ``n_sessions`` concurrent simulated sessions for ``duration_s`` of session time.
 
     Parameters
@@ -565,8 +622,10 @@ def run_sessions(n_sessions: int, duration_s: float, cfg: BenchConfig = BenchCon
     rss0 = _rss_bytes()
     phases = np.arange(n_sessions) * (cfg.hop_s / n_sessions)
     rr_cap = int((cfg.rr_window_s + duration_s + 30.0) * 220 / 60) + 16
-    sessions = [_Session(sources.variants[i % V], float(phases[i]), sources.ecg_spec, rr_cap)
-                for i in range(n_sessions)]
+    sessions = [
+        _Session(sources.variants[i % V], float(phases[i]), sources.ecg_spec, rr_cap)
+        for i in range(n_sessions)
+    ]
     # rolling epoch results, slot = epoch % K; prefill epochs -K..-1
     ep_num = np.empty((n_sessions, K), dtype=np.int64)
     ep_ok = np.empty((n_sessions, K, n_ch), dtype=bool)
@@ -669,9 +728,11 @@ def run_sessions(n_sessions: int, duration_s: float, cfg: BenchConfig = BenchCon
             st_arr = np.fromiter((t for _, t in upd), dtype=np.float64, count=len(upd))
             num = ep_num[idx]  # (D, K)
             inwin = (num * EEG_EPOCH_S >= (st_arr - cfg.eeg_window_s)[:, None] - 1e-9) & (
-                (num + 1) * EEG_EPOCH_S <= st_arr[:, None] + 1e-9)
-            frac, fr, tp = rolling_eeg_features(ep_ok[idx], ep_pow[idx], inwin, i_af, i_tp,
-                                                min_pass)
+                (num + 1) * EEG_EPOCH_S <= st_arr[:, None] + 1e-9
+            )
+            frac, fr, tp = rolling_eeg_features(
+                ep_ok[idx], ep_pow[idx], inwin, i_af, i_tp, min_pass
+            )
             rows_f, quals = [], []
             frac_l = frac.tolist()
             for r, (i, st) in enumerate(upd):
@@ -681,12 +742,19 @@ def run_sessions(n_sessions: int, duration_s: float, cfg: BenchConfig = BenchCon
                 pc = dict(zip(ch, frac_l[r]))
                 bad = [c for c in INDEX_EEG_CHANNELS if not pc.get(c, 0.0) >= min_pass]
                 eeg_rep = QualityReport(
-                    per_channel=pc, flags=tuple(f"epochs<{min_pass:.0%}:{c}" for c in bad),
+                    per_channel=pc,
+                    flags=tuple(f"epochs<{min_pass:.0%}:{c}" for c in bad),
                     usable=not bad,
-                    reasons=tuple(f"Too few passing EEG epochs on {c}." for c in bad))
-                rows_f.append({"hrv_ln_rmssd": ln_rmssd, "hr_mean_bpm": hr,
-                               "eeg_beta_rel_frontal": float(fr[r]),
-                               "eeg_alpha_beta_ratio_temporal": float(tp[r])})
+                    reasons=tuple(f"Too few passing EEG epochs on {c}." for c in bad),
+                )
+                rows_f.append(
+                    {
+                        "hrv_ln_rmssd": ln_rmssd,
+                        "hr_mean_bpm": hr,
+                        "eeg_beta_rel_frontal": float(fr[r]),
+                        "eeg_alpha_beta_ratio_temporal": float(tp[r]),
+                    }
+                )
                 quals.append(eeg_rep.merge(rr_rep))
             c3 = tcpu()
             stage["features"] += c3 - c2
@@ -721,17 +789,36 @@ def run_sessions(n_sessions: int, duration_s: float, cfg: BenchConfig = BenchCon
     hw, hc = held(lat_w, ov_w, bl_w), held(lat_c, ov_c, bl_c)
     del sessions
     return RunResult(
-        n_sessions=n_sessions, duration_s=float(duration_s), tick_s=tick, n_ticks=n_ticks,
-        n_notifications=n_notes, n_index_updates=n_updates, n_with_index=n_with_index,
-        latency_ms=lat_w, latency_cpu_ms=lat_c, overrun_rate_wall=ov_w, overrun_rate_cpu=ov_c,
-        backlog_wall_s=bl_w, backlog_cpu_s=bl_c, cpu_s=cpu, wall_s=wall, stage_cpu_s=stage,
-        rss_growth_per_session_bytes=max(rss1 - rss0, 0) / n_sessions, held_wall=hw, held_cpu=hc,
-        held=hc if cfg.clock == "cpu" else hw, last_index=last_index,
+        n_sessions=n_sessions,
+        duration_s=float(duration_s),
+        tick_s=tick,
+        n_ticks=n_ticks,
+        n_notifications=n_notes,
+        n_index_updates=n_updates,
+        n_with_index=n_with_index,
+        latency_ms=lat_w,
+        latency_cpu_ms=lat_c,
+        overrun_rate_wall=ov_w,
+        overrun_rate_cpu=ov_c,
+        backlog_wall_s=bl_w,
+        backlog_cpu_s=bl_c,
+        cpu_s=cpu,
+        wall_s=wall,
+        stage_cpu_s=stage,
+        rss_growth_per_session_bytes=max(rss1 - rss0, 0) / n_sessions,
+        held_wall=hw,
+        held_cpu=hc,
+        held=hc if cfg.clock == "cpu" else hw,
+        last_index=last_index,
     )
 
 
-def session_memory_bytes(n_sessions: int = 50, cfg: BenchConfig = BenchConfig(),
-                         sources: BenchSources | None = None, feed_s: float = 4.0) -> float:
+def session_memory_bytes(
+    n_sessions: int = 50,
+    cfg: BenchConfig = BenchConfig(),
+    sources: BenchSources | None = None,
+    feed_s: float = 4.0,
+) -> float:
     """Python + numpy memory held per session (tracemalloc), after ``feed_s`` of notifications.
 
     Counts each session's assemblers, ring/event buffers (pre-filled RR window) and rolling
@@ -747,8 +834,10 @@ def session_memory_bytes(n_sessions: int = 50, cfg: BenchConfig = BenchConfig(),
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
-        sess = [_Session(sources.variants[i % V], 0.0, sources.ecg_spec, rr_cap)
-                for i in range(n_sessions)]
+        sess = [
+            _Session(sources.variants[i % V], 0.0, sources.ecg_spec, rr_cap)
+            for i in range(n_sessions)
+        ]
         epochs = np.empty((n_sessions, cfg.n_epochs, 1 + 4 * len(sources.ch_names)))
         for s in sess:
             v = s.v
@@ -765,10 +854,16 @@ def session_memory_bytes(n_sessions: int = 50, cfg: BenchConfig = BenchConfig(),
 # ------------------------------------------------------------------------------- capacity
 
 
-def find_capacity(duration_s: float, cfg: BenchConfig = BenchConfig(), *,
-                  sweep_duration_s: float | None = None, start: int = 100, max_sessions: int = 3200,
-                  sources: BenchSources | None = None,
-                  progress: Callable[[str], None] | None = None) -> tuple[int, list[dict]]:
+def find_capacity(
+    duration_s: float,
+    cfg: BenchConfig = BenchConfig(),
+    *,
+    sweep_duration_s: float | None = None,
+    start: int = 100,
+    max_sessions: int = 3200,
+    sources: BenchSources | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[int, list[dict]]:
     """Largest ``N`` for which real time holds (doubling, then bisection, then a full-length check).
 
     Returns
@@ -790,14 +885,32 @@ def find_capacity(duration_s: float, cfg: BenchConfig = BenchConfig(), *,
             r = run_sessions(n, d, cfg, sources)
             cache[(n, d)] = r
             e = r.summary()
-            curve.append({k: e[k] for k in (
-                "n_sessions", "duration_s", "p50_ms", "p99_ms", "max_ms", "overrun_rate_wall",
-                "overrun_rate_cpu", "cpu_load", "cpu_s_per_session_s", "held_wall", "held_cpu",
-                "held")} | {"p99_cpu_ms": e["latency_cpu"]["p99_ms"]})
+            curve.append(
+                {
+                    k: e[k]
+                    for k in (
+                        "n_sessions",
+                        "duration_s",
+                        "p50_ms",
+                        "p99_ms",
+                        "max_ms",
+                        "overrun_rate_wall",
+                        "overrun_rate_cpu",
+                        "cpu_load",
+                        "cpu_s_per_session_s",
+                        "held_wall",
+                        "held_cpu",
+                        "held",
+                    )
+                }
+                | {"p99_cpu_ms": e["latency_cpu"]["p99_ms"]}
+            )
             if progress:
-                progress(f"capacity: N={n} ({d:g} s): p99 {e['p99_ms']:.1f} ms wall / "
-                         f"{e['latency_cpu']['p99_ms']:.1f} ms cpu, load {e['cpu_load']:.2f}, "
-                         f"{'held' if r.held else 'broke'}")
+                progress(
+                    f"capacity: N={n} ({d:g} s): p99 {e['p99_ms']:.1f} ms wall / "
+                    f"{e['latency_cpu']['p99_ms']:.1f} ms cpu, load {e['cpu_load']:.2f}, "
+                    f"{'held' if r.held else 'broke'}"
+                )
         return cache[(n, d)]
 
     lo, hi = 0, None
@@ -844,7 +957,7 @@ def _sklearn_index_pipeline(baseline):
     scaler = StandardScaler().fit(np.zeros((2, med.size)))
     scaler.mean_ = np.asarray(med, dtype=np.float64)
     scaler.scale_ = MAD_SCALE * np.asarray(mad, dtype=np.float64)
-    scaler.var_ = scaler.scale_ ** 2
+    scaler.var_ = scaler.scale_**2
     signs = np.asarray(FEATURE_SIGNS)
 
     def index(z):
@@ -857,8 +970,13 @@ def _sklearn_index_pipeline(baseline):
     return make_pipeline(scaler, FunctionTransformer(index))
 
 
-def run_reference(n_updates: int = 5, cfg: BenchConfig = BenchConfig(), *, lean: bool = False,
-                  sources: BenchSources | None = None) -> dict:
+def run_reference(
+    n_updates: int = 5,
+    cfg: BenchConfig = BenchConfig(),
+    *,
+    lean: bool = False,
+    sources: BenchSources | None = None,
+) -> dict:
     """Time the reference pipeline (MNE + NeuroKit2 + scikit-learn) on the same windows.
 
     Each update recomputes the EEG window with ``mne.time_frequency.psd_array_welch`` (2-s
@@ -897,9 +1015,10 @@ def run_reference(n_updates: int = 5, cfg: BenchConfig = BenchConfig(), *, lean:
 
     def one(u: int) -> float:
         a = (u * int(cfg.hop_s * EEG_SFREQ)) % (eeg.shape[1] - n_win)
-        x = eeg[:, a:a + n_win]
+        x = eeg[:, a : a + n_win]
         psd, freqs = mne.time_frequency.psd_array_welch(
-            x, sfreq, n_fft=512, n_per_seg=512, n_overlap=0, window="hamming", verbose=False)
+            x, sfreq, n_fft=512, n_per_seg=512, n_overlap=0, window="hamming", verbose=False
+        )
         bp = {}
         for b in ("alpha", "beta", "total"):
             lo, hi = EEG_BANDS[b]
@@ -927,10 +1046,15 @@ def run_reference(n_updates: int = 5, cfg: BenchConfig = BenchConfig(), *, lean:
         idx = one(u)
         cpu.append(time.thread_time() - c0)
         wall.append(time.perf_counter() - w0)
-    return {"cpu_s_per_update": float(np.median(cpu)), "wall_s_per_update": float(np.median(wall)),
-            "n_updates": n_updates, "hrv": "neurokit2.hrv_time" if lean else "neurokit2.hrv",
-            "psd": "mne.time_frequency.psd_array_welch", "model": "sklearn Pipeline",
-            "index": idx}
+    return {
+        "cpu_s_per_update": float(np.median(cpu)),
+        "wall_s_per_update": float(np.median(wall)),
+        "n_updates": n_updates,
+        "hrv": "neurokit2.hrv_time" if lean else "neurokit2.hrv",
+        "psd": "mne.time_frequency.psd_array_welch",
+        "model": "sklearn Pipeline",
+        "index": idx,
+    }
 
 
 # ------------------------------------------------------------------------------- report
@@ -938,8 +1062,13 @@ def run_reference(n_updates: int = 5, cfg: BenchConfig = BenchConfig(), *, lean:
 
 def machine_info() -> dict:
     """Python, numpy/onnxruntime versions, CPU model, cores, affinity."""
-    info = {"python": platform.python_version(), "platform": platform.platform(),
-            "machine": platform.machine(), "numpy": np.__version__, "cpu_count": os.cpu_count()}
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "numpy": np.__version__,
+        "cpu_count": os.cpu_count(),
+    }
     try:
         info["affinity"] = sorted(os.sched_getaffinity(0))
     except AttributeError:
@@ -966,10 +1095,19 @@ def machine_info() -> dict:
     return info
 
 
-def run_benchmark(*, sessions: int = 1, duration_s: float = 30.0, cfg: BenchConfig = BenchConfig(),
-                  capacity: bool = True, reference: bool = True, reference_updates: int = 5,
-                  sweep_duration_s: float | None = None, capacity_start: int = 100,
-                  progress: Callable[[str], None] | None = None, keep_raw: bool = False) -> dict:
+def run_benchmark(
+    *,
+    sessions: int = 1,
+    duration_s: float = 30.0,
+    cfg: BenchConfig = BenchConfig(),
+    capacity: bool = True,
+    reference: bool = True,
+    reference_updates: int = 5,
+    sweep_duration_s: float | None = None,
+    capacity_start: int = 100,
+    progress: Callable[[str], None] | None = None,
+    keep_raw: bool = False,
+) -> dict:
     """The whole benchmark: latency run, capacity search, reference pipeline; one JSON dict.
 
     Parameters
@@ -1003,25 +1141,39 @@ def run_benchmark(*, sessions: int = 1, duration_s: float = 30.0, cfg: BenchConf
     main = run_sessions(sessions, duration_s, cfg, sources)
     ms = main.summary()
     out: dict = {
-        "p50_ms": ms["p50_ms"], "p95_ms": ms["p95_ms"], "p99_ms": ms["p99_ms"],
-        "max_ms": ms["max_ms"], "mean_ms": ms["mean_ms"], "sessions": sessions,
-        "duration_s": float(duration_s), "n_index_updates": main.n_index_updates,
-        "n_with_index": main.n_with_index, "n_notifications": main.n_notifications,
-        "overrun_rate": main.overrun_rate_wall, "overrun_rate_cpu": main.overrun_rate_cpu,
+        "p50_ms": ms["p50_ms"],
+        "p95_ms": ms["p95_ms"],
+        "p99_ms": ms["p99_ms"],
+        "max_ms": ms["max_ms"],
+        "mean_ms": ms["mean_ms"],
+        "sessions": sessions,
+        "duration_s": float(duration_s),
+        "n_index_updates": main.n_index_updates,
+        "n_with_index": main.n_with_index,
+        "n_notifications": main.n_notifications,
+        "overrun_rate": main.overrun_rate_wall,
+        "overrun_rate_cpu": main.overrun_rate_cpu,
         "latency_cpu": ms["latency_cpu"],
         "cpu_s_per_session_s": main.cpu_s_per_session_s,
-        "stage_cpu_s_per_session_s": {k: v / (sessions * duration_s)
-                                      for k, v in main.stage_cpu_s.items()},
+        "stage_cpu_s_per_session_s": {
+            k: v / (sessions * duration_s) for k, v in main.stage_cpu_s.items()
+        },
         "memory_per_session_mb": session_memory_bytes(20, cfg, sources, feed_s=2.0) / 1e6,
         "memory_note": "tracemalloc over 20 sessions after 2 s of notifications (buffers, "
-                       "assemblers, rolling epochs); shared notification streams excluded",
+        "assemblers, rolling epochs); shared notification streams excluded",
         "realtime_held": main.held,
     }
     raw = {"latency_ms": main.latency_ms}
     cap_run = None
     if capacity:
-        n_max, curve = find_capacity(duration_s, cfg, sweep_duration_s=sweep_duration_s,
-                                     start=capacity_start, sources=sources, progress=say)
+        n_max, curve = find_capacity(
+            duration_s,
+            cfg,
+            sweep_duration_s=sweep_duration_s,
+            start=capacity_start,
+            sources=sources,
+            progress=say,
+        )
         out["max_realtime_sessions"] = n_max
         out["capacity_curve"] = curve
         full = [c for c in curve if c["n_sessions"] == n_max and c["duration_s"] == duration_s]
@@ -1033,8 +1185,10 @@ def run_benchmark(*, sessions: int = 1, duration_s: float = 30.0, cfg: BenchConf
     else:
         out["max_realtime_sessions"] = None
     if reference:
-        say(f"reference pipeline: {reference_updates} updates with neurokit2.hrv, "
-            f"{4 * reference_updates} with neurokit2.hrv_time")
+        say(
+            f"reference pipeline: {reference_updates} updates with neurokit2.hrv, "
+            f"{4 * reference_updates} with neurokit2.hrv_time"
+        )
         ingest = main.stage_cpu_s["ingest"] / (sessions * duration_s)
         ref = run_reference(reference_updates, cfg, sources=None)
         lean = run_reference(4 * reference_updates, cfg, lean=True, sources=None)
@@ -1054,15 +1208,21 @@ def run_benchmark(*, sessions: int = 1, duration_s: float = 30.0, cfg: BenchConf
             "Reference and ours both include the same ingest (decode + assemble + buffers, "
             "measured in the latency run); the reference recomputes every window per update. "
             "cpu_ratio_vs_reference uses the larger of our CPU/session-s at `sessions` and at "
-            "capacity (conservative).")
+            "capacity (conservative)."
+        )
     else:
         out["cpu_ratio_vs_reference"] = None
     out["criterion"] = {
-        "tick_s": cfg.tick_s, "hop_s": cfg.hop_s, "latency_limit_ms": cfg.latency_limit_ms,
-        "max_overrun_rate": cfg.max_overrun_rate, "clock": cfg.clock,
-        "text": (f"real time holds when <= {cfg.max_overrun_rate:.0%} of {cfg.tick_s * 1000:g}-ms "
-                 f"ticks overrun, p99 notification-to-index latency <= {cfg.latency_limit_ms:g} ms "
-                 f"and the final backlog is < 1 tick ({cfg.clock} clock service times)"),
+        "tick_s": cfg.tick_s,
+        "hop_s": cfg.hop_s,
+        "latency_limit_ms": cfg.latency_limit_ms,
+        "max_overrun_rate": cfg.max_overrun_rate,
+        "clock": cfg.clock,
+        "text": (
+            f"real time holds when <= {cfg.max_overrun_rate:.0%} of {cfg.tick_s * 1000:g}-ms "
+            f"ticks overrun, p99 notification-to-index latency <= {cfg.latency_limit_ms:g} ms "
+            f"and the final backlog is < 1 tick ({cfg.clock} clock service times)"
+        ),
     }
     out["config"] = asdict(cfg)
     out["machine"] = machine_info()

@@ -172,12 +172,17 @@ def load_keyring(store_dir: str | Path, *, create: bool = True) -> KeyRing:
     """
     env = os.environ.get(KEY_ENV)
     if env:
-        keys = [_b64d(k, f"${KEY_ENV} key {i + 1}") for i, k in enumerate(env.split(",")) if k.strip()]
+        keys = [
+            _b64d(k, f"${KEY_ENV} key {i + 1}") for i, k in enumerate(env.split(",")) if k.strip()
+        ]
         if not keys:
             raise StoreError(f"${KEY_ENV} is set but holds no key.")
         hk_env = os.environ.get(HASH_KEY_ENV)
-        hash_key = (_b64d(hk_env, f"${HASH_KEY_ENV}") if hk_env else
-                    hmac.new(keys[-1], b"addictidx subject hash key", hashlib.sha256).digest())
+        hash_key = (
+            _b64d(hk_env, f"${HASH_KEY_ENV}")
+            if hk_env
+            else hmac.new(keys[-1], b"addictidx subject hash key", hashlib.sha256).digest()
+        )
         return KeyRing(_key_id(keys[0]), {_key_id(k): k for k in keys}, hash_key, "env")
     path = key_file_path(store_dir)
     if not path.exists():
@@ -313,13 +318,16 @@ def iter_records(ring: KeyRing, data: bytes, where: object = "") -> Iterator[tup
         (n,) = _REC.unpack_from(data, off)
         end = off + _REC.size + _NONCE + n
         if n < _TAG or n > MAX_RECORD:
-            raise DataFormatError(f"{where}, byte {off}: record length {n} is not valid (corrupt file).")
+            raise DataFormatError(
+                f"{where}, byte {off}: record length {n} is not valid (corrupt file)."
+            )
         if end > len(data):
             return
-        nonce = bytes(data[off + _REC.size: off + _REC.size + _NONCE])
+        nonce = bytes(data[off + _REC.size : off + _REC.size + _NONCE])
         try:
-            pt = aead.decrypt(nonce, bytes(data[off + _REC.size + _NONCE: end]),
-                              header + struct.pack("<Q", i))
+            pt = aead.decrypt(
+                nonce, bytes(data[off + _REC.size + _NONCE : end]), header + struct.pack("<Q", i)
+            )
         except InvalidTag:
             raise DataFormatError(
                 f"{where}, byte {off}: record {i} fails authentication (corrupt or tampered)."
@@ -488,8 +496,16 @@ def rotate_key(store_dir: str | Path) -> RotationResult:
         old = tuple(k.hex() for k in ring.keys if k != nid)
     n = sum(reencrypt_file(p, ring) for p in encrypted_files(store_dir))
     if ring.path is not None:
-        _write_key_file(ring.path, KeyRing(ring.current, {ring.current: ring.current_key},
-                                           ring.hash_key, ring.source, ring.path))
+        _write_key_file(
+            ring.path,
+            KeyRing(
+                ring.current,
+                {ring.current: ring.current_key},
+                ring.hash_key,
+                ring.source,
+                ring.path,
+            ),
+        )
     return RotationResult(old, ring.current.hex(), n, ring.source)
 
 

@@ -22,7 +22,12 @@ from addictidx.acquire import (
 )
 
 __all__ = [
-    "BleDevice", "ble_devices", "session_devices", "simulated_devices", "AUTO_HEADBAND", "AUTO_STRAP",
+    "BleDevice",
+    "ble_devices",
+    "session_devices",
+    "simulated_devices",
+    "AUTO_HEADBAND",
+    "AUTO_STRAP",
 ]
 
 #: ``--headband auto``: any classic-protocol Muse (name prefix "Muse"; Muse 2 / S / 2016 share
@@ -137,8 +142,9 @@ def session_devices(
             hb = SimulatedAthenaHeadband(duration_s=duration_s, profile=hp)
         else:
             hb = SimulatedHeadband(duration_s=duration_s, profile=hp)
-        st = SimulatedStrap(duration_s=duration_s,
-                            profile="sim-hrs" if strap in (None, "", "auto") else strap)
+        st = SimulatedStrap(
+            duration_s=duration_s, profile="sim-hrs" if strap in (None, "", "auto") else strap
+        )
         return "simulate", hb, st
     hb, st = ble_devices(headband, strap)
     return "ble", hb, st

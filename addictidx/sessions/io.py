@@ -114,13 +114,20 @@ def _gap_annotations(missing: np.ndarray, sfreq: float) -> list[tuple[float, flo
 def _edf_annotations(items):
     import edfio
 
-    return [edfio.EdfAnnotation(round(a, 4), None if d is None else round(d, 4), t)
-            for a, d, t in items]
+    return [
+        edfio.EdfAnnotation(round(a, 4), None if d is None else round(d, 4), t)
+        for a, d, t in items
+    ]
 
 
 def export_session(
-    store: Any, session_id: int, out_dir: str | Path, *, subject_label: str | None = None,
-    anonymize_dates: bool = False, audit: bool = True,
+    store: Any,
+    session_id: int,
+    out_dir: str | Path,
+    *,
+    subject_label: str | None = None,
+    anonymize_dates: bool = False,
+    audit: bool = True,
 ) -> dict[str, Path]:
     """Export one stored session's raw recording as BDF + EDF+ (+ a beat-exact TSV).
 
@@ -169,7 +176,9 @@ def export_session(
     patient = edfio.Patient(code=label)
     recording = edfio.Recording(
         startdate=start.date(),
-        equipment_code=_safe_name("-".join(str(v) for v in detail.get("devices", {}).values()) or "X"),
+        equipment_code=_safe_name(
+            "-".join(str(v) for v in detail.get("devices", {}).values()) or "X"
+        ),
     )
     paths: dict[str, Path | None] = {"eeg_bdf": None, "rr_edf": None, "rr_tsv": None}
 
@@ -190,14 +199,22 @@ def export_session(
             ann.append((n / sfreq, n_pad / sfreq, "no_data"))
         signals = [
             edfio.BdfSignal(
-                data[i], sfreq, label=ch, transducer_type="Muse dry electrode",
-                physical_dimension="uV", physical_range=EEG_PHYSICAL_RANGE,
+                data[i],
+                sfreq,
+                label=ch,
+                transducer_type="Muse dry electrode",
+                physical_dimension="uV",
+                physical_range=EEG_PHYSICAL_RANGE,
             )
             for i, ch in enumerate(raw.ch_names)
         ]
         bdf = edfio.Bdf(
-            signals, patient=patient, recording=recording, starttime=start.time(),
-            data_record_duration=1.0, annotations=_edf_annotations(sorted(ann)),
+            signals,
+            patient=patient,
+            recording=recording,
+            starttime=start.time(),
+            data_record_duration=1.0,
+            annotations=_edf_annotations(sorted(ann)),
         )
         p = out / f"{stem}_eeg.bdf"
         bdf.write(p)
@@ -217,32 +234,56 @@ def export_session(
         k = np.searchsorted(t, grid, side="right") - 1  # the last beat at or before each instant
         rr_ms = np.where(k >= 0, raw.rr_s[np.clip(k, 0, None)] * 1000.0, 0.0)
         hr = np.where(rr_ms > 0, 60000.0 / np.where(rr_ms > 0, rr_ms, 1.0), 0.0)
-        ann = [(max(a - t_first, 0.0), d, txt) for a, d, txt in _annotations(detail, until_s=dur + t_first)]
+        ann = [
+            (max(a - t_first, 0.0), d, txt)
+            for a, d, txt in _annotations(detail, until_s=dur + t_first)
+        ]
         # Every beat, exactly, as an annotation (the tachogram is for viewing).
-        ann += [(max(float(ti), 0.0), None, f"beat rr_ms={ri * 1000.0:.3f}")
-                for ti, ri in zip(t, raw.rr_s)]
+        ann += [
+            (max(float(ti), 0.0), None, f"beat rr_ms={ri * 1000.0:.3f}")
+            for ti, ri in zip(t, raw.rr_s)
+        ]
         edf = edfio.Edf(
             [
-                edfio.EdfSignal(rr_ms, fs, label="RR", physical_dimension="ms",
-                                physical_range=(0.0, 3000.0)),
-                edfio.EdfSignal(hr, fs, label="HR", physical_dimension="bpm",
-                                physical_range=(0.0, 250.0)),
+                edfio.EdfSignal(
+                    rr_ms, fs, label="RR", physical_dimension="ms", physical_range=(0.0, 3000.0)
+                ),
+                edfio.EdfSignal(
+                    hr, fs, label="HR", physical_dimension="bpm", physical_range=(0.0, 250.0)
+                ),
             ],
-            patient=patient, recording=recording, starttime=start.time(),
-            data_record_duration=1.0, annotations=_edf_annotations(sorted(ann)),
+            patient=patient,
+            recording=recording,
+            starttime=start.time(),
+            data_record_duration=1.0,
+            annotations=_edf_annotations(sorted(ann)),
         )
         p = out / f"{stem}_rr.edf"
         edf.write(p)
         paths["rr_edf"] = p
     if audit:
-        store.audit_event("export", subject=detail["subject"], session=session_id, detail={
-            "what": "recording", "files": sorted(k for k, v in paths.items() if v is not None)})
+        store.audit_event(
+            "export",
+            subject=detail["subject"],
+            session=session_id,
+            detail={
+                "what": "recording",
+                "files": sorted(k for k, v in paths.items() if v is not None),
+            },
+        )
     return paths
 
 
-def write_bids(bdf_path: str | Path, bids_root: str | Path, *, subject: str, session: int,
-               line_freq: float = 50.0, manufacturer: str | None = None,
-               model_name: str | None = None) -> Path:
+def write_bids(
+    bdf_path: str | Path,
+    bids_root: str | Path,
+    *,
+    subject: str,
+    session: int,
+    line_freq: float = 50.0,
+    manufacturer: str | None = None,
+    model_name: str | None = None,
+) -> Path:
     """Write an exported BDF into a BIDS-EEG dataset (``task-assessment``) with ``mne-bids``.
 
     The BDF's phase/event annotations become ``*_events.tsv`` (``trial_type`` =
@@ -286,16 +327,24 @@ def write_bids(bdf_path: str | Path, bids_root: str | Path, *, subject: str, ses
         ) from None
     raw = mne.io.read_raw_bdf(bdf_path, preload=False, verbose="error")
     raw.info["line_freq"] = line_freq
-    bp = BIDSPath(subject=_safe_name(subject).replace("-", "").replace("_", ""),
-                  session=f"{int(session):04d}", task="assessment", root=bids_root)
+    bp = BIDSPath(
+        subject=_safe_name(subject).replace("-", "").replace("_", ""),
+        session=f"{int(session):04d}",
+        task="assessment",
+        root=bids_root,
+    )
     write_raw_bids(raw, bp, overwrite=True, verbose=False, allow_preload=False, format="auto")
     from mne_bids import update_sidecar_json
 
     sidecar = bp.copy().update(suffix="eeg", extension=".json", datatype="eeg")
-    update_sidecar_json(sidecar, {
-        "Manufacturer": manufacturer or "n/a",
-        "ManufacturersModelName": model_name or "n/a",
-    }, verbose=False)
+    update_sidecar_json(
+        sidecar,
+        {
+            "Manufacturer": manufacturer or "n/a",
+            "ManufacturersModelName": model_name or "n/a",
+        },
+        verbose=False,
+    )
     return Path(bids_root)
 
 
@@ -311,7 +360,9 @@ def read_recording(path: str | Path) -> Recording:
     except DataFormatError:
         raise
     except MemoryError:
-        raise DataFormatError(f"{p}: too large or malformed (out of memory while reading).") from None
+        raise DataFormatError(
+            f"{p}: too large or malformed (out of memory while reading)."
+        ) from None
     except Exception as exc:  # noqa: BLE001 - a reader's unexpected failure on a malformed file
         msg = str(exc).strip().splitlines()
         raise DataFormatError(
@@ -470,9 +521,13 @@ def read_xdf(path: str | Path) -> Recording:
     lg.addHandler(keep)
     lg.propagate = False
     try:
-        streams, _header = pyxdf.load_xdf(str(p), synchronize_clocks=True, dejitter_timestamps=True)
+        streams, _header = pyxdf.load_xdf(
+            str(p), synchronize_clocks=True, dejitter_timestamps=True
+        )
     except Exception as exc:  # pyxdf raises many types on malformed files
-        raise DataFormatError(f"{p}: not a readable XDF file ({type(exc).__name__}: {exc}).") from None
+        raise DataFormatError(
+            f"{p}: not a readable XDF file ({type(exc).__name__}: {exc})."
+        ) from None
     finally:
         lg.removeHandler(keep)
         lg.propagate = propagate
@@ -487,7 +542,9 @@ def read_xdf(path: str | Path) -> Recording:
         if typ.upper() == "EEG" and eeg is None:
             x = np.asarray(s["time_series"], dtype=np.float64).T
             labels = _xdf_labels(info, x.shape[0])
-            idx = [labels.index(c) for c in MUSE_CHANNELS if c in labels] or list(range(len(labels)))
+            idx = [labels.index(c) for c in MUSE_CHANNELS if c in labels] or list(
+                range(len(labels))
+            )
             eeg = x[idx]
             names = tuple(labels[i] for i in idx)
             sfreq = float((info.get("nominal_srate") or ["0"])[0]) or None
@@ -538,7 +595,9 @@ def _read_edf(p: Path) -> Recording:
     try:
         f = edfio.read_bdf(p) if p.suffix.lower() == ".bdf" else edfio.read_edf(p)
     except Exception as exc:  # edfio raises ValueError/EOFError/... on malformed headers
-        raise DataFormatError(f"{p}: not a readable {p.suffix[1:].upper()} file ({exc}).") from None
+        raise DataFormatError(
+            f"{p}: not a readable {p.suffix[1:].upper()} file ({exc})."
+        ) from None
     eeg_sig = [s for s in f.signals if s.label.strip().upper() not in ("RR", "HR")]
     rr_sig = [s for s in f.signals if s.label.strip().upper() == "RR"]
     eeg = sfreq = None
@@ -569,8 +628,11 @@ def _read_edf(p: Path) -> Recording:
         change = np.flatnonzero(np.diff(x) != 0) + 1
         vals = x[change]
         rr = vals[vals > 0] / 1000.0
-    ann = [(a.onset, a.duration or 0.0, a.text) for a in f.annotations
-           if not a.text.startswith("beat rr_ms=")]
+    ann = [
+        (a.onset, a.duration or 0.0, a.text)
+        for a in f.annotations
+        if not a.text.startswith("beat rr_ms=")
+    ]
     if eeg is not None and eeg.size == 0:
         raise DataFormatError(f"{p}: no samples.")
     return Recording(eeg, sfreq, names, rr, f"{p.name} ({p.suffix[1:].upper()})", ann)

@@ -233,8 +233,9 @@ class LiveAssessment:
         t = 0.0 if self.t0 is None else max(0.0, event.t - self.t0)
         self._drain(t)
         if event.kind in ("connected", "disconnected", "stale", "gave_up", "connect_failed"):
-            self._emit("link", t, {"device": event.device, "link": event.kind,
-                                   "detail": event.detail})
+            self._emit(
+                "link", t, {"device": event.device, "link": event.kind, "detail": event.detail}
+            )
 
     def on_tick(self, now: float) -> None:
         """Session-clock ticker (transport-clock time ``now``): notices silence, runs the loop."""
@@ -281,9 +282,17 @@ class LiveAssessment:
             item = q.get_nowait()
             if isinstance(item, GapRecord):
                 if item.reason in ("disconnect", "silence") and self.t0 is not None:
-                    self._emit("gap", max(0.0, item.start_s - self.t0), {
-                        "device": item.device, "stream": item.stream, "reason": item.reason,
-                        "duration_s": round(item.duration_s, 3), "n_missing": item.n_missing})
+                    self._emit(
+                        "gap",
+                        max(0.0, item.start_s - self.t0),
+                        {
+                            "device": item.device,
+                            "stream": item.stream,
+                            "reason": item.reason,
+                            "duration_s": round(item.duration_s, 3),
+                            "n_missing": item.n_missing,
+                        },
+                    )
                 continue
             self._on_chunk(item, t)
 
@@ -322,8 +331,9 @@ class LiveAssessment:
             self._next_check = t + CHECK_EVERY_S
             self._check_ok = self.device_check(t)
         if not self.stopped:
-            for kind, te, detail in self.clock.update(t, signal_ok=signal_ok,
-                                                     check_ok=self._check_ok):
+            for kind, te, detail in self.clock.update(
+                t, signal_ok=signal_ok, check_ok=self._check_ok
+            ):
                 self._emit(kind, float(te), detail)
                 self._on_clock_event(kind, float(te), detail)
         if self.controller is not None and t >= self._next_loop_tick:
@@ -345,8 +355,12 @@ class LiveAssessment:
 
     def _in_intervention(self) -> bool:
         p = self.clock.phase
-        return (p is not None and p.kind == "intervention" and self.controller is not None
-                and self.controller.status != "stopped")
+        return (
+            p is not None
+            and p.kind == "intervention"
+            and self.controller is not None
+            and self.controller.status != "stopped"
+        )
 
     def _stop_session(self, t: float, reason: str) -> None:
         if self.stopped:
@@ -355,15 +369,24 @@ class LiveAssessment:
         if ctl is not None and ctl.status != "stopped":
             self._loop(ctl.press_stop(t, reason))
         else:
-            self._emit("safety", t, {
-                "kind": "stop", "rule": "S6", "hr_bpm": self.hr_bpm,
-                "reason": f"[S6] the person asked to stop ({reason}): stop now"})
+            self._emit(
+                "safety",
+                t,
+                {
+                    "kind": "stop",
+                    "rule": "S6",
+                    "hr_bpm": self.hr_bpm,
+                    "reason": f"[S6] the person asked to stop ({reason}): stop now",
+                },
+            )
         self.stopped = True
         for kind, te, detail in self.clock.stop(t):
             self._emit(kind, float(te), detail)
-        self._emit("session_stopped", t, {"reason": reason,
-                                          "phase": self.clock.spans[-1].name
-                                          if self.clock.spans else None})
+        self._emit(
+            "session_stopped",
+            t,
+            {"reason": reason, "phase": self.clock.spans[-1].name if self.clock.spans else None},
+        )
 
     def _first_phase_after_scored(self) -> str | None:
         phases = self.protocol.phases
@@ -389,9 +412,14 @@ class LiveAssessment:
         """Score the scored phases now (once) with the session's scorer."""
         if self.scored is None and self.scorer is not None:
             self.scored = self.scorer(self)
-            self._emit("scored", self.clock.last_t or 0.0, {
-                "index": None if self.scored[2].index is None else float(self.scored[2].index),
-                "band": self.scored[2].band})
+            self._emit(
+                "scored",
+                self.clock.last_t or 0.0,
+                {
+                    "index": None if self.scored[2].index is None else float(self.scored[2].index),
+                    "band": self.scored[2].band,
+                },
+            )
         return self.scored
 
     def _start_loop(self, t: float) -> None:
@@ -405,18 +433,29 @@ class LiveAssessment:
             self._emit("loop_unavailable", t, {"reason": "no resting heart rate"})
             return
         s = self.loop_settings
-        zone = None if rx is None or rx.hr_target_bpm is None else tuple(map(float, rx.hr_target_bpm))
+        zone = (
+            None if rx is None or rx.hr_target_bpm is None else tuple(map(float, rx.hr_target_bpm))
+        )
         limits = safety_limits(age=s.age, resting_hr=float(rest), hrmax=s.hrmax, zone_bpm=zone)
         music = rx is not None and rx.music_bpm is not None
         cfg = LoopConfig(
-            limits=limits, warmup_s=s.warmup_s, music=music,
+            limits=limits,
+            warmup_s=s.warmup_s,
+            music=music,
             music_preferred_bpm=float(np.mean(rx.music_bpm)) if music else None,
         )
         self.controller = LoopController(cfg, t0_s=t)
         self._next_loop_tick = t
-        self._emit("loop_start", t, {
-            "zone_bpm": None if zone is None else list(zone), "stop_bpm": round(limits.stop_bpm, 1),
-            "music": music, "rule_id": None if rx is None else rx.rule_id})
+        self._emit(
+            "loop_start",
+            t,
+            {
+                "zone_bpm": None if zone is None else list(zone),
+                "stop_bpm": round(limits.stop_bpm, 1),
+                "music": music,
+                "rule_id": None if rx is None else rx.rule_id,
+            },
+        )
 
     def _loop(self, events) -> None:
         for e in events:
@@ -438,7 +477,9 @@ class LiveAssessment:
         ok_eeg = False
         if eeg.data.shape[1] >= int(CHECK_WINDOW_S * self.eeg_spec.sfreq) - 12:
             checks = eeg_epoch_checks(
-                eeg.data, self.eeg_spec.sfreq, self.eeg_spec.channels,
+                eeg.data,
+                self.eeg_spec.sfreq,
+                self.eeg_spec.channels,
                 thresholds=self._eeg_thresholds,
             )
             self.channel_quality = dict(zip(checks.ch_names, map(float, checks.pass_fraction)))
@@ -490,8 +531,11 @@ class LiveAssessment:
         row = (self.phase_at(t - 1e-9), t, feats, q.usable, q.flags)
         self.trend_rows.append(row)
         if self.sink is not None:
-            self.sink("window", t, {"phase": row[0], "values": feats, "usable": q.usable,
-                                    "flags": list(q.flags)})
+            self.sink(
+                "window",
+                t,
+                {"phase": row[0], "values": feats, "usable": q.usable, "flags": list(q.flags)},
+            )
 
     def close(self) -> None:
         """End of acquisition: flush the assemblers into the buffers and raw files."""
@@ -544,4 +588,3 @@ def select_scored(spans, eeg_times, eeg, rr_times, rr_s):
     me = mask(eeg_times, closed, True)
     mr = mask(rr_times, scored, False)
     return (eeg[:, me] if me.any() else None), (rr_s[mr] if mr.any() else None)
-

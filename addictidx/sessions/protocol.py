@@ -56,9 +56,13 @@ class Phase:
 
     def __post_init__(self) -> None:
         if self.kind not in PHASE_KINDS:
-            raise ValueError(f"Phase {self.name!r}: kind must be one of {PHASE_KINDS}, got {self.kind!r}.")
+            raise ValueError(
+                f"Phase {self.name!r}: kind must be one of {PHASE_KINDS}, got {self.kind!r}."
+            )
         if not self.duration_s > 0:
-            raise ValueError(f"Phase {self.name!r}: duration_s must be > 0, got {self.duration_s!r}.")
+            raise ValueError(
+                f"Phase {self.name!r}: duration_s must be > 0, got {self.duration_s!r}."
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +90,13 @@ class Protocol:
         return {
             "name": self.name,
             "phases": [
-                {"name": p.name, "duration_s": p.duration_s, "scored": p.scored, "kind": p.kind,
-                 "instruction": p.instruction}
+                {
+                    "name": p.name,
+                    "duration_s": p.duration_s,
+                    "scored": p.scored,
+                    "kind": p.kind,
+                    "instruction": p.instruction,
+                }
                 for p in self.phases
             ],
         }
@@ -98,8 +107,13 @@ class Protocol:
         return cls(
             str(d["name"]),
             tuple(
-                Phase(str(p["name"]), float(p["duration_s"]), bool(p["scored"]),
-                      str(p.get("instruction", "")), str(p.get("kind", "rest")))
+                Phase(
+                    str(p["name"]),
+                    float(p["duration_s"]),
+                    bool(p["scored"]),
+                    str(p.get("instruction", "")),
+                    str(p.get("kind", "rest")),
+                )
                 for p in d["phases"]
             ),
         )
@@ -163,7 +177,7 @@ class PhaseClock:
         """Unpaused session time left (a lower bound while a check is pending)."""
         if self.done:
             return 0.0
-        rest = sum(p.duration_s for p in self.protocol.phases[self.index + 1:])
+        rest = sum(p.duration_s for p in self.protocol.phases[self.index + 1 :])
         cur = self.phase.duration_s - self.counted if self.phase is not None else 0.0
         return max(cur, 0.0) + rest
 
@@ -193,8 +207,13 @@ class PhaseClock:
         if self.paused:
             self.paused = False
             self.spans[-1].pauses.append((self.pause_start, t))
-            events.append(("signal_resumed", t, {"phase": self.phase.name,
-                                                "paused_s": round(t - self.pause_start, 3)}))
+            events.append(
+                (
+                    "signal_resumed",
+                    t,
+                    {"phase": self.phase.name, "paused_s": round(t - self.pause_start, 3)},
+                )
+            )
             dt = 0.0  # the silent interval does not count
         while not self.done:
             p = self.phase
@@ -222,12 +241,18 @@ class PhaseClock:
         if self.paused:
             self.spans[-1].pauses.append((self.pause_start, t))
             self.paused = False
-            events.append(("signal_resumed", t, {"phase": self.phase.name,
-                                                "paused_s": round(t - self.pause_start, 3)}))
+            events.append(
+                (
+                    "signal_resumed",
+                    t,
+                    {"phase": self.phase.name, "paused_s": round(t - self.pause_start, 3)},
+                )
+            )
         self.last_t = max(self.last_t or 0.0, t)
         self.spans[-1].t_end_s = t
-        events.append(("phase_end", t, {"phase": self.phase.name, "early": True,
-                                       **dict(detail or {})}))
+        events.append(
+            ("phase_end", t, {"phase": self.phase.name, "early": True, **dict(detail or {})})
+        )
         self._start(t, events)
         return events
 
@@ -253,10 +278,17 @@ class PhaseClock:
 STANDARD_PROTOCOL = Protocol(
     "resting-assessment-v1",
     (
-        Phase("device_check", 20.0, False, "Sit still, relax your face; checking the sensors.",
-              kind="check"),
+        Phase(
+            "device_check",
+            20.0,
+            False,
+            "Sit still, relax your face; checking the sensors.",
+            kind="check",
+        ),
         Phase("eyes_closed_rest", 180.0, True, "Close your eyes and rest quietly for 3 minutes."),
-        Phase("eyes_open_rest", 120.0, True, "Open your eyes, look at the dot, rest for 2 minutes."),
+        Phase(
+            "eyes_open_rest", 120.0, True, "Open your eyes, look at the dot, rest for 2 minutes."
+        ),
     ),
 )
 
@@ -266,9 +298,13 @@ GUIDED_PROTOCOL = Protocol(
     "guided-assessment-v1",
     STANDARD_PROTOCOL.phases
     + (
-        Phase("guided_intervention", 600.0, False,
-              "Follow the suggested exercise or music session; say stop at any time.",
-              kind="intervention"),
+        Phase(
+            "guided_intervention",
+            600.0,
+            False,
+            "Follow the suggested exercise or music session; say stop at any time.",
+            kind="intervention",
+        ),
         Phase("recovery", 180.0, False, "Sit and rest quietly for 3 minutes.", kind="recovery"),
     ),
 )

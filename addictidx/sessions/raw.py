@@ -42,8 +42,14 @@ from addictidx._core.types import Chunk
 from addictidx.sessions import crypto
 
 __all__ = [
-    "RawWriter", "RawRecording", "read_raw", "read_meta", "write_meta", "raw_dir_name",
-    "store_root", "META_FILE",
+    "RawWriter",
+    "RawRecording",
+    "read_raw",
+    "read_meta",
+    "write_meta",
+    "raw_dir_name",
+    "store_root",
+    "META_FILE",
 ]
 
 META_FILE = "meta.json"
@@ -123,8 +129,13 @@ class RawWriter:
     """
 
     def __init__(
-        self, directory: str | Path, meta: dict[str, Any], *, t0: float = 0.0,
-        sync_interval_s: float = 1.0, keyring=None,
+        self,
+        directory: str | Path,
+        meta: dict[str, Any],
+        *,
+        t0: float = 0.0,
+        sync_interval_s: float = 1.0,
+        keyring=None,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -256,8 +267,10 @@ def _read_rows(path: Path, width: int, ring_of, *, encrypted: bool) -> tuple[np.
         raw = b"".join(recs)
     row = width * _DTYPE.itemsize
     n = len(raw) // row
-    return (np.frombuffer(raw[: n * row], dtype=_DTYPE).reshape(n, width),
-            partial + len(raw) - n * row)
+    return (
+        np.frombuffer(raw[: n * row], dtype=_DTYPE).reshape(n, width),
+        partial + len(raw) - n * row,
+    )
 
 
 def read_raw(directory: str | Path, *, keyring=None) -> RawRecording:
@@ -284,7 +297,9 @@ def read_raw(directory: str | Path, *, keyring=None) -> RawRecording:
         ch = tuple(str(c) for c in meta["eeg_channels"])
         sfreq = float(meta["eeg_sfreq"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise DataFormatError(f"{directory / META_FILE}: unreadable (bad or missing {exc}).") from None
+        raise DataFormatError(
+            f"{directory / META_FILE}: unreadable (bad or missing {exc})."
+        ) from None
     enc = meta.get("format") == RAW_FORMAT
     eeg, p1 = _read_rows(directory / EEG_FILE, 1 + len(ch), ring_of, encrypted=enc)
     rr, p2 = _read_rows(directory / RR_FILE, 2, ring_of, encrypted=enc)

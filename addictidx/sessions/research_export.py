@@ -82,16 +82,31 @@ def export_research(
 
     out = Path(out_dir).resolve()
     if out == store.directory.resolve() or store.directory.resolve() in out.parents:
-        raise ValueError(f"{out_dir}: the research export must go outside the store directory "
-                         "(files in the store are encrypted; exports are plaintext).")
+        raise ValueError(
+            f"{out_dir}: the research export must go outside the store directory "
+            "(files in the store are encrypted; exports are plaintext)."
+        )
     day = parse_date(on, "on") or _dt.datetime.now(_dt.timezone.utc).date()
     codes = store.subjects()
     chosen = [c for c in codes if store.consent_in_force(c, "research", day)]
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
-    rows: list[str] = ["\t".join((
-        "subject", "session", "day", "status", "index", "band", "confidence", "baseline",
-        "model_id", "model_version"))]
+    rows: list[str] = [
+        "\t".join(
+            (
+                "subject",
+                "session",
+                "day",
+                "status",
+                "index",
+                "band",
+                "confidence",
+                "baseline",
+                "model_id",
+                "model_version",
+            )
+        )
+    ]
     feats: list[str] = []
     n_sessions = 0
     for code in chosen:
@@ -107,18 +122,46 @@ def export_research(
             def fmt(v):
                 return "" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v))
 
-            rows.append("\t".join(fmt(v) for v in (
-                h, k, offset, s["status"], ir.get("index"), ir.get("band"), ir.get("confidence"),
-                ir.get("baseline"), ir.get("model_id"), ir.get("model_version"))))
-            feats.append(json.dumps({
-                "subject": h, "session": k, "day": None if offset == "" else int(offset),
-                "features": d.get("features"), "features_usable": d.get("features_usable"),
-                "quality": d.get("quality"),
-            }, sort_keys=True))
+            rows.append(
+                "\t".join(
+                    fmt(v)
+                    for v in (
+                        h,
+                        k,
+                        offset,
+                        s["status"],
+                        ir.get("index"),
+                        ir.get("band"),
+                        ir.get("confidence"),
+                        ir.get("baseline"),
+                        ir.get("model_id"),
+                        ir.get("model_version"),
+                    )
+                )
+            )
+            feats.append(
+                json.dumps(
+                    {
+                        "subject": h,
+                        "session": k,
+                        "day": None if offset == "" else int(offset),
+                        "features": d.get("features"),
+                        "features_usable": d.get("features_usable"),
+                        "quality": d.get("quality"),
+                    },
+                    sort_keys=True,
+                )
+            )
             if recordings and d.get("recording") is not None:
                 # export_session names files by label and internal id; rename to the number
-                paths = export_session(store, s["id"], out / "recordings", subject_label=h,
-                                       anonymize_dates=True, audit=False)
+                paths = export_session(
+                    store,
+                    s["id"],
+                    out / "recordings",
+                    subject_label=h,
+                    anonymize_dates=True,
+                    audit=False,
+                )
                 for p in paths.values():
                     if p is not None:
                         tail = p.name.split(f"_ses-{s['id']:04d}", 1)[1]
@@ -137,14 +180,21 @@ def export_research(
         "n_subjects": len(chosen),
         "n_sessions": n_sessions,
         "subject_naming": "HMAC-SHA256 keyed hash (20 hex digits) of the site's pseudonymous code; "
-                          "not reversible without the site's key",
+        "not reversible without the site's key",
         "dates": "day offsets from each subject's first session; EDF+ start dates anonymous",
         "intended_use": "research on a physiological deviation index; not a diagnosis",
     }
     p = out / "manifest.json"
     p.write_text(json.dumps(manifest, indent=1) + "\n")
     files.append(p)
-    store.audit_event("export", detail={
-        "what": "research", "n_subjects": len(chosen), "n_sessions": n_sessions,
-        "n_excluded": len(codes) - len(chosen), "consent_on": day.isoformat()})
+    store.audit_event(
+        "export",
+        detail={
+            "what": "research",
+            "n_subjects": len(chosen),
+            "n_sessions": n_sessions,
+            "n_excluded": len(codes) - len(chosen),
+            "consent_on": day.isoformat(),
+        },
+    )
     return ResearchExport(out, len(chosen), len(codes) - len(chosen), n_sessions, tuple(files))

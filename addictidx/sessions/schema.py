@@ -69,7 +69,9 @@ feature_windows = Table(
 session_features = Table(
     "session_features",
     METADATA,
-    Column("session_id", Integer, ForeignKey("sessions.id"), primary_key=True, autoincrement=False),
+    Column(
+        "session_id", Integer, ForeignKey("sessions.id"), primary_key=True, autoincrement=False
+    ),
     Column("values_json", Text, nullable=False),
     Column("usable", Integer, nullable=False),
     Column("quality_json", Text, nullable=False),
@@ -77,7 +79,9 @@ session_features = Table(
 index_results = Table(
     "index_results",
     METADATA,
-    Column("session_id", Integer, ForeignKey("sessions.id"), primary_key=True, autoincrement=False),
+    Column(
+        "session_id", Integer, ForeignKey("sessions.id"), primary_key=True, autoincrement=False
+    ),
     Column("idx", Float),
     Column("band", Text),
     Column("z", Float),
@@ -90,7 +94,9 @@ index_results = Table(
 prescriptions = Table(
     "prescriptions",
     METADATA,
-    Column("session_id", Integer, ForeignKey("sessions.id"), primary_key=True, autoincrement=False),
+    Column(
+        "session_id", Integer, ForeignKey("sessions.id"), primary_key=True, autoincrement=False
+    ),
     Column("rule_id", Text, nullable=False),
     Column("state", Text, nullable=False),
     Column("activity", Text, nullable=False),
@@ -134,7 +140,9 @@ safety_events = Table(
 recordings = Table(
     "recordings",
     METADATA,
-    Column("session_id", Integer, ForeignKey("sessions.id"), primary_key=True, autoincrement=False),
+    Column(
+        "session_id", Integer, ForeignKey("sessions.id"), primary_key=True, autoincrement=False
+    ),
     Column("raw_dir", Text, nullable=False),  # relative to the store directory
     Column("protocol", Text, nullable=False),
     Column("meta_json", Text, nullable=False),
@@ -148,7 +156,9 @@ _V2_INDEXES = (
 consent_terms = Table(
     "consent_terms",
     METADATA,
-    Column("consent_id", Integer, ForeignKey("consents.id"), primary_key=True, autoincrement=False),
+    Column(
+        "consent_id", Integer, ForeignKey("consents.id"), primary_key=True, autoincrement=False
+    ),
     Column("signed_on", Text, nullable=False),  # ISO date the consent form was signed/withdrawn
     Column("expires_on", Text),  # ISO date after which the consent no longer holds (None: never)
 )
@@ -164,8 +174,16 @@ subject_salts = Table(
 #: Tables and indexes each migration step creates (step ``i`` migrates version i -> i + 1).
 TABLES_BY_VERSION: tuple[tuple[tuple[Table, ...], tuple[Index, ...]], ...] = (
     (
-        (subjects, sessions, phases, feature_windows, session_features, index_results,
-         prescriptions, events),
+        (
+            subjects,
+            sessions,
+            phases,
+            feature_windows,
+            session_features,
+            index_results,
+            prescriptions,
+            events,
+        ),
         _V1_INDEXES,
     ),
     ((consents, safety_events, recordings), _V2_INDEXES),

@@ -225,9 +225,13 @@ class SessionStore:
             row = con.execute(select(t.c.salt).where(t.c.subject_code == code)).first()
             if row is not None:
                 return row[0]
-            if not create or con.execute(
-                select(self._t.subjects.c.code).where(self._t.subjects.c.code == code)
-            ).first() is None:
+            if (
+                not create
+                or con.execute(
+                    select(self._t.subjects.c.code).where(self._t.subjects.c.code == code)
+                ).first()
+                is None
+            ):
                 return ""
             salt = secrets.token_hex(16)
             con.execute(t.insert().values(subject_code=code, salt=salt))
@@ -248,7 +252,11 @@ class SessionStore:
         return rows[0][0] if rows else None
 
     def audit_event(
-        self, action: str, *, subject: str | None = None, session: int | None = None,
+        self,
+        action: str,
+        *,
+        subject: str | None = None,
+        session: int | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Append an action to the audit log; ``subject`` is a code, logged as its keyed hash
@@ -327,8 +335,13 @@ class SessionStore:
         return code
 
     def add_consent(
-        self, code: str, *, scope: str = "assessment", status: str = "given",
-        document_version: str = "1", signed_on: str | _dt.date | None = None,
+        self,
+        code: str,
+        *,
+        scope: str = "assessment",
+        status: str = "given",
+        document_version: str = "1",
+        signed_on: str | _dt.date | None = None,
         expires_on: str | _dt.date | None = None,
     ) -> None:
         """Record that a subject gave (or withdrew) consent for ``scope``.
@@ -361,16 +374,25 @@ class SessionStore:
         with self._engine.begin() as con:
             res = con.execute(
                 self._t.consents.insert().values(
-                    subject_code=code, recorded_utc=_utc_now(), scope=str(scope), status=status,
+                    subject_code=code,
+                    recorded_utc=_utc_now(),
+                    scope=str(scope),
+                    status=status,
                     document_version=str(document_version),
                 )
             )
-            con.execute(self._t.consent_terms.insert().values(
-                consent_id=int(res.inserted_primary_key[0]), signed_on=signed.isoformat(),
-                expires_on=None if expires is None else expires.isoformat(),
-            ))
-        self.audit_event("consent", subject=code, detail={
-            "scope": scope, "status": status, "document_version": str(document_version)})
+            con.execute(
+                self._t.consent_terms.insert().values(
+                    consent_id=int(res.inserted_primary_key[0]),
+                    signed_on=signed.isoformat(),
+                    expires_on=None if expires is None else expires.isoformat(),
+                )
+            )
+        self.audit_event(
+            "consent",
+            subject=code,
+            detail={"scope": scope, "status": status, "document_version": str(document_version)},
+        )
 
     def consents(self, code: str) -> list[dict[str, Any]]:
         """Consent records of a subject, oldest first (``recorded_utc, scope, status,
@@ -379,10 +401,17 @@ class SessionStore:
 
         t, d = self._t.consents, self._t.consent_terms
         rows = self._rows(
-            select(t.c.recorded_utc, t.c.scope, t.c.status, t.c.document_version, d.c.signed_on,
-                   d.c.expires_on)
+            select(
+                t.c.recorded_utc,
+                t.c.scope,
+                t.c.status,
+                t.c.document_version,
+                d.c.signed_on,
+                d.c.expires_on,
+            )
             .select_from(t.outerjoin(d, d.c.consent_id == t.c.id))
-            .where(t.c.subject_code == code).order_by(t.c.id)
+            .where(t.c.subject_code == code)
+            .order_by(t.c.id)
         )
         keys = ("recorded_utc", "scope", "status", "document_version", "signed_on", "expires_on")
         return [dict(zip(keys, r)) for r in rows]
@@ -412,8 +441,12 @@ class SessionStore:
         self.ensure_subject(subject_code)
         res = self._run(
             self._t.sessions.insert().values(
-                subject_code=subject_code, started_utc=_utc_now(), status="running",
-                simulated=int(simulated), devices_json=dumps(devices), software=software,
+                subject_code=subject_code,
+                started_utc=_utc_now(),
+                status="running",
+                simulated=int(simulated),
+                devices_json=dumps(devices),
+                software=software,
             )
         )
         return int(res.inserted_primary_key[0])
@@ -434,7 +467,9 @@ class SessionStore:
             con.execute(t.delete().where(t.c.session_id == session_id))
             con.execute(
                 t.insert().values(
-                    session_id=session_id, raw_dir=str(raw_dir), protocol=protocol,
+                    session_id=session_id,
+                    raw_dir=str(raw_dir),
+                    protocol=protocol,
                     meta_json=dumps(meta),
                 )
             )
@@ -456,7 +491,9 @@ class SessionStore:
         """Record one protocol phase and its session-clock span."""
         self._run(
             self._t.phases.insert().values(
-                session_id=session_id, name=name, t_start_s=float(t_start_s),
+                session_id=session_id,
+                name=name,
+                t_start_s=float(t_start_s),
                 t_end_s=None if t_end_s is None else float(t_end_s),
             )
         )
@@ -470,8 +507,12 @@ class SessionStore:
         """Append feature windows ``(t_end_s, values, usable, flags)``; return how many."""
         data = [
             {
-                "session_id": session_id, "phase": phase, "t_end_s": float(t),
-                "values_json": dumps(vals), "usable": int(bool(ok)), "flags_json": dumps(list(flags)),
+                "session_id": session_id,
+                "phase": phase,
+                "t_end_s": float(t),
+                "values_json": dumps(vals),
+                "usable": int(bool(ok)),
+                "flags_json": dumps(list(flags)),
             }
             for t, vals, ok, flags in rows
         ]
@@ -485,8 +526,11 @@ class SessionStore:
         """Store the session-level (scored) feature values and their quality report."""
         q = asdict(quality) if hasattr(quality, "__dataclass_fields__") else quality
         self._replace(
-            self._t.session_features, session_id,
-            values_json=dumps(values), usable=int(usable), quality_json=dumps(q),
+            self._t.session_features,
+            session_id,
+            values_json=dumps(values),
+            usable=int(usable),
+            quality_json=dumps(q),
         )
 
     def _replace(self, table, session_id: int, **values: Any) -> None:
@@ -501,25 +545,40 @@ class SessionStore:
 
         ir = self._t.index_results
         prev = self._rows(
-            select(ir.c.model_id, ir.c.model_version).where(ir.c.session_id != session_id)
-            .order_by(ir.c.session_id.desc()).limit(1)
+            select(ir.c.model_id, ir.c.model_version)
+            .where(ir.c.session_id != session_id)
+            .order_by(ir.c.session_id.desc())
+            .limit(1)
         )
         new = (str(result.model_id), str(result.model_version))
         if prev and tuple(map(str, prev[0])) != new:
-            self.audit_event("model_change", session=session_id, detail={
-                "from": f"{prev[0][0]} {prev[0][1]}", "to": f"{new[0]} {new[1]}"})
+            self.audit_event(
+                "model_change",
+                session=session_id,
+                detail={"from": f"{prev[0][0]} {prev[0][1]}", "to": f"{new[0]} {new[1]}"},
+            )
         self._replace(
-            self._t.index_results, session_id,
-            idx=result.index, band=result.band, z=result.z, confidence=result.confidence,
-            baseline=result.baseline, model_id=result.model_id,
-            model_version=result.model_version, result_json=dumps(asdict(result)),
+            self._t.index_results,
+            session_id,
+            idx=result.index,
+            band=result.band,
+            z=result.z,
+            confidence=result.confidence,
+            baseline=result.baseline,
+            model_id=result.model_id,
+            model_version=result.model_version,
+            result_json=dumps(asdict(result)),
         )
 
     def set_prescription(self, session_id: int, rx: Prescription) -> None:
         """Store the prescription of a session."""
         self._replace(
-            self._t.prescriptions, session_id,
-            rule_id=rx.rule_id, state=rx.state, activity=rx.activity, json=dumps(asdict(rx)),
+            self._t.prescriptions,
+            session_id,
+            rule_id=rx.rule_id,
+            state=rx.state,
+            activity=rx.activity,
+            json=dumps(asdict(rx)),
         )
 
     def add_event(self, session_id: int, t_s: float, kind: str, detail: Mapping[str, Any]) -> None:
@@ -541,10 +600,19 @@ class SessionStore:
 
         ev = self._t.events
         with self._engine.begin() as con:
-            con.execute(ev.delete().where(
-                (ev.c.session_id == session_id) & (ev.c.kind == RESEARCH_EVENT_KIND)))
-            con.execute(ev.insert().values(session_id=session_id, t_s=float(t_s),
-                                           kind=RESEARCH_EVENT_KIND, detail_json=dumps(block)))
+            con.execute(
+                ev.delete().where(
+                    (ev.c.session_id == session_id) & (ev.c.kind == RESEARCH_EVENT_KIND)
+                )
+            )
+            con.execute(
+                ev.insert().values(
+                    session_id=session_id,
+                    t_s=float(t_s),
+                    kind=RESEARCH_EVENT_KIND,
+                    detail_json=dumps(block),
+                )
+            )
 
     def research_result(self, session_id: int) -> dict[str, Any] | None:
         """The session's research-classifier output, or None when it was not enabled."""
@@ -553,8 +621,11 @@ class SessionStore:
         from addictidx.models.research import RESEARCH_EVENT_KIND
 
         ev = self._t.events
-        rows = self._rows(select(ev.c.detail_json).where(
-            (ev.c.session_id == session_id) & (ev.c.kind == RESEARCH_EVENT_KIND)))
+        rows = self._rows(
+            select(ev.c.detail_json).where(
+                (ev.c.session_id == session_id) & (ev.c.kind == RESEARCH_EVENT_KIND)
+            )
+        )
         return json.loads(rows[-1][0]) if rows else None
 
     def add_safety_event(
@@ -569,9 +640,15 @@ class SessionStore:
         )
         if kind in SAFETY_STOP_KINDS:
             rule = detail.get("rule") if isinstance(detail, Mapping) else None
-            self.audit_event("safety_stop", session=session_id, detail={
-                "kind": kind, "rule": None if rule is None else str(rule),
-                "t_s": round(float(t_s), 1)})
+            self.audit_event(
+                "safety_stop",
+                session=session_id,
+                detail={
+                    "kind": kind,
+                    "rule": None if rule is None else str(rule),
+                    "t_s": round(float(t_s), 1),
+                },
+            )
 
     # -- erase -------------------------------------------------------------------------------------
     def erase_session(self, session_id: int) -> bool:
@@ -589,8 +666,16 @@ class SessionStore:
         if log and code is not None:
             self.audit_event("erase", subject=code, session=session_id, detail={"what": "session"})
         with self._engine.begin() as con:
-            for tab in (t.phases, t.feature_windows, t.session_features, t.index_results,
-                        t.prescriptions, t.events, t.safety_events, t.recordings):
+            for tab in (
+                t.phases,
+                t.feature_windows,
+                t.session_features,
+                t.index_results,
+                t.prescriptions,
+                t.events,
+                t.safety_events,
+                t.recordings,
+            ):
                 con.execute(tab.delete().where(tab.c.session_id == session_id))
             n = con.execute(t.sessions.delete().where(t.sessions.c.id == session_id)).rowcount
         if rec is not None and rec["raw_dir"].is_dir():
@@ -615,11 +700,17 @@ class SessionStore:
         from sqlalchemy import select
 
         t = self._t
-        ids = [r[0] for r in self._rows(
-            select(t.sessions.c.id).where(t.sessions.c.subject_code == code))]
-        known = bool(ids) or bool(self._rows(select(t.subjects.c.code).where(t.subjects.c.code == code)))
+        ids = [
+            r[0]
+            for r in self._rows(select(t.sessions.c.id).where(t.sessions.c.subject_code == code))
+        ]
+        known = bool(ids) or bool(
+            self._rows(select(t.subjects.c.code).where(t.subjects.c.code == code))
+        )
         if known:
-            self.audit_event("erase", subject=code, detail={"what": "subject", "sessions": len(ids)})
+            self.audit_event(
+                "erase", subject=code, detail={"what": "subject", "sessions": len(ids)}
+            )
         for sid in ids:
             self._erase_session_rows(sid, log=False)
         with self._engine.begin() as con:
@@ -700,7 +791,8 @@ class SessionStore:
 
         f, s = self._t.session_features, self._t.sessions
         q = (
-            select(f.c.values_json).join(s, s.c.id == f.c.session_id)
+            select(f.c.values_json)
+            .join(s, s.c.id == f.c.session_id)
             .where(s.c.subject_code == subject_code, s.c.status == "complete", f.c.usable == 1)
         )
         if before_session is not None:
@@ -717,7 +809,8 @@ class SessionStore:
 
         f, s = self._t.session_features, self._t.sessions
         q = (
-            select(f.c.quality_json).join(s, s.c.id == f.c.session_id)
+            select(f.c.quality_json)
+            .join(s, s.c.id == f.c.session_id)
             .where(s.c.subject_code == subject_code, s.c.status == "complete", f.c.usable == 1)
         )
         if before_session is not None:
@@ -744,14 +837,30 @@ class SessionStore:
 
         s, i = self._t.sessions, self._t.index_results
         q = select(
-            s.c.id, s.c.subject_code, s.c.started_utc, s.c.ended_utc, s.c.status, s.c.simulated,
-            i.c.idx, i.c.band, i.c.confidence, i.c.baseline,
+            s.c.id,
+            s.c.subject_code,
+            s.c.started_utc,
+            s.c.ended_utc,
+            s.c.status,
+            s.c.simulated,
+            i.c.idx,
+            i.c.band,
+            i.c.confidence,
+            i.c.baseline,
         ).select_from(s.outerjoin(i, i.c.session_id == s.c.id))
         if subject_code is not None:
             q = q.where(s.c.subject_code == subject_code)
         keys = (
-            "id", "subject", "started_utc", "ended_utc", "status", "simulated",
-            "index", "band", "confidence", "baseline",
+            "id",
+            "subject",
+            "started_utc",
+            "ended_utc",
+            "status",
+            "simulated",
+            "index",
+            "band",
+            "confidence",
+            "baseline",
         )
         return [dict(zip(keys, row)) for row in self._rows(q.order_by(s.c.id))]
 
@@ -760,7 +869,10 @@ class SessionStore:
         from sqlalchemy import select
 
         s = self._t.sessions
-        return [r[0] for r in self._rows(select(s.c.id).where(s.c.status == "running").order_by(s.c.id))]
+        return [
+            r[0]
+            for r in self._rows(select(s.c.id).where(s.c.status == "running").order_by(s.c.id))
+        ]
 
     def subject_trend(self, subject_code: str) -> list[dict[str, Any]]:
         """Complete sessions of a subject with index, Z, band and core features, oldest first."""
@@ -768,20 +880,36 @@ class SessionStore:
 
         s, i, f = self._t.sessions, self._t.index_results, self._t.session_features
         q = (
-            select(s.c.id, s.c.started_utc, i.c.idx, i.c.z, i.c.band, i.c.baseline, f.c.values_json,
-                   f.c.usable)
-            .select_from(s.outerjoin(i, i.c.session_id == s.c.id)
-                         .outerjoin(f, f.c.session_id == s.c.id))
+            select(
+                s.c.id,
+                s.c.started_utc,
+                i.c.idx,
+                i.c.z,
+                i.c.band,
+                i.c.baseline,
+                f.c.values_json,
+                f.c.usable,
+            )
+            .select_from(
+                s.outerjoin(i, i.c.session_id == s.c.id).outerjoin(f, f.c.session_id == s.c.id)
+            )
             .where(s.c.subject_code == subject_code, s.c.status == "complete")
             .order_by(s.c.id)
         )
         out = []
         for sid, started, idx, z, band, base, vals, usable in self._rows(q):
-            out.append({
-                "id": sid, "started_utc": started, "index": idx, "z": z, "band": band,
-                "baseline": base, "features": json.loads(vals) if vals else {},
-                "usable": bool(usable),
-            })
+            out.append(
+                {
+                    "id": sid,
+                    "started_utc": started,
+                    "index": idx,
+                    "z": z,
+                    "band": band,
+                    "baseline": base,
+                    "features": json.loads(vals) if vals else {},
+                    "usable": bool(usable),
+                }
+            )
         return out
 
     def feature_windows(self, session_id: int) -> list[dict[str, Any]]:
@@ -791,11 +919,17 @@ class SessionStore:
         t = self._t.feature_windows
         rows = self._rows(
             select(t.c.phase, t.c.t_end_s, t.c.values_json, t.c.usable, t.c.flags_json)
-            .where(t.c.session_id == session_id).order_by(t.c.t_end_s)
+            .where(t.c.session_id == session_id)
+            .order_by(t.c.t_end_s)
         )
         return [
-            {"phase": p, "t_end_s": te, "values": json.loads(v), "usable": bool(u),
-             "flags": json.loads(fl)}
+            {
+                "phase": p,
+                "t_end_s": te,
+                "values": json.loads(v),
+                "usable": bool(u),
+                "flags": json.loads(fl),
+            }
             for p, te, v, u, fl in rows
         ]
 
@@ -806,8 +940,16 @@ class SessionStore:
         t = self._t
         s = t.sessions
         rows = self._rows(
-            select(s.c.id, s.c.subject_code, s.c.started_utc, s.c.ended_utc, s.c.status,
-                   s.c.simulated, s.c.devices_json, s.c.software).where(s.c.id == session_id)
+            select(
+                s.c.id,
+                s.c.subject_code,
+                s.c.started_utc,
+                s.c.ended_utc,
+                s.c.status,
+                s.c.simulated,
+                s.c.devices_json,
+                s.c.software,
+            ).where(s.c.id == session_id)
         )
         if not rows:
             raise StoreError(f"No session with id {session_id} in this store ({self.directory}).")
@@ -823,7 +965,8 @@ class SessionStore:
                 {"name": n, "t_start_s": a, "t_end_s": b}
                 for n, a, b in con.execute(
                     select(p.c.name, p.c.t_start_s, p.c.t_end_s)
-                    .where(p.c.session_id == session_id).order_by(p.c.t_start_s)
+                    .where(p.c.session_id == session_id)
+                    .order_by(p.c.t_start_s)
                 )
             ]
             fw = t.feature_windows
@@ -832,8 +975,9 @@ class SessionStore:
             ).scalar()
             sf = t.session_features
             f = con.execute(
-                select(sf.c.values_json, sf.c.usable, sf.c.quality_json)
-                .where(sf.c.session_id == session_id)
+                select(sf.c.values_json, sf.c.usable, sf.c.quality_json).where(
+                    sf.c.session_id == session_id
+                )
             ).first()
             out["features"] = None if f is None else json.loads(f[0])
             out["features_usable"] = None if f is None else bool(f[1])
@@ -849,13 +993,20 @@ class SessionStore:
                     {"t_s": ts, "kind": k, "detail": json.loads(d)}
                     for ts, k, d in con.execute(
                         select(tab.c.t_s, tab.c.kind, tab.c.detail_json)
-                        .where(tab.c.session_id == session_id).order_by(tab.c.t_s)
+                        .where(tab.c.session_id == session_id)
+                        .order_by(tab.c.t_s)
                     )
                 ]
         rec = self.recording(session_id)
-        out["recording"] = None if rec is None else {
-            "raw_dir": str(rec["raw_dir"]), "protocol": rec["protocol"], "meta": rec["meta"],
-        }
+        out["recording"] = (
+            None
+            if rec is None
+            else {
+                "raw_dir": str(rec["raw_dir"]),
+                "protocol": rec["protocol"],
+                "meta": rec["meta"],
+            }
+        )
         return out
 
 

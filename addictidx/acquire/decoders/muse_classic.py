@@ -237,12 +237,22 @@ def decode_muse_eeg(payload: bytes) -> tuple[int, np.ndarray]:
     # 2**-8, so the table equals the array arithmetic bit for bit).
     v = int.from_bytes(payload, "big")
     t = _EEG_UV_TABLE
-    uv = np.array((
-        t[(v >> 132) & 0xFFF], t[(v >> 120) & 0xFFF], t[(v >> 108) & 0xFFF],
-        t[(v >> 96) & 0xFFF], t[(v >> 84) & 0xFFF], t[(v >> 72) & 0xFFF],
-        t[(v >> 60) & 0xFFF], t[(v >> 48) & 0xFFF], t[(v >> 36) & 0xFFF],
-        t[(v >> 24) & 0xFFF], t[(v >> 12) & 0xFFF], t[v & 0xFFF],
-    ))
+    uv = np.array(
+        (
+            t[(v >> 132) & 0xFFF],
+            t[(v >> 120) & 0xFFF],
+            t[(v >> 108) & 0xFFF],
+            t[(v >> 96) & 0xFFF],
+            t[(v >> 84) & 0xFFF],
+            t[(v >> 72) & 0xFFF],
+            t[(v >> 60) & 0xFFF],
+            t[(v >> 48) & 0xFFF],
+            t[(v >> 36) & 0xFFF],
+            t[(v >> 24) & 0xFFF],
+            t[(v >> 12) & 0xFFF],
+            t[v & 0xFFF],
+        )
+    )
     return v >> 144, uv
 
 
@@ -417,7 +427,9 @@ def decode_muse_control(payload: bytes) -> str:
     for i, c in enumerate(frag):
         if not 0x20 <= c < 0x7F:
             raise decode_error(
-                "decode_muse_control", payload, f"at byte {i + 1}: 0x{c:02x} is not printable ASCII"
+                "decode_muse_control",
+                payload,
+                f"at byte {i + 1}: 0x{c:02x} is not printable ASCII",
             )
     return frag.decode("ascii")
 

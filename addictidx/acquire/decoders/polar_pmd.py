@@ -180,7 +180,9 @@ def decode_pmd_settings(
                 decoder, full, f"at byte {base_offset + i}: unknown setting type {code}"
             )
         if i + 1 >= len(params):
-            raise decode_error(decoder, full, f"at byte {base_offset + i + 1}: missing value count")
+            raise decode_error(
+                decoder, full, f"at byte {base_offset + i + 1}: missing value count"
+            )
         sname, size = PMD_SETTING_TYPES[code]
         count = params[i + 1]
         start = i + 2
@@ -328,7 +330,9 @@ def encode_pmd_request(
     out = bytearray([op_code, mcode])
     for sname, value in (settings or {}).items():
         if sname not in _SETTING_CODES or sname == "SECURITY":
-            raise ValueError(f"Unknown PMD setting {sname!r}; use one of {sorted(_SETTING_CODES)}.")
+            raise ValueError(
+                f"Unknown PMD setting {sname!r}; use one of {sorted(_SETTING_CODES)}."
+            )
         code, size = _SETTING_CODES[sname]
         out += bytes([code, 1])
         if sname == "FACTOR":
@@ -524,7 +528,9 @@ def decode_pmd_acc(payload: bytes, *, factor: float | None = None) -> tuple[int,
             raise decode_error(
                 name, payload, f"at byte 9: unsupported compressed ACC frame type {fr.frame_type}"
             )
-        raw = decode_pmd_delta_samples(fr.data, 3, 2, decoder=name, payload=payload, base_offset=10)
+        raw = decode_pmd_delta_samples(
+            fr.data, 3, 2, decoder=name, payload=payload, base_offset=10
+        )
     else:
         width = {0: 1, 1: 2, 2: 3}.get(fr.frame_type)
         if width is None:
