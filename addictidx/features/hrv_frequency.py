@@ -17,7 +17,7 @@ Two conventions, chosen by :func:`hrv_frequency`'s ``convention`` (default ``"ku
        largest PSD bin inside the band (DC excluded).
 
 ``"neurokit"`` (NeuroKit2 0.2.13 ``nk.hrv_frequency`` defaults, the cross-check mode)
-    Written out in ``../shared/reference/ANCHORS_PERF.md`` §1: quadratic spline at 100 Hz on
+    Read from NeuroKit2's source (``hrv/hrv_frequency.py``, ``signal/signal_psd.py``): quadratic spline at 100 Hz on
     ``arange(t[0], t[-1] + 1/100, 1/100)`` with constant extrapolation, whole-series mean
     removed, ``min_frequency = (2*fs)/(N/2)``, ``nperseg = int((2/min_frequency)*fs)`` capped at
     ``int(N/2)`` (the float expression is reproduced, so ~6 % of lengths give N/2-1), Welch with
