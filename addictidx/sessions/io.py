@@ -18,6 +18,7 @@ EDF/EDF+/BDF and our own exports. Each returns a :class:`Recording`; a malformed
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import math
 from dataclasses import dataclass, field
@@ -112,12 +113,49 @@ def _gap_annotations(missing: np.ndarray, sfreq: float) -> list[tuple[float, flo
 
 
 def _edf_annotations(items):
+    """EDF+ annotations from ``(onset_s, duration_s | None, text)``, in time order.
+
+    Sorted by onset then text only: a point event (duration ``None``) and a phase starting at
+    the same instant must not be compared by duration (issue 17.1).
+    """
     import edfio
 
     return [
         edfio.EdfAnnotation(round(a, 4), None if d is None else round(d, 4), t)
-        for a, d, t in items
+        for a, d, t in sorted(items, key=lambda x: (x[0], x[2]))
     ]
+
+
+@contextlib.contextmanager
+def staged_dir(final: Path):
+    """A hidden folder beside ``final`` to write into; its files move into ``final`` only when
+    the block ends without an error (each by an atomic rename), otherwise it is removed.
+
+    So an export that fails half-way leaves nothing behind (issue 17.1).
+    """
+    import shutil
+    import tempfile
+
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    created = not final.exists()
+    try:
+        if created:
+            stage.replace(final)
+            return
+        for item in sorted(stage.rglob("*")):
+            if item.is_file():
+                dest = final / item.relative_to(stage)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                item.replace(dest)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def export_session(
@@ -156,8 +194,6 @@ def export_session(
     paths : dict
         ``{"eeg_bdf": Path, "rr_edf": Path | None, "rr_tsv": Path | None}``.
     """
-    import edfio
-
     from addictidx._core.errors import StoreError
     from addictidx.sessions.raw import read_raw
 
@@ -166,8 +202,29 @@ def export_session(
     if rec is None or not Path(rec["raw_dir"]).is_dir():
         raise StoreError(f"Session {session_id} has no raw recording to export.")
     raw = read_raw(rec["raw_dir"], keyring=store.keyring)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    final = Path(out_dir)
+    with staged_dir(final) as stage:
+        written = _write_export(stage, detail, raw, subject_label, anonymize_dates, session_id)
+    paths = {k: (None if v is None else final / v.name) for k, v in written.items()}
+    if audit:
+        store.audit_event(
+            "export",
+            subject=detail["subject"],
+            session=session_id,
+            detail={
+                "what": "recording",
+                "files": sorted(k for k, v in paths.items() if v is not None),
+            },
+        )
+    return paths
+
+
+def _write_export(
+    out: Path, detail: dict, raw, subject_label, anonymize_dates: bool, session_id: int
+) -> dict[str, Path | None]:
+    """Write one session's BDF, EDF+ and TSV into ``out`` (see :func:`export_session`)."""
+    import edfio
+
     label = _safe_name(detail["subject"] if subject_label is None else subject_label)
     stem = f"{label}_ses-{session_id:04d}"
     start = _dt.datetime(1985, 1, 1) if anonymize_dates else _start(detail)
@@ -214,7 +271,7 @@ def export_session(
             recording=recording,
             starttime=start.time(),
             data_record_duration=1.0,
-            annotations=_edf_annotations(sorted(ann)),
+            annotations=_edf_annotations(ann),
         )
         p = out / f"{stem}_eeg.bdf"
         bdf.write(p)
@@ -256,21 +313,11 @@ def export_session(
             recording=recording,
             starttime=start.time(),
             data_record_duration=1.0,
-            annotations=_edf_annotations(sorted(ann)),
+            annotations=_edf_annotations(ann),
         )
         p = out / f"{stem}_rr.edf"
         edf.write(p)
         paths["rr_edf"] = p
-    if audit:
-        store.audit_event(
-            "export",
-            subject=detail["subject"],
-            session=session_id,
-            detail={
-                "what": "recording",
-                "files": sorted(k for k, v in paths.items() if v is not None),
-            },
-        )
     return paths
 
 

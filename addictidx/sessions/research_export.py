@@ -78,7 +78,7 @@ def export_research(
     ResearchExport
     """
     from addictidx.sessions.consent import parse_date
-    from addictidx.sessions.io import export_session
+    from addictidx.sessions.io import staged_dir
 
     out = Path(out_dir).resolve()
     if out == store.directory.resolve() or store.directory.resolve() in out.parents:
@@ -89,7 +89,30 @@ def export_research(
     day = parse_date(on, "on") or _dt.datetime.now(_dt.timezone.utc).date()
     codes = store.subjects()
     chosen = [c for c in codes if store.consent_in_force(c, "research", day)]
-    out.mkdir(parents=True, exist_ok=True)
+    # Written into a hidden folder beside ``out`` and moved in only when complete: a failure
+    # half-way leaves no partial export behind (issue 17.1).
+    with staged_dir(out) as stage:
+        staged, n_sessions = _write_export(store, stage, chosen, day, recordings)
+    files = [out / p.relative_to(stage) for p in staged]
+    store.audit_event(
+        "export",
+        detail={
+            "what": "research",
+            "n_subjects": len(chosen),
+            "n_sessions": n_sessions,
+            "n_excluded": len(codes) - len(chosen),
+            "consent_on": day.isoformat(),
+        },
+    )
+    return ResearchExport(out, len(chosen), len(codes) - len(chosen), n_sessions, tuple(files))
+
+
+def _write_export(
+    store: Any, out: Path, chosen: list, day: _dt.date, recordings: bool
+) -> tuple[list[Path], int]:
+    """Write the research export of the ``chosen`` subjects into ``out``."""
+    from addictidx.sessions.io import export_session
+
     files: list[Path] = []
     rows: list[str] = [
         "\t".join(
@@ -187,14 +210,4 @@ def export_research(
     p = out / "manifest.json"
     p.write_text(json.dumps(manifest, indent=1) + "\n")
     files.append(p)
-    store.audit_event(
-        "export",
-        detail={
-            "what": "research",
-            "n_subjects": len(chosen),
-            "n_sessions": n_sessions,
-            "n_excluded": len(codes) - len(chosen),
-            "consent_on": day.isoformat(),
-        },
-    )
-    return ResearchExport(out, len(chosen), len(codes) - len(chosen), n_sessions, tuple(files))
+    return files, n_sessions
