@@ -5,12 +5,17 @@ What the page shows is compared with what the store holds (the index, its band, 
 the per-channel quality with the live session's frame. Screenshots are kept under the test's tmp
 dir; with ADDICTIDX_RECORD_ARTIFACTS=1 the latest are copied to benchmarks/results/ for the record,
 with the frame rate the browser achieved (dashboard_fps.json; reported, not asserted).
+
+The page runs under its real Content-Security-Policy (no inline script, no eval), so waits pass
+functions (``"() => ..."``), which Playwright runs without eval. The browser opens the URL the
+server printed at launch (token included), as staff would.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -50,6 +55,13 @@ def _get(url: str, token: str | None = None):
         return r.status, r.read()
 
 
+def _printed_token(log: Path) -> str:
+    m = re.search(r"Open: http://\S+/\?token=(\S+)", log.read_text())
+    if m is None:
+        raise ConnectionError("no launch URL yet")
+    return m.group(1)
+
+
 class Server:
     def __init__(self, tmp: Path, *args: str, host: str = "127.0.0.1") -> None:
         self.port = _free_port()
@@ -78,6 +90,8 @@ class Server:
         deadline = time.monotonic() + 60
         while True:
             try:
+                if self.token is None:  # the launch line prints the URL with its token
+                    self.token = _printed_token(tmp / self.log.name)
                 _get(self.base + "/api/state", self.token)
                 return
             except (urllib.error.URLError, ConnectionError, OSError):
@@ -87,6 +101,11 @@ class Server:
                         f"dashboard did not start: {(tmp / self.log.name).read_text()}"
                     ) from None
                 time.sleep(0.2)
+
+    @property
+    def url(self) -> str:
+        """The page's URL as printed at launch (token included)."""
+        return f"{self.base}/?token={self.token}"
 
     def state(self) -> dict:
         return json.loads(_get(self.base + "/api/state", self.token)[1])
@@ -141,10 +160,10 @@ def test_page_shows_stored_index_and_channel_quality(browser, tmp_path):
     srv = Server(tmp_path, "--subject", "P201", "--speed", "50")
     try:
         page = browser.new_page()
-        page.goto(srv.base + "/")
+        page.goto(srv.url)
         # live: channels with their quality while the session runs
         page.wait_for_function(
-            "document.querySelector('[data-testid=\"q-TP9\"] b').textContent.includes('%')",
+            "() => document.querySelector('[data-testid=\"q-TP9\"] b').textContent.includes('%')",
             timeout=30000,
         )
         st = srv.state()
@@ -154,11 +173,11 @@ def test_page_shows_stored_index_and_channel_quality(browser, tmp_path):
             assert tile.startswith(ch) and tile.endswith("%")
         # the session ends and is scored; the page shows what the store holds
         page.wait_for_function(
-            "document.querySelector('[data-testid=\"state\"]').textContent.startsWith('complete')",
+            "() => document.querySelector('[data-testid=\"state\"]').textContent.startsWith('complete')",
             timeout=60000,
         )
         page.wait_for_function(
-            "document.querySelector('[data-testid=\"index-value\"]').textContent !== '-'",
+            "() => document.querySelector('[data-testid=\"index-value\"]').textContent !== '-'",
             timeout=10000,
         )
         from addictidx.sessions.store import SessionStore
@@ -180,7 +199,7 @@ def test_page_shows_stored_index_and_channel_quality(browser, tmp_path):
         # history with report links, and the report opens
         page.wait_for_selector('[data-testid="history"] a')
         href = page.locator('[data-testid="history"] a').first.get_attribute("href")
-        status, body = _get(srv.base + href)
+        status, body = _get(srv.base + href, srv.token)
         assert status == 200 and b"P201" in body
         shot = _shot(page, tmp_path, "complete")
         assert shot.stat().st_size > 10_000
@@ -192,8 +211,8 @@ def test_stop_button_stops_the_session_and_frame_rate(browser, tmp_path):
     srv = Server(tmp_path, "--subject", "P202", "--speed", "1")
     try:
         page = browser.new_page()
-        page.goto(srv.base + "/")
-        page.wait_for_function("window.__stats && window.__stats.renders > 5", timeout=30000)
+        page.goto(srv.url)
+        page.wait_for_function("() => window.__stats && window.__stats.renders > 5", timeout=30000)
         # measure the frame rate in the browser over ~4 s of real-time streaming
         before = page.evaluate(
             "({r: __stats.renders, f: __stats.frames, t: performance.now(), "
@@ -237,11 +256,11 @@ def test_stop_button_stops_the_session_and_frame_rate(browser, tmp_path):
 
         page.click('[data-testid="stop"]')
         page.wait_for_function(
-            "document.querySelector('[data-testid=\"state\"]').textContent.includes('stopped')",
+            "() => document.querySelector('[data-testid=\"state\"]').textContent.includes('stopped')",
             timeout=30000,
         )
         page.wait_for_function(
-            "document.querySelector('[data-testid=\"safety-events\"]').textContent.includes('S6')",
+            "() => document.querySelector('[data-testid=\"safety-events\"]').textContent.includes('S6')",
             timeout=10000,
         )
         from addictidx.sessions.store import SessionStore
@@ -273,7 +292,13 @@ def test_token_required_when_set(tmp_path):
         srv.close()
 
 
-def test_token_is_generated_when_bound_beyond_localhost():
-    from addictidx.cli.dashboard import _LOOPBACK
-
-    assert "127.0.0.1" in _LOOPBACK and "0.0.0.0" not in _LOOPBACK
+def test_token_is_generated_and_printed_on_localhost_too(tmp_path):
+    srv = Server(tmp_path)  # no --token: one is made and printed in the launch URL
+    try:
+        assert srv.token and len(srv.token) >= 16
+        with pytest.raises(urllib.error.HTTPError) as err:
+            _get(srv.base + "/api/state")
+        assert err.value.code == 401
+        assert srv.state()["status"] == "idle"
+    finally:
+        srv.close()

@@ -41,9 +41,9 @@ def test_research_panel_only_with_flag(browser, tmp_path, research):
         assert st["status"] == "complete", st.get("error")
         assert "research" not in (st["index"] or {})  # never inside the index
         page = browser.new_page()
-        page.goto(srv.base + "/")
+        page.goto(srv.url)
         page.wait_for_function(
-            "document.querySelector('[data-testid=\"index-value\"]').textContent !== '-'",
+            "() => document.querySelector('[data-testid=\"index-value\"]').textContent !== '-'",
             timeout=20000,
         )
         panel = page.locator('[data-testid="research"]')
@@ -55,7 +55,7 @@ def test_research_panel_only_with_flag(browser, tmp_path, research):
                 block["probability"], abs=1e-3
             )
             page.wait_for_function(
-                "!document.querySelector('[data-testid=\"research\"]').hidden", timeout=10000
+                "() => !document.querySelector('[data-testid=\"research\"]').hidden", timeout=10000
             )
             assert panel.is_visible()
             assert _text(page, "research-value") == f"{block['probability']:.2f}"

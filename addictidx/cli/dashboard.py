@@ -10,8 +10,6 @@ from addictidx.cli._app import _clean_errors, _default_store, app
 
 __all__ = ["dashboard"]
 
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
 
 @app.command()
 @_clean_errors
@@ -30,7 +28,14 @@ def dashboard(
         None,
         "--token",
         envvar="ADDICTIDX_DASHBOARD_TOKEN",
-        help="Access token; required (and generated when not given) when bound beyond localhost.",
+        help="Access token (at least 8 characters); a random one is made at every launch when "
+        "not given. Always required, on localhost too; printed in the URL at launch.",
+    ),
+    allow_host: list[str] = typer.Option(
+        [],
+        "--allow-host",
+        help="Also accept this Host name (DNS name or reverse proxy); repeatable. The bound "
+        "address (and the loopback names on localhost) are always accepted.",
     ),
     subject: str | None = typer.Option(
         None, "--subject", help="Start a session for this pseudonym at once."
@@ -61,10 +66,10 @@ def dashboard(
 ) -> None:
     """Serve the live session dashboard (quality, traces, phase, index, prescription, STOP)."""
     import asyncio
-    import secrets
 
     try:
         from addictidx.dashboard.app import create_app, serve
+        from addictidx.dashboard.guard import Guard, allowed_hosts_for
     except ImportError as exc:  # pragma: no cover - dependencies are declared
         raise ValueError(
             f"The dashboard needs fastapi and uvicorn ({exc.name} is missing): "
@@ -78,8 +83,7 @@ def dashboard(
     if not speed > 0:
         # An unpaced replay would monopolise the event loop the web server shares.
         raise ValueError(f"--speed must be > 0 for the dashboard (a paced replay), got {speed!r}.")
-    if host not in _LOOPBACK and not token:
-        token = secrets.token_urlsafe(16)
+    guard = Guard.create(token or None, allowed_hosts_for(host, tuple(allow_host)))
     runner = DashboardRunner(
         store or _default_store(),
         simulate=simulate,
@@ -92,12 +96,14 @@ def dashboard(
         db_url=db_url,
         research=research_model,
     )
-    web = create_app(runner, token=token, fps=fps)
+    web = create_app(runner, fps=fps, guard=guard)
     shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    if host in ("0.0.0.0", "::"):
+        shown = "127.0.0.1"
+    # Like Jupyter: the one URL that opens the dashboard, token included (stderr, not stdout).
     typer.echo(
-        f"addictidx dashboard on {url}  ({'simulated' if simulate else 'Bluetooth'} devices; "
-        "Ctrl+C to quit)",
+        f"addictidx dashboard ({'simulated' if simulate else 'Bluetooth'} devices; Ctrl+C to "
+        f"quit). Open: http://{shown}:{port}/?token={guard.token}",
         err=True,
     )
 

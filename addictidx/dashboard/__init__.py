@@ -8,7 +8,9 @@ session itself is :func:`addictidx.sessions.assessment.run_assessment_async`, ex
 
 Modules: :mod:`~addictidx.dashboard.state` (JSON frames from a live session and the store),
 :mod:`~addictidx.dashboard.runner` (starts and stops sessions on the loop),
-:mod:`~addictidx.dashboard.app` (routes, token check), :mod:`~addictidx.dashboard.page` (the page).
+:mod:`~addictidx.dashboard.app` (routes, JSON bodies), :mod:`~addictidx.dashboard.guard` (Host and
+Origin allow-lists, access and CSRF tokens, security headers), :mod:`~addictidx.dashboard.page`
+(the page; its script is the package file ``page.js``).
 Importing this package is light; FastAPI and uvicorn are imported by ``app`` only.
 """
 

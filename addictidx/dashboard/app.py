@@ -1,8 +1,12 @@
 """The dashboard's web app: one page, one websocket of frames, a few JSON endpoints.
 
-Routes (every one needs ``?token=...`` or the ``X-Addictidx-Token`` header when a token is set):
+Every route passes :class:`~addictidx.dashboard.guard.GuardMiddleware` first: Host and Origin
+allow-lists, the access token (always, loopback included: ``?token=`` once, then a cookie, or the
+``X-Addictidx-Token`` header), the CSRF token and ``application/json`` on state changes, and the
+security headers. Bodies that are not a JSON object get 400 with one line.
 
-``GET /``                          the page
+``GET /``                          the page (its script is ``/static/page.js``: no inline script)
+``GET /static/page.js``            the page's script
 ``GET /api/state``                 one full frame (JSON)
 ``WS  /ws``                        frames at ``fps`` per second, each the latest state
 ``POST /api/start {"subject"}``    start a session
@@ -20,22 +24,67 @@ and per-element update messages for no gain here.
 """
 
 import asyncio
-import hmac
+import html
+import json
 import time
 from typing import Any
 
-from addictidx.dashboard.page import PAGE_HTML
+from addictidx.dashboard.guard import Guard, GuardMiddleware, allowed_hosts_for
+from addictidx.dashboard.page import PAGE_HTML, page_script
 from addictidx.dashboard.runner import DashboardRunner
 from addictidx.dashboard.state import Cursor, session_frame
 
-__all__ = ["create_app", "DEFAULT_FPS"]
+__all__ = ["create_app", "DEFAULT_FPS", "MAX_BODY_BYTES"]
 
 #: Frames per second pushed to each browser.
 DEFAULT_FPS = 20.0
-TOKEN_HEADER = "x-addictidx-token"
+#: Largest JSON body accepted (the page sends a few dozen bytes).
+MAX_BODY_BYTES = 16_384
 
 
-def create_app(runner: DashboardRunner, *, token: "str | None" = None, fps: float = DEFAULT_FPS):
+class BadBody(ValueError):
+    """A request body that is not one JSON object (answered with 400 and one line)."""
+
+
+async def json_object(request, *, required: bool = True) -> dict:
+    """The request's body as a JSON object, read up to :data:`MAX_BODY_BYTES`.
+
+    Raises
+    ------
+    BadBody
+        Too large, not UTF-8 JSON, or not an object (an empty body is ``{}`` when not required).
+    """
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise BadBody(f"Request body larger than {MAX_BODY_BYTES} bytes.")
+    if not raw.strip() and not required:
+        return {}
+    try:
+        body = json.loads(bytes(raw).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        msg = getattr(exc, "msg", None) or "not UTF-8"
+        raise BadBody(f"Request body is not valid JSON ({msg}).") from None
+    if not isinstance(body, dict):
+        raise BadBody(f"Request body must be a JSON object, got {type(body).__name__}.")
+    return body
+
+
+def _string_field(body: dict, key: str, default: str | None = None) -> str:
+    value = body.get(key, default)
+    if not isinstance(value, str):
+        raise BadBody(f"{key!r} must be a string, got {type(value).__name__}.")
+    return value
+
+
+def create_app(
+    runner: DashboardRunner,
+    *,
+    token: str | None = None,
+    fps: float = DEFAULT_FPS,
+    guard: Guard | None = None,
+):
     """Build the FastAPI app around a :class:`DashboardRunner`.
 
     Parameters
@@ -43,23 +92,27 @@ def create_app(runner: DashboardRunner, *, token: "str | None" = None, fps: floa
     runner : DashboardRunner
         Starts and stops the sessions.
     token : str | None
-        Required on every request when set (the CLI sets one when bound beyond localhost).
+        Access token required on every request; a random one when ``None`` (read it from
+        ``app.state.guard.token``). Ignored when ``guard`` is given.
     fps : float
         Websocket frames per second.
+    guard : Guard | None
+        Token, CSRF token and Host allow-list; default: ``token`` and the loopback names.
     """
     from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
-    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
+    if guard is None:
+        guard = Guard.create(token, allowed_hosts_for("127.0.0.1"))
     app = FastAPI(title="addictidx dashboard", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.guard = guard
     period = 1.0 / float(fps)
+    page_html = PAGE_HTML.replace("__CSRF_TOKEN__", html.escape(guard.csrf, quote=True))
+    script = page_script()
 
-    def _ok(given: str | None) -> bool:
-        return token is None or (given is not None and hmac.compare_digest(given, token))
-
-    def _check(request: Request) -> None:
-        given = request.headers.get(TOKEN_HEADER) or request.query_params.get("token")
-        if not _ok(given):
-            raise HTTPException(status_code=401, detail="token required")
+    @app.exception_handler(BadBody)
+    async def bad_body(request: Request, exc: BadBody):
+        return JSONResponse({"detail": str(exc)}, status_code=400)
 
     def frame(cursor: Cursor) -> dict[str, Any]:
         f = session_frame(
@@ -80,46 +133,44 @@ def create_app(runner: DashboardRunner, *, token: "str | None" = None, fps: floa
 
     @app.get("/", response_class=HTMLResponse)
     async def page(request: Request):
-        _check(request)
-        return HTMLResponse(PAGE_HTML, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(page_html)
+
+    @app.get("/static/page.js")
+    async def page_js(request: Request):
+        return Response(script, media_type="text/javascript; charset=utf-8")
 
     @app.get("/api/state")
     async def state(request: Request):
-        _check(request)
         return JSONResponse(frame(Cursor()))
 
     @app.post("/api/start")
     async def start(request: Request):
-        _check(request)
-        body = await request.json()
+        subject = _string_field(await json_object(request), "subject", "")
         try:
-            runner.start(str(body.get("subject", "")))
+            runner.start(subject)
         except (ValueError, RuntimeError) as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
         return {"ok": True}
 
     @app.post("/api/stop")
     async def stop(request: Request):
-        _check(request)
+        await json_object(request, required=False)
         return {"ok": runner.stop()}
 
     @app.post("/api/symptom")
     async def symptom(request: Request):
-        _check(request)
+        await json_object(request, required=False)
         return {"ok": runner.symptom()}
 
     @app.post("/api/mark")
     async def mark(request: Request):
-        _check(request)
-        body = await request.json()
-        label = str(body.get("label", "staff_mark"))
+        label = _string_field(await json_object(request, required=False), "label", "staff_mark")
         if not label.replace("_", "").isalnum():
             raise HTTPException(status_code=400, detail="a mark is a machine name (a-z, _)")
         return {"ok": runner.mark(label)}
 
     @app.get("/api/history")
     async def history(request: Request, subject: str):
-        _check(request)
         try:
             return {"subject": subject, "sessions": runner.history(subject)}
         except ValueError as exc:
@@ -127,7 +178,6 @@ def create_app(runner: DashboardRunner, *, token: "str | None" = None, fps: floa
 
     @app.get("/report/{session_id}.{fmt}")
     async def report(request: Request, session_id: int, fmt: str):
-        _check(request)
         if fmt not in ("html", "pdf"):
             raise HTTPException(status_code=404, detail="html or pdf")
         try:
@@ -138,9 +188,6 @@ def create_app(runner: DashboardRunner, *, token: "str | None" = None, fps: floa
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket):
-        if not _ok(websocket.query_params.get("token")):
-            await websocket.close(code=4401)
-            return
         await websocket.accept()
         cursor = Cursor()
         nxt = time.perf_counter()
@@ -156,7 +203,7 @@ def create_app(runner: DashboardRunner, *, token: "str | None" = None, fps: floa
         except (WebSocketDisconnect, RuntimeError):
             return
 
-    return app
+    return GuardMiddleware(app, guard)
 
 
 async def serve(app, host: str, port: int) -> None:
