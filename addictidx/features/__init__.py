@@ -20,8 +20,8 @@ hrv_frequency, hrv_psd
     Frequency-domain HRV alone (Kubios ms² or NeuroKit2's normalized spectrum).
 correct_rr, RRCorrection
     RR artefact correction (Lipponen & Tarvainen 2019, Kubios threshold levels).
-detect_rpeaks, ecg_to_rr
-    R peaks in chest-strap ECG (~130 Hz) and the RR series.
+detect_rpeaks, ecg_to_rr, ecg_beats, ECGBeats
+    R peaks in single-lead ECG (40-220 bpm, 130-360 Hz), the RR series, quality per beat.
 rr_quality
     RR artefact/ectopy screening and the < 5 % gate.
 StreamingBandPower, StreamingHrv
@@ -43,7 +43,7 @@ from .bands import (
     frontal_alpha_asymmetry,
     individual_alpha_frequency,
 )
-from .ecg_peaks import detect_rpeaks, ecg_to_rr
+from .ecg_peaks import TRUSTED_MIN_CORR, ECGBeats, detect_rpeaks, ecg_beats, ecg_to_rr
 from .eeg_features import compute_eeg_features
 from .eeg_quality import (
     DEFAULT_EEG_THRESHOLDS,
@@ -102,6 +102,9 @@ __all__ = [
     "sample_entropy",
     "detect_rpeaks",
     "ecg_to_rr",
+    "ecg_beats",
+    "ECGBeats",
+    "TRUSTED_MIN_CORR",
     "compute_eeg_features",
     "THRESHOLD_LEVELS_S",
     "RRCorrection",
