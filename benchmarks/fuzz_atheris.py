@@ -22,14 +22,14 @@ import atheris
 with atheris.instrument_imports(include=["addictidx"]):
     from addictidx._core.errors import DataFormatError, DecodeError, StoreError
     from addictidx.acquire.decoders import DECODERS
-    from addictidx.sessions import crypto
-    from addictidx.sessions.audit import verify_audit
     from addictidx.sessions.io import read_recording
+    from addictidx.store import crypto, keyring
+    from addictidx.store.audit import verify_audit
 
 KEYS = sorted(DECODERS)
 SUFFIXES = (".bdf", ".edf", ".csv", ".tsv", ".xdf", ".csv.gz")
 TMP = Path(tempfile.mkdtemp(prefix="addictidx-fuzz-"))
-RING = crypto.load_keyring(TMP / "store")
+RING = keyring.load_keyring(TMP / "store")
 
 
 def one_input(data: bytes) -> None:
@@ -67,7 +67,7 @@ def one_input(data: bytes) -> None:
         kf.write_bytes(fdp.ConsumeBytes(fdp.remaining_bytes()))
         kf.chmod(0o600)
         try:
-            crypto.load_keyring(d, create=False)
+            keyring.load_keyring(d, create=False)
         except StoreError:
             pass
 

@@ -101,7 +101,7 @@ def run_pipeline(
     from addictidx.acquire.hub import StreamHub
     from addictidx.acquire.replay import iter_notifications
     from addictidx.features import compute_index_features
-    from addictidx.sessions.raw import RawWriter
+    from addictidx.store.raw import RawWriter
 
     head = SimulatedHeadband(duration_s=duration_s, seed=seed)
     strap = SimulatedStrap(duration_s=duration_s + 2.0, seed=seed)

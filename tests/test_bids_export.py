@@ -20,14 +20,14 @@ pytest.importorskip(
 from addictidx.cli import app  # noqa: E402
 from addictidx.sessions.assessment import run_assessment  # noqa: E402
 from addictidx.sessions.protocol import STANDARD_PROTOCOL  # noqa: E402
-from addictidx.sessions.store import SessionStore  # noqa: E402
+from addictidx.store.session_store import SessionStore  # noqa: E402
 
 
 def test_bids_export_reads_back(tmp_path):
     from mne_bids import BIDSPath, read_raw_bids
 
     from addictidx.acquire.profiles import load_profile
-    from addictidx.sessions.raw import read_raw
+    from addictidx.store.raw import read_raw
 
     store_dir, out = tmp_path / "store", tmp_path / "out"
     res = run_assessment("B-01", store_dir=store_dir, protocol=STANDARD_PROTOCOL, seed=2)

@@ -180,7 +180,7 @@ def test_page_shows_stored_index_and_channel_quality(browser, tmp_path):
             "() => document.querySelector('[data-testid=\"index-value\"]').textContent !== '-'",
             timeout=10000,
         )
-        from addictidx.sessions.store import SessionStore
+        from addictidx.store.session_store import SessionStore
 
         with SessionStore(srv.store) as store:
             (row,) = store.list_sessions("P201")
@@ -263,7 +263,7 @@ def test_stop_button_stops_the_session_and_frame_rate(browser, tmp_path):
             "() => document.querySelector('[data-testid=\"safety-events\"]').textContent.includes('S6')",
             timeout=10000,
         )
-        from addictidx.sessions.store import SessionStore
+        from addictidx.store.session_store import SessionStore
 
         with SessionStore(srv.store) as store:
             (row,) = store.list_sessions("P202")

@@ -25,7 +25,7 @@ from addictidx.features import (
 from addictidx.report.summary import emg_gate_phrase
 from addictidx.sessions.assessment import emg_gate, score_and_store
 from addictidx.sessions.protocol import PhaseSpan
-from addictidx.sessions.store import SessionStore
+from addictidx.store.session_store import SessionStore
 
 SFREQ = 256.0
 CHANNELS = ["TP9", "AF7", "AF8", "TP10"]

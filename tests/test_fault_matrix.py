@@ -30,7 +30,7 @@ import pytest
 
 from addictidx.acquire.decoders import decode_heart_rate_measurement
 from addictidx.acquire.faults import FaultedNotification
-from addictidx.sessions.raw import read_raw
+from addictidx.store.raw import read_raw
 
 _SOAK_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "soak.py"
 _spec = importlib.util.spec_from_file_location("addictidx_soak", _SOAK_PATH)

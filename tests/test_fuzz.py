@@ -27,7 +27,7 @@ from addictidx.acquire.decoders import (
     encode_heart_rate_measurement,
     encode_muse_eeg,
 )
-from addictidx.sessions import crypto
+from addictidx.store import keyring
 
 FUZZ = settings(
     max_examples=60,
@@ -198,7 +198,7 @@ def test_acquire_text_readers_raise_only_data_format_error(which, text, edits, c
 @given(edits=EDITS, cut=CUT, target=st.sampled_from(["eeg.f64", "rr.f64", "meta.json"]))
 def test_encrypted_raw_reader_raises_only_clear_errors(tmp_path_factory, edits, cut, target):
     from addictidx._core.types import Chunk, StreamSpec
-    from addictidx.sessions.raw import RawWriter, read_raw
+    from addictidx.store.raw import RawWriter, read_raw
 
     base = tmp_path_factory.mktemp("raw")
     spec = StreamSpec("hb", "eeg", "eeg", ("A", "B"), 256.0, "uV", 12)
@@ -220,7 +220,7 @@ def test_encrypted_raw_reader_raises_only_clear_errors(tmp_path_factory, edits, 
 @FUZZ
 @given(data=st.binary(max_size=400), edits=EDITS, cut=CUT)
 def test_audit_verify_and_key_file_never_raise_unexpectedly(tmp_path_factory, data, edits, cut):
-    from addictidx.sessions.audit import AuditLog, verify_audit
+    from addictidx.store.audit import AuditLog, verify_audit
 
     d = tmp_path_factory.mktemp("audit")
     log = AuditLog(d)
@@ -233,16 +233,16 @@ def test_audit_verify_and_key_file_never_raise_unexpectedly(tmp_path_factory, da
     rep = verify_audit(d)
     if bad.rstrip(b"\n") != good.rstrip(b"\n"):  # any change of content is detected
         assert not rep.ok and rep.first_bad is not None
-    kf = crypto.key_file_path(d)
+    kf = keyring.key_file_path(d)
     kf.write_bytes(_mutate(kf.read_bytes(), edits, cut) if edits else data)
     try:
-        crypto.load_keyring(d)
+        keyring.load_keyring(d)
     except StoreError:
         pass
 
 
 def test_audit_verify_fails_on_any_single_byte_change(tmp_path):
-    from addictidx.sessions.audit import AuditLog, verify_audit
+    from addictidx.store.audit import AuditLog, verify_audit
 
     log = AuditLog(tmp_path)
     for i in range(4):

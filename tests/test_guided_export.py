@@ -16,7 +16,7 @@ import pytest
 
 from addictidx.sessions.assessment import run_assessment
 from addictidx.sessions.protocol import GUIDED_PROTOCOL
-from addictidx.sessions.store import SessionStore
+from addictidx.store.session_store import SessionStore
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -42,7 +42,7 @@ def guided(tmp_path_factory):
         seed=3,
     )
     with SessionStore(store) as st:
-        st.add_consent("P902", scope="research", signed_on="2026-01-01")
+        st.consent.add("P902", scope="research", signed_on="2026-01-01")
     return store, res
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from addictidx.acquire import bundled_muse_eeg
 from addictidx.sessions.protocol import STANDARD_PROTOCOL, Phase, PhaseClock, Protocol
-from addictidx.sessions.raw import RawWriter, read_meta, read_raw, write_meta
+from addictidx.store.raw import RawWriter, read_meta, read_raw, write_meta
 
 
 def _cli(*args, **kw):
@@ -124,7 +124,7 @@ def test_partial_row_after_crash_is_ignored(tmp_path):
 def test_recover_refuses_a_live_recorder(tmp_path):
     from addictidx._core import StoreError
     from addictidx.sessions.assessment import recover_session
-    from addictidx.sessions.store import SessionStore
+    from addictidx.store.session_store import SessionStore
 
     sleeper = subprocess.Popen(["sleep", "30"])
     try:

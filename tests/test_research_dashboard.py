@@ -32,7 +32,7 @@ def _wait_complete(srv, timeout=60.0) -> dict:
 
 @pytest.mark.parametrize("research", [True, False])
 def test_research_panel_only_with_flag(browser, tmp_path, research):
-    from addictidx.sessions.store import SessionStore
+    from addictidx.store.session_store import SessionStore
 
     args = ["--subject", "P301", "--speed", "100"] + (["--research-model"] if research else [])
     srv = Server(tmp_path, *args)

@@ -22,7 +22,7 @@ from addictidx.models.research import RESEARCH_EVENT_KIND, load_research_model
 from addictidx.report.summary import format_summary, summary_dict
 from addictidx.sessions.assessment import run_assessment
 from addictidx.sessions.protocol import STANDARD_PROTOCOL
-from addictidx.sessions.store import SessionStore
+from addictidx.store.session_store import SessionStore
 
 # The UCI model's features, written out from its model card: per channel AF7, AF8, TP9 (for TP7),
 # TP10 (for TP8) and band delta 1-4, theta 4-8, alpha 8-12, beta 13-25 Hz (closed), log10 of the
@@ -103,7 +103,7 @@ def test_index_bit_identical_with_and_without_research(pair):
 
 
 def test_probability_equals_model_on_independent_features(pair):
-    from addictidx.sessions.raw import read_raw
+    from addictidx.store.raw import read_raw
 
     d, res = pair[True]
     with SessionStore(d) as store:
@@ -201,7 +201,7 @@ def test_recover_with_research_stores_block(tmp_path):
     """score_and_store with research replaces (never duplicates) the stored block."""
     from addictidx.sessions.assessment import score_and_store
     from addictidx.sessions.protocol import PhaseSpan
-    from addictidx.sessions.raw import read_raw
+    from addictidx.store.raw import read_raw
 
     res = run_assessment(
         "R002", store_dir=tmp_path, protocol=STANDARD_PROTOCOL, seed=1, research=True

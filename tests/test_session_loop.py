@@ -61,7 +61,7 @@ def _rr_with_burst(t_on: float, t_off: float, rr_fast: float, total_s: float) ->
 
 
 def _detail(store_path: Path, sid: int) -> dict:
-    from addictidx.sessions.store import SessionStore
+    from addictidx.store.session_store import SessionStore
 
     with SessionStore(store_path.parent) as st:
         return st.session_detail(sid)
@@ -262,7 +262,7 @@ def test_real_device_path_through_bleak_transport_with_reconnect(tmp_path):
     assert "signal_lost" in kinds and "signal_resumed" in kinds
     # every beat the strap delivered while connected is in the raw recording, in order
     from addictidx.acquire.decoders import decode_heart_rate_measurement
-    from addictidx.sessions.raw import read_raw
+    from addictidx.store.raw import read_raw
 
     sent = np.concatenate([decode_heart_rate_measurement(n.payload).rr_1024 for n in ps.delivered])
     raw = read_raw(

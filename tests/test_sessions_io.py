@@ -12,8 +12,8 @@ from addictidx.acquire import bundled_muse_eeg
 from addictidx.sessions.assessment import run_assessment
 from addictidx.sessions.io import read_mind_monitor_csv, read_recording
 from addictidx.sessions.protocol import Phase, Protocol
-from addictidx.sessions.raw import read_raw
-from addictidx.sessions.store import SessionStore
+from addictidx.store.raw import read_raw
+from addictidx.store.session_store import SessionStore
 
 SHORT = Protocol(
     "test-short",

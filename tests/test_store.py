@@ -6,7 +6,9 @@ import sqlite3
 import pytest
 
 from addictidx._core import IndexResult, Prescription, QualityReport, StoreError
-from addictidx.sessions.store import SCHEMA_VERSION, SessionStore, check_subject_code
+from addictidx.store.codes import check_subject_code
+from addictidx.store.schema import SCHEMA_VERSION
+from addictidx.store.session_store import SessionStore
 
 
 @pytest.mark.parametrize("code", ["P001", "SITE2-0042", "demo_7", "A1B"])

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from addictidx.sessions.store import SCHEMA_VERSION, SessionStore
+from addictidx.store.schema import SCHEMA_VERSION
+
+# The version-1 schema exactly as addictidx 0.1.0 created it (raw SQLite DDL).
+from addictidx.store.session_store import SessionStore
 
 # The version-1 schema exactly as addictidx 0.1.0 created it (raw SQLite DDL).
 V1_DDL = """
@@ -54,7 +57,7 @@ def test_v1_store_migrates_and_keeps_data(tmp_path):
     con.close()
     with SessionStore(tmp_path) as st:
         assert st.prior_session_features("P001") == [{"hr_mean_bpm": 61.0}]
-        st.add_consent("P001", scope="assessment")
+        st.consent.add("P001", scope="assessment")
         sid = st.start_session("P001", devices={}, simulated=True, software="new")
         assert sid == 2
     con = sqlite3.connect(tmp_path / "addictidx.sqlite")
@@ -75,11 +78,11 @@ def test_erase_subject_removes_rows_and_raw_files(tmp_path):
         st.set_recording(a, "raw/session-000001", protocol="p", meta={"x": 1})
         st.add_event(a, 1.0, "mark", {"label": "movement"})
         st.add_safety_event(a, 2.0, "S2", {"hr_bpm": 180})
-        st.add_consent("P020")
+        st.consent.add("P020")
         b = st.start_session("P021", devices={}, simulated=True, software="t")
-        assert st.erase_subject("P020") == 1
+        assert st.erasure.erase_subject("P020") == 1
         assert [r["id"] for r in st.list_sessions()] == [b]
-        assert st.consents("P020") == []
+        assert st.consent.records("P020") == []
     assert not raw.exists()
     con = sqlite3.connect(tmp_path / "addictidx.sqlite")
     for table in ("events", "safety_events", "recordings", "consents"):
@@ -217,8 +220,8 @@ def test_postgresql_roundtrip_and_assessment(postgres_url, tmp_path):
     assert not (tmp_path / "addictidx.sqlite").exists()  # the database is PostgreSQL
     with SessionStore(tmp_path, url=postgres_url) as st:
         d = st.session_detail(res.session_id)
-        st.add_consent("P001")
-        assert st.consents("P001")[0]["status"] == "given"
+        st.consent.add("P001")
+        assert st.consent.records("P001")[0]["status"] == "given"
     assert d["status"] == "complete"
     assert [p["name"] for p in d["phases"]] == ["device_check", "eyes_closed_rest"]
     assert d["index_result"]["index"] == pytest.approx(res.index.index)

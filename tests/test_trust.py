@@ -30,13 +30,13 @@ import pytest
 
 from addictidx._core import DataFormatError, StoreError
 from addictidx.acquire import bundled_muse_eeg
-from addictidx.sessions import crypto
 from addictidx.sessions.assessment import run_assessment
-from addictidx.sessions.audit import verify_audit
-from addictidx.sessions.consent import in_force
 from addictidx.sessions.protocol import Phase, Protocol
-from addictidx.sessions.raw import read_raw
-from addictidx.sessions.store import SessionStore
+from addictidx.store import crypto, keyring
+from addictidx.store.audit import verify_audit
+from addictidx.store.consent import in_force
+from addictidx.store.raw import read_raw
+from addictidx.store.session_store import SessionStore
 
 SHORT = Protocol(
     "test-trust",
@@ -63,7 +63,7 @@ def _cli(*args, env=None):
 
 @pytest.fixture(autouse=True)
 def _no_env_keys(monkeypatch):
-    for k in (crypto.KEY_ENV, crypto.KEY_FILE_ENV, crypto.HASH_KEY_ENV, "ADDICTIDX_DB_URL"):
+    for k in (keyring.KEY_ENV, keyring.KEY_FILE_ENV, keyring.HASH_KEY_ENV, "ADDICTIDX_DB_URL"):
         monkeypatch.delenv(k, raising=False)
 
 
@@ -79,7 +79,7 @@ def _copy(store: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "store"
     shutil.copytree(store, dst)
     # The site key lives beside the store (<store>.keys/): a moved store takes it along.
-    shutil.copytree(crypto.key_file_path(store).parent, crypto.key_file_path(dst).parent)
+    shutil.copytree(keyring.key_file_path(store).parent, keyring.key_file_path(dst).parent)
     return dst
 
 
@@ -110,7 +110,7 @@ def test_store_files_are_ciphertext_and_decrypt_to_the_source(assessed):
         assert data[:8] == crypto.MAGIC, p
         assert b"eeg_channels" not in data and b"TP9" not in data, p
     # key file: 0600 in a 0700 directory
-    kf = crypto.key_file_path(store)
+    kf = keyring.key_file_path(store)
     assert not kf.is_relative_to(store)  # the key is beside the store, never inside it
     assert not (store / "keys").exists()
     assert kf.stat().st_mode & 0o777 == 0o600
@@ -135,7 +135,7 @@ def test_store_files_are_ciphertext_and_decrypt_to_the_source(assessed):
 
 
 def test_tampered_record_and_reordered_records_fail_with_offset(tmp_path):
-    ring = crypto.load_keyring(tmp_path)
+    ring = keyring.load_keyring(tmp_path)
     p = tmp_path / "x.bin"
     a = crypto.EncryptedAppender(p, ring)
     for i in range(3):
@@ -170,34 +170,34 @@ def test_tampered_record_and_reordered_records_fail_with_offset(tmp_path):
 
 
 def test_key_file_permissions_and_env_key(tmp_path, monkeypatch):
-    ring = crypto.load_keyring(tmp_path)
-    kf = crypto.key_file_path(tmp_path)
+    ring = keyring.load_keyring(tmp_path)
+    kf = keyring.key_file_path(tmp_path)
     os.chmod(kf, 0o644)
     with pytest.raises(StoreError, match="readable by other users"):
-        crypto.load_keyring(tmp_path)
+        keyring.load_keyring(tmp_path)
     os.chmod(kf, 0o600)
-    assert crypto.load_keyring(tmp_path).current == ring.current
+    assert keyring.load_keyring(tmp_path).current == ring.current
     key = bytes(range(32))
-    monkeypatch.setenv(crypto.KEY_ENV, base64.b64encode(key).decode())
-    env_ring = crypto.load_keyring(tmp_path / "other")
+    monkeypatch.setenv(keyring.KEY_ENV, base64.b64encode(key).decode())
+    env_ring = keyring.load_keyring(tmp_path / "other")
     assert env_ring.current_key == key and env_ring.source == "env"
     assert not (tmp_path / "other").exists()  # nothing written when the key is in the env
     sealed = crypto.seal(env_ring, b"hello")
     assert _parse_by_hand(sealed, key) == [b"hello"]
     with pytest.raises(StoreError, match="not in the site key ring"):
         crypto.open_sealed(ring, sealed, "f")
-    monkeypatch.setenv(crypto.KEY_ENV, "not base64!")
+    monkeypatch.setenv(keyring.KEY_ENV, "not base64!")
     with pytest.raises(StoreError, match="not valid base64"):
-        crypto.load_keyring(tmp_path)
+        keyring.load_keyring(tmp_path)
 
 
 def test_key_rotation_reencrypts_everything(assessed, tmp_path):
     store = _copy(assessed[0], tmp_path)
     before = read_raw(store / "raw" / "session-000001")
-    old = json.loads(crypto.key_file_path(store).read_text())
+    old = json.loads(keyring.key_file_path(store).read_text())
     r = _cli("keys", "rotate", "--store", str(store))
     assert r.returncode == 0, r.stderr
-    new = json.loads(crypto.key_file_path(store).read_text())
+    new = json.loads(keyring.key_file_path(store).read_text())
     assert new["current"] != old["current"] and list(new["keys"]) == [new["current"]]
     assert new["hash_key"] == old["hash_key"]  # subject hashes do not change
     key = base64.b64decode(new["keys"][new["current"]])
@@ -283,8 +283,8 @@ def test_audit_records_view_export_erase_model_change_safety_stop(tmp_path):
         st.set_index_result(b, result("2"))
         st.add_safety_event(b, 12.5, "stop", {"rule": "S2"})
         st.add_safety_event(b, 13.0, "prompt", {"rule": "S5"})
-        st.add_consent("P201", scope="research", signed_on="2026-01-02")
-        st.erase_session(a)
+        st.consent.add("P201", scope="research", signed_on="2026-01-02")
+        st.erasure.erase_session(a)
         h = st.subject_hash("P201")
     entries = [json.loads(x) for x in (store / "audit.jsonl").read_text().splitlines()]
     acts = [e["action"] for e in entries]
@@ -292,7 +292,7 @@ def test_audit_records_view_export_erase_model_change_safety_stop(tmp_path):
     assert entries[0]["detail"] == {"from": "m 1", "to": "m 2"}
     assert entries[1]["detail"]["rule"] == "S2"
     assert {e["subject"] for e in entries} == {h}
-    ring = crypto.load_keyring(store)
+    ring = keyring.load_keyring(store)
     salt = (
         sqlite3.connect(store / "addictidx.sqlite")
         .execute("SELECT salt FROM subject_salts")
@@ -352,18 +352,18 @@ def test_consent_store_and_cli(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     with SessionStore(store) as st:
-        (c,) = st.consents("P301")
+        (c,) = st.consent.records("P301")
         assert (c["scope"], c["status"], c["signed_on"], c["expires_on"]) == (
             "research",
             "given",
             "2026-01-05",
             "2027-01-05",
         )
-        assert st.consent_in_force("P301", "research", "2026-06-01")
+        assert st.consent.in_force("P301", "research", "2026-06-01")
         with pytest.raises(ValueError, match="consent scope must be one of"):
-            st.add_consent("P301", scope="marketing")
+            st.consent.add("P301", scope="marketing")
         with pytest.raises(ValueError, match="is not a date"):
-            st.add_consent("P301", scope="research", signed_on="5 Jan")
+            st.consent.add("P301", scope="research", signed_on="5 Jan")
     r = _cli(
         "consent",
         "record",
@@ -381,17 +381,17 @@ def test_consent_store_and_cli(tmp_path):
 def test_research_export_only_consenting_with_keyed_hashes(assessed, tmp_path):
     store = _copy(assessed[0], tmp_path)
     with SessionStore(store) as st:
-        st.add_consent("P901", scope="research", signed_on="2026-01-01")
+        st.consent.add("P901", scope="research", signed_on="2026-01-01")
         st.start_session("P902", devices={}, simulated=True, software="t")  # no consent
-        st.add_consent("P903", scope="research", signed_on="2026-01-01")
-        st.add_consent("P903", scope="research", status="withdrawn", signed_on="2026-02-01")
+        st.consent.add("P903", scope="research", signed_on="2026-01-01")
+        st.consent.add("P903", scope="research", status="withdrawn", signed_on="2026-02-01")
     out = tmp_path / "research"
     r = _cli(
         "export", "--research", "--store", str(store), "--out", str(out), "--on", "2026-03-01"
     )
     assert r.returncode == 0, r.stderr
     assert "1 consenting subject(s)" in r.stdout and "2 subject(s) left out" in r.stdout
-    ring = crypto.load_keyring(store)
+    ring = keyring.load_keyring(store)
     salt = (
         sqlite3.connect(store / "addictidx.sqlite")
         .execute("SELECT salt FROM subject_salts WHERE subject_code='P901'")
@@ -425,7 +425,7 @@ def test_erase_subject_leaves_the_code_in_no_byte_of_the_store(assessed, tmp_pat
     store = _copy(assessed[0], tmp_path)
     code = "P901"
     with SessionStore(store) as st:
-        st.add_consent(code, scope="research")
+        st.consent.add(code, scope="research")
         st.start_session("P999", devices={}, simulated=True, software="t")
         # derived files staff wrote into the store directory
         from addictidx.cli.sessions import _write_report
@@ -508,7 +508,7 @@ def test_logs_contain_no_subject_code_and_no_signal_values(tmp_path, caplog):
         from addictidx.sessions.io import export_session
 
         export_session(st, res.session_id, tmp_path / "exp")
-        st.add_consent(code, scope="research")
+        st.consent.add(code, scope="research")
     # a faulty link (warnings from the hub/decoders) and the readers
     from addictidx.acquire.hub import StreamHub
     from addictidx.acquire.replay import iter_notifications

@@ -76,7 +76,7 @@ def dashboard(
             "pip install fastapi uvicorn websockets"
         ) from None
     from addictidx.dashboard.runner import DashboardRunner
-    from addictidx.sessions.store import check_subject_code
+    from addictidx.store.codes import check_subject_code
 
     if subject is not None:
         check_subject_code(subject)

@@ -122,7 +122,7 @@ def demo(
     from addictidx.sessions.assessment import run_assessment
     from addictidx.sessions.io import export_session
     from addictidx.sessions.protocol import DEMO_PROTOCOL
-    from addictidx.sessions.store import SessionStore
+    from addictidx.store.session_store import SessionStore
 
     out_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="addictidx-demo-"))
     # The store (encrypted raw files, database, audit log) is a folder of its own; reports and
@@ -305,14 +305,14 @@ def assess(
     (scan, reconnect with backoff, keep-alive, watchdog); --guided adds the intervention with
     the closed loop and its safety stops (type s + Enter for a symptom, x + Enter to stop).
     """
-    from addictidx.sessions.store import check_subject_code
+    from addictidx.store.codes import check_subject_code
 
     check_subject_code(subject)
     from addictidx.report.summary import format_summary
     from addictidx.sessions.assessment import MAX_PAUSE_S, run_assessment
     from addictidx.sessions.devices import session_devices
     from addictidx.sessions.protocol import GUIDED_PROTOCOL, STANDARD_PROTOCOL
-    from addictidx.sessions.store import SessionStore
+    from addictidx.store.session_store import SessionStore
 
     protocol = GUIDED_PROTOCOL if guided else STANDARD_PROTOCOL
     store_dir = store or _default_store()
@@ -431,7 +431,7 @@ def sessions_list(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List stored sessions."""
-    from addictidx.sessions.store import SessionStore
+    from addictidx.store.session_store import SessionStore
 
     with SessionStore(store or _default_store(), url=db_url) as st:
         rows = st.list_sessions(subject)
@@ -455,7 +455,7 @@ def sessions_show(
     db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
 ) -> None:
     """Show one stored session as JSON."""
-    from addictidx.sessions.store import SessionStore
+    from addictidx.store.session_store import SessionStore
 
     with SessionStore(store or _default_store(), url=db_url) as st:
         detail = st.session_detail(session_id)
@@ -480,7 +480,8 @@ def sessions_export(
 ) -> None:
     """Export a subject's recordings: EEG as BDF, RR as EDF+ (with phase/event annotations)."""
     from addictidx.sessions.io import export_session, write_bids
-    from addictidx.sessions.store import SessionStore, check_subject_code
+    from addictidx.store.codes import check_subject_code
+    from addictidx.store.session_store import SessionStore
 
     check_subject_code(subject)
     with SessionStore(store or _default_store(), url=db_url) as st:
@@ -534,7 +535,8 @@ def sessions_erase(
     """Erase a session, or a subject with every trace (rows, raw data, reports and exports in the
     store, index history, database free pages); cannot be undone. Exits 1 if any file of the
     store still holds the subject code afterwards."""
-    from addictidx.sessions.store import SessionStore, check_subject_code
+    from addictidx.store.codes import check_subject_code
+    from addictidx.store.session_store import SessionStore
 
     if (session_id is None) == (subject is None):
         raise ValueError("Give either a session id or --subject CODE.")
@@ -547,14 +549,14 @@ def sessions_erase(
         if subject is not None:
             if subject not in st.subjects():
                 raise ValueError(f"No subject {subject} in this store.")
-            n = st.erase_subject(subject)
-            left = st.files_containing(subject)
+            n = st.erasure.erase_subject(subject)
+            left = st.erasure.files_containing(subject)
             if left:
                 _fail_left(subject, left)
             typer.echo(
                 f"Erased subject {subject}: {n} sessions; the code is in no file of the store."
             )
-        elif st.erase_session(session_id):
+        elif st.erasure.erase_session(session_id):
             typer.echo(f"Erased session #{session_id}.")
         else:
             raise ValueError(f"No session with id {session_id} in this store.")
@@ -582,7 +584,7 @@ def sessions_recover(
     """Complete sessions interrupted by a crash from their raw data."""
     from addictidx._core.errors import StoreError
     from addictidx.sessions.assessment import recover_session
-    from addictidx.sessions.store import SessionStore
+    from addictidx.store.session_store import SessionStore
 
     with SessionStore(store or _default_store(), url=db_url) as st:
         ids = st.running_sessions()
@@ -611,7 +613,7 @@ def sessions_report(
     db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
 ) -> None:
     """Write the PDF + HTML report of one session."""
-    from addictidx.sessions.store import SessionStore
+    from addictidx.store.session_store import SessionStore
 
     with SessionStore(store or _default_store(), url=db_url) as st:
         paths = _write_report(st, session_id, out)

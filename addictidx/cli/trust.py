@@ -33,7 +33,7 @@ def audit_verify(
     store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:
     """Check that no line of audit.jsonl was changed, removed or reordered (exit 1 if so)."""
-    from addictidx.sessions.audit import verify_audit
+    from addictidx.store.audit import verify_audit
 
     d = store or _default_store()
     if not Path(d).is_dir():
@@ -51,7 +51,7 @@ def audit_show(
     last: int = typer.Option(20, "--last", help="Show the last N entries."),
 ) -> None:
     """Print the last entries of the audit log (subjects appear as keyed hashes)."""
-    from addictidx.sessions.audit import read_audit
+    from addictidx.store.audit import read_audit
 
     for e in read_audit(store or _default_store())[-last:]:
         typer.echo(
@@ -85,7 +85,7 @@ def export(
     """Export pseudonymised data for research (only with --research; clinical exports of one
     subject are 'addictidx sessions export')."""
     from addictidx.sessions.research_export import export_research
-    from addictidx.sessions.store import SessionStore
+    from addictidx.store.session_store import SessionStore
 
     if not research:
         raise ValueError(
@@ -105,7 +105,8 @@ def export(
 @_clean_errors
 def keys_show(store: Path | None = typer.Option(None, "--store", help=_STORE_HELP)) -> None:
     """Where the site key lives and the ids of its keys (never the key material)."""
-    from addictidx.sessions.crypto import encrypted_files, load_keyring
+    from addictidx.store.crypto import encrypted_files
+    from addictidx.store.keyring import load_keyring
 
     d = store or _default_store()
     ring = load_keyring(d, create=False)
@@ -126,8 +127,8 @@ def keys_rotate(
     """Rotate the site data key: a new key, every encrypted file re-encrypted, the old key
     dropped. With $ADDICTIDX_KEY: put the new key first (keep the old one after a comma), run
     this, then remove the old key from the variable."""
-    from addictidx.sessions.crypto import rotate_key
-    from addictidx.sessions.store import SessionStore
+    from addictidx.store.keyring import rotate_key
+    from addictidx.store.session_store import SessionStore
 
     d = store or _default_store()
     with SessionStore(d, url=db_url) as st:
@@ -138,8 +139,7 @@ def keys_rotate(
                 "run 'addictidx sessions recover' first); or pass --force."
             )
         res = rotate_key(d)
-        st._ring = None  # the audit head is sealed with the new key
-        st._audit = None
+        st.reload_keys()  # the audit head is sealed with the new key
         st.audit_event(
             "key_rotation",
             detail={
@@ -180,11 +180,12 @@ def consent_record(
     db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
 ) -> None:
     """Record a subject's consent (or its withdrawal) for one scope."""
-    from addictidx.sessions.store import SessionStore, check_subject_code
+    from addictidx.store.codes import check_subject_code
+    from addictidx.store.session_store import SessionStore
 
     check_subject_code(subject)
     with SessionStore(store or _default_store(), url=db_url) as st:
-        st.add_consent(
+        st.consent.add(
             subject,
             scope=scope,
             status="withdrawn" if withdraw else "given",
@@ -203,11 +204,13 @@ def consent_show(
     db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
 ) -> None:
     """A subject's consent records and what is in force today."""
-    from addictidx.sessions.store import CONSENT_SCOPES, SessionStore, check_subject_code
+    from addictidx.store.codes import check_subject_code
+    from addictidx.store.consent import CONSENT_SCOPES
+    from addictidx.store.session_store import SessionStore
 
     check_subject_code(subject)
     with SessionStore(store or _default_store(), url=db_url) as st:
-        recs = st.consents(subject)
-        now = {s: st.consent_in_force(subject, s) for s in CONSENT_SCOPES}
+        recs = st.consent.records(subject)
+        now = {s: st.consent.in_force(subject, s) for s in CONSENT_SCOPES}
         st.audit_event("view", subject=subject, detail={"what": "consent"})
     typer.echo(json.dumps({"records": recs, "in_force_today": now}, indent=2))

@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from addictidx.sessions.store import check_subject_code
+from addictidx.store.codes import check_subject_code
 
 __all__ = ["DashboardRunner"]
 
@@ -89,7 +89,7 @@ class DashboardRunner:
     def store(self):
         """The session store (opened on first use)."""
         if self._store is None:
-            from addictidx.sessions.store import SessionStore
+            from addictidx.store.session_store import SessionStore
 
             self._store = SessionStore(self.store_dir, url=self.db_url)
         return self._store

@@ -205,7 +205,7 @@ def report_content(store: Any, session_id: int) -> ReportContent:
     rec = store.recording(session_id)
     if rec is None or not rec["raw_dir"].is_dir():
         return rc
-    from addictidx.sessions.raw import read_raw
+    from addictidx.store.raw import read_raw
 
     raw = read_raw(rec["raw_dir"], keyring=getattr(store, "keyring", None))
     spans = [

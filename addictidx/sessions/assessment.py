@@ -52,8 +52,9 @@ from addictidx.sessions.live import (
     select_scored,
 )
 from addictidx.sessions.protocol import STANDARD_PROTOCOL, PhaseSpan, Protocol
-from addictidx.sessions.raw import RawWriter, raw_dir_name, read_raw
-from addictidx.sessions.store import SessionStore, check_subject_code
+from addictidx.store.codes import check_subject_code
+from addictidx.store.raw import RawWriter, raw_dir_name, read_raw
+from addictidx.store.session_store import SessionStore
 
 __all__ = [
     "AssessmentResult",
@@ -103,7 +104,7 @@ def emg_gate(emg, prior: list[float], quality: QualityReport) -> tuple[QualityRe
         Today's indicator (:func:`~addictidx.features.index_features_with_emg`).
     prior : list of float
         The indicators of the prior valid sessions
-        (:meth:`~addictidx.sessions.store.SessionStore.prior_emg_indicators`).
+        (:meth:`~addictidx.store.session_store.SessionStore.prior_emg_indicators`).
     quality : QualityReport
         The session's quality report so far.
 
@@ -564,7 +565,7 @@ def run_assessment(
     Parameters
     ----------
     subject : str
-        Pseudonymous subject code (see :func:`~addictidx.sessions.store.check_subject_code`).
+        Pseudonymous subject code (see :func:`~addictidx.store.codes.check_subject_code`).
     store_dir : path-like
         Store directory (the SQLite file and raw recordings are created there).
     protocol : Protocol

@@ -195,7 +195,7 @@ def export_session(
         ``{"eeg_bdf": Path, "rr_edf": Path | None, "rr_tsv": Path | None}``.
     """
     from addictidx._core.errors import StoreError
-    from addictidx.sessions.raw import read_raw
+    from addictidx.store.raw import read_raw
 
     detail = store.session_detail(session_id)
     rec = store.recording(session_id)

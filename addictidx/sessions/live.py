@@ -29,7 +29,7 @@ from addictidx._core.types import Chunk
 from addictidx.acquire import StreamHub, decode_heart_rate_measurement
 from addictidx.acquire.events import GapRecord, LinkEvent
 from addictidx.sessions.protocol import PhaseClock, Protocol
-from addictidx.sessions.raw import RawWriter
+from addictidx.store.raw import RawWriter
 
 __all__ = [
     "LiveAssessment",

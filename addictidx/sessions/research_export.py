@@ -1,7 +1,7 @@
 """Research export: the pseudonymised data of consenting subjects only.
 
 ``addictidx export --research`` writes, for every subject whose ``research`` consent is in force
-on the day of the export (:meth:`SessionStore.consent_in_force`)::
+on the day of the export (:meth:`~addictidx.store.consent.ConsentRecords.in_force`)::
 
     <out>/sessions.tsv             one row per complete session: subject hash, session number,
                                    day offset from the subject's first session, status, index,
@@ -77,8 +77,8 @@ def export_research(
     -------
     ResearchExport
     """
-    from addictidx.sessions.consent import parse_date
     from addictidx.sessions.io import staged_dir
+    from addictidx.store.consent import parse_date
 
     out = Path(out_dir).resolve()
     if out == store.directory.resolve() or store.directory.resolve() in out.parents:
@@ -88,7 +88,7 @@ def export_research(
         )
     day = parse_date(on, "on") or _dt.datetime.now(_dt.timezone.utc).date()
     codes = store.subjects()
-    chosen = [c for c in codes if store.consent_in_force(c, "research", day)]
+    chosen = [c for c in codes if store.consent.in_force(c, "research", day)]
     # Written into a hidden folder beside ``out`` and moved in only when complete: a failure
     # half-way leaves no partial export behind (issue 17.1).
     with staged_dir(out) as stage:

@@ -8,7 +8,7 @@ One JSON object per line and per action (``view``, ``export``, ``erase``, ``mode
 
 ``prev`` is the SHA-256 (hex) of the previous line's bytes (64 zeros for the first entry) and
 ``hash`` the SHA-256 of this entry's canonical JSON without ``hash``. Subjects appear only as
-keyed hashes (:func:`addictidx.sessions.crypto.subject_hash`), never as codes; details hold
+keyed hashes (:func:`addictidx.store.keyring.subject_hash`), never as codes; details hold
 counts and machine names, never signal values.
 
 The last entry's number and hash are also kept in ``audit.head``, encrypted and authenticated
@@ -80,7 +80,7 @@ class AuditLog:
     @property
     def keyring(self):
         if self._ring is None:
-            from addictidx.sessions.crypto import load_keyring
+            from addictidx.store.keyring import load_keyring
 
             self._ring = load_keyring(self.directory)
         return self._ring
@@ -157,7 +157,7 @@ class AuditLog:
         return seq, _sha(last)
 
     def _write_head(self, seq: int, digest: str) -> None:
-        from addictidx.sessions.crypto import write_sealed
+        from addictidx.store.crypto import write_sealed
 
         write_sealed(
             self.head_path, self.keyring, json.dumps({"seq": seq, "hash": digest}).encode()
@@ -246,7 +246,8 @@ def verify_audit(directory: str | Path, *, keyring=None) -> AuditReport:
             )
         return AuditReport(True, 0, None, "empty audit log.", False)
     try:
-        from addictidx.sessions.crypto import load_keyring, open_sealed
+        from addictidx.store.crypto import open_sealed
+        from addictidx.store.keyring import load_keyring
 
         ring = keyring if keyring is not None else load_keyring(directory, create=False)
         head = json.loads(open_sealed(ring, head_path.read_bytes(), head_path))

@@ -11,7 +11,7 @@ A session's raw directory (``<store>/raw/session-<id>/``) holds:
 ``rr.f64``
     Rows ``[t_s, rr_s]``: beat time and the RR interval that ends there.
 
-All three files are encrypted at rest (AES-256-GCM, :mod:`addictidx.sessions.crypto`) with the
+All three files are encrypted at rest (AES-256-GCM, :mod:`addictidx.store.crypto`) with the
 site key of the store the directory belongs to (``<store>/raw/session-<id>/``; a directory
 elsewhere is its own store root): ``meta.json`` as one sealed record, the data files as one
 sealed record per appended chunk. Files written before encryption existed (plain JSON and
@@ -39,7 +39,9 @@ import numpy as np
 
 from addictidx._core.errors import DataFormatError, StoreError
 from addictidx._core.types import Chunk
-from addictidx.sessions import crypto
+from addictidx.store import crypto
+from addictidx.store.files import fsync_dir
+from addictidx.store.keyring import load_keyring
 
 __all__ = [
     "RawWriter",
@@ -74,7 +76,7 @@ def store_root(directory: str | Path) -> Path:
 def _ring(directory: Path, keyring, *, create: bool = True):
     if keyring is not None:
         return keyring
-    return crypto.load_keyring(store_root(directory), create=create)
+    return load_keyring(store_root(directory), create=create)
 
 
 def write_meta(directory: str | Path, meta: dict[str, Any], *, keyring=None) -> None:
@@ -82,7 +84,7 @@ def write_meta(directory: str | Path, meta: dict[str, Any], *, keyring=None) -> 
     d = Path(directory)
     ring = _ring(d, keyring)
     crypto.write_sealed(d / META_FILE, ring, json.dumps(meta, indent=1, sort_keys=True).encode())
-    _fsync_dir(d)
+    fsync_dir(d)
 
 
 def read_meta(directory: str | Path, *, keyring=None) -> dict[str, Any]:
@@ -125,7 +127,7 @@ class RawWriter:
         Longest wall time between two ``fsync`` calls.
     keyring : KeyRing | None
         Site keys (default: those of the store the directory belongs to, see :func:`store_root`
-        and :func:`addictidx.sessions.crypto.load_keyring`).
+        and :func:`addictidx.store.keyring.load_keyring`).
     """
 
     def __init__(
@@ -313,16 +315,3 @@ def read_raw(directory: str | Path, *, keyring=None) -> RawRecording:
         rr_s=rr[:, 1].copy(),
         n_partial_bytes=p1 + p2,
     )
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)

@@ -1,9 +1,8 @@
-"""The store's tables (SQLAlchemy Core) and its forward-only schema migrations.
+"""The store's tables (SQLAlchemy Core), one group per schema version.
 
 Every migration step ``i -> i + 1`` creates tables, never edits one in place, so the table objects
-below are at the same time the current schema and the DDL of the step that introduced them. The
-schema version is ``PRAGMA user_version`` on SQLite (a file any sqlite3 shell can inspect) and the
-one-row table ``addictidx_schema`` on other databases (PostgreSQL).
+below are at the same time the current schema and the DDL of the step that introduced them
+(:mod:`addictidx.store.migrations` runs the steps).
 
 Privacy: no table has a column for a name, a birth date, a phone or ID number, or free text about
 a person. Subjects are pseudonymous codes; JSON columns hold numbers, flags and machine names.

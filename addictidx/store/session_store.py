@@ -1,0 +1,253 @@
+"""The session store of a site: a facade over its database, subjects, consent, session records,
+queries, erasure, keys and audit log.
+
+One store per site: a directory holding the database (``addictidx.sqlite``, or a PostgreSQL
+database named by ``url`` / ``ADDICTIDX_DB_URL``), the raw recordings (``raw/session-<id>/``,
+:mod:`addictidx.store.raw`) and the audit log (``audit.jsonl``, :mod:`addictidx.store.audit`).
+Each concern lives in its own module; :class:`SessionStore` composes them:
+
+====================  ==============================================  =========================
+part                  what it holds                                   module
+====================  ==============================================  =========================
+``db``                engine, transactions, vacuum                    :mod:`~.database`
+(migrations)          schema versions, forward-only steps             :mod:`~.migrations`
+``subject_registry``  pseudonymous codes, keyed hashes                :mod:`~.subjects`
+``consent``           consent decisions per scope                     :mod:`~.consent`
+``records``           what a running session writes                   :mod:`~.records`
+``queries``           lists, details, trends, baseline history        :mod:`~.queries`
+``erasure``           erasing sessions and subjects                   :mod:`~.erasure`
+``keyring``           site keys, subject hashes, rotation             :mod:`~.keyring`
+``audit``             the tamper-evident audit log                    :mod:`~.audit`
+====================  ==============================================  =========================
+
+The session methods most callers use (``start_session``, ``session_detail`` ...) are forwarded
+here so a session can be run against one object; consent and erasure are reached through their
+parts (``store.consent.add(...)``, ``store.erasure.erase_subject(...)``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from addictidx._core.errors import StoreError
+from addictidx._core.types import IndexResult, Prescription
+from addictidx.store.consent import ConsentRecords
+from addictidx.store.database import DB_URL_ENV, Database
+from addictidx.store.erasure import Erasure
+from addictidx.store.queries import SessionQueries
+from addictidx.store.records import SessionRecords
+from addictidx.store.subjects import Subjects
+
+__all__ = ["SessionStore"]
+
+
+class SessionStore:
+    """A site's session store.
+
+    Parameters
+    ----------
+    directory : path-like
+        Store directory, created if missing. Holds the SQLite file (unless ``url`` is given),
+        the raw recordings and the audit log.
+    url : str | None
+        SQLAlchemy database URL that replaces the SQLite file, e.g.
+        ``postgresql+psycopg://addictidx@dbhost/site1``. Default: the ``ADDICTIDX_DB_URL``
+        environment variable when set, else ``<directory>/addictidx.sqlite``.
+
+    Attributes
+    ----------
+    directory, path, url, dialect
+        Where the store lives.
+    db, subject_registry, consent, records, queries, erasure
+        The parts (see the module notes).
+
+    Notes
+    -----
+    Use as a context manager or call :meth:`close`. Every write is its own transaction.
+    """
+
+    def __init__(self, directory: str | Path, *, url: str | None = None) -> None:
+        self.directory = Path(directory)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"Cannot create store directory {self.directory}: {exc}") from exc
+        url = url if url is not None else os.environ.get(DB_URL_ENV) or None
+        self.db = Database(self.directory, url)
+        self.path, self.url, self.dialect = self.db.path, self.db.url, self.db.dialect
+        self._ring = None
+        self._audit = None
+        self.subject_registry = Subjects(self.db, lambda: self.keyring)
+        self.consent = ConsentRecords(self.db, self.subject_registry, self.audit_event)
+        self.records = SessionRecords(self.db, self.subject_registry, self.audit_event)
+        self.queries = SessionQueries(self.db, self.directory)
+        self.erasure = Erasure(
+            self.db, self.directory, self.subject_registry, self.queries, self.audit_event
+        )
+
+    # -- keys and audit ----------------------------------------------------------------------
+    @property
+    def keyring(self):
+        """The site key ring (see :mod:`addictidx.store.keyring`)."""
+        if self._ring is None:
+            from addictidx.store.keyring import load_keyring
+
+            self._ring = load_keyring(self.directory)
+        return self._ring
+
+    @property
+    def audit(self):
+        """The store's :class:`~addictidx.store.audit.AuditLog`."""
+        if self._audit is None:
+            from addictidx.store.audit import AuditLog
+
+            self._audit = AuditLog(self.directory, self.keyring)
+        return self._audit
+
+    def reload_keys(self) -> None:
+        """Forget the loaded key ring (after a rotation), so the next use reads it again."""
+        self._ring = None
+        self._audit = None
+
+    def subject_hash(self, code: str, *, purpose: str = "audit") -> str:
+        """Keyed hash of a subject code (see :meth:`Subjects.hash`)."""
+        return self.subject_registry.hash(code, purpose=purpose)
+
+    def audit_event(
+        self,
+        action: str,
+        *,
+        subject: str | None = None,
+        session: int | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Append an action to the audit log; ``subject`` is a code, logged as its keyed hash
+        (looked up from ``session`` when not given)."""
+        if subject is None and session is not None:
+            subject = self.subject_registry.of_session(session)
+        h = None if subject is None else self.subject_registry.hash(subject)
+        return self.audit.append(action, subject=h, session=session, detail=detail)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the database connections."""
+        self.db.close()
+
+    def __enter__(self) -> SessionStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def subjects(self) -> list[str]:
+        """Every subject code in the store, sorted."""
+        return self.subject_registry.codes()
+
+    # -- a session's records (forwarded to ``records``) ------------------------------------
+    def start_session(
+        self, subject_code: str, *, devices: Mapping[str, str], simulated: bool, software: str
+    ) -> int:
+        """Create a running session and return its id (:meth:`SessionRecords.start_session`)."""
+        return self.records.start_session(
+            subject_code, devices=devices, simulated=simulated, software=software
+        )
+
+    def end_session(self, session_id: int, *, status: str = "complete") -> None:
+        """Mark a session complete (or aborted)."""
+        self.records.end_session(session_id, status=status)
+
+    def set_recording(
+        self, session_id: int, raw_dir: str, *, protocol: str, meta: Mapping[str, Any]
+    ) -> None:
+        """Register the raw-data directory (relative to the store directory) of a session."""
+        self.records.set_recording(session_id, raw_dir, protocol=protocol, meta=meta)
+
+    def add_phase(self, session_id: int, name: str, t_start_s: float, t_end_s: float) -> None:
+        """Record one protocol phase and its session-clock span."""
+        self.records.add_phase(session_id, name, t_start_s, t_end_s)
+
+    def add_feature_windows(
+        self,
+        session_id: int,
+        phase: str,
+        rows: Iterable[tuple[float, Mapping[str, float | None], bool, Iterable[str]]],
+    ) -> int:
+        """Append feature windows ``(t_end_s, values, usable, flags)``; return how many."""
+        return self.records.add_feature_windows(session_id, phase, rows)
+
+    def set_session_features(
+        self, session_id: int, values: Mapping[str, float | None], *, usable: bool, quality: Any
+    ) -> None:
+        """Store the session-level (scored) feature values and their quality report."""
+        self.records.set_session_features(session_id, values, usable=usable, quality=quality)
+
+    def set_index_result(self, session_id: int, result: IndexResult) -> None:
+        """Store the index result of a session (:meth:`SessionRecords.set_index_result`)."""
+        self.records.set_index_result(session_id, result)
+
+    def set_prescription(self, session_id: int, rx: Prescription) -> None:
+        """Store the prescription of a session."""
+        self.records.set_prescription(session_id, rx)
+
+    def add_event(self, session_id: int, t_s: float, kind: str, detail: Mapping[str, Any]) -> None:
+        """Record a timestamped event (gap, signal loss, staff mark, recovery)."""
+        self.records.add_event(session_id, t_s, kind, detail)
+
+    def set_research_result(self, session_id: int, t_s: float, block: Mapping[str, Any]) -> None:
+        """Store a session's research-classifier output (:meth:`SessionRecords.
+        set_research_result`)."""
+        self.records.set_research_result(session_id, t_s, block)
+
+    def add_safety_event(
+        self, session_id: int, t_s: float, kind: str, detail: Mapping[str, Any]
+    ) -> None:
+        """Record a safety event of a session (stops are also audited)."""
+        self.records.add_safety_event(session_id, t_s, kind, detail)
+
+    # -- reading sessions back (forwarded to ``queries``) -------------------------------------
+    def recording(self, session_id: int) -> dict[str, Any] | None:
+        """``{"raw_dir": absolute Path, "protocol", "meta"}`` of a session, or None."""
+        return self.queries.recording(session_id)
+
+    def research_result(self, session_id: int) -> dict[str, Any] | None:
+        """The session's research-classifier output, or None when it was not enabled."""
+        return self.queries.research_result(session_id)
+
+    def prior_session_features(
+        self, subject_code: str, *, before_session: int | None = None
+    ) -> list[dict[str, float | None]]:
+        """Usable session-level features of a subject's complete sessions, oldest first."""
+        return self.queries.prior_session_features(subject_code, before_session=before_session)
+
+    def prior_emg_indicators(
+        self, subject_code: str, *, before_session: int | None = None
+    ) -> list[float]:
+        """Stored session EMG indicators of a subject's complete, usable sessions."""
+        return self.queries.prior_emg_indicators(subject_code, before_session=before_session)
+
+    def session_quality(self, session_id: int) -> dict[str, Any] | None:
+        """The stored quality JSON of a session's scored features (None before scoring)."""
+        return self.queries.session_quality(session_id)
+
+    def list_sessions(self, subject_code: str | None = None) -> list[dict[str, Any]]:
+        """Sessions with their index and band, newest last."""
+        return self.queries.list_sessions(subject_code)
+
+    def running_sessions(self) -> list[int]:
+        """Ids of sessions still marked running (live, or interrupted by a crash)."""
+        return self.queries.running_sessions()
+
+    def subject_trend(self, subject_code: str) -> list[dict[str, Any]]:
+        """Complete sessions of a subject with index, Z, band and core features, oldest first."""
+        return self.queries.subject_trend(subject_code)
+
+    def feature_windows(self, session_id: int) -> list[dict[str, Any]]:
+        """The trend windows of a session, in time order."""
+        return self.queries.feature_windows(session_id)
+
+    def session_detail(self, session_id: int) -> dict[str, Any]:
+        """Everything stored about one session, as plain JSON-ready data."""
+        return self.queries.session_detail(session_id)
