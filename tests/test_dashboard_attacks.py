@@ -39,7 +39,7 @@ class RecordingRunner:
                 self.calls: list[tuple] = []
 
             def start(self, subject):
-                from addictidx.sessions.store import check_subject_code
+                from addictidx.store.codes import check_subject_code
 
                 check_subject_code(subject)
                 self.calls.append(("start", subject))
@@ -375,7 +375,7 @@ def test_attacks_on_the_real_server(tmp_path):
         assert err.value.response.status_code == 403
         with connect(url, origin=f"http://{host}", open_timeout=20) as ws:  # control
             assert json.loads(ws.recv(timeout=20))["subject"] == "P401"
-        from addictidx.sessions.store import SessionStore
+        from addictidx.store.session_store import SessionStore
 
         with SessionStore(srv.store) as store:
             assert [r["subject"] for r in store.list_sessions("P401")] == ["P401"]
@@ -458,7 +458,7 @@ def test_a_hostile_page_in_the_staff_browser_cannot_drive_the_dashboard(tmp_path
         assert res["json_post"] == "blocked"  # the CORS pre-flight is refused
         st = srv.state()
         assert st["subject"] == "P501" and st["status"] == "running"  # not started, not stopped
-        from addictidx.sessions.store import SessionStore
+        from addictidx.store.session_store import SessionStore
 
         with SessionStore(srv.store) as store:
             assert store.list_sessions("P999") == []
