@@ -136,7 +136,7 @@ from addictidx.acquire.athena_assemble import (  # noqa: E402
     athena_session_profile,
     is_athena_profile,
 )
-from addictidx.acquire.simulate import SimulatedAthenaHeadband  # noqa: E402
+from addictidx.acquire.simulate_athena import SimulatedAthenaHeadband  # noqa: E402
 
 __all__ += [
     "AthenaEegAssembler",

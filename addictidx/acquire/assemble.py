@@ -19,72 +19,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from addictidx._core.types import Chunk, StreamSpec
-from addictidx._core.validate import check_option, check_positive
 from addictidx.acquire.decoders.hrs import decode_heart_rate_measurement
 from addictidx.acquire.decoders.muse_classic import decode_muse_eeg, unwrap_sequence
+from addictidx.acquire.eeg_clock import ArrivalFit, init_eeg_timing
 
 __all__ = ["MuseEegAssembler", "HrsAssembler"]
-
-
-class _ArrivalFit:
-    """Exponentially weighted least-squares line ``arrival = a + b * sample_index``.
-
-    ``b`` is kept within ``max_rel_drift`` of the nominal ``1 / sfreq``, otherwise (and while the
-    data span less than ``min_span`` samples) the nominal slope is used with the weighted mean
-    intercept. Coordinates are relative to the first point to keep the sums well conditioned.
-    """
-
-    def __init__(self, sfreq: float, memory_points: float, min_span: int, max_rel_drift: float):
-        self.slope0 = 1.0 / sfreq
-        self.lam = 1.0 - 1.0 / memory_points
-        self.min_span = min_span
-        self.max_rel_drift = max_rel_drift
-        self.x0: float | None = None
-        self.y0 = 0.0
-        self.sw = self.sx = self.sy = self.sxx = self.sxy = 0.0
-        self.x_min = self.x_max = 0.0
-
-    def add(self, x: float, y: float) -> None:
-        if self.x0 is None:
-            self.x0, self.y0 = x, y
-        x -= self.x0
-        y -= self.y0
-        lam = self.lam
-        self.sw = lam * self.sw + 1.0
-        self.sx = lam * self.sx + x
-        self.sy = lam * self.sy + y
-        self.sxx = lam * self.sxx + x * x
-        self.sxy = lam * self.sxy + x * y
-        self.x_min = min(self.x_min, x)
-        self.x_max = max(self.x_max, x)
-
-    def coefficients(self) -> tuple[float, float]:
-        """Return ``(a, b)`` in absolute coordinates."""
-        assert self.x0 is not None
-        b = self.slope0
-        if self.x_max - self.x_min >= self.min_span:
-            den = self.sw * self.sxx - self.sx * self.sx
-            if den > 0:
-                b_fit = (self.sw * self.sxy - self.sx * self.sy) / den
-                if abs(b_fit / self.slope0 - 1.0) <= self.max_rel_drift:
-                    b = b_fit
-        a_rel = (self.sy - b * self.sx) / self.sw
-        return self.y0 + a_rel - b * self.x0, b
-
-
-def _init_eeg_timing(
-    asm, spec: StreamSpec, clock: str, max_lag_blocks: int, fit_memory_s: float
-) -> None:
-    """Validate and set the timing settings every EEG assembler shares (classic, Athena)."""
-    if spec.sfreq is None:
-        raise ValueError(f"EEG stream {spec.key!r} needs a sampling frequency.")
-    asm.spec = spec
-    asm.sfreq = float(spec.sfreq)
-    asm.clock = check_option("clock", clock, ("anchor", "lstsq"))
-    if int(max_lag_blocks) < 1:
-        raise ValueError(f"max_lag_blocks must be >= 1, got {max_lag_blocks!r}.")
-    asm.max_lag_blocks = int(max_lag_blocks)
-    asm.fit_memory_s = check_positive("fit_memory_s", fit_memory_s)
 
 
 class MuseEegAssembler:
@@ -152,7 +91,7 @@ class MuseEegAssembler:
         max_lag_blocks: int = 1,
         fit_memory_s: float = 600.0,
     ) -> None:
-        _init_eeg_timing(self, spec, clock, max_lag_blocks, fit_memory_s)
+        init_eeg_timing(self, spec, clock, max_lag_blocks, fit_memory_s)
         self.spp = int(spec.samples_per_packet or 12)
         rows: dict[str, int] = {}
         for uuid, ch in channel_by_uuid.items():
@@ -176,7 +115,7 @@ class MuseEegAssembler:
         self._s0 = 0
         self._t0 = 0.0
         self._pending: dict[int, list] = {}
-        self._fit: _ArrivalFit | None = None
+        self._fit: ArrivalFit | None = None
         self._last_rx = float("nan")
         self._n_emitted = 0
         self.n_packets = 0
@@ -273,7 +212,7 @@ class MuseEegAssembler:
             self._t0 = received_at - (self.spp - 1) / self.sfreq
             if self.clock == "lstsq":
                 blocks_per_s = self.sfreq / self.spp
-                self._fit = _ArrivalFit(
+                self._fit = ArrivalFit(
                     self.sfreq, self.fit_memory_s * blocks_per_s, int(self.sfreq), 0.01
                 )
         if s < self._next:

@@ -25,15 +25,14 @@ from types import MappingProxyType
 import numpy as np
 
 from addictidx._core.types import Chunk, StreamSpec
-from addictidx.acquire.assemble import _ArrivalFit, _init_eeg_timing
-from addictidx.acquire.decode_api import _scaler
 from addictidx.acquire.decoders.muse_athena import (
     ATHENA_TAGS,
     AthenaBlock,
     decode_athena_block,
     split_athena_notification,
 )
-from addictidx.acquire.profiles import DeviceProfile, StreamProfile
+from addictidx.acquire.eeg_clock import ArrivalFit, init_eeg_timing
+from addictidx.acquire.profiles import DeviceProfile, StreamProfile, scaler
 
 __all__ = [
     "AthenaEegAssembler",
@@ -211,7 +210,7 @@ class AthenaEegAssembler:
         max_lag_blocks: int = 1,
         fit_memory_s: float = 600.0,
     ) -> None:
-        _init_eeg_timing(self, spec, clock, max_lag_blocks, fit_memory_s)
+        init_eeg_timing(self, spec, clock, max_lag_blocks, fit_memory_s)
         self._rows: dict[int, list[int]] = {}
         for tag, names in tag_channels.items():
             tag = int(tag)
@@ -232,7 +231,7 @@ class AthenaEegAssembler:
             self._rows[tag] = [names.index(c) for c in spec.channels]
         if not self._rows:
             raise ValueError("tag_channels names no EEG TAG.")
-        self._conv = _scaler(scale, offset)
+        self._conv = scaler(scale, offset)
         self._n_ch = spec.n_channels
         self.reset()
 
@@ -247,7 +246,7 @@ class AthenaEegAssembler:
         self._s0 = 0
         self._t0 = 0.0
         self._pending: dict[int, tuple[np.ndarray, float]] = {}
-        self._fit: _ArrivalFit | None = None
+        self._fit: ArrivalFit | None = None
         self._last_rx = float("nan")
         self.n_notifications = 0
         self.n_blocks = 0
@@ -308,7 +307,7 @@ class AthenaEegAssembler:
                 self._t0 = t
                 if self.clock == "lstsq":
                     per_s = self.sfreq / self.spb
-                    self._fit = _ArrivalFit(
+                    self._fit = ArrivalFit(
                         self.sfreq, self.fit_memory_s * per_s / 4.0, int(self.sfreq), 0.01
                     )
             if s < self._next:

@@ -31,7 +31,7 @@ import numpy as np
 
 from addictidx._core.validate import check_option
 from addictidx.acquire.events import LinkEvent
-from addictidx.acquire.simulate import Notification
+from addictidx.acquire.notification import Notification, iter_source
 
 __all__ = ["CORRUPT_MODES", "FaultedNotification", "FaultStats", "FaultInjector"]
 
@@ -209,8 +209,6 @@ class FaultInjector:
         until_s : float | None
             Last arrival time to yield (default: everything).
         """
-        from addictidx.acquire.replay import _source_iter
-
         ss = np.random.SeedSequence(self.seed)
         r_drop, r_dup, r_delay, r_corrupt = (np.random.default_rng(s) for s in ss.spawn(4))
         st = FaultStats(disconnects=list(self.disconnects))
@@ -234,7 +232,7 @@ class FaultInjector:
                     st.n_delivered += 1
                 yield item
 
-        for i, n in enumerate(_source_iter(self.source, until_s)):
+        for i, n in enumerate(iter_source(self.source, until_s)):
             if isinstance(n, LinkEvent):  # events of a wrapped injector pass through
                 heapq.heappush(heap, (n.t, 0, counter, n))
                 counter += 1

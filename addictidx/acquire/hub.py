@@ -42,326 +42,29 @@ from typing import Any
 import numpy as np
 
 from addictidx._core.errors import DecodeError
-from addictidx._core.types import Chunk, StreamSpec, Window
+from addictidx._core.types import Chunk, Window
 from addictidx._core.validate import check_option, check_positive
-from addictidx.acquire.assemble import HrsAssembler, MuseEegAssembler
-from addictidx.acquire.athena_assemble import (
-    AthenaEegAssembler,
-    athena_eeg_tag_channels,
-    athena_session_profile,
-    is_athena_profile,
-)
+from addictidx.acquire.assemble import MuseEegAssembler
+from addictidx.acquire.athena_assemble import AthenaEegAssembler, is_athena_profile
 from addictidx.acquire.buffers import EventBuffer, RingBuffer
-from addictidx.acquire.decoders.hrs import decode_battery_level
-from addictidx.acquire.decoders.muse_athena import (
-    ATHENA_TAGS,
-    decode_athena_block,
-    split_athena_notification,
-)
-from addictidx.acquire.decoders.polar_pmd import decode_pmd_ecg
 from addictidx.acquire.events import GapRecord, LinkEvent
 from addictidx.acquire.profiles import DeviceProfile, load_profile
+from addictidx.acquire.routing import CONTROL_FAMILIES, decoder_routes
+from addictidx.acquire.stream_handlers import (
+    AthenaHandler,
+    BatteryHandler,
+    EegHandler,
+    Handler,
+    HrsHandler,
+    PmdHandler,
+)
 
 __all__ = ["StreamHub"]
 
-
-class _Handler:
-    """Base: one assembler fed by one or more characteristics of one device."""
-
-    streams: tuple[str, ...] = ()
-
-    def __init__(self, hub: StreamHub, device: str) -> None:
-        self.hub = hub
-        self.device = device
-        self.pending_gap = False  # a disconnect happened; resolve at the next data
-
-    def feed(self, characteristic: str, payload: bytes, t: float) -> None:
-        raise NotImplementedError
-
-    def on_disconnect(self, t: float) -> None:
-        self.pending_gap = True
-
-    def close(self, t_end: float) -> None:
-        """Record a gap left open by a disconnect that never came back."""
-
-
-class _EegHandler(_Handler):
-    def __init__(self, hub, device, profile: DeviceProfile, stream: str) -> None:
-        super().__init__(hub, device)
-        sp = profile.stream(stream)
-        self.streams = (stream,)
-        self.spec = sp.spec(device)
-        chan = {u: chans[0] for u, chans in sp.routes.items()}
-        self.asm = MuseEegAssembler(
-            self.spec, chan, clock=hub.eeg_clock, max_lag_blocks=hub.max_lag_blocks
-        )
-        self.sfreq = float(self.spec.sfreq)
-        self.buf = hub._add_buffer(RingBuffer(self.spec, hub.capacity_s))
-        self.last_time: float | None = None
-
-    def feed(self, characteristic, payload, t):
-        self._write(self.asm.feed(characteristic, payload, t))
-
-    def _write(self, chunks: list[Chunk]) -> None:
-        dt = 1.0 / self.sfreq
-        for ch in chunks:
-            if ch.times.size == 0:
-                continue
-            if self.pending_gap:
-                self.pending_gap = False
-                if self.last_time is not None:
-                    n_fill = int(round((ch.times[0] - self.last_time) * self.sfreq)) - 1
-                    start = self.last_time + dt
-                    if n_fill > 0:
-                        times = start + np.arange(n_fill) * dt
-                        data = np.full((self.spec.n_channels, n_fill), np.nan)
-                        self.hub._emit(
-                            Chunk(self.spec, data, times, n_missing=data.size), self.buf
-                        )
-                    self.hub._gap(
-                        GapRecord(
-                            self.device,
-                            self.spec.name,
-                            float(start),
-                            max(n_fill, 0) * dt,
-                            "disconnect",
-                            max(n_fill, 0),
-                        )
-                    )
-            if ch.n_missing == ch.data.size:
-                n = ch.times.size
-                self.hub._gap(
-                    GapRecord(self.device, self.spec.name, float(ch.times[0]), n * dt, "loss", n)
-                )
-            self.hub._emit(ch, self.buf)
-            self.last_time = float(ch.times[-1])
-
-    def on_disconnect(self, t):
-        self._write(self.asm.flush())
-        self.asm.reset()
-        self.pending_gap = True
-
-    def close(self, t_end):
-        self._write(self.asm.flush())
-        if self.pending_gap and self.last_time is not None:
-            start = self.last_time + 1.0 / self.sfreq
-            self.hub._gap(
-                GapRecord(
-                    self.device, self.spec.name, start, max(0.0, t_end - start), "disconnect", 0
-                )
-            )
-            self.pending_gap = False
-
-
-class _AthenaHandler(_EegHandler):
-    """Both Athena characteristics of one device: EEG assembled, battery buffered, rest counted."""
-
-    def __init__(self, hub, device, profile: DeviceProfile) -> None:
-        _Handler.__init__(self, hub, device)
-        profile = athena_session_profile(profile)
-        self.last_time = None
-        self.asm = None
-        self.spec = None
-        streams: list[str] = []
-        if "eeg" in profile.stream_names and profile.stream("eeg").decoder == "athena.packet":
-            sp = profile.stream("eeg")
-            self.spec = sp.spec(device)
-            self.asm = AthenaEegAssembler(
-                self.spec,
-                athena_eeg_tag_channels(profile),
-                scale=sp.scale,
-                offset=sp.offset,
-                clock=hub.athena_clock,
-                max_lag_blocks=hub.max_lag_blocks,
-            )
-            self.sfreq = float(self.spec.sfreq)
-            self.buf = hub._add_buffer(RingBuffer(self.spec, hub.capacity_s))
-            streams.append("eeg")
-        self.battery_spec = None
-        self.battery_buf = None
-        for sp in profile.streams:
-            if sp.decoder == "athena.packet" and sp.kind == "battery":
-                self.battery_spec = sp.spec(device)
-                self.battery_scale = (float(sp.scale), float(sp.offset))
-                self.battery_buf = hub._add_buffer(
-                    EventBuffer(self.battery_spec, hub.event_capacity)
-                )
-                streams.append(sp.name)
-                break
-        self.streams = tuple(streams)
-
-    def feed(self, characteristic, payload, t):
-        blocks = split_athena_notification(payload)  # DecodeError before any state changes
-        if self.battery_buf is not None:
-            for b in blocks:
-                if ATHENA_TAGS[b.tag].sensor == "battery":
-                    raw = decode_athena_block(b)
-                    scale, offset = self.battery_scale
-                    pct = (float(raw[0, 0]) + offset) * scale
-                    self.hub._emit(
-                        Chunk(self.battery_spec, np.array([[pct]]), np.array([t]), received_at=t),
-                        self.battery_buf,
-                    )
-        if self.asm is not None:
-            self._write(self.asm.feed_blocks(blocks, t))
-
-    def on_disconnect(self, t):
-        if self.asm is not None:
-            super().on_disconnect(t)
-        else:
-            self.pending_gap = True
-
-    def close(self, t_end):
-        if self.asm is not None:
-            super().close(t_end)
-
-
-class _IrregularHandler(_Handler):
-    """Shared gap logic of event streams: silence while connected, disconnect gaps."""
-
-    def __init__(self, hub, device, streams: tuple[str, ...], silence_s: float | None):
-        super().__init__(hub, device)
-        self.streams = streams
-        self.silence_s = silence_s
-        self.last_rx: float | None = None
-
-    def _check_gap(self, t: float) -> None:
-        if self.last_rx is None:
-            self.pending_gap = False
-            return
-        if self.pending_gap:
-            reason = "disconnect"
-        elif self.silence_s is not None and t - self.last_rx > self.silence_s:
-            reason = "silence"
-        else:
-            return
-        self.pending_gap = False
-        for s in self.streams:
-            self.hub._gap(GapRecord(self.device, s, self.last_rx, t - self.last_rx, reason, 0))
-
-    def close(self, t_end):
-        if self.pending_gap and self.last_rx is not None:
-            for s in self.streams:
-                self.hub._gap(
-                    GapRecord(
-                        self.device,
-                        s,
-                        self.last_rx,
-                        max(0.0, t_end - self.last_rx),
-                        "disconnect",
-                        0,
-                    )
-                )
-            self.pending_gap = False
-
-
-class _HrsHandler(_IrregularHandler):
-    def __init__(self, hub, device, profile: DeviceProfile, rr: str | None, hr: str | None):
-        streams = tuple(s for s in (hr, rr) if s is not None)
-        super().__init__(hub, device, streams, hub.silence_s)
-        spec_rr = (
-            profile.stream(rr).spec(device)
-            if rr
-            else StreamSpec(device, "rr", "rr", ("rr",), None, "s")
-        )
-        spec_hr = (
-            profile.stream(hr).spec(device)
-            if hr
-            else StreamSpec(device, "hr", "hr", ("hr",), None, "bpm")
-        )
-        self.asm = HrsAssembler(spec_rr, spec_hr)
-        self.buf_rr = hub._add_buffer(EventBuffer(spec_rr, hub.event_capacity)) if rr else None
-        self.buf_hr = hub._add_buffer(EventBuffer(spec_hr, hub.event_capacity)) if hr else None
-        self.last_payload: bytes | None = None
-
-    def feed(self, characteristic, payload, t):
-        if (
-            payload == self.last_payload
-            and self.last_rx is not None
-            and t - self.last_rx < self.hub.dedupe_window_s
-        ):
-            self.hub._count(self.device, "n_duplicates")
-            return
-        chunks = self.asm.feed(payload, t)  # raises DecodeError before any state changes
-        self._check_gap(t)
-        self.last_payload = payload
-        self.last_rx = t
-        for ch in chunks:
-            buf = self.buf_rr if ch.spec is self.asm.spec_rr else self.buf_hr
-            if buf is not None:
-                self.hub._emit(ch, buf)
-
-
-class _BatteryHandler(_IrregularHandler):
-    def __init__(self, hub, device, profile: DeviceProfile, stream: str):
-        super().__init__(hub, device, (stream,), None)
-        self.spec = profile.stream(stream).spec(device)
-        self.buf = hub._add_buffer(EventBuffer(self.spec, hub.event_capacity))
-
-    def feed(self, characteristic, payload, t):
-        pct = decode_battery_level(payload)
-        self._check_gap(t)
-        self.last_rx = t
-        self.hub._emit(
-            Chunk(self.spec, np.array([[float(pct)]]), np.array([t]), received_at=t), self.buf
-        )
-
-
-class _PmdHandler(_Handler):
-    """PMD data characteristic: ECG frames assembled on the device clock; others counted."""
-
-    def __init__(self, hub, device, profile: DeviceProfile, ecg: str | None):
-        super().__init__(hub, device)
-        self.streams = (ecg,) if ecg else ()
-        self.spec = profile.stream(ecg).spec(device) if ecg else None
-        self.buf = hub._add_buffer(RingBuffer(self.spec, hub.capacity_s)) if ecg else None
-        self.nominal_dt = 1.0 / float(self.spec.sfreq) if ecg else 0.0
-        self.dt = self.nominal_dt
-        self.host_offset: float | None = None  # session time - device time (s)
-        self.prev_ts: float | None = None
-
-    def feed(self, characteristic, payload, t):
-        if not payload or payload[0] & 0x3F != 0 or self.spec is None:
-            self.hub._count(self.device, "n_unhandled")
-            return
-        ts_ns, uv = decode_pmd_ecg(payload)
-        ts = ts_ns / 1e9
-        n = uv.size
-        if n == 0:
-            return
-        if self.host_offset is None:
-            self.host_offset = t - ts
-        spacing = self.dt
-        if self.prev_ts is not None:
-            step = ts - self.prev_ts
-            if step <= 0:  # repeated or out-of-order frame (device time does not go back)
-                self.hub._count(self.device, "n_duplicates")
-                return
-            missing = int(round(step / self.dt)) - n
-            if missing > n // 2:
-                start = self.host_offset + self.prev_ts + self.dt
-                times = start + np.arange(missing) * self.dt
-                data = np.full((1, missing), np.nan)
-                self.hub._emit(Chunk(self.spec, data, times, n_missing=missing), self.buf)
-                reason = "disconnect" if self.pending_gap else "loss"
-                self.hub._gap(
-                    GapRecord(
-                        self.device,
-                        self.spec.name,
-                        float(start),
-                        missing * self.dt,
-                        reason,
-                        missing,
-                    )
-                )
-            else:
-                spacing = step / n
-                if abs(spacing / self.nominal_dt - 1.0) < 0.1:
-                    self.dt = 0.9 * self.dt + 0.1 * spacing
-        self.pending_gap = False
-        self.prev_ts = ts
-        times = self.host_offset + ts - spacing * np.arange(n - 1, -1, -1, dtype=np.float64)
-        self.hub._emit(Chunk(self.spec, uv[None, :], times, received_at=t), self.buf)
+#: Route families the hub assembles into buffers; the others (Muse PPG/IMU/telemetry, ...) are
+#: counted as ``n_unhandled``.
+_ASSEMBLED = ("muse.eeg", "hrs.measurement", "battery.level", "pmd", "athena.packet")
+_PER_STREAM = ("muse.eeg", "battery.level")
 
 
 class _DeviceState:
@@ -371,8 +74,8 @@ class _DeviceState:
         self.connected = True
         self.last_rx: float | None = None
         self.offset = 0.0
-        self.routes: dict[str, _Handler] = {}
-        self.handlers: list[_Handler] = []
+        self.routes: dict[str, Handler] = {}
+        self.handlers: list[Handler] = []
         self.control: set[str] = set()
         self.counts = {
             "n_notifications": 0,
@@ -463,46 +166,49 @@ class StreamHub:
             self._devices[str(name)] = self._build(str(name), profile)
 
     # -- construction -----------------------------------------------------------------------
-    def _add_buffer(self, buf):
+    def add_buffer(self, buf):
         self.buffers[(buf.spec.device, buf.spec.name)] = buf
         return buf
 
     def _build(self, name: str, profile: DeviceProfile) -> _DeviceState:
+        """Handlers of one device, from the same routing table :func:`decode` uses."""
         st = _DeviceState(name, profile)
-        by_decoder: dict[str, list[str]] = {}
-        for s in profile.streams:
-            by_decoder.setdefault(s.decoder, []).append(s.name)
-        handlers: list[tuple[_Handler, tuple[str, ...]]] = []
-        for s in by_decoder.get("muse.eeg", []):
-            handlers.append(
-                (_EegHandler(self, name, profile, s), profile.stream(s).characteristics)
-            )
-        hrs = by_decoder.get("hrs.measurement", [])
-        if hrs:
-            kinds = {profile.stream(s).kind: s for s in hrs}
-            h = _HrsHandler(self, name, profile, kinds.get("rr"), kinds.get("hr"))
-            chars = {c for s in hrs for c in profile.stream(s).characteristics}
-            handlers.append((h, tuple(sorted(chars))))
-        for s in by_decoder.get("battery.level", []):
-            handlers.append(
-                (_BatteryHandler(self, name, profile, s), profile.stream(s).characteristics)
-            )
-        pmd = by_decoder.get("pmd.ecg", []) + by_decoder.get("pmd.acc", [])
-        if pmd:
-            ecg = next(iter(by_decoder.get("pmd.ecg", [])), None)
-            chars = {c for s in pmd for c in profile.stream(s).characteristics}
-            handlers.append((_PmdHandler(self, name, profile, ecg), tuple(sorted(chars))))
-        athena = by_decoder.get("athena.packet", [])
-        if athena and is_athena_profile(profile):
-            chars = {c for s in athena for c in profile.stream(s).characteristics}
-            handlers.append((_AthenaHandler(self, name, profile), tuple(sorted(chars))))
-        for h, chars in handlers:
+        # one handler per EEG / battery stream (the 4 characteristics of a classic Muse EEG
+        # stream share it) and one per shared family (HRS, PMD, Athena) and device
+        groups: dict[tuple[str, ...], tuple[list[str], dict[str, None]]] = {}
+        for uuid, route in decoder_routes(profile).items():
+            if route.family in CONTROL_FAMILIES and not route.streams:
+                st.control.add(uuid.lower())
+            elif route.family in _ASSEMBLED:
+                key = (route.family,) + (route.stream_names if route.family in _PER_STREAM else ())
+                chars, streams = groups.setdefault(key, ([], {}))
+                chars.append(uuid)
+                streams.update(dict.fromkeys(route.stream_names))
+        for key, (chars, streams) in groups.items():
+            h = self._handler(name, profile, key[0], tuple(streams))
+            if h is None:
+                continue
             st.handlers.append(h)
             for c in chars:
                 st.routes[c.lower()] = h
-        if profile.control is not None:
-            st.control.add(profile.control.characteristic.lower())
         return st
+
+    def _handler(
+        self, name: str, profile: DeviceProfile, family: str, streams: tuple[str, ...]
+    ) -> Handler | None:
+        if family == "muse.eeg":
+            return EegHandler(self, name, profile, streams[0])
+        if family == "hrs.measurement":
+            kinds = {profile.stream(s).kind: s for s in streams}
+            return HrsHandler(self, name, profile, kinds.get("rr"), kinds.get("hr"))
+        if family == "battery.level":
+            return BatteryHandler(self, name, profile, streams[0])
+        if family == "pmd":
+            ecg = next((s for s in streams if profile.stream(s).decoder == "pmd.ecg"), None)
+            return PmdHandler(self, name, profile, ecg)
+        if family == "athena.packet" and is_athena_profile(profile):
+            return AthenaHandler(self, name, profile)
+        return None
 
     @property
     def device_names(self) -> tuple[str, ...]:
@@ -579,14 +285,14 @@ class StreamHub:
                 h.close(self.now)
 
     # -- output -----------------------------------------------------------------------------
-    def _count(self, device: str, key: str) -> None:
+    def count(self, device: str, key: str) -> None:
         self._devices[device].counts[key] += 1
 
-    def _emit(self, chunk: Chunk, buf) -> None:
+    def emit(self, chunk: Chunk, buf) -> None:
         buf.write(chunk)
         self._publish(chunk)
 
-    def _gap(self, gap: GapRecord) -> None:
+    def record_gap(self, gap: GapRecord) -> None:
         self.gaps.append(gap)
         self._publish(gap)
 

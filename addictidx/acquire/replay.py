@@ -7,7 +7,7 @@ time order across all devices, paced at ``speed`` x real time. :func:`iter_notif
 same merged stream as a plain generator for tests and benchmarks without asyncio.
 
 A *device* (notification source) is either an object with a ``notifications(until_s)`` method
-returning time-ordered :class:`~addictidx.acquire.simulate.Notification` (the simulated devices),
+returning time-ordered :class:`~addictidx.acquire.notification.Notification` (the simulated devices),
 or a recorded sequence of notifications (``Notification`` objects or ``(t, characteristic,
 payload)`` tuples, ``t`` in seconds from the start of the recording), which is sorted by time.
 
@@ -36,7 +36,7 @@ from addictidx.acquire.events import (
     NotificationCallback,
     TransportCallbacks,
 )
-from addictidx.acquire.simulate import Notification
+from addictidx.acquire.notification import Notification, iter_source
 
 __all__ = [
     "Clock",
@@ -70,30 +70,6 @@ class MonotonicClock:
     async def sleep(self, seconds: float) -> None:
         """``await asyncio.sleep(seconds)``."""
         await asyncio.sleep(seconds)
-
-
-def _as_notification(item: Any) -> Notification | LinkEvent:
-    if isinstance(item, (Notification, LinkEvent)):
-        return item
-    try:
-        t, characteristic, payload = item
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"A recorded notification must be a Notification or a (t, characteristic, payload) "
-            f"tuple, got {item!r}."
-        ) from None
-    return Notification(float(t), str(characteristic).lower(), bytes(payload))
-
-
-def _source_iter(source: Any, until_s: float | None) -> Iterator[Notification]:
-    if hasattr(source, "notifications"):
-        yield from source.notifications(until_s)
-        return
-    items = sorted((_as_notification(x) for x in source), key=lambda n: n.t)
-    for n in items:
-        if until_s is not None and n.t > until_s:
-            return
-        yield n
 
 
 def _named_sources(devices: Any) -> list[tuple[str, Any]]:
@@ -140,7 +116,7 @@ def iter_notifications(
 
 
 def _tagged(name: str, source: Any, until_s: float | None) -> Iterator[tuple[str, Notification]]:
-    for n in _source_iter(source, until_s):
+    for n in iter_source(source, until_s):
         yield name, n
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,45 +34,33 @@ from addictidx._core.types import StreamSpec
 from addictidx._core.validate import check_data_2d, check_positive
 from addictidx.acquire.decoders.hrs import encode_heart_rate_measurement
 from addictidx.acquire.decoders.muse_classic import encode_muse_eeg
+from addictidx.acquire.notification import Notification
 from addictidx.acquire.profiles import DeviceProfile, load_profile
 
 __all__ = [
     "Notification",
     "SimulatedHeadband",
     "SimulatedStrap",
-    "SimulatedAthenaHeadband",
-    "athena_uv_to_raw",
+    "as_profile",
+    "check_dropouts",
+    "check_fraction",
+    "in_dropout",
+    "set_link_faults",
+    "load_eeg_source",
 ]
 
 _SAMPLES_PER_BLOCK = 12
 _MAX_RR_PER_NOTIFICATION = 9  # 20-byte ATT payload (default MTU 23): flags + uint8 HR + 9 x uint16
-_BATCH_BLOCKS = 256
+BATCH_BLOCKS = 256
 
 
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """One BLE notification as a device sends it.
-
-    Parameters
-    ----------
-    t : float
-        Device time in seconds since the start of the simulation (or recording).
-    characteristic : str
-        Characteristic UUID (lower-case, 128-bit form).
-    payload : bytes
-        The notification value.
-    """
-
-    t: float
-    characteristic: str
-    payload: bytes
-
-
-def _as_profile(profile: str | DeviceProfile) -> DeviceProfile:
+def as_profile(profile: str | DeviceProfile) -> DeviceProfile:
+    """``profile`` itself, or the built-in / file profile it names."""
     return profile if isinstance(profile, DeviceProfile) else load_profile(profile)
 
 
-def _check_dropouts(dropouts) -> tuple[tuple[float, float], ...]:
+def check_dropouts(dropouts) -> tuple[tuple[float, float], ...]:
+    """Validated ``((t0, t1), ...)`` link-down intervals in seconds (finite, ``t0 < t1``)."""
     out = []
     for i, iv in enumerate(dropouts or ()):
         try:
@@ -88,33 +75,38 @@ def _check_dropouts(dropouts) -> tuple[tuple[float, float], ...]:
     return tuple(out)
 
 
-def _check_fraction(name: str, value: float) -> float:
+def check_fraction(name: str, value: float) -> float:
+    """``value`` as a float in ``[0, 1)`` (a probability such as ``drop_fraction``)."""
     v = float(value)
     if not 0.0 <= v < 1.0:
         raise ValueError(f"{name!r} must be in [0, 1), got {value!r}.")
     return v
 
 
-def _in_dropout(t: np.ndarray, dropouts: tuple[tuple[float, float], ...]) -> np.ndarray:
+def in_dropout(t: np.ndarray, dropouts: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """Boolean mask of the times ``t`` inside any ``[t0, t1)`` of ``dropouts``."""
     silent = np.zeros(t.shape, dtype=bool)
     for t0, t1 in dropouts:
         silent |= (t >= t0) & (t < t1)
     return silent
 
 
-def _set_faults(dev, jitter_s, drop_fraction, dropouts, seed, name) -> None:
+def set_link_faults(dev, jitter_s, drop_fraction, dropouts, seed, name) -> None:
     """Validate and set the fault options and name every simulated device shares."""
     dev.jitter_s = check_positive("jitter_s", jitter_s, allow_zero=True)
-    dev.drop_fraction = _check_fraction("drop_fraction", drop_fraction)
-    dev.dropouts = _check_dropouts(dropouts)
+    dev.drop_fraction = check_fraction("drop_fraction", drop_fraction)
+    dev.dropouts = check_dropouts(dropouts)
     dev.seed = seed
     dev.name = dev.profile.name if name is None else str(name)
 
 
-def _eeg_source(data, sfreq, ch_names, default_names) -> tuple[np.ndarray, float, tuple[str, ...]]:
+def load_eeg_source(
+    data, sfreq, ch_names, default_names
+) -> tuple[np.ndarray, float, tuple[str, ...]]:
     """Validated ``(data, sfreq, ch_names)`` of a simulated headband's recording.
 
-    ``data=None`` takes the bundled real Muse recording (its rate and names unless given).
+    ``data=None`` takes the bundled real Muse recording (its rate and names unless given);
+    ``default_names`` (the profile's EEG channels) name the rows when ``ch_names`` is None.
     """
     if data is None:
         from addictidx.acquire.recordings import bundled_muse_eeg
@@ -193,9 +185,9 @@ class SimulatedHeadband:
         seed: int | None = 0,
         name: str | None = None,
     ) -> None:
-        self.profile = _as_profile(profile)
+        self.profile = as_profile(profile)
         eeg = self.profile.stream("eeg")
-        self.data, self.sfreq, self.ch_names = _eeg_source(data, sfreq, ch_names, eeg.channels)
+        self.data, self.sfreq, self.ch_names = load_eeg_source(data, sfreq, ch_names, eeg.channels)
         if characteristics is None:
             chars = {ch: uuid for uuid, chans in eeg.routes.items() for ch in chans}
         else:
@@ -218,7 +210,7 @@ class SimulatedHeadband:
             raise ValueError(f"start_sequence must be in 0..65535, got {start_sequence!r}.")
         self.start_sequence = int(start_sequence)
         self.shuffle = bool(shuffle)
-        _set_faults(self, jitter_s, drop_fraction, dropouts, seed, name)
+        set_link_faults(self, jitter_s, drop_fraction, dropouts, seed, name)
 
     @property
     def stream_spec(self) -> StreamSpec:
@@ -267,8 +259,8 @@ class SimulatedHeadband:
         block_dt = _SAMPLES_PER_BLOCK / self.sfreq
         heap: list[tuple[float, int, Notification]] = []
         counter = 0
-        for b0 in range(0, self.n_blocks, _BATCH_BLOCKS):
-            b = np.arange(b0, min(b0 + _BATCH_BLOCKS, self.n_blocks))
+        for b0 in range(0, self.n_blocks, BATCH_BLOCKS):
+            b = np.arange(b0, min(b0 + BATCH_BLOCKS, self.n_blocks))
             nb = b.size
             t_base = b * block_dt + last_t
             if until_s is not None and t_base[0] > until_s:
@@ -284,7 +276,7 @@ class SimulatedHeadband:
             if self.drop_fraction > 0:
                 keep &= rng_drop.random(t.shape) >= self.drop_fraction
             if self.dropouts:
-                keep &= ~_in_dropout(t, self.dropouts)
+                keep &= ~in_dropout(t, self.dropouts)
             if until_s is not None:
                 keep &= t <= until_s
             finite = np.all(np.isfinite(uv), axis=2)  # (n_ch, nb)
@@ -376,7 +368,7 @@ class SimulatedStrap:
         profile: str | DeviceProfile = "sim-hrs",
         name: str | None = None,
     ) -> None:
-        self.profile = _as_profile(profile)
+        self.profile = as_profile(profile)
         routes = self.profile.stream("rr").routes
         if len(routes) != 1:
             raise ValueError(
@@ -405,8 +397,8 @@ class SimulatedStrap:
         if int(hr_beats) < 1:
             raise ValueError(f"hr_beats must be >= 1, got {hr_beats!r}.")
         self.hr_beats = int(hr_beats)
-        self.drop_fraction = _check_fraction("drop_fraction", drop_fraction)
-        self.dropouts = _check_dropouts(dropouts)
+        self.drop_fraction = check_fraction("drop_fraction", drop_fraction)
+        self.dropouts = check_dropouts(dropouts)
         self.seed = seed
         self.characteristic = next(iter(routes))
         self.name = self.profile.name if name is None else str(name)
@@ -462,7 +454,7 @@ class SimulatedStrap:
         if self.drop_fraction > 0:
             keep &= rng_drop.random(t.shape) >= self.drop_fraction
         if self.dropouts:
-            keep &= ~_in_dropout(t, self.dropouts)
+            keep &= ~in_dropout(t, self.dropouts)
         t_assign = t.copy()
         if n_base:  # from the last regular notification on, every remaining beat is due
             last_beat = beat_t[-1] if beat_t.size else 0.0
@@ -485,237 +477,3 @@ class SimulatedStrap:
             if keep[n]:
                 payload = encode_heart_rate_measurement(int(hr[n]), values.tolist(), contact=True)
                 yield Notification(float(t[n]), self.characteristic, payload)
-
-
-# --------------------------------------------------------------------------------------------
-# Muse S Athena
-# --------------------------------------------------------------------------------------------
-
-_ATHENA_EEG_TAG = 0x11
-_ATHENA_SAMPLES_PER_BLOCK = 4
-_ATHENA_RAW_MAX = (1 << 14) - 1
-
-
-def athena_uv_to_raw(uv, scale: float, offset: float) -> np.ndarray:
-    """µV -> the nearest 14-bit Athena EEG code (inverse of ``µV = scale * (raw + offset)``).
-
-    Values outside the representable range are clipped to 0 / 16383 (the rails).
-    """
-    raw = np.rint(np.asarray(uv, dtype=np.float64) / scale - offset)
-    return np.clip(raw, 0, _ATHENA_RAW_MAX).astype(np.int64)
-
-
-class SimulatedAthenaHeadband:
-    """A Muse S Athena (gen 3) playing a recording as byte-exact multiplexed notifications.
-
-    Each notification is one Athena packet of ``blocks_per_notification`` EEG blocks of TAG
-    ``0x11`` (4 electrodes x 4 samples, 14-bit, PROTOCOLS.md §2.3), encoded by
-    :mod:`addictidx.acquire.decoders.muse_athena_encode` (the exact inverse of the decoder), on
-    the profile's first Athena characteristic (``273e0013``).
-
-    Parameters
-    ----------
-    data : array-like, shape (n_channels, n_times) | None
-        EEG in µV. ``None`` uses the bundled real recording
-        (:func:`~addictidx.acquire.recordings.bundled_muse_eeg`).
-    sfreq : float | None
-        Sampling frequency of ``data`` (256 Hz for a Muse). Required with ``data``.
-    ch_names : sequence of str | None
-        Names of the rows (default: the profile's electrodes ``TP9, AF7, AF8, TP10``); rows are
-        sent in the profile's electrode order, so every electrode must be present.
-    profile : str | DeviceProfile
-        An Athena profile (default ``muse-s-athena``); kept as
-        :func:`~addictidx.acquire.athena_assemble.athena_session_profile` of it (``eeg`` = the
-        four electrodes), which is what sessions and the stream hub use.
-    duration_s : float | None
-        How long to stream; the recording loops. Default: one pass (whole notifications).
-    blocks_per_notification : int
-        EEG blocks per notification, 1..7 (default 3 = 12 samples, the timing of a classic Muse's
-        blocks; real headbands send 1-7 blocks mixed with IMU/optics blocks).
-    start_index : int
-        8-bit block index of the first block (e.g. 250 to exercise the wrap).
-    start_packet : int
-        16-bit packet counter of the first notification.
-    jitter_s : float
-        Uniform random delay in ``[0, jitter_s)`` added to each notification's time.
-    drop_fraction : float
-        Probability that any one notification is lost.
-    dropouts : sequence of (t0, t1)
-        Intervals (device seconds) with no notifications, ``t0 <= t < t1``.
-    seed : int | None
-        Seed of jitter and drops (separate random streams).
-    name : str | None
-        Device name reported to the transport (default: the profile name).
-
-    Notes
-    -----
-    Notification ``n`` carries blocks ``n B .. n B + B - 1`` (``B = blocks_per_notification``),
-    i.e. samples ``4 n B .. 4 n B + 4 B - 1`` (modulo the recording length), and is sent at the
-    time of its last sample ``(4 B (n + 1) - 1) / sfreq`` (+ jitter). Block ``b`` has index
-    ``(start_index + b) % 256``; the packet counter steps by one per notification, also across
-    lost ones. µV are rounded to the nearest code of the 14-bit grid
-    (``1450 / 16383 ≈ 0.0885 µV``, error <= 0.0443 µV) and clipped to about ±725 µV. A block with
-    a NaN sample in the source is not sent (it looks like a lost block).
-    """
-
-    def __init__(
-        self,
-        data=None,
-        sfreq: float | None = None,
-        *,
-        ch_names: Sequence[str] | None = None,
-        profile: str | DeviceProfile = "muse-s-athena",
-        duration_s: float | None = None,
-        blocks_per_notification: int = 3,
-        start_index: int = 0,
-        start_packet: int = 0,
-        jitter_s: float = 0.0,
-        drop_fraction: float = 0.0,
-        dropouts: Sequence[tuple[float, float]] = (),
-        seed: int | None = 0,
-        name: str | None = None,
-    ) -> None:
-        from addictidx.acquire.athena_assemble import athena_session_profile, is_athena_profile
-
-        prof = _as_profile(profile)
-        if not is_athena_profile(prof):
-            raise ValueError(
-                f"Profile {prof.name!r} is not a Muse S Athena profile (protocol "
-                f"{prof.protocol!r}, need 'muse-athena')."
-            )
-        self.profile = athena_session_profile(prof)
-        eeg = self.profile.stream("eeg")
-        data, self.sfreq, names = _eeg_source(data, sfreq, ch_names, eeg.channels)
-        missing = [c for c in eeg.channels if c not in names]
-        if missing:
-            raise ValueError(
-                f"data has no row for electrode(s) {missing} of profile {self.profile.name!r}."
-            )
-        self.ch_names = eeg.channels
-        self.data = data[[names.index(c) for c in eeg.channels]]
-        self.scale, self.offset = float(eeg.scale), float(eeg.offset)
-        self.characteristic = eeg.characteristics[0].lower()
-        bpn = int(blocks_per_notification)
-        if not 1 <= bpn <= 7:
-            raise ValueError(
-                f"blocks_per_notification must be in 1..7, got {blocks_per_notification!r}."
-            )
-        self.blocks_per_notification = bpn
-        self.samples_per_notification = bpn * _ATHENA_SAMPLES_PER_BLOCK
-        n_times = self.data.shape[1]
-        if duration_s is None:
-            self.n_notifications = n_times // self.samples_per_notification
-        else:
-            duration_s = check_positive("duration_s", duration_s)
-            self.n_notifications = int(
-                math.floor(duration_s * self.sfreq / self.samples_per_notification + 1e-9)
-            )
-        if self.n_notifications < 1:
-            raise ValueError(
-                f"Need at least {self.samples_per_notification} samples to send one notification."
-            )
-        if not 0 <= int(start_index) <= 0xFF:
-            raise ValueError(f"start_index must be in 0..255, got {start_index!r}.")
-        if not 0 <= int(start_packet) <= 0xFFFF:
-            raise ValueError(f"start_packet must be in 0..65535, got {start_packet!r}.")
-        self.start_index = int(start_index)
-        self.start_packet = int(start_packet)
-        _set_faults(self, jitter_s, drop_fraction, dropouts, seed, name)
-
-    @property
-    def stream_spec(self) -> StreamSpec:
-        """The EEG :class:`~addictidx._core.types.StreamSpec` (the four electrodes, 256 Hz)."""
-        eeg = self.profile.stream("eeg")
-        return StreamSpec(
-            self.name,
-            eeg.name,
-            eeg.kind,
-            self.ch_names,
-            self.sfreq,
-            eeg.unit,
-            _ATHENA_SAMPLES_PER_BLOCK,
-        )
-
-    @property
-    def duration_s(self) -> float:
-        """Time of the last sample sent, in seconds."""
-        return self.n_notifications * self.samples_per_notification / self.sfreq
-
-    def sample_index(self, notification: int | np.ndarray) -> np.ndarray:
-        """Indices into ``data`` (columns) of the samples of notification(s) ``notification``."""
-        n = np.asarray(notification, dtype=np.int64)
-        spn = self.samples_per_notification
-        return (n[..., None] * spn + np.arange(spn)) % self.data.shape[1]
-
-    def raw(self, notification: int) -> np.ndarray:
-        """The 14-bit codes sent in notification ``notification``, shape (4, 4 B)."""
-        return athena_uv_to_raw(
-            self.data[:, self.sample_index(notification)], self.scale, self.offset
-        )
-
-    def __iter__(self) -> Iterator[Notification]:
-        return self.notifications()
-
-    def notifications(self, until_s: float | None = None) -> Iterator[Notification]:
-        """Yield the notifications in time order.
-
-        Parameters
-        ----------
-        until_s : float | None
-            Stop after the last notification with ``t <= until_s`` (default: all).
-        """
-        from addictidx.acquire.decoders.muse_athena_encode import (
-            encode_athena_eeg_block,
-            encode_athena_packet,
-        )
-
-        ss = np.random.SeedSequence(self.seed)
-        rng_jitter, rng_drop = (np.random.default_rng(s) for s in ss.spawn(2))
-        spn, spb, bpn = (
-            self.samples_per_notification,
-            _ATHENA_SAMPLES_PER_BLOCK,
-            self.blocks_per_notification,
-        )
-        heap: list[tuple[float, int, Notification]] = []
-        for n0 in range(0, self.n_notifications, _BATCH_BLOCKS):
-            n = np.arange(n0, min(n0 + _BATCH_BLOCKS, self.n_notifications))
-            t_base = ((n + 1) * spn - 1) / self.sfreq
-            if until_s is not None and t_base[0] > until_s:
-                break
-            t = t_base + (
-                rng_jitter.uniform(0.0, self.jitter_s, size=n.size) if self.jitter_s > 0 else 0.0
-            )
-            keep = np.ones(n.size, dtype=bool)
-            if self.drop_fraction > 0:
-                keep &= rng_drop.random(n.size) >= self.drop_fraction
-            if self.dropouts:
-                keep &= ~_in_dropout(t, self.dropouts)
-            if until_s is not None:
-                keep &= t <= until_s
-            uv = self.data[:, self.sample_index(n)]  # (4, nb, spn)
-            raw = athena_uv_to_raw(uv, self.scale, self.offset)
-            finite = np.isfinite(uv).all(axis=0).reshape(n.size, bpn, spb).all(axis=2)
-            for i in np.flatnonzero(keep):
-                k = int(n[i])
-                blocks = [
-                    (
-                        _ATHENA_EEG_TAG,
-                        (self.start_index + k * bpn + j) % 256,
-                        encode_athena_eeg_block(
-                            raw[:, i, j * spb : (j + 1) * spb], _ATHENA_EEG_TAG
-                        ),
-                    )
-                    for j in range(bpn)
-                    if finite[i, j]
-                ]
-                if not blocks:
-                    continue
-                payload = encode_athena_packet((self.start_packet + k) % 65536, blocks)
-                heapq.heappush(
-                    heap, (float(t[i]), k, Notification(float(t[i]), self.characteristic, payload))
-                )
-            horizon = (n[-1] + 2) * spn / self.sfreq - 1 / self.sfreq
-            while heap and heap[0][0] <= horizon:
-                yield heapq.heappop(heap)[2]
-        while heap:
-            yield heapq.heappop(heap)[2]
