@@ -91,7 +91,7 @@ def test_equals_mne_per_window(muse, window_s, step_s, n_fft, n_per_seg, n_overl
     for k in range(psd.shape[0]):
         f_ref, p_ref = _mne_window(x, k, step_s, window_s, **kw)
         np.testing.assert_allclose(freqs, f_ref, rtol=0, atol=0)
-        assert _max_rel(psd[k], p_ref) < 1e-10, k
+        assert _max_rel(psd[k], p_ref) < 1e-12, k
 
 
 def test_window_start_rounding():
@@ -155,7 +155,7 @@ def test_psd_matches_scipy_welch_density(muse):
     x = muse[:, 4096 : 4096 + 1024]
     _, psd = compute_psd(x, SFREQ, window_s=4, step_s=4, n_fft=256, n_overlap=0)
     _, ref = welch(x, SFREQ, window="hamming", nperseg=256, noverlap=0, detrend="constant")
-    assert _max_rel(psd[0], ref) < 1e-10
+    assert _max_rel(psd[0], ref) < 1e-12
 
 
 @pytest.mark.shared_data
@@ -173,7 +173,7 @@ def test_equals_mne_on_shared_muse_recordings():
         freqs, psd = compute_psd(x, SFREQ, window_s=4, step_s=0.25, n_fft=256)
         for k in range(0, psd.shape[0], 5):
             _, ref = _mne_window(x, k, 0.25, 4.0, n_fft=256)
-            assert _max_rel(psd[k], ref) < 1e-10, (p.name, k)
+            assert _max_rel(psd[k], ref) < 1e-12, (p.name, k)
 
 
 @pytest.mark.shared_data
@@ -208,6 +208,6 @@ def test_equals_mne_on_random_windows_of_random_shared_muse_files():
             for k in ks:
                 f_ref, ref = _mne_window(x, int(k), step_s, window_s, **kw)
                 np.testing.assert_array_equal(freqs, f_ref)
-                assert _max_rel(psd[k], ref) < 1e-10, (p.name, s0, window_s, step_s, int(k))
+                assert _max_rel(psd[k], ref) < 1e-12, (p.name, s0, window_s, step_s, int(k))
                 checked += 1
     assert checked >= 24

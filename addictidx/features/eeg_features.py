@@ -16,20 +16,56 @@ Features per channel ``<ch>`` (names carry units):
 * ``eeg_iaf_hz_<ch>``: frequency of the largest PSD bin in 7-13 Hz;
 
 plus ``eeg_faa`` = ln alpha(AF8) - ln alpha(AF7) when both channels are present.
+
+Everything that does not depend on the samples (the Welch plan, the band weights with the
+density scaling folded in, the feature names and window times) is cached by data shape and
+parameters (:class:`~addictidx.features.welch_plan.PlanCache`, bounded and thread-safe), so a
+live call on one window runs a few dozen numpy operations.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .._core.types import FeatureFrame
-from .bands import EEG_BANDS, _apply_band_weights, band_weights
-from .psd import _segment_periodograms, _window_mean, window_starts
+from .bands import EEG_BANDS, band_weights
+from .welch_plan import (
+    PlanCache,
+    WelchPlan,
+    as_channels,
+    blank_gaps,
+    segment_spectra,
+    welch_plan,
+    window_sums,
+)
 
 __all__ = ["compute_eeg_features"]
 
 _ABS_BANDS = ("delta", "theta", "alpha", "beta", "gamma")
 _REL_BANDS = ("delta", "theta", "alpha", "beta")
+
+
+# Columns of the band map (one matmul per batch of segments), arranged so that every feature
+# block is one contiguous slice: numerators and denominators of the six ratios side by side.
+_NUM = ("delta", "theta", "alpha", "beta", "theta", "alpha")  # 4 relative powers, 2 ratios
+_DEN = ("total", "total", "total", "total", "beta", "beta")
+
+
+@dataclass(frozen=True, eq=False)
+class _FeaturePlan:
+    welch: WelchPlan
+    names: tuple[str, ...]
+    has_gamma: bool
+    weights: np.ndarray  # (2 * (k1 - k0), 12 + has_gamma + n_iaf), scaling folded in
+    bins: tuple[int, int]
+    iaf_freqs: np.ndarray
+    faa: slice | list | None  # selector of the (AF7, AF8) channel rows
+    times: np.ndarray
+
+
+_FEATURE_PLANS = PlanCache(maxsize=32)
 
 
 def compute_eeg_features(
@@ -66,9 +102,56 @@ def compute_eeg_features(
         ``names``, ``values`` (n_windows, n_features) and ``times`` = window end (s from the
         first sample); ``quality`` is ``None`` (use :func:`assess_eeg_quality`).
     """
-    names = [str(c) for c in ch_names]
-    freqs, periodo, plan = _segment_periodograms(
-        data,
+    x = as_channels(data)
+    names = tuple(map(str, ch_names))
+    params = (x.shape, sfreq, window_s, step_s, n_fft, n_per_seg, n_overlap, taper, names)
+    params += tuple(iaf_range)
+    fp = _FEATURE_PLANS.get(
+        params,
+        lambda: _build(
+            x.shape, sfreq, names, window_s, step_s, n_fft, n_per_seg, n_overlap, taper, iaf_range
+        ),
+    )
+    plan = fp.welch
+    n_w = plan.n_windows
+    values = np.empty((n_w, len(fp.names)))
+    if n_w:
+        x, bad = blank_gaps(x, plan)
+        red = window_sums(segment_spectra(x, plan, fp.weights, fp.bins), plan)
+        if bad is not None:
+            red[bad] = np.nan
+        _fill(values, red, fp, plan.n_channels, bad)
+    return FeatureFrame(names=fp.names, values=values, times=fp.times.copy(), quality=None)
+
+
+def _fill(values, red, fp: _FeaturePlan, n_ch: int, bad) -> None:
+    """Write the features of the window band sums ``red`` (n_w, n_ch, cols) into ``values``."""
+    n_w = values.shape[0]
+    g = int(fp.has_gamma)
+
+    def block(i0: int, n: int) -> np.ndarray:  # values[:, i0 : i0 + n*n_ch] as (n_w, n_ch, n)
+        return values[:, i0 * n_ch : (i0 + n) * n_ch].reshape(n_w, n, n_ch).transpose(0, 2, 1)
+
+    np.copyto(block(0, 4), red[:, :, :4])  # absolute delta..beta
+    if g:
+        np.copyto(block(4, 1), red[:, :, 12:13])  # absolute gamma
+    # relative delta..beta (over 1-25 Hz), theta/beta, alpha/beta
+    np.divide(red[:, :, :6], red[:, :, 6:12], out=block(4 + g, 6))
+    sub = red[:, :, 12 + g :]
+    iaf = fp.iaf_freqs[np.argmax(sub, axis=2)]
+    if bad is not None or not np.isfinite(np.add.reduce(sub, axis=None)):
+        iaf[np.isnan(sub).any(axis=2)] = np.nan
+    values[:, (10 + g) * n_ch : (11 + g) * n_ch] = iaf
+    if fp.faa is not None:
+        lr = np.log(red[:, fp.faa, 2])  # ln alpha of (AF7, AF8)
+        np.subtract(lr[:, 1], lr[:, 0], out=values[:, -1])
+
+
+def _build(shape, sfreq, names, window_s, step_s, n_fft, n_per_seg, n_overlap, taper, iaf_range):
+    n_ch, n_times = shape
+    plan = welch_plan(
+        n_ch,
+        n_times,
         sfreq,
         window_s=window_s,
         step_s=step_s,
@@ -77,53 +160,54 @@ def compute_eeg_features(
         n_overlap=n_overlap,
         taper=taper,
     )
-    n_ch = periodo.shape[0] if plan is not None else periodo.shape[1]
     if len(names) != n_ch:
         raise ValueError(f"ch_names has {len(names)} names for {n_ch} channels.")
+    freqs = plan.freqs
     nyq = freqs[-1]
+    if EEG_BANDS["beta"][1] > nyq:
+        raise ValueError(
+            f"sfreq={sfreq} Hz is too low for the EEG bands: beta needs a Nyquist frequency "
+            f">= {EEG_BANDS['beta'][1]} Hz."
+        )
+    has_gamma = EEG_BANDS["gamma"][1] <= nyq
     abs_bands = [b for b in _ABS_BANDS if EEG_BANDS[b][1] <= nyq]
-    cols = [EEG_BANDS[b] for b in abs_bands] + [EEG_BANDS["total"]]
+    cols = [EEG_BANDS[b] for b in _NUM + _DEN + (("gamma",) if has_gamma else ())]
     W = band_weights(freqs, cols)
     iaf_mask = (freqs >= iaf_range[0]) & (freqs <= iaf_range[1])
     if not iaf_mask.any():
         raise ValueError(f"No PSD bin in iaf_range={iaf_range} Hz.")
-    n_b = len(cols)
-    if plan is None:
-        red = np.zeros((0, n_ch, n_b + int(iaf_mask.sum())))
-    else:
-        # Band integration per segment (elementwise weighted sums, see _apply_band_weights),
-        # followed by the 7-13 Hz bins themselves for the IAF; then the window means.
-        red_seg = np.empty(periodo.shape[:2] + (n_b + int(iaf_mask.sum()),))
-        red_seg[..., :n_b] = _apply_band_weights(periodo, W)
-        red_seg[..., n_b:] = periodo[..., iaf_mask]
-        red = _window_mean(red_seg, plan)  # (n_w, n_ch, n_b + n_iaf)
-    P = {b: red[..., i] for i, b in enumerate(abs_bands)}
-    total = red[..., len(abs_bands)]
-    sub = red[..., n_b:]
-    nan_rows = np.isnan(sub).any(axis=-1)
-    iaf = freqs[iaf_mask][np.argmax(np.where(np.isnan(sub), -np.inf, sub), axis=-1)]
-    iaf = np.where(nan_rows, np.nan, iaf)
+    iaf_idx = np.flatnonzero(iaf_mask)
+    W = np.concatenate([W, np.eye(freqs.size)[:, iaf_idx]], axis=1)
+    used = np.flatnonzero(np.any(W != 0, axis=1))  # NaN columns (too-narrow bands) count
+    k0, k1 = int(used[0]), int(used[-1]) + 1
+    Wk = W[k0:k1] * plan.bin_factor[k0:k1, np.newaxis]  # density scaling and 1/n_seg
+    weights = np.ascontiguousarray(np.repeat(Wk, 2, axis=0))  # rows for Re² and Im²
+    weights.setflags(write=False)
 
-    feat_names: list[str] = []
-    blocks: list[np.ndarray] = []
+    feat: list[str] = []
     for b in abs_bands:
-        feat_names += [f"eeg_{b}_uv2_{c}" for c in names]
-        blocks.append(P[b])
+        feat += [f"eeg_{b}_uv2_{c}" for c in names]
     for b in _REL_BANDS:
-        feat_names += [f"eeg_{b}_rel_{c}" for c in names]
-        blocks.append(P[b] / total)
-    feat_names += [f"eeg_theta_beta_ratio_{c}" for c in names]
-    blocks.append(P["theta"] / P["beta"])
-    feat_names += [f"eeg_alpha_beta_ratio_{c}" for c in names]
-    blocks.append(P["alpha"] / P["beta"])
-    feat_names += [f"eeg_iaf_hz_{c}" for c in names]
-    blocks.append(iaf)
-    values = np.concatenate(blocks, axis=1)
+        feat += [f"eeg_{b}_rel_{c}" for c in names]
+    feat += [f"eeg_theta_beta_ratio_{c}" for c in names]
+    feat += [f"eeg_alpha_beta_ratio_{c}" for c in names]
+    feat += [f"eeg_iaf_hz_{c}" for c in names]
+    faa = None
     if "AF7" in names and "AF8" in names:
-        a = P["alpha"]
-        faa = np.log(a[:, names.index("AF8")]) - np.log(a[:, names.index("AF7")])
-        values = np.concatenate([values, faa[:, np.newaxis]], axis=1)
-        feat_names.append("eeg_faa")
-    starts, n_win = window_starts(np.shape(data)[-1], float(sfreq), window_s, step_s)
-    times = (starts + n_win) / float(sfreq)
-    return FeatureFrame(names=tuple(feat_names), values=values, times=times, quality=None)
+        left, right = names.index("AF7"), names.index("AF8")
+        faa = slice(left, left + 2) if right == left + 1 else [left, right]
+        feat.append("eeg_faa")
+    times = (plan.starts + plan.n_window) / float(plan.sfreq)
+    times.setflags(write=False)
+    iaf_freqs = freqs[iaf_idx].copy()
+    iaf_freqs.setflags(write=False)
+    return _FeaturePlan(
+        welch=plan,
+        names=tuple(feat),
+        has_gamma=has_gamma,
+        weights=weights,
+        bins=(k0, k1),
+        iaf_freqs=iaf_freqs,
+        faa=faa,
+        times=times,
+    )
