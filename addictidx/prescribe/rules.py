@@ -526,7 +526,7 @@ def prescribe(
         src = "measured" if hrmax is not None else "208 - 0.7 x age (Tanaka)"
         hr_text = (
             f" Target {hr_target[0]}-{hr_target[1]} bpm = Karvonen {intensity[0]}-{intensity[1]}% "
-            f"HRR with rest {float(resting_hr):g} bpm and HRmax {hmax:g} bpm ({src})."
+            f"HRR with rest {float(resting_hr):.0f} bpm and HRmax {hmax:g} bpm ({src})."
         )
     citations = list(dict.fromkeys(citations))
     sources = f" Sources: {'; '.join(citations)}." if citations else ""

@@ -17,7 +17,13 @@ import numpy as np
 from addictidx._core.intended_use import INTENDED_USE, NOT_FOR
 from addictidx.report.summary import emg_gate_phrase
 
-__all__ = ["ReportContent", "report_content", "KUBIOS_HRV_LABELS", "SETTINGS"]
+__all__ = [
+    "ReportContent",
+    "report_content",
+    "fmt_value",
+    "KUBIOS_HRV_LABELS",
+    "SETTINGS",
+]
 
 #: Our HRV names -> Kubios HRV labels and units, in Kubios' order (time, frequency, nonlinear).
 KUBIOS_HRV_LABELS: tuple[tuple[str, str, str], ...] = (
@@ -34,12 +40,17 @@ KUBIOS_HRV_LABELS: tuple[tuple[str, str, str], ...] = (
     ("hrv_stress_index", "Stress index", ""),
     ("hrv_lf_peak_hz", "LF peak frequency", "Hz"),
     ("hrv_hf_peak_hz", "HF peak frequency", "Hz"),
+    ("hrv_vlf_ms2", "VLF power", "ms²"),
     ("hrv_lf_ms2", "LF power", "ms²"),
     ("hrv_hf_ms2", "HF power", "ms²"),
     ("hrv_ln_lf", "LF power (log)", "ln ms²"),
     ("hrv_ln_hf", "HF power (log)", "ln ms²"),
     ("hrv_lf_nu", "LF power (n.u.)", "n.u."),
     ("hrv_hf_nu", "HF power (n.u.)", "n.u."),
+    ("hrv_tp_ms2", "Total power", "ms²"),
+    ("hrv_vlf_rel_pct", "VLF power (%)", "%"),
+    ("hrv_lf_rel_pct", "LF power (%)", "%"),
+    ("hrv_hf_rel_pct", "HF power (%)", "%"),
     ("hrv_lfhf", "LF/HF ratio", ""),
     ("hrv_sd1_ms", "Poincaré SD1", "ms"),
     ("hrv_sd2_ms", "Poincaré SD2", "ms"),
@@ -125,6 +136,12 @@ class ReportContent:
     band_powers: dict = field(default_factory=dict)  # channel -> band -> (abs µV², rel)
     eeg_span_s: tuple[float, float] | None = None
     research: dict | None = None  # research classifier block (shown apart, never in the index)
+    #: feature -> (median, MAD) the session was scored against (personal baseline or norms)
+    reference: dict = field(default_factory=dict)
+    hrv_freqs: np.ndarray | None = None  # Hz
+    hrv_psd: np.ndarray | None = None  # ms²/Hz (Kubios convention)
+    #: the guided intervention: beat times (s), HR (bpm), zone, stop HR, phase spans
+    intervention: dict | None = None
     intended_use: str = INTENDED_USE
     not_for: str = NOT_FOR
     settings: tuple = SETTINGS
@@ -137,14 +154,22 @@ class ReportContent:
             if key == "hrv_sd2_sd1" and v is None:
                 r = self.hrv.get("hrv_sd1_sd2")
                 v = (1.0 / r) if r else None
-            rows.append((label, _fmt(v), unit, key))
+            rows.append((label, fmt_value(v, unit=unit), unit, key))
         return rows
 
 
-def _fmt(v: Any, digits: int = 3) -> str:
+#: Decimals shown per HRV unit (Kubios' report precision); other values: 3 significant digits.
+_DECIMALS = {"ms": 1, "beats/min": 1, "%": 1, "ms²": 0, "Hz": 3, "ln ms²": 2, "n.u.": 1}
+
+
+def fmt_value(v: Any, digits: int = 3, unit: str | None = None) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     if isinstance(v, float):
+        if unit in _DECIMALS:
+            return f"{v:.{_DECIMALS[unit]}f}"
+        if unit == "":
+            return f"{v:.2f}" if abs(v) < 1000 else f"{v:.0f}"
         return f"{v:.{digits}g}" if abs(v) < 1000 else f"{v:.0f}"
     return str(v)
 
@@ -199,6 +224,7 @@ def report_content(store: Any, session_id: int) -> ReportContent:
             (e["detail"] for e in reversed(d["events"]) if e["kind"] == RESEARCH_EVENT_KIND), None
         ),
     )
+    rc.reference = _reference(store, d)
     emg = emg_gate_phrase((d["quality"] or {}).get("emg_gate"))
     if emg:  # this session's EMG gate, beside the rule in the settings footer
         rc.settings = rc.settings + (("EMG gate, this session", emg),)
@@ -227,6 +253,7 @@ def report_content(store: Any, session_id: int) -> ReportContent:
     if closed:
         rc.eeg_span_s = (closed[0].t_start_s, closed[-1].t_end_s)
     _add_rr(rc, spans, raw)
+    _add_intervention(rc, d, raw)
     if eeg is not None and eeg.shape[1] >= int(4 * raw.sfreq):
         _add_eeg(rc, eeg, raw.sfreq, raw.ch_names)
     return rc
@@ -257,6 +284,48 @@ def _add_rr(rc: ReportContent, spans, raw) -> None:
         rc.hrv = _finite_or_none(compute_hrv(np.where(ok, rr, np.nan), convention="kubios"))
     except ValueError:
         rc.hrv = {}
+    from addictidx.features.hrv_frequency import hrv_psd
+
+    freqs, psd = hrv_psd(np.where(ok, rr, np.nan), convention="kubios")
+    if freqs.size:
+        rc.hrv_freqs, rc.hrv_psd = freqs, psd
+
+
+def _reference(store, d: dict) -> dict:
+    """(median, MAD) per core feature of the baseline this session was scored against."""
+    idx = d.get("index_result") or {}
+    if idx.get("baseline") is None:
+        return {}
+    from addictidx.models import baseline_from_sessions, population_baseline
+
+    if idx.get("baseline") == "personal" and hasattr(store, "prior_session_features"):
+        b = baseline_from_sessions(
+            store.prior_session_features(d["subject"], before_session=d["id"])
+        )
+    else:
+        b = population_baseline()
+    if b.kind != idx.get("baseline"):  # the store changed since: do not explain with it
+        return {}
+    return {k: (b.median[k], b.mad[k]) for k in b.median}
+
+
+def _add_intervention(rc: ReportContent, d: dict, raw) -> None:
+    """The intervention's heart rate (beat by beat) with its zone, for the HR-trace plot."""
+    start = next((e for e in d["events"] if e["kind"] == "loop_start"), None)
+    spans = [p for p in d["phases"] if p["name"] in ("guided_intervention", "recovery")]
+    if start is None or not spans or not raw.rr_s.size:
+        return
+    a = spans[0]["t_start_s"]
+    b = max((p["t_end_s"] or a) for p in spans)
+    m = (raw.rr_times >= a) & (raw.rr_times <= b)
+    det = start.get("detail") or {}
+    rc.intervention = {
+        "t": raw.rr_times[m],
+        "hr": 60.0 / raw.rr_s[m],
+        "zone": tuple(det.get("zone_bpm") or ()) or None,
+        "stop_bpm": det.get("stop_bpm"),
+        "phases": [(p["name"], p["t_start_s"], p["t_end_s"]) for p in spans],
+    }
 
 
 def _add_eeg(rc: ReportContent, eeg: np.ndarray, sfreq: float, ch_names) -> None:

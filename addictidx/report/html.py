@@ -13,7 +13,7 @@ import io
 from html import escape
 from pathlib import Path
 
-from addictidx.report.content import FEATURE_LABELS, ReportContent, _fmt
+from addictidx.report.content import FEATURE_LABELS, ReportContent, fmt_value
 
 __all__ = ["render_html", "write_html"]
 
@@ -74,18 +74,23 @@ def _research_html(block: dict) -> str:
 
 def render_html(rc: ReportContent) -> str:
     """The report as an HTML string."""
+    from addictidx.report import explain
     from addictidx.report.figures import (
+        draw_band_bars,
         draw_contributions,
+        draw_eeg_quality,
+        draw_hrv_spectrum,
+        draw_intervention,
         draw_poincare,
+        draw_rr_histogram,
         draw_spectra,
         draw_tachogram,
         draw_trend,
     )
+    from addictidx.report.pdf import footer_lines, quality_lines, rx_lines
 
     e = escape
     idx = rc.index or {}
-    q = rc.quality or {}
-    pc = q.get("per_channel") or {}
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>addictidx report {e(rc.subject)} #{rc.session['id']}</title>",
@@ -102,32 +107,20 @@ def render_html(rc: ReportContent) -> str:
         + e(", ".join(f"{k}: {v}" for k, v in rc.devices.items()) or "-")
         + (" (firmware: not reported by simulated devices)" if rc.simulated else "")
         + "</p>",
-        "<h2>Signal quality</h2><table><tr><th>channel</th><th>quality</th></tr>",
+        f"<p class='never'><b>{e(explain.DECISION_SUPPORT)}</b></p>",
+        "<h2>Signal quality and artefacts</h2>",
     ]
-    for ch, v in pc.items():
-        label = "RR accepted" if ch == "rr" else f"EEG {ch} (2-s epochs passing)"
-        parts.append(f"<tr><td>{e(label)}</td><td class='num'>{v:.1%}</td></tr>")
-    if rc.rr_corrected_pct is not None:
-        parts.append(
-            f"<tr><td>beats corrected</td><td class='num'>{rc.rr_corrected_pct:.1f} %</td></tr>"
-        )
-    parts.append("</table>")
+    parts += [f"<p>{e(t)}</p>" for t in quality_lines(rc)]
     parts.append(
-        f"<p>Usable for the index: <b>{'yes' if q.get('usable') else 'NO'}</b>"
-        + ("" if q.get("usable") else " – " + e("; ".join(q.get("reasons") or [])))
-        + "</p>"
+        f"<img alt='EEG quality per channel' src='{_png(draw_eeg_quality, rc, (6, 1.8))}'>"
     )
 
     parts.append("<h2>Addiction index (physiological deviation, 0–100)</h2>")
     if idx.get("index") is None:
         parts.append(f"<p><b>Not computed.</b> {e(str(idx.get('reason') or ''))}</p>")
     else:
-        base = (
-            "the person's own baseline"
-            if idx.get("baseline") == "personal"
-            else "<b>population norms</b> (fewer than 5 baseline sessions; lower confidence)"
-        )
         band = e(str(idx.get("band")))
+        base = "own baseline" if idx.get("baseline") == "personal" else "<b>POPULATION</b> norms"
         parts.append(
             f"<div class='index'><div class='big band-{band}'>{idx['index']:.0f}</div><div>"
             f"<b class='band-{band}'>{band.upper()}</b><br>Z = {idx['z']:+.2f}, confidence "
@@ -136,63 +129,64 @@ def render_html(rc: ReportContent) -> str:
             f"{e(str(idx.get('model_id')))} v{e(str(idx.get('model_version')))}</div></div>"
         )
         parts.append(f"<img alt='contributions' src='{_png(draw_contributions, rc, (7, 2.2))}'>")
+        words = [explain.reference_frame_words(idx), explain.confidence_words(idx, rc.quality)]
+        words += explain.feature_sentences(idx, rc.features, rc.reference)
+        words.append(explain.index_sum_sentence(idx))
+        parts.append("<h3>What the number means</h3><ul>")
+        parts += [f"<li>{e(w)}</li>" for w in words if w]
+        parts.append("</ul>")
     feats = rc.features or {}
     parts.append("<table><tr><th>feature (scored rest phases)</th><th>value</th></tr>")
     for k, v in feats.items():
+        unit = explain.FEATURE_WORDS.get(k, ("", "", 0))[1]
         parts.append(
-            f"<tr><td>{e(FEATURE_LABELS.get(k, k))}</td><td class='num'>{_fmt(v)}</td></tr>"
+            f"<tr><td>{e(FEATURE_LABELS.get(k, k))}</td>"
+            f"<td class='num'>{fmt_value(v, unit=unit)}</td></tr>"
         )
     parts.append("</table>")
-    if rc.research is not None:
-        parts.append(_research_html(rc.research))
     parts.append("<h2>Trend across this person's sessions</h2>")
-    parts.append(f"<img alt='trend' src='{_png(draw_trend, rc, (8, 2.4))}'>")
+    parts.append(
+        "<p>A dashed break marks a change of reference frame (population norms to own "
+        "baseline): scores on either side are not comparable.</p>"
+    )
+    parts.append(f"<img alt='trend' src='{_png(draw_trend, rc, (8, 2.6))}'>")
 
     parts.append("<h2>Suggestion for staff and participant (not an order)</h2>")
-    rx = rc.prescription
-    if rx:
+    parts += [f"<p>{e(t)}</p>" for t in rx_lines(rc)]
+    if rc.intervention is not None:
+        parts.append("<h2>Guided intervention: heart rate against the target zone</h2>")
         parts.append(
-            f"<p><b>{e(rx['activity'])}</b> · state {e(str(rx['state']).upper())}<br>"
-            f"intensity {_rng(rx.get('intensity_pct_hrr'), '% HRR')} · target HR "
-            f"{_rng(rx.get('hr_target_bpm'), 'bpm')} · {_rng(rx.get('duration_min'), 'min')} · "
-            f"music {_rng(rx.get('music_bpm'), 'bpm')}</p><p>Why ({e(rx['rule_id'])}): "
-            f"{e(rx['rationale'])}</p>"
+            f"<img alt='intervention heart rate' src='{_png(draw_intervention, rc, (9, 2.6))}'>"
         )
-    else:
-        parts.append("<p>No suggestion (no resting heart rate).</p>")
 
-    parts.append("<h2>Events and safety</h2>")
-    if rc.safety_events:
-        parts.append("<table><tr><th>time (s)</th><th>safety event</th></tr>")
-        for ev in rc.safety_events:
-            parts.append(f"<tr><td class='num'>{ev['t_s']:.1f}</td><td>{e(ev['kind'])}</td></tr>")
-        parts.append("</table>")
-    else:
-        parts.append("<p>Safety events: none.</p>")
-    if rc.events:
-        parts.append("<table><tr><th>time (s)</th><th>event</th><th>detail</th></tr>")
-        for ev in rc.events:
-            d = ", ".join(f"{k} {v}" for k, v in (ev.get("detail") or {}).items())
-            parts.append(
-                f"<tr><td class='num'>{ev['t_s']:.1f}</td><td>{e(ev['kind'])}</td>"
-                f"<td>{e(d)}</td></tr>"
-            )
-        parts.append("</table>")
+    parts.append("<h2>Events and safety</h2><h3>Safety events</h3><ol>")
+    parts += [f"<li>{e(explain.safety_sentence(ev))}</li>" for ev in rc.safety_events]
+    parts.append("</ol>" + ("" if rc.safety_events else "<p>None.</p>"))
+    sentences = [s for s in (explain.event_sentence(ev) for ev in rc.events) if s]
+    parts.append("<h3>Events</h3><ul>")
+    parts += [f"<li>{e(s)}</li>" for s in sentences]
+    parts.append("</ul>" + ("" if sentences else "<p>None.</p>"))
 
-    parts.append("<h2>Heart-rate variability</h2>")
+    parts.append("<h2>Heart-rate variability (Kubios names and conventions)</h2>")
     parts.append(f"<img alt='RR tachogram' src='{_png(draw_tachogram, rc, (9, 2.6))}'>")
     parts.append("<div class='two'><div>")
-    parts.append(f"<img alt='Poincaré plot' src='{_png(draw_poincare, rc, (4, 4))}'></div><div>")
+    parts.append(f"<img alt='RR histogram' src='{_png(draw_rr_histogram, rc, (4, 3.4))}'>")
+    parts.append(
+        f"</div><div><img alt='Poincaré plot' src='{_png(draw_poincare, rc, (4, 3.4))}'>"
+        "</div></div>"
+    )
+    parts.append(f"<img alt='HRV spectrum' src='{_png(draw_hrv_spectrum, rc, (9, 2.6))}'>")
     parts.append("<table><tr><th>Kubios name</th><th>value</th><th>unit</th><th>code</th></tr>")
     for label, val, unit, code in rc.hrv_rows():
         parts.append(
             f"<tr><td>{e(label)}</td><td class='num'>{e(val)}</td><td>{e(unit)}</td>"
             f"<td><code>{e(code)}</code></td></tr>"
         )
-    parts.append("</table></div></div>")
+    parts.append("</table>")
 
     parts.append("<h2>EEG, eyes closed</h2>")
     parts.append(f"<img alt='EEG spectra' src='{_png(draw_spectra, rc, (8, 3))}'>")
+    parts.append(f"<img alt='EEG band power' src='{_png(draw_band_bars, rc, (8, 2.6))}'>")
     if rc.band_powers:
         bands = ("delta", "theta", "alpha", "beta")
         parts.append(
@@ -203,7 +197,9 @@ def render_html(rc: ReportContent) -> str:
         for ch, bp in rc.band_powers.items():
             parts.append(
                 f"<tr><td>{e(ch)}</td>"
-                + "".join(f"<td class='num'>{bp[b][0]:.2f} ({bp[b][1]:.0%})</td>" for b in bands)
+                + "".join(
+                    f"<td class='num'>{bp[b][0]:.1f} ({100 * bp[b][1]:.0f} %)</td>" for b in bands
+                )
                 + "</tr>"
             )
         parts.append("</table>")
@@ -211,11 +207,15 @@ def render_html(rc: ReportContent) -> str:
     parts.append("<h2>Settings</h2><ul class='settings'>")
     parts += [f"<li><b>{e(k)}</b>: {e(v)}</li>" for k, v in rc.settings]
     parts.append("</ul>")
-    parts.append(
-        f"<div class='use'><p><b>Intended use.</b> {e(rc.intended_use)}</p>"
-        f"<p class='never'><b>Never.</b> {e(rc.not_for)}</p></div>"
-    )
-    parts.append("</body></html>")
+    if rc.research is not None:
+        parts.append(_research_html(rc.research))
+    parts.append("<div class='use'>")
+    parts += [
+        f"<p class='{'never' if c == '#8a1c1c' else ''}'>{'<b>' if b else ''}{e(t)}"
+        f"{'</b>' if b else ''}</p>"
+        for t, c, b in footer_lines(rc, wrap=False)
+    ]
+    parts.append("</div></body></html>")
     return "\n".join(parts)
 
 
