@@ -21,7 +21,7 @@ from addictidx.report.layout import PAGE_H, PAGE_W
 from addictidx.report.pdf import layout, write_pdf
 from addictidx.sessions.assessment import run_assessment
 from addictidx.sessions.protocol import GUIDED_PROTOCOL, STANDARD_PROTOCOL
-from addictidx.sessions.store import SessionStore
+from addictidx.store.session_store import SessionStore
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pdftotext") is None,
