@@ -473,9 +473,18 @@ def sessions_export(
     session_id: int | None = typer.Option(None, "--session", help="Only this session."),
     store: Path | None = typer.Option(None, "--store", help="Store directory."),
     db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
-    bids: bool = typer.Option(False, "--bids", help="Also write a BIDS dataset (needs mne-bids)."),
+    bids: bool = typer.Option(
+        False,
+        "--bids",
+        help="Also write a BIDS dataset: EEG, events and the RR as physiology (needs mne-bids).",
+    ),
     report: bool = typer.Option(
         False, "--report", help="Also write each session's PDF + HTML report."
+    ),
+    fhir: bool = typer.Option(
+        False,
+        "--fhir",
+        help="Also write each session as an HL7 FHIR R5 Bundle (needs 'sharing' consent).",
     ),
 ) -> None:
     """Export a subject's recordings: EEG as BDF, RR as EDF+ (with phase/event annotations)."""
@@ -490,6 +499,11 @@ def sessions_export(
         ]
         if not rows:
             raise ValueError(f"No sessions of subject {subject} in this store.")
+        if fhir and not st.consent.in_force(subject, "sharing"):  # refuse before writing anything
+            raise ValueError(
+                "--fhir needs the subject's 'sharing' consent in force; record it with "
+                "`addictidx consent record --scope sharing`."
+            )
         for r in rows:
             if st.recording(r["id"]) is None:
                 typer.echo(f"#{r['id']}: no raw recording (skipped)")
@@ -505,9 +519,35 @@ def sessions_export(
                     manufacturer=vendor,
                     model_name=model,
                 )
+                if paths.get("rr_tsv") is not None:
+                    paths["bids_physio"] = _bids_physio(paths, st.session_detail(r["id"]))
+            if fhir:
+                from addictidx.interop.fhir_export import export_fhir
+
+                paths["fhir"] = export_fhir(st, r["id"], out)
             if report:
                 paths.update(_write_report(st, r["id"], Path(out)))
             typer.echo(f"#{r['id']}: " + ", ".join(str(p) for p in paths.values() if p))
+
+
+def _bids_physio(paths: dict, detail: dict) -> Path:
+    """Write the exported RR beside the BIDS EEG file as ``recording-cardiac`` physiology."""
+    import numpy as np
+
+    from addictidx.interop.bids_physio import write_bids_physio
+
+    bids_root = Path(paths["bids"])
+    stem = Path(paths["eeg_bdf"]).name
+    ses = stem.split("_ses-")[1].split("_")[0]
+    (eeg_file,) = bids_root.glob(f"sub-*/ses-{ses}/eeg/*_ses-{ses}_task-assessment_eeg.bdf")
+    beats = np.loadtxt(paths["rr_tsv"], delimiter="\t", skiprows=1, ndmin=2)
+    tsv, _ = write_bids_physio(
+        eeg_file,
+        beats[:, 0],
+        beats[:, 1] / 1000.0,
+        device=(detail.get("devices") or {}).get("strap"),
+    )
+    return tsv
 
 
 def _headband_vendor(detail: dict) -> tuple[str | None, str | None]:

@@ -83,8 +83,8 @@ def write_bids_physio(
     cardiac = np.zeros(n, dtype=np.int8)
     k = np.clip(np.rint((t - start) * fs).astype(np.int64), 0, n - 1)
     cardiac[k] = 1
-    grid_t = start + np.arange(n) / fs
-    last = np.searchsorted(t, grid_t, side="right") - 1
+    # each interval is held from its beat's trigger sample until the next trigger
+    last = np.searchsorted(k, np.arange(n), side="right") - 1
     rr_ms = np.where(last >= 0, rr[np.clip(last, 0, None)] * 1000.0, 0.0)
     lines = "\n".join(
         f"{c}\t{v:.3f}" for c, v in zip(cardiac.tolist(), rr_ms.tolist(), strict=True)
