@@ -130,3 +130,119 @@ def test_lipponen2019_on_shared_polar_h10_csv():
     rr = pd.to_numeric(df.rr_ms, errors="coerce").dropna().to_numpy()
     assert rr.size == 798
     _check_against_nk(rr)
+
+
+# --- compat="neurokit": exact reproduction (issue 15.3) ------------------------------------------
+
+
+def _nk_passes(peaks: np.ndarray, sampling_rate: int):
+    """NeuroKit2's iterative Kubios correction and the corrections applied over all passes.
+
+    ``signal_fixpeaks`` returns only the last pass's artefacts, so the passes are run with
+    NeuroKit2's own ``_find_artifacts`` / ``_correct_artifacts`` in the loop of its
+    ``_signal_fixpeaks_kubios`` (checked against the public result below)."""
+    import importlib
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mod = importlib.import_module("neurokit2.signal.signal_fixpeaks")
+        arts, _ = mod._find_artifacts(peaks, sampling_rate=sampling_rate)
+        n_total = n_cur = sum(len(v) for v in arts.values())
+        clean = mod._correct_artifacts(arts, peaks)
+        while True:
+            new, _ = mod._find_artifacts(clean, sampling_rate=sampling_rate)
+            n_new = sum(len(v) for v in new.values())
+            if n_new >= n_cur:
+                break
+            n_cur = n_new
+            n_total += n_new
+            clean = mod._correct_artifacts(new, clean)
+    _, public = _nk_fixpeaks(peaks, iterative=True, sampling_rate=sampling_rate)
+    assert np.array_equal(public, clean)
+    return clean, n_total
+
+
+def _compat_equals_nk(ticks: np.ndarray, sampling_rate: int):
+    peaks = np.concatenate([[0], np.cumsum(ticks)])
+    clean, n_total = _nk_passes(peaks, sampling_rate)
+    res = correct_rr(ticks / sampling_rate, compat="neurokit", sfreq=sampling_rate)
+    assert np.array_equal(np.round(res.rr_s * sampling_rate).astype(np.int64), np.diff(clean))
+    np.testing.assert_allclose(res.rr_s, np.diff(clean) / sampling_rate, rtol=0, atol=1e-12)
+    assert res.n_corrected == n_total
+    nk_pct = 100.0 * n_total / ticks.size
+    assert res.percent_corrected == pytest.approx(nk_pct, abs=1e-12)
+    assert res.report.usable == (nk_pct < 5.0)
+    return res, n_total
+
+
+def _random_windows(series: list[np.ndarray], n_windows: int, seed: int):
+    rng = np.random.default_rng(seed)
+    for _ in range(n_windows):
+        s = series[int(rng.integers(len(series)))]
+        n = int(rng.integers(100, min(700, s.size - 1)))
+        i0 = int(rng.integers(0, s.size - n))
+        yield s[i0 : i0 + n]
+
+
+def test_compat_neurokit_exact_on_60_bundled_windows_with_injected_artefacts(polar_rr_ms):
+    import gzip
+    from importlib.resources import files
+
+    raw = files("addictidx.data").joinpath("nsr2db_nsr004_rr_15min.txt.gz").read_bytes()
+    lines = gzip.decompress(raw).decode().splitlines()
+    nsr = np.array([float(v) for v in lines if v.strip() and not v.startswith("#")])
+    nsr_ticks = np.round(nsr * 128).astype(np.int64)
+    rng = np.random.default_rng(7)
+    for k, w in enumerate(_random_windows([nsr_ticks, polar_rr_ms.astype(np.int64)], 60, 3)):
+        fs = 128 if w.mean() < 300 else 1000
+        w = w.copy()
+        for j in rng.choice(np.arange(10, w.size - 10), size=3, replace=False):
+            kind = k % 3  # a missed beat, a premature beat + pause, or an extra beat
+            if kind == 0:
+                w[j] *= 2
+            elif kind == 1:
+                d = w[j] // 3
+                w[j] -= d
+                w[j + 1] += d
+            else:
+                w[j] = w[j] // 2 + 1
+        res, _ = _compat_equals_nk(w, fs)
+        assert res.n_corrected >= 1  # the injected artefacts are found
+
+
+@pytest.mark.shared_data
+def test_compat_neurokit_exact_on_60_random_physionet_windows():
+    import gzip
+
+    base = _shared() / "physionet-rr-24h-nsr2db-chf2db-healthy"
+    files_ = sorted((base / "chf2db_chf").glob("*.txt.gz"))[:10]
+    files_ += sorted((base / "nsr2db_normal").glob("*.txt.gz"))[:5]
+    if len(files_) < 15:
+        pytest.skip(f"PhysioNet RR series not found in {base}")
+    series = []
+    for f in files_:
+        v = np.array([float(x) for x in gzip.open(f, "rt").read().split()[1:]])  # [0] = offset
+        t = np.round(v * 128).astype(np.int64)  # on the 1/128-s grid
+        series.append(t[t > 0])
+    n_diff_default = 0
+    first_pass_equal = 0
+    for w in _random_windows(series, 60, 15):
+        res, n_nk = _compat_equals_nk(w, 128)
+        default = correct_rr(w / 128)
+        n_diff_default += default.n_corrected != n_nk
+        first_pass_equal += dict(default.artefacts) == dict(res.artefacts)
+    assert first_pass_equal == 60  # the modes differ only in later passes
+    assert n_diff_default > 0  # the truncation matters (module docstring: 38 of these 60)
+
+
+def test_compat_validation():
+    with pytest.raises(ValueError, match="sample grid"):
+        correct_rr([0.8, 0.8005, 0.8, 0.81], compat="neurokit")  # 800.5 ms at 1000 Hz
+    with pytest.raises(ValueError, match="compat"):
+        correct_rr([0.8] * 5, compat="kubios")
+    with pytest.raises(ValueError, match="lipponen2019"):
+        correct_rr([0.8] * 5, method="threshold", compat="neurokit")
+    with pytest.raises(ValueError, match="sfreq"):
+        correct_rr([0.8] * 5, sfreq=128)
+    res = correct_rr(np.array([100, 103, 99] * 20) / 128, compat="neurokit", sfreq=128)
+    assert res.n_corrected == 0 and res.rr_s.size == 60
