@@ -22,7 +22,7 @@ import atheris
 with atheris.instrument_imports(include=["addictidx"]):
     from addictidx._core.errors import DataFormatError, DecodeError, StoreError
     from addictidx.acquire.decoders import DECODERS
-    from addictidx.sessions.io import read_recording
+    from addictidx.readers import read_recording
     from addictidx.store import crypto, keyring
     from addictidx.store.audit import verify_audit
 

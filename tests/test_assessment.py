@@ -11,7 +11,8 @@ import sqlite3
 import numpy as np
 import pytest
 
-from addictidx.acquire import SimulatedHeadband, SimulatedStrap, bundled_muse_eeg, bundled_rr
+from addictidx.acquire import SimulatedHeadband, SimulatedStrap
+from addictidx.readers import bundled_muse_eeg, bundled_rr
 from addictidx.sessions.assessment import run_assessment
 from addictidx.sessions.protocol import STANDARD_PROTOCOL, Phase, Protocol
 
@@ -67,7 +68,8 @@ def test_eeg_features_follow_source(standard_run):
     """EEG features from the BLE path equal those computed on the source CSV span directly."""
     from addictidx.features import compute_index_features
 
-    data, _, names, sfreq = bundled_muse_eeg()
+    rec = bundled_muse_eeg()
+    data, names, sfreq = rec.data, list(rec.ch_names), rec.sfreq
     n = data.shape[1]
     # Eyes-closed phase = 20..200 s of session time; the session clock starts at the first
     # block's last sample (11 / 256 s), so sample index i is at (i - 11) / 256 s.

@@ -15,7 +15,6 @@ from addictidx.acquire import (
     SimulatedHeadband,
     SimulatedStrap,
     StreamHub,
-    bundled_muse_eeg,
     decode,
     load_profile,
     read_athena_log,
@@ -30,6 +29,7 @@ from addictidx.acquire.decoders.muse_athena_encode import (
     encode_athena_packet,
 )
 from addictidx.acquire.events import LinkEvent
+from addictidx.readers import bundled_muse_eeg
 
 DATA = Path(__file__).resolve().parent / "data"
 ELECTRODES = ("TP9", "AF7", "AF8", "TP10")
@@ -136,7 +136,8 @@ def test_simulated_uv_on_14bit_grid_round_trips_exactly():
 
 
 def test_simulated_off_grid_rounds_to_nearest_code():
-    data, _, ch, sfreq = bundled_muse_eeg()
+    rec = bundled_muse_eeg()
+    data, ch, sfreq = rec.data, list(rec.ch_names), rec.sfreq
     hb = SimulatedAthenaHeadband(data[:, :1200], sfreq, ch_names=ch)
     got = _decoded_eeg(list(hb))
     err = got - data[:, : got.shape[1]]

@@ -99,10 +99,11 @@ def test_rr_index_features_equal_compute_index_features(sources):
 
 
 def test_rolling_eeg_features_equal_compute_index_features():
-    from addictidx.acquire import bundled_muse_eeg
     from addictidx.features import compute_index_features
+    from addictidx.readers import bundled_muse_eeg
 
-    eeg, _, names, sfreq = bundled_muse_eeg()
+    rec = bundled_muse_eeg()
+    eeg, names, sfreq = rec.data, list(rec.ch_names), rec.sfreq
     x = np.asarray(eeg, dtype=np.float64)[:, : 512 * 12]
     x[0, 700:760] += 400.0  # fail one TP9 epoch on amplitude
     ok, pw = B._epoch_features(

@@ -129,9 +129,10 @@ def _session_data(k: int, emg_uv: float = 0.0):
     150 s long; optional 30-95 Hz Gaussian noise of SD ``emg_uv`` on AF7/AF8 (muscle-like)."""
     from scipy.signal import butter, sosfiltfilt
 
-    from addictidx.acquire import bundled_muse_eeg, bundled_rr
+    from addictidx.readers import bundled_muse_eeg, bundled_rr
 
-    data, _t, ch, sfreq = bundled_muse_eeg()
+    rec = bundled_muse_eeg()
+    data, ch, sfreq = rec.data, list(rec.ch_names), rec.sfreq
     n = int(DUR_S * sfreq)
     start = int(23.0 * (k + 1) * sfreq)
     eeg = data[:, (start + np.arange(n)) % data.shape[1]].astype(np.float64)

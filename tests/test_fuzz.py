@@ -149,7 +149,7 @@ def seeds(tmp_path_factory):
 def test_read_recording_raises_only_one_data_format_error(seeds, kind, edits, cut, junk):
     import gzip
 
-    from addictidx.sessions.io import read_recording
+    from addictidx.readers import read_recording
 
     seed = seeds.get(kind, seeds[".csv"])
     data = _mutate(seed, edits, cut) if edits or cut is not None else junk
@@ -173,8 +173,8 @@ def test_read_recording_raises_only_one_data_format_error(seeds, kind, edits, cu
     cut=CUT,
 )
 def test_acquire_text_readers_raise_only_data_format_error(which, text, edits, cut):
-    from addictidx.acquire import read_rr_text
-    from addictidx.acquire.h10_replay import read_athena_log, read_polar_h10_csv
+    from addictidx.acquire.h10_replay import read_athena_log
+    from addictidx.readers import read_polar_h10_csv, read_rr_text
 
     seed = {
         "rr_text": "0.812\n0.799\n# note\n0.805\n",

@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from addictidx.acquire.recordings import bundled_rr
 from addictidx.prescribe import safety as S
 from addictidx.prescribe.beatfile import read_beat_csv, write_beat_csv
 from addictidx.prescribe.controller import EVENT_KINDS, LoopConfig, LoopController, run_loop
 from addictidx.prescribe.rules import MusicLoopSpec
 from addictidx.prescribe.safety import irregular_beats, safety_limits
 from addictidx.prescribe.tempo import TempoLoop, start_tempo_bpm
+from addictidx.readers import bundled_rr
 
 LIM = safety_limits(age=30, resting_hr=60, zone_pct_hrr=(40, 59))
 NO_GUIDE = 1e6  # warmup_s that keeps zone guidance silent, to isolate one safety rule

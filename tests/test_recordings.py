@@ -1,4 +1,4 @@
-"""Readers of the recordings the simulated devices play (muse-lsl CSV, RR text).
+"""Readers of the recordings the simulated devices play (muse-lsl CSV, RR text): addictidx.readers.
 
 References: ``numpy.genfromtxt`` / ``numpy.loadtxt`` on the same files, and hand-written CSV text.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from addictidx._core.errors import DataFormatError
-from addictidx.acquire.recordings import bundled_muse_eeg, bundled_rr, read_muse_csv, read_rr_text
+from addictidx.readers import bundled_muse_eeg, bundled_rr, read_muse_csv, read_rr_text
 
 HEADER = "timestamps,TP9,AF7,AF8,TP10,Right AUX,Marker0"
 
@@ -36,32 +36,35 @@ def _shared() -> Path:
 
 
 def test_bundled_muse_matches_genfromtxt():
-    data, times, ch, sfreq = bundled_muse_eeg()
+    rec = bundled_muse_eeg()
+    data, times, ch, sfreq = rec.data, rec.times, rec.ch_names, rec.sfreq
     res = resources.files("addictidx.data").joinpath("muse_eeg_notebooks_n170_subject2.csv.gz")
     with res.open("rb") as f, gzip.open(f, "rt") as text:
         ref = np.genfromtxt(text, delimiter=",", names=True)
-    assert ch == ["TP9", "AF7", "AF8", "TP10"] and sfreq == 256.0
+    assert ch == ("TP9", "AF7", "AF8", "TP10") and sfreq == 256.0 and rec.gaps == ()
     assert data.shape == (4, 30732)
     for i, c in enumerate(ch):
         np.testing.assert_array_equal(data[i], ref[c])
     np.testing.assert_array_equal(times, ref["timestamps"] - ref["timestamps"][0])
     data[0, 0] = 1e9  # a copy: the cached recording is unchanged
-    assert bundled_muse_eeg()[0][0, 0] == ref["TP9"][0]
+    assert bundled_muse_eeg().data[0, 0] == ref["TP9"][0]
 
 
 def test_columns_are_found_by_name():
     rows = [[1, 2, 3, 4, 5, 0], [6, 7, 8, 9, 10, 0]] * 20
-    data, times, ch, _ = read_muse_csv(_csv(rows))
+    rec = read_muse_csv(_csv(rows))
+    data, times = rec.data, rec.times
     shuffled_header = "Marker,TP10,timestamps,AF8,Right AUX,AF7,TP9"
     lines = [shuffled_header] + [
         f"0,{r[3]},{100 + i / 256:.6f},{r[2]},{r[4]},{r[1]},{r[0]}" for i, r in enumerate(rows)
     ]
-    data2, times2, _, _ = read_muse_csv(io.StringIO("\n".join(lines)))
+    rec2 = read_muse_csv(io.StringIO("\n".join(lines)))
+    data2, times2 = rec2.data, rec2.times
     np.testing.assert_array_equal(data, data2)
     np.testing.assert_allclose(times, times2)
     assert data[:, 1].tolist() == [6, 7, 8, 9]
-    aux, _, ch_aux, _ = read_muse_csv(_csv(rows), channels=("Right AUX", "TP9"))
-    assert ch_aux == ["Right AUX", "TP9"] and aux[:, 0].tolist() == [5, 1]
+    aux = read_muse_csv(_csv(rows), channels=("Right AUX", "TP9"))
+    assert aux.ch_names == ("Right AUX", "TP9") and aux.data[:, 0].tolist() == [5, 1]
 
 
 def test_malformed_rows_name_file_line_and_column(tmp_path):
@@ -87,11 +90,12 @@ def test_rate_and_order_checks():
     rows = [[1, 2, 3, 4, 5, 0]] * 50
     with pytest.raises(DataFormatError, match="128.00 Hz, expected 256.0 Hz"):
         read_muse_csv(_csv(rows, sfreq=128.0))
-    assert read_muse_csv(_csv(rows, sfreq=128.0), sfreq=None)[3] == pytest.approx(128.0, rel=1e-4)
+    est = read_muse_csv(_csv(rows, sfreq=128.0), sfreq=None).sfreq
+    assert est == pytest.approx(128.0, rel=1e-4)
     back = _csv(rows).getvalue().splitlines()
     back[6], back[7] = back[7], back[6]  # a 4 ms step back (old muse-lsl jitter) is kept
     np.testing.assert_allclose(
-        read_muse_csv(io.StringIO("\n".join(back)))[1][5:7], [6 / 256, 5 / 256], atol=1e-6
+        read_muse_csv(io.StringIO("\n".join(back))).times[5:7], [6 / 256, 5 / 256], atol=1e-6
     )
     back[30] = "99.0," + back[30].split(",", 1)[1]  # line 31: 1.1 s back
     with pytest.raises(DataFormatError, match="line 31, column 'timestamps': time goes back by"):
@@ -133,9 +137,10 @@ def test_shared_files_with_quirks():
         return_skipped=True,
     )
     assert skipped == 1 and rr.size > 90_000  # the stray '@' line (README)
-    eeg, times, _, sfreq = read_muse_csv(
+    rec = read_muse_csv(
         data / "muse-eeg-notebooks-v0.1-subset/"
         "visual__N170__subject1__session1__data_2017-09-13-15.30.01.csv.gz"
     )
+    eeg, times, sfreq = rec.data, rec.times, rec.sfreq
     assert sfreq == 256.0 and eeg.shape[0] == 4
     assert np.max(np.diff(times)) > 0.03  # this file has real packet gaps (README: 32-58 ms)

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from addictidx.acquire import bundled_muse_eeg
+from addictidx.readers import bundled_muse_eeg
 from addictidx.sessions.protocol import STANDARD_PROTOCOL, Phase, PhaseClock, Protocol
 from addictidx.store.raw import RawWriter, read_meta, read_raw, write_meta
 
@@ -97,7 +97,7 @@ def test_sigkill_then_recover_and_export(tmp_path):
     assert n / 256.0 >= max(20.0, t_seen - 1.0)
     # Sample for sample the source recording: the headband sends samples 0, 1, 2, ... in order;
     # the classic Muse quantises to 0.48828125 uV steps (error <= 0.244 uV); BDF adds ~1e-4 uV.
-    src, _, _, _ = bundled_muse_eeg()
+    src = bundled_muse_eeg().data
     got = raw.get_data(units="uV")[:, :n]
     idx = np.arange(n) % src.shape[1]
     assert np.max(np.abs(got - src[:, idx])) <= 0.2442 + 2e-3

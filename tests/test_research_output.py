@@ -189,13 +189,14 @@ def test_report_shows_research_section_only_when_enabled(pair):
 
 
 def test_export_annotations_skip_the_research_block(pair, tmp_path):
-    from addictidx.sessions.io import export_session, read_recording
+    from addictidx.readers import read_recording
+    from addictidx.sessions.io import export_session
 
     d, res = pair[True]
     with SessionStore(d) as store:
         paths = export_session(store, res.session_id, tmp_path)
     rec = read_recording(paths["eeg_bdf"])
-    texts = [t for _, _, t in rec.annotations]
+    texts = [a.text for a in rec.annotations]
     assert "phase:eyes_closed_rest" in texts
     assert not [t for t in texts if "research" in t]
 

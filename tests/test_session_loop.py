@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from addictidx.acquire import Backoff, SimulatedHeadband, SimulatedStrap, bundled_rr
+from addictidx.acquire import Backoff, SimulatedHeadband, SimulatedStrap
+from addictidx.readers import bundled_rr
 from addictidx.sessions.assessment import run_assessment, run_assessment_async
 from addictidx.sessions.devices import BleDevice, session_devices
 from addictidx.sessions.protocol import Phase, Protocol

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from addictidx._core import DataFormatError
-from addictidx.acquire import bundled_muse_eeg
+from addictidx.readers import bundled_muse_eeg, read_mind_monitor_csv, read_recording
 from addictidx.sessions.assessment import run_assessment
-from addictidx.sessions.io import read_mind_monitor_csv, read_recording
 from addictidx.sessions.protocol import Phase, Protocol
 from addictidx.store.raw import read_raw
 from addictidx.store.session_store import SessionStore
@@ -46,7 +45,7 @@ def test_bdf_is_mne_readable_and_equals_source(exported):
     raw = mne.io.read_raw_bdf(paths["eeg_bdf"], preload=True, verbose="error")
     assert raw.ch_names == ["TP9", "AF7", "AF8", "TP10"]
     assert raw.info["sfreq"] == 256.0
-    src, _, _, _ = bundled_muse_eeg()
+    src = bundled_muse_eeg().data
     n = (math.ceil(145.0 * 256 / 12) + 1) * 12  # blocks 0..ceil(145*256/12), see test_assessment
     got = raw.get_data(units="uV")
     assert got.shape[1] == math.ceil(n / 256) * 256  # padded to whole 1-s records
@@ -111,7 +110,7 @@ def _mind_monitor_file(path, n=1024, marker_at=100, bad=None):
     """A Mind Monitor export layout (header per STYLE.md §9) holding the real bundled EEG."""
     import datetime as dt
 
-    src, _, _, _ = bundled_muse_eeg()
+    src = bundled_muse_eeg().data
     bands = [
         f"{b}_{c}"
         for b in ("Delta", "Theta", "Alpha", "Beta", "Gamma")
@@ -165,8 +164,9 @@ def test_mind_monitor_reader(tmp_path):
     rec = read_recording(p)
     assert rec.ch_names == ("TP9", "AF7", "AF8", "TP10")
     assert rec.sfreq == 256.0
-    np.testing.assert_allclose(rec.eeg, np.round(expect, 3), atol=1e-9)
-    assert rec.annotations == [(pytest.approx(100 / 256, abs=1e-3), 0.0, "/muse/event/blink")]
+    np.testing.assert_allclose(rec.data, np.round(expect, 3), atol=1e-9)
+    got = [(a.onset_s, a.duration_s, a.text) for a in rec.annotations]
+    assert got == [(pytest.approx(100 / 256, abs=1e-3), 0.0, "/muse/event/blink")]
 
 
 def test_malformed_files_one_clear_line(tmp_path):
@@ -180,7 +180,7 @@ def test_malformed_files_one_clear_line(tmp_path):
     odd.write_text("x")
     for f, what in (
         (p, "is not a number"),
-        (junk, "not a readable BDF"),
+        (junk, "not a readable EDF/BDF file"),
         (odd, "unknown recording type"),
     ):
         proc = subprocess.run(

@@ -32,7 +32,7 @@ HEART_RATE_MEASUREMENT = "00002a37-0000-1000-8000-00805f9b34fb"
 
 @pytest.fixture(scope="module")
 def csv_reference():
-    """The bundled Muse CSV, read independently of addictidx.acquire.recordings."""
+    """The bundled Muse CSV, read independently of addictidx.readers."""
     res = resources.files("addictidx.data").joinpath("muse_eeg_notebooks_n170_subject2.csv.gz")
     with res.open("rb") as f, gzip.open(f, "rt") as text:
         arr = np.genfromtxt(text, delimiter=",", names=True)

@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 
 from addictidx._core import DataFormatError, StoreError
-from addictidx.acquire import bundled_muse_eeg
+from addictidx.readers import bundled_muse_eeg
 from addictidx.sessions.assessment import run_assessment
 from addictidx.sessions.protocol import Phase, Protocol
 from addictidx.store import crypto, keyring
@@ -123,7 +123,7 @@ def test_store_files_are_ciphertext_and_decrypt_to_the_source(assessed):
     meta = json.loads(_parse_by_hand((raw_dir / "meta.json").read_bytes(), key)[0])
     assert meta["eeg_channels"] == ["TP9", "AF7", "AF8", "TP10"]
     # sample for sample the source recording (classic Muse 12-bit quantisation <= 0.2442 uV)
-    src, _, _, _ = bundled_muse_eeg()
+    src = bundled_muse_eeg().data
     n = eeg.shape[0]
     idx = np.arange(n) % src.shape[1]
     ok = np.isfinite(eeg[:, 1:]).all(axis=1)
@@ -488,7 +488,7 @@ def test_disk_full_while_recording_stops_cleanly_and_keeps_what_was_written(tmp_
         assert s["status"] == "aborted"
         raw = read_raw(st.recording(s["id"])["raw_dir"])
     assert raw.n_partial_bytes == 0  # the short write was cut off again
-    src, _, _, _ = bundled_muse_eeg()
+    src = bundled_muse_eeg().data
     n = raw.eeg.shape[1]
     assert n > 0 and n % 12 == 0
     ok = np.isfinite(raw.eeg).all(axis=0)
@@ -529,7 +529,7 @@ def test_logs_contain_no_subject_code_and_no_signal_values(tmp_path, caplog):
     text = "\n".join(logs)
     assert code not in text
     # signal values: no decimal number in any log equals an EEG sample (uV) or RR (s, ms)
-    src, _, _, _ = bundled_muse_eeg()
+    src = bundled_muse_eeg().data
     eeg_vals = {f"{v:.2f}" for v in np.unique(src[:, :3000])}
     feats = [float(x) for x in res.features.values() if x is not None]
     nums = set(re.findall(r"-?\d+\.\d+", text))

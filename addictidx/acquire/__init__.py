@@ -48,12 +48,6 @@ from addictidx.acquire.profiles import (
     list_profiles,
     load_profile,
 )
-from addictidx.acquire.recordings import (
-    bundled_muse_eeg,
-    bundled_rr,
-    read_muse_csv,
-    read_rr_text,
-)
 from addictidx.acquire.replay import MonotonicClock, ReplayTransport, iter_notifications
 from addictidx.acquire.simulate import Notification, SimulatedHeadband, SimulatedStrap
 
@@ -90,7 +84,7 @@ __all__ = [
     "encode_pmd_request",
     "unpack_uint12",
     "unwrap_sequence",
-    # simulate / assemble / buffers / replay / recordings
+    # simulate / assemble / buffers / replay
     "Notification",
     "SimulatedHeadband",
     "SimulatedStrap",
@@ -101,10 +95,6 @@ __all__ = [
     "ReplayTransport",
     "MonotonicClock",
     "iter_notifications",
-    "read_muse_csv",
-    "read_rr_text",
-    "bundled_muse_eeg",
-    "bundled_rr",
     # transport / faults / stream layer
     "Backoff",
     "BleTarget",

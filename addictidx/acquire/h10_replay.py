@@ -1,6 +1,7 @@
 """Real recordings as the notifications the devices sent: Polar H10 CSV, Muse S Athena packet logs.
 
-* :class:`PolarH10Recording` turns the detectPVC Polar H10 export (``time_ns, ecg_mV, hr_bpm,
+* :class:`PolarH10Recording` turns the detectPVC Polar H10 export (read by
+  :func:`addictidx.readers.read_polar_h10_csv`) (``time_ns, ecg_mV, hr_bpm,
   rr_ms``; ``../shared/data/polar-h10-ecg-130hz-detectPVC``) back into what the strap sends:
   PMD ECG data frames on ``fb005c82`` (73 int24 µV samples each, the device timestamp of the last
   sample in ns since 2000-01-01) and Heart Rate Measurement notifications on 0x2A37 (one per HR
@@ -25,9 +26,9 @@ from addictidx.acquire.decoders.hrs import encode_heart_rate_measurement
 from addictidx.acquire.decoders.polar_pmd import PMD_EPOCH_UNIX_NS
 from addictidx.acquire.notification import Notification
 from addictidx.acquire.profiles import DeviceProfile, load_profile
-from addictidx.acquire.recordings import _read_lines
+from addictidx.readers import read_polar_h10_csv, read_text_lines
 
-__all__ = ["PolarH10Recording", "encode_pmd_ecg_frame", "read_athena_log", "read_polar_h10_csv"]
+__all__ = ["PolarH10Recording", "encode_pmd_ecg_frame", "read_athena_log"]
 
 _HR_UUID = "00002a37-0000-1000-8000-00805f9b34fb"
 _PMD_DATA_UUID = "fb005c82-02e7-f387-1cad-8acd2d8df0c8"
@@ -55,40 +56,6 @@ def encode_pmd_ecg_frame(timestamp_ns: int, uv) -> bytes:
         raise ValueError(f"timestamp_ns must fit in uint64, got {timestamp_ns!r}.")
     u = (v & 0xFFFFFF).astype("<u4").view(np.uint8).reshape(-1, 4)[:, :3]
     return b"\x00" + int(timestamp_ns).to_bytes(8, "little") + b"\x00" + u.tobytes()
-
-
-def read_polar_h10_csv(path) -> dict[str, np.ndarray]:
-    """Read the Polar H10 export ``time_ns,ecg_mV,hr_bpm,rr_ms`` (``.gz`` allowed).
-
-    Returns
-    -------
-    columns : dict
-        ``time_ns`` (int64, Unix ns), ``ecg_mv`` (float64), ``hr_bpm`` and ``rr_ms`` (float64,
-        NaN where the row has none).
-    """
-    lines, name = _read_lines(path)
-    header = [h.strip() for h in lines[0].split(",")] if lines else []
-    want = ["time_ns", "ecg_mV", "hr_bpm", "rr_ms"]
-    if header[:4] != want:
-        raise DataFormatError(f"{name}, line 1: expected header {','.join(want)}, got {header}.")
-    t = np.empty(len(lines) - 1, dtype=np.int64)
-    vals = np.full((len(lines) - 1, 3), np.nan)
-    n = 0
-    for i, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        f = line.split(",")
-        if len(f) != 4:
-            raise DataFormatError(f"{name}, line {i}: expected 4 fields, got {len(f)}.")
-        try:
-            t[n] = int(f[0])
-            for j in range(3):
-                if f[j + 1].strip():
-                    vals[n, j] = float(f[j + 1])
-        except ValueError:
-            raise DataFormatError(f"{name}, line {i}: non-numeric field in {line!r}.") from None
-        n += 1
-    return {"time_ns": t[:n], "ecg_mv": vals[:n, 0], "hr_bpm": vals[:n, 1], "rr_ms": vals[:n, 2]}
 
 
 class PolarH10Recording:
@@ -133,9 +100,9 @@ class PolarH10Recording:
         self.samples_per_frame = int(samples_per_frame)
         if self.samples_per_frame < 1:
             raise ValueError("samples_per_frame must be >= 1.")
-        self.time_ns = cols["time_ns"]
-        self.ecg_uv = np.rint(cols["ecg_mv"] * 1000.0).astype(np.int64)
-        hr, rr = cols["hr_bpm"], cols["rr_ms"]
+        self.time_ns = cols.time_ns
+        self.ecg_uv = np.rint(cols.ecg_mv * 1000.0).astype(np.int64)
+        hr, rr = cols.hr_bpm, cols.rr_ms
         self.rr_1024 = np.rint(rr[np.isfinite(rr)] * 1.024).astype(np.int64)
         self._hr_rows = np.flatnonzero(np.isfinite(hr))
         self._hr = hr
@@ -187,7 +154,7 @@ def read_athena_log(path) -> list[Notification]:
     Each line is ``<ISO-8601 time>\\t<characteristic UUID>\\t<hex payload>``; ``t`` is seconds
     from the first line. Raises :class:`DataFormatError` naming the file and line.
     """
-    lines, name = _read_lines(path)
+    lines, name = read_text_lines(path)
     out: list[Notification] = []
     t0 = None
     for i, line in enumerate(lines, start=1):

@@ -109,11 +109,12 @@ def load_eeg_source(
     ``default_names`` (the profile's EEG channels) name the rows when ``ch_names`` is None.
     """
     if data is None:
-        from addictidx.acquire.recordings import bundled_muse_eeg
+        from addictidx.readers import bundled_muse_eeg
 
-        data, _, bundled_names, bundled_sfreq = bundled_muse_eeg()
-        sfreq = bundled_sfreq if sfreq is None else sfreq
-        ch_names = bundled_names if ch_names is None else ch_names
+        rec = bundled_muse_eeg()
+        data = rec.data
+        sfreq = rec.sfreq if sfreq is None else sfreq
+        ch_names = rec.ch_names if ch_names is None else ch_names
     elif sfreq is None:
         raise ValueError("sfreq is required when data is given.")
     data = check_data_2d(data, name="data")
@@ -130,7 +131,7 @@ class SimulatedHeadband:
     ----------
     data : array-like, shape (n_channels, n_times) | None
         EEG in µV. ``None`` uses the bundled real recording
-        (:func:`~addictidx.acquire.recordings.bundled_muse_eeg`).
+        (:func:`~addictidx.readers.bundled_muse_eeg`).
     sfreq : float | None
         Sampling frequency of ``data`` in Hz (the device sends at this rate; a Muse: 256).
         Required with ``data``.
@@ -314,7 +315,7 @@ class SimulatedStrap:
     ----------
     rr_s : array-like, shape (n_beats,) | None
         RR intervals in seconds. ``None`` uses the bundled real series
-        (:func:`~addictidx.acquire.recordings.bundled_rr`).
+        (:func:`~addictidx.readers.bundled_rr`).
     duration_s : float | None
         How long to stream; the series loops when this is longer. Default: one pass
         (``sum(rr_s)``).
@@ -375,7 +376,7 @@ class SimulatedStrap:
                 f"Profile {self.profile.name!r}: the rr stream needs exactly one characteristic."
             )
         if rr_s is None:
-            from addictidx.acquire.recordings import bundled_rr
+            from addictidx.readers import bundled_rr
 
             rr_s = bundled_rr()
         rr = np.asarray(rr_s, dtype=np.float64)

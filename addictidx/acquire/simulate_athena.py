@@ -54,7 +54,7 @@ class SimulatedAthenaHeadband:
     ----------
     data : array-like, shape (n_channels, n_times) | None
         EEG in µV. ``None`` uses the bundled real recording
-        (:func:`~addictidx.acquire.recordings.bundled_muse_eeg`).
+        (:func:`~addictidx.readers.bundled_muse_eeg`).
     sfreq : float | None
         Sampling frequency of ``data`` (256 Hz for a Muse). Required with ``data``.
     ch_names : sequence of str | None

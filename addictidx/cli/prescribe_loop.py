@@ -16,7 +16,14 @@ def loop_sim_cmd(
     rr: Path = typer.Option(
         ...,
         "--rr",
-        help="Beat CSV with columns t_s,rr_s (one row per beat; missing beats = silence).",
+        help="Beat file: a beat CSV t_s,rr_s (one row per beat; missing beats = silence), the "
+        "tool's _rr.tsv (beat_time_s, rr_ms), or a list of RR values (beat times = their sums).",
+    ),
+    rr_unit: str | None = typer.Option(
+        None,
+        "--rr-unit",
+        help="Unit of RR values in a file that does not name it: s or ms (default: detected; "
+        "a median above 3 is read as ms, with a note).",
     ),
     age: float = typer.Option(
         ..., "--age", help="Age in years (HRmax = 208 - 0.7 x age unless --hrmax)."
@@ -42,11 +49,20 @@ def loop_sim_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Replay RR beats through the closed-loop controller and list its events."""
-    from addictidx.prescribe.beatfile import read_beat_csv
+    import numpy as np
+
+    from addictidx._core.validate import check_option
     from addictidx.prescribe.controller import LoopConfig, run_loop
     from addictidx.prescribe.safety import safety_limits
+    from addictidx.readers import read_rr_file
 
-    t_s, rr_s = read_beat_csv(rr)
+    if rr_unit is not None:
+        check_option("--rr-unit", rr_unit, ("s", "ms"))
+    beats = read_rr_file(rr, unit=rr_unit)
+    for note in beats.notes:
+        typer.echo(f"note: {note}", err=True)
+    rr_s = beats.rr_s
+    t_s = beats.rr_times_s if beats.rr_times_s is not None else np.cumsum(rr_s)
     limits = safety_limits(age=age, resting_hr=resting_hr, hrmax=hrmax, zone_pct_hrr=zone_pct)
     cfg = LoopConfig(
         limits=limits,

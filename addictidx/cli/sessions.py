@@ -15,7 +15,7 @@ import typer
 
 from addictidx.cli._app import _clean_errors, _default_store, app, sessions_app
 
-__all__ = ["demo", "assess", "rescore"]
+__all__ = ["demo", "assess"]
 
 _RESEARCH_HELP = (
     "Also show the research classifier (trained on the UCI alcoholism ERP set, proxy electrodes, "
@@ -367,58 +367,6 @@ def assess(
             )
         typer.echo(f"Report (PDF):   {paths['report_pdf']}")
         typer.echo(f"Report (HTML):  {paths['report_html']}")
-
-
-# --------------------------------------------------------------------------------------------
-@app.command()
-@_clean_errors
-def rescore(
-    file: Path = typer.Argument(
-        ..., help="Recording: muse-lsl or Mind Monitor CSV, XDF, EDF/BDF, or an exported _rr.tsv."
-    ),
-    rr_file: Path | None = typer.Option(
-        None,
-        "--rr",
-        help="A second file with the RR intervals (EDF+, _rr.tsv or a text file "
-        "of RR in seconds).",
-    ),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
-) -> None:
-    """Re-score an old recording with the current index (population norms)."""
-    import math
-
-    from addictidx.features import compute_index_features
-    from addictidx.models import population_baseline, score_index
-    from addictidx.report.summary import format_index, index_result_dict
-    from addictidx.sessions.io import read_recording
-
-    rec = read_recording(file)
-    rr = rec.rr_s
-    if rr_file is not None:
-        if str(rr_file).endswith((".edf", ".tsv", ".bdf")):
-            rr = read_recording(rr_file).rr_s
-        else:
-            from addictidx.acquire import read_rr_text
-
-            rr = read_rr_text(rr_file)
-    if rec.eeg is None and rr is None:
-        raise ValueError(f"{file}: holds neither EEG nor RR intervals.")
-    feats, quality = compute_index_features(
-        rec.eeg, rec.sfreq, list(rec.ch_names) if rec.eeg is not None else None, rr
-    )
-    clean = {k: (None if not math.isfinite(v) else float(v)) for k, v in feats.items()}
-    result = score_index(clean, population_baseline(), quality=quality)
-    if json_out:
-        out = index_result_dict(result)
-        out["source"] = rec.source
-        out["features"] = clean
-        typer.echo(json.dumps(out, indent=2))
-        return
-    typer.echo(f"Re-scored {rec.source} against population norms.")
-    typer.echo(
-        "  " + "  ".join(f"{k} {'-' if v is None else f'{v:.4g}'}" for k, v in clean.items())
-    )
-    typer.echo(format_index(result))
 
 
 # --------------------------------------------------------------------------------------------

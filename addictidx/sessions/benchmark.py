@@ -269,10 +269,11 @@ def make_sources(
     Variant ``v`` plays the bundled Muse recording and RR series from a different offset (and
     channel order / jitter seed), so sessions do not all carry identical bytes.
     """
-    from addictidx.acquire import bundled_muse_eeg, bundled_rr
+    from addictidx.readers import bundled_muse_eeg, bundled_rr
 
     n_variants = cfg.n_variants if n_variants is None else max(1, int(n_variants))
-    eeg, _, names, sfreq = bundled_muse_eeg()
+    rec = bundled_muse_eeg()
+    eeg, names, sfreq = rec.data, list(rec.ch_names), rec.sfreq
     eeg = np.asarray(eeg, dtype=np.float64)
     rr0 = np.asarray(bundled_rr(), dtype=np.float64)
     K = cfg.n_epochs
@@ -1002,9 +1003,10 @@ def run_reference(
     if sources is None:
         sources = make_sources(max(cfg.eeg_window_s, 10.0), cfg, n_variants=1)
     var = sources.variants[0]
-    from addictidx.acquire import bundled_muse_eeg
+    from addictidx.readers import bundled_muse_eeg
 
-    eeg, _, names, sfreq = bundled_muse_eeg()
+    rec = bundled_muse_eeg()
+    eeg, names, sfreq = rec.data, list(rec.ch_names), rec.sfreq
     eeg = np.asarray(eeg, dtype=np.float64)
     n_win = int(cfg.eeg_window_s * EEG_SFREQ)
     rr = var.rr_prefill

@@ -106,14 +106,15 @@ def simulated_devices(
     ``offset_s`` starts both recordings that far in (they loop), so that repeated simulated
     visits of one person replay different stretches of real data.
     """
-    from addictidx.acquire import bundled_muse_eeg, bundled_rr
+    from addictidx.readers import bundled_muse_eeg, bundled_rr
 
     if not offset_s:
         return (
             SimulatedHeadband(duration_s=duration_s, seed=seed),
             SimulatedStrap(duration_s=duration_s, seed=seed),
         )
-    data, _t, ch, sfreq = bundled_muse_eeg()
+    rec = bundled_muse_eeg()
+    data, ch, sfreq = rec.data, rec.ch_names, rec.sfreq
     data = np.roll(data, -int(round(offset_s * sfreq)) % data.shape[1], axis=1)
     rr = bundled_rr()
     k = int(np.searchsorted(np.cumsum(rr), (offset_s * 3.0) % rr.sum()))

@@ -1,4 +1,4 @@
-"""Recordings in and out: export a session as BDF (EEG) and EDF+ (RR), read other tools' files.
+"""Recordings out: export a session as BDF (EEG), EDF+ (RR) and a beat-exact TSV.
 
 Export (:func:`export_session`) writes, per session::
 
@@ -11,9 +11,8 @@ through ``edfio`` (MNE's own EDF backend). Missing EEG samples (gaps) are writte
 marked by a ``gap`` annotation, since EDF has no NaN. Optional BIDS output goes through
 ``mne-bids`` (:func:`write_bids`).
 
-Readers (:func:`read_recording`): muse-lsl CSV, Mind Monitor CSV, XDF (``pyxdf``, optional),
-EDF/EDF+/BDF and our own exports. Each returns a :class:`Recording`; a malformed file raises one
-:class:`~addictidx._core.errors.DataFormatError` naming the file and the problem.
+Reading these files (and other tools' recordings) is :func:`addictidx.readers.read_recording`;
+it turns the ``gap``/``no_data`` annotations back into NaN samples and gap records.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,45 +28,14 @@ import numpy as np
 from addictidx._core.errors import DataFormatError
 
 __all__ = [
-    "Recording",
     "export_session",
-    "read_recording",
-    "read_mind_monitor_csv",
-    "read_xdf",
-    "read_edf",
     "write_bids",
     "RR_TACHOGRAM_SFREQ",
 ]
 
 #: Sampling frequency of the RR tachogram and HR signals in the EDF+ export (Hz).
 RR_TACHOGRAM_SFREQ = 4.0
-MUSE_CHANNELS = ("TP9", "AF7", "AF8", "TP10")
 EEG_PHYSICAL_RANGE = (-1000.0, 1000.0)  # the classic Muse's 12-bit range in µV
-
-
-@dataclass(frozen=True)
-class Recording:
-    """A recording read from a file.
-
-    Attributes
-    ----------
-    eeg : ndarray, shape (n_channels, n_times) | None
-        EEG in µV (``NaN`` = missing).
-    sfreq : float | None
-    ch_names : tuple of str
-    rr_s : ndarray | None
-        RR intervals in seconds.
-    source : str
-        File name and format, for messages and reports.
-    annotations : list of (onset_s, duration_s, text)
-    """
-
-    eeg: np.ndarray | None
-    sfreq: float | None
-    ch_names: tuple[str, ...]
-    rr_s: np.ndarray | None
-    source: str
-    annotations: list = field(default_factory=list)
 
 
 # -- export ------------------------------------------------------------------------------------
@@ -393,303 +360,3 @@ def write_bids(
         verbose=False,
     )
     return Path(bids_root)
-
-
-# -- readers -----------------------------------------------------------------------------------
-def read_recording(path: str | Path) -> Recording:
-    """Read a recording by its extension and header (see :func:`_read_recording`).
-
-    Whatever goes wrong inside a reader ends as one :class:`DataFormatError` naming the file.
-    """
-    p = Path(path)
-    try:
-        return _read_recording(p)
-    except DataFormatError:
-        raise
-    except MemoryError:
-        raise DataFormatError(
-            f"{p}: too large or malformed (out of memory while reading)."
-        ) from None
-    except Exception as exc:  # noqa: BLE001 - a reader's unexpected failure on a malformed file
-        msg = str(exc).strip().splitlines()
-        raise DataFormatError(
-            f"{p}: malformed or unreadable ({type(exc).__name__}: {msg[0] if msg else ''})."
-        ) from None
-
-
-def _read_recording(path: str | Path) -> Recording:
-    """Read a recording by its extension and header.
-
-    ``.csv``/``.csv.gz``: a muse-lsl CSV (``timestamps,TP9,...``) or a Mind Monitor CSV
-    (``TimeStamp,...,RAW_TP9,...``); ``.xdf``: XDF via ``pyxdf``; ``.edf``/``.bdf``: EDF(+)/BDF(+)
-    (an RR channel, as in our exports, is read as RR); ``.tsv``: our beat-exact RR export.
-
-    Raises
-    ------
-    DataFormatError
-        Unknown extension, unreadable or malformed file (one line naming the file).
-    """
-    p = Path(path)
-    name = p.name.lower()
-    if not p.exists():
-        raise DataFormatError(f"{p}: no such file.")
-    if name.endswith((".csv", ".csv.gz")):
-        header = _first_line(p)
-        if "RAW_TP9" in header or header.startswith("TimeStamp"):
-            return read_mind_monitor_csv(p)
-        from addictidx.acquire import read_muse_csv
-
-        data, _t, ch, sfreq = read_muse_csv(p)
-        return Recording(data, sfreq, tuple(ch), None, f"{p.name} (muse-lsl CSV)")
-    if name.endswith(".xdf"):
-        return read_xdf(p)
-    if name.endswith((".edf", ".bdf")):
-        return read_edf(p)
-    if name.endswith(".tsv"):
-        return _read_rr_tsv(p)
-    raise DataFormatError(
-        f"{p}: unknown recording type; expected .csv (muse-lsl or Mind Monitor), .xdf, .edf, "
-        ".bdf or an exported _rr.tsv."
-    )
-
-
-def _first_line(p: Path) -> str:
-    import gzip
-
-    try:
-        opener = gzip.open if p.name.lower().endswith(".gz") else open
-        with opener(p, "rt", encoding="utf-8", errors="replace") as f:
-            return f.readline().strip()
-    except (OSError, EOFError) as exc:
-        raise DataFormatError(f"{p}: cannot read ({exc}).") from None
-
-
-def read_mind_monitor_csv(path: str | Path) -> Recording:
-    """Read the raw EEG of a Mind Monitor CSV export (columns found by name).
-
-    ``TimeStamp`` (local time ``yyyy-MM-dd HH:mm:ss.SSS``) and ``RAW_TP9, RAW_AF7, RAW_AF8,
-    RAW_TP10`` (µV) are used; marker rows (an ``Elements`` value and blank data columns) become
-    annotations. The sampling rate is estimated from the time stamps (Mind Monitor writes 256 Hz
-    raw when "recording interval" is "constant").
-    """
-    import csv
-    import gzip
-
-    p = Path(path)
-    opener = gzip.open if p.name.lower().endswith(".gz") else open
-    try:
-        with opener(p, "rt", encoding="utf-8", newline="") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError, EOFError, csv.Error) as exc:
-        raise DataFormatError(f"{p}: cannot read as CSV ({exc}).") from None
-    if not rows:
-        raise DataFormatError(f"{p}: empty file, expected a Mind Monitor CSV header.")
-    header = [h.strip() for h in rows[0]]
-    want = ["TimeStamp"] + [f"RAW_{c}" for c in MUSE_CHANNELS]
-    missing = [c for c in want if c not in header]
-    if missing:
-        raise DataFormatError(f"{p}, line 1: missing Mind Monitor column(s) {missing}.")
-    cols = [header.index(c) for c in want]
-    el = header.index("Elements") if "Elements" in header else None
-    stamps: list[float] = []
-    values: list[list[float]] = []
-    marks: list[tuple[float, str]] = []
-    for i, row in enumerate(rows[1:], start=2):
-        if not any(c.strip() for c in row):
-            continue
-        if len(row) < len(header):
-            row = row + [""] * (len(header) - len(row))
-        try:
-            ts = _dt.datetime.strptime(row[cols[0]].strip(), "%Y-%m-%d %H:%M:%S.%f").timestamp()
-        except ValueError:
-            raise DataFormatError(
-                f"{p}, line {i}, column 'TimeStamp': {row[cols[0]]!r} is not "
-                "'yyyy-MM-dd HH:mm:ss.SSS'."
-            ) from None
-        cells = [row[c].strip() for c in cols[1:]]
-        if el is not None and row[el].strip() and not any(cells):
-            marks.append((ts, row[el].strip()))
-            continue
-        try:
-            values.append([float(c) if c else math.nan for c in cells])
-        except ValueError:
-            bad = next(c for c in cells if c and not _is_float(c))
-            j = cells.index(bad)
-            raise DataFormatError(
-                f"{p}, line {i}, column {want[j + 1]!r}: {bad!r} is not a number."
-            ) from None
-        stamps.append(ts)
-    if len(values) < 2:
-        raise DataFormatError(f"{p}: needs at least 2 EEG rows, got {len(values)}.")
-    st = np.asarray(stamps)
-    span = st[-1] - st[0]
-    if not span > 0:
-        raise DataFormatError(f"{p}: time stamps do not advance.")
-    sfreq = (st.size - 1) / span
-    if abs(sfreq - 256.0) < 0.05 * 256.0:
-        sfreq = 256.0
-    data = np.asarray(values, dtype=np.float64).T
-    ann = [(t - st[0], 0.0, text) for t, text in marks]
-    return Recording(data, float(sfreq), MUSE_CHANNELS, None, f"{p.name} (Mind Monitor CSV)", ann)
-
-
-def _is_float(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
-
-
-def read_xdf(path: str | Path) -> Recording:
-    """Read the first EEG stream (and an RR/ECG-derived RR stream if present) of an XDF file.
-
-    Needs ``pyxdf`` (optional). EEG channels are matched by label (TP9, AF7, AF8, TP10 when
-    present, else all channels).
-    """
-    p = Path(path)
-    try:
-        import pyxdf
-    except ModuleNotFoundError:
-        raise DataFormatError(f"{p}: reading XDF needs pyxdf (pip install pyxdf).") from None
-    import logging
-
-    # pyxdf logs (with a traceback) and carries on when a chunk is corrupt; keep its words for
-    # our one-line message instead of letting them reach the terminal.
-    notes: list[str] = []
-
-    class _Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.levelno >= logging.ERROR:
-                notes.append(record.getMessage())
-
-    lg = logging.getLogger("pyxdf")
-    keep, propagate = _Keep(), lg.propagate
-    lg.addHandler(keep)
-    lg.propagate = False
-    try:
-        streams, _header = pyxdf.load_xdf(
-            str(p), synchronize_clocks=True, dejitter_timestamps=True
-        )
-    except Exception as exc:  # pyxdf raises many types on malformed files
-        raise DataFormatError(
-            f"{p}: not a readable XDF file ({type(exc).__name__}: {exc})."
-        ) from None
-    finally:
-        lg.removeHandler(keep)
-        lg.propagate = propagate
-    if not streams and notes:
-        raise DataFormatError(f"{p}: not a readable XDF file ({notes[0]}).")
-    eeg = rr = None
-    sfreq = None
-    names: tuple[str, ...] = ()
-    for s in streams:
-        info = s.get("info", {})
-        typ = (info.get("type") or [""])[0]
-        if typ.upper() == "EEG" and eeg is None:
-            x = np.asarray(s["time_series"], dtype=np.float64).T
-            labels = _xdf_labels(info, x.shape[0])
-            idx = [labels.index(c) for c in MUSE_CHANNELS if c in labels] or list(
-                range(len(labels))
-            )
-            eeg = x[idx]
-            names = tuple(labels[i] for i in idx)
-            sfreq = float((info.get("nominal_srate") or ["0"])[0]) or None
-        elif typ.upper() == "RR" and rr is None:
-            v = np.asarray(s["time_series"], dtype=np.float64).ravel()
-            rr = v / 1000.0 if np.nanmedian(v) > 10 else v
-    if eeg is None and rr is None:
-        raise DataFormatError(f"{p}: no stream of type EEG or RR in this XDF file.")
-    return Recording(eeg, sfreq, names, rr, f"{p.name} (XDF)")
-
-
-def _xdf_labels(info: dict, n: int) -> list[str]:
-    try:
-        chans = info["desc"][0]["channels"][0]["channel"]
-        labels = [c["label"][0] for c in chans]
-        if len(labels) == n:
-            return labels
-    except (KeyError, IndexError, TypeError):
-        pass
-    return [f"ch{i + 1}" for i in range(n)]
-
-
-def read_edf(path: str | Path) -> Recording:
-    """Read EEG (and an ``RR`` tachogram channel, as in our exports) from EDF(+)/BDF(+).
-
-    Raises
-    ------
-    DataFormatError
-        Malformed header, signals or annotations (edfio decodes some fields lazily, so every
-        access is covered).
-    """
-    p = Path(path)
-    try:
-        return _read_edf(p)
-    except DataFormatError:
-        raise
-    except (ValueError, IndexError, KeyError, TypeError, EOFError, OSError, OverflowError) as exc:
-        msg = str(exc).strip().splitlines()
-        raise DataFormatError(
-            f"{p}: not a readable {p.suffix[1:].upper()} file ({type(exc).__name__}: "
-            f"{msg[0] if msg else ''})."
-        ) from None
-
-
-def _read_edf(p: Path) -> Recording:
-    import edfio
-
-    try:
-        f = edfio.read_bdf(p) if p.suffix.lower() == ".bdf" else edfio.read_edf(p)
-    except Exception as exc:  # edfio raises ValueError/EOFError/... on malformed headers
-        raise DataFormatError(
-            f"{p}: not a readable {p.suffix[1:].upper()} file ({exc})."
-        ) from None
-    eeg_sig = [s for s in f.signals if s.label.strip().upper() not in ("RR", "HR")]
-    rr_sig = [s for s in f.signals if s.label.strip().upper() == "RR"]
-    eeg = sfreq = None
-    names: tuple[str, ...] = ()
-    if eeg_sig:
-        rates = {s.sampling_frequency for s in eeg_sig}
-        if len(rates) > 1:
-            eeg_sig = [s for s in eeg_sig if s.sampling_frequency == max(rates)]
-        names = tuple(s.label.strip() for s in eeg_sig)
-        eeg = np.vstack([s.data for s in eeg_sig]).astype(np.float64)
-        sfreq = float(eeg_sig[0].sampling_frequency)
-        units = {s.physical_dimension.strip().lower() for s in eeg_sig}
-        if units & {"v"}:
-            eeg = eeg * 1e6
-        elif units & {"mv"}:
-            eeg = eeg * 1e3
-    rr = None
-    beats = [a.text for a in f.annotations if a.text.startswith("beat rr_ms=")]
-    if beats:  # our export: every beat exactly
-        try:
-            rr = np.array([float(b.split("=", 1)[1]) for b in beats]) / 1000.0
-        except ValueError:
-            raise DataFormatError(f"{p}: malformed beat annotation.") from None
-    elif rr_sig:
-        # The tachogram holds the last RR at each instant: its changes are the beats (two equal
-        # RR in a row read as one; the _rr.tsv export keeps every beat exactly).
-        x = rr_sig[0].data
-        change = np.flatnonzero(np.diff(x) != 0) + 1
-        vals = x[change]
-        rr = vals[vals > 0] / 1000.0
-    ann = [
-        (a.onset, a.duration or 0.0, a.text)
-        for a in f.annotations
-        if not a.text.startswith("beat rr_ms=")
-    ]
-    if eeg is not None and eeg.size == 0:
-        raise DataFormatError(f"{p}: no samples.")
-    return Recording(eeg, sfreq, names, rr, f"{p.name} ({p.suffix[1:].upper()})", ann)
-
-
-def _read_rr_tsv(p: Path) -> Recording:
-    try:
-        arr = np.loadtxt(p, delimiter="\t", skiprows=1, ndmin=2)
-    except (ValueError, OSError) as exc:
-        raise DataFormatError(f"{p}: not a beat TSV (beat_time_s, rr_ms): {exc}.") from None
-    if arr.shape[1] != 2 or arr.shape[0] == 0:
-        raise DataFormatError(f"{p}: expected 2 columns beat_time_s, rr_ms.")
-    return Recording(None, None, (), arr[:, 1] / 1000.0, f"{p.name} (RR TSV)")

@@ -1,0 +1,306 @@
+"""Muse EEG CSVs: muse-lsl (``timestamps,TP9,AF7,AF8,TP10,...``) and Mind Monitor (``RAW_TP9``).
+
+Columns are found by **name**, so files that order them differently read the same. The numbers
+are parsed in one vectorized pass (:func:`~addictidx.readers.tables.read_numeric_columns`); only
+a file the fast parser refuses is read line by line, to name its first bad line and column.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from addictidx._core.errors import DataFormatError
+from addictidx.readers.limits import DEFAULT_LIMITS, ReaderLimits, check_samples
+from addictidx.readers.recording import Annotation, Recording, timestamp_gaps
+from addictidx.readers.tables import read_numeric_columns
+from addictidx.readers.textfile import read_bytes
+
+__all__ = ["MUSE_EEG_CHANNELS", "read_muse_csv", "read_mind_monitor_csv"]
+
+#: The four EEG electrodes of every Muse, in the order muse-lsl writes them.
+MUSE_EEG_CHANNELS: tuple[str, ...] = ("TP9", "AF7", "AF8", "TP10")
+
+
+def _header(raw: bytes, name: str, what: str) -> list[str]:
+    first = raw.split(b"\n", 1)[0]
+    try:
+        line = first.decode("utf-8-sig").strip()
+    except UnicodeDecodeError as err:
+        raise DataFormatError(f"{name}: not UTF-8 text (byte offset {err.start}).") from None
+    if not line:
+        raise DataFormatError(f"{name}: empty file, expected a {what} header on line 1.")
+    return [h.strip() for h in line.split(",")]
+
+
+def _line_of_row(raw: bytes, k: int) -> int:
+    """1-based line number of data row ``k`` (blank lines are not rows); for messages only."""
+    seen = -1
+    for i, line in enumerate(raw.split(b"\n")[1:], start=2):
+        if line.strip():
+            seen += 1
+            if seen == k:
+                return i
+    return k + 2  # pragma: no cover - k is always a row index
+
+
+def _lines_to_array(raw: bytes, name: str, header: list[str], want: list[str]) -> np.ndarray:
+    """The line-by-line reader: slow, but names the first bad line and column."""
+    try:
+        lines = raw.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as err:
+        raise DataFormatError(f"{name}: not UTF-8 text (byte offset {err.start}).") from None
+    cols = [header.index(c) for c in want]
+    n_fields = len(header)
+    body: list[list[str]] = []
+    line_numbers: list[int] = []
+    for i, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        fields = line.split(",")
+        if len(fields) != n_fields:
+            raise DataFormatError(
+                f"{name}, line {i}: expected {n_fields} comma-separated fields "
+                f"({','.join(header)}), got {len(fields)} (truncated or malformed row)."
+            )
+        body.append([fields[c] for c in cols])
+        line_numbers.append(i)
+    for row, i in zip(body, line_numbers):
+        for j, cell in enumerate(row):
+            try:
+                float(cell)
+            except ValueError:
+                raise DataFormatError(
+                    f"{name}, line {i}, column {want[j]!r}: {cell.strip()!r} is not a number."
+                ) from None
+    if not body:
+        return np.empty((len(want), 0))
+    return np.array(body, dtype=np.float64).T
+
+
+def read_muse_csv(
+    path_or_file,
+    *,
+    channels: Sequence[str] = MUSE_EEG_CHANNELS,
+    sfreq: float | None = 256.0,
+    sfreq_tolerance: float = 0.02,
+    max_backstep_s: float = 0.1,
+    gap_s: float = 0.1,
+    limits: ReaderLimits = DEFAULT_LIMITS,
+) -> Recording:
+    """Read a muse-lsl EEG CSV.
+
+    Parameters
+    ----------
+    path_or_file : str | path-like | file object
+        The CSV (gzip content is decompressed), or an open text or binary file.
+    channels : sequence of str
+        Columns to return, in this order, located by header **name** (default the four EEG
+        electrodes ``TP9, AF7, AF8, TP10``; add ``"Right AUX"`` for the AUX electrode).
+    sfreq : float | None
+        Expected sampling frequency in Hz. The mean rate of the ``timestamps`` column,
+        ``(n_times - 1) / (last - first)``, must match it within ``sfreq_tolerance`` (relative),
+        and this nominal value is returned (muse-lsl writes timestamps rounded to 1 ms, so the
+        nominal rate is more exact than any estimate). ``None`` returns the estimate instead
+        (which must be within ``limits``).
+    sfreq_tolerance : float
+        Relative tolerance of the rate check.
+    max_backstep_s : float
+        Largest backward step of ``timestamps`` accepted. Older muse-lsl versions stamped
+        samples from packet arrival and their files step back by up to ~40 ms at times (several
+        eeg-notebooks sessions); such steps are kept as they are. A larger step back (e.g. two
+        files concatenated) is an error.
+    gap_s : float
+        A forward step of ``timestamps`` longer than this is reported as a :class:`Gap` (lost
+        packets). The samples stay contiguous in ``data``; ``times`` keeps the jump.
+    limits : ReaderLimits
+        Bounds on the rate and the output size.
+
+    Returns
+    -------
+    recording : Recording
+        ``data`` (n_channels, n_times) in µV, ``times`` (the file's ``timestamps`` minus the
+        first one, unchanged otherwise: they keep packet gaps, 1 ms rounding and small
+        backward steps), ``gaps`` for the jumps, ``sfreq``.
+
+    Raises
+    ------
+    DataFormatError
+        Missing columns, a row with the wrong number of fields (e.g. a truncated last line), a
+        non-numeric value (naming file, line and column), timestamps that jump back, fewer
+        than two rows, or a rate that does not match ``sfreq``.
+    """
+    raw, name = read_bytes(path_or_file)
+    header = _header(raw, name, "muse-lsl CSV")
+    want = ["timestamps", *channels]
+    missing = [c for c in want if c not in header]
+    if missing:
+        raise DataFormatError(
+            f"{name}, line 1: missing column(s) {missing}; the header has {header}. "
+            "Expected a muse-lsl CSV (timestamps,TP9,AF7,AF8,TP10,Right AUX,Marker0)."
+        )
+    arr = read_numeric_columns(raw, header, want)
+    if arr is None:
+        arr = _lines_to_array(raw, name, header, want)
+    if arr.shape[1] < 2:
+        raise DataFormatError(f"{name}: needs at least 2 data rows, got {arr.shape[1]}.")
+    check_samples(name, len(channels), arr.shape[1], limits)
+    stamps = arr[0]
+    if not np.isfinite(stamps).all():
+        k = int(np.flatnonzero(~np.isfinite(stamps))[0])
+        line = _line_of_row(raw, k)
+        raise DataFormatError(f"{name}, line {line}, column 'timestamps': not finite.")
+    dt = np.diff(stamps)
+    if (dt < -max_backstep_s).any():
+        k = int(np.flatnonzero(dt < -max_backstep_s)[0]) + 1
+        raise DataFormatError(
+            f"{name}, line {_line_of_row(raw, k)}, column 'timestamps': time goes back by more than "
+            f"{max_backstep_s} s ({float(stamps[k - 1])!r} -> {float(stamps[k])!r})."
+        )
+    span = float(stamps[-1] - stamps[0])
+    if not span > 0:
+        raise DataFormatError(f"{name}: timestamps do not advance (all equal to {stamps[0]!r}).")
+    # mean rate over the whole file: robust to the 1 ms rounding of muse-lsl timestamps (the
+    # median interval of 1/256 s rounded to ms is 4 ms = 250 Hz); a few dropped packets bias
+    # it by far less than the tolerance.
+    est = (stamps.size - 1) / span
+    if sfreq is not None:
+        if abs(est - sfreq) > sfreq_tolerance * sfreq:
+            raise DataFormatError(
+                f"{name}: sampling rate from the timestamps is {est:.2f} Hz, expected {sfreq} Hz."
+            )
+        out_sfreq = float(sfreq)
+    else:
+        from addictidx.readers.limits import check_rate
+
+        out_sfreq = check_rate(name, est, limits, "sampling rate from the timestamps")
+    del raw
+    times = stamps - stamps[0]
+    data = arr[1:]
+    return Recording(
+        data=data,
+        sfreq=out_sfreq,
+        ch_names=tuple(channels),
+        units=("uV",) * len(channels),
+        rr_s=None,
+        source=f"{_base(name)} (muse-lsl CSV)",
+        times=times,
+        gaps=timestamp_gaps(times, out_sfreq, gap_s, "timestamps jump"),
+    )
+
+
+def _base(name: str) -> str:
+    return name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def read_mind_monitor_csv(
+    path_or_file, *, gap_s: float = 0.1, limits: ReaderLimits = DEFAULT_LIMITS
+) -> Recording:
+    """Read the raw EEG of a Mind Monitor CSV export (columns found by name).
+
+    ``TimeStamp`` (local time ``yyyy-MM-dd HH:mm:ss.SSS``) and ``RAW_TP9, RAW_AF7, RAW_AF8,
+    RAW_TP10`` (µV) are used; marker rows (an ``Elements`` value and blank data columns) become
+    annotations; blank EEG cells are NaN. The sampling rate is estimated from the time stamps
+    (Mind Monitor writes 256 Hz raw when "recording interval" is "constant"; an estimate within
+    5 % of 256 Hz is returned as 256).
+
+    Parameters
+    ----------
+    path_or_file : str | path-like | file object
+        The CSV (gzip content is decompressed).
+    gap_s : float
+        A forward step of the time stamps longer than this is reported as a :class:`Gap`.
+    limits : ReaderLimits
+        Bounds on the rate and the output size.
+
+    Returns
+    -------
+    recording : Recording
+    """
+    import csv
+    import io
+
+    raw, name = read_bytes(path_or_file)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataFormatError(f"{name}: not UTF-8 text (byte offset {err.start}).") from None
+    del raw
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise DataFormatError(f"{name}: cannot read as CSV ({exc}).") from None
+    if not rows:
+        raise DataFormatError(f"{name}: empty file, expected a Mind Monitor CSV header.")
+    header = [h.strip() for h in rows[0]]
+    want = ["TimeStamp"] + [f"RAW_{c}" for c in MUSE_EEG_CHANNELS]
+    missing = [c for c in want if c not in header]
+    if missing:
+        raise DataFormatError(f"{name}, line 1: missing Mind Monitor column(s) {missing}.")
+    cols = [header.index(c) for c in want]
+    el = header.index("Elements") if "Elements" in header else None
+    stamps: list[float] = []
+    values: list[list[float]] = []
+    marks: list[tuple[float, str]] = []
+    for i, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) < len(header):
+            row = row + [""] * (len(header) - len(row))
+        try:
+            ts = _dt.datetime.strptime(row[cols[0]].strip(), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        except ValueError:
+            raise DataFormatError(
+                f"{name}, line {i}, column 'TimeStamp': {row[cols[0]]!r} is not "
+                "'yyyy-MM-dd HH:mm:ss.SSS'."
+            ) from None
+        cells = [row[c].strip() for c in cols[1:]]
+        if el is not None and row[el].strip() and not any(cells):
+            marks.append((ts, row[el].strip()))
+            continue
+        try:
+            values.append([float(c) if c else math.nan for c in cells])
+        except ValueError:
+            bad = next(c for c in cells if c and not _is_float(c))
+            j = cells.index(bad)
+            raise DataFormatError(
+                f"{name}, line {i}, column {want[j + 1]!r}: {bad!r} is not a number."
+            ) from None
+        stamps.append(ts)
+    if len(values) < 2:
+        raise DataFormatError(f"{name}: needs at least 2 EEG rows, got {len(values)}.")
+    st = np.asarray(stamps)
+    span = st[-1] - st[0]
+    if not span > 0:
+        raise DataFormatError(f"{name}: time stamps do not advance.")
+    sfreq = (st.size - 1) / span
+    if abs(sfreq - 256.0) < 0.05 * 256.0:
+        sfreq = 256.0
+    else:
+        from addictidx.readers.limits import check_rate
+
+        check_rate(name, sfreq, limits, "sampling rate from the time stamps")
+    data = np.asarray(values, dtype=np.float64).T
+    times = st - st[0]
+    return Recording(
+        data=data,
+        sfreq=float(sfreq),
+        ch_names=MUSE_EEG_CHANNELS,
+        units=("uV",) * 4,
+        rr_s=None,
+        source=f"{_base(name)} (Mind Monitor CSV)",
+        times=times,
+        gaps=timestamp_gaps(times, float(sfreq), gap_s, "time stamps jump"),
+        annotations=tuple(Annotation(float(t - st[0]), 0.0, text) for t, text in marks),
+    )
+
+
+def _is_float(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
