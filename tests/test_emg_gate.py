@@ -23,8 +23,9 @@ from addictidx.features import (
     session_emg_indicator,
 )
 from addictidx.report.summary import emg_gate_phrase
-from addictidx.sessions.assessment import emg_gate, score_and_store
 from addictidx.sessions.protocol import PhaseSpan
+from addictidx.sessions.run import score_and_store
+from addictidx.sessions.scoring import SessionData, emg_gate
 from addictidx.store.session_store import SessionStore
 
 SFREQ = 256.0
@@ -160,9 +161,19 @@ def _score(store, subject, k, emg_uv=0.0):
         subject, devices={"headband": "test"}, simulated=True, software="test"
     )
     spans = [PhaseSpan("eyes_closed_rest", "rest", True, 0.0, DUR_S)]
-    out = score_and_store(store, sid, subject, spans=spans, **_session_data(k, emg_uv))
+    d = _session_data(k, emg_uv)
+    data = SessionData.from_recording(
+        spans,
+        d["eeg_times"],
+        d["eeg"],
+        d["rr_times"],
+        d["rr_s"],
+        sfreq=d["sfreq"],
+        ch_names=d["ch_names"],
+    )
+    sc = score_and_store(store, sid, subject, data)
     store.end_session(sid, status="complete")
-    return sid, out
+    return sid, (sc.features, sc.quality, sc.index, sc.prescription)
 
 
 def test_emg_session_after_five_clean_gets_no_index(tmp_path):

@@ -123,7 +123,7 @@ def test_partial_row_after_crash_is_ignored(tmp_path):
 
 def test_recover_refuses_a_live_recorder(tmp_path):
     from addictidx._core import StoreError
-    from addictidx.sessions.assessment import recover_session
+    from addictidx.sessions.recover import recover_session
     from addictidx.store.session_store import SessionStore
 
     sleeper = subprocess.Popen(["sleep", "30"])

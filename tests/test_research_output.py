@@ -203,8 +203,9 @@ def test_export_annotations_skip_the_research_block(pair, tmp_path):
 
 def test_recover_with_research_stores_block(tmp_path):
     """score_and_store with research replaces (never duplicates) the stored block."""
-    from addictidx.sessions.assessment import score_and_store
     from addictidx.sessions.protocol import PhaseSpan
+    from addictidx.sessions.run import score_and_store
+    from addictidx.sessions.scoring import SessionData
     from addictidx.store.raw import read_raw
 
     res = run_assessment(
@@ -217,19 +218,16 @@ def test_recover_with_research_stores_block(tmp_path):
             PhaseSpan(p["name"], "rest", p["name"] != "device_check", p["t_start_s"], p["t_end_s"])
             for p in d["phases"]
         ]
-        _, _, result, _ = score_and_store(
-            store,
-            res.session_id,
-            "R002",
-            spans=spans,
-            eeg_times=raw.eeg_times,
-            eeg=raw.eeg,
-            ch_names=raw.ch_names,
+        data = SessionData.from_recording(
+            spans,
+            raw.eeg_times,
+            raw.eeg,
+            raw.rr_times,
+            raw.rr_s,
             sfreq=raw.sfreq,
-            rr_times=raw.rr_times,
-            rr_s=raw.rr_s,
-            research=True,
+            ch_names=raw.ch_names,
         )
+        score_and_store(store, res.session_id, "R002", data, research=True)
         events = store.session_detail(res.session_id)["events"]
         assert sum(e["kind"] == RESEARCH_EVENT_KIND for e in events) == 1
         assert store.research_result(res.session_id)["probability"] == pytest.approx(

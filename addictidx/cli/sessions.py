@@ -571,7 +571,7 @@ def sessions_recover(
 ) -> None:
     """Complete sessions interrupted by a crash from their raw data."""
     from addictidx._core.errors import StoreError
-    from addictidx.sessions.assessment import recover_session
+    from addictidx.sessions.recover import recover_session
     from addictidx.store.session_store import SessionStore
 
     with SessionStore(store or _default_store(), url=db_url) as st:

@@ -24,6 +24,8 @@ detect_rpeaks, ecg_to_rr, ecg_beats, ECGBeats
     R peaks in single-lead ECG (40-220 bpm, 130-360 Hz), the RR series, quality per beat.
 rr_quality
     RR artefact/ectopy screening and the < 5 % gate.
+HeartRateTracker, current_heart_rate_bpm, mean_heart_rate_bpm
+    The one heart-rate definition (RR-derived; display, closed loop, index feature).
 StreamingBandPower, StreamingHrv
     Incremental extractors with O(hop) work per update.
 BandPowerTransformer, HrvTransformer
@@ -53,6 +55,16 @@ from .eeg_quality import (
     quality_report_from_checks,
     session_emg_indicator,
 )
+from .heart_rate import (
+    HR_MEDIAN_BEATS,
+    HR_MIN_BEATS,
+    RR_MAX_S,
+    RR_MIN_S,
+    HeartRateTracker,
+    current_heart_rate_bpm,
+    mean_heart_rate_bpm,
+    valid_rr_mask,
+)
 from .hrv import (
     HRV_MIN_WINDOW_S,
     HRV_NAMES,
@@ -68,6 +80,7 @@ from .index_features import (
     INDEX_EEG_CHANNELS,
     INDEX_FEATURE_NAMES,
     EMGIndicator,
+    IndexFeatureSet,
     compute_index_features,
     index_features_with_emg,
 )
@@ -123,7 +136,16 @@ __all__ = [
     "rr_quality",
     "session_emg_indicator",
     "EMGIndicator",
+    "IndexFeatureSet",
     "index_features_with_emg",
+    "HR_MEDIAN_BEATS",
+    "HR_MIN_BEATS",
+    "RR_MIN_S",
+    "RR_MAX_S",
+    "HeartRateTracker",
+    "current_heart_rate_bpm",
+    "mean_heart_rate_bpm",
+    "valid_rr_mask",
 ]
 
 

@@ -7,7 +7,9 @@ name                               definition
                                    (:func:`~addictidx.features.rr_quality`; rejected intervals
                                    are dropped and no difference spans them)
 ``hr_mean_bpm``                    60 / mean(RR in s) over accepted intervals: the heart rate
-                                   of the mean interval (hrv-analysis' mean(60/RR) is not used)
+                                   of the mean interval (the mean heart rate of
+                                   :mod:`addictidx.features.heart_rate`; hrv-analysis'
+                                   mean(60/RR) is not used)
 ``eeg_beta_rel_frontal``           beta 13-25 Hz power / 1-25 Hz power, per channel, then the
                                    mean of AF7 and AF8
 ``eeg_alpha_beta_ratio_temporal``  alpha 8-12 Hz power / beta 13-25 Hz power, per channel,
@@ -43,16 +45,26 @@ import numpy as np
 
 from .._core.types import QualityReport
 from .bands import EEG_BANDS, band_power
-from .eeg_quality import eeg_epoch_checks, quality_report_from_checks, session_emg_indicator
-from .hrv import compute_hrv
+from .eeg_quality import (
+    EEGEpochChecks,
+    eeg_epoch_checks,
+    quality_report_from_checks,
+    session_emg_indicator,
+)
+from .heart_rate import mean_heart_rate_bpm
 from .rr_quality import rr_quality
 
 __all__ = [
     "INDEX_FEATURE_NAMES",
     "INDEX_EEG_CHANNELS",
     "EMGIndicator",
+    "IndexFeatureSet",
+    "INDEX_EEG_BANDS",
     "compute_index_features",
     "index_features_with_emg",
+    "rr_index_features",
+    "eeg_index_features",
+    "epoch_band_powers",
 ]
 
 #: The core feature names, in the order the index model expects them.
@@ -97,6 +109,25 @@ class EMGIndicator:
             "per_channel": {k: num(v) for k, v in self.per_channel.items()},
             "band_hz": [float(b) for b in self.band_hz],
         }
+
+
+@dataclass(frozen=True)
+class IndexFeatureSet:
+    """The index features of some data, with what scoring needs beside them.
+
+    Parameters
+    ----------
+    features : Mapping[str, float]
+        Exactly the keys of :data:`INDEX_FEATURE_NAMES`; ``NaN`` when unavailable.
+    quality : QualityReport
+        As returned by :func:`compute_index_features`.
+    emg : EMGIndicator
+        The session-level EMG indicator (``value`` NaN when there is no EEG).
+    """
+
+    features: Mapping[str, float]
+    quality: QualityReport
+    emg: EMGIndicator = field(default_factory=lambda: EMGIndicator(math.nan))
 
 
 def compute_index_features(
@@ -160,32 +191,9 @@ def index_features_with_emg(
     emg : EMGIndicator
         The EMG indicator of the EEG (``value`` NaN when there is no EEG).
     """
-    emg = EMGIndicator(math.nan)
     feats = dict.fromkeys(INDEX_FEATURE_NAMES, math.nan)
-
-    # --- RR / HRV --------------------------------------------------------------------------
-    if rr_s is None:
-        rr_report = QualityReport(
-            per_channel={"rr": 0.0},
-            flags=("rr_missing",),
-            usable=False,
-            reasons=("No RR intervals were recorded.",),
-        )
-    else:
-        rr = np.asarray(rr_s, dtype=np.float64)
-        mask_ok, rr_report = rr_quality(rr)
-        if rr_report.usable:
-            hrv = compute_hrv(
-                np.where(mask_ok, rr, np.nan),
-                convention="kubios",
-                frequency=False,
-                nonlinear=False,
-                geometric=False,
-            )
-            feats["hrv_ln_rmssd"] = hrv["hrv_ln_rmssd"]
-            feats["hr_mean_bpm"] = hrv["hr_mean_bpm"]
-
-    # --- EEG ---------------------------------------------------------------------------------
+    rr_feats, rr_report = rr_index_features(rr_s)
+    feats.update(rr_feats)
     if eeg_data is None:
         eeg_report = QualityReport(
             per_channel={},
@@ -193,39 +201,127 @@ def index_features_with_emg(
             usable=False,
             reasons=("No EEG was recorded.",),
         )
-    else:
-        if eeg_sfreq is None or ch_names is None:
-            raise ValueError("eeg_sfreq and ch_names are required when eeg_data is given.")
-        if not float(eeg_sfreq) > 2 * EEG_BANDS["total"][1]:
-            raise ValueError(
-                f"eeg_sfreq={eeg_sfreq} Hz is too low: the 1-25 Hz band needs sfreq > 50 Hz."
-            )
-        checks = eeg_epoch_checks(eeg_data, eeg_sfreq, ch_names, thresholds=eeg_thresholds)
-        eeg_report = quality_report_from_checks(checks, required=INDEX_EEG_CHANNELS)
-        lo_e, hi_e = (float(v) for v in checks.thresholds["emg_band_hz"])  # type: ignore[union-attr]
-        emg_value, emg_per = session_emg_indicator(checks, INDEX_EEG_CHANNELS)
-        emg = EMGIndicator(emg_value, emg_per, (lo_e, min(hi_e, checks.sfreq / 2.0 - 2.0)))
-        min_pass = float(checks.thresholds["min_pass_fraction"])
-        names = list(checks.ch_names)
-        frac = checks.pass_fraction
-
-        def channel_powers(ch: str) -> dict[str, float] | None:
-            if ch not in names:
-                return None
-            i = names.index(ch)
-            if not frac[i] >= min_pass:
-                return None
-            mean_psd = checks.psd[checks.ok[:, i], i, :].mean(axis=0)
-            p = band_power(checks.freqs, mean_psd, ("alpha", "beta", "total"))
-            return {k: float(v) for k, v in p.items()}
-
-        af = [channel_powers(c) for c in ("AF7", "AF8")]
-        if all(p is not None for p in af):
-            feats["eeg_beta_rel_frontal"] = float(np.mean([p["beta"] / p["total"] for p in af]))
-        tp = [channel_powers(c) for c in ("TP9", "TP10")]
-        if all(p is not None for p in tp):
-            feats["eeg_alpha_beta_ratio_temporal"] = float(
-                np.mean([p["alpha"] / p["beta"] for p in tp])
-            )
-
+        return feats, eeg_report.merge(rr_report), EMGIndicator(math.nan)
+    if eeg_sfreq is None or ch_names is None:
+        raise ValueError("eeg_sfreq and ch_names are required when eeg_data is given.")
+    if not float(eeg_sfreq) > 2 * EEG_BANDS["total"][1]:
+        raise ValueError(
+            f"eeg_sfreq={eeg_sfreq} Hz is too low: the 1-25 Hz band needs sfreq > 50 Hz."
+        )
+    checks = eeg_epoch_checks(eeg_data, eeg_sfreq, ch_names, thresholds=eeg_thresholds)
+    eeg_feats, eeg_report, emg = eeg_index_features(checks)
+    feats.update(eeg_feats)
     return feats, eeg_report.merge(rr_report), emg
+
+
+def rr_index_features(rr_s) -> tuple[dict[str, float], QualityReport]:
+    """The RR part of the index features: ``hrv_ln_rmssd`` and ``hr_mean_bpm``.
+
+    :func:`~addictidx.features.rr_quality` screens the intervals; when its gate passes,
+    ``hrv_ln_rmssd`` = ln of the RMSSD (ms) over the successive differences of adjacent
+    accepted intervals (no difference spans a rejected one; Kubios convention, equal to
+    :func:`~addictidx.features.compute_hrv` on the accepted intervals) and ``hr_mean_bpm`` =
+    :func:`~addictidx.features.mean_heart_rate_bpm` of the accepted intervals.
+
+    Parameters
+    ----------
+    rr_s : array, shape (n_rr,) | None
+        RR intervals in seconds (``NaN`` = missing); ``None`` when no RR was recorded.
+
+    Returns
+    -------
+    features : dict
+        The two features (``NaN`` when the gate fails).
+    report : QualityReport
+        The RR report (``per_channel["rr"]`` = accepted share).
+    """
+    out = {"hrv_ln_rmssd": math.nan, "hr_mean_bpm": math.nan}
+    if rr_s is None:
+        return out, QualityReport(
+            per_channel={"rr": 0.0},
+            flags=("rr_missing",),
+            usable=False,
+            reasons=("No RR intervals were recorded.",),
+        )
+    rr = np.asarray(rr_s, dtype=np.float64)
+    ok, report = rr_quality(rr)
+    if not report.usable:
+        return out, report
+    d = np.diff(rr * 1000.0)[ok[:-1] & ok[1:]]
+    if d.size:
+        rmssd = math.sqrt(float(np.mean(d * d)))
+        out["hrv_ln_rmssd"] = math.log(rmssd) if rmssd > 0 else math.nan
+    out["hr_mean_bpm"] = mean_heart_rate_bpm(rr, ok)
+    return out, report
+
+
+#: Bands of the per-epoch powers the EEG index features are built from.
+INDEX_EEG_BANDS: tuple[str, ...] = ("alpha", "beta", "total")
+
+
+def epoch_band_powers(checks: EEGEpochChecks) -> np.ndarray:
+    """Alpha, beta and total (1-25 Hz) power of every epoch's periodogram.
+
+    Returns
+    -------
+    ndarray, shape (n_epochs, 3, n_channels)
+        µV², in the order of :data:`INDEX_EEG_BANDS`.
+    """
+    p = band_power(checks.freqs, checks.psd, INDEX_EEG_BANDS)
+    return np.stack([p[b] for b in INDEX_EEG_BANDS], axis=1)
+
+
+def eeg_index_features(
+    checks: EEGEpochChecks, powers: np.ndarray | None = None
+) -> tuple[dict[str, float], QualityReport, EMGIndicator]:
+    """The EEG part of the index features from the 2-s epoch checks.
+
+    A channel's band power is the mean over its passing epochs of the epochs' band powers,
+    which equals the band power of their mean periodogram (band integration is linear), so
+    the features can be kept per epoch and summed over a sliding window
+    (:class:`~addictidx.features.RollingEpochs`).
+
+    Parameters
+    ----------
+    checks : EEGEpochChecks
+        Epoch checks of the EEG (:func:`~addictidx.features.eeg_epoch_checks`). Only the
+        per-epoch arrays are read when ``powers`` is given (``psd`` may then be empty).
+    powers : ndarray, shape (n_epochs, 3, n_channels) | None
+        The epochs' :func:`epoch_band_powers` (computed from ``checks.psd`` when None).
+
+    Returns
+    -------
+    features : dict
+        ``eeg_beta_rel_frontal`` and ``eeg_alpha_beta_ratio_temporal`` (``NaN`` unless both
+        channels of the pair pass the 60 % epoch gate).
+    report : QualityReport
+        :func:`~addictidx.features.quality_report_from_checks` (required: the four channels).
+    emg : EMGIndicator
+        :func:`~addictidx.features.session_emg_indicator` over the four channels.
+    """
+    pw = epoch_band_powers(checks) if powers is None else powers
+    report = quality_report_from_checks(checks, required=INDEX_EEG_CHANNELS)
+    lo_e, hi_e = (float(v) for v in checks.thresholds["emg_band_hz"])  # type: ignore[union-attr]
+    emg_value, emg_per = session_emg_indicator(checks, INDEX_EEG_CHANNELS)
+    emg = EMGIndicator(emg_value, emg_per, (lo_e, min(hi_e, checks.sfreq / 2.0 - 2.0)))
+    min_pass = float(checks.thresholds["min_pass_fraction"])
+    names = list(checks.ch_names)
+    frac = checks.pass_fraction
+    ok = checks.ok
+
+    def channel_powers(ch: str) -> np.ndarray | None:
+        if ch not in names:
+            return None
+        i = names.index(ch)
+        if not frac[i] >= min_pass:
+            return None
+        return pw[ok[:, i], :, i].mean(axis=0)  # alpha, beta, total
+
+    feats = {"eeg_beta_rel_frontal": math.nan, "eeg_alpha_beta_ratio_temporal": math.nan}
+    af = [channel_powers(c) for c in ("AF7", "AF8")]
+    if all(p is not None for p in af):
+        feats["eeg_beta_rel_frontal"] = float(np.mean([p[1] / p[2] for p in af]))
+    tp = [channel_powers(c) for c in ("TP9", "TP10")]
+    if all(p is not None for p in tp):
+        feats["eeg_alpha_beta_ratio_temporal"] = float(np.mean([p[0] / p[1] for p in tp]))
+    return feats, report, emg

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._core.types import QualityReport
+from .heart_rate import RR_MAX_S, RR_MIN_S
 
 __all__ = ["rr_quality", "RR_ARTIFACT_MAX_FRACTION"]
 
@@ -56,8 +57,8 @@ def rr_quality(
     *,
     rel_threshold: float = 0.20,
     half_window: int = 5,
-    min_rr_s: float = 0.3,
-    max_rr_s: float = 2.0,
+    min_rr_s: float = RR_MIN_S,
+    max_rr_s: float = RR_MAX_S,
     max_artifact_fraction: float = RR_ARTIFACT_MAX_FRACTION,
     min_duration_s: float = 120.0,
 ) -> tuple[np.ndarray, QualityReport]:
@@ -72,7 +73,8 @@ def rr_quality(
     half_window : int
         Neighbours on each side used for the local median.
     min_rr_s, max_rr_s : float
-        Physiological range in seconds.
+        Physiological range in seconds (default 0.3-2.0 s, the valid-beat range of
+        :mod:`addictidx.features.heart_rate`).
     max_artifact_fraction : float
         Gate: ``usable`` requires an artefact share strictly below this (0.05).
     min_duration_s : float

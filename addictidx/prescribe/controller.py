@@ -8,10 +8,11 @@ call returns the new :class:`LoopEvent` objects (also kept in ``events``). No as
 threads, no wall clock: the same code runs in tests, in the live session layer and in a
 dashboard; :func:`run_loop` replays a beat file through it.
 
-Heart rate is always derived from RR intervals, never from the strap's HR field: HR is
+Heart rate is always derived from RR intervals, never from the strap's HR field: the current
+heart rate of :mod:`addictidx.features.heart_rate` (:class:`~addictidx.features.HeartRateTracker`),
 ``60 / median`` of the last 5 valid intervals (0.3-2.0 s), available from the 3rd valid beat,
 so one or two ectopic or spurious intervals cannot move it. A step change in RR shows in the
-estimate at the 3rd beat after the step.
+estimate at the 3rd beat after the step. The live display shows the same figure.
 
 Events (``kind``): ``speed_up`` / ``slow_down`` / ``in_zone`` (zone guidance with hysteresis:
 leaving the zone needs HR beyond an edge and coming back needs HR ``hysteresis_bpm`` inside it;
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from addictidx._core.validate import check_positive
+from addictidx.features.heart_rate import HeartRateTracker
 from addictidx.prescribe import safety as S
 from addictidx.prescribe.rules import MusicLoopSpec
 from addictidx.prescribe.safety import SafetyLimits
@@ -51,8 +53,6 @@ EVENT_KINDS = (
     "hr_recovery",
     "flag",
 )
-HR_MEDIAN_BEATS = 5
-HR_MIN_BEATS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +159,7 @@ class LoopController:
         self._t0 = None if t0_s is None else float(t0_s)
         self._clock = -math.inf if t0_s is None else float(t0_s)
         self._last_valid_t = self._t0
-        self._rr = deque(maxlen=HR_MEDIAN_BEATS)
+        self._hr = HeartRateTracker()
         self._irr_ref = deque(maxlen=S.IRREGULAR_REF_BEATS)
         self._irr_flags = deque(maxlen=S.IRREGULAR_WINDOW_BEATS)
         self._resume_beats = 0
@@ -315,7 +315,7 @@ class LoopController:
 
     def _reset_signal(self) -> None:
         self.hr_bpm = None
-        self._rr.clear()
+        self._hr.clear()
         self._irr_ref.clear()
         self._irr_flags.clear()
         self._resume_beats = 0
@@ -323,11 +323,10 @@ class LoopController:
         self._guide = self._cand = None
 
     def _beat(self, t: float, rr: float) -> None:
-        if not (math.isfinite(rr) and S.RR_MIN_S <= rr <= S.RR_MAX_S):
+        if not self._hr.push(rr):  # not a beat (outside 0.3-2.0 s or not finite)
             return
         self._last_valid_t = t
-        self._rr.append(rr)
-        self.hr_bpm = 60.0 / float(np.median(self._rr)) if len(self._rr) >= HR_MIN_BEATS else None
+        self.hr_bpm = self._hr.hr_bpm
         if self.status == "stopped":
             self._check_recovery(t)
             return

@@ -32,6 +32,10 @@ from types import MappingProxyType
 import numpy as np
 
 from addictidx._core.validate import check_positive
+
+# Accepted RR range in seconds: the one heart-rate definition (addictidx.features.heart_rate),
+# also the range of addictidx.features.rr_quality.
+from addictidx.features.heart_rate import RR_MAX_S, RR_MIN_S
 from addictidx.prescribe.screening import hrmax_tanaka
 
 __all__ = [
@@ -43,9 +47,6 @@ __all__ = [
     "safety_limits",
 ]
 
-#: Accepted RR range in seconds (as :func:`addictidx.features.rr_quality.rr_quality`).
-RR_MIN_S = 0.3
-RR_MAX_S = 2.0
 
 # Fixed thresholds (EVIDENCE.md §7(iv)).
 CEILING_MARGIN_BPM = 10.0

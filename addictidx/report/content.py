@@ -196,8 +196,8 @@ def report_content(store: Any, session_id: int) -> ReportContent:
     ReportContent
     """
     from addictidx.models.research import RESEARCH_EVENT_KIND
-    from addictidx.sessions.assessment import select_scored
     from addictidx.sessions.protocol import PhaseSpan
+    from addictidx.sessions.scoring import select_scored
 
     d = store.session_detail(session_id)
     if hasattr(store, "audit_event"):  # a report shows the whole session: logged as a view

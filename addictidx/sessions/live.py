@@ -8,19 +8,25 @@ and real devices (:class:`~addictidx.acquire.BleakTransport`) feed the same two 
 reconnects). A session-clock ticker calls :meth:`LiveAssessment.on_tick` so that silence of both
 devices pauses the session even though no notification arrives.
 
-During a phase of kind ``intervention`` a :class:`~addictidx.prescribe.controller.LoopController`
-runs on RR-derived heart rate: zone guidance, music tempo and the enforced safety stops S1-S7.
-Every controller event is handed to the sink (``"safety"`` for stops, pauses, prompts and flags;
-``"loop"`` for guidance and tempo) and so to the store. A safety stop ends the intervention (the
-recovery phase follows, so the 1-min HR recovery is measured); the stop button ends the session.
-Stops are for safety and audit only: nothing reads them for any score.
+During a phase of kind ``intervention`` a :class:`~addictidx.sessions.closed_loop.SessionLoop`
+runs the closed loop on RR-derived heart rate: zone guidance, music tempo and the enforced safety
+stops S1-S7. Every controller event is handed to the sink (``"safety"`` for stops, pauses,
+prompts and flags; ``"loop"`` for guidance and tempo) and so to the store. A safety stop ends the
+intervention (the recovery phase follows, so the 1-min HR recovery is measured); the stop button
+ends the session. Stops are for safety and audit only: nothing reads them for any score.
+
+The displayed heart rate is the current heart rate of :mod:`addictidx.features.heart_rate`
+(``60 / median`` of the last 5 valid RR intervals), the same figure the closed loop uses.
+
+This module depends on nothing above it: the session driver (:mod:`addictidx.sessions.run`)
+gives it a scorer and an event sink.
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,11 +34,15 @@ import numpy as np
 from addictidx._core.types import Chunk
 from addictidx.acquire import StreamHub, decode_heart_rate_measurement
 from addictidx.acquire.events import GapRecord, LinkEvent
+from addictidx.features.heart_rate import HeartRateTracker
+from addictidx.sessions.closed_loop import SAFETY_KINDS, LoopSettings, SessionLoop
 from addictidx.sessions.protocol import PhaseClock, Protocol
+from addictidx.sessions.scoring import SessionData, select_scored
 from addictidx.store.raw import RawWriter
 
 __all__ = [
     "LiveAssessment",
+    "LiveView",
     "LoopSettings",
     "select_scored",
     "TREND_HOP_S",
@@ -58,34 +68,39 @@ CHECK_EVERY_S = 1.0
 CHECK_MIN_PASS = 0.5
 #: Session-clock ticker period (s): silence is noticed within ``LOSS_S + TICK_S``.
 TICK_S = 0.5
-#: The closed loop is ticked at least this often (s) (the controller needs >= 1 Hz).
-LOOP_TICK_S = 1.0
-#: Controller event kinds stored as safety events (the rest are guidance / tempo).
-SAFETY_KINDS = ("stop", "pause", "resume", "prompt", "flag", "hr_recovery")
-#: Beats for the displayed heart rate (60 / median RR, as the controller).
-HR_BEATS = 5
 
 #: ``sink(kind, t_s, detail)`` receives events; ``kind`` "window" carries a trend window.
 EventSink = Callable[[str, float, dict], None]
 
 
-@dataclass(frozen=True)
-class LoopSettings:
-    """What the closed loop needs besides the prescription.
+@dataclass
+class LiveView:
+    """What a live view shows, updated as data arrive.
 
-    Parameters
+    Attributes
     ----------
-    age : float
-        Years (HRmax by Tanaka unless ``hrmax``).
-    hrmax : float | None
-        Measured HRmax (bpm).
-    warmup_s : float
-        No zone guidance during the first seconds of the intervention.
+    heart_rate : HeartRateTracker
+        Current heart rate from RR (``hr_bpm``).
+    channel_quality : dict of str to float
+        Per-channel EEG pass fraction (device check, then each trend window).
+    strap_contact : bool | None
+        Skin contact of the strap (``None``: not reported).
+    battery : dict of str to float
+        Latest battery level per device (%).
+    connected : dict of str to bool
+        Link state per device.
+    last_eeg_t, last_beat_t, last_data_t : float
+        Session time of the last EEG sample, beat and notification.
     """
 
-    age: float = 30.0
-    hrmax: float | None = None
-    warmup_s: float = 60.0
+    heart_rate: HeartRateTracker = field(default_factory=HeartRateTracker)
+    channel_quality: dict[str, float] = field(default_factory=dict)
+    strap_contact: bool | None = None
+    battery: dict[str, float] = field(default_factory=dict)
+    connected: dict[str, bool] = field(default_factory=dict)
+    last_eeg_t: float = 0.0
+    last_beat_t: float = 0.0
+    last_data_t: float = 0.0
 
 
 @dataclass
@@ -96,6 +111,23 @@ class _Accounting:
     notifications: int = 0
     hr_no_contact: int = 0
     extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Timers:
+    """Session times of the next trend window and device check."""
+
+    next_trend: float = TREND_HOP_S
+    next_check: float = 0.0
+    check_ok: bool = False
+
+
+class _Observers:
+    """The observers' ``on_chunk`` / ``on_event`` methods, looked up once."""
+
+    def __init__(self, observers: Sequence[Any]) -> None:
+        self.chunk = [o.on_chunk for o in observers if hasattr(o, "on_chunk")]
+        self.event = [o.on_event for o in observers if hasattr(o, "on_event")]
 
 
 class LiveAssessment:
@@ -119,11 +151,17 @@ class LiveAssessment:
     loss_s : float
         A stream silent for longer pauses the session.
     scorer : callable | None
-        ``scorer(live) -> (features, quality, index_result, prescription)``; called once, when
-        the phase after the last scored phase starts (so a guided intervention has its
-        prescription). Without phases after the scored ones the caller scores at the end.
+        ``scorer(live) -> SessionScore``; called once, when the phase after the last scored
+        phase starts (so a guided intervention has its prescription). Without phases after the
+        scored ones the caller scores at the end.
     loop : LoopSettings | None
         Closed-loop settings for ``intervention`` phases (default :class:`LoopSettings`).
+    observers : sequence | None
+        Objects told about everything the session sees: ``on_chunk(chunk)`` for every
+        assembled chunk (EEG, ECG, RR, HR, battery; gap fill included) and
+        ``on_event(kind, t_s, detail)`` for every event (also ``"scored"`` when the session is
+        scored at its end, and ``"prescription"`` with the prescription's fields). Either
+        method may be absent. They run on the session's thread and must be quick.
 
     Attributes
     ----------
@@ -131,18 +169,14 @@ class LiveAssessment:
         Decoding, assembly and gap-marked buffers of both devices.
     clock : PhaseClock
         Where the protocol is.
-    hr_bpm : float | None
-        RR-derived heart rate (60 / median of the last 5 RR).
-    channel_quality : dict of str to float
-        Per-channel EEG pass fraction (device check, then each trend window).
-    strap_contact : bool | None
-        Skin contact of the strap (``None``: not reported).
-    battery : dict of str to float
-        Latest battery level per device (%).
-    controller : LoopController | None
-        The closed loop while an intervention runs (and through recovery).
-    loop_events : list of LoopEvent
-        Every controller event.
+    view : LiveView
+        Heart rate, channel quality, contact, battery and links as shown live.
+    loop : SessionLoop
+        The closed loop (its ``controller`` while an intervention runs).
+    events : list of (kind, t_s, detail)
+        Every event emitted.
+    scored : SessionScore | None
+        The session's score once computed.
     stopped : bool
         The session was stopped (stop button or symptom outside an intervention).
     """
@@ -156,12 +190,12 @@ class LiveAssessment:
         raw: RawWriter | None = None,
         sink: EventSink | None = None,
         loss_s: float = LOSS_S,
-        scorer: Callable[[LiveAssessment], tuple] | None = None,
+        scorer: Callable[[LiveAssessment], Any] | None = None,
         loop: LoopSettings | None = None,
+        observers: Sequence[Any] | None = None,
     ) -> None:
-        self.headband = headband
-        self.strap = strap
-        self.protocol = protocol
+        self.headband, self.strap, self.protocol = headband, strap, protocol
+        self._observers = _Observers(observers or ())
         cap = protocol.duration_s + MAX_PAUSE_S + 30.0
         self.hub = StreamHub(
             {headband.name: headband.profile, strap.name: strap.profile},
@@ -171,40 +205,73 @@ class LiveAssessment:
             max_lag_blocks=1,
         )
         self._queue = self.hub.subscribe(maxsize=0)
-        self.eeg_buf = self.hub.buffer(headband.name, "eeg")
-        self.rr_buf = self.hub.buffer(strap.name, "rr")
-        self.eeg_spec = self.eeg_buf.spec
         self._rr_uuids = {u.lower() for u in strap.profile.stream("rr").characteristics}
+        #: EEG quality thresholds of the headband's profile (None: the library defaults).
+        self.eeg_thresholds: Mapping | None = headband.profile.stream("eeg").quality or None
+        self.raw, self.sink, self.scorer = raw, sink, scorer
+        self.clock = PhaseClock(protocol, loss_s=loss_s)
         self.acc = _Accounting()
+        self.view = LiveView(connected={headband.name: False, strap.name: False})
+        self.loop = SessionLoop(loop or LoopSettings(), self.clock, self.emit)
+        self._timers = _Timers()
+        self._pending: collections.deque[tuple[str, str]] = collections.deque()
+        self._score_at = self._first_phase_after_scored()
         self.t0: float | None = None
         self.trend_rows: list[tuple[str, float, dict, bool, tuple[str, ...]]] = []
-        self._next_tick = TREND_HOP_S
-        self._eeg_thresholds = headband.profile.stream("eeg").quality or None
-        self.raw = raw
-        self.sink = sink
-        self.clock = PhaseClock(protocol, loss_s=loss_s)
-        self.last_eeg_t = 0.0
-        self.last_beat_t = 0.0
-        self.last_data_t = 0.0
-        self.hr_bpm: float | None = None
-        self._recent_rr: collections.deque[float] = collections.deque(maxlen=HR_BEATS)
-        self.channel_quality: dict[str, float] = {}
-        self.strap_contact: bool | None = None
-        self.battery: dict[str, float] = {}
-        self.connected: dict[str, bool] = {headband.name: False, strap.name: False}
-        self._next_check = 0.0
-        self._check_ok = False
         self.events: list[tuple[str, float, dict]] = []
-        self._pending: collections.deque[tuple[str, str]] = collections.deque()
-        # scoring and the closed loop
-        self.scorer = scorer
-        self.loop_settings = loop or LoopSettings()
-        self.scored: tuple | None = None
-        self._score_at = self._first_phase_after_scored()
-        self.controller = None
-        self.loop_events: list = []
-        self._next_loop_tick = 0.0
+        self.scored = None
         self.stopped = False
+
+    # -- what live views read ----------------------------------------------------------------
+    @property
+    def eeg_buf(self):
+        """The headband's EEG ring buffer."""
+        return self.hub.buffer(self.headband.name, "eeg")
+
+    @property
+    def rr_buf(self):
+        """The strap's RR event buffer."""
+        return self.hub.buffer(self.strap.name, "rr")
+
+    @property
+    def eeg_spec(self):
+        """The EEG stream (channels, sfreq)."""
+        return self.eeg_buf.spec
+
+    @property
+    def hr_bpm(self) -> float | None:
+        """Current heart rate (``60 / median`` of the last 5 valid RR intervals)."""
+        return self.view.heart_rate.hr_bpm
+
+    @property
+    def channel_quality(self) -> dict[str, float]:
+        """Per-channel EEG pass fraction."""
+        return self.view.channel_quality
+
+    @property
+    def strap_contact(self) -> bool | None:
+        """Skin contact of the strap (``None``: not reported)."""
+        return self.view.strap_contact
+
+    @property
+    def battery(self) -> dict[str, float]:
+        """Latest battery level per device (%)."""
+        return self.view.battery
+
+    @property
+    def connected(self) -> dict[str, bool]:
+        """Link state per device."""
+        return self.view.connected
+
+    @property
+    def controller(self):
+        """The closed-loop controller while an intervention runs (and through recovery)."""
+        return self.loop.controller
+
+    @property
+    def loop_events(self) -> list:
+        """Every closed-loop event."""
+        return self.loop.events
 
     # -- transport callbacks ---------------------------------------------------------------
     def on_notification(
@@ -217,23 +284,23 @@ class LiveAssessment:
                 self.raw.t0 = received_at
         self.acc.notifications += 1
         t = received_at - self.t0
-        self.connected[device] = True
+        self.view.connected[device] = True
         if device == self.strap.name and characteristic.lower() in self._rr_uuids:
             self._strap_flags(payload)
         self.hub.on_notification(device, characteristic, payload, received_at)
         self._drain(t)
-        self.last_data_t = max(self.last_data_t, t)
+        self.view.last_data_t = max(self.view.last_data_t, t)
         self._advance(t)
 
     def on_link_event(self, event: LinkEvent) -> None:
         """Handle a transport link event (connected, disconnected, stale, gave up...)."""
         self.hub.on_link_event(event)
         if event.kind in ("connected", "disconnected"):
-            self.connected[event.device] = event.kind == "connected"
+            self.view.connected[event.device] = event.kind == "connected"
         t = 0.0 if self.t0 is None else max(0.0, event.t - self.t0)
         self._drain(t)
         if event.kind in ("connected", "disconnected", "stale", "gave_up", "connect_failed"):
-            self._emit(
+            self.emit(
                 "link", t, {"device": event.device, "link": event.kind, "detail": event.detail}
             )
 
@@ -266,13 +333,46 @@ class LiveAssessment:
         """True once the protocol ended or the session was stopped."""
         return self.stopped or self.clock.done
 
+    def emit(self, kind: str, t: float, detail: dict) -> None:
+        """Record an event and hand it to the sink and the observers."""
+        self.events.append((kind, t, detail))
+        if self.sink is not None:
+            self.sink(kind, t, detail)
+        for f in self._observers.event:
+            f(kind, t, detail)
+
+    def feed_chunk(self, chunk: Chunk, received_at: float) -> None:
+        """Feed a chunk assembled elsewhere (e.g. an LSL inlet) instead of BLE notifications.
+
+        Parameters
+        ----------
+        chunk : Chunk
+            Samples of one of the session's streams: ``chunk.spec.device`` is the headband's
+            or the strap's name and ``chunk.spec.name`` a stream of its profile (``"eeg"``,
+            ``"rr"``, ...); times on the same clock as ``received_at``.
+        received_at : float
+            Arrival time (s) on the clock of the chunk's times.
+        """
+        if self.t0 is None:
+            self.t0 = received_at
+            if self.raw is not None:
+                self.raw.t0 = received_at
+        t = received_at - self.t0
+        dev = chunk.spec.device
+        self.hub.buffer(dev, chunk.spec.name).write(chunk)
+        self.view.connected[dev] = True
+        self._drain(t)
+        self._on_chunk(chunk, t)
+        self.view.last_data_t = max(self.view.last_data_t, t)
+        self._advance(t)
+
     # -- internals -------------------------------------------------------------------------
     def _strap_flags(self, payload: bytes) -> None:
         try:
             m = decode_heart_rate_measurement(payload)
         except Exception:  # noqa: BLE001 - the hub counts the decode error
             return
-        self.strap_contact = bool(m.contact_detected) if m.contact_supported else None
+        self.view.strap_contact = bool(m.contact_detected) if m.contact_supported else None
         if m.contact_supported and not m.contact_detected:
             self.acc.hr_no_contact += 1
 
@@ -282,7 +382,7 @@ class LiveAssessment:
             item = q.get_nowait()
             if isinstance(item, GapRecord):
                 if item.reason in ("disconnect", "silence") and self.t0 is not None:
-                    self._emit(
+                    self.emit(
                         "gap",
                         max(0.0, item.start_s - self.t0),
                         {
@@ -298,47 +398,43 @@ class LiveAssessment:
 
     def _on_chunk(self, c: Chunk, t: float) -> None:
         dev, name = c.spec.device, c.spec.name
+        view = self.view
+        for f in self._observers.chunk:
+            f(c)
         if dev == self.headband.name and name == "eeg":
             if self.raw is not None:
                 self.raw.append_eeg(c)
             self.acc.eeg_samples += c.n_times
             self.acc.eeg_missing += c.n_missing
             if c.n_missing < c.data.size:
-                self.last_eeg_t = t
+                view.last_eeg_t = t
         elif dev == self.strap.name and name == "rr":
             if self.raw is not None:
                 self.raw.append_rr(c)
             self.acc.rr_beats += c.n_times
-            if c.n_times and self.strap_contact is not False:
-                self.last_beat_t = t
-                self._recent_rr.extend(float(v) for v in c.data[0])
-                self.hr_bpm = 60.0 / float(np.median(self._recent_rr))
-            if self.controller is not None and c.n_times:
-                self._loop(self.controller.feed(t, c.data[0]))
+            if c.n_times and view.strap_contact is not False:
+                view.last_beat_t = t
+                view.heart_rate.extend(c.data[0].tolist())
+            if c.n_times:
+                self.loop.feed(t, c.data[0])
         elif name == "battery" and c.n_times:
-            self.battery[dev] = float(c.data[0, -1])
-
-    def _emit(self, kind: str, t: float, detail: dict) -> None:
-        self.events.append((kind, t, detail))
-        if self.sink is not None:
-            self.sink(kind, t, detail)
+            view.battery[dev] = float(c.data[0, -1])
 
     def _advance(self, t: float) -> None:
         loss = self.clock.loss_s
-        signal_ok = (t - self.last_eeg_t <= loss) and (t - self.last_beat_t <= loss)
+        view, timers = self.view, self._timers
+        signal_ok = (t - view.last_eeg_t <= loss) and (t - view.last_beat_t <= loss)
         phase = self.clock.phase
-        if phase is not None and phase.kind == "check" and t >= self._next_check:
-            self._next_check = t + CHECK_EVERY_S
-            self._check_ok = self.device_check(t)
+        if phase is not None and phase.kind == "check" and t >= timers.next_check:
+            timers.next_check = t + CHECK_EVERY_S
+            timers.check_ok = self.device_check(t)
         if not self.stopped:
             for kind, te, detail in self.clock.update(
-                t, signal_ok=signal_ok, check_ok=self._check_ok
+                t, signal_ok=signal_ok, check_ok=timers.check_ok
             ):
-                self._emit(kind, float(te), detail)
+                self.emit(kind, float(te), detail)
                 self._on_clock_event(kind, float(te), detail)
-        if self.controller is not None and t >= self._next_loop_tick:
-            self._next_loop_tick = t + LOOP_TICK_S
-            self._loop(self.controller.tick(t))
+        self.loop.tick(t)
         self._apply_requests(t)
         if self.t0 is not None:
             self.maybe_tick(self.t0 + t)
@@ -348,28 +444,16 @@ class LiveAssessment:
             what, arg = self._pending.popleft()
             if what == "mark":
                 self.mark(arg)
-            elif what == "symptom" and self._in_intervention():
-                self._loop(self.controller.report_symptom(t, arg))
+            elif what == "symptom" and self.loop.running:
+                self.loop.report_symptom(t, arg)
             elif what in ("stop", "symptom"):
                 self._stop_session(t, arg if what == "stop" else f"symptom reported ({arg})")
-
-    def _in_intervention(self) -> bool:
-        p = self.clock.phase
-        return (
-            p is not None
-            and p.kind == "intervention"
-            and self.controller is not None
-            and self.controller.status != "stopped"
-        )
 
     def _stop_session(self, t: float, reason: str) -> None:
         if self.stopped:
             return
-        ctl = self.controller
-        if ctl is not None and ctl.status != "stopped":
-            self._loop(ctl.press_stop(t, reason))
-        else:
-            self._emit(
+        if not self.loop.press_stop(t, reason):
+            self.emit(
                 "safety",
                 t,
                 {
@@ -381,8 +465,8 @@ class LiveAssessment:
             )
         self.stopped = True
         for kind, te, detail in self.clock.stop(t):
-            self._emit(kind, float(te), detail)
-        self._emit(
+            self.emit(kind, float(te), detail)
+        self.emit(
             "session_stopped",
             t,
             {"reason": reason, "phase": self.clock.spans[-1].name if self.clock.spans else None},
@@ -404,93 +488,63 @@ class LiveAssessment:
         if kind == "phase_start" and phase.name == self._score_at and self.scorer is not None:
             self.score_now()
         if kind == "phase_start" and phase.kind == "intervention":
-            self._start_loop(t)
-        elif kind == "phase_end" and phase.kind == "intervention" and self.controller is not None:
-            self._loop(self.controller.end_work(t))
+            sc = self.scored
+            rest = sc.resting_hr_bpm if sc is not None else None
+            self.loop.start(t, rest if rest is not None else self.hr_bpm, sc and sc.prescription)
+        elif kind == "phase_end" and phase.kind == "intervention":
+            self.loop.end_work(t)
 
-    def score_now(self) -> tuple | None:
-        """Score the scored phases now (once) with the session's scorer."""
+    def score_now(self):
+        """Score the scored phases now (once) with the session's scorer; the SessionScore."""
         if self.scored is None and self.scorer is not None:
             self.scored = self.scorer(self)
-            self._emit(
-                "scored",
-                self.clock.last_t or 0.0,
-                {
-                    "index": None if self.scored[2].index is None else float(self.scored[2].index),
-                    "band": self.scored[2].band,
-                },
-            )
+            self._announce_score(self.scored, to_sink=True)
         return self.scored
 
-    def _start_loop(self, t: float) -> None:
-        """Build the closed loop from the prescription (needs a resting HR)."""
-        from addictidx.prescribe.controller import LoopConfig, LoopController
-        from addictidx.prescribe.safety import safety_limits
+    def adopt_score(self, score):
+        """Take a score computed by the caller after the session (scored phases ended it).
 
-        feats, _q, _res, rx = self.scored if self.scored is not None else ({}, None, None, None)
-        rest = (feats or {}).get("hr_mean_bpm") or self.hr_bpm
-        if rest is None:
-            self._emit("loop_unavailable", t, {"reason": "no resting heart rate"})
-            return
-        s = self.loop_settings
-        zone = (
-            None if rx is None or rx.hr_target_bpm is None else tuple(map(float, rx.hr_target_bpm))
-        )
-        limits = safety_limits(age=s.age, resting_hr=float(rest), hrmax=s.hrmax, zone_bpm=zone)
-        music = rx is not None and rx.music_bpm is not None
-        cfg = LoopConfig(
-            limits=limits,
-            warmup_s=s.warmup_s,
-            music=music,
-            music_preferred_bpm=float(np.mean(rx.music_bpm)) if music else None,
-        )
-        self.controller = LoopController(cfg, t0_s=t)
-        self._next_loop_tick = t
-        self._emit(
-            "loop_start",
-            t,
-            {
-                "zone_bpm": None if zone is None else list(zone),
-                "stop_bpm": round(limits.stop_bpm, 1),
-                "music": music,
-                "rule_id": None if rx is None else rx.rule_id,
-            },
-        )
+        Observers are told (``"scored"`` and ``"prescription"``); the sink is not (a session
+        scored at its end stores its result, not a ``scored`` event).
+        """
+        if self.scored is None:
+            self.scored = score
+            self._announce_score(score, to_sink=False)
+        return self.scored
 
-    def _loop(self, events) -> None:
-        for e in events:
-            self.loop_events.append(e)
-            detail = {"kind": e.kind, "rule": e.rule, "reason": e.reason, "hr_bpm": e.hr_bpm}
-            self._emit("safety" if e.kind in SAFETY_KINDS else "loop", float(e.t_s), detail)
-            if e.kind == "stop":
-                p = self.clock.phase
-                if p is not None and p.kind == "intervention":
-                    for kind, te, d in self.clock.end_phase(float(e.t_s), {"safety_stop": e.rule}):
-                        self._emit(kind, float(te), d)
+    def _announce_score(self, score, *, to_sink: bool) -> None:
+        res, t = score.index, self.clock.last_t or 0.0
+        detail = {"index": None if res.index is None else float(res.index), "band": res.band}
+        if to_sink:
+            self.emit("scored", t, detail)
+        else:
+            for f in self._observers.event:
+                f("scored", t, detail)
+        if score.prescription is not None:
+            for f in self._observers.event:
+                f("prescription", t, asdict(score.prescription))
 
     # -- device check, marks --------------------------------------------------------------------
     def device_check(self, t: float) -> bool:
         """Per-channel EEG quality over the last 4 s and strap contact; updates the live view."""
         from addictidx.features import eeg_epoch_checks
 
-        eeg = self.eeg_buf.latest(CHECK_WINDOW_S)
+        eeg, spec = self.eeg_buf.latest(CHECK_WINDOW_S), self.eeg_spec
         ok_eeg = False
-        if eeg.data.shape[1] >= int(CHECK_WINDOW_S * self.eeg_spec.sfreq) - 12:
+        if eeg.data.shape[1] >= int(CHECK_WINDOW_S * spec.sfreq) - 12:
             checks = eeg_epoch_checks(
-                eeg.data,
-                self.eeg_spec.sfreq,
-                self.eeg_spec.channels,
-                thresholds=self._eeg_thresholds,
+                eeg.data, spec.sfreq, spec.channels, thresholds=self.eeg_thresholds
             )
-            self.channel_quality = dict(zip(checks.ch_names, map(float, checks.pass_fraction)))
-            ok_eeg = all(v >= CHECK_MIN_PASS for v in self.channel_quality.values())
-        ok_strap = (t - self.last_beat_t <= self.clock.loss_s) and self.acc.rr_beats > 0
-        return ok_eeg and ok_strap and self.strap_contact is not False
+            q = dict(zip(checks.ch_names, map(float, checks.pass_fraction)))
+            self.view.channel_quality = q
+            ok_eeg = all(v >= CHECK_MIN_PASS for v in q.values())
+        ok_strap = (t - self.view.last_beat_t <= self.clock.loss_s) and self.acc.rr_beats > 0
+        return ok_eeg and ok_strap and self.view.strap_contact is not False
 
     def mark(self, kind: str = "staff_mark", detail: Mapping | None = None) -> None:
         """Staff mark an event now (``kind`` a machine name such as ``"movement"``; no free text)."""
         t = 0.0 if self.clock.last_t is None else self.clock.last_t
-        self._emit("mark", t, {"label": str(kind), **dict(detail or {})})
+        self.emit("mark", t, {"label": str(kind), **dict(detail or {})})
 
     def session_time(self, received_at: float) -> float:
         """Seconds since the first notification."""
@@ -509,9 +563,9 @@ class LiveAssessment:
     def maybe_tick(self, received_at: float) -> None:
         """Run :meth:`tick` when the session clock passed the next hop."""
         t = self.session_time(received_at)
-        while t >= self._next_tick:
-            self.tick(self._next_tick)
-            self._next_tick += TREND_HOP_S
+        while t >= self._timers.next_trend:
+            self.tick(self._timers.next_trend)
+            self._timers.next_trend += TREND_HOP_S
 
     def tick(self, t: float) -> None:
         """Compute trend features over the latest windows and hand them to the sink."""
@@ -519,15 +573,18 @@ class LiveAssessment:
 
         eeg = self.eeg_buf.latest(TREND_EEG_S)
         rr = self.rr_buf.latest(TREND_RR_S)
+        spec = self.eeg_spec
         feats, q = compute_index_features(
             eeg.data if eeg.data.shape[1] else None,
-            self.eeg_spec.sfreq,
-            self.eeg_spec.channels,
+            spec.sfreq,
+            spec.channels,
             rr.data[0] if rr.data.shape[1] else None,
-            eeg_thresholds=self._eeg_thresholds,
+            eeg_thresholds=self.eeg_thresholds,
         )
         if self.clock.phase is None or self.clock.phase.kind != "check":
-            self.channel_quality = {k: float(v) for k, v in q.per_channel.items() if k != "rr"}
+            self.view.channel_quality = {
+                k: float(v) for k, v in q.per_channel.items() if k != "rr"
+            }
         row = (self.phase_at(t - 1e-9), t, feats, q.usable, q.flags)
         self.trend_rows.append(row)
         if self.sink is not None:
@@ -542,49 +599,40 @@ class LiveAssessment:
         self.hub.close()
         self._drain(self.clock.last_t or 0.0)
 
+    def end_protocol(self) -> None:
+        """After :meth:`close`: close the protocol where it stands.
+
+        An unfinished protocol is closed at the last session time with a
+        ``protocol_incomplete`` event; a finished one gets the trend window that ends it.
+        """
+        t_last = self.clock.last_t or 0.0
+        if not self.clock.done:
+            for kind, te, detail in self.clock.close(t_last):
+                self.emit(kind, te, detail)
+            self.emit("protocol_incomplete", t_last, {"phase": self.phase_at(t_last)})
+        elif self.t0 is not None and not self.stopped:
+            self.maybe_tick(self.t0 + t_last)
+
     # -- the data to score ----------------------------------------------------------------------
     def recorded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(eeg_times, eeg, rr_times, rr_s)`` on the session clock, everything buffered."""
         t0 = self.t0 or 0.0
-        eeg = self.eeg_buf.latest(self.eeg_buf.capacity_s)
+        eeg_buf = self.eeg_buf
+        eeg = eeg_buf.latest(eeg_buf.capacity_s)
         rr = self.rr_buf.latest(1e9)
         return eeg.times - t0, eeg.data, rr.times - t0, rr.data[0]
 
-    def scored_data(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def scored_data(self) -> SessionData:
         """EEG of the eyes-closed phase and RR of all scored phases (EVIDENCE.md §7(i))."""
         et, e, rt, r = self.recorded()
-        return select_scored(self.clock.spans, et, e, rt, r)
-
-
-def select_scored(spans, eeg_times, eeg, rr_times, rr_s):
-    """EEG of the eyes-closed phase(s) and RR of all scored phases, minus paused intervals.
-
-    Parameters
-    ----------
-    spans : list of PhaseSpan
-        Where each phase ran on the session clock.
-    eeg_times, eeg, rr_times, rr_s : ndarray
-        Recorded data on the same clock.
-
-    Returns
-    -------
-    eeg_data : ndarray, shape (n_channels, n) | None
-    rr : ndarray, shape (n_beats,) | None
-    """
-    scored = [s for s in spans if s.scored and s.t_end_s is not None]
-    closed = [s for s in scored if "closed" in s.name] or scored
-
-    def mask(times, chosen, left_closed):
-        m = np.zeros(times.shape, dtype=bool)
-        for s in chosen:
-            if left_closed:
-                m |= (times >= s.t_start_s) & (times < s.t_end_s)
-            else:
-                m |= (times > s.t_start_s) & (times <= s.t_end_s)
-            for a, b in s.pauses:
-                m &= ~((times >= a) & (times < b))
-        return m
-
-    me = mask(eeg_times, closed, True)
-    mr = mask(rr_times, scored, False)
-    return (eeg[:, me] if me.any() else None), (rr_s[mr] if mr.any() else None)
+        spec = self.eeg_spec
+        return SessionData.from_recording(
+            self.clock.spans,
+            et,
+            e,
+            rt,
+            r,
+            sfreq=spec.sfreq,
+            ch_names=spec.channels,
+            eeg_thresholds=self.eeg_thresholds,
+        )

@@ -1,0 +1,159 @@
+"""The closed loop of a guided intervention, as a live session runs it.
+
+:class:`SessionLoop` builds a :class:`~addictidx.prescribe.controller.LoopController` from the
+session's prescription when an ``intervention`` phase starts, feeds it RR batches and clock
+ticks, and hands every controller event to the session's event sink: ``"safety"`` for stops,
+pauses, prompts, flags and the 1-min HR recovery, ``"loop"`` for guidance and tempo. A safety
+stop ends the intervention phase (the recovery phase follows, so the 1-min HR recovery is
+measured). Stops are for safety and audit only: nothing reads them for any score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from addictidx.sessions.protocol import PhaseClock
+
+__all__ = ["LoopSettings", "SessionLoop", "SAFETY_KINDS", "LOOP_TICK_S"]
+
+#: The closed loop is ticked at least this often (s) (the controller needs >= 1 Hz).
+LOOP_TICK_S = 1.0
+#: Controller event kinds stored as safety events (the rest are guidance / tempo).
+SAFETY_KINDS = ("stop", "pause", "resume", "prompt", "flag", "hr_recovery")
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """What the closed loop needs besides the prescription.
+
+    Parameters
+    ----------
+    age : float
+        Years (HRmax by Tanaka unless ``hrmax``).
+    hrmax : float | None
+        Measured HRmax (bpm).
+    warmup_s : float
+        No zone guidance during the first seconds of the intervention.
+    """
+
+    age: float = 30.0
+    hrmax: float | None = None
+    warmup_s: float = 60.0
+
+
+class SessionLoop:
+    """The closed loop of one session (idle until an intervention starts).
+
+    Parameters
+    ----------
+    settings : LoopSettings
+    clock : PhaseClock
+        The session's protocol clock (a safety stop ends the intervention phase on it).
+    emit : callable
+        ``emit(kind, t_s, detail)``: the session's event sink.
+
+    Attributes
+    ----------
+    controller : LoopController | None
+        The controller while an intervention runs (and through recovery).
+    events : list of LoopEvent
+        Every controller event.
+    """
+
+    def __init__(
+        self, settings: LoopSettings, clock: PhaseClock, emit: Callable[[str, float, dict], None]
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.emit = emit
+        self.controller = None
+        self.events: list = []
+        self.next_tick_s = 0.0
+
+    @property
+    def running(self) -> bool:
+        """True while an intervention phase runs under a controller that has not stopped."""
+        p = self.clock.phase
+        return (
+            p is not None
+            and p.kind == "intervention"
+            and self.controller is not None
+            and self.controller.status != "stopped"
+        )
+
+    def start(self, t: float, rest_hr_bpm: float | None, prescription) -> None:
+        """Build the controller from the prescription (needs a resting heart rate)."""
+        from addictidx.prescribe.controller import LoopConfig, LoopController
+        from addictidx.prescribe.safety import safety_limits
+
+        if rest_hr_bpm is None:
+            self.emit("loop_unavailable", t, {"reason": "no resting heart rate"})
+            return
+        s, rx = self.settings, prescription
+        zone = (
+            None if rx is None or rx.hr_target_bpm is None else tuple(map(float, rx.hr_target_bpm))
+        )
+        limits = safety_limits(
+            age=s.age, resting_hr=float(rest_hr_bpm), hrmax=s.hrmax, zone_bpm=zone
+        )
+        music = rx is not None and rx.music_bpm is not None
+        cfg = LoopConfig(
+            limits=limits,
+            warmup_s=s.warmup_s,
+            music=music,
+            music_preferred_bpm=float(np.mean(rx.music_bpm)) if music else None,
+        )
+        self.controller = LoopController(cfg, t0_s=t)
+        self.next_tick_s = t
+        self.emit(
+            "loop_start",
+            t,
+            {
+                "zone_bpm": None if zone is None else list(zone),
+                "stop_bpm": round(limits.stop_bpm, 1),
+                "music": music,
+                "rule_id": None if rx is None else rx.rule_id,
+            },
+        )
+
+    def feed(self, t: float, rr_s) -> None:
+        """RR intervals arrived at ``t``."""
+        if self.controller is not None:
+            self._handle(self.controller.feed(t, rr_s))
+
+    def tick(self, t: float) -> None:
+        """Advance the controller's clock (at most every :data:`LOOP_TICK_S`)."""
+        if self.controller is not None and t >= self.next_tick_s:
+            self.next_tick_s = t + LOOP_TICK_S
+            self._handle(self.controller.tick(t))
+
+    def end_work(self, t: float) -> None:
+        """The intervention phase ended: cool-down and HR recovery start."""
+        if self.controller is not None:
+            self._handle(self.controller.end_work(t))
+
+    def report_symptom(self, t: float, symptom: str) -> None:
+        """A symptom during the intervention: safety stop S6 (recovery follows)."""
+        self._handle(self.controller.report_symptom(t, symptom))
+
+    def press_stop(self, t: float, reason: str) -> bool:
+        """The stop button; returns False when no controller was running to stop."""
+        ctl = self.controller
+        if ctl is None or ctl.status == "stopped":
+            return False
+        self._handle(ctl.press_stop(t, reason))
+        return True
+
+    def _handle(self, events) -> None:
+        for e in events:
+            self.events.append(e)
+            detail = {"kind": e.kind, "rule": e.rule, "reason": e.reason, "hr_bpm": e.hr_bpm}
+            self.emit("safety" if e.kind in SAFETY_KINDS else "loop", float(e.t_s), detail)
+            if e.kind == "stop":
+                p = self.clock.phase
+                if p is not None and p.kind == "intervention":
+                    for kind, te, d in self.clock.end_phase(float(e.t_s), {"safety_stop": e.rule}):
+                        self.emit(kind, float(te), d)
