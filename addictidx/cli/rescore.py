@@ -51,14 +51,11 @@ def rescore(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Re-score an old recording with the current index (population norms)."""
-    import math
-
     from addictidx._core.validate import check_option
-    from addictidx.features import compute_index_features
-    from addictidx.models import population_baseline, score_index
     from addictidx.readers import read_recording
     from addictidx.readers.recording import fill_gaps
     from addictidx.report.summary import format_index, index_result_dict
+    from addictidx.sessions.scoring import SessionData, SubjectHistory, score_session
 
     if rr_unit is not None:
         check_option("--rr-unit", rr_unit, ("s", "ms"))
@@ -75,14 +72,14 @@ def rescore(
     eeg = rec.data if rec.ch_names and rec.units and rec.units[0] == "uV" else None
     if eeg is None and rr is None:
         raise ValueError(f"{file}: holds neither EEG nor RR intervals.")
-    feats, quality = compute_index_features(
+    data = SessionData(
         eeg,
         rec.sfreq if eeg is not None else None,
-        list(rec.ch_names) if eeg is not None else None,
+        tuple(rec.ch_names) if eeg is not None else (),
         rr,
     )
-    clean = {k: (None if not math.isfinite(v) else float(v)) for k, v in feats.items()}
-    result = score_index(clean, population_baseline(), quality=quality)
+    score = score_session(data, SubjectHistory.population())  # the one scoring path
+    clean, result = score.features_json(), score.index
     if rr is None:
         notes.append(
             f"{file.name} holds no RR intervals: give them with --rr FILE (the tool's _rr.tsv, "

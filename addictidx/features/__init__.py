@@ -26,14 +26,14 @@ rr_quality
     RR artefact/ectopy screening and the < 5 % gate.
 HeartRateTracker, current_heart_rate_bpm, mean_heart_rate_bpm
     The one heart-rate definition (RR-derived; display, closed loop, index feature).
-StreamingBandPower, StreamingHrv
-    Incremental extractors with O(hop) work per update.
 BandPowerTransformer, HrvTransformer
     scikit-learn transformers (``get_feature_names_out``); imported lazily with scikit-learn.
 compute_index_features
     The four core features of the physiological deviation index.
 index_features_with_emg, session_emg_indicator
     The same plus the session-level EMG indicator of the personal EMG gate.
+rr_index_features, eeg_index_features, RollingEpochs
+    Its RR and EEG parts, and their incremental form over a sliding window of 2-s epochs.
 """
 
 from .bands import (
@@ -82,12 +82,16 @@ from .index_features import (
     EMGIndicator,
     IndexFeatureSet,
     compute_index_features,
+    eeg_index_features,
+    epoch_band_powers,
     index_features_with_emg,
+    merge_index_parts,
+    rr_index_features,
 )
 from .psd import compute_psd, get_taper, window_starts
+from .rolling import RollingEpochs
 from .rr_correction import THRESHOLD_LEVELS_S, RRCorrection, correct_rr
 from .rr_quality import RR_ARTIFACT_MAX_FRACTION, rr_quality
-from .streaming import StreamingBandPower, StreamingHrv
 
 __all__ = [
     "EEG_BANDS",
@@ -122,8 +126,6 @@ __all__ = [
     "THRESHOLD_LEVELS_S",
     "RRCorrection",
     "correct_rr",
-    "StreamingBandPower",
-    "StreamingHrv",
     "BandPowerTransformer",
     "HrvTransformer",
     "INDEX_EEG_CHANNELS",
@@ -138,6 +140,11 @@ __all__ = [
     "EMGIndicator",
     "IndexFeatureSet",
     "index_features_with_emg",
+    "rr_index_features",
+    "eeg_index_features",
+    "epoch_band_powers",
+    "merge_index_parts",
+    "RollingEpochs",
     "HR_MEDIAN_BEATS",
     "HR_MIN_BEATS",
     "RR_MIN_S",

@@ -65,6 +65,7 @@ __all__ = [
     "rr_index_features",
     "eeg_index_features",
     "epoch_band_powers",
+    "merge_index_parts",
 ]
 
 #: The core feature names, in the order the index model expects them.
@@ -191,9 +192,7 @@ def index_features_with_emg(
     emg : EMGIndicator
         The EMG indicator of the EEG (``value`` NaN when there is no EEG).
     """
-    feats = dict.fromkeys(INDEX_FEATURE_NAMES, math.nan)
-    rr_feats, rr_report = rr_index_features(rr_s)
-    feats.update(rr_feats)
+    rr_part = rr_index_features(rr_s)
     if eeg_data is None:
         eeg_report = QualityReport(
             per_channel={},
@@ -201,7 +200,8 @@ def index_features_with_emg(
             usable=False,
             reasons=("No EEG was recorded.",),
         )
-        return feats, eeg_report.merge(rr_report), EMGIndicator(math.nan)
+        fs = merge_index_parts(({}, eeg_report, EMGIndicator(math.nan)), rr_part)
+        return dict(fs.features), fs.quality, fs.emg
     if eeg_sfreq is None or ch_names is None:
         raise ValueError("eeg_sfreq and ch_names are required when eeg_data is given.")
     if not float(eeg_sfreq) > 2 * EEG_BANDS["total"][1]:
@@ -209,9 +209,22 @@ def index_features_with_emg(
             f"eeg_sfreq={eeg_sfreq} Hz is too low: the 1-25 Hz band needs sfreq > 50 Hz."
         )
     checks = eeg_epoch_checks(eeg_data, eeg_sfreq, ch_names, thresholds=eeg_thresholds)
-    eeg_feats, eeg_report, emg = eeg_index_features(checks)
+    fs = merge_index_parts(eeg_index_features(checks), rr_part)
+    return dict(fs.features), fs.quality, fs.emg
+
+
+def merge_index_parts(eeg_part, rr_part) -> IndexFeatureSet:
+    """Join the outputs of :func:`eeg_index_features` and :func:`rr_index_features`.
+
+    The features in :data:`INDEX_FEATURE_NAMES` order (``NaN`` where a part has none); the
+    quality is the EEG report merged with the RR report.
+    """
+    eeg_feats, eeg_report, emg = eeg_part
+    rr_feats, rr_report = rr_part
+    feats = dict.fromkeys(INDEX_FEATURE_NAMES, math.nan)
+    feats.update(rr_feats)
     feats.update(eeg_feats)
-    return feats, eeg_report.merge(rr_report), emg
+    return IndexFeatureSet(feats, eeg_report.merge(rr_report), emg)
 
 
 def rr_index_features(rr_s) -> tuple[dict[str, float], QualityReport]:

@@ -1,0 +1,77 @@
+"""RollingEpochs (the incremental index features) equals index_features_with_emg on the same
+window of samples: per-epoch results kept once, the window rebuilt from them."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from addictidx.acquire import bundled_muse_eeg, bundled_rr
+from addictidx.features import RollingEpochs, index_features_with_emg
+
+
+@pytest.fixture(scope="module")
+def eeg():
+    x, _, names, sfreq = bundled_muse_eeg()
+    x = np.asarray(x, dtype=np.float64)[:, : 512 * 40].copy()
+    names = list(names)
+    x[names.index("TP9"), 700:760] += 400.0  # an amplitude failure on TP9
+    x[names.index("AF8"), 5000:5030] = np.nan  # a gap on AF8
+    x[names.index("TP10"), 9000:9600] = 3.0  # a flatline on TP10
+    return x, names, float(sfreq)
+
+
+def _feed_all(roll, x, stream, n_ep):
+    n = roll.n_per_epoch
+    ep = x[:, : n_ep * n].reshape(x.shape[0], n_ep, n).transpose(1, 0, 2)
+    roll.add(np.full(n_ep, stream), np.arange(n_ep), ep)
+
+
+@pytest.mark.parametrize("t_end", [30.0, 31.0, 44.0, 80.0])
+def test_window_equals_batch_features(eeg, t_end):
+    x, names, sfreq = eeg
+    roll = RollingEpochs(3, sfreq, names, window_s=30.0)
+    _feed_all(roll, x, 1, int(t_end // 2))  # the epochs received by t_end (the ring keeps 15)
+    rr = np.roll(bundled_rr(), 5)[:150].copy()
+    rr[20] = 0.25
+    got = roll.index_features(1, t_end, rr)
+    # the same window of samples: whole 2-s epochs inside [t_end - 30, t_end]
+    first = math.ceil((t_end - 30.0) / 2.0 - 1e-9)
+    last = math.floor(t_end / 2.0 + 1e-9)  # exclusive
+    seg = x[:, first * 512 : last * 512]
+    feats, q, emg = index_features_with_emg(seg, sfreq, names, rr)
+    for k, v in feats.items():
+        assert got.features[k] == pytest.approx(v, rel=1e-12, nan_ok=True), k
+    assert got.quality.per_channel == q.per_channel
+    assert got.quality.flags == q.flags and got.quality.reasons == q.reasons
+    assert got.quality.usable == q.usable
+    assert got.emg.value == pytest.approx(emg.value, rel=1e-12, nan_ok=True)
+    assert got.emg.per_channel == pytest.approx(emg.per_channel, rel=1e-12, nan_ok=True)
+
+
+def test_epochs_added_in_any_batches_and_streams_are_independent(eeg):
+    x, names, sfreq = eeg
+    a = RollingEpochs(2, sfreq, names, window_s=20.0)
+    b = RollingEpochs(2, sfreq, names, window_s=20.0)
+    _feed_all(a, x, 0, 30)
+    n = a.n_per_epoch
+    for e in range(30):  # one by one, interleaved with another stream's epochs
+        b.add([0, 1], [e, e], np.stack([x[:, e * n : (e + 1) * n], np.zeros((4, n))]))
+    rr = bundled_rr()[:150]
+    fa = a.index_features(0, 56.0, rr)
+    fb = b.index_features(0, 56.0, rr)
+    assert fa.features == fb.features and fa.quality == fb.quality
+    # stream 1 holds flat epochs only: no EEG feature, every channel fails
+    f1 = b.index_features(1, 56.0, rr)
+    assert math.isnan(f1.features["eeg_beta_rel_frontal"]) and not f1.quality.usable
+    assert all(f"flatline:{c}" in f1.quality.flags for c in names)
+
+
+def test_empty_window_is_reported_not_raised(eeg):
+    _x, names, sfreq = eeg
+    roll = RollingEpochs(1, sfreq, names, window_s=10.0)
+    fs = roll.index_features(0, 10.0, None)
+    assert all(math.isnan(v) for v in fs.features.values())
+    assert not fs.quality.usable and "rr_missing" in fs.quality.flags
