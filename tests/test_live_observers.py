@@ -4,7 +4,8 @@ session from chunks assembled elsewhere (an LSL inlet) instead of BLE notificati
 import numpy as np
 
 from addictidx._core.types import Chunk
-from addictidx.acquire import SimulatedHeadband, SimulatedStrap, bundled_muse_eeg, bundled_rr
+from addictidx.acquire import SimulatedHeadband, SimulatedStrap
+from addictidx.readers import bundled_muse_eeg, bundled_rr
 from addictidx.sessions.assessment import run_assessment
 from addictidx.sessions.live import LiveAssessment
 from addictidx.sessions.protocol import Phase, Protocol
@@ -56,7 +57,8 @@ def test_observers_see_every_chunk_and_event(tmp_path):
 
 
 def test_feed_chunk_drives_a_session_without_notifications():
-    eeg, _, names, sfreq = bundled_muse_eeg()
+    rec = bundled_muse_eeg()
+    eeg, names, sfreq = rec.data, rec.ch_names, rec.sfreq
     hb = SimulatedHeadband(eeg, sfreq, ch_names=names, duration_s=20.0, name="hb")
     st = SimulatedStrap(bundled_rr(), duration_s=20.0, name="strap")
     proto = Protocol(

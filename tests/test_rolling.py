@@ -8,15 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from addictidx.acquire import bundled_muse_eeg, bundled_rr
 from addictidx.features import RollingEpochs, index_features_with_emg
+from addictidx.readers import bundled_muse_eeg, bundled_rr
 
 
 @pytest.fixture(scope="module")
 def eeg():
-    x, _, names, sfreq = bundled_muse_eeg()
-    x = np.asarray(x, dtype=np.float64)[:, : 512 * 40].copy()
-    names = list(names)
+    rec = bundled_muse_eeg()
+    x = np.asarray(rec.data, dtype=np.float64)[:, : 512 * 40].copy()
+    names, sfreq = list(rec.ch_names), rec.sfreq
     x[names.index("TP9"), 700:760] += 400.0  # an amplitude failure on TP9
     x[names.index("AF8"), 5000:5030] = np.nan  # a gap on AF8
     x[names.index("TP10"), 9000:9600] = 3.0  # a flatline on TP10
