@@ -94,6 +94,7 @@ import numpy as np
 from .._core.types import QualityReport
 from .._core.validate import check_option
 from .hrv_frequency import HRV_FREQUENCY_NAMES, check_rr_time, hrv_frequency
+from .hrv_nonlinear import dfa_alpha, poincare_nonlinear, sample_entropy
 
 __all__ = [
     "HRV_NAMES",
@@ -363,8 +364,8 @@ def compute_hrv(
         about 1-8 ms per 5-min window). ``False`` leaves them ``NaN``.
     nonlinear : bool
         Compute the nonlinear features (:data:`HRV_NONLINEAR_NAMES`: Poincaré SD1/SD2,
-        SampEn and DFA, about 0.5 ms per 2-min window as SampEn is O(n²)). ``False`` leaves
-        them ``NaN``.
+        SampEn and DFA, :mod:`addictidx.features.hrv_nonlinear`; well under a millisecond
+        for a 5-min window, about a second for 24 h). ``False`` leaves them ``NaN``.
     geometric : bool
         Compute the histogram-based time-domain features (:data:`HRV_GEOMETRIC_NAMES`: HTI,
         TINN, stress index; about 0.1 ms). ``False`` leaves them ``NaN``. With
@@ -437,7 +438,7 @@ def compute_hrv(
     if n > 0:
         _time_domain(out, nn, d, n, nk, geometric)
         if nonlinear:
-            _nonlinear(out, ms, nn, d, pair_ok, n, nk)
+            poincare_nonlinear(out, ms, nn, d, pair_ok, n, nk)
         if frequency and n >= 4:
             out.update(hrv_frequency(rr, convention=convention, rr_time_s=rr_time_s))
 
@@ -512,124 +513,3 @@ def _time_domain(
         out["hrv_pnn20_pct"] = float(np.sum(ad > 20)) / denom * 100.0
     if d.size > 1:
         out["hrv_sdsd_ms"] = float(np.std(d, ddof=1))
-
-
-def _nonlinear(out, ms, nn, d, pair_ok, n, nk: bool) -> None:
-    if d.size > 1:
-        a = ms[:-1][pair_ok]
-        b = ms[1:][pair_ok]
-        sd1 = float(np.std((a - b) / np.sqrt(2), ddof=1))
-        out["hrv_sd1_ms"] = sd1
-        if nk:
-            sd2 = float(np.std((a + b) / np.sqrt(2), ddof=1))
-        else:
-            sdnn, sdsd = out["hrv_sdnn_ms"], out["hrv_sdsd_ms"]
-            v = 2.0 * sdnn * sdnn - 0.5 * sdsd * sdsd
-            sd2 = math.sqrt(v) if v >= 0 else math.nan
-        out["hrv_sd2_ms"] = sd2
-        out["hrv_sd1_sd2"] = sd1 / sd2 if sd2 > 0 else math.nan
-    if n >= 12:
-        out["hrv_sampen"] = sample_entropy(nn, dimension=2, tolerance=0.2 * out["hrv_sdnn_ms"])
-        out["hrv_dfa_alpha1"] = dfa_alpha(nn, scales=range(4, 12))
-        max_beats = int((n + 1) / 10)
-        if max_beats >= 13:
-            out["hrv_dfa_alpha2"] = dfa_alpha(nn, scales=range(12, max_beats + 1))
-
-
-def sample_entropy(x, *, dimension: int = 2, tolerance: float | None = None) -> float:
-    """Sample entropy with NeuroKit2's semantics (``nk.entropy_sample``, delay 1).
-
-    Parameters
-    ----------
-    x : array, shape (n,)
-        Series (e.g. RR in ms).
-    dimension : int
-        Template length m.
-    tolerance : float | None
-        Radius r; ``None`` means ``0.2 * std(x, ddof=1)``.
-
-    Returns
-    -------
-    sampen : float
-        ``-ln(A / B)``: B = matching pairs among the first N-m templates of length m, A = matching
-        pairs among the N-m templates of length m+1 (Chebyshev distance <= r, no self-matches).
-        ``inf`` when no (m+1)-match exists, ``-inf`` when no m-match exists (NeuroKit2's
-        ``np.isclose`` tests on the match rates are reproduced).
-
-    Notes
-    -----
-    O(N²) memory in blocks of 512 rows; about a millisecond for a 5-min RR series.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    m = int(dimension)
-    n = x.size
-    if tolerance is None:
-        tolerance = 0.2 * float(np.std(x, ddof=1))
-    r = float(tolerance)
-    n_t = n - m  # templates at both lengths
-    if n_t < 2:
-        return math.nan
-    # Chebyshev distance of the m-templates; extend to m+1 with the next sample.
-    emb = np.lib.stride_tricks.sliding_window_view(x, m + 1)[:n_t]  # (n_t, m+1)
-    count_m = 0
-    count_m1 = 0
-    block = 512
-    for i0 in range(0, n_t, block):
-        blk = emb[i0 : i0 + block]
-        dm = np.abs(blk[:, np.newaxis, 0] - emb[np.newaxis, :, 0])
-        for k in range(1, m):
-            np.maximum(dm, np.abs(blk[:, np.newaxis, k] - emb[np.newaxis, :, k]), out=dm)
-        match_m = dm <= r
-        dm1 = np.maximum(dm, np.abs(blk[:, np.newaxis, m] - emb[np.newaxis, :, m]))
-        match_m1 = dm1 <= r
-        count_m += int(match_m.sum())
-        count_m1 += int(match_m1.sum())
-    # remove self-matches (distance 0 <= r always)
-    phi0 = (count_m - n_t) / (n_t * (n_t - 1))
-    phi1 = (count_m1 - n_t) / (n_t * (n_t - 1))
-    if np.isclose(phi0, 0):
-        return -math.inf
-    ratio = phi1 / phi0
-    if np.isclose(ratio, 0):
-        return math.inf
-    return -math.log(ratio)
-
-
-def dfa_alpha(x, *, scales=range(4, 12)) -> float:
-    """Monofractal DFA exponent with NeuroKit2's ``fractal_dfa`` semantics (overlap, order 1).
-
-    Parameters
-    ----------
-    x : array, shape (n,)
-        Series (e.g. RR in ms); integrated as ``cumsum(x - mean(x))``.
-    scales : iterable of int
-        Window sizes in samples (4..11 for alpha1).
-
-    Returns
-    -------
-    alpha : float
-        Slope of ``log2 F(s)`` on ``log2 s``; NaN if a scale is >= n or every segment of a scale
-        has variance <= 1e-8.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    n = x.size
-    scales = np.asarray(list(scales), dtype=np.int64)
-    if scales.size < 2 or scales.max() >= n:
-        return math.nan
-    y = np.cumsum(x - np.mean(x))
-    fl = np.empty(scales.size)
-    for i, s in enumerate(scales):  # loop over the (few) scales only
-        starts = np.arange(0, n - s, s // 2)
-        seg = y[starts[:, np.newaxis] + np.arange(s)]
-        t = np.arange(s, dtype=np.float64) - (s - 1) / 2.0
-        slope = (seg @ t) / float(t @ t)
-        resid = seg - seg.mean(axis=1, keepdims=True) - slope[:, np.newaxis] * t
-        var = np.var(resid, axis=1)
-        var = var[var > 1e-08]
-        if var.size == 0:
-            return math.nan
-        fl[i] = math.sqrt(float(np.mean(var)))
-    lx = np.log2(scales.astype(np.float64))
-    ly = np.log2(fl)
-    lxc = lx - lx.mean()
-    return float(np.dot(lxc, ly - ly.mean()) / np.dot(lxc, lxc))
