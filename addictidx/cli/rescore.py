@@ -10,24 +10,6 @@ import typer
 from addictidx.cli._app import _clean_errors, app
 
 
-def reader_limits():
-    """Header limits whose plausible rates span the device profiles' signal rates.
-
-    The shipped profiles stream at 52-256 Hz; 8x either way keeps files from research
-    amplifiers (up to 2,048 Hz) and refuses headers that declare absurd rates.
-    """
-    from addictidx.acquire.profiles import list_profiles, load_profile
-    from addictidx.readers import limits_for_rates
-
-    rates = [
-        float(s.sfreq)
-        for name in list_profiles()
-        for s in load_profile(name).streams
-        if isinstance(s.sfreq, (int, float)) and s.sfreq
-    ]
-    return limits_for_rates(rates)
-
-
 @app.command()
 @_clean_errors
 def rescore(
@@ -52,14 +34,14 @@ def rescore(
 ) -> None:
     """Re-score an old recording with the current index (population norms)."""
     from addictidx._core.validate import check_option
-    from addictidx.readers import read_recording
+    from addictidx.readers import limits_from_profiles, read_recording
     from addictidx.readers.recording import fill_gaps
     from addictidx.report.summary import format_index, index_result_dict
     from addictidx.sessions.scoring import SessionData, SubjectHistory, score_session
 
     if rr_unit is not None:
         check_option("--rr-unit", rr_unit, ("s", "ms"))
-    limits = reader_limits()
+    limits = limits_from_profiles()
     rec = fill_gaps(read_recording(file, limits=limits, rr_unit=rr_unit))
     notes = list(rec.notes)
     rr = rec.rr_s

@@ -24,7 +24,12 @@ module                    formats
 
 from addictidx.readers.bundled import BUNDLED_MUSE_EEG, BUNDLED_RR, bundled_muse_eeg, bundled_rr
 from addictidx.readers.dispatch import read_recording, sniff_format
-from addictidx.readers.limits import DEFAULT_LIMITS, ReaderLimits, limits_for_rates
+from addictidx.readers.limits import (
+    DEFAULT_LIMITS,
+    ReaderLimits,
+    limits_for_rates,
+    limits_from_profiles,
+)
 from addictidx.readers.muse_csv import MUSE_EEG_CHANNELS, read_mind_monitor_csv, read_muse_csv
 from addictidx.readers.polar_h10 import PolarH10Csv, polar_h10_recording, read_polar_h10_csv
 from addictidx.readers.recording import Annotation, Gap, Recording
@@ -44,6 +49,7 @@ __all__ = [
     "bundled_muse_eeg",
     "bundled_rr",
     "limits_for_rates",
+    "limits_from_profiles",
     "polar_h10_recording",
     "read_beat_csv",
     "read_bytes",

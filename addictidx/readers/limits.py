@@ -7,17 +7,30 @@ must fail fast with one line instead of driving a multi-GB allocation or a long 
 The plausible sampling rates come from the device profiles: the devices this tool records
 stream their signals at 52-256 Hz (``firmware_profiles/*.toml``); files from research
 amplifiers (BioSemi, EDF exports of clinical systems) commonly run up to 2,048 Hz and
-occasionally 16,384 Hz. :data:`DEFAULT_LIMITS` accepts 1 Hz to 16,384 Hz; the CLI narrows the
-upper end with :func:`limits_for_rates` from the loaded profiles.
+occasionally 16,384 Hz. :data:`DEFAULT_LIMITS` accepts 1 Hz to 16,384 Hz; the CLI uses
+:func:`limits_from_profiles`: 1/8 of the slowest to 8x the fastest profile rate (6.5-2,048 Hz
+with the shipped profiles).
 """
 
 from __future__ import annotations
 
+import functools
+import sys
 from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
 
 from addictidx._core.errors import DataFormatError
 
-__all__ = ["ReaderLimits", "DEFAULT_LIMITS", "limits_for_rates", "check_rate", "check_samples"]
+__all__ = [
+    "ReaderLimits",
+    "DEFAULT_LIMITS",
+    "limits_for_rates",
+    "limits_from_profiles",
+    "profile_stream_rates",
+    "check_rate",
+    "check_samples",
+]
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,45 @@ def limits_for_rates(rates_hz, *, factor: float = 8.0) -> ReaderLimits:
     if not r:
         return DEFAULT_LIMITS
     return DEFAULT_LIMITS.with_rates(min(r) / factor, max(r) * factor)
+
+
+@functools.lru_cache(maxsize=1)
+def profile_stream_rates() -> tuple[float, ...]:
+    """Nominal rates (Hz) of every regularly sampled stream in the shipped device profiles.
+
+    Read straight from ``firmware_profiles/*.toml`` (the ``sfreq`` of each ``[[streams]]``;
+    ``"irregular"`` streams are skipped) so that readers, which sit below ``acquire``, take the
+    device facts from the profiles without loading the full profile machinery. A file that does
+    not parse is skipped here (``addictidx profiles`` reports it).
+    """
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        root = resources.files("addictidx.firmware_profiles")
+    except ModuleNotFoundError:  # a source checkout: the top-level folder
+        root = Path(__file__).resolve().parents[2] / "firmware_profiles"
+    rates: list[float] = []
+    try:
+        entries = [e for e in root.iterdir() if e.name.endswith(".toml")]
+    except OSError:
+        return ()
+    for entry in entries:
+        try:
+            doc = tomllib.loads(entry.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for stream in doc.get("streams", []):
+            v = stream.get("sfreq") if isinstance(stream, dict) else None
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+                rates.append(float(v))
+    return tuple(sorted(set(rates)))
+
+
+def limits_from_profiles(*, factor: float = 8.0) -> ReaderLimits:
+    """:func:`limits_for_rates` of :func:`profile_stream_rates` (the CLI's reader limits)."""
+    return limits_for_rates(profile_stream_rates(), factor=factor)
 
 
 def check_rate(

@@ -17,7 +17,7 @@ from addictidx._core.errors import DataFormatError
 from addictidx.readers.limits import DEFAULT_LIMITS, ReaderLimits, check_samples
 from addictidx.readers.recording import Annotation, Recording, timestamp_gaps
 from addictidx.readers.tables import read_numeric_columns
-from addictidx.readers.textfile import read_bytes
+from addictidx.readers.textfile import display_name, plain_file_head, read_bytes
 
 __all__ = ["MUSE_EEG_CHANNELS", "read_muse_csv", "read_mind_monitor_csv"]
 
@@ -36,8 +36,10 @@ def _header(raw: bytes, name: str, what: str) -> list[str]:
     return [h.strip() for h in line.split(",")]
 
 
-def _line_of_row(raw: bytes, k: int) -> int:
+def _line_of_row(raw: bytes | None, path_or_file, k: int) -> int:
     """1-based line number of data row ``k`` (blank lines are not rows); for messages only."""
+    if raw is None:
+        raw, _ = read_bytes(path_or_file)
     seen = -1
     for i, line in enumerate(raw.split(b"\n")[1:], start=2):
         if line.strip():
@@ -133,8 +135,13 @@ def read_muse_csv(
         non-numeric value (naming file, line and column), timestamps that jump back, fewer
         than two rows, or a rate that does not match ``sfreq``.
     """
-    raw, name = read_bytes(path_or_file)
-    header = _header(raw, name, "muse-lsl CSV")
+    head = plain_file_head(path_or_file)
+    if head is not None:  # a plain file: parsed by path in blocks, never held whole
+        raw, name = None, display_name(path_or_file)
+        header = _header(head, name, "muse-lsl CSV")
+    else:
+        raw, name = read_bytes(path_or_file)
+        header = _header(raw, name, "muse-lsl CSV")
     want = ["timestamps", *channels]
     missing = [c for c in want if c not in header]
     if missing:
@@ -142,8 +149,10 @@ def read_muse_csv(
             f"{name}, line 1: missing column(s) {missing}; the header has {header}. "
             "Expected a muse-lsl CSV (timestamps,TP9,AF7,AF8,TP10,Right AUX,Marker0)."
         )
-    arr = read_numeric_columns(raw, header, want)
+    arr = read_numeric_columns(path_or_file if raw is None else raw, header, want)
     if arr is None:
+        if raw is None:
+            raw, name = read_bytes(path_or_file)
         arr = _lines_to_array(raw, name, header, want)
     if arr.shape[1] < 2:
         raise DataFormatError(f"{name}: needs at least 2 data rows, got {arr.shape[1]}.")
@@ -151,13 +160,13 @@ def read_muse_csv(
     stamps = arr[0]
     if not np.isfinite(stamps).all():
         k = int(np.flatnonzero(~np.isfinite(stamps))[0])
-        line = _line_of_row(raw, k)
+        line = _line_of_row(raw, path_or_file, k)
         raise DataFormatError(f"{name}, line {line}, column 'timestamps': not finite.")
     dt = np.diff(stamps)
     if (dt < -max_backstep_s).any():
         k = int(np.flatnonzero(dt < -max_backstep_s)[0]) + 1
         raise DataFormatError(
-            f"{name}, line {_line_of_row(raw, k)}, column 'timestamps': time goes back by more than "
+            f"{name}, line {_line_of_row(raw, path_or_file, k)}, column 'timestamps': time goes back by more than "
             f"{max_backstep_s} s ({float(stamps[k - 1])!r} -> {float(stamps[k])!r})."
         )
     span = float(stamps[-1] - stamps[0])

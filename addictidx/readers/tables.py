@@ -1,30 +1,39 @@
 """Fast numeric parsing of CSV tables: pyarrow's C++ reader when installed, else numpy.
 
-:func:`read_numeric_columns` returns the named columns of a CSV as float64 arrays, or ``None``
-when the fast parsers refuse the file (a ragged row, a non-numeric cell, an empty cell): the
-caller then reads it line by line, which names the first bad line and column. Both parsers
-give exactly Python's ``float()`` of each cell (pyarrow parses with fast_float, correctly
-rounded; numpy with ``strtod``).
+:func:`read_numeric_columns` returns the named columns of a CSV as one float64 array, or
+``None`` when the fast parser refuses the file (a ragged row, a non-numeric cell, an empty
+cell): the caller then reads it line by line, which names the first bad line and column. Both
+parsers give exactly Python's ``float()`` of each cell (pyarrow parses with fast_float,
+correctly rounded; numpy with ``strtod``).
+
+A plain file is handed to pyarrow by path, so the text is read in 4 MB blocks and never held
+whole; peak memory is about the parsed columns twice (Arrow's chunks, then the output).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import io
+import os
 from collections.abc import Sequence
 
 import numpy as np
 
 __all__ = ["read_numeric_columns"]
 
+_BLOCK = 1 << 22
 
-def _pyarrow_columns(raw: bytes, names: Sequence[str]) -> np.ndarray | None:
+
+def _pyarrow_columns(source, names: Sequence[str]) -> np.ndarray | None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    src = pa.py_buffer(source) if isinstance(source, (bytes, bytearray)) else os.fspath(source)
     try:
         table = pacsv.read_csv(
-            pa.py_buffer(raw),
-            read_options=pacsv.ReadOptions(block_size=1 << 22),
+            src,
+            # one thread: less CPU in all than the thread pool on these narrow files
+            read_options=pacsv.ReadOptions(block_size=_BLOCK, use_threads=False),
             parse_options=pacsv.ParseOptions(newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
                 include_columns=list(names),
@@ -34,23 +43,25 @@ def _pyarrow_columns(raw: bytes, names: Sequence[str]) -> np.ndarray | None:
                 quoted_strings_can_be_null=False,
             ),
         )
-    except (pa.ArrowInvalid, pa.ArrowKeyError, pa.ArrowNotImplementedError):
+    except (pa.ArrowInvalid, pa.ArrowKeyError, pa.ArrowNotImplementedError, OSError):
         return None
     out = np.empty((len(names), table.num_rows), dtype=np.float64)
     for i, name in enumerate(names):
         col = table.column(name)
-        pos = 0
-        for chunk in col.chunks:  # copy chunk by chunk: no concatenated temporary
-            n = len(chunk)
-            out[i, pos : pos + n] = chunk.to_numpy(zero_copy_only=False)
-            pos += n
+        if col.null_count:
+            return None
+        # zero-copy views of Arrow's buffers, concatenated straight into the output row
+        parts = [
+            np.frombuffer(c.buffers()[1], dtype=np.float64, count=len(c), offset=8 * c.offset)
+            for c in col.chunks
+        ]
+        if parts:
+            np.concatenate(parts, out=out[i])
     del table
     return out
 
 
 def _numpy_columns(raw: bytes, header: list[str], names: Sequence[str]) -> np.ndarray | None:
-    import io
-
     cols = [header.index(n) for n in names]
     try:
         arr = np.loadtxt(
@@ -58,18 +69,17 @@ def _numpy_columns(raw: bytes, header: list[str], names: Sequence[str]) -> np.nd
         )
     except ValueError:
         return None
-    if arr.shape[1] != len(cols):  # pragma: no cover - loadtxt keeps the requested columns
-        return None
     return np.ascontiguousarray(arr.T)
 
 
-def read_numeric_columns(raw: bytes, header: list[str], names: Sequence[str]) -> np.ndarray | None:
-    """Columns ``names`` of the CSV ``raw`` (header on line 1) as a (n_columns, n_rows) array.
+def read_numeric_columns(source, header: list[str], names: Sequence[str]) -> np.ndarray | None:
+    """Columns ``names`` of a CSV (header on line 1) as a (n_columns, n_rows) float64 array.
 
     Parameters
     ----------
-    raw : bytes
-        The whole file (UTF-8, header included).
+    source : bytes | str | path-like
+        The whole file content (UTF-8, header included), or the path of a plain (not
+        compressed) file.
     header : list of str
         The parsed header line (column names, stripped).
     names : sequence of str
@@ -78,9 +88,12 @@ def read_numeric_columns(raw: bytes, header: list[str], names: Sequence[str]) ->
     Returns
     -------
     values : ndarray, shape (len(names), n_rows) | None
-        float64 values, or None if some row is ragged or a cell of a wanted column is not a
+        The values, or None if some row is ragged or a cell of a wanted column is not a
         number (the caller's line-by-line reader then names the problem).
     """
     if importlib.util.find_spec("pyarrow") is None:
-        return _numpy_columns(raw, header, names)
-    return _pyarrow_columns(raw, names)
+        if not isinstance(source, (bytes, bytearray)):
+            with open(source, "rb") as f:
+                source = f.read()
+        return _numpy_columns(source, header, names)
+    return _pyarrow_columns(source, names)

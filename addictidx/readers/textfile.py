@@ -12,7 +12,14 @@ import zlib
 
 from addictidx._core.errors import DataFormatError
 
-__all__ = ["MAX_TEXT_BYTES", "display_name", "read_bytes", "read_text", "read_text_lines"]
+__all__ = [
+    "MAX_TEXT_BYTES",
+    "display_name",
+    "plain_file_head",
+    "read_bytes",
+    "read_text",
+    "read_text_lines",
+]
 
 #: Largest file (after decompression) a text reader accepts: 24 h of 4-channel muse-lsl CSV
 #: is ~1.2 GB; 4 GiB leaves room and still fails fast on a decompression bomb.
@@ -50,6 +57,25 @@ def _gunzip(raw: bytes, name: str, max_bytes: int) -> bytes:
     except zlib.error as err:
         raise DataFormatError(f"{name}: corrupt gzip data ({err}).") from None
     return out
+
+
+def plain_file_head(path_or_file, n: int = 65536) -> bytes | None:
+    """The first ``n`` bytes of an uncompressed file given by path, else None.
+
+    Readers use it to hand a plain file to a streaming parser by path instead of reading it
+    whole; gzip content, open file objects and unreadable paths return None (the caller then
+    uses :func:`read_bytes`, which reports any error).
+    """
+    if not isinstance(path_or_file, (str, os.PathLike)):
+        return None
+    try:
+        with open(path_or_file, "rb") as f:
+            head = f.read(n)
+            if os.fstat(f.fileno()).st_size > MAX_TEXT_BYTES:
+                return None
+    except OSError:
+        return None
+    return None if head[:2] == b"\x1f\x8b" else head
 
 
 def read_bytes(path_or_file, *, max_bytes: int = MAX_TEXT_BYTES) -> tuple[bytes, str]:
