@@ -19,9 +19,14 @@ from collections.abc import Mapping
 import numpy as np
 
 from addictidx._core.types import Chunk, StreamSpec
-from addictidx.acquire.decoders.hrs import decode_heart_rate_measurement
+from addictidx.acquire.decoders.hrs import (
+    RR_PLAUSIBLE_S,
+    HeartRateMeasurement,
+    decode_heart_rate_measurement,
+)
 from addictidx.acquire.decoders.muse_classic import decode_muse_eeg, unwrap_sequence
 from addictidx.acquire.eeg_clock import ArrivalFit, init_eeg_timing
+from addictidx.acquire.profiles import DeviceProfile, load_profile, scaler
 
 __all__ = ["MuseEegAssembler", "HrsAssembler"]
 
@@ -311,6 +316,10 @@ class HrsAssembler:
         The RR stream (one channel, unit ``"s"``, ``sfreq=None``).
     spec_hr : StreamSpec
         The HR stream (one channel, unit ``"bpm"``, ``sfreq=None``).
+    rr_scale, rr_offset : float | None
+        RR conversion ``s = rr_scale * (raw + rr_offset)`` from the device profile's ``rr``
+        stream (:meth:`from_profile` passes them). ``None``: the standard Heart Rate Service's
+        (the ``generic-hrs`` profile, 1/1024 s).
 
     Attributes
     ----------
@@ -320,27 +329,70 @@ class HrsAssembler:
         Skin contact reported by the last notification (``None``: not supported / none yet).
     n_no_contact : int
         Notifications that reported "contact supported but not detected".
+    n_implausible_hr : int
+        Heart-rate values outside 20-250 bpm, emitted as NaN (missing).
+    n_implausible_rr : int
+        RR intervals outside 0.2-3 s (emitted as sent; see Notes).
 
     Notes
     -----
     Straps send no device time, so beat times are back-computed from the arrival time (as
     bleakheart does): for the intervals ``rr_1..rr_n`` of one notification received at ``t``,
     beat ``k`` is at ``t - sum_{j>k} rr_j``, the last beat at ``t``. The values are kept exactly
-    (``n / 1024`` s) and every interval that arrived is emitted, including implausible ones:
-    artefact correction belongs to the feature layer. The HR value is emitted as sent (straps
-    send 0 before the first beat and while they have no contact; see ``contact_detected``).
+    (``n / 1024`` s) and every interval that arrived is emitted, including implausible ones
+    (counted in :attr:`n_implausible_rr`): dropping one would shift the beat times of the others,
+    and artefact correction belongs to the feature layer. A heart rate outside 20-250 bpm
+    (straps send 0 before the first beat and while they have no contact, see
+    ``contact_detected``; a corrupted uint16 field reads up to 65535) is not a heart rate: the HR
+    chunk carries NaN (``n_missing=1``) and :attr:`n_implausible_hr` counts it.
     """
 
-    def __init__(self, spec_rr: StreamSpec, spec_hr: StreamSpec) -> None:
+    def __init__(
+        self,
+        spec_rr: StreamSpec,
+        spec_hr: StreamSpec,
+        *,
+        rr_scale: float | None = None,
+        rr_offset: float = 0.0,
+    ) -> None:
         for s in (spec_rr, spec_hr):
             if s.n_channels != 1:
                 raise ValueError(f"Stream {s.key!r} must have exactly one channel.")
+        if rr_scale is None:
+            std = load_profile("generic-hrs").stream("rr")
+            rr_scale, rr_offset = std.scale, std.offset
         self.spec_rr = spec_rr
         self.spec_hr = spec_hr
+        self._rr_conv = scaler(rr_scale, rr_offset)
         self.n_notifications = 0
         self.n_beats = 0
         self.n_no_contact = 0
+        self.n_implausible_hr = 0
+        self.n_implausible_rr = 0
         self.contact_detected: bool | None = None
+
+    @classmethod
+    def from_profile(
+        cls, profile: DeviceProfile, device: str, *, rr: str = "rr", hr: str = "hr"
+    ) -> HrsAssembler:
+        """The assembler of a profile's ``rr`` and ``hr`` streams (RR scale from the profile).
+
+        Parameters
+        ----------
+        profile : DeviceProfile
+            A profile with both streams (decoder ``hrs.measurement``).
+        device : str
+            Device name for the stream specs.
+        rr, hr : str
+            Stream names.
+        """
+        s_rr = profile.stream(rr)
+        return cls(
+            s_rr.spec(device),
+            profile.stream(hr).spec(device),
+            rr_scale=s_rr.scale,
+            rr_offset=s_rr.offset,
+        )
 
     def feed(self, payload: bytes, received_at: float) -> list[Chunk]:
         """Add one notification; return ``[rr_chunk, hr_chunk]`` (no RR chunk if it had none).
@@ -356,9 +408,17 @@ class HrsAssembler:
         -------
         chunks : list of Chunk
             An RR chunk ``(1, n_beats)`` in seconds with beat times (only when ``n_beats > 0``),
-            then the HR chunk ``(1, 1)`` in bpm at ``received_at``.
+            then the HR chunk ``(1, 1)`` in bpm at ``received_at`` (NaN if implausible).
+
+        Raises
+        ------
+        DecodeError
+            Malformed payload (nothing is changed).
         """
-        m = decode_heart_rate_measurement(payload)
+        return self.feed_measurement(decode_heart_rate_measurement(payload), received_at)
+
+    def feed_measurement(self, m: HeartRateMeasurement, received_at: float) -> list[Chunk]:
+        """Like :meth:`feed` for a notification already decoded (decode once, use twice)."""
         t = float(received_at)
         self.n_notifications += 1
         self.contact_detected = m.contact_detected
@@ -366,11 +426,22 @@ class HrsAssembler:
             self.n_no_contact += 1
         out: list[Chunk] = []
         if m.rr_1024:
-            rr = np.asarray(m.rr_1024, dtype=np.float64) / 1024.0
+            rr = self._rr_conv(np.asarray(m.rr_1024, dtype=np.float64))
             cs = np.cumsum(rr)
             times = t - (cs[-1] - cs)
             out.append(Chunk(self.spec_rr, rr[None, :], times, received_at=t))
             self.n_beats += rr.size
-        hr = np.array([[float(m.hr_bpm)]])
-        out.append(Chunk(self.spec_hr, hr, np.array([t]), received_at=t))
+            lo, hi = RR_PLAUSIBLE_S
+            self.n_implausible_rr += int(np.count_nonzero((rr < lo) | (rr > hi)))
+        if m.hr_plausible:
+            out.append(
+                Chunk(self.spec_hr, np.array([[float(m.hr_bpm)]]), np.array([t]), received_at=t)
+            )
+        else:
+            self.n_implausible_hr += 1
+            out.append(
+                Chunk(
+                    self.spec_hr, np.array([[np.nan]]), np.array([t]), received_at=t, n_missing=1
+                )
+            )
         return out

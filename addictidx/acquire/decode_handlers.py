@@ -19,7 +19,11 @@ import numpy as np
 
 from addictidx._core.errors import DecodeError, ProfileError
 from addictidx.acquire.decoders._errors import decode_error
-from addictidx.acquire.decoders.hrs import decode_battery_level, decode_heart_rate_measurement
+from addictidx.acquire.decoders.hrs import (
+    RR_PLAUSIBLE_S,
+    decode_battery_level,
+    decode_heart_rate_measurement,
+)
 from addictidx.acquire.decoders.muse_athena import (
     ATHENA_TAGS,
     decode_athena_block,
@@ -43,6 +47,7 @@ from addictidx.acquire.decoders.polar_pmd import (
 )
 from addictidx.acquire.packets import DecodedPacket, make_packet, read_only
 from addictidx.acquire.profile_model import StreamProfile, scaler
+from addictidx.acquire.profiles import load_profile
 from addictidx.acquire.routing import DecoderRoute
 
 __all__ = ["PacketHandler", "packet_handler"]
@@ -140,11 +145,17 @@ def _muse_control(payload: bytes) -> list[DecodedPacket]:
 
 
 def _hrs(hr: StreamProfile | None, rr: StreamProfile | None) -> Callable:
+    # a profile with only one of the two streams: the other one's facts (scale, unit) are the
+    # standard Heart Rate Service's, as written in the generic-hrs profile
+    std = load_profile("generic-hrs")
+    hr_s = hr if hr is not None else std.stream("hr")
+    rr_s_ = rr if rr is not None else std.stream("rr")
     hr_name = hr.channels[0] if hr else "hr"
     rr_name = rr.channels[0] if rr else "rr"
-    rr_conv = scaler(rr.scale if rr else 1 / 1024, rr.offset if rr else 0.0)
+    rr_conv = scaler(rr_s_.scale, rr_s_.offset)
+    lo, hi = RR_PLAUSIBLE_S
     stream = hr.name if hr else rr.name
-    units = {hr_name: "bpm", rr_name: "s"}
+    units = {hr_name: hr_s.unit, rr_name: rr_s_.unit}
 
     def handler(payload: bytes) -> list[DecodedPacket]:
         m = decode_heart_rate_measurement(payload)
@@ -159,6 +170,9 @@ def _hrs(hr: StreamProfile | None, rr: StreamProfile | None) -> Callable:
             "contact_detected": m.contact_detected,
             "energy_kj": m.energy_kj,
             "hr_uint16": m.hr_uint16,
+            # physiologically impossible values are flagged, never passed off as valid
+            "hr_plausible": m.hr_plausible,
+            "rr_plausible": [lo <= v <= hi for v in rr_s],
         }
         return [make_packet(stream, None, None, chans, units, fields)]
 
@@ -170,7 +184,9 @@ def _battery(s: StreamProfile) -> Callable:
 
     def handler(payload: bytes) -> list[DecodedPacket]:
         v = decode_battery_level(payload)
-        return [make_packet(s.name, None, None, {ch: read_only(np.array([float(v)]))}, {ch: "%"})]
+        return [
+            make_packet(s.name, None, None, {ch: read_only(np.array([float(v)]))}, {ch: s.unit})
+        ]
 
     return handler
 
@@ -231,11 +247,18 @@ def _pmd_data(streams: list[StreamProfile], label: str) -> Callable:
                     f"({', '.join(f'0x{x:02x}' for x in sorted(allowed))})",
                 )
             if s.kind == "ecg":
-                ts, raw = decode_pmd_ecg(payload)
+                ts, raw = decode_pmd_ecg(payload, n_samples=s.samples_per_packet)
                 rows = {s.channels[0]: raw}
             else:
                 ts, raw = decode_pmd_acc(payload)
                 rows = dict(zip(s.channels, raw))
+                if s.samples_per_packet and raw.shape[-1] < s.samples_per_packet:
+                    raise decode_error(
+                        "decode_pmd_acc",
+                        payload,
+                        f"at byte {len(payload)}: the frame holds {raw.shape[-1]} samples, a "
+                        f"whole frame {s.samples_per_packet} (cut frame)",
+                    )
         except DecodeError as e:
             raise _tag_stream(e, s.name) from None
         conv = convs[s.name]

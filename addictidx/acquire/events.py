@@ -23,6 +23,7 @@ __all__ = [
     "GAP_REASONS",
     "LinkEvent",
     "GapRecord",
+    "SkinContact",
     "NotificationCallback",
     "EventCallback",
     "TransportCallbacks",
@@ -148,3 +149,20 @@ class GapRecord:
     def to_dict(self) -> dict:
         """The fields as a plain dict (JSON-ready)."""
         return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class SkinContact:
+    """Skin contact of a heart-rate strap, as its Heart Rate Measurement notifications report it.
+
+    Parameters
+    ----------
+    detected : bool | None
+        Contact reported by the latest notification; ``None`` when the strap does not report
+        contact (or sent nothing yet).
+    n_no_contact : int
+        Notifications (duplicates included) that reported "contact supported, not detected".
+    """
+
+    detected: bool | None
+    n_no_contact: int

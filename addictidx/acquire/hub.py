@@ -44,10 +44,10 @@ import numpy as np
 from addictidx._core.errors import DecodeError
 from addictidx._core.types import Chunk, Window
 from addictidx._core.validate import check_option, check_positive
-from addictidx.acquire.assemble import MuseEegAssembler
+from addictidx.acquire.assemble import HrsAssembler, MuseEegAssembler
 from addictidx.acquire.athena_assemble import AthenaEegAssembler, is_athena_profile
 from addictidx.acquire.buffers import EventBuffer, RingBuffer
-from addictidx.acquire.events import GapRecord, LinkEvent
+from addictidx.acquire.events import GapRecord, LinkEvent, SkinContact
 from addictidx.acquire.profiles import DeviceProfile, load_profile
 from addictidx.acquire.routing import CONTROL_FAMILIES, decoder_routes
 from addictidx.acquire.stream_handlers import (
@@ -356,6 +356,22 @@ class StreamHub:
             return buf.latest(seconds)
         return buf.latest(seconds, now=self.now if np.isfinite(self.now) else None)
 
+    def skin_contact(self, device: str) -> SkinContact:
+        """Skin contact of a strap, from the Heart Rate Measurements the hub decoded.
+
+        Every notification is decoded once, by the hub; read the contact here instead of
+        decoding the payload again.
+
+        Raises
+        ------
+        KeyError
+            Unknown device, or a device without a Heart Rate Measurement stream.
+        """
+        for h in self._state(device).handlers:
+            if isinstance(h, HrsHandler):
+                return h.contact
+        raise KeyError(f"Device {device!r} has no Heart Rate Measurement stream.")
+
     def stats(self) -> dict[str, dict]:
         """Counters per device (notifications, decode errors, duplicates, disconnects, ...)."""
         out = {}
@@ -374,5 +390,8 @@ class StreamHub:
                     d["eeg_late"] = asm.n_late
                     d["eeg_duplicate_blocks"] = asm.n_duplicate
                     d["eeg_missing_blocks"] = asm.n_missing_blocks
+                elif isinstance(asm, HrsAssembler):
+                    d["hr_implausible"] = asm.n_implausible_hr
+                    d["rr_implausible"] = asm.n_implausible_rr
             out[name] = d
         return out

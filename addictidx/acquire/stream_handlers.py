@@ -22,14 +22,18 @@ from addictidx.acquire.athena_assemble import (
     athena_session_profile,
 )
 from addictidx.acquire.buffers import EventBuffer, RingBuffer
-from addictidx.acquire.decoders.hrs import decode_battery_level
+from addictidx.acquire.decoders.hrs import (
+    HeartRateMeasurement,
+    decode_battery_level,
+    decode_heart_rate_measurement,
+)
 from addictidx.acquire.decoders.muse_athena import (
     ATHENA_TAGS,
     decode_athena_block,
     split_athena_notification,
 )
 from addictidx.acquire.decoders.polar_pmd import decode_pmd_ecg
-from addictidx.acquire.events import GapRecord
+from addictidx.acquire.events import GapRecord, SkinContact
 from addictidx.acquire.profiles import DeviceProfile
 
 if TYPE_CHECKING:
@@ -237,6 +241,8 @@ class IrregularHandler(Handler):
 
 
 class HrsHandler(IrregularHandler):
+    """Heart Rate Measurement: each notification decoded once, into ``rr``, ``hr`` and contact."""
+
     def __init__(self, hub, device, profile: DeviceProfile, rr: str | None, hr: str | None):
         streams = tuple(s for s in (hr, rr) if s is not None)
         super().__init__(hub, device, streams, hub.silence_s)
@@ -250,10 +256,21 @@ class HrsHandler(IrregularHandler):
             if hr
             else StreamSpec(device, "hr", "hr", ("hr",), None, "bpm")
         )
-        self.asm = HrsAssembler(spec_rr, spec_hr)
+        if rr:
+            s_rr = profile.stream(rr)
+            self.asm = HrsAssembler(spec_rr, spec_hr, rr_scale=s_rr.scale, rr_offset=s_rr.offset)
+        else:
+            self.asm = HrsAssembler(spec_rr, spec_hr)
         self.buf_rr = hub.add_buffer(EventBuffer(spec_rr, hub.event_capacity)) if rr else None
         self.buf_hr = hub.add_buffer(EventBuffer(spec_hr, hub.event_capacity)) if hr else None
         self.last_payload: bytes | None = None
+        self.last_m: HeartRateMeasurement | None = None
+        self.contact = SkinContact(None, 0)
+
+    def _note_contact(self, m: HeartRateMeasurement) -> None:
+        detected = bool(m.contact_detected) if m.contact_supported else None
+        n = self.contact.n_no_contact + (detected is False)
+        self.contact = SkinContact(detected, n)
 
     def feed(self, characteristic, payload, t):
         if (
@@ -262,10 +279,14 @@ class HrsHandler(IrregularHandler):
             and t - self.last_rx < self.hub.dedupe_window_s
         ):
             self.hub.count(self.device, "n_duplicates")
+            self._note_contact(self.last_m)  # same bytes, same flags: no second decode
             return
-        chunks = self.asm.feed(payload, t)  # raises DecodeError before any state changes
+        m = decode_heart_rate_measurement(payload)  # DecodeError before any state changes
+        self._note_contact(m)
+        chunks = self.asm.feed_measurement(m, t)
         self._check_gap(t)
         self.last_payload = payload
+        self.last_m = m
         self.last_rx = t
         for ch in chunks:
             buf = self.buf_rr if ch.spec is self.asm.spec_rr else self.buf_hr
@@ -305,11 +326,11 @@ class PmdHandler(Handler):
         if not payload or payload[0] & 0x3F != 0 or self.spec is None:
             self.hub.count(self.device, "n_unhandled")
             return
-        ts_ns, uv = decode_pmd_ecg(payload)
+        # a cut frame (fewer samples than a whole one) raises: its samples would be placed at
+        # wrong times; the hole it leaves is NaN-filled from the next frame's timestamp
+        ts_ns, uv = decode_pmd_ecg(payload, n_samples=self.spec.samples_per_packet)
         ts = ts_ns / 1e9
         n = uv.size
-        if n == 0:
-            return
         if self.host_offset is None:
             self.host_offset = t - ts
         spacing = self.dt

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from addictidx._core.types import Chunk
-from addictidx.acquire import StreamHub, decode_heart_rate_measurement
+from addictidx.acquire import StreamHub
 from addictidx.acquire.events import GapRecord, LinkEvent
 from addictidx.features.heart_rate import HeartRateTracker
 from addictidx.sessions.closed_loop import SAFETY_KINDS, LoopSettings, SessionLoop
@@ -285,9 +285,9 @@ class LiveAssessment:
         self.acc.notifications += 1
         t = received_at - self.t0
         self.view.connected[device] = True
-        if device == self.strap.name and characteristic.lower() in self._rr_uuids:
-            self._strap_flags(payload)
         self.hub.on_notification(device, characteristic, payload, received_at)
+        if device == self.strap.name and characteristic.lower() in self._rr_uuids:
+            self._strap_flags()
         self._drain(t)
         self.view.last_data_t = max(self.view.last_data_t, t)
         self._advance(t)
@@ -367,14 +367,11 @@ class LiveAssessment:
         self._advance(t)
 
     # -- internals -------------------------------------------------------------------------
-    def _strap_flags(self, payload: bytes) -> None:
-        try:
-            m = decode_heart_rate_measurement(payload)
-        except Exception:  # noqa: BLE001 - the hub counts the decode error
-            return
-        self.view.strap_contact = bool(m.contact_detected) if m.contact_supported else None
-        if m.contact_supported and not m.contact_detected:
-            self.acc.hr_no_contact += 1
+    def _strap_flags(self) -> None:
+        # the hub decoded the notification (once); read the strap's contact from it
+        contact = self.hub.skin_contact(self.strap.name)
+        self.view.strap_contact = contact.detected
+        self.acc.hr_no_contact = contact.n_no_contact
 
     def _drain(self, t: float) -> None:
         q = self._queue

@@ -17,6 +17,15 @@ Decisions where the SIG text leaves room:
   heart rate of such a notification is not lost.
 * Bytes after the HR/energy fields while the RR flag is clear are ignored (non-conforming
   trailing bytes; the Polar SDK ignores them too).
+
+Physiologically impossible values are decoded as sent (the byte layout is valid) but flagged:
+:attr:`HeartRateMeasurement.hr_plausible` is False for a heart rate outside
+:data:`HR_PLAUSIBLE_BPM` (20-250 bpm; straps send 0 before the first beat and without skin
+contact, a corrupted uint16 field can read 65535), and
+:attr:`HeartRateMeasurement.rr_plausible` flags each RR interval outside
+:data:`RR_PLAUSIBLE_S` (0.2-3 s, the same range as 60/250 .. 60/20 bpm, rounded out). Consumers
+decide what a flagged value becomes: :func:`~addictidx.acquire.decode` reports the flags, the
+stream hub turns an implausible heart rate into a missing (NaN) sample.
 """
 
 from __future__ import annotations
@@ -26,12 +35,19 @@ from dataclasses import dataclass
 from addictidx.acquire.decoders._errors import as_bytes, decode_error
 
 __all__ = [
+    "HR_PLAUSIBLE_BPM",
+    "RR_PLAUSIBLE_S",
     "HeartRateMeasurement",
     "decode_heart_rate_measurement",
     "encode_heart_rate_measurement",
     "decode_battery_level",
     "encode_battery_level",
 ]
+
+#: Heart rates (bpm) a human heart can have, inclusive; others are flagged, not trusted.
+HR_PLAUSIBLE_BPM = (20, 250)
+#: RR intervals (s) a human heart can have, inclusive; others are flagged, not trusted.
+RR_PLAUSIBLE_S = (0.2, 3.0)
 
 _F_UINT16 = 0x01
 _F_CONTACT_SUPPORTED = 0x04
@@ -66,6 +82,17 @@ class HeartRateMeasurement:
     energy_kj: int | None
     rr_1024: tuple[int, ...]
     hr_uint16: bool = False
+
+    @property
+    def hr_plausible(self) -> bool:
+        """Whether :attr:`hr_bpm` is within :data:`HR_PLAUSIBLE_BPM` (0 = no value is False)."""
+        return HR_PLAUSIBLE_BPM[0] <= self.hr_bpm <= HR_PLAUSIBLE_BPM[1]
+
+    @property
+    def rr_plausible(self) -> tuple[bool, ...]:
+        """Per RR interval: whether it is within :data:`RR_PLAUSIBLE_S` (compared exactly)."""
+        lo, hi = RR_PLAUSIBLE_S
+        return tuple(lo * 1024 <= n <= hi * 1024 for n in self.rr_1024)
 
     @property
     def rr_s(self) -> tuple[float, ...]:

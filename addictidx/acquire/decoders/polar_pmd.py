@@ -113,6 +113,8 @@ _FEATURE_BITS_2 = (
     "OFFLINE_HR",
     None,
 )
+#: Ops whose successful response is a settings list (GET_MEASUREMENT_SETTINGS, SDK mode).
+_SETTINGS_OPS = (1, 4)
 _OPS = {
     1: "GET_MEASUREMENT_SETTINGS",
     2: "REQUEST_MEASUREMENT_START",
@@ -176,24 +178,30 @@ def decode_pmd_settings(
     while i < len(params):
         code = params[i]
         if code not in PMD_SETTING_TYPES:
-            raise decode_error(
+            err = decode_error(
                 decoder, full, f"at byte {base_offset + i}: unknown setting type {code}"
             )
+            err.truncated = False
+            raise err
         if i + 1 >= len(params):
-            raise decode_error(
+            err = decode_error(
                 decoder, full, f"at byte {base_offset + i + 1}: missing value count"
             )
+            err.truncated = True
+            raise err
         sname, size = PMD_SETTING_TYPES[code]
         count = params[i + 1]
         start = i + 2
         end = start + count * size
         if end > len(params):
-            raise decode_error(
+            err = decode_error(
                 decoder,
                 full,
                 f"at byte {base_offset + start}: setting {sname} needs {count} x {size} bytes, "
                 f"only {len(params) - start} left",
             )
+            err.truncated = True
+            raise err
         vals = []
         for k in range(count):
             raw = params[start + k * size : start + (k + 1) * size]
@@ -256,9 +264,11 @@ def decode_pmd_control_response(payload: bytes) -> PmdControlResponse:
 
     Settings are decoded for successful GET_MEASUREMENT_SETTINGS (op 1), START (op 2) and SDK-mode
     settings (op 4) responses; START responses may carry a ``FACTOR`` to multiply samples by.
-    Parameters that are not a valid settings list are kept raw in ``parameters`` with empty
-    ``settings``. A payload shorter than 4 bytes or not starting with ``0xF0`` raises
-    :class:`DecodeError`.
+    Parameters that are not a settings list (an unknown setting type) are kept raw in
+    ``parameters`` with empty ``settings``. A payload shorter than 4 bytes or not starting with
+    ``0xF0`` raises :class:`DecodeError`, and so does a successful GET (op 1 or 4) response
+    shorter than its layout: no settings at all, or a setting cut before its values end (a cut
+    response must not read as ``SUCCESS`` with fewer settings).
     """
     name = "decode_pmd_control_response"
     payload = as_bytes(name, payload)
@@ -274,12 +284,24 @@ def decode_pmd_control_response(payload: bytes) -> PmdControlResponse:
     more = bool(payload[4]) if len(payload) > 4 else False
     params = bytes(payload[5:])
     settings: dict[str, tuple] = {}
+    lists_settings = status == 0 and op in _SETTINGS_OPS
+    if lists_settings and not params:
+        raise decode_error(
+            name,
+            payload,
+            f"at byte {len(payload)}: a successful {_OPS[op]} response lists the settings; "
+            "this one ends before them (cut response)",
+        )
     if status == 0 and op in (1, 2, 4) and params:
         try:
             settings = decode_pmd_settings(params, base_offset=5, payload=payload, decoder=name)
-        except DecodeError:
-            # Not a settings list (e.g. the SDK test response ``f0 01 02 00 00 ff ff ff``):
-            # keep the raw ``parameters`` and report no settings rather than failing.
+        except DecodeError as e:
+            if lists_settings and getattr(e, "truncated", False):
+                # a settings list cut inside a setting: shorter than its own layout
+                raise
+            # Not a settings list (e.g. the SDK test response ``f0 01 02 00 00 ff ff ff``, or
+            # the single ``00`` of a start response): keep the raw ``parameters`` and report
+            # no settings rather than failing.
             settings = {}
     return PmdControlResponse(
         op=op,
@@ -402,8 +424,17 @@ def _int_le(data: bytes, width: int) -> np.ndarray:
     return v - ((v & 0x800000) << 1)
 
 
-def decode_pmd_ecg(payload: bytes) -> tuple[int, np.ndarray]:
+def decode_pmd_ecg(payload: bytes, *, n_samples: int | None = None) -> tuple[int, np.ndarray]:
     """Decode a Polar H10 ECG frame (measurement 0, frame type 0: N x int24 LE µV).
+
+    Parameters
+    ----------
+    payload : bytes
+        The notification.
+    n_samples : int | None
+        Samples a whole frame holds (the profile's ``samples_per_packet``: 73 for an H10 at
+        MTU 232). A frame with fewer is a cut frame: its timestamp belongs to a last sample it
+        does not contain, so it is rejected rather than decoded with wrong sample times.
 
     Returns
     -------
@@ -415,8 +446,9 @@ def decode_pmd_ecg(payload: bytes) -> tuple[int, np.ndarray]:
     Raises
     ------
     DecodeError
-        For another measurement type, another (or compressed) frame type, or a payload whose
-        length is not a multiple of 3.
+        For another measurement type, another (or compressed) frame type, a payload whose
+        sample bytes are not a multiple of 3, a frame without samples (the 10-byte header alone)
+        or, with ``n_samples``, a frame holding fewer samples than a whole frame.
     """
     name = "decode_pmd_ecg"
     payload = as_bytes(name, payload)
@@ -434,6 +466,18 @@ def decode_pmd_ecg(payload: bytes) -> tuple[int, np.ndarray]:
     if len(fr.data) % 3:
         raise decode_error(
             name, payload, f"at byte 10: {len(fr.data)} sample bytes is not a multiple of 3"
+        )
+    n = len(fr.data) // 3
+    if n == 0:
+        raise decode_error(
+            name, payload, "at byte 10: the frame holds no sample (a header without data)"
+        )
+    if n_samples is not None and n < n_samples:
+        raise decode_error(
+            name,
+            payload,
+            f"at byte {len(payload)}: the frame holds {n} samples, a whole frame {n_samples} "
+            f"(cut frame: its timestamp is that of a sample it does not contain)",
         )
     return fr.timestamp_ns, _int_le(fr.data, 3).astype(np.float64)
 
