@@ -63,6 +63,35 @@ def test_demo_writes_store_report_and_export(tmp_path):
         run("sessions", "list", "--store", str(tmp_path / "store"), "--json").stdout
     )
     assert [s["subject"] for s in listed] == ["DEMO-001"] * 6
+    # Issue 17.3: the history replays several real recordings, so the personal baseline has a
+    # spread, and the last session is scored against it with an explanation.
+    assert len(summary["visits"]) == 6 and len(set(summary["visits"])) == 6
+    assert len({v.split(",")[0].rsplit(" ", 2)[0] for v in summary["visits"]}) >= 3
+    feats = []
+    for sid in range(1, 7):
+        d = json.loads(
+            run("sessions", "show", str(sid), "--store", str(tmp_path / "store")).stdout
+        )
+        feats.append(d["features"])
+    signs = {
+        "hrv_ln_rmssd": -1,
+        "hr_mean_bpm": 1,
+        "eeg_beta_rel_frontal": 1,
+        "eeg_alpha_beta_ratio_temporal": -1,
+    }
+    for name, sign in signs.items():
+        hist = sorted(f[name] for f in feats[:5])
+        med = hist[2]
+        mad = sorted(abs(v - med) for v in hist)[2]
+        assert mad > 0.01 * abs(med), name  # a real spread, not five copies
+        z = sign * (feats[5][name] - med) / (1.4826 * mad)  # EVIDENCE.md 7(ii), by hand
+        assert abs(z) < 3.0, name  # not clipped: the last session is within the person's range
+        assert summary["index"]["z"][name] == pytest.approx(z, abs=1e-6)
+    assert len(summary["explanation"]) == 5
+    assert "own baseline" in summary["explanation"][0]
+    assert all(("raises" in t) or ("lowers" in t) for t in summary["explanation"][1:])
+    # research output is off unless --research-model (issue 17.6)
+    assert "research" not in summary and summary["research_model_enabled"] is False
 
 
 def test_demo_without_history_uses_population_norms(tmp_path):
@@ -76,6 +105,9 @@ def test_demo_text_summary_has_disclaimer(tmp_path):
     assert "Addiction index:" in out
     assert "not a diagnosis" in out
     assert str(tmp_path) in out
+    # research output is off unless --research-model (issue 17.6); the story is told
+    assert "RESEARCH" not in out and "research classifier" not in out.lower()
+    assert "Why the last session scores as it does:" in out
 
 
 def test_index_cli_hand_calculation(tmp_path):

@@ -5,6 +5,7 @@ from addictidx.cli import (
     bench,  # noqa: F401
     dashboard,  # noqa: F401
     decode,  # noqa: F401
+    demo,  # noqa: F401
     prescribe_loop,  # noqa: F401
     rescore,  # noqa: F401
     sessions,  # noqa: F401

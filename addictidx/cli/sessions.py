@@ -1,4 +1,4 @@
-"""Assessment commands: ``demo``, ``assess``, ``rescore`` and ``sessions list|show|export|erase|
+"""Assessment commands: ``assess`` and ``sessions list|show|export|erase|
 recover|report``.
 
 Heavy libraries (scipy, onnxruntime, matplotlib, edfio, mne, SQLAlchemy) are imported inside the
@@ -15,7 +15,7 @@ import typer
 
 from addictidx.cli._app import _clean_errors, _default_store, app, sessions_app
 
-__all__ = ["demo", "assess"]
+__all__ = ["assess", "progress_bar", "write_report"]
 
 _RESEARCH_HELP = (
     "Also show the research classifier (trained on the UCI alcoholism ERP set, proxy electrodes, "
@@ -41,7 +41,7 @@ _DB_URL_HELP = (
 )
 
 
-def _progress_bar(quiet: bool):
+def progress_bar(quiet: bool):
     """Return (context manager, callback(phase, done_s, total_s)) for a rich progress bar."""
     import contextlib
 
@@ -64,7 +64,7 @@ def _progress_bar(quiet: bool):
     return progress, on_progress
 
 
-def _write_report(store, session_id: int, out_dir: Path) -> dict[str, Path]:
+def write_report(store, session_id: int, out_dir: Path) -> dict[str, Path]:
     from addictidx.report.content import report_content
     from addictidx.report.html import write_html
     from addictidx.report.pdf import write_pdf
@@ -75,114 +75,6 @@ def _write_report(store, session_id: int, out_dir: Path) -> dict[str, Path]:
         "report_pdf": write_pdf(rc, out_dir / f"{stem}.pdf"),
         "report_html": write_html(rc, out_dir / f"{stem}.html"),
     }
-
-
-# --------------------------------------------------------------------------------------------
-@app.command()
-@_clean_errors
-def demo(
-    out: Path | None = typer.Option(
-        None,
-        "--out",
-        help="Directory for the demo store, reports and export "
-        "(default: a new temporary directory).",
-    ),
-    subject: str = typer.Option("DEMO-001", "--subject", help="Pseudonymous subject code."),
-    speed: float = typer.Option(
-        0.0,
-        "--speed",
-        help="Replay speed x real time of the final session (0 = as fast as possible).",
-    ),
-    age: int = typer.Option(30, "--age", help="Age in years, for HRmax (Tanaka)."),
-    screened: bool = typer.Option(
-        True,
-        "--screened/--not-screened",
-        help="Whether the simulated participant completed medical screening (default yes); "
-        "--not-screened shows the light-intensity cap.",
-    ),
-    history: int = typer.Option(
-        5,
-        "--history",
-        min=0,
-        max=30,
-        help="Earlier sessions to simulate first (5 = a personal baseline for the last one).",
-    ),
-    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-    research_model: bool = typer.Option(
-        True,
-        "--research-model/--no-research-model",
-        help=_RESEARCH_HELP + " On in the demo so it is visible (off by default in assess).",
-    ),
-) -> None:
-    """A full assessment of a simulated person with a history of sessions, on replayed real
-    recordings: store, PDF + HTML report and BDF/EDF+ export, all under --out."""
-    import tempfile
-
-    from addictidx.report.summary import format_summary, summary_dict
-    from addictidx.sessions.assessment import run_assessment
-    from addictidx.sessions.io import export_session
-    from addictidx.sessions.protocol import DEMO_PROTOCOL
-    from addictidx.store.session_store import SessionStore
-
-    out_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="addictidx-demo-"))
-    # The store (encrypted raw files, database, audit log) is a folder of its own; reports and
-    # exports are explicit plaintext outputs next to it, never inside it (issue 9).
-    store_dir = out_dir / "store"
-    screening = {"medically_screened": True if screened else None}
-    progress_cm, on_progress = _progress_bar(quiet=json_out)
-    with progress_cm:
-        for k in range(history):
-            # Each earlier visit replays another stretch of the real recordings, so the
-            # baseline has a real spread.
-            def hist_progress(phase, done, total, k=k):
-                if on_progress is not None:
-                    on_progress(f"history {k + 1}/{history}: {phase}", done, total)
-
-            run_assessment(
-                subject,
-                store_dir=store_dir,
-                protocol=DEMO_PROTOCOL,
-                speed=0.0,
-                age=age,
-                screening=screening,
-                seed=100 + k,
-                replay_offset_s=23.0 * (k + 1),
-                on_progress=hist_progress,
-            )
-        result = run_assessment(
-            subject,
-            store_dir=store_dir,
-            protocol=DEMO_PROTOCOL,
-            speed=speed,
-            age=age,
-            screening=screening,
-            on_progress=on_progress,
-            research=research_model,
-        )
-    with SessionStore(store_dir) as store:
-        paths = _write_report(store, result.session_id, out_dir / "reports")
-        exported = export_session(store, result.session_id, out_dir / "export")
-    paths.update({k: v for k, v in exported.items() if v is not None})
-    paths["store"] = result.store_path
-    if json_out:
-        summary = summary_dict(result)
-        summary["paths"] = {k: str(v) for k, v in paths.items()}
-        summary["research_model_enabled"] = research_model
-        typer.echo(json.dumps(summary, indent=2))
-        return
-    typer.echo(format_summary(result))
-    if research_model:
-        typer.echo(
-            "The demo turns the research model on so that it is visible (off by default in "
-            "assess; --no-research-model hides it): shown beside the index, never fused "
-            "into it."
-        )
-    typer.echo("")
-    typer.echo(f"Report (PDF):   {paths['report_pdf']}")
-    typer.echo(f"Report (HTML):  {paths['report_html']}")
-    typer.echo(f"EEG (BDF):      {paths.get('eeg_bdf', '-')}")
-    typer.echo(f"RR (EDF+):      {paths.get('rr_edf', '-')}")
-    typer.echo(f"Store:          {paths['store']}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -362,7 +254,7 @@ def assess(
     if report:
         with SessionStore(store_dir, url=db_url) as s:
             # Plaintext reports go next to the store, never inside it (issue 9).
-            paths = _write_report(
+            paths = write_report(
                 s, result.session_id, Path(store_dir).resolve().parent / "reports"
             )
         typer.echo(f"Report (PDF):   {paths['report_pdf']}")
@@ -474,7 +366,7 @@ def sessions_export(
 
                 paths["fhir"] = export_fhir(st, r["id"], out)
             if report:
-                paths.update(_write_report(st, r["id"], Path(out)))
+                paths.update(write_report(st, r["id"], Path(out)))
             typer.echo(f"#{r['id']}: " + ", ".join(str(p) for p in paths.values() if p))
 
 
@@ -604,6 +496,6 @@ def sessions_report(
     from addictidx.store.session_store import SessionStore
 
     with SessionStore(store or _default_store(), url=db_url) as st:
-        paths = _write_report(st, session_id, out)
+        paths = write_report(st, session_id, out)
     for p in paths.values():
         typer.echo(str(p))

@@ -19,10 +19,12 @@ from addictidx.prescribe.rules import (
     staff_override,
 )
 from addictidx.prescribe.screening import (
+    ADULT_AGE_RANGE,
     AMBER_SYMPTOMS,
     RED_SYMPTOMS,
     STAFF_FLAGS,
     Screening,
+    check_age,
     hr_target_bpm,
     hrmax_tanaka,
     infer_state,
@@ -30,6 +32,7 @@ from addictidx.prescribe.screening import (
 )
 
 __all__ = [
+    "ADULT_AGE_RANGE",
     "AMBER_SYMPTOMS",
     "BANDS",
     "Modality",
@@ -42,6 +45,7 @@ __all__ = [
     "STAFF_FLAGS",
     "STATES",
     "Screening",
+    "check_age",
     "hr_target_bpm",
     "hrmax_tanaka",
     "infer_state",

@@ -29,6 +29,8 @@ __all__ = [
     "RED_SYMPTOMS",
     "AMBER_SYMPTOMS",
     "STAFF_FLAGS",
+    "ADULT_AGE_RANGE",
+    "check_age",
     "hrmax_tanaka",
     "karvonen_bpm",
     "hr_target_bpm",
@@ -73,23 +75,46 @@ def _norm_word(s: str) -> str:
     return "_".join(str(s).strip().lower().replace("-", " ").split())
 
 
+#: Ages (years) for which an exercise prescription is given: the Tanaka equation was derived
+#: from studies of adults (EVIDENCE.md §4.2); outside it staff must enter a measured HRmax.
+ADULT_AGE_RANGE = (18, 90)
+
+
+def check_age(age: float) -> float:
+    """Return ``float(age)`` if it is a number of years within :data:`ADULT_AGE_RANGE`.
+
+    Raises
+    ------
+    ValueError
+        One line naming the value and the range.
+    """
+    lo, hi = ADULT_AGE_RANGE
+    try:
+        a = float(age)
+    except (TypeError, ValueError):
+        raise ValueError(f"'age' must be a number of years, but got {age!r} instead.") from None
+    if not (lo <= a <= hi):
+        raise ValueError(
+            f"'age' must be {lo}-{hi} years (the Tanaka HRmax equation and the prescription "
+            f"rules are for adults; give a measured HRmax otherwise), but got {age!r} instead."
+        )
+    return a
+
+
 def hrmax_tanaka(age: float) -> float:
     """Age-predicted maximal heart rate, ``208 - 0.7 * age`` (Tanaka, Monahan, Seals JACC 2001).
 
     Parameters
     ----------
     age : float
-        Age in years (> 0 and < 120).
+        Age in years (see :func:`check_age`).
 
     Returns
     -------
     float
         HRmax in bpm, unrounded (age 30 -> 187.0).
     """
-    age = check_positive("age", age)
-    if age >= 120:
-        raise ValueError(f"'age' must be < 120 years, got {age!r}.")
-    return 208.0 - 0.7 * age
+    return 208.0 - 0.7 * check_age(age)
 
 
 def _round_half_up(x: float) -> int:

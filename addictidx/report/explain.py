@@ -22,6 +22,7 @@ __all__ = [
     "event_sentence",
     "safety_sentence",
     "phase_label",
+    "wrap_paragraph",
 ]
 
 #: One line every report page carries (EVIDENCE.md §7(v)).
@@ -30,7 +31,7 @@ DECISION_SUPPORT = (
     "lie detector or disciplinary score."
 )
 
-#: feature -> (plain name, unit, decimals, what a HIGHER value means for the index)
+#: feature -> (plain name, unit, decimals shown)
 FEATURE_WORDS: dict[str, tuple[str, str, int]] = {
     "hrv_ln_rmssd": ("ln RMSSD (heart-rate variability)", "ln ms", 2),
     "hr_mean_bpm": ("resting heart rate", "bpm", 1),
@@ -53,6 +54,13 @@ def clock(t_s: float | None) -> str:
         return "-"
     s = int(round(max(0.0, float(t_s))))
     return f"{s // 60}:{s % 60:02d}"
+
+
+def wrap_paragraph(text: str, width: int = 96, indent: str = "  ") -> str:
+    """A sentence wrapped for the terminal."""
+    import textwrap
+
+    return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent + "  ")
 
 
 def phase_label(name: str) -> str:

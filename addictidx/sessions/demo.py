@@ -68,12 +68,13 @@ DEMO_VISITS: tuple[DemoVisit, ...] = (
 
 @functools.lru_cache(maxsize=4)
 def _eeg(name: str) -> tuple[np.ndarray, list[str], float]:
-    from addictidx.acquire.recordings import read_muse_csv
+    from addictidx.readers import read_muse_csv
 
     with resources.files("addictidx.data").joinpath(name).open("rb") as f:
-        data, _t, ch, sfreq = read_muse_csv(gzip.GzipFile(fileobj=f, filename=name))
+        rec = read_muse_csv(gzip.GzipFile(fileobj=f, filename=name))
+    data = np.array(rec.data)
     data.setflags(write=False)
-    return data, ch, sfreq
+    return data, list(rec.ch_names), float(rec.sfreq)
 
 
 @functools.lru_cache(maxsize=1)
