@@ -29,7 +29,10 @@
 Missing or rejected beats are passed as ``NaN`` in ``rr_s``: they are dropped from the
 distribution statistics, and successive differences are only taken between two valid intervals
 that were adjacent in the original series (as NeuroKit2 does for missing intervals). Correct
-artefacts first with :func:`~addictidx.features.correct_rr`.
+artefacts first with :func:`~addictidx.features.correct_rr`. In the Kubios convention, a gap
+(missing time > 2 s, or > 5 % missing) makes the frequency-domain features, SampEn and DFA use
+the longest continuous stretch, never a spline across the gap (:mod:`~addictidx.features.rr_gaps`,
+``docs/hrv_gaps.md``); the NeuroKit2 convention reproduces NeuroKit2, which interpolates.
 
 Minimum windows
 ---------------
@@ -95,6 +98,7 @@ from .._core.types import QualityReport
 from .._core.validate import check_option
 from .hrv_frequency import HRV_FREQUENCY_NAMES, check_rr_time, hrv_frequency
 from .hrv_nonlinear import dfa_alpha, poincare_nonlinear, sample_entropy
+from .rr_gaps import apply_gap_rule
 
 __all__ = [
     "HRV_NAMES",
@@ -441,6 +445,16 @@ def compute_hrv(
             poincare_nonlinear(out, ms, nn, d, pair_ok, n, nk)
         if frequency and n >= 4:
             out.update(hrv_frequency(rr, convention=convention, rr_time_s=rr_time_s))
+    gap_flags, gap_reason = (), ""
+    if not nk and n > 0 and (frequency or nonlinear):  # never across a gap (rr_gaps.py)
+        gap_flags, gap_reason = apply_gap_rule(
+            out,
+            rr,
+            rr_time_s,
+            frequency=frequency,
+            nonlinear=nonlinear,
+            enforce=enforce_min_window,
+        )
 
     duration = float(np.sum(nn)) / 1000.0
     short: list[str] = []
@@ -460,7 +474,7 @@ def compute_hrv(
                 short.append(name)
     if not return_quality:
         return out
-    flags = tuple(f"too_short:{k}" for k in short)
+    flags = tuple(f"too_short:{k}" for k in short) + gap_flags
     usable = math.isfinite(out["hrv_rmssd_ms"]) and math.isfinite(out["hrv_mean_nn_ms"])
     reasons: tuple[str, ...] = ()
     if short:
@@ -468,6 +482,8 @@ def compute_hrv(
             f"{duration:.0f} s of RR is shorter than the minimum window of "
             f"{len(short)} feature(s) ({', '.join(short[:4])}{', ...' if len(short) > 4 else ''}).",
         )
+    if gap_reason:
+        reasons += (gap_reason,)
     if not usable:
         reasons += ("RMSSD could not be computed (too few valid successive intervals).",)
     share = float(valid.mean()) if rr.size else 0.0

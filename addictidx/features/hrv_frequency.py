@@ -28,6 +28,11 @@ Two conventions, chosen by :func:`hrv_frequency`'s ``convention`` (default ``"ku
     ``LFn = LF/TP``, ``HFn = HF/TP``, ``LnHF = ln(HF)``. NeuroKit2's powers are therefore
     unit-less (relative to the spectral maximum), not ms²; LF/HF is unaffected.
 
+Gaps (``"kubios"``): when the series has missing time longer than 2 s, or more than 5 % of it
+missing, the spectrum is computed on its longest continuous stretch, never with a spline across
+the gap (:mod:`addictidx.features.rr_gaps`, ``docs/hrv_gaps.md``). ``"neurokit"`` reproduces
+NeuroKit2, which interpolates across gaps.
+
 Missing intervals (``NaN``) are dropped. The beat time of each remaining interval (the time of
 the beat that ends it, in s) is ``rr_time_s`` when given (NeuroKit2's ``RRI_Time``: e.g. the
 recording's beat times, so that a dropped or missing interval leaves its true gap), otherwise the
@@ -42,8 +47,9 @@ import math
 import numpy as np
 
 from .._core.validate import check_option
+from .rr_gaps import find_rr_gaps, stretch_times
 
-__all__ = ["HRV_FREQUENCY_NAMES", "hrv_frequency", "hrv_psd"]
+__all__ = ["GAP_SENSITIVE_NAMES", "HRV_FREQUENCY_NAMES", "hrv_frequency", "hrv_psd"]
 
 #: Keys returned by :func:`hrv_frequency`, in order.
 HRV_FREQUENCY_NAMES: tuple[str, ...] = (
@@ -62,6 +68,14 @@ HRV_FREQUENCY_NAMES: tuple[str, ...] = (
     "hrv_vlf_peak_hz",
     "hrv_lf_peak_hz",
     "hrv_hf_peak_hz",
+)
+
+#: Features that need a continuous series: computed on the longest continuous stretch when
+#: the series has a gap (``convention="kubios"``; :mod:`addictidx.features.rr_gaps`).
+GAP_SENSITIVE_NAMES: tuple[str, ...] = HRV_FREQUENCY_NAMES + (
+    "hrv_sampen",
+    "hrv_dfa_alpha1",
+    "hrv_dfa_alpha2",
 )
 
 _KUBIOS_BANDS = {"vlf": (0.0, 0.04), "lf": (0.04, 0.15), "hf": (0.15, 0.4)}
@@ -197,6 +211,16 @@ def hrv_psd(
     check_option("convention", convention, ("kubios", "neurokit"))
     from scipy.interpolate import CubicSpline, make_interp_spline  # lazy
 
+    if convention == "kubios":  # never a spline across a gap (rr_gaps module docstring)
+        rr_s = np.asarray(rr_s, dtype=np.float64)
+        if rr_time_s is not None:
+            rr_time_s = check_rr_time(rr_time_s, np.isfinite(rr_s))
+        gaps = find_rr_gaps(rr_s, rr_time_s)
+        if gaps.split:
+            if gaps.longest is None:
+                return np.zeros(0), np.zeros(0)
+            a, b = gaps.longest
+            rr_s, rr_time_s = rr_s[a:b], stretch_times(rr_s, rr_time_s, gaps.longest)
     rr, t = _beat_times_ms(rr_s, rr_time_s)
     if rr.size < 4:
         return np.zeros(0), np.zeros(0)
