@@ -141,3 +141,24 @@ def test_profile_style_thresholds_rail_and_per_channel_override(muse):
     assert "rail:TP9" in assess_eeg_quality(x, SFREQ, CH, thresholds=profile).flags
     with pytest.raises(KeyError, match="TP9"):
         eeg_epoch_checks(x, SFREQ, CH, thresholds={"channels": {"TP9": {"bogus": 1.0}}})
+
+
+def test_blockwise_epoch_stats_equal_scipy_on_a_long_recording_with_gaps(muse):
+    """The blockwise epoch statistics (issue 16.4: no gather copy, NaN work only where needed)
+    equal SciPy's linear detrend epoch by epoch across several blocks, with gaps."""
+    from scipy.signal import detrend
+
+    x = np.tile(muse, 5)  # 600 s = 300 epochs: three blocks of 128 epochs
+    rng = np.random.default_rng(3)
+    for k in rng.integers(0, x.shape[1] - 400, 12):
+        x[rng.integers(0, 4), k : k + rng.integers(1, 400)] = np.nan
+    c = eeg_epoch_checks(x, SFREQ, CH, thresholds={"rail_abs_max_uv": 120.0})
+    n_ep = x.shape[1] // EP
+    ep = x[:, : n_ep * EP].reshape(4, n_ep, EP).transpose(1, 0, 2)
+    gap = ~np.isfinite(ep).all(axis=-1)
+    filled = np.where(np.isfinite(ep), ep, 0.0)
+    det = detrend(filled, axis=-1, type="linear")
+    np.testing.assert_array_equal(c.gap, gap)
+    np.testing.assert_allclose(c.ptp_uv, np.where(gap, np.nan, np.ptp(det, axis=-1)), rtol=1e-9)
+    np.testing.assert_array_equal(c.rail, ~gap & (np.abs(filled).max(axis=-1) >= 120.0))
+    np.testing.assert_array_equal(c.flat, ~gap & (det.std(axis=-1) < 0.5))

@@ -60,12 +60,10 @@ def _resolve_unit(values: np.ndarray, unit: str | None, name: str) -> tuple[str,
     if unit is not None:
         return unit, ()
     found = rr_unit_from_values(values)
+    if found == "s":
+        return found, ()
     med = float(np.median(values))
-    if found == "ms":
-        note = f"{name}: RR unit not given; median {med:.4g} > 3, read as milliseconds."
-    else:
-        note = f"{name}: RR unit not given; median {med:.4g} <= 3, read as seconds."
-    return found, (note,)
+    return found, (f"{name}: RR unit not given; median {med:.4g} > 3, read as milliseconds.",)
 
 
 def read_rr_text(path_or_file, *, unit: str = "s", return_skipped: bool = False):
