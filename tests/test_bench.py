@@ -1,4 +1,4 @@
-"""Smoke tests of the end-to-end benchmark harness (no timing thresholds)."""
+"""The end-to-end benchmark harness (addictidx/bench): the production path, no timing thresholds."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pytest
 
+from addictidx import bench as B
 from addictidx.acquire.decoders.polar_pmd import decode_pmd_ecg
-from addictidx.sessions import benchmark as B
+from addictidx.bench.server import SCREENING
 
 _LAT_KEYS = ("p50_ms", "p95_ms", "p99_ms", "max_ms")
 
@@ -41,13 +42,17 @@ def test_run_sessions_smoke(sources):
 
 
 def test_run_benchmark_json_keys(sources, monkeypatch):
-    monkeypatch.setattr(B, "make_sources", lambda d, cfg, n_variants=None: sources)
-    out = B.run_benchmark(sessions=1, duration_s=3.0, capacity=False, reference=False)
+    import addictidx.bench.report as R
+
+    monkeypatch.setattr(R, "make_sources", lambda d, cfg, n_variants=None: sources)
+    out = B.run_benchmark(sessions=1, duration_s=3.0, capacity=False, reference=False, p99_at=4)
     for k in (
         "p50_ms",
         "p99_ms",
         "max_realtime_sessions",
         "cpu_ratio_vs_reference",
+        "cpu_ratio_vs_lean_reference",
+        "p99_ms_at_4",
         "p95_ms",
         "max_ms",
         "overrun_rate",
@@ -65,12 +70,18 @@ def test_run_benchmark_json_keys(sources, monkeypatch):
 
 def test_schedule_hand_calculated():
     # tick 25 ms; services 10, 40, 0, 0 ms -> ends 35, 90, 90, 100 ms after T = 25, 50, 75, 100
-    lat, overrun, backlog = B._schedule(
+    lat, overrun, backlog = B.schedule(
         np.array([0.010, 0.040, 0.0, 0.0]), 0.025, np.array([0, 1, 2, 3])
     )
     np.testing.assert_allclose(lat, [10.0, 40.0, 15.0, 0.0], atol=1e-9)
     assert overrun == 0.25  # only tick 1 (ends at 90 ms > next hand-over at 75 ms)
     assert backlog == pytest.approx(0.0)
+    # an update ready 2 ms into tick 1 (which starts late, at 35 ms): 35 + 2 - 50 < 0 -> 2 ms
+    # after its own hand-over at 50 ms the tick had started 15 ms before: latency 2 ms
+    lat, _, _ = B.schedule(
+        np.array([0.010, 0.040, 0.0, 0.0]), 0.025, np.array([1]), np.array([0.002])
+    )
+    np.testing.assert_allclose(lat, [2.0], atol=1e-9)
 
 
 def test_ecg_notifications_are_pmd_frames():
@@ -86,47 +97,6 @@ def test_ecg_notifications_are_pmd_frames():
     assert int(np.argmax(uv0)) == 65 and uv0.max() > 1000 and abs(np.median(uv0)) < 40
 
 
-def test_rr_index_features_equal_compute_index_features(sources):
-    from addictidx.features import compute_index_features
-
-    rr = sources.variants[0].rr_prefill.copy()
-    rr[10] = 0.25  # an artefact the gate screens out
-    ln_rmssd, hr, rep = B.rr_index_features(rr)
-    feats, q = compute_index_features(None, None, None, rr)
-    assert ln_rmssd == pytest.approx(feats["hrv_ln_rmssd"], rel=1e-12)
-    assert hr == pytest.approx(feats["hr_mean_bpm"], rel=1e-12)
-    assert rep.per_channel["rr"] == q.per_channel["rr"]
-
-
-def test_rolling_eeg_features_equal_compute_index_features():
-    from addictidx.features import compute_index_features
-    from addictidx.readers import bundled_muse_eeg
-
-    rec = bundled_muse_eeg()
-    eeg, names, sfreq = rec.data, list(rec.ch_names), rec.sfreq
-    x = np.asarray(eeg, dtype=np.float64)[:, : 512 * 12]
-    x[0, 700:760] += 400.0  # fail one TP9 epoch on amplitude
-    ok, pw = B._epoch_features(
-        x.reshape(len(names), 12, 512).transpose(1, 0, 2).reshape(-1, 512), list(names) * 12, None
-    )
-    ep_ok = ok.reshape(1, 12, len(names))
-    ep_pow = pw.reshape(3, 12, len(names)).transpose(1, 0, 2)[None]
-    names = list(names)
-    frac, fr, tp = B.rolling_eeg_features(
-        ep_ok,
-        ep_pow,
-        np.ones((1, 12), bool),
-        [names.index("AF7"), names.index("AF8")],
-        [names.index("TP9"), names.index("TP10")],
-    )
-    feats, q = compute_index_features(x, sfreq, names, None)
-    assert fr[0] == pytest.approx(feats["eeg_beta_rel_frontal"], rel=1e-12)
-    assert tp[0] == pytest.approx(feats["eeg_alpha_beta_ratio_temporal"], rel=1e-12)
-    for i, c in enumerate(names):
-        assert frac[0, i] == pytest.approx(q.per_channel[c])
-    assert 0.0 < frac[0, names.index("TP9")] < 1.0  # the injected artefact failed an epoch
-
-
 def test_sklearn_reference_model_equals_onnx_index():
     pytest.importorskip("sklearn")
     from addictidx.models import population_baseline, run_index_model
@@ -135,7 +105,7 @@ def test_sklearn_reference_model_equals_onnx_index():
     med, mad = base.arrays()
     x = np.array([med + 0.0, med + mad, med - 5 * mad, [np.nan, *(med[1:] + mad[1:])]])
     want = run_index_model(x, med, mad).index
-    got = B._sklearn_index_pipeline(base).transform(x)
+    got = B.sklearn_index_pipeline(base).transform(x)
     np.testing.assert_allclose(got, want, rtol=1e-12)
     assert math.isclose(got[0], 50.0)
 
@@ -143,26 +113,85 @@ def test_sklearn_reference_model_equals_onnx_index():
 def test_cli_bench_json(monkeypatch, sources):
     from typer.testing import CliRunner
 
+    import addictidx.bench.report as R
     import addictidx.cli._commands  # noqa: F401
     from addictidx.cli._app import app
 
-    monkeypatch.setattr(B, "make_sources", lambda d, cfg, n_variants=None: sources)
+    monkeypatch.setattr(R, "make_sources", lambda d, cfg, n_variants=None: sources)
     res = CliRunner().invoke(
-        app, ["bench", "--duration", "2", "--no-capacity", "--no-reference", "--json"]
+        app,
+        ["bench", "--duration", "2", "--no-capacity", "--no-reference", "--p99-at", "3", "--json"],
     )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout[res.stdout.index("{") :])
     _ordered(out)
     assert out["max_realtime_sessions"] is None and out["cpu_ratio_vs_reference"] is None
+    assert out["p99_ms_at_3"] > 0 and out["cpu_ratio_vs_lean_reference"] is None
 
 
-def test_batched_and_single_eeg_decode_give_the_same_run(sources, monkeypatch):
-    # one vectorized decode per tick (threshold 1) vs per-notification decode (never batch)
-    cfg = B.BenchConfig()
-    monkeypatch.setattr(B, "_MIN_BATCH_DECODE", 1)
-    a = B.run_sessions(4, 3.0, cfg, sources)
-    monkeypatch.setattr(B, "_MIN_BATCH_DECODE", 10**9)
-    b = B.run_sessions(4, 3.0, cfg, sources)
-    assert a.n_notifications == b.n_notifications
-    assert (a.n_index_updates, a.n_with_index) == (b.n_index_updates, b.n_with_index)
-    assert a.last_index == b.last_index and a.last_index is not None
+def test_capacity_is_a_count_a_full_run_held(monkeypatch, sources):
+    """Issue 17.10: the reported capacity is one a full-length run held, never a guess."""
+    import addictidx.bench.capacity as C
+
+    seen = []
+
+    def fake_run(n, d, cfg, src):  # real time holds up to 557 sessions in short runs, 480 in
+        seen.append((n, d))  # full-length ones
+        limit = 557 if d < 3.0 else 480
+        r = B.run_sessions(1, 1.0, cfg, src)
+        r.n_sessions, r.duration_s = n, d
+        r.held = r.held_cpu = r.held_wall = n <= limit
+        return r
+
+    monkeypatch.setattr(C, "run_sessions", fake_run)
+    n, curve = C.find_capacity(3.0, B.BenchConfig(), sweep_duration_s=1.0, sources=sources)
+    full = [c for c in curve if c["duration_s"] == 3.0]
+    assert n <= 480 and any(c["n_sessions"] == n and c["held"] for c in full)
+    assert all(not c["held"] for c in full if c["n_sessions"] > n)
+
+
+def test_live_session_and_benchmark_give_the_same_index():
+    """The same recording through a live session (LiveAssessment + score_session on its
+    buffers) and through the benchmark's server (StreamHub + RollingEpochs + score_sessions)."""
+    from addictidx.features import INDEX_FEATURE_NAMES
+    from addictidx.sessions.live import LiveAssessment
+    from addictidx.sessions.protocol import Phase, Protocol
+    from addictidx.sessions.scoring import SessionData, score_session
+
+    cfg = B.BenchConfig(prefill=False, n_variants=1)
+    dur = 158.0
+    src = B.make_sources(dur, cfg, n_variants=1)
+    run = B.run_sessions(1, dur, cfg, src, keep_scores=True)
+    bench = {st: sc for _i, st, sc in run.scores}
+    var = src.variants[0]
+    live = LiveAssessment(
+        var.headband, var.strap, Protocol("eq", (Phase("eyes_closed_rest", dur + 5, True),))
+    )
+    spec = live.eeg_spec
+    th = var.headband.profile.stream("eeg").quality or None
+    fed = 0
+    compared = 0
+    for st in (152.0, 155.0, 158.0):
+        k = math.ceil(st / cfg.tick_s - 1e-9) - 1  # the tick the update is due in
+        upto = int(np.searchsorted(var.t, min((k + 1) * cfg.tick_s, dur), side="right"))
+        for j in range(fed, upto):
+            live.on_notification(var.devices[j], var.chars[j], var.payloads[j], var.t_l[j])
+        fed = upto
+        buf = live.eeg_buf
+        n_all = buf.total_written
+        x = buf.latest(n_all / spec.sfreq).data
+        nep = 512
+        first = math.ceil((st - cfg.eeg_window_s) / 2.0 - 1e-9)
+        last = min(math.floor(st / 2.0 + 1e-9), n_all // nep)
+        rr = live.rr_buf.latest(cfg.rr_window_s, now=st).data[0]
+        data = SessionData(x[:, first * nep : last * nep], spec.sfreq, spec.channels, rr, th)
+        want = score_session(data, None, age=cfg.age, screening=SCREENING)
+        got = bench[st]
+        assert want.index.index is not None
+        assert got.index.index == pytest.approx(want.index.index, abs=1e-9)
+        for name in INDEX_FEATURE_NAMES:
+            assert got.features[name] == pytest.approx(want.features[name], rel=1e-9)
+        assert got.quality.per_channel == want.quality.per_channel
+        assert got.prescription.rule_id == want.prescription.rule_id
+        compared += 1
+    assert compared == 3

@@ -33,12 +33,15 @@ def bench(
         "cpu", "--clock", help="Clock of the capacity verdict: cpu or wall."
     ),
     latency_limit_ms: float = typer.Option(100.0, "--latency-limit-ms", min=0.001),
+    p99_at: int = typer.Option(
+        500, "--p99-at", min=0, help="Also run this many sessions for p99_ms_at_<N> (0: skip)."
+    ),
     out: str | None = typer.Option(None, "--out", help="Also write the JSON to this file."),
 ) -> None:
     """Replay simulated Muse + H10 sessions through decode -> buffers -> features -> ONNX index ->
     prescription and report notification-to-index latency, real-time capacity and CPU per
     session-second against a reference pipeline (run under `taskset -c 0` for one core)."""
-    from addictidx.sessions.benchmark import BenchConfig, run_benchmark
+    from addictidx.bench import BenchConfig, run_benchmark
 
     cfg = BenchConfig(clock=clock, latency_limit_ms=latency_limit_ms)
 
@@ -52,6 +55,7 @@ def bench(
         capacity=capacity,
         reference=reference,
         reference_updates=reference_updates,
+        p99_at=p99_at,
         progress=say,
     )
     text = json.dumps(res, indent=2, default=float)
@@ -73,6 +77,7 @@ def _print_table(res: dict) -> None:
     from rich.table import Table
 
     t = Table(title=f"addictidx bench ({res['sessions']} session(s), {res['duration_s']:g} s)")
+    p99_n = next((int(k[10:]) for k in res if k.startswith("p99_ms_at_")), 0)
     t.add_column("measure")
     t.add_column("value", justify="right")
     rows = [
@@ -83,7 +88,11 @@ def _print_table(res: dict) -> None:
         ("overrun rate (wall)", _fmt(res["overrun_rate"], ".3%")),
         ("CPU s per session-second", _fmt(res["cpu_s_per_session_s"], ".2e")),
         ("memory per session (MB)", _fmt(res["memory_per_session_mb"], ".3f")),
-        ("max real-time sessions", str(res.get("max_realtime_sessions"))),
+        (
+            f"p99 latency at {p99_n} sessions (ms)",
+            _fmt(res.get(f"p99_ms_at_{p99_n}")) if p99_n else "n/a",
+        ),
+        ("max real-time sessions (a full-length run held)", str(res.get("max_realtime_sessions"))),
         ("CPU ratio vs reference (nk.hrv)", _fmt(res.get("cpu_ratio_vs_reference"), ".1f")),
         (
             "CPU ratio vs lean reference (nk.hrv_time)",

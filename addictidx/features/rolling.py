@@ -137,6 +137,25 @@ class RollingEpochs:
         pw = epoch_band_powers(checks)  # (1, 3, m * C)
         self.powers[s, slot] = pw[0].reshape(len(INDEX_EEG_BANDS), m, C).transpose(1, 0, 2)
 
+    def copy_stream(self, src: RollingEpochs, src_stream: int, streams) -> None:
+        """Copy the epochs of ``src_stream`` of ``src`` (same layout) into ``streams`` of this
+        one (e.g. the same pre-recorded epochs for many sessions, checked once)."""
+        if (src.n_slots, src.ch_names, src.n_per_epoch) != (
+            self.n_slots,
+            self.ch_names,
+            self.n_per_epoch,
+        ):
+            raise ValueError("copy_stream needs the same window, channels and epoch length.")
+        d = np.asarray(streams, dtype=np.int64)
+        self.epoch[d] = src.epoch[src_stream]
+        for k in _FLAGS:
+            self.flags[k][d] = src.flags[k][src_stream]
+        for k in _VALUES:
+            self.values[k][d] = src.values[k][src_stream]
+        self.n_nonfinite[d] = src.n_nonfinite[src_stream]
+        self.powers[d] = src.powers[src_stream]
+        self._th_full = self._th_full or src._th_full
+
     def window_slots(self, stream: int, t_end_s: float) -> np.ndarray:
         """Slots of the epochs of ``stream`` lying entirely in the window ending at ``t_end_s``,
         oldest first."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -34,8 +34,8 @@ import numpy as np
 from addictidx._core.types import Chunk
 from addictidx.acquire import StreamHub
 from addictidx.acquire.events import GapRecord, LinkEvent
-from addictidx.features.heart_rate import HeartRateTracker
 from addictidx.sessions.closed_loop import SAFETY_KINDS, LoopSettings, SessionLoop
+from addictidx.sessions.live_view import LiveView, Observers, SessionCounts, Timers
 from addictidx.sessions.protocol import PhaseClock, Protocol
 from addictidx.sessions.scoring import SessionData, select_scored
 from addictidx.store.raw import RawWriter
@@ -71,63 +71,6 @@ TICK_S = 0.5
 
 #: ``sink(kind, t_s, detail)`` receives events; ``kind`` "window" carries a trend window.
 EventSink = Callable[[str, float, dict], None]
-
-
-@dataclass
-class LiveView:
-    """What a live view shows, updated as data arrive.
-
-    Attributes
-    ----------
-    heart_rate : HeartRateTracker
-        Current heart rate from RR (``hr_bpm``).
-    channel_quality : dict of str to float
-        Per-channel EEG pass fraction (device check, then each trend window).
-    strap_contact : bool | None
-        Skin contact of the strap (``None``: not reported).
-    battery : dict of str to float
-        Latest battery level per device (%).
-    connected : dict of str to bool
-        Link state per device.
-    last_eeg_t, last_beat_t, last_data_t : float
-        Session time of the last EEG sample, beat and notification.
-    """
-
-    heart_rate: HeartRateTracker = field(default_factory=HeartRateTracker)
-    channel_quality: dict[str, float] = field(default_factory=dict)
-    strap_contact: bool | None = None
-    battery: dict[str, float] = field(default_factory=dict)
-    connected: dict[str, bool] = field(default_factory=dict)
-    last_eeg_t: float = 0.0
-    last_beat_t: float = 0.0
-    last_data_t: float = 0.0
-
-
-@dataclass
-class _Accounting:
-    eeg_samples: int = 0
-    eeg_missing: int = 0
-    rr_beats: int = 0
-    notifications: int = 0
-    hr_no_contact: int = 0
-    extra: dict = field(default_factory=dict)
-
-
-@dataclass
-class _Timers:
-    """Session times of the next trend window and device check."""
-
-    next_trend: float = TREND_HOP_S
-    next_check: float = 0.0
-    check_ok: bool = False
-
-
-class _Observers:
-    """The observers' ``on_chunk`` / ``on_event`` methods, looked up once."""
-
-    def __init__(self, observers: Sequence[Any]) -> None:
-        self.chunk = [o.on_chunk for o in observers if hasattr(o, "on_chunk")]
-        self.event = [o.on_event for o in observers if hasattr(o, "on_event")]
 
 
 class LiveAssessment:
@@ -195,7 +138,7 @@ class LiveAssessment:
         observers: Sequence[Any] | None = None,
     ) -> None:
         self.headband, self.strap, self.protocol = headband, strap, protocol
-        self._observers = _Observers(observers or ())
+        self._observers = Observers(observers or ())
         cap = protocol.duration_s + MAX_PAUSE_S + 30.0
         self.hub = StreamHub(
             {headband.name: headband.profile, strap.name: strap.profile},
@@ -210,10 +153,10 @@ class LiveAssessment:
         self.eeg_thresholds: Mapping | None = headband.profile.stream("eeg").quality or None
         self.raw, self.sink, self.scorer = raw, sink, scorer
         self.clock = PhaseClock(protocol, loss_s=loss_s)
-        self.acc = _Accounting()
+        self.acc = SessionCounts()
         self.view = LiveView(connected={headband.name: False, strap.name: False})
         self.loop = SessionLoop(loop or LoopSettings(), self.clock, self.emit)
-        self._timers = _Timers()
+        self._timers = Timers(next_trend=TREND_HOP_S)
         self._pending: collections.deque[tuple[str, str]] = collections.deque()
         self._score_at = self._first_phase_after_scored()
         self.t0: float | None = None

@@ -41,6 +41,7 @@ __all__ = [
     "SessionScore",
     "score_session",
     "score_sessions",
+    "with_prescription",
     "select_scored",
     "emg_gate",
     "EMG_GATE_MIN_SESSIONS",
@@ -309,14 +310,27 @@ def score_sessions(
     results = score_indices([fs.features for fs in feature_sets], baselines, qualities=qualities)
     out = []
     for fs, q, g, res in zip(feature_sets, qualities, gates, results):
-        rx = None
-        hr = fs.features.get("hr_mean_bpm", math.nan)
-        if age is not None and math.isfinite(hr):
-            from addictidx.prescribe import prescribe
-
-            rx = prescribe(res, age=age, resting_hr=float(hr), screening=screening)
-        out.append(SessionScore(dict(fs.features), q, res, rx, g, fs.emg))
+        sc = SessionScore(dict(fs.features), q, res, None, g, fs.emg)
+        out.append(with_prescription(sc, age, screening) if age is not None else sc)
     return out
+
+
+def with_prescription(score: SessionScore, age: float, screening: Mapping | None) -> SessionScore:
+    """``score`` with its prescription (:func:`~addictidx.prescribe.prescribe` on the index and
+    the resting heart rate ``hr_mean_bpm``); unchanged when there is no resting heart rate.
+
+    The last step of :func:`score_sessions`; a server that times the steps apart calls
+    :func:`score_sessions` without ``age`` and then this.
+    """
+    from dataclasses import replace
+
+    from addictidx.prescribe import prescribe
+
+    hr = score.resting_hr_bpm
+    if hr is None:
+        return score
+    rx = prescribe(score.index, age=age, resting_hr=hr, screening=screening)
+    return replace(score, prescription=rx)
 
 
 def score_session(

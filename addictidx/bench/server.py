@@ -1,0 +1,372 @@
+"""The benchmark's server: many live sessions served by one thread, tick by tick.
+
+Each session is what production runs: a :class:`~addictidx.acquire.StreamHub` (the decoders,
+assemblers and gap-marked buffers a live session uses) fed byte-exact notifications, the
+incremental index features (:class:`~addictidx.features.RollingEpochs` for the EEG,
+:func:`~addictidx.features.rr_index_features` over the RR window of the hub's buffer) and
+:func:`~addictidx.sessions.scoring.score_sessions` (one ONNX call for every session due in a
+tick) followed by :func:`~addictidx.sessions.scoring.with_prescription`.
+
+Server model (how latency and real time are defined)
+----------------------------------------------------
+Time advances in ticks of ``tick_s`` (25 ms, a typical BLE connection interval): the
+notifications whose device time falls in a tick are handed over at the tick's end ``T_k`` (a
+connection event). Each session's index is due every ``hop_s`` of its own clock (the sessions'
+clocks are staggered evenly over a hop). Processing tick ``k``: first the sessions whose index
+is due in it (their notifications, their completed 2-s epochs in one batched check, their
+features, one ONNX call, the prescriptions), then the ingest and epochs of every other session.
+A session's index thus waits for its own data only, not for every other session's ingest.
+
+The replay runs as fast as possible and measures, per tick, the service time ``S_k`` and the
+offset ``o_u`` at which each index update ``u`` of the tick was ready; the real-time schedule is
+then replayed exactly: tick ``k`` starts at ``start_k = max(T_k, end_{k-1})`` and ends ``S_k``
+later.
+
+* **notification-to-index latency** of update ``u`` = ``start_k + o_u - T_k`` (from the
+  hand-over of the notifications that complete its data to the prescription being ready;
+  queueing included);
+* **overrun** = a tick still running when the next one is handed over (``end_k > T_{k+1}``);
+* **real time holds** at ``N`` sessions when overruns are at most ``max_overrun_rate`` (1 %) of
+  ticks, p99 latency is at most ``latency_limit_ms`` (100 ms) and the final backlog is below
+  one tick.
+
+Service times are measured with :func:`time.perf_counter` (wall) and :func:`time.thread_time`
+(CPU of this thread). The capacity verdict uses the CPU clock by default
+(``BenchConfig.clock``): on a shared machine the wall clock also counts time the OS gave to
+other processes.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import time
+
+import numpy as np
+
+from addictidx._core.types import Chunk
+from addictidx.acquire import StreamHub
+from addictidx.bench.config import BenchConfig, RunResult, n_hops
+from addictidx.bench.sources import HEADBAND, STRAP, BenchSources, make_sources
+from addictidx.features import RollingEpochs
+from addictidx.sessions.scoring import SubjectHistory, score_sessions, with_prescription
+
+__all__ = ["BenchSession", "SessionServer", "run_sessions", "schedule"]
+
+#: Screening of the benchmark's simulated people (the demo's).
+SCREENING = {"medically_screened": True}
+
+
+class BenchSession:
+    """One served session: its stream hub, its place on the server's clock, its epochs."""
+
+    __slots__ = ("i", "var", "phase", "hub", "feed", "eeg_buf", "rr_buf", "next_epoch")
+
+    def __init__(self, i: int, var, phase: float, rr_capacity: int, buffer_s: float) -> None:
+        self.i, self.var, self.phase = i, var, phase
+        self.hub = StreamHub(
+            {HEADBAND: var.headband.profile, STRAP: var.strap.profile},
+            capacity_s=buffer_s,
+            event_capacity=rr_capacity,
+            max_lag_blocks=1,  # as a live session
+        )
+        self.feed = self.hub.on_notification
+        self.eeg_buf = self.hub.buffer(HEADBAND, "eeg")
+        self.rr_buf = self.hub.buffer(STRAP, "rr")
+        self.next_epoch = 0
+
+    def prefill_rr(self, rr: np.ndarray) -> None:
+        """The RR of a session running for a while: beats before t = 0."""
+        times = -(np.cumsum(rr[::-1])[::-1] - rr)
+        self.rr_buf.write(Chunk(self.rr_buf.spec, rr[None, :].copy(), times))
+
+    def complete_epochs(self, n_per_epoch: int) -> list[tuple[int, np.ndarray]]:
+        """The epochs completed since the last call: ``[(epoch number, (n_ch, n) samples)]``."""
+        out = []
+        buf = self.eeg_buf
+        while buf.total_written >= n_per_epoch * (self.next_epoch + 1):
+            back = buf.total_written - n_per_epoch * self.next_epoch
+            out.append((self.next_epoch, buf.latest(back / buf.sfreq).data[:, :n_per_epoch]))
+            self.next_epoch += 1
+        return out
+
+
+class SessionServer:
+    """``n_sessions`` sessions and the per-tick work of serving them (see the module doc)."""
+
+    def __init__(self, n_sessions: int, duration_s: float, cfg: BenchConfig, sources):
+        from addictidx.models import population_baseline
+
+        self.cfg, self.sources = cfg, sources
+        self.duration_s = float(duration_s)
+        var0 = sources.variants[0]
+        th = var0.headband.profile.stream("eeg").quality or None
+        self.rolling = RollingEpochs(
+            n_sessions, sources.sfreq, sources.ch_names, window_s=cfg.eeg_window_s, thresholds=th
+        )
+        self.nep = self.rolling.n_per_epoch
+        V = len(sources.variants)
+        rr_cap = int((cfg.rr_window_s + duration_s + 30.0) * 220 / 60) + 16
+        buffer_s = 3 * self.rolling.epoch_s
+        phases = np.arange(n_sessions) * (cfg.hop_s / n_sessions)
+        self.sessions = [
+            BenchSession(i, sources.variants[i % V], float(phases[i]), rr_cap, buffer_s)
+            for i in range(n_sessions)
+        ]
+        if cfg.prefill:
+            pre = RollingEpochs(
+                V, sources.sfreq, sources.ch_names, window_s=cfg.eeg_window_s, thresholds=th
+            )
+            K = self.rolling.n_slots
+            for v, var in enumerate(sources.variants):
+                pre.add(np.full(K, v), np.arange(-K, 0), var.eeg_prefill[-K:])
+            for v in range(V):
+                self.rolling.copy_stream(pre, v, np.arange(v, n_sessions, V))
+            for s in self.sessions:
+                s.prefill_rr(s.var.rr_prefill)
+        self.history = SubjectHistory.population()
+        self.baseline = population_baseline()
+
+    # -- the plan: which notifications and updates fall in which tick -----------------------
+    def plan(self) -> tuple[int, list, list]:
+        """``(n_ticks, bounds, due)``: notes ``[bounds[i][k], bounds[i][k+1])`` of session ``i``
+        are handed over in tick ``k``; ``due[k]`` lists the ``(i, session_time)`` updates."""
+        cfg, tick = self.cfg, self.cfg.tick_s
+        n_ticks = int(math.ceil((self.duration_s + cfg.hop_s) / tick))
+        T = np.arange(n_ticks + 1) * tick
+        bounds = []
+        due: list[list[tuple[int, float]]] = [[] for _ in range(n_ticks)]
+        for s in self.sessions:
+            lim = np.minimum(T - s.phase, self.duration_s)
+            b = np.searchsorted(s.var.t, lim, side="right")
+            b[0] = np.searchsorted(s.var.t, 0.0, side="left")
+            bounds.append(b.tolist())
+            for m in range(1, n_hops(self.duration_s, cfg.hop_s) + 1):
+                st = m * cfg.hop_s
+                k = int(math.ceil((st + s.phase) / tick - 1e-9)) - 1
+                due[min(max(k, 0), n_ticks - 1)].append((s.i, st))
+        return n_ticks, bounds, due
+
+    # -- per-tick work --------------------------------------------------------------------
+    def ingest(self, idx, k: int, bounds) -> int:
+        """Hand the notifications of tick ``k`` of sessions ``idx`` to their hubs."""
+        n = 0
+        for i in idx:
+            b = bounds[i]
+            a, z = b[k], b[k + 1]
+            if a == z:
+                continue
+            s = self.sessions[i]
+            v, feed = s.var, s.feed
+            devs, chars, pays, ts = v.devices, v.chars, v.payloads, v.t_l
+            for j in range(a, z):
+                feed(devs[j], chars[j], pays[j], ts[j])
+            n += z - a
+        return n
+
+    def epochs(self, idx) -> int:
+        """Check the epochs completed by sessions ``idx`` (one batched call)."""
+        streams, nums, rows = [], [], []
+        for i in idx:
+            for e, x in self.sessions[i].complete_epochs(self.nep):
+                streams.append(i)
+                nums.append(e)
+                rows.append(x)
+        if rows:
+            self.rolling.add(streams, nums, np.stack(rows))
+        return len(rows)
+
+    def features(self, upd):
+        """The index features of the updates ``[(i, session_time)]``."""
+        win, roll, sessions = self.cfg.rr_window_s, self.rolling, self.sessions
+        return [
+            roll.index_features(i, st, sessions[i].rr_buf.latest(win, now=st).data[0])
+            for i, st in upd
+        ]
+
+    def score(self, feature_sets):
+        """Index of every update (one ONNX call)."""
+        return score_sessions(
+            feature_sets, self.history, baselines=[self.baseline] * len(feature_sets)
+        )
+
+    def prescribe(self, scores):
+        """The prescription of every update."""
+        return [with_prescription(s, self.cfg.age, SCREENING) for s in scores]
+
+
+def schedule(service: np.ndarray, tick_s: float, tick_of_update: np.ndarray, offsets=None):
+    """Replay the real-time schedule: latencies of updates (ms), overrun rate, final backlog.
+
+    Parameters
+    ----------
+    service : ndarray, shape (n_ticks,)
+        Service time of every tick (s).
+    tick_s : float
+        Tick length (s).
+    tick_of_update : ndarray of int
+        Tick of every index update.
+    offsets : ndarray | None
+        Time into its tick at which each update was ready (s); default: the tick's end.
+    """
+    n = service.size
+    start = np.empty(n)
+    prev = 0.0
+    for k in range(n):
+        s = max((k + 1) * tick_s, prev)
+        start[k] = s
+        prev = s + service[k]
+    T = (np.arange(n) + 1) * tick_s
+    end = start + service
+    if offsets is None:
+        offsets = service[tick_of_update]
+    lat = (start[tick_of_update] + offsets - T[tick_of_update]) * 1000.0
+    overrun = float(np.mean(end > T + tick_s)) if n else 0.0
+    backlog = float(end[-1] - T[-1]) if n else 0.0
+    return lat, overrun, backlog
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def run_sessions(
+    n_sessions: int,
+    duration_s: float,
+    cfg: BenchConfig = BenchConfig(),
+    sources: BenchSources | None = None,
+    *,
+    keep_scores: bool = False,
+) -> RunResult:
+    """Serve ``n_sessions`` concurrent simulated sessions for ``duration_s`` of session time.
+
+    Parameters
+    ----------
+    n_sessions : int
+        Concurrent sessions served by this thread.
+    duration_s : float
+        Session time streamed per session (s).
+    cfg : BenchConfig
+        Benchmark parameters.
+    sources : BenchSources | None
+        Pre-generated streams (at least ``duration_s`` long); generated when omitted.
+    keep_scores : bool
+        Keep every ``(session, session_time, SessionScore)`` in ``RunResult.scores``.
+
+    Returns
+    -------
+    RunResult
+    """
+    n_sessions = int(n_sessions)
+    if n_sessions < 1:
+        raise ValueError(f"n_sessions must be >= 1, got {n_sessions!r}.")
+    if not duration_s >= cfg.hop_s:
+        raise ValueError(f"duration_s must be >= hop_s ({cfg.hop_s} s), got {duration_s!r}.")
+    if sources is None or sources.duration_s < duration_s:
+        sources = make_sources(duration_s, cfg)
+    gc.collect()
+    rss0 = _rss_bytes()
+    srv = SessionServer(n_sessions, duration_s, cfg, sources)
+    n_ticks, bounds, due = srv.plan()
+    all_idx = list(range(n_sessions))
+    svc_wall, svc_cpu = np.zeros(n_ticks), np.zeros(n_ticks)
+    off_wall: list[float] = []
+    off_cpu: list[float] = []
+    stage = dict.fromkeys(("ingest", "epochs", "features", "onnx_index", "prescribe"), 0.0)
+    tick_of_update: list[int] = []
+    scores_kept: list = []
+    n_notes = n_with_index = 0
+    last_index = None
+    perf, tcpu = time.perf_counter, time.thread_time
+    wall0, cpu0 = perf(), tcpu()
+    for k in range(n_ticks):
+        w0, c0 = perf(), tcpu()
+        upd = due[k]
+        first = sorted({i for i, _ in upd})
+        if upd:
+            # 1. the sessions due now: their data, their epochs, their index and prescription
+            n_notes += srv.ingest(first, k, bounds)
+            c1 = tcpu()
+            srv.epochs(first)
+            c2 = tcpu()
+            fsets = srv.features(upd)
+            c3 = tcpu()
+            scores = srv.score(fsets)
+            c4 = tcpu()
+            scores = srv.prescribe(scores)
+            c5 = tcpu()
+            w_done = perf()
+            stage["ingest"] += c1 - c0
+            stage["epochs"] += c2 - c1
+            stage["features"] += c3 - c2
+            stage["onnx_index"] += c4 - c3
+            stage["prescribe"] += c5 - c4
+            off_wall.extend([w_done - w0] * len(upd))
+            off_cpu.extend([c5 - c0] * len(upd))
+            tick_of_update.extend([k] * len(upd))
+            for (i, st), sc in zip(upd, scores):
+                if sc.index.index is not None:
+                    n_with_index += 1
+                    last_index = sc.index.index
+                if keep_scores:
+                    scores_kept.append((i, st, sc))
+        # 2. every other session's ingest and epochs
+        c5 = tcpu()
+        if upd:
+            done = set(first)
+            rest = [i for i in all_idx if i not in done]
+        else:
+            rest = all_idx
+        n_notes += srv.ingest(rest, k, bounds)
+        c6 = tcpu()
+        srv.epochs(rest)
+        c7 = tcpu()
+        stage["ingest"] += c6 - c5
+        stage["epochs"] += c7 - c6
+        svc_wall[k] = perf() - w0
+        svc_cpu[k] = c7 - c0
+    wall = perf() - wall0
+    cpu = tcpu() - cpu0
+    rss1 = _rss_bytes()
+    tou = np.asarray(tick_of_update, dtype=np.int64)
+    tick = cfg.tick_s
+    lat_w, ov_w, bl_w = schedule(svc_wall, tick, tou, np.asarray(off_wall))
+    lat_c, ov_c, bl_c = schedule(svc_cpu, tick, tou, np.asarray(off_cpu))
+
+    def held(lat, ov, bl):
+        p99 = float(np.percentile(lat, 99)) if lat.size else 0.0
+        return bool(ov <= cfg.max_overrun_rate and p99 <= cfg.latency_limit_ms and bl < tick)
+
+    hw, hc = held(lat_w, ov_w, bl_w), held(lat_c, ov_c, bl_c)
+    del srv
+    return RunResult(
+        n_sessions=n_sessions,
+        duration_s=float(duration_s),
+        tick_s=tick,
+        n_ticks=n_ticks,
+        n_notifications=n_notes,
+        n_index_updates=int(tou.size),
+        n_with_index=n_with_index,
+        latency_ms=lat_w,
+        latency_cpu_ms=lat_c,
+        overrun_rate_wall=ov_w,
+        overrun_rate_cpu=ov_c,
+        backlog_wall_s=bl_w,
+        backlog_cpu_s=bl_c,
+        cpu_s=cpu,
+        wall_s=wall,
+        stage_cpu_s=stage,
+        rss_growth_per_session_bytes=max(rss1 - rss0, 0) / n_sessions,
+        held_wall=hw,
+        held_cpu=hc,
+        held=hc if cfg.clock == "cpu" else hw,
+        last_index=last_index,
+        scores=scores_kept,
+    )
