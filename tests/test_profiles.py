@@ -507,3 +507,21 @@ def test_athena_scales_are_the_documented_constants():
 def test_h10_acc_frame_types_recorded():
     acc = load_profile("polar-h10").stream("acc")
     assert tuple(acc.layout["frame_types"]) == (0x01, 0x81) and acc.scale == 0.001
+
+
+def test_profile_decoder_keys_are_the_decoder_registry():
+    # profiles load without the decoders (addictidx.devices sits below acquire); the key list
+    # they validate against must stay the registry's
+    from addictidx.devices import DECODER_KEYS
+
+    assert set(DECODER_KEYS) == set(DECODERS) and len(DECODER_KEYS) == len(DECODERS)
+
+
+def test_device_facts_are_readable_below_the_acquisition_layer():
+    from addictidx.devices import stream_profile
+
+    assert stream_profile("muse-2", "eeg").channels == ("TP9", "AF7", "AF8", "TP10")
+    assert stream_profile("sim-muse", "eeg").sfreq == 256.0
+    assert stream_profile("polar-h10", "ecg").sfreq == 130.0
+    assert stream_profile("polar-h10", "ecg").samples_per_packet == 73
+    assert stream_profile("polar-h10", "rr").scale == 1 / 1024

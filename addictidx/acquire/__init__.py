@@ -39,7 +39,9 @@ from addictidx.acquire.events import GapRecord, LinkEvent
 from addictidx.acquire.faults import FaultedNotification, FaultInjector
 from addictidx.acquire.h10_replay import PolarH10Recording, read_athena_log
 from addictidx.acquire.hub import StreamHub
-from addictidx.acquire.profiles import (
+from addictidx.acquire.replay import MonotonicClock, ReplayTransport, iter_notifications
+from addictidx.acquire.simulate import Notification, SimulatedHeadband, SimulatedStrap
+from addictidx.devices import (
     CommandSequence,
     ControlProfile,
     CounterSpec,
@@ -48,8 +50,6 @@ from addictidx.acquire.profiles import (
     list_profiles,
     load_profile,
 )
-from addictidx.acquire.replay import MonotonicClock, ReplayTransport, iter_notifications
-from addictidx.acquire.simulate import Notification, SimulatedHeadband, SimulatedStrap
 
 __all__ = [
     # profiles

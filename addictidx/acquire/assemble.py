@@ -26,7 +26,7 @@ from addictidx.acquire.decoders.hrs import (
 )
 from addictidx.acquire.decoders.muse_classic import decode_muse_eeg, unwrap_sequence
 from addictidx.acquire.eeg_clock import ArrivalFit, init_eeg_timing
-from addictidx.acquire.profiles import DeviceProfile, load_profile, scaler
+from addictidx.devices import DeviceProfile, load_profile, scaler
 
 __all__ = ["MuseEegAssembler", "HrsAssembler"]
 

@@ -32,7 +32,7 @@ from addictidx.acquire.decoders.muse_athena import (
     split_athena_notification,
 )
 from addictidx.acquire.eeg_clock import ArrivalFit, init_eeg_timing
-from addictidx.acquire.profiles import DeviceProfile, StreamProfile, scaler
+from addictidx.devices import DeviceProfile, StreamProfile, scaler
 
 __all__ = [
     "AthenaEegAssembler",

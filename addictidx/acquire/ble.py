@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from addictidx.acquire.events import LinkEvent, TransportCallbacks
-from addictidx.acquire.profiles import DeviceProfile, load_profile
 from addictidx.acquire.replay import Clock, EventCallback, MonotonicClock, NotificationCallback
+from addictidx.devices import DeviceProfile, load_profile
 
 __all__ = ["Backoff", "BleTarget", "BleakTransport"]
 

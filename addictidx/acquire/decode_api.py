@@ -57,8 +57,8 @@ from addictidx._core.errors import DecodeError, ProfileError
 from addictidx.acquire.decode_handlers import PacketHandler, packet_handler
 from addictidx.acquire.decoders._errors import as_bytes, error_offset
 from addictidx.acquire.packets import UNITS, DecodedPacket
-from addictidx.acquire.profiles import DeviceProfile, load_profile
 from addictidx.acquire.routing import decoder_routes
+from addictidx.devices import DeviceProfile, load_profile
 
 __all__ = [
     "UNITS",

@@ -46,9 +46,9 @@ from addictidx.acquire.decoders.polar_pmd import (
     decode_pmd_frame,
 )
 from addictidx.acquire.packets import DecodedPacket, make_packet, read_only
-from addictidx.acquire.profile_model import StreamProfile, scaler
-from addictidx.acquire.profiles import load_profile
 from addictidx.acquire.routing import DecoderRoute
+from addictidx.devices import load_profile
+from addictidx.devices.model import StreamProfile, scaler
 
 __all__ = ["PacketHandler", "packet_handler"]
 

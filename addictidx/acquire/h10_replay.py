@@ -25,7 +25,7 @@ from addictidx._core.errors import DataFormatError
 from addictidx.acquire.decoders.hrs import encode_heart_rate_measurement
 from addictidx.acquire.decoders.polar_pmd import PMD_EPOCH_UNIX_NS
 from addictidx.acquire.notification import Notification
-from addictidx.acquire.profiles import DeviceProfile, load_profile
+from addictidx.devices import DeviceProfile, load_profile
 from addictidx.readers import read_polar_h10_csv, read_text_lines
 
 __all__ = ["PolarH10Recording", "encode_pmd_ecg_frame", "read_athena_log"]

@@ -48,7 +48,6 @@ from addictidx.acquire.assemble import HrsAssembler, MuseEegAssembler
 from addictidx.acquire.athena_assemble import AthenaEegAssembler, is_athena_profile
 from addictidx.acquire.buffers import EventBuffer, RingBuffer
 from addictidx.acquire.events import GapRecord, LinkEvent, SkinContact
-from addictidx.acquire.profiles import DeviceProfile, load_profile
 from addictidx.acquire.routing import CONTROL_FAMILIES, decoder_routes
 from addictidx.acquire.stream_handlers import (
     AthenaHandler,
@@ -58,6 +57,7 @@ from addictidx.acquire.stream_handlers import (
     HrsHandler,
     PmdHandler,
 )
+from addictidx.devices import DeviceProfile, load_profile
 
 __all__ = ["StreamHub"]
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from addictidx.acquire.profile_model import DeviceProfile, StreamProfile
+from addictidx.devices.model import DeviceProfile, StreamProfile
 
 __all__ = ["DecoderRoute", "ROUTE_FAMILIES", "CONTROL_FAMILIES", "decoder_routes"]
 

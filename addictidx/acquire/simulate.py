@@ -35,7 +35,7 @@ from addictidx._core.validate import check_data_2d, check_positive
 from addictidx.acquire.decoders.hrs import encode_heart_rate_measurement
 from addictidx.acquire.decoders.muse_classic import encode_muse_eeg
 from addictidx.acquire.notification import Notification
-from addictidx.acquire.profiles import DeviceProfile, load_profile
+from addictidx.devices import DeviceProfile, load_profile
 
 __all__ = [
     "Notification",

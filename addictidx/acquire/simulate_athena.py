@@ -17,7 +17,6 @@ import numpy as np
 from addictidx._core.types import StreamSpec
 from addictidx._core.validate import check_positive
 from addictidx.acquire.notification import Notification
-from addictidx.acquire.profiles import DeviceProfile
 from addictidx.acquire.simulate import (
     BATCH_BLOCKS,
     as_profile,
@@ -25,6 +24,7 @@ from addictidx.acquire.simulate import (
     load_eeg_source,
     set_link_faults,
 )
+from addictidx.devices import DeviceProfile
 
 __all__ = ["SimulatedAthenaHeadband", "athena_uv_to_raw"]
 

@@ -34,7 +34,7 @@ from addictidx.acquire.decoders.muse_athena import (
 )
 from addictidx.acquire.decoders.polar_pmd import decode_pmd_ecg
 from addictidx.acquire.events import GapRecord, SkinContact
-from addictidx.acquire.profiles import DeviceProfile
+from addictidx.devices import DeviceProfile
 
 if TYPE_CHECKING:
     from addictidx.acquire.hub import StreamHub

@@ -22,6 +22,7 @@ import json
 import numpy as np
 
 from addictidx.acquire.decoders._errors import as_bytes, decode_error
+from addictidx.devices.framing import encode_muse_command
 
 __all__ = [
     "EEG_SCALE_UV",
@@ -80,37 +81,6 @@ def _check_len(decoder: str, payload: bytes, expected: int = NOTIFICATION_BYTES)
 
 def _seq(payload: bytes) -> int:
     return (payload[0] << 8) | payload[1]
-
-
-def encode_muse_command(ascii_command: str) -> bytes:
-    """Encode a control command for characteristic ``273e0001``.
-
-    Parameters
-    ----------
-    ascii_command : str
-        The command text, e.g. ``"v1"``, ``"p21"``, ``"d"``, ``"dc001"``.
-
-    Returns
-    -------
-    payload : bytes
-        ``len(ascii_command) + 1``, the ASCII bytes, then ``0x0A``.
-
-    Examples
-    --------
-    >>> encode_muse_command("v1").hex()
-    '0376310a'
-    """
-    if not isinstance(ascii_command, str) or not ascii_command:
-        raise ValueError(f"Muse command must be a non-empty str, got {ascii_command!r}.")
-    try:
-        body = ascii_command.encode("ascii")
-    except UnicodeEncodeError:
-        raise ValueError(f"Muse command must be ASCII, got {ascii_command!r}.") from None
-    if b"\n" in body or len(body) > 253:
-        raise ValueError(
-            f"Muse command must be <= 253 characters without a newline, got {ascii_command!r}."
-        )
-    return bytes([len(body) + 1]) + body + b"\n"
 
 
 def unpack_uint12(b: bytes) -> np.ndarray:

@@ -15,9 +15,9 @@ from types import MappingProxyType
 from typing import Any
 
 from addictidx._core.errors import ProfileError
-from addictidx.acquire.decoders import DECODERS
-from addictidx.acquire.profile_model import (
+from addictidx.devices.model import (
     CLOCKS,
+    DECODER_KEYS,
     FRAMINGS,
     PROTOCOLS,
     STREAM_KINDS,
@@ -306,10 +306,10 @@ def _parse_stream(c: _Checker, s: Any, i: int) -> StreamProfile:
         sfreq = c.number(s, "sfreq", p, positive=True)
     unit = c.text(s, "unit", p)
     decoder = c.get(s, "decoder", p, (str,))
-    if decoder not in DECODERS:
+    if decoder not in DECODER_KEYS:
         raise c.fail(
             f"{p}.decoder",
-            f"unknown decoder key {decoder!r}; known keys: {', '.join(sorted(DECODERS))}",
+            f"unknown decoder key {decoder!r}; known keys: {', '.join(sorted(DECODER_KEYS))}",
         )
     channels = c.str_list(s, "channels", p, nonempty=True)
     has_one, has_map = "characteristic" in s, "characteristics" in s

@@ -1,7 +1,7 @@
 """What a device profile holds: frozen dataclasses for a device, its control and its streams.
 
 The values come from ``firmware_profiles/*.toml`` (validated by
-:mod:`addictidx.acquire.profile_schema`, loaded by :mod:`addictidx.acquire.profiles`); this
+:mod:`addictidx.devices.schema`, loaded by :mod:`addictidx.devices.loader`); this
 module only defines their shape and the small conversions every consumer shares, such as
 :func:`scaler` (``value = scale * (raw + offset)``, the profile's unit conversion).
 """
@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 
 from addictidx._core.types import StreamSpec
-from addictidx.acquire.decoders import DECODERS
-from addictidx.acquire.decoders.muse_classic import encode_muse_command
+from addictidx.devices.framing import encode_hex_command, encode_muse_command
 
 __all__ = [
     "PROTOCOLS",
     "FRAMINGS",
     "STREAM_KINDS",
     "CLOCKS",
+    "DECODER_KEYS",
     "CounterSpec",
     "CommandSequence",
     "ControlProfile",
@@ -37,6 +37,21 @@ PROTOCOLS = ("muse-classic", "muse-athena", "hrs", "polar-pmd+hrs")
 FRAMINGS = ("muse-ascii", "hex")
 STREAM_KINDS = ("eeg", "ppg", "optics", "acc", "gyro", "telemetry", "hr", "rr", "ecg", "battery")
 CLOCKS = ("host", "device")
+#: Decoder keys a stream may name: the keys of :data:`addictidx.acquire.decoders.DECODERS`
+#: (a test keeps the two equal; listed here so that profiles load without the decoders).
+DECODER_KEYS = (
+    "muse.eeg",
+    "muse.ppg",
+    "muse.acc",
+    "muse.gyro",
+    "muse.telemetry",
+    "muse.control",
+    "athena.packet",
+    "hrs.measurement",
+    "battery.level",
+    "pmd.ecg",
+    "pmd.acc",
+)
 
 
 def scaler(scale: float, offset: float = 0.0) -> Callable[[np.ndarray], np.ndarray]:
@@ -137,7 +152,7 @@ class ControlProfile:
         """Return the bytes written for one command under this profile's framing."""
         if self.framing == "muse-ascii":
             return encode_muse_command(command)
-        return bytes.fromhex(command)
+        return encode_hex_command(command)
 
     def encoded(self, sequence: str) -> tuple[tuple[bytes, float], ...]:
         """Return ``((payload, delay_after_s), ...)`` for the named sequence (``()`` if absent).
@@ -171,7 +186,7 @@ class StreamProfile:
     unit : str
         Unit of the decoded values.
     decoder : str
-        Key in :data:`addictidx.acquire.decoders.DECODERS`.
+        Key in :data:`addictidx.acquire.decoders.DECODERS` (one of :data:`DECODER_KEYS`).
     channels : tuple of str
         Channel names in data-row order.
     routes : Mapping of str to tuple of str
@@ -229,11 +244,6 @@ class StreamProfile:
     def characteristics(self) -> tuple[str, ...]:
         """Characteristic UUIDs to subscribe to, in profile order."""
         return tuple(self.routes)
-
-    @property
-    def decode(self) -> Callable:
-        """The decoder callable registered under :attr:`decoder`."""
-        return DECODERS[self.decoder]
 
     def quality_for(self, channel: str) -> dict[str, float]:
         """Quality thresholds for ``channel``: defaults merged with its overrides."""
