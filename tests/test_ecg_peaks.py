@@ -317,3 +317,73 @@ def test_ecg_beats_quality_fields_and_hr():
     noise = np.random.default_rng(1).normal(size=int(60 * sfreq))
     qn = ecg_beats(noise, sfreq)
     assert qn.trusted_fraction < 0.2
+
+
+def _xlsx_sheets(path: Path) -> dict:
+    """Numeric columns of every sheet of an .xlsx (stdlib only: zip + XML)."""
+    import re
+    import zipfile
+
+    z = zipfile.ZipFile(path)
+    names = re.findall(r'<sheet name="([^"]+)"', z.read("xl/workbook.xml").decode())
+    strings = re.findall(r"<t[^>]*>([^<]*)</t>", z.read("xl/sharedStrings.xml").decode())
+    out = {}
+    for k, name in enumerate(names, 1):
+        xml = z.read(f"xl/worksheets/sheet{k}.xml").decode()
+        rows = []
+        for r in re.findall(r"<row [^>]*>(.*?)</row>", xml):
+            cells = re.findall(r'<c r="([A-Z]+)\d+"([^>]*)>(?:<v>([^<]*)</v>)?', r)
+            rows.append(
+                {c: strings[int(v)] if 't="s"' in a else float(v) for c, a, v in cells if v}
+            )
+        cols = sorted(rows[0])
+        out[name] = {rows[0][c]: np.array([r.get(c, np.nan) for r in rows[1:]]) for c in cols}
+    return out
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("subject", ["Vp01", "Vp02"])
+def test_biopsykit_ecg_matches_its_rpeak_results(subject):
+    """BioPsyKit's example ECGs (256 Hz) and its own R-peak results per phase: every one of its
+    beats is ours within one sample; our only additional beats sit in holes of its list (an interval
+    of >= 1.4 median RR, beats it dropped) and are trusted."""
+    import pandas as pd
+
+    folder = _shared() / "biopsykit-example-muse-eeg-and-ecg"
+    xlsx = folder / "ecg_processing_results" / f"rpeaks_result_{subject}.xlsx"
+    if not xlsx.exists():
+        pytest.skip(f"BioPsyKit example data not found in {folder}")
+    ecg = pd.read_csv(folder / f"ecg_sample_{subject}_256Hz.csv.gz")
+    t0 = pd.Timestamp(ecg.utc_time.iloc[0])
+    res = ecg_beats(ecg.ecg_raw.to_numpy(float), 256.0)
+    ours = res.peaks / 256.0
+    for phase, sheet in _xlsx_sheets(xlsx).items():
+        local = pd.to_datetime(sheet["time"], unit="D", origin=pd.Timestamp("1899-12-30"))
+        ref = (local.tz_localize("Europe/Berlin").tz_convert("UTC") - t0).total_seconds()
+        ref = np.asarray(ref)
+        inside = (ours >= ref[0] - 0.05) & (ours <= ref[-1] + 0.05)
+        se, _ = _score(ours[inside], ref, tol=1.01 / 256.0)  # within one sample (3.9 ms)
+        assert se == 1.0, (phase, se)
+        med = np.median(np.diff(ref))
+        for k in np.flatnonzero(inside):
+            if np.min(np.abs(ref - ours[k])) > 0.075:
+                j = np.searchsorted(ref, ours[k])
+                assert ref[j] - ref[j - 1] >= 1.4 * med and res.trusted[k], (phase, ours[k])
+
+
+@pytest.mark.shared_data
+def test_pyhrv_bitalino_sample_ecg_matches_neurokit():
+    """pyhrv's bundled BITalino ECG (1000 Hz, 22 s, no annotations): the same 29 beats as
+    NeuroKit2, each within 10 ms."""
+    import gzip
+
+    path = _shared() / "pypi-bundled-samples" / "pyhrv" / "SampleECG.txt.gz"
+    if not path.exists():
+        pytest.skip(f"pyhrv SampleECG not found at {path}")
+    with gzip.open(path, "rt") as fh:
+        rows = [ln.split() for ln in fh if not ln.startswith("#")]
+    ecg = np.array(rows, dtype=float)[:, -1]  # column A2 = ECG (10-bit ADC)
+    ours = ecg_beats(ecg, 1000.0)
+    nk = nk_rpeaks(ecg, 1000)
+    assert ours.peaks.size == nk.size == 29
+    assert _score(ours.peaks / 1000.0, nk / 1000.0, tol=0.01) == (1.0, 1.0)
