@@ -387,3 +387,22 @@ def test_pyhrv_bitalino_sample_ecg_matches_neurokit():
     nk = nk_rpeaks(ecg, 1000)
     assert ours.peaks.size == nk.size == 29
     assert _score(ours.peaks / 1000.0, nk / 1000.0, tol=0.01) == (1.0, 1.0)
+
+
+@pytest.mark.shared_data
+def test_search_back_does_not_invent_beats_in_a_pause():
+    """3-s pauses (flat baseline + 10 uV noise) cut into record 100: no beat inside, and the
+    beats around each pause are kept."""
+    sig, beats, _, _ = _mitbih100()
+    n = 300 * 360
+    x = (sig[:n, 0] - 1024) / 200.0
+    rng = np.random.default_rng(0)
+    for t0 in np.arange(20.0, 280.0, 30.0):
+        y = x.copy()
+        i, m = int(t0 * 360), int(3.0 * 360)
+        y[i : i + m] = np.median(y[i - 360 : i]) + rng.normal(0.0, 0.01, m)
+        p = detect_rpeaks(y, 360.0)
+        assert not np.any((p >= i + 36) & (p < i + m - 36)), t0
+        ref = beats[(beats < n) & ((beats < i - 36) | (beats >= i + m + 36))] / 360.0
+        se, _ = _score(p / 360.0, ref)
+        assert se == 1.0, (t0, se)

@@ -21,7 +21,8 @@ Kubios reports as "beats corrected (%)" and which gates the index (< 5 %, EVIDEN
 
     ``compat="neurokit"`` reproduces NeuroKit2 exactly (same artefacts in every pass, same
     corrected beats to the sample, same ``n_corrected``; tested on 60 random windows of
-    PhysioNet RR and on the Polar H10 PVC recording): the RR are put on their sample grid
+    PhysioNet 24-h RR and on 60 windows of the bundled nsr2db and Polar H10 PVC series with
+    injected missed, extra and premature beats): the RR are put on their sample grid
     (``sfreq``, default 1000 Hz) and every beat NeuroKit2 inserts or moves is truncated to a
     whole sample, as its ``_correct_missed`` / ``_correct_misaligned`` do by casting to int.
 
