@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._core.types import QualityReport
+from ..devices import stream_profile
 from .bands import EEG_BANDS, band_power
 from .eeg_quality import (
     EEGEpochChecks,
@@ -76,8 +77,8 @@ INDEX_FEATURE_NAMES: tuple[str, ...] = (
     "eeg_alpha_beta_ratio_temporal",
 )
 
-#: EEG channels the index features need (Muse layout).
-INDEX_EEG_CHANNELS: tuple[str, ...] = ("TP9", "AF7", "AF8", "TP10")
+#: EEG channels the index features need: the electrodes of a Muse headband (from its profile).
+INDEX_EEG_CHANNELS: tuple[str, ...] = stream_profile("muse-2", "eeg").channels
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ import numpy as np
 
 from addictidx._core.types import Chunk, StreamSpec
 from addictidx.acquire import GapRecord
+from addictidx.devices import stream_profile
 from addictidx.interop.lsl_out import import_lsl
 
 __all__ = ["LslSource", "LslStreamNotFound", "rr_unit_scale"]
@@ -90,7 +91,7 @@ class LslSource:
     ----------
     eeg_stream, rr_stream : str | None
         LSL stream names (at least one).
-    eeg_channels : sequence of str
+    eeg_channels : sequence of str | None
         The EEG channels the pipeline needs, in order (from the headband's profile); other
         channels of the stream (``Right AUX``...) are ignored. A missing one is an error.
     headband, strap : str
@@ -105,13 +106,15 @@ class LslSource:
         *,
         eeg_stream: str | None,
         rr_stream: str | None,
-        eeg_channels: Sequence[str] = ("TP9", "AF7", "AF8", "TP10"),
+        eeg_channels: Sequence[str] | None = None,
         headband: str = "muse-2",
         strap: str = "generic-hrs",
         timeout: float = 10.0,
     ) -> None:
         if not eeg_stream and not rr_stream:
             raise ValueError("An LSL source needs --eeg-stream and/or --rr-stream.")
+        if eeg_channels is None:  # the headband profile's electrodes
+            eeg_channels = stream_profile(headband, "eeg").channels
         self._lsl = import_lsl()
         self.gaps: list[GapRecord] = []
         self.rr_unit_note: str | None = None

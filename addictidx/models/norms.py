@@ -129,14 +129,17 @@ def eeg_reference_values(csv_paths: Iterable[str | Path]) -> dict[str, dict[str,
 
     names = ("eeg_beta_rel_frontal", "eeg_alpha_beta_ratio_temporal")
     values: dict[str, list[float]] = {n: [] for n in names}
-    channels = ["TP9", "AF7", "AF8", "TP10"]
+    from addictidx.devices import stream_profile
+
+    eeg = stream_profile("muse-2", "eeg")  # the electrodes and rate of a Muse (muse-lsl CSV)
+    channels = list(eeg.channels)
     for p in csv_paths:
         d = np.genfromtxt(p, delimiter=",", names=True)
         try:
             x = np.vstack([d[c] for c in channels])
         except ValueError:
-            raise DataFormatError(f"{p}: needs columns TP9, AF7, AF8, TP10.") from None
-        feats, _ = compute_index_features(x, 256.0, channels, None)
+            raise DataFormatError(f"{p}: needs columns {', '.join(channels)}.") from None
+        feats, _ = compute_index_features(x, eeg.sfreq, channels, None)
         for n in names:
             if np.isfinite(feats.get(n, np.nan)):
                 values[n].append(float(feats[n]))

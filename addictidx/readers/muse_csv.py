@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from addictidx._core.errors import DataFormatError
+from addictidx.devices import stream_profile
 from addictidx.readers.limits import DEFAULT_LIMITS, ReaderLimits, check_samples
 from addictidx.readers.recording import Annotation, Recording, timestamp_gaps
 from addictidx.readers.tables import read_numeric_columns
@@ -21,8 +22,8 @@ from addictidx.readers.textfile import display_name, plain_file_head, read_bytes
 
 __all__ = ["MUSE_EEG_CHANNELS", "read_muse_csv", "read_mind_monitor_csv"]
 
-#: The four EEG electrodes of every Muse, in the order muse-lsl writes them.
-MUSE_EEG_CHANNELS: tuple[str, ...] = ("TP9", "AF7", "AF8", "TP10")
+#: The four EEG electrodes of every Muse, in the order muse-lsl writes them (from the profile).
+MUSE_EEG_CHANNELS: tuple[str, ...] = stream_profile("muse-2", "eeg").channels
 
 
 def _header(raw: bytes, name: str, what: str) -> list[str]:

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from addictidx._core.errors import DataFormatError
+from addictidx.devices import stream_profile
 from addictidx.readers.limits import DEFAULT_LIMITS, ReaderLimits, check_rate, check_samples
 from addictidx.readers.recording import Recording, timestamp_gaps
 from addictidx.readers.rr import rr_unit_from_values
 
 __all__ = ["XdfStreamHeader", "read_xdf_stream_headers", "read_xdf"]
 
-MUSE_CHANNELS = ("TP9", "AF7", "AF8", "TP10")
+MUSE_CHANNELS = stream_profile("muse-2", "eeg").channels  # the Muse electrodes, from the profile
 _MAX_CHANNELS = 4096
 _UNIT_TO_UV = {
     "microvolts": 1.0,
