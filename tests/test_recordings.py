@@ -144,3 +144,84 @@ def test_shared_files_with_quirks():
     eeg, times, sfreq = rec.data, rec.times, rec.sfreq
     assert sfreq == 256.0 and eeg.shape[0] == 4
     assert np.max(np.diff(times)) > 0.03  # this file has real packet gaps (README: 32-58 ms)
+
+
+def test_vectorized_and_line_readers_agree(tmp_path, monkeypatch):
+    """The pyarrow path, the numpy fallback and the line-by-line reader (Python ``float()``)
+    give identical arrays for muse-lsl, Mind Monitor and Polar H10 CSVs."""
+    import importlib.util
+
+    from addictidx.readers import muse_csv, polar_h10, read_mind_monitor_csv, read_polar_h10_csv
+    from addictidx.readers.textfile import read_bytes
+
+    rows = [[i % 7 - 3.25, 2.5, -0.001, 1e3, 5, 0] for i in range(600)]
+    p = tmp_path / "m.csv"
+    p.write_text(_csv(rows).getvalue())
+    fast = read_muse_csv(p)
+    raw, name = read_bytes(p)
+    want = ["timestamps", "TP9", "AF7", "AF8", "TP10"]
+    lines = muse_csv._lines_to_array(raw, name, HEADER.split(","), want)
+    np.testing.assert_array_equal(fast.data, lines[1:])
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda n, *a: None if n == "pyarrow" else real_find_spec(n, *a),
+    )
+    np.testing.assert_array_equal(read_muse_csv(p).data, fast.data)  # numpy.loadtxt fallback
+    monkeypatch.undo()
+
+    mm = tmp_path / "mm.csv"
+    mm.write_text(
+        "TimeStamp,RAW_TP9,RAW_AF7,RAW_AF8,RAW_TP10,Elements\n"
+        + "".join(f"2024-05-01 10:00:{i / 256:06.3f},{i},2,,4,\n" for i in range(300))
+        + "2024-05-01 10:00:01.000,,,,,/muse/event/blink\n"
+    )
+    a = read_mind_monitor_csv(mm)
+    raw, name = read_bytes(mm)
+    b = muse_csv._mind_monitor_lines(raw, name, 0.1, muse_csv.DEFAULT_LIMITS)
+    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_array_equal(a.times, b.times)
+    assert a.annotations == b.annotations and a.annotations[0].text == "/muse/event/blink"
+
+    h10 = tmp_path / "h10.csv"
+    h10.write_text(
+        "time_ns,ecg_mV,hr_bpm,rr_ms\n"
+        + "".join(
+            f"{1700000000000000000 + i * 7692307},{(i % 13) / 10:.3f},"
+            + ("60," if i % 130 == 0 else ",")
+            + ("1000.0" if i % 130 == 0 else "")
+            + "\n"
+            for i in range(400)
+        )
+    )
+    c = read_polar_h10_csv(h10)
+    monkeypatch.setattr(polar_h10, "_fast", lambda raw: None)
+    d = read_polar_h10_csv(h10)
+    np.testing.assert_array_equal(c.time_ns, d.time_ns)
+    for k in ("ecg_mv", "hr_bpm", "rr_ms"):
+        np.testing.assert_array_equal(getattr(c, k), getattr(d, k))
+    assert c.time_ns[1] - c.time_ns[0] == 7692307 and np.isfinite(c.rr_ms).sum() == 4
+
+
+def test_timestamp_jumps_are_gaps_and_fill_gaps_puts_them_on_the_grid():
+    from addictidx.readers.recording import fill_gaps
+
+    rows = [[i, 0, 0, 0, 0, 0] for i in range(1024)]
+    text = _csv(rows).getvalue().splitlines()
+    # from data row 600 on, time jumps 1.5 s: 384 samples missing at 256 Hz
+    text = text[:601] + [
+        f"{float(r.split(',', 1)[0]) + 1.5:.6f},{r.split(',', 1)[1]}" for r in text[601:]
+    ]
+    rec = read_muse_csv(io.StringIO("\n".join(text) + "\n"))
+    assert len(rec.gaps) == 1
+    g = rec.gaps[0]
+    assert g.onset_s == pytest.approx(600 / 256, abs=1e-6)  # one period after row 599
+    assert g.duration_s == pytest.approx(1.5, abs=1e-6) and "1.504 s" in g.reason
+    filled = fill_gaps(rec)
+    assert filled.times is None and filled.data.shape == (4, 1024 + 384)
+    assert np.isnan(filled.data[:, 600:984]).all()
+    np.testing.assert_array_equal(filled.data[0, :600], np.arange(600))
+    np.testing.assert_array_equal(filled.data[0, 984:], np.arange(600, 1024))
+    assert filled.gaps[0].onset_s == pytest.approx(600 / 256)
+    assert fill_gaps(read_muse_csv(_csv(rows))) is not None  # no gap: unchanged

@@ -17,7 +17,7 @@ from addictidx._core.errors import DataFormatError
 from addictidx.devices import stream_profile
 from addictidx.readers.limits import DEFAULT_LIMITS, ReaderLimits, check_samples
 from addictidx.readers.recording import Annotation, Recording, timestamp_gaps
-from addictidx.readers.tables import read_numeric_columns
+from addictidx.readers.tables import read_numeric_columns, read_typed_columns
 from addictidx.readers.textfile import display_name, plain_file_head, read_bytes
 
 __all__ = ["MUSE_EEG_CHANNELS", "read_muse_csv", "read_mind_monitor_csv"]
@@ -104,8 +104,8 @@ def read_muse_csv(
         Columns to return, in this order, located by header **name** (default the four EEG
         electrodes ``TP9, AF7, AF8, TP10``; add ``"Right AUX"`` for the AUX electrode).
     sfreq : float | None
-        Expected sampling frequency in Hz. The mean rate of the ``timestamps`` column,
-        ``(n_times - 1) / (last - first)``, must match it within ``sfreq_tolerance`` (relative),
+        Expected sampling frequency in Hz. The mean rate of the ``timestamps`` column
+        (samples per second over the steps not longer than ``gap_s``) must match it within ``sfreq_tolerance`` (relative),
         and this nominal value is returned (muse-lsl writes timestamps rounded to 1 ms, so the
         nominal rate is more exact than any estimate). ``None`` returns the estimate instead
         (which must be within ``limits``).
@@ -173,10 +173,11 @@ def read_muse_csv(
     span = float(stamps[-1] - stamps[0])
     if not span > 0:
         raise DataFormatError(f"{name}: timestamps do not advance (all equal to {stamps[0]!r}).")
-    # mean rate over the whole file: robust to the 1 ms rounding of muse-lsl timestamps (the
-    # median interval of 1/256 s rounded to ms is 4 ms = 250 Hz); a few dropped packets bias
-    # it by far less than the tolerance.
-    est = (stamps.size - 1) / span
+    # mean rate over the whole file, gaps (steps > gap_s) left out: robust to the 1 ms
+    # rounding of muse-lsl timestamps (the median interval of 1/256 s rounded to ms is 4 ms =
+    # 250 Hz); a few dropped packets shorter than gap_s bias it by far less than the tolerance.
+    steady = dt[dt <= gap_s]
+    est = steady.size / float(steady.sum()) if steady.size and steady.sum() > 0 else 0.0
     if sfreq is not None:
         if abs(est - sfreq) > sfreq_tolerance * sfreq:
             raise DataFormatError(
@@ -230,10 +231,41 @@ def read_mind_monitor_csv(
     -------
     recording : Recording
     """
+    raw, name = read_bytes(path_or_file)
+    header = _header(raw, name, "Mind Monitor CSV")
+    want = ["TimeStamp"] + [f"RAW_{c}" for c in MUSE_EEG_CHANNELS]
+    if all(c in header for c in want):
+        types = {"TimeStamp": "time_ms", **{c: "float" for c in want[1:]}}
+        if "Elements" in header:
+            types["Elements"] = "text"
+        cols = read_typed_columns(raw, types)
+        if cols is not None:
+            del raw
+            return _mind_monitor_from_columns(cols, want, name, gap_s, limits)
+    return _mind_monitor_lines(raw, name, gap_s, limits)
+
+
+def _mind_monitor_from_columns(cols, want, name, gap_s, limits) -> Recording:
+    """The vectorized Mind Monitor path: marker rows -> annotations, blank EEG cells -> NaN."""
+    st_ms = cols["TimeStamp"]
+    eeg = np.vstack([cols[c] for c in want[1:]])
+    blank = np.isnan(eeg).all(axis=0)
+    el = cols.get("Elements")
+    marker = blank & cols["Elements:present"] if el is not None else np.zeros_like(blank)
+    keep = ~marker  # as the line reader: other rows with blank EEG cells are NaN samples
+    st = st_ms[keep] / 1000.0
+    data = np.ascontiguousarray(eeg[:, keep])
+    if data.shape[1] < 2:
+        raise DataFormatError(f"{name}: needs at least 2 EEG rows, got {data.shape[1]}.")
+    marks = [(st_ms[i] / 1000.0, str(el[i]).strip()) for i in np.flatnonzero(marker)]
+    return _mind_monitor_recording(name, st, data, marks, gap_s, limits)
+
+
+def _mind_monitor_lines(raw: bytes, name: str, gap_s: float, limits) -> Recording:
+    """The line-by-line Mind Monitor reader (names a bad line and column)."""
     import csv
     import io
 
-    raw, name = read_bytes(path_or_file)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -282,18 +314,24 @@ def read_mind_monitor_csv(
         stamps.append(ts)
     if len(values) < 2:
         raise DataFormatError(f"{name}: needs at least 2 EEG rows, got {len(values)}.")
-    st = np.asarray(stamps)
+    data = np.asarray(values, dtype=np.float64).T
+    return _mind_monitor_recording(name, np.asarray(stamps), data, marks, gap_s, limits)
+
+
+def _mind_monitor_recording(name, st, data, marks, gap_s, limits) -> Recording:
     span = st[-1] - st[0]
     if not span > 0:
         raise DataFormatError(f"{name}: time stamps do not advance.")
-    sfreq = (st.size - 1) / span
+    dt = np.diff(st)
+    steady = dt[dt <= gap_s]  # gaps left out; repeated stamps (per-packet stamping) kept
+    total = float(steady.sum())
+    sfreq = steady.size / total if total > 0 else (st.size - 1) / span
     if abs(sfreq - 256.0) < 0.05 * 256.0:
         sfreq = 256.0
     else:
         from addictidx.readers.limits import check_rate
 
         check_rate(name, sfreq, limits, "sampling rate from the time stamps")
-    data = np.asarray(values, dtype=np.float64).T
     times = st - st[0]
     return Recording(
         data=data,

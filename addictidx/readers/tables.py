@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["read_numeric_columns"]
+__all__ = ["read_numeric_columns", "read_typed_columns"]
 
 _BLOCK = 1 << 22
 
@@ -97,3 +97,57 @@ def read_numeric_columns(source, header: list[str], names: Sequence[str]) -> np.
                 source = f.read()
         return _numpy_columns(source, header, names)
     return _pyarrow_columns(source, names)
+
+
+def read_typed_columns(source, types: dict[str, str]) -> dict[str, np.ndarray] | None:
+    """Typed columns of a CSV with empty cells allowed, or None (no pyarrow, or refused).
+
+    Parameters
+    ----------
+    source : bytes | str | path-like
+        File content or the path of a plain file.
+    types : dict
+        Column name -> ``"float"`` (float64, empty = NaN), ``"time_ms"`` (``yyyy-mm-dd
+        hh:mm:ss.fff`` -> int64 ms, no empty cell allowed) or ``"text"`` (object array,
+        empty = None).
+
+    Returns
+    -------
+    columns : dict of ndarray | None
+    """
+    if importlib.util.find_spec("pyarrow") is None:
+        return None
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    arrow = {"float": pa.float64(), "time_ms": pa.timestamp("ms"), "text": pa.string()}
+    src = pa.py_buffer(source) if isinstance(source, (bytes, bytearray)) else os.fspath(source)
+    try:
+        table = pacsv.read_csv(
+            src,
+            read_options=pacsv.ReadOptions(block_size=_BLOCK, use_threads=False),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=list(types),
+                column_types={k: arrow[v] for k, v in types.items()},
+                null_values=[""],
+                strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowKeyError, pa.ArrowNotImplementedError, OSError):
+        return None
+    out: dict[str, np.ndarray] = {}
+    for name, kind in types.items():
+        col = table.column(name)
+        if kind == "time_ms":
+            if col.null_count:
+                return None
+            out[name] = col.cast(pa.int64()).to_numpy()
+        elif kind == "float":
+            out[name] = col.to_numpy().astype(np.float64, copy=False)
+        else:
+            import pyarrow.compute as pc
+
+            out[name] = col.to_numpy(zero_copy_only=False)
+            valid = pc.and_(pc.is_valid(col), pc.not_equal(pc.utf8_trim_whitespace(col), ""))
+            out[name + ":present"] = valid.to_numpy(zero_copy_only=False).astype(bool)
+    return out
