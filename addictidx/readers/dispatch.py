@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path
 
 from addictidx._core.errors import DataFormatError
-from addictidx.readers.limits import DEFAULT_LIMITS, ReaderLimits
+from addictidx.readers.limits import ReaderLimits, limits_from_profiles
 from addictidx.readers.recording import Recording
 
 __all__ = ["read_recording", "sniff_format"]
@@ -97,7 +97,7 @@ def _looks_like_rr(head: bytes) -> bool:
 
 
 def read_recording(
-    path, *, limits: ReaderLimits = DEFAULT_LIMITS, rr_unit: str | None = None
+    path, *, limits: ReaderLimits | None = None, rr_unit: str | None = None
 ) -> Recording:
     """Read a recording of any supported format (recognised by content).
 
@@ -105,9 +105,10 @@ def read_recording(
     ----------
     path : str | path-like
         The file.
-    limits : ReaderLimits
+    limits : ReaderLimits | None
         Header sanity bounds (rates, record durations, output size), checked before any
-        large allocation.
+        large allocation. Default: :func:`~addictidx.readers.limits.limits_from_profiles`
+        (signal rates within 1/8 to 8x the rates of the shipped device profiles).
     rr_unit : {"s", "ms"} | None
         Unit of RR values in an RR file that does not name it (``None``: detected, with a
         note in ``Recording.notes``).
@@ -122,6 +123,8 @@ def read_recording(
         One line naming the file and what is wrong.
     """
     p = Path(path)
+    if limits is None:
+        limits = limits_from_profiles()
     try:
         return _read(p, limits, rr_unit)
     except DataFormatError:
