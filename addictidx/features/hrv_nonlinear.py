@@ -31,6 +31,8 @@ import math
 
 import numpy as np
 
+from .welch_plan import PlanCache
+
 __all__ = ["dfa_alpha", "poincare_nonlinear", "sample_entropy"]
 
 #: Up to this many templates (and candidate pairs), sample entropy tests candidate pairs.
@@ -40,6 +42,9 @@ _PAIR_MAX_CANDIDATES = 1 << 21
 _DFA_GATHER_MAX_SCALE = 11
 #: Elements gathered per batch of small scales (bounds the temporaries to a few MB).
 _DFA_GATHER_BATCH = 1 << 18
+#: DFA index plans by (n, scales); the live path repeats the same window length.
+_DFA_PLANS = PlanCache(maxsize=16)
+_DFA_PLAN_CACHE_MAX_N = 20000
 
 
 def poincare_nonlinear(out: dict, ms, nn, d, pair_ok, n: int, nk: bool) -> None:
@@ -235,27 +240,45 @@ def _alpha(scales: np.ndarray, fl: np.ndarray) -> float:
 def _fluctuations(y: np.ndarray, scales: np.ndarray) -> np.ndarray:
     """F(s) = sqrt(mean residual variance > 1e-8) per scale (NaN when no segment is left)."""
     n = y.size
+    if n <= _DFA_PLAN_CACHE_MAX_N:
+        key = (n, scales.tobytes(), _DFA_GATHER_BATCH)
+        plan = _DFA_PLANS.get(key, lambda: _dfa_plan(n, scales))
+    else:  # long recordings: the index arrays are built for this call only
+        plan = _dfa_plan(n, scales)
     var_sum = np.zeros(scales.size)
     var_cnt = np.zeros(scales.size)
+    for part in plan:
+        var, idx = part.variances(y)
+        keep = var > 1e-08  # NeuroKit2 drops (near-)constant segments
+        var_sum += np.bincount(idx[keep], weights=var[keep], minlength=scales.size)
+        var_cnt += np.bincount(idx[keep], minlength=scales.size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(var_cnt > 0, np.sqrt(var_sum / var_cnt), np.nan)
+
+
+def _dfa_plan(n: int, scales: np.ndarray):
+    """Index arrays for every segment of every scale (they depend on n and the scales only)."""
     if 2 * n * scales.size <= 4 * _DFA_GATHER_BATCH:  # short series: gather every scale
         small = np.arange(scales.size)
     else:
         small = np.flatnonzero(scales <= _DFA_GATHER_MAX_SCALE)
+    parts: list = []
     i = 0
     while i < small.size:  # batches of small scales, gathered segments
         j, size = i, 0
         while j < small.size and (j == i or size < _DFA_GATHER_BATCH):
             size += 2 * n
             j += 1
-        _gathered(y, scales, small[i:j], var_sum, var_cnt)
+        parts.append(_Gathered(n, scales, small[i:j]))
         i = j
-    large = np.setdiff1d(np.arange(scales.size), small)
+    is_small = np.zeros(scales.size, dtype=bool)
+    is_small[small] = True
+    large = np.flatnonzero(~is_small)
     if large.size:
         group = np.floor(np.log2(scales[large])).astype(np.int64)
         for g in np.unique(group):
-            _blocked(y, scales, large[group == g], int(g), var_sum, var_cnt)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(var_cnt > 0, np.sqrt(var_sum / var_cnt), np.nan)
+            parts.append(_Blocked(n, scales, large[group == g], int(g)))
+    return tuple(parts)
 
 
 def _segments(n: int, scales: np.ndarray, which: np.ndarray):
@@ -267,64 +290,71 @@ def _segments(n: int, scales: np.ndarray, which: np.ndarray):
     return a, scales[idx], idx
 
 
-def _accumulate(var, idx, var_sum, var_cnt) -> None:
-    keep = var > 1e-08  # NeuroKit2 drops (near-)constant segments
-    var_sum += np.bincount(idx[keep], weights=var[keep], minlength=var_sum.size)
-    var_cnt += np.bincount(idx[keep], minlength=var_cnt.size)
-
-
-def _gathered(y, scales, which, var_sum, var_cnt) -> None:
+class _Gathered:
     """Residual variance of each segment of small scales, from its gathered samples."""
-    a, s, idx = _segments(y.size, scales, which)
-    offsets = np.concatenate([[0], np.cumsum(s)[:-1]])
-    total = int(s.sum())
-    seg_of = np.repeat(np.arange(a.size), s)
-    k = np.arange(total, dtype=np.int64) - offsets[seg_of]  # index inside the segment
-    z = y[a[seg_of] + k] - y[a][seg_of]  # re-centred on the segment's first sample
-    sf = s.astype(np.float64)
-    mean = np.add.reduceat(z, offsets) / sf
-    tc = k - ((sf - 1.0) / 2.0)[seg_of]
-    slope = np.add.reduceat(z * tc, offsets) / (sf * (sf * sf - 1.0) / 12.0)
-    resid = z - mean[seg_of] - slope[seg_of] * tc
-    var = np.add.reduceat(resid * resid, offsets) / sf
-    _accumulate(var, idx, var_sum, var_cnt)
+
+    def __init__(self, n: int, scales: np.ndarray, which: np.ndarray) -> None:
+        a, s, self.idx = _segments(n, scales, which)
+        self.offsets = np.concatenate([[0], np.cumsum(s)[:-1]])
+        self.seg_of = np.repeat(np.arange(a.size), s)
+        k = np.arange(int(s.sum()), dtype=np.int64) - self.offsets[self.seg_of]
+        self.first = a[self.seg_of]
+        self.take = self.first + k
+        sf = s.astype(np.float64)
+        self.sf = sf
+        self.tc = k - ((sf - 1.0) / 2.0)[self.seg_of]  # centred index inside the segment
+        self.stt = sf * (sf * sf - 1.0) / 12.0
+
+    def variances(self, y: np.ndarray):
+        z = y[self.take] - y[self.first]  # re-centred on the segment's first sample
+        mean = np.add.reduceat(z, self.offsets) / self.sf
+        slope = np.add.reduceat(z * self.tc, self.offsets) / self.stt
+        resid = z - mean[self.seg_of] - slope[self.seg_of] * self.tc
+        return np.add.reduceat(resid * resid, self.offsets) / self.sf, self.idx
 
 
-def _blocked(y, scales, which, g: int, var_sum, var_cnt) -> None:
+class _Blocked:
     """Residual variances of the scales in [2^g, 2^(g+1)) from block-local prefix sums."""
-    n = y.size
-    hop = 1 << (g + 1)  # segments shorter than hop fit in one block of 2*hop
-    length = 2 * hop
-    n_blocks = max(1, -(-(n - 1) // hop))
-    pad = np.zeros(n_blocks * hop + hop)
-    pad[:n] = y
-    blocks = np.lib.stride_tricks.sliding_window_view(pad, length)[::hop][:n_blocks]
-    valid = np.minimum(n - hop * np.arange(n_blocks), length)  # samples of y in each block
-    t = np.arange(length, dtype=np.float64)
-    mask = t[np.newaxis, :] < valid[:, np.newaxis]
-    cnt = valid.astype(np.float64)
-    # least-squares line of each block (its precision does not matter: any line will do)
-    mean_t = (cnt - 1.0) / 2.0
-    mean_y = np.sum(np.where(mask, blocks, 0.0), axis=1) / cnt
-    tc = np.where(mask, t - mean_t[:, np.newaxis], 0.0)
-    stt = np.maximum(np.sum(tc * tc, axis=1), 1.0)
-    slope = np.sum(tc * np.where(mask, blocks - mean_y[:, np.newaxis], 0.0), axis=1) / stt
-    z = np.where(mask, blocks - mean_y[:, np.newaxis] - slope[:, np.newaxis] * tc, 0.0)
-    p1 = np.zeros((n_blocks, length + 1))
-    p2 = np.zeros((n_blocks, length + 1))
-    pk = np.zeros((n_blocks, length + 1))
-    np.cumsum(z, axis=1, out=p1[:, 1:])
-    np.cumsum(z * z, axis=1, out=p2[:, 1:])
-    np.cumsum(z * t, axis=1, out=pk[:, 1:])
-    a, s, idx = _segments(n, scales, which)
-    b = a // hop
-    o = a - b * hop
-    e = o + s
-    s1 = p1[b, e] - p1[b, o]
-    s2 = p2[b, e] - p2[b, o]
-    sk = pk[b, e] - pk[b, o] - o * s1  # sum of (local index) * z over the segment
-    sf = s.astype(np.float64)
-    sty = sk - (sf - 1.0) / 2.0 * s1
-    stt_s = sf * (sf * sf - 1.0) / 12.0
-    var = (s2 - s1 * s1 / sf - sty * sty / stt_s) / sf
-    _accumulate(var, idx, var_sum, var_cnt)
+
+    def __init__(self, n: int, scales: np.ndarray, which: np.ndarray, g: int) -> None:
+        self.hop = hop = 1 << (g + 1)  # segments shorter than hop fit in one block of 2*hop
+        self.length = length = 2 * hop
+        self.n_blocks = n_blocks = max(1, -(-(n - 1) // hop))
+        valid = np.minimum(n - hop * np.arange(n_blocks), length)  # samples of y per block
+        self.t = t = np.arange(length, dtype=np.float64)
+        self.mask = t[np.newaxis, :] < valid[:, np.newaxis]
+        cnt = valid.astype(np.float64)
+        self.cnt = cnt
+        # least-squares line of each block (its precision does not matter: any line will do)
+        self.tc = np.where(self.mask, t - ((cnt - 1.0) / 2.0)[:, np.newaxis], 0.0)
+        self.stt_block = np.maximum(np.sum(self.tc * self.tc, axis=1), 1.0)
+        a, s, self.idx = _segments(n, scales, which)
+        self.b = a // hop
+        self.o = a - self.b * hop
+        self.e = self.o + s
+        sf = s.astype(np.float64)
+        self.sf = sf
+        self.tbar = (sf - 1.0) / 2.0
+        self.stt = sf * (sf * sf - 1.0) / 12.0
+
+    def variances(self, y: np.ndarray):
+        n, hop, length, mask = y.size, self.hop, self.length, self.mask
+        pad = np.zeros(self.n_blocks * hop + hop)
+        pad[:n] = y
+        blocks = np.lib.stride_tricks.sliding_window_view(pad, length)[::hop][: self.n_blocks]
+        mean_y = np.sum(np.where(mask, blocks, 0.0), axis=1) / self.cnt
+        dev = blocks - mean_y[:, np.newaxis]
+        slope = np.sum(self.tc * np.where(mask, dev, 0.0), axis=1) / self.stt_block
+        z = np.where(mask, dev - slope[:, np.newaxis] * self.tc, 0.0)
+        p1 = np.zeros((self.n_blocks, length + 1))
+        p2 = np.zeros((self.n_blocks, length + 1))
+        pk = np.zeros((self.n_blocks, length + 1))
+        np.cumsum(z, axis=1, out=p1[:, 1:])
+        np.cumsum(z * z, axis=1, out=p2[:, 1:])
+        np.cumsum(z * self.t, axis=1, out=pk[:, 1:])
+        b, o, e, sf = self.b, self.o, self.e, self.sf
+        s1 = p1[b, e] - p1[b, o]
+        s2 = p2[b, e] - p2[b, o]
+        sk = pk[b, e] - pk[b, o] - o * s1  # sum of (local index) * z over the segment
+        sty = sk - self.tbar * s1
+        return (s2 - s1 * s1 / sf - sty * sty / self.stt) / sf, self.idx
