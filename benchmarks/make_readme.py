@@ -42,13 +42,13 @@ README = HERE / "README.md"
 PLOT = "cost_vs_work.png"
 
 
-def _run(cmd: list[str], *, pin: bool = False) -> bool:
+def _run(cmd: list[str], *, pin: bool = False, quiet: bool = False) -> bool:
     if pin and shutil.which("taskset"):
         cmd = ["taskset", "-c", "0", *cmd]
     shown = " ".join(Path(c).name if c == sys.executable else c for c in cmd)
     print(f"[make_readme] {shown}", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT)
+    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL if quiet else None)
     print(
         f"[make_readme] exit {proc.returncode} after {time.perf_counter() - t0:.0f} s",
         file=sys.stderr,
@@ -66,7 +66,7 @@ def run_all(quick: bool, pipeline_duration: float) -> None:
     _run(scal + (["--quick"] if quick else []))
     bench = [py, "-m", "addictidx", "bench", "--json", "--out", str(RESULTS / "bench.json")]
     bench += ["--duration", f"{pipeline_duration:g}"]
-    _run(bench, pin=True)
+    _run(bench, pin=True, quiet=True)  # --json also prints it: the file is what we read
     rescore = HERE / "bench_rescore.py"
     if rescore.exists():
         _run([py, str(rescore), "--json", str(RESULTS / "rescore.json")])
