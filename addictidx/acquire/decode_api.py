@@ -33,7 +33,8 @@ Packet contents by characteristic (``DecodedPacket.to_dict()`` shape)::
 * Heart Rate Measurement ``2a37``: stream ``hr``, channels ``hr`` (``bpm``) and ``rr`` (``s``,
   0-n values, exactly ``n/1024``); fields ``hr_bpm``, ``rr_s`` (list, seconds), ``rr_1024``,
   ``contact_supported``, ``contact_detected`` (``None`` when unsupported), ``energy_kj``
-  (``None`` when absent), ``hr_uint16``.
+  (``None`` when absent), ``hr_uint16``, ``hr_plausible`` (HR within 20-250 bpm) and
+  ``rr_plausible`` (per RR: within 0.2-3 s); impossible values are decoded as sent and flagged.
 * Battery Level ``2a19``: stream ``battery``, channel ``battery_pct`` (``%``).
 * Polar PMD control point ``fb005c81``: stream ``control``; a response gives fields ``op``,
   ``op_name``, ``measurement_type``, ``measurement_name``, ``status`` (0 = success),
@@ -41,7 +42,9 @@ Packet contents by characteristic (``DecodedPacket.to_dict()`` shape)::
   a feature read (``0F ...``) gives field ``features``.
 * Polar PMD data ``fb005c82``: stream ``ecg`` (channel ``ECG``, ``uV``) or ``acc`` (``g``);
   ``timestamp_ns`` is the device's own value (ns since 2000-01-01T00:00:00Z, time of the frame's
-  LAST sample), not Unix time (field ``timestamp_unix_ns`` adds the epoch offset).
+  LAST sample), not Unix time (field ``timestamp_unix_ns`` adds the epoch offset). A frame with
+  fewer samples than the stream's ``samples_per_packet`` (a cut frame: the timestamp is that of
+  a sample it lacks) or with none is a :class:`~addictidx._core.errors.DecodeError`.
 
 Every malformed payload raises :class:`~addictidx._core.errors.DecodeError` naming the profile,
 the stream, the characteristic and the byte offset (also as attributes ``profile``, ``stream``,
@@ -55,7 +58,7 @@ from functools import lru_cache
 
 from addictidx._core.errors import DecodeError, ProfileError
 from addictidx.acquire.decode_handlers import PacketHandler, packet_handler
-from addictidx.acquire.decoders._errors import as_bytes, error_offset
+from addictidx.acquire.decoders.decode_errors import as_bytes, error_offset
 from addictidx.acquire.packets import UNITS, DecodedPacket
 from addictidx.acquire.routing import decoder_routes
 from addictidx.devices import DeviceProfile, load_profile

@@ -18,7 +18,7 @@ from types import MappingProxyType
 import numpy as np
 
 from addictidx._core.errors import DecodeError, ProfileError
-from addictidx.acquire.decoders._errors import decode_error
+from addictidx.acquire.decoders.decode_errors import decode_error
 from addictidx.acquire.decoders.hrs import (
     RR_PLAUSIBLE_S,
     decode_battery_level,

@@ -49,7 +49,6 @@ __all__ = [
     "load_eeg_source",
 ]
 
-_SAMPLES_PER_BLOCK = 12
 _MAX_RR_PER_NOTIFICATION = 9  # 20-byte ATT payload (default MTU 23): flags + uint8 HR + 9 x uint16
 BATCH_BLOCKS = 256
 
@@ -189,6 +188,12 @@ class SimulatedHeadband:
         self.profile = as_profile(profile)
         eeg = self.profile.stream("eeg")
         self.data, self.sfreq, self.ch_names = load_eeg_source(data, sfreq, ch_names, eeg.channels)
+        # samples per notification: a device fact of the profile (12 on every classic Muse)
+        self.spp = int(eeg.samples_per_packet or 0)
+        if self.spp < 1:
+            raise ValueError(
+                f"Profile {self.profile.name!r}: its eeg stream has no samples_per_packet."
+            )
         if characteristics is None:
             chars = {ch: uuid for uuid, chans in eeg.routes.items() for ch in chans}
         else:
@@ -201,12 +206,12 @@ class SimulatedHeadband:
         self.characteristics = {c: str(chars[c]).lower() for c in self.ch_names}
         n_times = self.data.shape[1]
         if duration_s is None:
-            self.n_blocks = n_times // _SAMPLES_PER_BLOCK
+            self.n_blocks = n_times // self.spp
         else:
             duration_s = check_positive("duration_s", duration_s)
-            self.n_blocks = int(math.floor(duration_s * self.sfreq / _SAMPLES_PER_BLOCK + 1e-9))
+            self.n_blocks = int(math.floor(duration_s * self.sfreq / self.spp + 1e-9))
         if self.n_blocks < 1:
-            raise ValueError(f"Need at least {_SAMPLES_PER_BLOCK} samples to send one block.")
+            raise ValueError(f"Need at least {self.spp} samples to send one block.")
         if not 0 <= int(start_sequence) <= 0xFFFF:
             raise ValueError(f"start_sequence must be in 0..65535, got {start_sequence!r}.")
         self.start_sequence = int(start_sequence)
@@ -218,7 +223,7 @@ class SimulatedHeadband:
         """The EEG :class:`~addictidx._core.types.StreamSpec` of what this headband sends."""
         eeg = self.profile.stream("eeg")
         return StreamSpec(
-            self.name, eeg.name, eeg.kind, self.ch_names, self.sfreq, eeg.unit, _SAMPLES_PER_BLOCK
+            self.name, eeg.name, eeg.kind, self.ch_names, self.sfreq, eeg.unit, self.spp
         )
 
     @property
@@ -229,12 +234,12 @@ class SimulatedHeadband:
     @property
     def duration_s(self) -> float:
         """Time of the last sample sent, in seconds (``12 * n_blocks / sfreq``)."""
-        return self.n_blocks * _SAMPLES_PER_BLOCK / self.sfreq
+        return self.n_blocks * self.spp / self.sfreq
 
     def sample_index(self, block: int | np.ndarray) -> np.ndarray:
         """Indices into ``data`` (columns) of the 12 samples of block(s) ``block``."""
         b = np.asarray(block, dtype=np.int64)
-        idx = b[..., None] * _SAMPLES_PER_BLOCK + np.arange(_SAMPLES_PER_BLOCK)
+        idx = b[..., None] * self.spp + np.arange(self.spp)
         return idx % self.data.shape[1]
 
     def __iter__(self) -> Iterator[Notification]:
@@ -256,8 +261,8 @@ class SimulatedHeadband:
         rng_order, rng_jitter, rng_drop = (np.random.default_rng(s) for s in ss.spawn(3))
         n_ch = len(self.ch_names)
         uuids = [self.characteristics[c] for c in self.ch_names]
-        last_t = (_SAMPLES_PER_BLOCK - 1) / self.sfreq
-        block_dt = _SAMPLES_PER_BLOCK / self.sfreq
+        last_t = (self.spp - 1) / self.sfreq
+        block_dt = self.spp / self.sfreq
         heap: list[tuple[float, int, Notification]] = []
         counter = 0
         for b0 in range(0, self.n_blocks, BATCH_BLOCKS):

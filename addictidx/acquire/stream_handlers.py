@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from addictidx._core.types import Chunk, StreamSpec
+from addictidx._core.types import Chunk
 from addictidx.acquire.assemble import HrsAssembler, MuseEegAssembler
 from addictidx.acquire.athena_assemble import (
     AthenaEegAssembler,
@@ -34,7 +34,7 @@ from addictidx.acquire.decoders.muse_athena import (
 )
 from addictidx.acquire.decoders.polar_pmd import decode_pmd_ecg
 from addictidx.acquire.events import GapRecord, SkinContact
-from addictidx.devices import DeviceProfile
+from addictidx.devices import DeviceProfile, load_profile
 
 if TYPE_CHECKING:
     from addictidx.acquire.hub import StreamHub
@@ -246,21 +246,13 @@ class HrsHandler(IrregularHandler):
     def __init__(self, hub, device, profile: DeviceProfile, rr: str | None, hr: str | None):
         streams = tuple(s for s in (hr, rr) if s is not None)
         super().__init__(hub, device, streams, hub.silence_s)
-        spec_rr = (
-            profile.stream(rr).spec(device)
-            if rr
-            else StreamSpec(device, "rr", "rr", ("rr",), None, "s")
-        )
-        spec_hr = (
-            profile.stream(hr).spec(device)
-            if hr
-            else StreamSpec(device, "hr", "hr", ("hr",), None, "bpm")
-        )
-        if rr:
-            s_rr = profile.stream(rr)
-            self.asm = HrsAssembler(spec_rr, spec_hr, rr_scale=s_rr.scale, rr_offset=s_rr.offset)
-        else:
-            self.asm = HrsAssembler(spec_rr, spec_hr)
+        # a profile with only one of the two streams: the other is the standard Heart Rate
+        # Service's (the generic-hrs profile), assembled but not buffered
+        std = load_profile("generic-hrs")
+        s_rr = profile.stream(rr) if rr else std.stream("rr")
+        s_hr = profile.stream(hr) if hr else std.stream("hr")
+        spec_rr, spec_hr = s_rr.spec(device), s_hr.spec(device)
+        self.asm = HrsAssembler(spec_rr, spec_hr, rr_scale=s_rr.scale, rr_offset=s_rr.offset)
         self.buf_rr = hub.add_buffer(EventBuffer(spec_rr, hub.event_capacity)) if rr else None
         self.buf_hr = hub.add_buffer(EventBuffer(spec_hr, hub.event_capacity)) if hr else None
         self.last_payload: bytes | None = None

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from addictidx.acquire.decoders._errors import as_bytes, decode_error
+from addictidx.acquire.decoders.decode_errors import as_bytes, decode_error
 
 __all__ = [
     "HR_PLAUSIBLE_BPM",

@@ -39,7 +39,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from addictidx.acquire.decoders._errors import as_bytes, decode_error
+from addictidx.acquire.decoders.decode_errors import as_bytes, decode_error
 
 __all__ = [
     "ATHENA_TAG_BYTES",

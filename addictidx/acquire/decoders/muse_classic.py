@@ -21,7 +21,7 @@ import json
 
 import numpy as np
 
-from addictidx.acquire.decoders._errors import as_bytes, decode_error
+from addictidx.acquire.decoders.decode_errors import as_bytes, decode_error
 from addictidx.devices.framing import encode_muse_command
 
 __all__ = [

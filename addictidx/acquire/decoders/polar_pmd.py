@@ -19,7 +19,7 @@ from types import MappingProxyType
 import numpy as np
 
 from addictidx._core.errors import DecodeError
-from addictidx.acquire.decoders._errors import as_bytes, decode_error
+from addictidx.acquire.decoders.decode_errors import as_bytes, decode_error
 
 __all__ = [
     "PMD_MEASUREMENT_TYPES",
