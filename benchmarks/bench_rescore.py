@@ -39,6 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
+from addictidx.devices import stream_profile
+from addictidx.readers import bundled_muse_eeg
+
 TARGET_CPU_S, TARGET_RSS_MB, TARGET_SPEEDUP = 0.5, 250.0, 3.0
 
 REFERENCE = r"""
@@ -49,10 +52,9 @@ import mne
 import neurokit2 as nk
 from scipy.signal import detrend
 
-eeg_path, rr_path = sys.argv[1], sys.argv[2]
-df = pd.read_csv(eeg_path, usecols=["timestamps", "TP9", "AF7", "AF8", "TP10"])
-sf = 256.0
-x = df[["TP9", "AF7", "AF8", "TP10"]].to_numpy().T
+eeg_path, rr_path, chans, sf = sys.argv[1], sys.argv[2], sys.argv[3].split(","), float(sys.argv[4])
+df = pd.read_csv(eeg_path, usecols=["timestamps", *chans])
+x = df[chans].to_numpy().T
 n = int(2 * sf)
 n_ep = x.shape[1] // n
 ep = x[:, : n_ep * n].reshape(4, n_ep, n).transpose(1, 0, 2)
@@ -66,13 +68,13 @@ def band(lo, hi, p):
     m = (freqs >= lo) & (freqs < hi)
     return p[..., m].sum(axis=-1)
 out = {}
-for i, ch in enumerate(["TP9", "AF7", "AF8", "TP10"]):
+for i, ch in enumerate(chans):
     m = psd[ok[:, i], i].mean(axis=0)
     out[ch] = (band(8, 13, m), band(13, 25, m), band(1, 25, m))
 rr = np.loadtxt(rr_path)
 peaks = nk.intervals_to_peaks(rr * 1000.0, sampling_rate=1000)
 h = nk.hrv_time(peaks, sampling_rate=1000)
-print(float(h["HRV_RMSSD"].iloc[0]), out["AF7"][1] / out["AF7"][2])
+print(float(h["HRV_RMSSD"].iloc[0]), out[chans[1]][1] / out[chans[1]][2])
 """
 
 
@@ -82,13 +84,14 @@ def make_inputs(folder: Path, hours: float = 1.0) -> tuple[Path, Path]:
     with data.joinpath("muse_eeg_notebooks_n170_subject2.csv.gz").open("rb") as f:
         lines = gzip.decompress(f.read()).decode().splitlines()
     header, body = lines[0], [ln.split(",", 1)[1] for ln in lines[1:]]
-    n = int(hours * 3600 * 256)
+    sf = bundled_muse_eeg().sfreq  # the recording's own rate
+    n = int(hours * 3600 * sf)
     t0 = 1_600_000_000.0
     eeg = folder / "muse_1h.csv"
     with open(eeg, "w") as f:
         f.write(header + "\n")
         for i in range(n):
-            f.write(f"{t0 + i / 256:.3f},{body[i % len(body)]}\n")
+            f.write(f"{t0 + i / sf:.3f},{body[i % len(body)]}\n")
     with data.joinpath("nsr2db_nsr004_rr_15min.txt.gz").open("rb") as f:
         rr = np.loadtxt(gzip.open(f, "rt"), comments="#")
     rr = np.tile(rr, int(np.ceil(hours * 3600 / rr.sum())))
@@ -141,7 +144,15 @@ def main(argv=None) -> dict:
         ]
         ref_script = Path(d) / "reference.py"
         ref_script.write_text(REFERENCE)
-        ref_cmd = [sys.executable, str(ref_script), str(eeg), str(rr)]
+        eeg_stream = stream_profile("muse-2", "eeg")  # channel names and rate from the profile
+        ref_cmd = [
+            sys.executable,
+            str(ref_script),
+            str(eeg),
+            str(rr),
+            ",".join(eeg_stream.channels),
+            str(float(eeg_stream.sfreq)),
+        ]
         run_process(ours_cmd, env)  # warm the page cache for both
         run_process(ref_cmd, env)
         ours, ref = [], []
@@ -165,7 +176,12 @@ def main(argv=None) -> dict:
             "ours": [{k: v for k, v in r.items() if k != "stdout"} for r in ours],
             "reference": [{k: v for k, v in r.items() if k != "stdout"} for r in ref],
         },
-        "input": {"eeg_rows": 921_600, "channels": 4, "sfreq_hz": 256.0, "rr_hours": 1.0},
+        "input": {
+            "eeg_rows": int(3600 * eeg_stream.sfreq),
+            "channels": len(eeg_stream.channels),
+            "sfreq_hz": float(eeg_stream.sfreq),
+            "rr_hours": 1.0,
+        },
         "features": feats,
         "targets": {
             "rescore_1h_cpu_s": TARGET_CPU_S,

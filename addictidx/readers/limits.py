@@ -15,10 +15,7 @@ with the shipped profiles).
 from __future__ import annotations
 
 import functools
-import sys
 from dataclasses import dataclass, replace
-from importlib import resources
-from pathlib import Path
 
 from addictidx._core.errors import DataFormatError
 
@@ -86,34 +83,18 @@ def limits_for_rates(rates_hz, *, factor: float = 8.0) -> ReaderLimits:
 def profile_stream_rates() -> tuple[float, ...]:
     """Nominal rates (Hz) of every regularly sampled stream in the shipped device profiles.
 
-    Read straight from ``firmware_profiles/*.toml`` (the ``sfreq`` of each ``[[streams]]``;
-    ``"irregular"`` streams are skipped) so that readers, which sit below ``acquire``, take the
-    device facts from the profiles without loading the full profile machinery. A file that does
-    not parse is skipped here (``addictidx profiles`` reports it).
+    From :mod:`addictidx.devices` (``firmware_profiles/*.toml``); irregular streams (RR, HR)
+    have no rate and are skipped.
     """
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    try:
-        root = resources.files("addictidx.firmware_profiles")
-    except ModuleNotFoundError:  # a source checkout: the top-level folder
-        root = Path(__file__).resolve().parents[2] / "firmware_profiles"
-    rates: list[float] = []
-    try:
-        entries = [e for e in root.iterdir() if e.name.endswith(".toml")]
-    except OSError:
-        return ()
-    for entry in entries:
-        try:
-            doc = tomllib.loads(entry.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        for stream in doc.get("streams", []):
-            v = stream.get("sfreq") if isinstance(stream, dict) else None
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
-                rates.append(float(v))
-    return tuple(sorted(set(rates)))
+    from addictidx.devices import list_profiles, load_profile
+
+    rates = {
+        float(s.sfreq)
+        for name in list_profiles()
+        for s in load_profile(name).streams
+        if isinstance(s.sfreq, (int, float)) and not isinstance(s.sfreq, bool) and s.sfreq > 0
+    }
+    return tuple(sorted(rates))
 
 
 def limits_from_profiles(*, factor: float = 8.0) -> ReaderLimits:
