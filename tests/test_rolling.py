@@ -75,3 +75,45 @@ def test_empty_window_is_reported_not_raised(eeg):
     fs = roll.index_features(0, 10.0, None)
     assert all(math.isnan(v) for v in fs.features.values())
     assert not fs.quality.usable and "rr_missing" in fs.quality.flags
+
+
+def test_batch_equals_single_windows(eeg):
+    """index_features_batch (array operations over many windows) == index_features, exactly
+    for medians, flags and reports; features to 1e-12."""
+    from addictidx.features import nanmedian_axis0
+
+    x, names, sfreq = eeg
+    roll = RollingEpochs(4, sfreq, names, window_s=30.0)
+    n = roll.n_per_epoch
+    y = x.copy()
+    y[names.index("AF7"), 2000:2100] = np.nan
+    for e in range(20):
+        roll.add(
+            [0, 1, 2],
+            [e, e, e],
+            np.stack([x[:, e * n : (e + 1) * n], y[:, e * n : (e + 1) * n], np.zeros((4, n))]),
+        )
+    rng = np.random.default_rng(1)
+    rrs = []
+    for j in range(5):
+        r = 0.8 + 0.05 * rng.standard_normal(170 + 7 * j)
+        r[rng.integers(0, r.size, j)] = rng.choice([0.25, 1.7, np.nan], j)
+        rrs.append(r)
+    rrs.append(None)
+    streams = [0, 1, 2, 0, 1, 3]
+    t_ends = [40.0, 39.0, 40.0, 33.0, 40.0, 40.0]
+    got = roll.index_features_batch(streams, t_ends, rrs)
+    for g, s, t, r in zip(got, streams, t_ends, rrs):
+        want = roll.index_features(s, t, r)
+        for k, v in want.features.items():
+            assert g.features[k] == pytest.approx(v, rel=1e-12, nan_ok=True), k
+        assert g.quality == want.quality
+        assert g.emg.per_channel == pytest.approx(want.emg.per_channel, nan_ok=True, rel=0)
+        assert g.emg.value == pytest.approx(want.emg.value, nan_ok=True, rel=0)
+    # the fast median is NumPy's, bit for bit
+    a = rng.standard_normal((15, 6))
+    a[rng.random(a.shape) < 0.3] = np.nan
+    a[:, 5] = np.nan
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        want = np.nanmedian(a, axis=0)
+    np.testing.assert_array_equal(nanmedian_axis0(a), want)

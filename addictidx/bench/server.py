@@ -179,11 +179,9 @@ class SessionServer:
 
     def features(self, upd):
         """The index features of the updates ``[(i, session_time)]``."""
-        win, roll, sessions = self.cfg.rr_window_s, self.rolling, self.sessions
-        return [
-            roll.index_features(i, st, sessions[i].rr_buf.latest(win, now=st).data[0])
-            for i, st in upd
-        ]
+        win, sessions = self.cfg.rr_window_s, self.sessions
+        rr = [sessions[i].rr_buf.latest(win, now=st).data[0] for i, st in upd]
+        return self.rolling.index_features_batch([i for i, _ in upd], [st for _, st in upd], rr)
 
     def score(self, feature_sets):
         """Index of every update (one ONNX call)."""

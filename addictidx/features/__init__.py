@@ -52,7 +52,9 @@ from .eeg_quality import (
     EEGEpochChecks,
     assess_eeg_quality,
     eeg_epoch_checks,
+    nanmedian_axis0,
     quality_report_from_checks,
+    quality_report_from_summary,
     session_emg_indicator,
 )
 from .heart_rate import (
@@ -106,6 +108,8 @@ __all__ = [
     "assess_eeg_quality",
     "eeg_epoch_checks",
     "quality_report_from_checks",
+    "quality_report_from_summary",
+    "nanmedian_axis0",
     "HRV_NAMES",
     "HRV_MIN_WINDOW_S",
     "HRV_FREQUENCY_NAMES",

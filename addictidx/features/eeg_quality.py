@@ -45,6 +45,8 @@ __all__ = [
     "eeg_epoch_checks",
     "assess_eeg_quality",
     "quality_report_from_checks",
+    "quality_report_from_summary",
+    "nanmedian_axis0",
     "session_emg_indicator",
 ]
 
@@ -313,37 +315,109 @@ def quality_report_from_checks(checks: EEGEpochChecks, *, required=None) -> Qual
         ``"emg:<ch>"``, ``"line_noise:<ch>"``, ``"gaps>10%:<ch>"`` from the median per-epoch
         values, and ``"epochs<60%:<ch>"`` for channels failing the gate.
     """
-    th = checks.thresholds
+    n_ep = checks.ok.shape[0]
+    with np.errstate(all="ignore"):
+        emg_med = (
+            nanmedian_axis0(checks.emg_share) if n_ep else np.full(len(checks.ch_names), np.nan)
+        )
+        line_med = (
+            nanmedian_axis0(checks.line_ratio) if n_ep else np.full(len(checks.ch_names), np.nan)
+        )
+    return quality_report_from_summary(
+        checks.ch_names,
+        checks.thresholds,
+        n_ep,
+        checks.pass_fraction,
+        (
+            checks.gap.any(axis=0),
+            checks.flat.any(axis=0),
+            checks.amp.any(axis=0),
+            checks.rail.any(axis=0),
+        ),
+        checks.gap_fraction,
+        emg_med,
+        line_med,
+        required=required,
+    )
+
+
+def nanmedian_axis0(a: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(a, axis=0)`` bit for bit, without its masked-array path (fast on short
+    columns); an all-NaN column gives NaN without a warning.
+
+    One sort (NaN sorts last), then the middle value, or ``(low + high) / 2`` of the two middle
+    values as NumPy's median computes it.
+    """
+    srt = np.sort(a, axis=0)
+    n_valid = a.shape[0] - np.count_nonzero(np.isnan(a), axis=0)
+    cols = np.arange(a.shape[1])
+    low = srt[np.maximum((n_valid - 1) // 2, 0), cols]
+    high = srt[np.minimum(n_valid // 2, a.shape[0] - 1), cols]
+    return np.where(n_valid > 0, (low + high) / 2.0, np.nan)
+
+
+def quality_report_from_summary(
+    names,
+    thresholds: Mapping[str, object],
+    n_epochs: int,
+    pass_fraction: np.ndarray,
+    failed_any: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    gap_fraction: np.ndarray,
+    emg_median: np.ndarray,
+    line_median: np.ndarray,
+    *,
+    required=None,
+) -> QualityReport:
+    """The :class:`~addictidx._core.QualityReport` of per-channel epoch summaries.
+
+    :func:`quality_report_from_checks` summarises :class:`EEGEpochChecks` and calls this; the
+    incremental features (:class:`~addictidx.features.RollingEpochs`) summarise a window of
+    kept epochs and call it too, so both give the same report.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Channel names.
+    thresholds : Mapping
+        Merged thresholds (``EEGEpochChecks.thresholds``).
+    n_epochs : int
+        Epochs summarised.
+    pass_fraction : ndarray, shape (n_channels,)
+        Share of passing epochs.
+    failed_any : tuple of 4 ndarray of bool
+        Whether any epoch failed the gap, flatline, amplitude and rail checks.
+    gap_fraction : ndarray
+        Share of non-finite samples.
+    emg_median, line_median : ndarray
+        Median per-epoch EMG share and line-noise ratio (NaN-ignoring).
+    required : sequence of str | None
+        Channels that must pass the gate (default: all).
+    """
+    th = thresholds
     min_pass = float(th["min_pass_fraction"])
-    frac = checks.pass_fraction
-    names = checks.ch_names
+    names = tuple(names)
+    frac = pass_fraction
     required = names if required is None else tuple(required)
     flags: list[str] = []
     reasons: list[str] = []
-    n_ep = checks.ok.shape[0]
-    if n_ep == 0:
+    if n_epochs == 0:
         reasons.append(
             f"The EEG is shorter than one {th['epoch_s']} s epoch; no quality can be assessed."
         )
-    with np.errstate(all="ignore"), _quiet_nanmedian():
-        emg_med = np.nanmedian(checks.emg_share, axis=0) if n_ep else np.full(len(names), np.nan)
-        line_med = np.nanmedian(checks.line_ratio, axis=0) if n_ep else np.full(len(names), np.nan)
+    gap_max = float(th["gap_max_fraction"])
+    emg_max, line_max = float(th["emg_share_max"]), float(th["line_ratio_max"])
+    keys = ("gap", "flatline", "amplitude", "rail")
     for i, ch in enumerate(names):
-        for key, arr in (
-            ("gap", checks.gap),
-            ("flatline", checks.flat),
-            ("amplitude", checks.amp),
-            ("rail", checks.rail),
-        ):
-            if arr[:, i].any():
+        for key, arr in zip(keys, failed_any):
+            if arr[i]:
                 flags.append(f"{key}:{ch}")
-        if checks.gap_fraction[i] > float(th["gap_max_fraction"]):
-            flags.append(f"gaps>{float(th['gap_max_fraction']):.0%}:{ch}")
-        if emg_med[i] > float(th["emg_share_max"]):
+        if gap_fraction[i] > gap_max:
+            flags.append(f"gaps>{gap_max:.0%}:{ch}")
+        if emg_median[i] > emg_max:
             flags.append(f"emg:{ch}")
-        if line_med[i] > float(th["line_ratio_max"]):
+        if line_median[i] > line_max:
             flags.append(f"line_noise:{ch}")
-        if n_ep and not frac[i] >= min_pass:
+        if n_epochs and not frac[i] >= min_pass:
             flags.append(f"epochs<{min_pass:.0%}:{ch}")
             if ch in required:
                 reasons.append(
@@ -353,7 +427,7 @@ def quality_report_from_checks(checks: EEGEpochChecks, *, required=None) -> Qual
     missing = [c for c in required if c not in names]
     for c in missing:
         reasons.append(f"Required EEG channel {c} is not in the recording.")
-    per_channel = {ch: (float(frac[i]) if n_ep else 0.0) for i, ch in enumerate(names)}
+    per_channel = {ch: (float(frac[i]) if n_epochs else 0.0) for i, ch in enumerate(names)}
     return QualityReport(
         per_channel=per_channel, flags=tuple(flags), usable=not reasons, reasons=tuple(reasons)
     )
@@ -426,18 +500,3 @@ def assess_eeg_quality(data, sfreq: float, ch_names, *, thresholds=None) -> Qual
     return quality_report_from_checks(
         eeg_epoch_checks(data, sfreq, ch_names, thresholds=thresholds)
     )
-
-
-class _quiet_nanmedian:
-    """Silence numpy's 'All-NaN slice' RuntimeWarning (all-gap channels are reported anyway)."""
-
-    def __enter__(self):
-        import warnings
-
-        self._cm = warnings.catch_warnings()
-        self._cm.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return self
-
-    def __exit__(self, *exc):
-        return self._cm.__exit__(*exc)

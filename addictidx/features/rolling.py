@@ -166,17 +166,21 @@ class RollingEpochs:
         slots = np.flatnonzero(inside)
         return slots[np.argsort(e[slots], kind="stable")]
 
+    def merged_thresholds(self) -> Mapping:
+        """The thresholds in force (defaults merged with the profile's)."""
+        if self._th_full is None:
+            C, n = len(self.ch_names), self.n_per_epoch
+            self._th_full = eeg_epoch_checks(
+                np.zeros((C, n)), self.sfreq, self.ch_names, thresholds=self.thresholds
+            ).thresholds
+        return self._th_full
+
     def window_checks(self, stream: int, t_end_s: float) -> tuple[EEGEpochChecks, np.ndarray]:
         """The window's :class:`~addictidx.features.EEGEpochChecks` (``psd`` empty) and the
         epochs' band powers, shape (n_epochs, 3, n_channels)."""
         sl = self.window_slots(stream, t_end_s)
         k, C, n = sl.size, len(self.ch_names), self.n_per_epoch
-        th = self._th_full
-        if th is None:  # nothing added yet: the merged thresholds of an empty check
-            th = eeg_epoch_checks(
-                np.zeros((C, n)), self.sfreq, self.ch_names, thresholds=self.thresholds
-            ).thresholds
-            self._th_full = th
+        th = self.merged_thresholds()
         nonfinite = self.n_nonfinite[stream, sl].sum(axis=0)
         checks = EEGEpochChecks(
             ch_names=self.ch_names,
@@ -206,3 +210,12 @@ class RollingEpochs:
         """
         checks, pw = self.window_checks(stream, t_end_s)
         return merge_index_parts(eeg_index_features(checks, pw), rr_index_features(rr_s))
+
+    def index_features_batch(self, streams, t_ends, rr_list) -> list[IndexFeatureSet]:
+        """:meth:`index_features` of many windows at once (array operations over all of them;
+        the same features, reports and EMG indicators)."""
+        from .index_batch import eeg_window_features_batch, rr_index_features_batch
+
+        eeg = eeg_window_features_batch(self, streams, t_ends)
+        rr = rr_index_features_batch(rr_list)
+        return [merge_index_parts(e, r) for e, r in zip(eeg, rr)]

@@ -1,0 +1,188 @@
+"""The index features of many windows at once (a server scoring many sessions per tick).
+
+:func:`rr_index_features_batch` is :func:`~addictidx.features.rr_index_features` for many RR
+windows: the local medians of :func:`~addictidx.features.rr_quality` for every beat of every
+window in one sort, the rest per window. :func:`eeg_window_summaries` reduces the kept epochs of
+many windows of a :class:`~addictidx.features.RollingEpochs` to what
+:func:`~addictidx.features.eeg_index_features` derives from them, in array operations over all
+windows. Both give the same features and reports as the single-window functions (tests hold
+them equal; medians are bit for bit NumPy's).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._core.types import QualityReport
+from .eeg_quality import quality_report_from_summary
+from .heart_rate import RR_MAX_S, RR_MIN_S, mean_heart_rate_bpm
+from .index_features import INDEX_EEG_CHANNELS, EMGIndicator
+from .rr_quality import RR_ARTIFACT_MAX_FRACTION
+
+__all__ = ["rr_index_features_batch", "eeg_window_features_batch"]
+
+
+def _median_last(a: np.ndarray) -> np.ndarray:
+    """NaN-ignoring median over the last axis, as NumPy computes it ((low + high) / 2)."""
+    srt = np.sort(a, axis=-1)
+    n_valid = a.shape[-1] - np.count_nonzero(np.isnan(a), axis=-1)
+    lo = np.take_along_axis(srt, np.maximum((n_valid - 1) // 2, 0)[..., None], axis=-1)[..., 0]
+    hi_i = np.minimum(n_valid // 2, a.shape[-1] - 1)
+    hi = np.take_along_axis(srt, hi_i[..., None], axis=-1)[..., 0]
+    return np.where(n_valid > 0, (lo + hi) / 2.0, np.nan), n_valid
+
+
+def rr_index_features_batch(
+    rr_list,
+    *,
+    rel_threshold: float = 0.20,
+    half_window: int = 5,
+    max_artifact_fraction: float = RR_ARTIFACT_MAX_FRACTION,
+    min_duration_s: float = 120.0,
+) -> list[tuple[dict[str, float], QualityReport]]:
+    """:func:`~addictidx.features.rr_index_features` of every RR window of ``rr_list``.
+
+    Parameters
+    ----------
+    rr_list : sequence of array | None
+        RR windows in seconds (``None``: no RR recorded).
+    rel_threshold, half_window, max_artifact_fraction, min_duration_s
+        As :func:`~addictidx.features.rr_quality` (its defaults).
+
+    Returns
+    -------
+    list of (features, report)
+        As :func:`~addictidx.features.rr_index_features`, in order.
+    """
+    from .index_features import rr_index_features
+
+    out: list = [None] * len(rr_list)
+    rows = []
+    for d, r in enumerate(rr_list):
+        a = None if r is None else np.asarray(r, dtype=np.float64)
+        if a is None or a.size == 0 or a.ndim != 1:
+            out[d] = rr_index_features(a)  # the edge cases: the single-window function
+        else:
+            rows.append((d, a))
+    if not rows:
+        return out
+    h = int(half_window)
+    L = max(a.size for _, a in rows)
+    X = np.full((len(rows), L), np.nan)
+    for j, (_, a) in enumerate(rows):
+        X[j, : a.size] = a
+    with np.errstate(invalid="ignore"):
+        in_range = np.isfinite(X) & (X >= RR_MIN_S) & (X <= RR_MAX_S)
+    padded = np.full((len(rows), L + 2 * h), np.nan)
+    padded[:, h : h + L] = np.where(in_range, X, np.nan)
+    win = np.lib.stride_tricks.sliding_window_view(padded, 2 * h + 1, axis=1)
+    neigh = np.concatenate([win[..., :h], win[..., h + 1 :]], axis=-1)
+    local, n_valid = _median_last(neigh)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dev = np.abs(X - local) / local
+    ok_all = in_range & ~((n_valid > 0) & (dev > rel_threshold))
+    for j, (d, a) in enumerate(rows):
+        n = a.size
+        ok = ok_all[j, :n]
+        frac_bad = 1.0 - float(ok.mean())
+        ok_time = float(np.sum(a[ok]))
+        flags: list[str] = []
+        reasons: list[str] = []
+        if not frac_bad < max_artifact_fraction:
+            flags.append(f"rr_artifacts>{max_artifact_fraction:.0%}")
+            reasons.append(
+                f"{frac_bad:.1%} of RR intervals are artefacts or ectopic beats "
+                f"(the limit is below {max_artifact_fraction:.0%})."
+            )
+        if ok_time < min_duration_s:
+            flags.append("rr_too_short")
+            reasons.append(
+                f"Only {ok_time:.0f} s of clean RR intervals (at least {min_duration_s:.0f} s "
+                "needed)."
+            )
+        report = QualityReport(
+            per_channel={"rr": 1.0 - frac_bad},
+            flags=tuple(flags),
+            usable=not reasons,
+            reasons=tuple(reasons),
+        )
+        feats = {"hrv_ln_rmssd": math.nan, "hr_mean_bpm": math.nan}
+        if report.usable:
+            dd = np.diff(a * 1000.0)[ok[:-1] & ok[1:]]
+            if dd.size:
+                rmssd = math.sqrt(float(np.mean(dd * dd)))
+                feats["hrv_ln_rmssd"] = math.log(rmssd) if rmssd > 0 else math.nan
+            feats["hr_mean_bpm"] = mean_heart_rate_bpm(a, ok)
+        out[d] = (feats, report)
+    return out
+
+
+def eeg_window_features_batch(rolling, streams, t_ends) -> list:
+    """:func:`~addictidx.features.eeg_index_features` of many windows of a
+    :class:`~addictidx.features.RollingEpochs`, as ``(features, report, emg)`` per window."""
+    S = np.asarray(streams, dtype=np.int64)
+    T = np.asarray(t_ends, dtype=np.float64)
+    es, names = rolling.epoch_s, rolling.ch_names
+    th = rolling.merged_thresholds()
+    E = rolling.epoch[S]  # (D, K)
+    inw = (E * es >= (T - rolling.window_s)[:, None] - 1e-9) & ((E + 1) * es <= T[:, None] + 1e-9)
+    k = inw.sum(axis=1)  # (D,)
+    w3 = inw[:, :, None]
+    ok = rolling.flags["ok"][S] & w3  # (D, K, C)
+    n_ok = ok.sum(axis=1)  # (D, C)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = n_ok / k[:, None]
+        failed = [(rolling.flags[f][S] & w3).any(axis=1) for f in ("gap", "flat", "amp", "rail")]
+        nonfinite = np.where(w3, rolling.n_nonfinite[S], 0).sum(axis=1)
+        gap_fraction = nonfinite / (k[:, None] * float(rolling.n_per_epoch))
+        emg = rolling.values["emg_share"][S]
+        emg_med, _ = _median_last(np.where(w3, emg, np.nan).transpose(0, 2, 1))
+        line_med, _ = _median_last(
+            np.where(w3, rolling.values["line_ratio"][S], np.nan).transpose(0, 2, 1)
+        )
+        emg_ok, _ = _median_last(np.where(ok & np.isfinite(emg), emg, np.nan).transpose(0, 2, 1))
+        sums = np.where(ok[:, :, None, :], rolling.powers[S], 0.0).sum(axis=1)  # (D, 3, C)
+        mean_pw = sums / n_ok[:, None, :]
+    lo_e, hi_e = (float(v) for v in th["emg_band_hz"])
+    band = (lo_e, min(hi_e, rolling.sfreq / 2.0 - 2.0))
+    min_pass = float(th["min_pass_fraction"])
+    idx = {c: i for i, c in enumerate(names)}
+    emg_idx = [idx.get(c) for c in INDEX_EEG_CHANNELS]
+    out = []
+    for d in range(S.size):
+        n_ep = int(k[d])
+        report = quality_report_from_summary(
+            names,
+            th,
+            n_ep,
+            frac[d] if n_ep else np.full(len(names), np.nan),
+            tuple(f[d] for f in failed),
+            gap_fraction[d] if n_ep else np.full(len(names), np.nan),
+            emg_med[d],
+            line_med[d],
+            required=INDEX_EEG_CHANNELS,
+        )
+        per = {
+            c: (float(emg_ok[d, i]) if i is not None else math.nan)
+            for c, i in zip(INDEX_EEG_CHANNELS, emg_idx)
+        }
+        vals = np.array(list(per.values()))
+        value = float(vals.mean()) if np.isfinite(vals).all() else math.nan
+        feats = {"eeg_beta_rel_frontal": math.nan, "eeg_alpha_beta_ratio_temporal": math.nan}
+
+        def powers(ch, d=d):
+            i = idx.get(ch)
+            if i is None or not frac[d, i] >= min_pass:
+                return None
+            return mean_pw[d, :, i]
+
+        af = [powers(c) for c in ("AF7", "AF8")]
+        if all(p is not None for p in af):
+            feats["eeg_beta_rel_frontal"] = float(np.mean([p[1] / p[2] for p in af]))
+        tp = [powers(c) for c in ("TP9", "TP10")]
+        if all(p is not None for p in tp):
+            feats["eeg_alpha_beta_ratio_temporal"] = float(np.mean([p[0] / p[1] for p in tp]))
+        out.append((feats, report, EMGIndicator(value, per, band)))
+    return out
