@@ -111,6 +111,7 @@ class MuseEegAssembler:
         self._row_cache: dict[str, int] = {}  # characteristic as received -> row
         self._n_ch = spec.n_channels
         self._spp_ramp = np.arange(self.spp, dtype=np.float64)
+        self._nan_block = np.full((self._n_ch, self.spp), np.nan)  # copied per new block
         self.reset()
 
     def reset(self) -> None:
@@ -135,11 +136,13 @@ class MuseEegAssembler:
             ramp = self._spp_ramp
         else:
             ramp = np.arange(self.spp * n_blocks, dtype=np.float64)
-        idx = self.spp * (first_block - self._s0) + ramp
+        idx = ramp + float(self.spp * (first_block - self._s0))
         if self._fit is not None:
             a, b = self._fit.coefficients()
             return a + b * idx
-        return self._t0 + idx / self.sfreq
+        idx /= self.sfreq  # t0 + idx / sfreq, the same operations in place
+        idx += self._t0
+        return idx
 
     # -- feeding ----------------------------------------------------------------------------
     def feed(self, characteristic: str, payload: bytes, received_at: float) -> list[Chunk]:
@@ -211,8 +214,17 @@ class MuseEegAssembler:
         return row
 
     def _add(self, row: int, raw_seq: int, uv, received_at: float) -> list[Chunk]:
-        s = unwrap_sequence(self._high, raw_seq)
-        if self._high is None:
+        high = self._high
+        if high is None or not 0 <= raw_seq < 0x10000:
+            s = unwrap_sequence(high, raw_seq)  # the first packet, or the error message
+        else:  # unwrap_sequence(high, raw_seq) for 16 bits, inlined (85 calls/s per headband)
+            delta = raw_seq - (high % 0x10000)
+            if delta < -0x1000:
+                delta += 0x10000
+            elif delta > 0x10000 - 0x1000:
+                delta -= 0x10000
+            s = high + delta
+        if high is None:
             self._high = self._next = self._s0 = s
             self._t0 = received_at - (self.spp - 1) / self.sfreq
             if self.clock == "lstsq":
@@ -231,9 +243,8 @@ class MuseEegAssembler:
         self._last_rx = received_at
         block = self._pending.get(s)
         if block is None:
-            data = np.full((self._n_ch, self.spp), np.nan)
             # [samples, electrode arrived, last arrival, number of electrodes arrived]
-            block = [data, [False] * self._n_ch, received_at, 0]
+            block = [self._nan_block.copy(), [False] * self._n_ch, received_at, 0]
             self._pending[s] = block
             if self._fit is not None:
                 self._fit.add(self.spp * (s - self._s0) + self.spp - 1, received_at)
@@ -246,7 +257,12 @@ class MuseEegAssembler:
             block[3] += 1
         if s > self._high:
             self._high = s
-        return self._emit(final_upto=self._high - self.max_lag_blocks, now=received_at)
+        final = self._high - self.max_lag_blocks
+        # _emit has work only when the next block may go out: it is due (<= final), or this
+        # packet completed it after the first emission (complete blocks do not wait then)
+        if self._next <= final or (s == self._next and block[3] == self._n_ch and self._n_emitted):
+            return self._emit(final_upto=final, now=received_at)
+        return []
 
     def flush(self) -> list[Chunk]:
         """Emit every pending block now (NaN rows for electrodes that have not arrived).

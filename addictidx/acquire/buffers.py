@@ -58,7 +58,10 @@ class _Ring:
         chunk : Chunk
             Samples of this buffer's stream (same ``spec.key`` and channel count).
         """
-        if chunk.spec.key != self.spec.key or chunk.spec.n_channels != self.spec.n_channels:
+        spec = chunk.spec
+        if spec is not self.spec and (
+            spec.key != self.spec.key or spec.n_channels != self.spec.n_channels
+        ):
             raise ValueError(
                 f"Chunk of stream {chunk.spec.key!r} ({chunk.spec.n_channels} channels) cannot be "
                 f"written to the buffer of {self.spec.key!r} ({self.spec.n_channels} channels)."

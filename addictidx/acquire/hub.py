@@ -59,7 +59,7 @@ from addictidx.acquire.stream_handlers import (
 )
 from addictidx.devices import DeviceProfile, load_profile
 
-__all__ = ["StreamHub"]
+__all__ = ["StreamHub", "feed_notifications"]
 
 #: Route families the hub assembles into buffers; the others (Muse PPG/IMU/telemetry, ...) are
 #: counted as ``n_unhandled``.
@@ -75,6 +75,8 @@ class _DeviceState:
         self.last_rx: float | None = None
         self.offset = 0.0
         self.routes: dict[str, Handler] = {}
+        # characteristic as received -> (lower-case UUID, handler or None); routes never change
+        self.route_cache: dict[str, tuple[str, Handler | None]] = {}
         self.handlers: list[Handler] = []
         self.control: set[str] = set()
         self.counts = {
@@ -237,29 +239,45 @@ class StreamHub:
         Malformed payloads are counted (``n_decode_errors``, ``last_error`` in :meth:`stats`) and
         dropped; they never raise.
         """
-        st = self._state(device)
-        t = float(received_at) + st.offset
-        if st.last_rx is not None and t < st.last_rx - self.clock_step_tolerance_s:
-            step = t - st.last_rx
-            st.offset -= step
-            t = st.last_rx
-            st.counts["n_clock_steps"] += 1
-            self.clock_steps.append((device, t, step))
-        st.last_rx = t if st.last_rx is None else max(st.last_rx, t)
-        self.now = max(self.now, t)
-        st.counts["n_notifications"] += 1
-        if not st.connected:  # data without a 'connected' event: the link is back
-            st.connected = True
-        uuid = characteristic.lower()
-        h = st.routes.get(uuid)
-        if h is None:
-            st.counts["n_control" if uuid in st.control else "n_unhandled"] += 1
+        route = self._accept(device, characteristic, received_at)
+        if route is None:
             return
+        st, uuid, h, t = route
         try:
-            h.feed(uuid, bytes(payload), t)
+            h.feed(uuid, payload if type(payload) is bytes else bytes(payload), t)
         except DecodeError as err:
             st.counts["n_decode_errors"] += 1
             st.last_error = str(err)
+
+    def _accept(self, device: str, characteristic: str, received_at: float):
+        """Clock and counters of one notification; its handler, or None (counted)."""
+        st = self._devices.get(device)
+        if st is None:
+            st = self._state(device)  # raises KeyError naming the known devices
+        t = float(received_at) + st.offset
+        last = st.last_rx
+        if last is not None and t < last - self.clock_step_tolerance_s:
+            step = t - last
+            st.offset -= step
+            t = last
+            st.counts["n_clock_steps"] += 1
+            self.clock_steps.append((device, t, step))
+        if last is None or t > last:
+            st.last_rx = t
+        if t > self.now:
+            self.now = t
+        st.counts["n_notifications"] += 1
+        if not st.connected:  # data without a 'connected' event: the link is back
+            st.connected = True
+        route = st.route_cache.get(characteristic)
+        if route is None:  # first time this spelling of the UUID is seen
+            uuid = characteristic.lower()
+            route = st.route_cache[characteristic] = (uuid, st.routes.get(uuid))
+        uuid, h = route
+        if h is None:
+            st.counts["n_control" if uuid in st.control else "n_unhandled"] += 1
+            return None
+        return st, uuid, h, t
 
     def on_link_event(self, event: LinkEvent) -> None:
         """Transport event callback: a ``disconnected`` event flushes, resets and marks a gap."""
@@ -395,3 +413,48 @@ class StreamHub:
                     d["rr_implausible"] = asm.n_implausible_rr
             out[name] = d
         return out
+
+
+def feed_notifications(hubs, devices, characteristics, payloads, received_at) -> None:
+    """Hand many notifications to their hubs, decoding the classic-Muse EEG ones in one call.
+
+    Equivalent to ``hubs[i].on_notification(devices[i], characteristics[i], payloads[i],
+    received_at[i])`` for every ``i`` in order: the same chunks in every buffer, the same gap
+    records, counters and decode errors. The EEG payloads of every hub are decoded together by
+    :func:`~addictidx.acquire.decoders.muse_classic.decode_muse_eeg_batch` (a server serving
+    many sessions per BLE connection interval); each one is then assembled in its order. Within
+    one call, chunks of *different* streams may reach subscribers in another order than with
+    one call per notification; each stream's own order is unchanged.
+
+    Parameters
+    ----------
+    hubs : sequence of StreamHub
+        The hub of each notification (may repeat).
+    devices, characteristics, payloads, received_at : sequence
+        As :meth:`StreamHub.on_notification`, one per notification.
+    """
+    from addictidx.acquire.decoders.muse_classic import NOTIFICATION_BYTES, decode_muse_eeg_batch
+
+    eeg = []
+    for hub, dev, char, pay, t in zip(hubs, devices, characteristics, payloads, received_at):
+        route = hub._accept(dev, char, t)
+        if route is None:
+            continue
+        st, uuid, h, tt = route
+        if type(h) is EegHandler and type(pay) is bytes and len(pay) == NOTIFICATION_BYTES:
+            eeg.append((st, uuid, h, tt, pay))
+            continue
+        try:
+            h.feed(uuid, pay if type(pay) is bytes else bytes(pay), tt)
+        except DecodeError as err:
+            st.counts["n_decode_errors"] += 1
+            st.last_error = str(err)
+    if not eeg:
+        return
+    seqs, uvs = decode_muse_eeg_batch([e[4] for e in eeg])
+    for (st, uuid, h, tt, _p), sq, uv in zip(eeg, seqs.tolist(), uvs):
+        try:
+            h.feed_decoded(uuid, sq, uv, tt)
+        except DecodeError as err:  # pragma: no cover - decoded payloads do not raise
+            st.counts["n_decode_errors"] += 1
+            st.last_error = str(err)

@@ -85,7 +85,15 @@ class EegHandler(Handler):
         self.last_time: float | None = None
 
     def feed(self, characteristic, payload, t):
-        self._write(self.asm.feed(characteristic, payload, t))
+        chunks = self.asm.feed(characteristic, payload, t)
+        if chunks:
+            self._write(chunks)
+
+    def feed_decoded(self, characteristic, sequence, uv, t):
+        """:meth:`feed` for a notification decoded already (a batched decode)."""
+        chunks = self.asm.feed_decoded(characteristic, sequence, uv, t)
+        if chunks:
+            self._write(chunks)
 
     def _write(self, chunks: list[Chunk]) -> None:
         dt = 1.0 / self.sfreq

@@ -47,6 +47,7 @@ import numpy as np
 
 from addictidx._core.types import Chunk
 from addictidx.acquire import StreamHub
+from addictidx.acquire.hub import feed_notifications
 from addictidx.bench.config import BenchConfig, RunResult, n_hops
 from addictidx.bench.sources import HEADBAND, STRAP, BenchSources, make_sources
 from addictidx.features import RollingEpochs
@@ -150,20 +151,24 @@ class SessionServer:
 
     # -- per-tick work --------------------------------------------------------------------
     def ingest(self, idx, k: int, bounds) -> int:
-        """Hand the notifications of tick ``k`` of sessions ``idx`` to their hubs."""
-        n = 0
+        """Hand the notifications of tick ``k`` of sessions ``idx`` to their hubs, the EEG of
+        all of them decoded in one call (:func:`~addictidx.acquire.hub.feed_notifications`)."""
+        hubs, devs, chars, pays, ts = [], [], [], [], []
         for i in idx:
             b = bounds[i]
             a, z = b[k], b[k + 1]
             if a == z:
                 continue
             s = self.sessions[i]
-            v, feed = s.var, s.feed
-            devs, chars, pays, ts = v.devices, v.chars, v.payloads, v.t_l
-            for j in range(a, z):
-                feed(devs[j], chars[j], pays[j], ts[j])
-            n += z - a
-        return n
+            v = s.var
+            hubs.extend([s.hub] * (z - a))
+            devs.extend(v.devices[a:z])
+            chars.extend(v.chars[a:z])
+            pays.extend(v.payloads[a:z])
+            ts.extend(v.t_l[a:z])
+        if hubs:
+            feed_notifications(hubs, devs, chars, pays, ts)
+        return len(hubs)
 
     def epochs(self, idx) -> int:
         """Check the epochs completed by sessions ``idx`` (one batched call)."""
