@@ -30,9 +30,6 @@ from addictidx.readers import read_polar_h10_csv, read_text_lines
 
 __all__ = ["PolarH10Recording", "encode_pmd_ecg_frame", "read_athena_log"]
 
-_HR_UUID = "00002a37-0000-1000-8000-00805f9b34fb"
-_PMD_DATA_UUID = "fb005c82-02e7-f387-1cad-8acd2d8df0c8"
-
 
 def encode_pmd_ecg_frame(timestamp_ns: int, uv) -> bytes:
     """Encode a PMD ECG data frame (measurement 0, frame type 0, int24 LE µV).
@@ -65,8 +62,9 @@ class PolarH10Recording:
     ----------
     path : str | path-like
         The CSV (``polar_h10_ecg.csv.gz``).
-    samples_per_frame : int
-        ECG samples per PMD frame (73 fills MTU 232, as the H10 sends).
+    samples_per_frame : int | None
+        ECG samples per PMD frame; default: the profile's ``samples_per_packet`` of its ``ecg``
+        stream (73 for the H10: they fill MTU 232).
     profile : str | DeviceProfile
         Profile naming the characteristics (default ``polar-h10``).
     name : str | None
@@ -90,14 +88,19 @@ class PolarH10Recording:
         self,
         path,
         *,
-        samples_per_frame: int = 73,
+        samples_per_frame: int | None = None,
         profile: str | DeviceProfile = "polar-h10",
         name: str | None = None,
     ) -> None:
         cols = read_polar_h10_csv(path)
         self.profile = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
         self.name = self.profile.name if name is None else str(name)
+        s_ecg, s_hr = self.profile.stream("ecg"), self.profile.stream("hr")
+        if samples_per_frame is None:
+            samples_per_frame = s_ecg.samples_per_packet or 0
         self.samples_per_frame = int(samples_per_frame)
+        # characteristics from the profile (PMD data, Heart Rate Measurement)
+        self._ecg_uuid, self._hr_uuid = s_ecg.characteristics[0], s_hr.characteristics[0]
         if self.samples_per_frame < 1:
             raise ValueError("samples_per_frame must be >= 1.")
         self.time_ns = cols.time_ns
@@ -118,7 +121,7 @@ class PolarH10Recording:
             ts = int(self.time_ns[last]) - PMD_EPOCH_UNIX_NS
             yield Notification(
                 self._t(last),
-                _PMD_DATA_UUID,
+                self._ecg_uuid,
                 encode_pmd_ecg_frame(ts, self.ecg_uv[start : last + 1]),
             )
 
@@ -132,7 +135,7 @@ class PolarH10Recording:
             rr = [int(round(self._rr[r] * 1.024)) for r in sel]
             for j in range(0, max(len(rr), 1), 9):  # at most 9 RR per 20-byte notification
                 payload = encode_heart_rate_measurement(int(self._hr[row]), rr[j : j + 9])
-                yield Notification(self._t(row), _HR_UUID, payload)
+                yield Notification(self._t(row), self._hr_uuid, payload)
 
     def notifications(self, until_s: float | None = None) -> Iterator[Notification]:
         """ECG frames and HRS notifications in time order (HRS first on ties)."""
