@@ -165,7 +165,17 @@ def test_index_cli_bad_json_is_one_clear_line(tmp_path):
 
 def test_prescribe_cli_contract():
     out = json.loads(
-        run("prescribe", "--index", "80", "--age", "30", "--resting-hr", "60", "--json").stdout
+        run(
+            "prescribe",
+            "--index",
+            "80",
+            "--age",
+            "30",
+            "--resting-hr",
+            "60",
+            "--screened",
+            "--json",
+        ).stdout
     )
     assert set(out) == {
         "band",
@@ -233,3 +243,14 @@ def test_profiles_list_and_show():
 def test_profiles_show_unknown_is_clean_error():
     proc = run("profiles", "show", "no-such-device", check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_readme_names_the_installed_neurokit2_version():
+    """Issue 17.10: the README claimed NeuroKit2 0.2.13 while pip installed 0.3.0."""
+    import re
+    from importlib.metadata import version
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    named = set(re.findall(r"NeuroKit2 (\d+\.\d+\.\d+)", readme))
+    assert named == {version("neurokit2")}, named

@@ -434,7 +434,9 @@ def _cli(args):
 
 
 def test_prescribe_cli_json_contract():
-    r = _cli(["prescribe", "--index", "80", "--age", "30", "--resting-hr", "60", "--json"])
+    r = _cli(
+        ["prescribe", "--index", "80", "--age", "30", "--resting-hr", "60", "--screened", "--json"]
+    )
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert list(d) == [
@@ -507,6 +509,7 @@ def test_prescribe_cli_json_contract():
                 "70",
                 "--hrmax",
                 "180",
+                "--screened",
                 "--json",
             ]
         ).output

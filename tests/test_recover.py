@@ -45,6 +45,8 @@ def test_sigkill_then_recover_and_export(tmp_path):
             "20",
             "--subject",
             "P010",
+            "--age",
+            "40",
             "--store",
             str(store),
             "--no-report",

@@ -14,6 +14,7 @@ __all__ = [
     "SignalQualityError",
     "ModelMismatchError",
     "StoreError",
+    "DeviceError",
 ]
 
 
@@ -43,3 +44,7 @@ class ModelMismatchError(AddictIdxError, ValueError):
 
 class StoreError(AddictIdxError):
     """The session store cannot be opened, migrated or written."""
+
+
+class DeviceError(AddictIdxError):
+    """No usable Bluetooth adapter, or a device a session needs was not found."""

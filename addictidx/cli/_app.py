@@ -152,9 +152,13 @@ def index_cmd(
 @_clean_errors
 def prescribe_cmd(
     index: float | None = typer.Option(None, "--index", help="Addiction index 0-100."),
-    age: int = typer.Option(..., "--age", help="Age in years."),
+    age: int | None = typer.Option(
+        None, "--age", help="Age in years (18-90); required unless --hrmax is given."
+    ),
     resting_hr: float = typer.Option(..., "--resting-hr", help="Resting heart rate (bpm)."),
-    hrmax: float | None = typer.Option(None, "--hrmax", help="Measured HRmax (bpm)."),
+    hrmax: float | None = typer.Option(
+        None, "--hrmax", help="Measured HRmax (bpm); replaces the age-predicted one."
+    ),
     state: str | None = typer.Option(
         None, "--state", help="Override the inferred state: green, amber or red."
     ),
@@ -162,16 +166,19 @@ def prescribe_cmd(
         None, "--reason", help="Why staff set --state (written into the rationale)."
     ),
     screened: bool = typer.Option(
-        True,
+        False,
         "--screened/--not-screened",
-        help="Staff confirm the person completed the pre-session medical screening (default). "
-        "--not-screened caps intensity at light (EVIDENCE.md 7(iv)).",
+        help="Staff confirm the person completed the pre-session medical screening. Default "
+        "(as in assess, dashboard and demo): not screened = light intensity only "
+        "(EVIDENCE.md 7(iv)).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Suggest an exercise or music session from the index and physiology."""
+    from addictidx.cli.clinical import require_age, screening_answers
     from addictidx.prescribe import prescribe
 
+    age = require_age(age, hrmax=hrmax, accepts_hrmax=True)
     if state is not None:
         state = state.lower()
     rx = prescribe(
@@ -182,7 +189,7 @@ def prescribe_cmd(
         state=state,
         override_state=True,
         override_reason=override_reason,
-        screening={"medically_screened": True if screened else None},
+        screening=screening_answers(screened),
     )
     if json_out:
         typer.echo(json.dumps(rx.to_dict(), indent=2))

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from addictidx.cli._app import _clean_errors, _default_store, app
+from addictidx.cli.clinical import AGE_HELP, SCREENED_HELP, require_age
 
 __all__ = ["dashboard"]
 
@@ -46,10 +47,8 @@ def dashboard(
     guided: bool = typer.Option(
         False, "--guided", help="Add the guided intervention (closed loop) and recovery."
     ),
-    age: int = typer.Option(30, "--age", help="Age in years, for HRmax (Tanaka)."),
-    screened: bool = typer.Option(
-        False, "--screened/--not-screened", help="Staff confirm the medical screening."
-    ),
+    age: int | None = typer.Option(None, "--age", help=AGE_HELP),
+    screened: bool = typer.Option(False, "--screened/--not-screened", help=SCREENED_HELP),
     db_url: str | None = typer.Option(
         None, "--db-url", help="Database URL instead of the store's SQLite file."
     ),
@@ -80,6 +79,7 @@ def dashboard(
 
     if subject is not None:
         check_subject_code(subject)
+    age = require_age(age)
     if not speed > 0:
         # An unpaced replay would monopolise the event loop the web server shares.
         raise ValueError(f"--speed must be > 0 for the dashboard (a paced replay), got {speed!r}.")

@@ -14,6 +14,13 @@ from pathlib import Path
 import typer
 
 from addictidx.cli._app import _clean_errors, _default_store, app, sessions_app
+from addictidx.cli.clinical import (
+    AGE_HELP,
+    SCREENED_HELP,
+    check_replay_speed,
+    require_age,
+    screening_answers,
+)
 
 __all__ = ["assess", "progress_bar", "write_report"]
 
@@ -78,67 +85,7 @@ def write_report(store, session_id: int, out_dir: Path) -> dict[str, Path]:
 
 
 # --------------------------------------------------------------------------------------------
-class _LiveView:
-    """A rich renderable that reads the live assessment on every refresh."""
-
-    def __init__(self, subject: str) -> None:
-        self.subject = subject
-        self.live = None
-        self.sid = None
-
-    def __rich__(self):
-        from rich.progress_bar import ProgressBar
-        from rich.table import Table
-
-        t = Table.grid(padding=(0, 2))
-        t.add_column(style="bold")
-        t.add_column()
-        live = self.live
-        if live is None:
-            t.add_row("addictidx", "connecting...")
-            return t
-        clock = live.clock
-        total = live.protocol.duration_s
-        done = total - clock.remaining_s()
-        phase = clock.phase
-        state = "[red]PAUSED - signal lost" if clock.paused else "[green]recording"
-        if phase is not None and phase.kind == "check" and not clock.paused:
-            state = "[yellow]device check (waiting for good signal)"
-        if clock.done:
-            state = "[green]scoring"
-        t.add_row("subject / session", f"{self.subject} / #{self.sid}")
-        t.add_row("phase", f"{phase.name if phase else '-'}  {state}")
-        if phase is not None and phase.instruction:
-            t.add_row("instruction", phase.instruction)
-        t.add_row("progress", ProgressBar(total=total, completed=done, width=40))
-        t.add_row("time left", f"{clock.remaining_s():.0f} s of {total:.0f} s")
-        hr = "-" if live.hr_bpm is None else f"{live.hr_bpm:.0f} bpm"
-        contact = {True: "contact", False: "[red]NO CONTACT[/]", None: "contact n/a"}
-        bat = "  ".join(f"{d} {v:.0f}%" for d, v in live.battery.items())
-        t.add_row(
-            "heart rate",
-            f"{hr}  ({contact[live.strap_contact]}){'  battery ' + bat if bat else ''}",
-        )
-        if live.loop_events:
-            e = live.loop_events[-1]
-            t.add_row("closed loop", f"{e.t_s:.0f} s {e.kind}: {e.reason}")
-        q = live.channel_quality
-        qs = (
-            "  ".join(f"[{'green' if v >= 0.6 else 'red'}]{ch} {v:.0%}[/]" for ch, v in q.items())
-            or "-"
-        )
-        t.add_row("EEG quality", qs)
-        marks = [e for e in live.events if e[0] == "mark"]
-        t.add_row(
-            "events",
-            f"{len(marks)} marks; type "
-            + ", ".join(f"{k}={v}" for k, v in {**MARK_KEYS, **SAFETY_KEYS}.items())
-            + " + Enter",
-        )
-        return t
-
-
-def _stdin_marks(live_ref: _LiveView) -> None:
+def _stdin_marks(live_ref) -> None:
     """Read staff mark keys from the terminal (daemon thread)."""
     import threading
 
@@ -181,13 +128,8 @@ def assess(
     guided: bool = typer.Option(
         False, "--guided", help="Add the guided intervention and recovery phases."
     ),
-    age: int = typer.Option(30, "--age", help="Age in years, for HRmax (Tanaka)."),
-    screened: bool = typer.Option(
-        False,
-        "--screened/--not-screened",
-        help="Staff confirm the pre-session medical screening (default: not screened = light "
-        "intensity only).",
-    ),
+    age: int | None = typer.Option(None, "--age", help=AGE_HELP),
+    screened: bool = typer.Option(False, "--screened/--not-screened", help=SCREENED_HELP),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the PDF + HTML report."),
     research_model: bool = typer.Option(False, "--research-model", help=_RESEARCH_HELP),
 ) -> None:
@@ -199,7 +141,11 @@ def assess(
     """
     from addictidx.store.codes import check_subject_code
 
+    # Every input is checked before a device is touched or a session exists (issue 17.5).
     check_subject_code(subject)
+    age = require_age(age)
+    if simulate:
+        check_replay_speed(speed)
     from addictidx.report.summary import format_summary
     from addictidx.sessions.assessment import MAX_PAUSE_S, run_assessment
     from addictidx.sessions.devices import session_devices
@@ -212,8 +158,16 @@ def assess(
         simulate, headband, strap, duration_s=protocol.duration_s + MAX_PAUSE_S
     )
     if not simulate:
+        import asyncio
+
+        from addictidx.sessions.devices import preflight_ble
+
+        # No adapter or no device: one line, exit 2, and no session is created (issue 17.2).
+        asyncio.run(preflight_ble((hb, st)))
         speed = 1.0  # real devices run in real time
-    view = _LiveView(subject)
+    from addictidx.cli.live_view import LiveView
+
+    view = LiveView(subject, {**MARK_KEYS, **SAFETY_KEYS})
     tty = sys.stdout.isatty()
 
     def on_start(live, sid):
@@ -241,7 +195,7 @@ def assess(
             protocol=protocol,
             speed=speed,
             age=age,
-            screening={"medically_screened": True if screened else None},
+            screening=screening_answers(screened),
             headband=hb,
             strap=st,
             on_progress=on_progress,
@@ -271,10 +225,13 @@ def sessions_list(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List stored sessions."""
+    from addictidx.report.explain import session_outcome
     from addictidx.store.session_store import SessionStore
 
     with SessionStore(store or _default_store(), url=db_url) as st:
         rows = st.list_sessions(subject)
+        for r in rows:  # "complete" alone hides a STOPped or recovered session (issue 17.9)
+            r["outcome"] = session_outcome(st.session_detail(r["id"]))
         st.audit_event("view", subject=subject, detail={"what": "list", "n_sessions": len(rows)})
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
@@ -282,7 +239,7 @@ def sessions_list(
     for r in rows:
         idx = "-" if r["index"] is None else f"{r['index']:.0f}"
         typer.echo(
-            f"#{r['id']:<4} {r['subject']:<12} {r['started_utc']} {r['status']:<9} "
+            f"#{r['id']:<4} {r['subject']:<12} {r['started_utc']} {r['outcome']:<16} "
             f"index {idx:>3} {r['band'] or '':<9} baseline {r['baseline'] or '-'}"
         )
 
@@ -299,6 +256,9 @@ def sessions_show(
 
     with SessionStore(store or _default_store(), url=db_url) as st:
         detail = st.session_detail(session_id)
+        from addictidx.report.explain import session_outcome
+
+        detail["outcome"] = session_outcome(detail)
         st.audit_event(
             "view", subject=detail["subject"], session=session_id, detail={"what": "session"}
         )
@@ -458,7 +418,13 @@ def _fail_left(subject: str, left) -> None:
 def sessions_recover(
     store: Path | None = typer.Option(None, "--store", help="Store directory."),
     db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
-    age: int = typer.Option(30, "--age", help="Age in years, for the prescription."),
+    age: int | None = typer.Option(
+        None,
+        "--age",
+        help="Age in years (18-90) of the interrupted sessions' participant, for their "
+        "prescription; without it they are completed with no prescription (never an assumed "
+        "age).",
+    ),
     force: bool = typer.Option(False, "--force", help="Recover even if the recorder seems alive."),
 ) -> None:
     """Complete sessions interrupted by a crash from their raw data."""
@@ -466,6 +432,8 @@ def sessions_recover(
     from addictidx.sessions.recover import recover_session
     from addictidx.store.session_store import SessionStore
 
+    if age is not None:
+        age = require_age(age)
     with SessionStore(store or _default_store(), url=db_url) as st:
         ids = st.running_sessions()
         if not ids:
@@ -481,6 +449,7 @@ def sessions_recover(
             typer.echo(
                 f"#{sid}: recovered {info['eeg_s']:.1f} s of EEG and {info['n_beats']} beats up "
                 f"to {info['data_end_s']:.1f} s; index {idx}"
+                + ("" if age is not None else "; no prescription (give --age)")
             )
 
 

@@ -88,6 +88,29 @@ setInterval(() => {
   q("fps").textContent = `${fmt(S.fps, 0)} fps`;
 }, 1000);
 
+// The status chip: one plain phrase ("recording", "device check", "stopped"), never the same
+// word twice ("stopped: stopped", issue 17.9).
+const STATE_WORDS = {recording:"recording", device_check:"device check", paused:"paused: signal lost",
+                     scoring:"scoring", done:"complete", stopped:"stopped"};
+function chipText(f) {
+  if (f.status === "idle") return "idle: no session";
+  if (f.status === "error") return "error";
+  const st = STATE_WORDS[f.state] || f.state;
+  if (!st || st === f.status || f.status !== "running") return f.status === "complete" ? "complete" : (f.status || "-");
+  return st;
+}
+
+// Before any session: say what to do instead of dashes everywhere (issue 17.9).
+function showIdle() {
+  q("phase-name").textContent = "No session running";
+  q("phase-instruction").textContent = "Type the participant's pseudonym (e.g. P001) under Session and press Start: the device check begins at once.";
+  for (const ch of ["TP9", "AF7", "AF8", "TP10"]) { const t = q("q-" + ch); t.classList.remove("good", "bad", "warn"); t.querySelector("b").textContent = "waiting"; }
+  q("strap-contact").querySelector("b").textContent = "waiting";
+  q("time-left").textContent = "-";
+  q("index-band").textContent = "after the rest phases";
+  q("rx").textContent = "The suggestion appears here once the rest phases are scored.";
+}
+
 function setTile(el, v, min) {
   el.classList.remove("good", "bad", "warn");
   el.querySelector("b").textContent = v === null || v === undefined ? "-" : Math.round(v * 100) + "%";
@@ -101,7 +124,8 @@ function update(f) {
     q("loop-events").innerHTML = ""; }
   q("subject").textContent = f.subject || "-";
   q("session").textContent = f.session_id === null || f.session_id === undefined ? "-" : "#" + f.session_id;
-  q("state").textContent = f.state ? `${f.status}: ${f.state}` : f.status;
+  q("state").textContent = chipText(f);
+  if (!f.quality && (f.status === "idle" || !f.session_id)) showIdle();
   q("error").textContent = f.error || "";
   q("stop").disabled = f.status !== "running";
   if (f.subject && f.subject !== S.subject) { S.subject = f.subject; q("subject-input").value = f.subject; }
@@ -143,7 +167,8 @@ function update(f) {
       `HR target ${rx.hr_target_bpm ? rx.hr_target_bpm.join("-") + " bpm" : "-"}; ${rx.duration_min.join("-")} min; ` +
       `music ${rx.music_bpm ? rx.music_bpm.join("-") + " bpm" : "-"} (${rx.rule_id}). ${rx.rationale}` : "no prescription";
   } else {
-    q("index-value").textContent = "-"; q("index-band").textContent = ""; q("contributions").innerHTML = "";
+    q("index-value").textContent = "-"; q("contributions").innerHTML = "";
+    q("index-band").textContent = f.status === "running" ? "after the rest phases" : "";
   }
   const rs = f.research, rsec = q("research");
   rsec.hidden = !rs;
@@ -160,7 +185,7 @@ function loadHistory(subject) {
   S.histFor = subject;
   fetch("/api/history?subject=" + encodeURIComponent(subject)).then(r => r.json()).then(h => {
     const rows = (h.sessions || []).map(s => `<tr><td>#${s.id}</td><td>${(s.started_utc || "").slice(0, 16)}</td>` +
-      `<td>${s.status}</td><td>${s.index === null ? "-" : Number(s.index).toFixed(0)} ${s.band || ""}</td>` +
+      `<td>${s.outcome || s.status}</td><td>${s.index === null ? "-" : Number(s.index).toFixed(0)} ${s.band || ""}</td>` +
       `<td><a href="${s.report_html}" target="_blank" rel="noopener">HTML</a> <a href="${s.report_pdf}" target="_blank" rel="noopener">PDF</a></td></tr>`);
     q("history").querySelector("tbody").innerHTML = rows.join("");
   }).catch(() => {});

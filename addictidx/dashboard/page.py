@@ -63,7 +63,7 @@ PAGE_HTML = r"""<!doctype html>
   <h1>addictidx live session</h1>
   <span>subject <b data-testid="subject">-</b></span>
   <span>session <b data-testid="session">-</b></span>
-  <span class="pill" data-testid="state">idle</span>
+  <span class="pill" data-testid="state">idle: no session</span>
   <span data-testid="conn-headband" class="pill">headband -</span>
   <span data-testid="conn-strap" class="pill">strap -</span>
   <span data-testid="battery" class="pill">battery -</span>
@@ -92,7 +92,7 @@ PAGE_HTML = r"""<!doctype html>
   </section>
   <section>
     <h2>Phase</h2>
-    <div><b data-testid="phase-name">-</b> <span class="muted" data-testid="phase-instruction"></span></div>
+    <div><b data-testid="phase-name">No session running</b> <span class="muted" data-testid="phase-instruction">Type the participant's pseudonym (e.g. P001) under Session and press Start: the device check begins at once.</span></div>
     <div class="bar" style="margin:6px 0"><div data-testid="progress"></div></div>
     <div>time left <b data-testid="time-left">-</b> &middot; session time <span data-testid="t-s">-</span> s
       &middot; <span data-testid="phase-list" class="muted"></span></div>

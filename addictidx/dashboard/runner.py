@@ -211,9 +211,12 @@ class DashboardRunner:
 
     def history(self, subject: str) -> list[dict[str, Any]]:
         """The subject's sessions (id, date, status, index, band) with report links."""
+        from addictidx.report.explain import session_outcome
+
         check_subject_code(subject)
         rows = self.store.list_sessions(subject)
         for r in rows:
+            r["outcome"] = session_outcome(self.store.session_detail(r["id"]))
             r["report_html"] = f"/report/{r['id']}.html"
             r["report_pdf"] = f"/report/{r['id']}.pdf"
         return rows

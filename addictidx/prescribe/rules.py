@@ -29,9 +29,16 @@ from types import MappingProxyType
 
 from addictidx._core.errors import DataFormatError
 from addictidx._core.types import IndexResult, Prescription, State
-from addictidx._core.validate import check_option, check_positive
+from addictidx._core.validate import check_option
 from addictidx.models.index import band_from_index
-from addictidx.prescribe.screening import Screening, hr_target_bpm, hrmax_tanaka, infer_state
+from addictidx.prescribe.screening import (
+    Screening,
+    check_age,
+    check_hrmax,
+    hr_target_bpm,
+    hrmax_tanaka,
+    infer_state,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -355,7 +362,7 @@ def _resolve_band(obj) -> tuple[str | None, str | None, IndexResult | None]:
 def prescribe(
     index_result_or_band,
     *,
-    age: float,
+    age: float | None,
     resting_hr: float,
     hrmax: float | None = None,
     state: State | None = None,
@@ -372,8 +379,9 @@ def prescribe(
     index_result_or_band : IndexResult | str | float | None
         The scored index, a band name, an index value (banded at 69.146 / 93.319), or ``None``
         when no index is available (safe default).
-    age : float
-        Years; for HRmax = 208 - 0.7 age (Tanaka) unless ``hrmax`` is given.
+    age : float | None
+        Years (18-90); for HRmax = 208 - 0.7 age (Tanaka) unless ``hrmax`` is given (then it
+        may be ``None``).
     resting_hr : float
         Seated resting HR in bpm (from RR).
     hrmax : float | None
@@ -423,8 +431,15 @@ def prescribe(
         zf = result.z_features.get("hrv_ln_rmssd")
         if zf is not None:
             scr = replace(scr, ln_rmssd_z=-float(zf))  # z_features are sign-flipped for ln RMSSD
-    hmax = hrmax_tanaka(age) if hrmax is None else check_positive("hrmax", hrmax)
-    check_positive("age", age)
+    # age (18-90 years) or a measured HRmax is required; neither is ever assumed (issue 17.5)
+    if hrmax is None:
+        if age is None:
+            raise ValueError("An age or a measured HRmax is required for a prescription.")
+        hmax = hrmax_tanaka(age)
+    else:
+        hmax = check_hrmax(hrmax)
+        if age is not None:
+            check_age(age)
     inferred, reasons = infer_state(
         resting_hr,
         sbp=scr.sbp,

@@ -31,6 +31,8 @@ __all__ = [
     "STAFF_FLAGS",
     "ADULT_AGE_RANGE",
     "check_age",
+    "check_hrmax",
+    "HRMAX_RANGE",
     "hrmax_tanaka",
     "karvonen_bpm",
     "hr_target_bpm",
@@ -96,9 +98,28 @@ def check_age(age: float) -> float:
     if not (lo <= a <= hi):
         raise ValueError(
             f"'age' must be {lo}-{hi} years (the Tanaka HRmax equation and the prescription "
-            f"rules are for adults; give a measured HRmax otherwise), but got {age!r} instead."
+            f"rules are for adults), but got {age!r} instead."
         )
     return a
+
+
+#: Plausible measured maximal heart rates (bpm).
+HRMAX_RANGE = (100.0, 230.0)
+
+
+def check_hrmax(hrmax: float) -> float:
+    """Return a measured HRmax (bpm) if it is within :data:`HRMAX_RANGE`."""
+    lo, hi = HRMAX_RANGE
+    try:
+        v = float(hrmax)
+    except (TypeError, ValueError):
+        raise ValueError(f"'hrmax' must be a number in bpm, but got {hrmax!r} instead.") from None
+    if not (lo <= v <= hi):
+        raise ValueError(
+            f"'hrmax' (a measured maximal heart rate) must be {lo:.0f}-{hi:.0f} bpm, but got "
+            f"{hrmax!r} instead."
+        )
+    return v
 
 
 def hrmax_tanaka(age: float) -> float:

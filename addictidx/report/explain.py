@@ -23,6 +23,7 @@ __all__ = [
     "safety_sentence",
     "phase_label",
     "wrap_paragraph",
+    "session_outcome",
 ]
 
 #: One line every report page carries (EVIDENCE.md §7(v)).
@@ -262,3 +263,25 @@ def safety_sentence(e: Mapping[str, Any]) -> str:
         extra.append(f"rule {rule}")
     tail = f" ({', '.join(extra)})" if extra else ""
     return f"At {clock(e.get('t_s'))} {head}: {reason}{tail}."
+
+
+def session_outcome(detail: Mapping[str, Any]) -> str:
+    """How a stored session ended, in a few words (issue 17.9): ``complete``, ``stopped at 9:45``,
+    ``recovered (320 s of data)``, ``recovered, no data``, ``running``.
+
+    The store's ``status`` says only whether a session is finished; a STOPped or recovered
+    session is finished too, and must not read as a complete protocol.
+    """
+    status = str(detail.get("status") or "-")
+    events = detail.get("events") or []
+    stop = next((e for e in events if e.get("kind") == "session_stopped"), None)
+    rec = next((e for e in events if e.get("kind") == "recovered"), None)
+    if stop is not None:
+        return f"stopped at {clock(stop.get('t_s'))}"
+    if rec is not None:
+        d = rec.get("detail") or {}
+        if not (d.get("eeg_s") or d.get("n_beats")):
+            return "recovered, no data"
+        part = "" if d.get("protocol_complete") else ", protocol incomplete"
+        return f"recovered ({float(d.get('data_end_s') or 0):.0f} s of data{part})"
+    return status

@@ -250,7 +250,8 @@ def _intervention_blocks(rc: ReportContent) -> list[Block]:
 
 def _events_blocks(rc: ReportContent) -> list[Block]:
     safety = [f"S{k + 1}. " + explain.safety_sentence(e) for k, e in enumerate(rc.safety_events)]
-    lines = ["Safety events:"] + (safety or ["None."])
+    lines = [f"Session outcome: {explain.session_outcome(rc.session)}.", "Safety events:"]
+    lines += safety or ["None."]
     ev = [s for s in (explain.event_sentence(e) for e in rc.events) if s]
     lines += ["Events:"] + (ev or ["None."])
     return text_block("Events and safety", lines, size=7, name="events", max_lines=_MAX_LINES)

@@ -24,6 +24,7 @@ from addictidx.acquire import (
 __all__ = [
     "BleDevice",
     "ble_devices",
+    "preflight_ble",
     "session_devices",
     "simulated_devices",
     "AUTO_HEADBAND",
@@ -149,3 +150,67 @@ def session_devices(
         return "simulate", hb, st
     hb, st = ble_devices(headband, strap)
     return "ble", hb, st
+
+
+#: How long the pre-flight scan listens for advertisements (s).
+PREFLIGHT_SCAN_S = 8.0
+
+
+def _advertises(prof: DeviceProfile, device, adv) -> bool:
+    local = getattr(adv, "local_name", None) or getattr(device, "name", None)
+    if prof.name_prefixes:
+        return prof.matches_name(local)
+    services = {str(u).lower() for u in (getattr(adv, "service_uuids", None) or ())}
+    return bool(set(prof.service_uuids) & services)
+
+
+async def preflight_ble(
+    devices: tuple[BleDevice, ...], *, scan_s: float = PREFLIGHT_SCAN_S, scanner_cls=None
+) -> None:
+    """Check, before a session is created, that Bluetooth works and every device advertises.
+
+    One scan of ``scan_s`` seconds; a device given by address must be seen at that address.
+
+    Raises
+    ------
+    DeviceError
+        One line: no usable Bluetooth adapter (with the system's reason), or which device was
+        not found and what to check (issue 17.2: a session is never recorded without them).
+    """
+    from addictidx._core.errors import DeviceError
+
+    if scanner_cls is None:
+        import bleak
+
+        scanner_cls = bleak.BleakScanner
+    try:
+        found = await scanner_cls.discover(timeout=scan_s, return_adv=True)
+    except Exception as exc:  # noqa: BLE001 - any failure here means no usable adapter
+        why = str(exc) or type(exc).__name__
+        raise DeviceError(
+            f"No usable Bluetooth adapter ({type(exc).__name__}: {why}); switch Bluetooth on "
+            "or plug in an adapter, or run with --simulate."
+        ) from None
+    seen = list((found or {}).values())
+    missing = []
+    for d in devices:
+        ok = any(
+            (
+                str(getattr(dev, "address", "")).upper() == d.address.upper()
+                if d.address
+                else _advertises(d.profile, dev, adv)
+            )
+            for dev, adv in seen
+        )
+        if not ok:
+            what = (
+                f"names starting {', '.join(repr(p) for p in d.profile.name_prefixes)}"
+                if d.profile.name_prefixes
+                else "the Heart Rate service"
+            )
+            missing.append(f"{d.profile.name} (nothing advertising {what})")
+    if missing:
+        raise DeviceError(
+            f"Device not found in a {scan_s:.0f}-s scan: {'; '.join(missing)}; check it is "
+            "switched on, worn, charged and not connected to another app."
+        )

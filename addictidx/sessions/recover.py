@@ -40,7 +40,7 @@ def recover_session(
     store: SessionStore,
     session_id: int,
     *,
-    age: int = 30,
+    age: float | None = None,
     screening: Mapping | None = None,
     force: bool = False,
     research: bool = False,
@@ -56,8 +56,8 @@ def recover_session(
     ----------
     store : SessionStore
     session_id : int
-    age : int
-        For the prescription.
+    age : float | None
+        For the prescription; ``None`` (default) = no prescription (an age is never assumed).
     screening : mapping | None
         Pre-session screening answers.
     force : bool
