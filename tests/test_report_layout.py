@@ -10,9 +10,11 @@ says the index is decision support, never a diagnosis. Skips when poppler-utils 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,11 @@ from addictidx.report.pdf import layout, write_pdf
 from addictidx.sessions.assessment import run_assessment
 from addictidx.sessions.protocol import GUIDED_PROTOCOL, STANDARD_PROTOCOL
 from addictidx.store.session_store import SessionStore
+
+#: ``ADDICTIDX_RECORD_ARTIFACTS=1`` keeps every report page as a PNG under benchmarks/results/
+#: (like the dashboard screenshots); otherwise they stay in the test's temporary folder.
+RECORD = os.environ.get("ADDICTIDX_RECORD_ARTIFACTS") == "1"
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "report_pages"
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pdftotext") is None,
@@ -137,6 +144,26 @@ def test_report_blocks_present_and_no_text_crosses_a_rule(stores, which, tmp_pat
     if which == "long":
         assert len(placed) >= 4  # the events continue on further pages
         assert names.count("events") >= 2
+    # every page as an image (pdftoppm): one PNG per page, none blank
+    shots = _page_images(pdf, tmp_path / "png", which)
+    assert len(shots) == len(placed)
+    for p in shots:
+        assert p.stat().st_size > 20_000, p  # text and plots, not an empty page
+
+
+def _page_images(pdf, out: Path, stem: str) -> list[Path]:
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (poppler-utils) not installed")
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["pdftoppm", "-r", "80", "-png", str(pdf), str(out / f"{stem}-page")], check=True
+    )
+    shots = sorted(out.glob(f"{stem}-page-*.png"))
+    if RECORD:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        for p in shots:
+            shutil.copy(p, RESULTS / p.name)
+    return shots
 
 
 def test_events_are_sentences_and_numbers_rounded(stores, tmp_path):
