@@ -15,6 +15,11 @@ import typer
 from addictidx.cli._app import _clean_errors, app
 
 DATASETS = ("uci-alcoholism",)
+_WORKERS_HELP = (
+    "Run the CV folds/repeats and bootstrap chunks on a new Dask LocalCluster of N worker "
+    "processes (1 thread each); same result as serial. Needs the 'cluster' extra."
+)
+_SCHEDULER_HELP = "Run them on an existing Dask cluster (tcp://host:8786) instead."
 
 
 def _load_table(dataset, data, table, label, group):
@@ -46,36 +51,10 @@ def _load_table(dataset, data, table, label, group):
 
 
 def _progress(quiet: bool):
-    """(context manager, callback(stage, done, total)) for a rich progress bar on stderr."""
-    import contextlib
+    """(context manager, callback(stage, done, total)) for a progress bar on stderr."""
+    from addictidx.cli.progress import count_progress
 
-    if quiet:
-        return contextlib.nullcontext(), None
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    progress = Progress(
-        TextColumn("[bold]{task.description:<16}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=False,
-    )
-    tasks: dict[str, int] = {}
-
-    def on_progress(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = progress.add_task(stage, total=total)
-        progress.update(tasks[stage], completed=done, total=total)
-
-    return progress, on_progress
+    return count_progress(not quiet)
 
 
 def _print(result: dict, json_out: bool, *, verb: str) -> None:
@@ -130,14 +109,18 @@ def train_cmd(
     repeats: int = typer.Option(10, "--repeats", help="Repeats of the nested CV."),
     n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples for the 95% CIs."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    workers: int | None = typer.Option(None, "--workers", help=_WORKERS_HELP),
+    scheduler: str | None = typer.Option(None, "--scheduler", help=_SCHEDULER_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Train a research classifier with nested subject-wise CV, export ONNX and a model card."""
+    from addictidx.cluster.engine import check_cluster_options, open_task_map
     from addictidx.models.research import train_research_model
 
+    where = check_cluster_options(workers, scheduler)
     tbl = _load_table(dataset, data, table, label, group)
     progress_cm, on_progress = _progress(quiet)
-    with progress_cm:
+    with open_task_map(where) as task_map, progress_cm:
         result = train_research_model(
             tbl,
             out,
@@ -147,6 +130,7 @@ def train_cmd(
             repeats=repeats,
             n_boot=n_boot,
             on_progress=on_progress,
+            task_map=task_map,
         )
     _print(result, json_out, verb="Trained")
 
@@ -164,11 +148,16 @@ def evaluate_cmd(
     group: str | None = typer.Option(None, "--group", help="Subject column of --table."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap resamples for the 95% CIs."),
+    workers: int | None = typer.Option(None, "--workers", help=_WORKERS_HELP),
+    scheduler: str | None = typer.Option(None, "--scheduler", help=_SCHEDULER_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Re-score a saved research model on a data set (no retraining)."""
+    from addictidx.cluster.engine import check_cluster_options, open_task_map
     from addictidx.models.research import evaluate_research_model
 
+    where = check_cluster_options(workers, scheduler)
     tbl = _load_table(dataset, data, table, label, group)
-    result = evaluate_research_model(model, tbl, n_boot=n_boot, seed=seed)
+    with open_task_map(where) as task_map:
+        result = evaluate_research_model(model, tbl, n_boot=n_boot, seed=seed, task_map=task_map)
     _print(result, json_out, verb="Evaluated")

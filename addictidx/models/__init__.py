@@ -38,6 +38,7 @@ from addictidx.models.index_graph import (
     index_numpy,
     model_metadata,
     run_index_model,
+    using_index_model,
 )
 from addictidx.models.norms import eeg_reference_values, load_population_norms, population_baseline
 from addictidx.models.research import (
@@ -93,4 +94,5 @@ __all__ = [
     "run_index_model",
     "score_index",
     "score_indices",
+    "using_index_model",
 ]

@@ -49,7 +49,10 @@ deterministic and a test asserts the shipped bytes equal a fresh build; regenera
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
+import hashlib
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -75,6 +78,7 @@ __all__ = [
     "run_index_model",
     "model_bytes",
     "model_metadata",
+    "using_index_model",
     "write_index_model",
 ]
 
@@ -317,16 +321,62 @@ def model_metadata() -> dict[str, str]:
     return dict(_session().get_modelmeta().custom_metadata_map)
 
 
+#: Serialized index model to score with in the current context (None: the packaged model).
+_MODEL_IN_USE: contextvars.ContextVar[bytes | None] = contextvars.ContextVar(
+    "addictidx_index_model", default=None
+)
+
+
+@contextlib.contextmanager
+def using_index_model(raw: bytes):
+    """Score with the serialized index model ``raw`` inside the ``with`` block.
+
+    A cluster worker receives the client's model bytes (an onnxruntime ``InferenceSession``
+    cannot be pickled) and scores with exactly that model; the session is built once per
+    process and model (cached) with ``intra_op_num_threads=1``. The model must carry the
+    metadata this code expects (:class:`~addictidx._core.errors.ModelMismatchError`
+    otherwise). The choice is a context variable: other threads and tasks are not affected.
+
+    Parameters
+    ----------
+    raw : bytes
+        The serialized ONNX model (e.g. :func:`model_bytes` on the client).
+
+    Yields
+    ------
+    sha256 : str
+        Hex SHA-256 of ``raw`` (the model's identity in result tables).
+    """
+    _session_for(bytes(raw))  # build and check now: a bad model fails before any scoring
+    token = _MODEL_IN_USE.set(bytes(raw))
+    try:
+        yield hashlib.sha256(raw).hexdigest()
+    finally:
+        _MODEL_IN_USE.reset(token)
+
+
 @functools.lru_cache(maxsize=1)
+def _packaged_session():
+    return _session_for(model_bytes(), what=f"Packaged model {MODEL_FILENAME}")
+
+
 def _session():
+    raw = _MODEL_IN_USE.get()
+    return _packaged_session() if raw is None else _session_for(raw)
+
+
+@functools.lru_cache(maxsize=4)
+def _session_for(raw: bytes, what: str = "Index model given"):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1  # tiny elementwise graph: threads cost more than they save
     opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(
-        model_bytes(), sess_options=opts, providers=["CPUExecutionProvider"]
-    )
+    try:
+        sess = ort.InferenceSession(raw, sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelMismatchError(f"{what}: not a loadable ONNX model ({first}).") from None
     meta = sess.get_modelmeta().custom_metadata_map
     expected = {
         "model_id": MODEL_ID,
@@ -336,7 +386,7 @@ def _session():
     for key, want in expected.items():
         if meta.get(key) != want:
             raise ModelMismatchError(
-                f"Packaged model {MODEL_FILENAME}: metadata {key!r} is {meta.get(key)!r}, "
+                f"{what}: metadata {key!r} is {meta.get(key)!r}, "
                 f"but this code expects {want!r}. Regenerate it with "
                 "`python -m addictidx.models.index_graph`."
             )

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from addictidx._core.tasks import TaskMap, serial_map
+
 __all__ = [
+    "BOOTSTRAP_CHUNK",
+    "bootstrap_aucs",
     "RELIABILITY_BINS",
     "auc_score",
     "expected_calibration_error",
@@ -110,8 +114,59 @@ def _percentile_ci(values: np.ndarray) -> list[float | None]:
     return [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
 
 
+#: Bootstrap resamples per task (a task map runs the chunks; the draws stay in serial order).
+BOOTSTRAP_CHUNK = 250
+
+
+def _draw(rng, kind: str, sizes, n_subj):
+    if kind == "unit":
+        return rng.choice(sizes[0], sizes[0]), rng.choice(sizes[1], sizes[1])
+    return rng.integers(0, n_subj, n_subj)
+
+
+def _bootstrap_plan(rng, kind: str, n_boot: int, sizes, n_subj) -> list[dict]:
+    """Advance ``rng`` through ``n_boot`` draws (cheap) and note its state at each chunk start.
+
+    Each task then redraws its chunk from its state, so the resamples are exactly those of one
+    serial pass whoever computes them (the AUCs are the costly part).
+    """
+    plan = []
+    for b in range(int(n_boot)):
+        if b % BOOTSTRAP_CHUNK == 0:
+            plan.append({"state": rng.bit_generator.state, "n": min(BOOTSTRAP_CHUNK, n_boot - b)})
+        _draw(rng, kind, sizes, n_subj)
+    return plan
+
+
+def bootstrap_aucs(kind, state, n, *, y, p, pos, neg, rows_of) -> np.ndarray:
+    """AUCs of ``n`` bootstrap resamples drawn from the generator state ``state`` (a task).
+
+    ``kind="unit"``: resample units stratified by class (``pos``/``neg`` indices of ``y``);
+    ``kind="trial"``: resample subjects with all their rows (``rows_of``).
+    """
+    rng = np.random.Generator(np.random.PCG64())
+    rng.bit_generator.state = state
+    out = np.full(int(n), np.nan)
+    for b in range(int(n)):
+        if kind == "unit":
+            i_pos, i_neg = _draw(rng, "unit", (pos.size, neg.size), None)
+            sel = np.concatenate([pos[i_pos], neg[i_neg]])
+        else:
+            pick = _draw(rng, "trial", None, len(rows_of))
+            sel = np.concatenate([rows_of[s] for s in pick])
+        out[b] = auc_score(y[sel], p[sel])
+    return out
+
+
 def evaluate_predictions(
-    y, p, groups, *, n_boot: int = 2000, seed: int = 0, n_bins: int = RELIABILITY_BINS
+    y,
+    p,
+    groups,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    n_bins: int = RELIABILITY_BINS,
+    task_map: TaskMap | None = None,
 ) -> dict:
     """All metrics of held-out probabilities ``p`` (trial level and subject level).
 
@@ -127,6 +182,9 @@ def evaluate_predictions(
         Bootstrap resamples for the 95 % CIs.
     seed : int
         Seed of the bootstrap.
+    task_map : TaskMap | None
+        Runs the bootstrap in chunks of :data:`BOOTSTRAP_CHUNK` resamples
+        (:mod:`addictidx._core.tasks`); default serial; same CIs either way.
 
     Returns
     -------
@@ -141,22 +199,21 @@ def evaluate_predictions(
     groups = np.asarray(groups).astype(str)
     uy, up, _ = subject_units(y, p, groups)
     rng = np.random.default_rng(seed)
+    run = task_map or serial_map
 
     pos = np.flatnonzero(uy == 1)
     neg = np.flatnonzero(uy == 0)
     boot_unit = np.full(n_boot, np.nan)
     if pos.size and neg.size:
-        for b in range(n_boot):
-            sel = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
-            boot_unit[b] = auc_score(uy[sel], up[sel])
+        plan = _bootstrap_plan(rng, "unit", n_boot, (pos.size, neg.size), None)
+        shared = {"kind": "unit", "y": uy, "p": up, "pos": pos, "neg": neg, "rows_of": None}
+        boot_unit = np.concatenate([np.full(0, np.nan), *run(bootstrap_aucs, plan, shared)])
 
     subj, subj_inv = np.unique(groups, return_inverse=True)
     rows_of = [np.flatnonzero(subj_inv == s) for s in range(subj.size)]
-    boot_trial = np.full(n_boot, np.nan)
-    for b in range(n_boot):
-        pick = rng.integers(0, subj.size, subj.size)
-        sel = np.concatenate([rows_of[s] for s in pick])
-        boot_trial[b] = auc_score(y[sel], p[sel])
+    plan = _bootstrap_plan(rng, "trial", n_boot, None, subj.size)
+    shared = {"kind": "trial", "y": y, "p": p, "pos": None, "neg": None, "rows_of": rows_of}
+    boot_trial = np.concatenate([np.full(0, np.nan), *run(bootstrap_aucs, plan, shared)])
 
     def bal_acc(t, q):
         pred = q >= 0.5

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from addictidx._core.tasks import TaskMap
 from addictidx.models.training import (
     DEFAULT_CS,
     FeatureTable,
@@ -169,8 +170,13 @@ def train_research_model(
     on_progress: Progress | None = None,
     model_filename: str = "model.onnx",
     card_stem: str = "model_card",
+    task_map: TaskMap | None = None,
 ) -> dict:
     """Validate, fit, export and document a research classifier.
+
+    ``task_map`` runs the outer CV folds of every repeat and the bootstrap chunks as tasks
+    (:mod:`addictidx._core.tasks`; a Dask cluster with :mod:`addictidx.cluster`); the result is
+    the serial one bit for bit.
 
     Writes into ``out_dir``: ``model.onnx``, ``model_card.md``, ``model_card.json``,
     ``reliability.svg`` and ``cv_predictions.csv`` (held-out probability of every row).
@@ -196,6 +202,7 @@ def train_research_model(
         seed=seed,
         n_boot=n_boot,
         on_progress=on_progress,
+        task_map=task_map,
     )
     if on_progress is not None:
         on_progress("final model", 0, 1)
@@ -285,19 +292,27 @@ def train_research_model(
 
 
 def evaluate_research_model(
-    model_path: str | Path, table: FeatureTable, *, n_boot: int = 2000, seed: int = 0
+    model_path: str | Path,
+    table: FeatureTable,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    task_map: TaskMap | None = None,
 ) -> dict:
     """Re-score a saved model on a table (no retraining) and compute the same metrics.
 
     The table's features must match the model's names and order exactly. Scores on the data the
-    model was trained on are optimistic (the command says so in ``"note"``).
+    model was trained on are optimistic (the command says so in ``"note"``). ``task_map`` runs
+    the bootstrap resamples in chunks (same CIs as serial).
     """
     from addictidx.models.metrics import evaluate_predictions
     from addictidx.models.runtime import IndexModel
 
     model = IndexModel.load(model_path, feature_names=table.feature_names)
     p = model.predict_proba(table.X)
-    metrics = evaluate_predictions(table.y, p, table.groups, n_boot=n_boot, seed=seed)
+    metrics = evaluate_predictions(
+        table.y, p, table.groups, n_boot=n_boot, seed=seed, task_map=task_map
+    )
     out = _summary(table, metrics)
     same = model.metadata.get("training_data_sha256") == table.data_sha256
     out.update(

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from addictidx._core.errors import DataFormatError
+from addictidx._core.tasks import TaskMap
 
 __all__ = [
     "DEFAULT_CS",
@@ -45,6 +46,7 @@ __all__ = [
     "load_feature_table",
     "uci_feature_table",
     "nested_cross_validation",
+    "outer_fold",
     "fit_final_model",
     "unit_from_name",
 ]
@@ -390,6 +392,7 @@ def nested_cross_validation(
     seed: int = 0,
     n_boot: int = 2000,
     on_progress: Progress | None = None,
+    task_map: TaskMap | None = None,
 ) -> CVResult:
     """Subject-wise nested cross-validation, repeated with different fold assignments.
 
@@ -415,6 +418,10 @@ def nested_cross_validation(
         Bootstrap resamples of the CIs.
     on_progress : callable(stage, done, total) | None
         Called after each outer fold.
+    task_map : TaskMap | None
+        Runs the outer folds of all repeats (one task each) and the bootstrap chunks
+        (:mod:`addictidx._core.tasks`); default serial. Any task map gives the serial result
+        bit for bit (each fold is a pure single-threaded task with its own seed).
 
     Returns
     -------
@@ -426,43 +433,70 @@ def nested_cross_validation(
         raise ValueError(f"'repeats' must be >= 1, got {repeats!r}.")
     # Many tiny fits: BLAS/OpenMP thread pools only add overhead (and oversubscribe busy CPUs).
     with threadpool_limits(limits=1):
-        return _nested_cv(table, outer_folds, inner_folds, repeats, Cs, seed, n_boot, on_progress)
+        return _nested_cv(
+            table, outer_folds, inner_folds, repeats, Cs, seed, n_boot, on_progress, task_map
+        )
 
 
-def _nested_cv(table, outer_folds, inner_folds, repeats, Cs, seed, n_boot, on_progress):
+def outer_fold(X, y, groups, train, test, *, Cs, inner_folds, seed):
+    """One outer fold of the nested CV: inner C choice + Platt on ``train``, predict ``test``.
+
+    A pure task (module-level, single-threaded BLAS) so that a task map may run it anywhere
+    and get the serial result bit for bit.
+
+    Returns
+    -------
+    proba : ndarray, shape (len(test),)
+        Held-out probability of class 1.
+    C : float
+        The C the inner loop chose.
+    """
     import warnings
 
+    from threadpoolctl import threadpool_limits
+
+    if set(groups[train]) & set(groups[test]):  # pragma: no cover - StratifiedGroupKFold
+        raise RuntimeError("a subject is on both sides of an outer split")
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
+        warnings.simplefilter("ignore", category=UserWarning)  # tiny inner folds
+        model, C, _ = _fit_inner(
+            X[train], y[train], groups[train], Cs=Cs, inner_folds=inner_folds, seed=seed
+        )
+        return model.predict_proba(X[test])[:, 1], C
+
+
+def _nested_cv(table, outer_folds, inner_folds, repeats, Cs, seed, n_boot, on_progress, task_map):
+    from addictidx._core.tasks import serial_map
     from addictidx.models.metrics import auc_score, evaluate_predictions, subject_units
 
     X, y, g = table.X, table.y, table.groups
     plans = [
         _grouped_splits(y, g, outer_folds, seed + 1000 * r, "outer loop") for r in range(repeats)
     ]
-    total = sum(len(p) for p in plans)
+    tasks = [
+        {"train": tr, "test": te, "seed": seed + 1000 * r + 1 + k}
+        for r, outer in enumerate(plans)
+        for k, (tr, te) in enumerate(outer)
+    ]
+    total = len(tasks)
+
+    def done(n: int) -> None:
+        if on_progress is not None:
+            on_progress("nested CV folds", n, total)
+
+    shared = {"X": X, "y": y, "groups": g, "Cs": tuple(Cs), "inner_folds": int(inner_folds)}
+    results = (task_map or serial_map)(outer_fold, tasks, shared, done)
     proba = np.full((repeats, y.size), np.nan)
     chosen = []
-    done = 0
+    i = 0
     for r, outer in enumerate(plans):
-        for k, (tr, te) in enumerate(outer):
-            if set(g[tr]) & set(g[te]):  # pragma: no cover - guaranteed by StratifiedGroupKFold
-                raise RuntimeError("a subject is on both sides of an outer split")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=UserWarning)  # tiny inner folds
-                model, C, _ = _fit_inner(
-                    X[tr],
-                    y[tr],
-                    g[tr],
-                    Cs=Cs,
-                    inner_folds=inner_folds,
-                    seed=seed + 1000 * r + 1 + k,
-                )
-            proba[r, te] = model.predict_proba(X[te])[:, 1]
+        for _, te in outer:
+            p_te, C = results[i]
+            proba[r, te] = p_te
             chosen.append(C)
-            done += 1
-            if on_progress is not None:
-                on_progress("nested CV folds", done, total)
+            i += 1
     mean_p = proba.mean(axis=0)
-    metrics = evaluate_predictions(y, mean_p, g, n_boot=n_boot, seed=seed)
+    metrics = evaluate_predictions(y, mean_p, g, n_boot=n_boot, seed=seed, task_map=task_map)
     per_repeat = []
     for r in range(repeats):
         uy, up, _ = subject_units(y, proba[r], g)
