@@ -225,13 +225,14 @@ def test_resume_skips_recordings_with_the_same_hash_and_versions(batch, tmp_path
     changed = src / "s01a.csv"
     changed.write_text(changed.read_text() + changed.read_text().splitlines()[-1] + "\n")
     (src / "s99.csv").write_text((src / "s02b.csv").read_text())
-    text = out.read_text().splitlines()
-    cols = text[0].split(",")
-    k = next(i for i, line in enumerate(text) if "/s03b.csv," in line)
-    cells = text[k].split(",")
-    cells[cols.index("model_sha256")] = "0" * 64
-    text[k] = ",".join(cells)
-    out.write_text("\n".join(text) + "\n")
+    import csv
+
+    with open(out, newline="") as f:
+        table = list(csv.reader(f))
+    k = next(i for i, row in enumerate(table) if row[0].endswith("/s03b.csv"))
+    table[k][table[0].index("model_sha256")] = "0" * 64
+    with open(out, "w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(table)
     r = json.loads(
         _cli("rescore", src, "--rr-dir", batch["rr"], "--out", out, "--resume", "--json").stdout
     )

@@ -170,8 +170,6 @@ def rescore_recording(
     DataFormatError, ValueError
         Unreadable file, or a file with neither EEG nor RR intervals (one line).
     """
-    from pathlib import Path
-
     from addictidx.readers import limits_from_profiles, read_recording
     from addictidx.readers.recording import fill_gaps
     from addictidx.sessions.scoring import SessionData, SubjectHistory, score_session
@@ -198,9 +196,9 @@ def rescore_recording(
     score = score_session(data, SubjectHistory.population())  # the one scoring path
     if rr is None:
         notes.append(
-            f"{Path(path).name} holds no RR intervals: give them with --rr FILE (the tool's "
+            "The recording holds no RR intervals: give them with --rr FILE (the tool's "
             "_rr.tsv, an EDF+ RR export, a beat CSV t_s,rr_s or a list of RR values; --rr-unit "
-            "s|ms)."
+            "s|ms), or --rr-dir DIR for many."
         )
     if rec.gaps:
         gap_s = sum(g.duration_s for g in rec.gaps)
