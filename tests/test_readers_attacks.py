@@ -208,3 +208,23 @@ def test_mind_monitor_with_a_frozen_clock_fails(tmp_path):
     p.write_text("TimeStamp,RAW_TP9,RAW_AF7,RAW_AF8,RAW_TP10\n" + rows)
     with pytest.raises(DataFormatError, match="do not advance"):
         read_recording(p)
+
+
+def test_csv_output_is_bounded_before_parsing(tmp_path, monkeypatch):
+    from addictidx.readers import muse_csv
+
+    p = tmp_path / "long.csv"
+    p.write_text(
+        "timestamps,TP9,AF7,AF8,TP10\n"
+        + "".join(f"{100 + i / 256:.6f},1,2,3,4\n" for i in range(5000))
+    )
+
+    def refuse(*a, **k):
+        raise AssertionError("parsed a file whose size bound should have refused it")
+
+    monkeypatch.setattr(muse_csv, "read_numeric_columns", refuse)
+    small = ReaderLimits(max_output_bytes=5 * 8 * 4000)  # room for 4,000 rows, not 5,000
+    with pytest.raises(
+        DataFormatError, match=r"long\.csv: 5 channels x 500[01] samples would need 0\.2 MB"
+    ):
+        read_recording(p, limits=small)

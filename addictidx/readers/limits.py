@@ -133,5 +133,5 @@ def check_samples(name: str, n_channels: int, n_times: int, limits: ReaderLimits
     if need > limits.max_output_bytes:
         raise DataFormatError(
             f"{name}: {n_channels} channels x {n_times} samples would need "
-            f"{need / 2**30:.1f} GiB (limit {limits.max_output_bytes / 2**30:.1f} GiB)."
+            f"{need / 2**20:,.1f} MB (limit {limits.max_output_bytes / 2**20:,.1f} MB)."
         )

@@ -18,7 +18,7 @@ from addictidx.devices import stream_profile
 from addictidx.readers.limits import DEFAULT_LIMITS, ReaderLimits, check_samples
 from addictidx.readers.recording import Annotation, Recording, timestamp_gaps
 from addictidx.readers.tables import read_numeric_columns, read_typed_columns
-from addictidx.readers.textfile import display_name, plain_file_head, read_bytes
+from addictidx.readers.textfile import count_lines, display_name, plain_file_head, read_bytes
 
 __all__ = ["MUSE_EEG_CHANNELS", "read_muse_csv", "read_mind_monitor_csv"]
 
@@ -150,14 +150,16 @@ def read_muse_csv(
             f"{name}, line 1: missing column(s) {missing}; the header has {header}. "
             "Expected a muse-lsl CSV (timestamps,TP9,AF7,AF8,TP10,Right AUX,Marker0)."
         )
-    arr = read_numeric_columns(path_or_file if raw is None else raw, header, want)
+    source = path_or_file if raw is None else raw
+    # bound the output before the parser allocates it: at most one row per line
+    check_samples(name, len(want), count_lines(source) - 1, limits)
+    arr = read_numeric_columns(source, header, want)
     if arr is None:
         if raw is None:
             raw, name = read_bytes(path_or_file)
         arr = _lines_to_array(raw, name, header, want)
     if arr.shape[1] < 2:
         raise DataFormatError(f"{name}: needs at least 2 data rows, got {arr.shape[1]}.")
-    check_samples(name, len(channels), arr.shape[1], limits)
     stamps = arr[0]
     if not np.isfinite(stamps).all():
         k = int(np.flatnonzero(~np.isfinite(stamps))[0])
@@ -234,6 +236,7 @@ def read_mind_monitor_csv(
     raw, name = read_bytes(path_or_file)
     header = _header(raw, name, "Mind Monitor CSV")
     want = ["TimeStamp"] + [f"RAW_{c}" for c in MUSE_EEG_CHANNELS]
+    check_samples(name, len(want), count_lines(raw) - 1, limits)
     if all(c in header for c in want):
         types = {"TimeStamp": "time_ms", **{c: "float" for c in want[1:]}}
         if "Elements" in header:

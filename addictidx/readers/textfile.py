@@ -14,6 +14,7 @@ from addictidx._core.errors import DataFormatError
 
 __all__ = [
     "MAX_TEXT_BYTES",
+    "count_lines",
     "display_name",
     "plain_file_head",
     "read_bytes",
@@ -22,8 +23,8 @@ __all__ = [
 ]
 
 #: Largest file (after decompression) a text reader accepts: 24 h of 4-channel muse-lsl CSV
-#: is ~1.2 GB; 4 GiB leaves room and still fails fast on a decompression bomb.
-MAX_TEXT_BYTES = 4 << 30
+#: is ~1.2 GB; 2 GiB leaves room and still fails fast on a decompression bomb.
+MAX_TEXT_BYTES = 2 << 30
 
 
 def display_name(path_or_file) -> str:
@@ -57,6 +58,20 @@ def _gunzip(raw: bytes, name: str, max_bytes: int) -> bytes:
     except zlib.error as err:
         raise DataFormatError(f"{name}: corrupt gzip data ({err}).") from None
     return out
+
+
+def count_lines(source) -> int:
+    """Lines in ``source`` (bytes, or the path of a plain file): newlines + 1, read in blocks.
+
+    An upper bound of the rows a CSV can hold, known before any parser allocates them.
+    """
+    if isinstance(source, (bytes, bytearray)):
+        return source.count(b"\n") + 1
+    n = 1
+    with open(source, "rb") as f:
+        while block := f.read(1 << 22):
+            n += block.count(b"\n")
+    return n
 
 
 def plain_file_head(path_or_file, n: int = 65536) -> bytes | None:
