@@ -17,7 +17,7 @@ import numpy as np
 
 from .._core.types import QualityReport
 from .eeg_quality import quality_report_from_summary
-from .heart_rate import RR_MAX_S, RR_MIN_S, mean_heart_rate_bpm
+from .heart_rate import RR_MAX_S, RR_MIN_S
 from .index_features import INDEX_EEG_CHANNELS, EMGIndicator
 from .rr_quality import RR_ARTIFACT_MAX_FRACTION
 
@@ -83,11 +83,21 @@ def rr_index_features_batch(
     with np.errstate(invalid="ignore", divide="ignore"):
         dev = np.abs(X - local) / local
     ok_all = in_range & ~((n_valid > 0) & (dev > rel_threshold))
-    for j, (d, a) in enumerate(rows):
-        n = a.size
-        ok = ok_all[j, :n]
-        frac_bad = 1.0 - float(ok.mean())
-        ok_time = float(np.sum(a[ok]))
+    # per-window sums as array reductions (the single-window function sums the selected
+    # values; the order of additions differs, so sums agree to about 1e-15 relative)
+    lens = np.array([a.size for _, a in rows])
+    n_ok = ok_all.sum(axis=1)
+    Xz = np.where(ok_all, X, 0.0)
+    ok_time = Xz.sum(axis=1)
+    pair = ok_all[:, :-1] & ok_all[:, 1:]
+    dd = np.diff(X * 1000.0, axis=1)
+    n_pair = pair.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        msd = np.where(pair, dd * dd, 0.0).sum(axis=1) / n_pair
+        hr = 60.0 / (ok_time / n_ok)
+    for j, (d, _a) in enumerate(rows):
+        frac_bad = 1.0 - float(n_ok[j]) / float(lens[j])
+        okt = float(ok_time[j])
         flags: list[str] = []
         reasons: list[str] = []
         if not frac_bad < max_artifact_fraction:
@@ -96,11 +106,10 @@ def rr_index_features_batch(
                 f"{frac_bad:.1%} of RR intervals are artefacts or ectopic beats "
                 f"(the limit is below {max_artifact_fraction:.0%})."
             )
-        if ok_time < min_duration_s:
+        if okt < min_duration_s:
             flags.append("rr_too_short")
             reasons.append(
-                f"Only {ok_time:.0f} s of clean RR intervals (at least {min_duration_s:.0f} s "
-                "needed)."
+                f"Only {okt:.0f} s of clean RR intervals (at least {min_duration_s:.0f} s needed)."
             )
         report = QualityReport(
             per_channel={"rr": 1.0 - frac_bad},
@@ -109,12 +118,11 @@ def rr_index_features_batch(
             reasons=tuple(reasons),
         )
         feats = {"hrv_ln_rmssd": math.nan, "hr_mean_bpm": math.nan}
-        if report.usable:
-            dd = np.diff(a * 1000.0)[ok[:-1] & ok[1:]]
-            if dd.size:
-                rmssd = math.sqrt(float(np.mean(dd * dd)))
+        if not reasons:
+            if n_pair[j]:
+                rmssd = math.sqrt(float(msd[j]))
                 feats["hrv_ln_rmssd"] = math.log(rmssd) if rmssd > 0 else math.nan
-            feats["hr_mean_bpm"] = mean_heart_rate_bpm(a, ok)
+            feats["hr_mean_bpm"] = float(hr[j]) if n_ok[j] else math.nan
         out[d] = (feats, report)
     return out
 
@@ -150,39 +158,43 @@ def eeg_window_features_batch(rolling, streams, t_ends) -> list:
     min_pass = float(th["min_pass_fraction"])
     idx = {c: i for i, c in enumerate(names)}
     emg_idx = [idx.get(c) for c in INDEX_EEG_CHANNELS]
+    idx_index = {c: idx.get(c) for c in ("AF7", "AF8", "TP9", "TP10")}
+    emg_ok_l = emg_ok.tolist()
+    mean_l = mean_pw.transpose(0, 2, 1).tolist()  # (D, C, 3): alpha, beta, total per channel
     out = []
+    nan_row = [math.nan] * len(names)
+    frac_l, gap_l = frac.tolist(), gap_fraction.tolist()
+    emg_l, line_l = emg_med.tolist(), line_med.tolist()
+    failed_l = [f.tolist() for f in failed]
     for d in range(S.size):
         n_ep = int(k[d])
         report = quality_report_from_summary(
             names,
             th,
             n_ep,
-            frac[d] if n_ep else np.full(len(names), np.nan),
-            tuple(f[d] for f in failed),
-            gap_fraction[d] if n_ep else np.full(len(names), np.nan),
-            emg_med[d],
-            line_med[d],
+            frac_l[d] if n_ep else nan_row,
+            tuple(f[d] for f in failed_l),
+            gap_l[d] if n_ep else nan_row,
+            emg_l[d],
+            line_l[d],
             required=INDEX_EEG_CHANNELS,
         )
         per = {
-            c: (float(emg_ok[d, i]) if i is not None else math.nan)
+            c: (emg_ok_l[d][i] if i is not None else math.nan)
             for c, i in zip(INDEX_EEG_CHANNELS, emg_idx)
         }
-        vals = np.array(list(per.values()))
-        value = float(vals.mean()) if np.isfinite(vals).all() else math.nan
+        vals = list(per.values())
+        # np.mean of 4 values adds them in order, as sum() does
+        value = sum(vals) / len(vals) if all(map(math.isfinite, vals)) else math.nan
         feats = {"eeg_beta_rel_frontal": math.nan, "eeg_alpha_beta_ratio_temporal": math.nan}
-
-        def powers(ch, d=d):
-            i = idx.get(ch)
-            if i is None or not frac[d, i] >= min_pass:
-                return None
-            return mean_pw[d, :, i]
-
-        af = [powers(c) for c in ("AF7", "AF8")]
-        if all(p is not None for p in af):
-            feats["eeg_beta_rel_frontal"] = float(np.mean([p[1] / p[2] for p in af]))
-        tp = [powers(c) for c in ("TP9", "TP10")]
-        if all(p is not None for p in tp):
-            feats["eeg_alpha_beta_ratio_temporal"] = float(np.mean([p[0] / p[1] for p in tp]))
+        fr = frac_l[d]
+        ok_ch = {c: (i is not None and fr[i] >= min_pass) for c, i in idx_index.items()}
+        if ok_ch["AF7"] and ok_ch["AF8"]:
+            a, b = mean_l[d][idx_index["AF7"]], mean_l[d][idx_index["AF8"]]
+            # np.mean of two ratios is (x + y) / 2
+            feats["eeg_beta_rel_frontal"] = (a[1] / a[2] + b[1] / b[2]) / 2.0
+        if ok_ch["TP9"] and ok_ch["TP10"]:
+            a, b = mean_l[d][idx_index["TP9"]], mean_l[d][idx_index["TP10"]]
+            feats["eeg_alpha_beta_ratio_temporal"] = (a[0] / a[1] + b[0] / b[1]) / 2.0
         out.append((feats, report, EMGIndicator(value, per, band)))
     return out
