@@ -22,7 +22,8 @@ import pytest
 
 from addictidx.prescribe import safety as S
 from addictidx.prescribe.beatfile import read_beat_csv, write_beat_csv
-from addictidx.prescribe.controller import EVENT_KINDS, LoopConfig, LoopController, run_loop
+from addictidx.prescribe.controller import EVENT_KINDS, LoopConfig, LoopController
+from addictidx.prescribe.loop_replay import run_loop
 from addictidx.prescribe.rules import MusicLoopSpec
 from addictidx.prescribe.safety import irregular_beats, safety_limits
 from addictidx.prescribe.tempo import TempoLoop, start_tempo_bpm

@@ -52,7 +52,8 @@ def loop_sim_cmd(
     import numpy as np
 
     from addictidx._core.validate import check_option
-    from addictidx.prescribe.controller import LoopConfig, run_loop
+    from addictidx.prescribe.controller import LoopConfig
+    from addictidx.prescribe.loop_replay import run_loop
     from addictidx.prescribe.safety import safety_limits
     from addictidx.readers import read_rr_file
 
