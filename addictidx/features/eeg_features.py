@@ -128,20 +128,19 @@ def _fill(values, red, fp: _FeaturePlan, n_ch: int, bad) -> None:
     """Write the features of the window band sums ``red`` (n_w, n_ch, cols) into ``values``."""
     n_w = values.shape[0]
     g = int(fp.has_gamma)
-
-    def block(i0: int, n: int) -> np.ndarray:  # values[:, i0 : i0 + n*n_ch] as (n_w, n_ch, n)
-        return values[:, i0 * n_ch : (i0 + n) * n_ch].reshape(n_w, n, n_ch).transpose(0, 2, 1)
-
-    np.copyto(block(0, 4), red[:, :, :4])  # absolute delta..beta
+    # values without FAA, seen as (n_w, feature block, channel); red seen as (n_w, col, ch)
+    v3 = values[:, : (11 + g) * n_ch].reshape(n_w, 11 + g, n_ch)
+    r3 = red.transpose(0, 2, 1)
+    np.copyto(v3[:, :4], r3[:, :4])  # absolute delta..beta
     if g:
-        np.copyto(block(4, 1), red[:, :, 12:13])  # absolute gamma
+        np.copyto(v3[:, 4], r3[:, 12])  # absolute gamma
     # relative delta..beta (over 1-25 Hz), theta/beta, alpha/beta
-    np.divide(red[:, :, :6], red[:, :, 6:12], out=block(4 + g, 6))
+    np.divide(r3[:, :6], r3[:, 6:12], out=v3[:, 4 + g : 10 + g])
     sub = red[:, :, 12 + g :]
-    iaf = fp.iaf_freqs[np.argmax(sub, axis=2)]
+    iaf = v3[:, 10 + g]
+    np.take(fp.iaf_freqs, np.argmax(sub, axis=2), out=iaf)
     if bad is not None or not np.isfinite(np.add.reduce(sub, axis=None)):
         iaf[np.isnan(sub).any(axis=2)] = np.nan
-    values[:, (10 + g) * n_ch : (11 + g) * n_ch] = iaf
     if fp.faa is not None:
         lr = np.log(red[:, fp.faa, 2])  # ln alpha of (AF7, AF8)
         np.subtract(lr[:, 1], lr[:, 0], out=values[:, -1])

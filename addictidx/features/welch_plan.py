@@ -390,30 +390,43 @@ def _workspace(name: str, shape: tuple, dtype=np.float64) -> np.ndarray:
     buf = bufs.get((name, dtype))
     if buf is None or buf.size < size:
         buf = bufs[(name, dtype)] = np.empty(max(size, 1), dtype=dtype)
-        _LOCAL.views = {}  # views of the replaced buffer must not be handed out again
+        _LOCAL.views = {}  # loop states viewing the replaced buffer must not be used again
     return buf[:size].reshape(shape)
 
 
-def _loop_buffers(n_u: int, n_ch: int, n_out: int, chunk: int, nps: int, n_f: int) -> tuple:
-    """The segment loop's workspaces (output, segments, means, spectra) for these shapes."""
-    key = (n_u, n_ch, n_out, chunk, nps, n_f)
-    views = getattr(_LOCAL, "views", None)
-    if views is None:
-        views = _LOCAL.views = {}
-    got = views.get(key)
+class _LoopState:
+    """Per-thread workspaces and their views for one segment-loop geometry."""
+
+    def __init__(self, n_u, n_ch, n_out, chunk, nps, n_f, n_fft, bins) -> None:
+        self.out = _workspace("out", (n_u, n_ch, n_out))
+        seg = _workspace("seg", (chunk, n_ch, nps))
+        mean = _workspace("mean", (chunk, n_ch))
+        spec = _workspace("spec", (chunk, n_ch, n_f), np.complex128)
+        self.chunks = []
+        for i0 in range(0, n_u, chunk):
+            c = min(chunk, n_u - i0)
+            flat = spec[:c].view(np.float64).reshape(c * n_ch, 2 * n_f)
+            sq = flat if bins is None else flat[:, 2 * bins[0] : 2 * bins[1]]
+            dst = self.out[i0 : i0 + c].reshape(c * n_ch, n_out)
+            m = mean[:c]
+            self.chunks.append((i0, c, seg[:c], m, m[:, :, np.newaxis], spec[:c], flat, sq, dst))
+        self.keep = n_u * n_ch * n_out * 8 <= _WORKSPACE_MAX_BYTES
+
+
+def _loop_state(*key) -> _LoopState:
+    """The (per-thread, reused) :class:`_LoopState` for this geometry."""
+    states = getattr(_LOCAL, "views", None)
+    if states is None:
+        states = _LOCAL.views = {}
+    got = states.get(key)
     if got is None:
-        got = (
-            _workspace("out", (n_u, n_ch, n_out)),
-            _workspace("seg", (chunk, n_ch, nps)),
-            _workspace("mean", (chunk, n_ch, 1)),
-            _workspace("spec", (chunk, n_ch, n_f), np.complex128),
-        )
-        if n_u * n_ch * n_out * 8 > _WORKSPACE_MAX_BYTES:
+        got = _LoopState(*key)
+        if not got.keep:
             return got  # too large to keep: allocated for this call only
-        views = _LOCAL.views  # _workspace may have reset it
-        if len(views) >= 16:
-            views.clear()
-        views[key] = got
+        states = _LOCAL.views  # _workspace may have reset it
+        if len(states) >= 16:
+            states.clear()
+        states[key] = got
     return got
 
 
@@ -443,13 +456,13 @@ def segment_spectra(x: np.ndarray, plan: WelchPlan, weights: np.ndarray | None =
     n_u = plan.n_segments
     n_f = plan.freqs.size
     if weights is None:
-        n_out, chunk = n_f, _SEGMENT_CHUNK
+        n_out, chunk, bins = n_f, _SEGMENT_CHUNK, None
     else:
         n_out = weights.shape[1]
         rows = _GEMM_SINGLE_THREAD // max(weights.size, 1)
         chunk = max(1, min(_SEGMENT_CHUNK, rows // n_ch))
-    chunk = min(chunk, n_u)
-    out, seg_buf, mean_buf, spec_buf = _loop_buffers(n_u, n_ch, n_out, chunk, nps, n_f)
+        bins = (int(bins[0]), int(bins[1]))
+    st = _loop_state(n_u, n_ch, n_out, min(chunk, n_u), nps, n_f, n_fft, bins)
     # Segment-major view of every possible segment: (n_times - nps + 1, n_ch, nps), no copy.
     view = np.ndarray(
         (plan.n_times - nps + 1, n_ch, nps),
@@ -457,31 +470,25 @@ def segment_spectra(x: np.ndarray, plan: WelchPlan, weights: np.ndarray | None =
         buffer=x,
         strides=(x.itemsize, x.strides[0], x.itemsize),
     )
-    q, s0 = plan.seg_step, int(plan.seg_starts[0])
-    for i0 in range(0, n_u, chunk):
-        c = min(chunk, n_u - i0)
-        buf, mean = seg_buf[:c], mean_buf[:c]
+    q, s0, taper = plan.seg_step, int(plan.seg_starts[0]), plan.taper
+    for i0, c, buf, mean, mean3, spec, flat, sq, dst in st.chunks:
         if q:
             a = s0 + i0 * q
             segs = view[a : a + (c - 1) * q + 1 : q]
         else:
             segs = np.take(view, plan.seg_starts[i0 : i0 + c], axis=0, out=buf)
-        # "constant" detrend per segment (mean as np.mean computes it), then the taper
-        np.add.reduce(segs, axis=2, out=mean, keepdims=True)
+        # "constant" detrend per segment (the mean exactly as np.mean computes it), then taper
+        np.add.reduce(segs, axis=2, out=mean)
         np.divide(mean, nps, out=mean)
-        np.subtract(segs, mean, out=buf)
-        np.multiply(buf, plan.taper, out=buf)
-        spec = np.fft.rfft(buf, n=n_fft, axis=2, out=spec_buf[:c])
-        flat = spec.view(np.float64).reshape(c * n_ch, 2 * n_f)
-        dst = out[i0 : i0 + c].reshape(c * n_ch, n_out)
+        np.subtract(segs, mean3, out=buf)
+        np.multiply(buf, taper, out=buf)
+        np.fft.rfft(buf, n=n_fft, axis=2, out=spec)
+        np.multiply(sq, sq, out=sq)
         if weights is None:
-            np.multiply(flat, flat, out=flat)
             np.add(flat[:, 0::2], flat[:, 1::2], out=dst)
         else:
-            sq = flat[:, 2 * bins[0] : 2 * bins[1]]
-            np.multiply(sq, sq, out=sq)
             np.matmul(sq, weights, out=dst)
-    return out
+    return st.out
 
 
 def window_sums(per_segment: np.ndarray, plan: WelchPlan, out: np.ndarray | None = None):
