@@ -41,7 +41,7 @@ _PAIR_MAX_CANDIDATES = 1 << 21
 #: Scales up to this length are evaluated by gathering their segments.
 _DFA_GATHER_MAX_SCALE = 11
 #: Elements gathered per batch of small scales (bounds the temporaries to a few MB).
-_DFA_GATHER_BATCH = 1 << 18
+_DFA_GATHER_BATCH = 1 << 17
 #: DFA index plans by (n, scales); the live path repeats the same window length.
 _DFA_PLANS = PlanCache(maxsize=16)
 _DFA_PLAN_CACHE_MAX_N = 20000
@@ -242,9 +242,9 @@ def _fluctuations(y: np.ndarray, scales: np.ndarray) -> np.ndarray:
     n = y.size
     if n <= _DFA_PLAN_CACHE_MAX_N:
         key = (n, scales.tobytes(), _DFA_GATHER_BATCH)
-        plan = _DFA_PLANS.get(key, lambda: _dfa_plan(n, scales))
-    else:  # long recordings: the index arrays are built for this call only
-        plan = _dfa_plan(n, scales)
+        plan = _DFA_PLANS.get(key, lambda: tuple(_dfa_parts(n, scales)))
+    else:  # long recordings: each part's index arrays are built, used and dropped in turn
+        plan = _dfa_parts(n, scales)
     var_sum = np.zeros(scales.size)
     var_cnt = np.zeros(scales.size)
     for part in plan:
@@ -256,20 +256,20 @@ def _fluctuations(y: np.ndarray, scales: np.ndarray) -> np.ndarray:
         return np.where(var_cnt > 0, np.sqrt(var_sum / var_cnt), np.nan)
 
 
-def _dfa_plan(n: int, scales: np.ndarray):
-    """Index arrays for every segment of every scale (they depend on n and the scales only)."""
+def _dfa_parts(n: int, scales: np.ndarray):
+    """Yield the parts (index arrays of every segment of every scale; they depend on n and
+    the scales only): batches of gathered small scales, then one part per doubling."""
     if 2 * n * scales.size <= 4 * _DFA_GATHER_BATCH:  # short series: gather every scale
         small = np.arange(scales.size)
     else:
         small = np.flatnonzero(scales <= _DFA_GATHER_MAX_SCALE)
-    parts: list = []
     i = 0
     while i < small.size:  # batches of small scales, gathered segments
         j, size = i, 0
         while j < small.size and (j == i or size < _DFA_GATHER_BATCH):
             size += 2 * n
             j += 1
-        parts.append(_Gathered(n, scales, small[i:j]))
+        yield _Gathered(n, scales, small[i:j])
         i = j
     is_small = np.zeros(scales.size, dtype=bool)
     is_small[small] = True
@@ -277,8 +277,7 @@ def _dfa_plan(n: int, scales: np.ndarray):
     if large.size:
         group = np.floor(np.log2(scales[large])).astype(np.int64)
         for g in np.unique(group):
-            parts.append(_Blocked(n, scales, large[group == g], int(g)))
-    return tuple(parts)
+            yield _Blocked(n, scales, large[group == g], int(g))
 
 
 def _segments(n: int, scales: np.ndarray, which: np.ndarray):
