@@ -96,8 +96,8 @@ def features_block(r: dict) -> str:
     lines = [
         f"Run: `python benchmarks/bench_features.py` on {r.get('cpu', r['machine'])}, "
         f"Python {r['python']}, numpy {r['numpy']}, scipy {r['scipy']}, MNE {r['mne']}, "
-        f"NeuroKit2 {r['neurokit2']}; load average {_f(ld)} at the start (shared 2-vCPU VM: "
-        "compare ratios within one run).",
+        f"NeuroKit2 {r['neurokit2']}; {r.get('clock', 'wall')} clock; load average {_f(ld)} at "
+        "the start (shared 2-vCPU VM: compare ratios within one run).",
         "",
         "| issue 16 target | measured | reference in the same run | met |",
         "|---|---|---|---|",
