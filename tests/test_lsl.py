@@ -64,7 +64,7 @@ def test_publisher_metadata_and_exact_samples(prefix):
     def pulled():
         x, t = inlet.pull_chunk(timeout=0.2)
         if len(t):
-            got_x.append(np.asarray(x)), got_t.append(np.asarray(t))
+            got_x.append(np.array(x, copy=True)), got_t.append(np.array(t, copy=True))
         return sum(len(t) for t in got_t) >= 36
 
     assert _wait(pulled)
@@ -173,3 +173,32 @@ def test_markers_and_index_never_carry_the_subject(prefix):
 def test_missing_stream_is_one_clear_error(prefix):
     with pytest.raises(LslStreamNotFound, match=f"No LSL stream named '{prefix} nope'"):
         LslSource(eeg_stream=f"{prefix} nope", rr_stream=None, timeout=0.5)
+
+
+def test_dashboard_runner_publishes_on_lsl(tmp_path):
+    """``dashboard --lsl``: the runner's session publishes its streams with full metadata."""
+    import asyncio
+
+    from addictidx.dashboard.runner import DashboardRunner
+
+    async def run():
+        runner = DashboardRunner(tmp_path / "store", simulate=True, speed=20.0, lsl=True)
+        runner.start("P321")
+        try:
+            for _ in range(200):
+                await asyncio.sleep(0.1)
+                if runner.live is not None and runner.live.t0 is not None:
+                    break
+            infos = await asyncio.to_thread(lsl.resolve_streams, 3.0)
+            return {s.name: s for s in infos if s.name.startswith("addictidx ")}
+        finally:
+            runner.stop()
+            runner.close()
+            if runner.task is not None:
+                await asyncio.wait_for(runner.task, timeout=60)
+
+    found = asyncio.run(run())
+    eeg = [s for n, s in found.items() if n.endswith(" eeg")]
+    assert eeg and eeg[0].stype == "EEG" and eeg[0].sfreq == 256.0
+    assert any(n.endswith(" markers") for n in found) and any(n.endswith(" rr") for n in found)
+    assert all("P321" not in n for n in found)

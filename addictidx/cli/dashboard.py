@@ -55,6 +55,9 @@ def dashboard(
     fps: float = typer.Option(
         20.0, "--fps", min=1.0, max=60.0, help="Frames per second pushed to the page."
     ),
+    lsl: bool = typer.Option(
+        False, "--lsl", help="Also publish the streams, index and markers on LSL (mne-lsl)."
+    ),
     research_model: bool = typer.Option(
         False,
         "--research-model",
@@ -95,6 +98,7 @@ def dashboard(
         screened=screened,
         db_url=db_url,
         research=research_model,
+        lsl=lsl,
     )
     web = create_app(runner, fps=fps, guard=guard)
     shown = f"[{host}]" if ":" in host else host

@@ -132,6 +132,22 @@ def assess(
     screened: bool = typer.Option(False, "--screened/--not-screened", help=SCREENED_HELP),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the PDF + HTML report."),
     research_model: bool = typer.Option(False, "--research-model", help=_RESEARCH_HELP),
+    lsl: bool = typer.Option(
+        False, "--lsl", help="Also publish the streams, index and markers on LSL (mne-lsl)."
+    ),
+    source: str | None = typer.Option(
+        None,
+        "--source",
+        help="lsl: score named LSL streams (--eeg-stream, --rr-stream) instead of devices.",
+    ),
+    lsl_prefix: str = typer.Option(
+        "addictidx", "--lsl-prefix", help="First word of the LSL stream names (e.g. a room)."
+    ),
+    lsl_wait: float = typer.Option(
+        0.0, "--lsl-wait", help="With --lsl: wait up to this many seconds for a recorder."
+    ),
+    eeg_stream: str | None = typer.Option(None, "--eeg-stream", help="LSL EEG stream name."),
+    rr_stream: str | None = typer.Option(None, "--rr-stream", help="LSL RR stream name."),
 ) -> None:
     """Run a guided assessment with a live view (device check, eyes closed, eyes open, scoring).
 
@@ -146,6 +162,7 @@ def assess(
     age = require_age(age)
     if simulate:
         check_replay_speed(speed)
+    lsl_in = _check_lsl_source(source, eeg_stream, rr_stream, simulate)
     from addictidx.report.summary import format_summary
     from addictidx.sessions.assessment import MAX_PAUSE_S, run_assessment
     from addictidx.sessions.devices import session_devices
@@ -154,10 +171,22 @@ def assess(
 
     protocol = GUIDED_PROTOCOL if guided else STANDARD_PROTOCOL
     store_dir = store or _default_store()
-    kind, hb, st = session_devices(
-        simulate, headband, strap, duration_s=protocol.duration_s + MAX_PAUSE_S
-    )
-    if not simulate:
+    if lsl_in:
+        kind, hb, st = "lsl", None, None
+    else:
+        kind, hb, st = session_devices(
+            simulate, headband, strap, duration_s=protocol.duration_s + MAX_PAUSE_S
+        )
+    publisher = None
+    if lsl:
+        from addictidx.interop.lsl_out import publisher_for_devices
+
+        publisher = publisher_for_devices(hb, st, prefix=lsl_prefix)
+    if publisher is not None and lsl_wait > 0:
+        typer.echo(f"LSL: waiting up to {lsl_wait:g} s for a recorder ...", err=True)
+        if not publisher.wait_for_consumers(lsl_wait):
+            typer.echo("LSL: no recorder connected; starting anyway.", err=True)
+    if not simulate and not lsl_in:
         import asyncio
 
         from addictidx.sessions.devices import preflight_ble
@@ -172,6 +201,8 @@ def assess(
 
     def on_start(live, sid):
         view.live, view.sid = live, sid
+        if publisher is not None:
+            publisher.bind(live)
         if not tty:  # the live view shows it otherwise
             typer.echo(f"session #{sid} started (store {store_dir})", err=True)
 
@@ -188,22 +219,42 @@ def assess(
         cm = Live(view, refresh_per_second=4, transient=False)
         if sys.stdin.isatty():
             _stdin_marks(view)
+    common = {
+        "protocol": protocol,
+        "age": age,
+        "screening": screening_answers(screened),
+        "on_progress": on_progress,
+        "on_start": on_start,
+        "db_url": db_url,
+        "research": research_model,
+        "observers": () if publisher is None else (publisher,),
+    }
     with cm:
-        result = run_assessment(
-            subject,
-            store_dir=store_dir,
-            protocol=protocol,
-            speed=speed,
-            age=age,
-            screening=screening_answers(screened),
-            headband=hb,
-            strap=st,
-            on_progress=on_progress,
-            on_start=on_start,
-            db_url=db_url,
-            devices=kind,
-            research=research_model,
-        )
+        if lsl_in:
+            from addictidx.interop.lsl_assess import run_lsl_assessment
+            from addictidx.sessions.assessment import AssessmentOptions
+
+            result = run_lsl_assessment(
+                subject,
+                store_dir=store_dir,
+                eeg_stream=eeg_stream,
+                rr_stream=rr_stream,
+                headband="muse-2" if headband == "auto" else headband,
+                strap="generic-hrs" if strap == "auto" else strap,
+                options=AssessmentOptions.build(**common),
+            )
+        else:
+            result = run_assessment(
+                subject,
+                store_dir=store_dir,
+                speed=speed,
+                headband=hb,
+                strap=st,
+                devices=kind,
+                **common,
+            )
+    if publisher is not None:
+        publisher.close()
     typer.echo(format_summary(result))
     if report:
         with SessionStore(store_dir, url=db_url) as s:
@@ -213,6 +264,22 @@ def assess(
             )
         typer.echo(f"Report (PDF):   {paths['report_pdf']}")
         typer.echo(f"Report (HTML):  {paths['report_html']}")
+
+
+def _check_lsl_source(source, eeg_stream, rr_stream, simulate) -> bool:
+    """Validate --source/--eeg-stream/--rr-stream before anything starts; True for LSL input."""
+    from addictidx._core.validate import check_option
+
+    if source is None:
+        if eeg_stream or rr_stream:
+            raise ValueError("--eeg-stream/--rr-stream need --source lsl.")
+        return False
+    check_option("--source", source, ("lsl",))
+    if simulate:
+        raise ValueError("--source lsl and --simulate exclude each other.")
+    if not (eeg_stream or rr_stream):
+        raise ValueError("--source lsl needs --eeg-stream NAME and/or --rr-stream NAME.")
+    return True
 
 
 # --------------------------------------------------------------------------------------------

@@ -174,6 +174,12 @@ def rescore_recording(
     from addictidx.readers.recording import fill_gaps
     from addictidx.sessions.scoring import SessionData, SubjectHistory, score_session
 
+    if rr_path is None:
+        from addictidx.sessions.session_xdf import session_data_from_xdf
+
+        session = session_data_from_xdf(path)  # an addictidx session: its marked phases, as live
+        if session is not None:
+            return _rescored_session(path, session)
     limits = limits_from_profiles()
     rec = fill_gaps(read_recording(path, limits=limits, rr_unit=rr_unit))
     notes = list(rec.notes)
@@ -216,6 +222,29 @@ def rescore_recording(
         n_beats=0 if rr is None else int(len(rr)),
         gaps=tuple(rec.gaps),
         notes=tuple(notes),
+    )
+
+
+def _rescored_session(path: str, session) -> Rescored:
+    """An XDF recording of an addictidx session, scored on the phases its markers delimit."""
+    from addictidx.sessions.scoring import SubjectHistory, score_session
+
+    score = score_session(session, SubjectHistory.population())
+    eeg, rr = session.eeg, session.rr_s
+    base = str(path).replace("\\", "/").rsplit("/", 1)[-1]
+    return Rescored(
+        source=f"{base} (XDF, addictidx session)",
+        features=score.features_json(),
+        result=score.index,
+        quality=score.quality,
+        n_channels=0 if eeg is None else int(eeg.shape[0]),
+        sfreq_hz=None if eeg is None else float(session.sfreq),
+        duration_s=None if eeg is None else float(eeg.shape[1] / session.sfreq),
+        n_beats=0 if rr is None else int(len(rr)),
+        notes=(
+            f"{base}: an addictidx session recording, scored on its marked phases (eyes-closed "
+            "EEG, RR of the scored phases) as the live session was.",
+        ),
     )
 
 

@@ -44,6 +44,9 @@ class DashboardRunner:
     research : bool
         Also score the research classifier (UCI alcoholism, labelled "research"); the page
         shows it in its own panel, never fused into the index (default off).
+    lsl : bool
+        Also publish each session's streams, index and markers on Lab Streaming Layer
+        (:mod:`addictidx.interop.lsl_out`).
     transport_options : dict | None
         Passed to :func:`~addictidx.sessions.assessment.run_assessment_async` (tests inject
         fake bleak classes and a clock here).
@@ -63,6 +66,7 @@ class DashboardRunner:
         db_url: str | None = None,
         transport_options: dict | None = None,
         research: bool = False,
+        lsl: bool = False,
     ) -> None:
         self.store_dir = Path(store_dir)
         self.simulate = bool(simulate)
@@ -74,6 +78,7 @@ class DashboardRunner:
         self.db_url = db_url
         self.transport_options = transport_options
         self.research = bool(research)
+        self.lsl = bool(lsl)
         self.live = None
         self.session_id: int | None = None
         self.subject: str | None = None
@@ -133,6 +138,17 @@ class DashboardRunner:
                 self.strap,
                 duration_s=protocol.duration_s + MAX_PAUSE_S,
             )
+            observers, on_start = (), self._on_start
+            if self.lsl:
+                from addictidx.interop.lsl_out import publisher_for_devices
+
+                pub = publisher_for_devices(hb, st)
+                observers = (pub,)
+
+                def on_start(live, sid, _pub=pub):
+                    self._on_start(live, sid)
+                    _pub.bind(live)
+
             result = await run_assessment_async(
                 subject,
                 store_dir=self.store_dir,
@@ -142,13 +158,16 @@ class DashboardRunner:
                 screening={"medically_screened": True if self.screened else None},
                 headband=hb,
                 strap=st,
-                on_start=self._on_start,
+                on_start=on_start,
+                observers=observers,
                 db_url=self.db_url,
                 devices=kind,
                 transport_options=self.transport_options,
                 research=self.research,
             )
             self.status = "stopped" if result.stopped else "complete"
+            for obs in observers:
+                obs.close()
         except Exception as exc:  # noqa: BLE001 - shown on the page, logged
             logger.exception("session failed")
             self.status, self.error = "error", f"{type(exc).__name__}: {exc}"

@@ -164,6 +164,10 @@ class LslSource:
         spec = StreamSpec(strap, "rr", "rr", ("rr",), None, "s")
         return _Inlet(inlet, spec, np.array([0]), 1.0, unit=units[0])
 
+    def now(self) -> float:
+        """The current time on this source's session clock (s since it opened)."""
+        return float(self._lsl.local_clock()) - self.t0
+
     # -- pulling ---------------------------------------------------------------------------------
     def poll(self) -> list[Chunk]:
         """Everything that arrived since the last call, as chunks (gaps filled with NaN)."""

@@ -46,7 +46,7 @@ import numpy as np
 
 from addictidx._core.types import Chunk, StreamSpec
 
-__all__ = ["LSL_TYPES", "LslPublisher", "import_lsl", "stream_info"]
+__all__ = ["LSL_TYPES", "LslPublisher", "import_lsl", "publisher_for_devices", "stream_info"]
 
 #: StreamSpec.kind -> LSL content type.
 LSL_TYPES = {
@@ -105,7 +105,7 @@ def stream_info(
     session_token : str
         A random per-launch token making ``source_id`` unique (never a subject code).
     device_info : mapping | None
-        ``{"vendor": ..., "label": ...}`` of the device's profile.
+        ``{"vendor": ..., "label": ..., "profile": ...}`` of the device's profile.
     prefix : str
         First word of the stream name (``"<prefix> <device> <stream>"``).
     """
@@ -127,6 +127,8 @@ def stream_info(
     desc.append_child_value("manufacturer", (device_info or {}).get("vendor", "n/a"))
     desc.append_child_value("device", (device_info or {}).get("label", spec.device))
     desc.append_child_value("software", "addictidx")
+    if (device_info or {}).get("profile"):
+        desc.append_child_value("profile", str(device_info["profile"]))
     return info
 
 
@@ -135,9 +137,9 @@ class LslPublisher:
 
     Parameters
     ----------
-    session_now : float
-        The session clock's current time; ``local_clock() - session_now`` becomes the offset of
-        every time stamp.
+    session_now : float | None
+        The chunks' clock's current time; ``local_clock() - session_now`` becomes the offset of
+        every time stamp. ``None``: taken from the first chunk's ``received_at``.
     device_info : mapping | None
         ``{profile name: {"vendor": ..., "label": ...}}`` for the metadata.
     prefix : str
@@ -147,20 +149,49 @@ class LslPublisher:
 
     def __init__(
         self,
-        session_now: float = 0.0,
+        session_now: float | None = None,
         *,
         device_info: Mapping[str, Mapping] | None = None,
         prefix: str = "addictidx",
     ):
         self.prefix = str(prefix)
         self._lsl = import_lsl()
-        self.offset = float(self._lsl.local_clock()) - float(session_now)
+        self.offset = (
+            None if session_now is None else float(self._lsl.local_clock()) - float(session_now)
+        )
+        self._event_origin = lambda: 0.0
         self.token = uuid.uuid4().hex[:12]
         self._device_info = dict(device_info or {})
         self._outlets: dict[str, Any] = {}
         self._index = None
         self._markers = None
         self.n_pushed: dict[str, int] = {}
+
+    def open(self, specs) -> None:
+        """Create the outlets of ``specs`` (and the index and marker outlets) now, so recorders
+        can subscribe before the first sample (outlets are otherwise made on first data)."""
+        for spec in specs:
+            if spec.kind in LSL_TYPES:
+                self._outlet(spec)
+        self._index_outlet()
+        self._marker_outlet()
+
+    def wait_for_consumers(self, timeout: float) -> bool:
+        """Wait until every open outlet has a consumer (a recorder), at most ``timeout`` s."""
+        import time
+
+        end = time.monotonic() + float(timeout)
+        outs = [*self._outlets.values(), self._index, self._markers]
+        for out in (o for o in outs if o is not None):
+            left = end - time.monotonic()
+            if left <= 0 or not out.wait_for_consumers(timeout=left):
+                return False
+        return True
+
+    def bind(self, live) -> None:
+        """Follow a live session: its events are timed from its first sample (``live.t0``) on the
+        clock of its chunks, so both are put on one LSL time base (pass as ``on_start``)."""
+        self._event_origin = lambda: float(live.t0 or 0.0)
 
     def _outlet(self, spec: StreamSpec):
         out = self._outlets.get(spec.key)
@@ -183,6 +214,9 @@ class LslPublisher:
         data = np.asarray(chunk.data, dtype=np.float64)
         if spec.kind == "rr" and spec.unit == "s":
             data = data * 1000.0  # published in ms, the unit RR streams use
+        if self.offset is None:
+            now = chunk.received_at if np.isfinite(chunk.received_at) else chunk.times[-1]
+            self.offset = float(self._lsl.local_clock()) - float(now)
         out = self._outlet(spec)
         stamps = np.asarray(chunk.times, dtype=np.float64) + self.offset
         if spec.sfreq:
@@ -195,22 +229,11 @@ class LslPublisher:
     def on_event(self, kind: str, t: float, detail: Mapping[str, Any] | None = None) -> None:
         """Publish one session event: the index on ``Index``, everything else as a marker."""
         detail = dict(detail or {})
-        stamp = float(t) + self.offset
-        if kind == "index":
-            if self._index is None:
-                info = self._lsl.StreamInfo(
-                    f"{self.prefix} index",
-                    "Index",
-                    3,
-                    0.0,
-                    "float64",
-                    f"addictidx-{self.token}-index",
-                )
-                info.set_channel_names(["index", "Z", "confidence"])
-                info.set_channel_units(["score", "1", "1"])
-                info.set_channel_types(["index", "z", "confidence"])
-                info.desc.append_child_value("software", "addictidx")
-                self._index = self._lsl.StreamOutlet(info)
+        if self.offset is None:
+            self.offset = float(self._lsl.local_clock()) - float(t)
+        stamp = float(t) + self._event_origin() + self.offset
+        if kind in ("index", "scored"):
+            self._index_outlet()
             x = np.array(
                 [
                     detail.get("index", np.nan),
@@ -222,17 +245,7 @@ class LslPublisher:
             x = np.where([v is None for v in x.tolist()], np.nan, x.astype(float))
             self._index.push_sample(x, timestamp=stamp)
             return
-        if self._markers is None:
-            info = self._lsl.StreamInfo(
-                f"{self.prefix} markers",
-                "Markers",
-                1,
-                0.0,
-                "string",
-                f"addictidx-{self.token}-markers",
-            )
-            info.desc.append_child_value("software", "addictidx")
-            self._markers = self._lsl.StreamOutlet(info)
+        self._marker_outlet()
         safe = {
             k: detail[k]
             for k in _MARKER_KEYS
@@ -246,7 +259,59 @@ class LslPublisher:
             [json.dumps({"event": kind, **safe}, sort_keys=True)], timestamp=stamp
         )
 
+    def _index_outlet(self):
+        if self._index is None:
+            info = self._lsl.StreamInfo(
+                f"{self.prefix} index", "Index", 3, 0.0, "float64", f"addictidx-{self.token}-index"
+            )
+            info.set_channel_names(["index", "Z", "confidence"])
+            info.set_channel_units(["score", "1", "1"])
+            info.set_channel_types(["index", "z", "confidence"])
+            info.desc.append_child_value("software", "addictidx")
+            self._index = self._lsl.StreamOutlet(info)
+        return self._index
+
+    def _marker_outlet(self):
+        if self._markers is None:
+            info = self._lsl.StreamInfo(
+                f"{self.prefix} markers",
+                "Markers",
+                1,
+                0.0,
+                "string",
+                f"addictidx-{self.token}-markers",
+            )
+            info.desc.append_child_value("software", "addictidx")
+            self._markers = self._lsl.StreamOutlet(info)
+        return self._markers
+
     def close(self) -> None:
         """Close every outlet (recorders see the streams end)."""
         self._outlets.clear()
         self._index = self._markers = None
+
+
+def publisher_for_devices(headband, strap, *, prefix: str = "addictidx") -> LslPublisher:
+    """A publisher for a session's devices, with their EEG and RR outlets already open.
+
+    Parameters
+    ----------
+    headband, strap : device | None
+        Objects with ``name`` and ``profile`` (simulated or Bluetooth devices); their profiles
+        give the metadata (vendor, model, profile name) and the streams opened up front, so a
+        recorder can subscribe before the first sample.
+    prefix : str
+        First word of the stream names.
+    """
+    info = {}
+    specs = []
+    for dev, stream in ((headband, "eeg"), (strap, "rr")):
+        p = getattr(dev, "profile", None)
+        if p is None:
+            continue
+        info[dev.name] = {"vendor": p.vendor, "label": p.label, "profile": p.name}
+        if stream in p.stream_names:
+            specs.append(p.stream(stream).spec(dev.name))
+    pub = LslPublisher(device_info=info, prefix=prefix)
+    pub.open(specs)
+    return pub

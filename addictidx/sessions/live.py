@@ -454,7 +454,12 @@ class LiveAssessment:
 
     def _announce_score(self, score, *, to_sink: bool) -> None:
         res, t = score.index, self.clock.last_t or 0.0
-        detail = {"index": None if res.index is None else float(res.index), "band": res.band}
+        detail = {
+            "index": None if res.index is None else float(res.index),
+            "band": res.band,
+            "z": None if res.z is None else float(res.z),
+            "confidence": float(res.confidence),
+        }
         if to_sink:
             self.emit("scored", t, detail)
         else:
