@@ -308,7 +308,8 @@ class StreamHub:
 
     def emit(self, chunk: Chunk, buf) -> None:
         buf.write(chunk)
-        self._publish(chunk)
+        if self._subscribers:
+            self._publish(chunk)
 
     def record_gap(self, gap: GapRecord) -> None:
         self.gaps.append(gap)

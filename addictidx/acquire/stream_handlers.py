@@ -97,19 +97,21 @@ class EegHandler(Handler):
 
     def _write(self, chunks: list[Chunk]) -> None:
         dt = 1.0 / self.sfreq
+        hub, buf = self.hub, self.buf
         for ch in chunks:
-            if ch.times.size == 0:
+            times = ch.times
+            if times.size == 0:
                 continue
             if self.pending_gap:
                 self.pending_gap = False
                 if self.last_time is not None:
-                    n_fill = int(round((ch.times[0] - self.last_time) * self.sfreq)) - 1
+                    n_fill = int(round((times[0] - self.last_time) * self.sfreq)) - 1
                     start = self.last_time + dt
                     if n_fill > 0:
-                        times = start + np.arange(n_fill) * dt
+                        fill_t = start + np.arange(n_fill) * dt
                         data = np.full((self.spec.n_channels, n_fill), np.nan)
-                        self.hub.emit(Chunk(self.spec, data, times, n_missing=data.size), self.buf)
-                    self.hub.record_gap(
+                        hub.emit(Chunk(self.spec, data, fill_t, n_missing=data.size), buf)
+                    hub.record_gap(
                         GapRecord(
                             self.device,
                             self.spec.name,
@@ -119,13 +121,13 @@ class EegHandler(Handler):
                             max(n_fill, 0),
                         )
                     )
-            if ch.n_missing == ch.data.size:
-                n = ch.times.size
-                self.hub.record_gap(
-                    GapRecord(self.device, self.spec.name, float(ch.times[0]), n * dt, "loss", n)
+            if ch.n_missing and ch.n_missing == ch.data.size:
+                n = times.size
+                hub.record_gap(
+                    GapRecord(self.device, self.spec.name, float(times[0]), n * dt, "loss", n)
                 )
-            self.hub.emit(ch, self.buf)
-            self.last_time = float(ch.times[-1])
+            hub.emit(ch, buf)
+            self.last_time = float(times[-1])
 
     def on_disconnect(self, t):
         self._write(self.asm.flush())
