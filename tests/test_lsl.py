@@ -202,3 +202,31 @@ def test_dashboard_runner_publishes_on_lsl(tmp_path):
     assert eeg and eeg[0].stype == "EEG" and eeg[0].sfreq == 256.0
     assert any(n.endswith(" markers") for n in found) and any(n.endswith(" rr") for n in found)
     assert all("P321" not in n for n in found)
+
+
+def test_hr_stream_is_rr_derived_with_the_display_definition(prefix):
+    """``HR`` = 60 / median of the last 5 valid RR (from the 3rd), never the strap's field."""
+    pub = LslPublisher(session_now=0.0, prefix=prefix)
+    hr_field = StreamSpec("polar-h10", "hr", "hr", ("hr",), None, "bpm")
+    pub.on_chunk(Chunk(hr_field, np.array([[65535.0]]), np.array([0.5])))  # ignored
+    pub.on_chunk(Chunk(RR, np.array([[0.8]]), np.array([0.8])))
+    assert not any(n.endswith(" hr") and "65535" in n for n in pub._outlets)
+    (info,) = lsl.resolve_streams(timeout=5, name=f"{prefix} polar-h10 hr")
+    inlet = lsl.StreamInlet(info)
+    inlet.open_stream(timeout=5)
+    time.sleep(0.3)
+    rr = [0.8, 0.75, 0.1, 0.7, 0.65, 0.6]  # 0.1 s is not a beat
+    t = np.cumsum(rr) + 1.0
+    pub.on_chunk(Chunk(RR, np.array([rr]), t))
+    got = []
+    assert _wait(lambda: got.extend(inlet.pull_chunk(timeout=0.2)[0]) or len(got) >= 4)
+    vals = [float(v[0]) for v in got]
+    # beats so far (valid): 0.8 | 0.8, 0.75, 0.7, 0.65, 0.6 -> hand-computed medians
+    want = [
+        60 / np.median([0.8, 0.8, 0.75]),
+        60 / np.median([0.8, 0.8, 0.75, 0.7]),
+        60 / np.median([0.8, 0.8, 0.75, 0.7, 0.65]),
+        60 / np.median([0.8, 0.75, 0.7, 0.65, 0.6]),
+    ]
+    np.testing.assert_allclose(vals, want, rtol=1e-12)
+    pub.close()

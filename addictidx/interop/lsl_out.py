@@ -9,7 +9,8 @@ LSL type       content                    rate        channels (unit)
 ``PPG``        optics / PPG where decoded nominal     per profile (raw counts)
 ``ECG``        chest-strap ECG            130 Hz      ecg (microvolts)
 ``RR``         RR intervals               irregular   rr (ms), one sample per beat at its time
-``HR``         RR-derived heart rate      irregular   hr (bpm)
+``HR``         heart rate from RR (the    irregular   hr (bpm), at each valid beat
+               display's definition)
 ``Index``      the index                  irregular   index (0-100), Z (1), confidence (1)
 ``Markers``    phases, staff marks,       irregular   one string per event
                safety events
@@ -166,6 +167,7 @@ class LslPublisher:
         self._index = None
         self._markers = None
         self.n_pushed: dict[str, int] = {}
+        self._hr: dict[str, tuple[Any, StreamSpec]] = {}
 
     def open(self, specs) -> None:
         """Create the outlets of ``specs`` (and the index and marker outlets) now, so recorders
@@ -207,10 +209,16 @@ class LslPublisher:
         return out
 
     def on_chunk(self, chunk: Chunk) -> None:
-        """Push one assembled chunk (NaN gap fill is pushed as NaN, at its expected times)."""
+        """Push one assembled chunk (NaN gap fill is pushed as NaN, at its expected times).
+
+        The strap's own HR field is not published: ``HR`` is derived from the RR intervals with
+        the one heart-rate definition (:class:`~addictidx.features.heart_rate.HeartRateTracker`).
+        """
         spec = chunk.spec
-        if spec.kind not in LSL_TYPES or chunk.n_times == 0:
+        if spec.kind not in LSL_TYPES or spec.kind == "hr" or chunk.n_times == 0:
             return
+        if spec.kind == "rr":
+            self._push_heart_rate(chunk)
         data = np.asarray(chunk.data, dtype=np.float64)
         if spec.kind == "rr" and spec.unit == "s":
             data = data * 1000.0  # published in ms, the unit RR streams use
@@ -225,6 +233,21 @@ class LslPublisher:
             for k in range(chunk.n_times):
                 out.push_sample(np.ascontiguousarray(data[:, k]), timestamp=float(stamps[k]))
         self.n_pushed[spec.key] = self.n_pushed.get(spec.key, 0) + chunk.n_times
+
+    def _push_heart_rate(self, chunk: Chunk) -> None:
+        from addictidx.features.heart_rate import HeartRateTracker
+
+        key = f"{chunk.spec.device}/hr"
+        if key not in self._hr:
+            spec = StreamSpec(chunk.spec.device, "hr", "hr", ("hr",), None, "bpm")
+            self._hr[key] = (HeartRateTracker(), spec)
+        tracker, spec = self._hr[key]
+        if self.offset is None:
+            self.offset = float(self._lsl.local_clock()) - float(chunk.times[-1])
+        out = self._outlet(spec)
+        for rr, t in zip(chunk.data[0].tolist(), chunk.times.tolist(), strict=True):
+            if tracker.push(rr) and tracker.hr_bpm is not None:
+                out.push_sample(np.array([tracker.hr_bpm]), timestamp=float(t) + self.offset)
 
     def on_event(self, kind: str, t: float, detail: Mapping[str, Any] | None = None) -> None:
         """Publish one session event: the index on ``Index``, everything else as a marker."""
