@@ -111,3 +111,38 @@ def test_rescore_eeg_without_rr_hints_at_rr(tmp_path):
     assert r.exit_code == 0, r.output
     assert "No RR intervals were recorded" in r.stdout
     assert "--rr FILE" in r.stdout and "--rr-unit" in r.stdout
+
+
+def test_tool_rr_edf_is_read_with_beat_times_by_loop_sim(tmp_path):
+    """The EDF+ RR export (tachogram + one 'beat rr_ms=' annotation per beat at its time, as
+    sessions export writes it) gives every beat and its time; loop-sim reads it."""
+    edfio = pytest.importorskip("edfio")
+    rr = RR[:400]
+    t = np.round(np.cumsum(rr), 4)
+    dur = int(np.ceil(t[-1] + 1))
+    grid = np.arange(dur * 4) / 4.0
+    k = np.searchsorted(t, grid, side="right") - 1
+    rr_ms = np.where(k >= 0, rr[np.clip(k, 0, None)] * 1000.0, 0.0)
+    edf = edfio.Edf(
+        [
+            edfio.EdfSignal(
+                rr_ms, 4.0, label="RR", physical_dimension="ms", physical_range=(0.0, 3000.0)
+            )
+        ],
+        annotations=[
+            edfio.EdfAnnotation(float(a), None, f"beat rr_ms={b * 1000.0:.3f}")
+            for a, b in zip(t, rr)
+        ],
+    )
+    p = tmp_path / "P1_ses-0001_rr.edf"
+    edf.write(p)
+    rec = read_recording(p)
+    np.testing.assert_allclose(rec.rr_s, rr, atol=5e-7)
+    np.testing.assert_allclose(rec.rr_times_s, t, atol=1e-9)
+    csv = tmp_path / "beats.csv"
+    csv.write_text("t_s,rr_s\n" + "".join(f"{a:.4f},{b:.6f}\n" for a, b in zip(t, rr)))
+    args = ["--age", "30", "--resting-hr", "60", "--zone-pct", "40", "59", "--json"]
+    a = CliRunner().invoke(app, ["loop-sim", "--rr", str(p), *args])
+    b = CliRunner().invoke(app, ["loop-sim", "--rr", str(csv), *args])
+    assert a.exit_code == 0, a.output
+    assert json.loads(a.stdout) == json.loads(b.stdout)

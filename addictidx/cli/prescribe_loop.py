@@ -17,7 +17,8 @@ def loop_sim_cmd(
         ...,
         "--rr",
         help="Beat file: a beat CSV t_s,rr_s (one row per beat; missing beats = silence), the "
-        "tool's _rr.tsv (beat_time_s, rr_ms), or a list of RR values (beat times = their sums).",
+        "tool's _rr.tsv (beat_time_s, rr_ms) or _rr.edf, a Polar H10 CSV, or a list of RR "
+        "values (beat times = their sums).",
     ),
     rr_unit: str | None = typer.Option(
         None,
@@ -55,11 +56,13 @@ def loop_sim_cmd(
     from addictidx.prescribe.controller import LoopConfig
     from addictidx.prescribe.loop_replay import run_loop
     from addictidx.prescribe.safety import safety_limits
-    from addictidx.readers import read_rr_file
+    from addictidx.readers import read_recording
 
     if rr_unit is not None:
         check_option("--rr-unit", rr_unit, ("s", "ms"))
-    beats = read_rr_file(rr, unit=rr_unit)
+    beats = read_recording(rr, rr_unit=rr_unit)
+    if beats.rr_s is None:
+        raise ValueError(f"{rr}: holds no RR intervals.")
     for note in beats.notes:
         typer.echo(f"note: {note}", err=True)
     rr_s = beats.rr_s

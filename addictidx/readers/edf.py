@@ -383,6 +383,8 @@ def read_edf(path, *, limits: ReaderLimits = DEFAULT_LIMITS) -> Recording:
     data = sfreq = None
     names: tuple[str, ...] = ()
     gaps: list[Gap] = []
+    # time 0 of the output is the first record's start (an EDF+ sub-second start offset)
+    t0 = 0.0 if not onsets or onsets[0] is None else float(onsets[0])
     if volt:
         rates = {s.samples_per_record for _, s in volt}
         spr = max(rates)
@@ -397,11 +399,9 @@ def read_edf(path, *, limits: ReaderLimits = DEFAULT_LIMITS) -> Recording:
             t_on = np.asarray(onsets, dtype=np.float64)
             if (np.diff(t_on) < hdr.record_s * (1 - 1e-9)).any():
                 raise DataFormatError(f"{name}: EDF+D data records overlap or go back in time.")
-            start_idx = np.rint((t_on - t_on[0]) * sfreq).astype(np.int64)
-            t0 = float(t_on[0])
+            start_idx = np.rint((t_on - t0) * sfreq).astype(np.int64)
         else:
             start_idx = np.arange(n_rec, dtype=np.int64) * spr
-            t0 = 0.0 if not onsets or onsets[0] is None else float(onsets[0])
         n_out = int(start_idx[-1] + spr) if n_rec else 0
         if n_out / sfreq > limits.max_duration_s:
             raise DataFormatError(
@@ -432,13 +432,14 @@ def read_edf(path, *, limits: ReaderLimits = DEFAULT_LIMITS) -> Recording:
         names = tuple(_clean_label(s.label) for _, s in volt)
         if n_out == 0:
             raise DataFormatError(f"{name}: no samples.")
-    rr = None
-    beats = [a.text for a in anns if a.text.startswith("beat rr_ms=")]
-    if beats:  # our export: every beat exactly
+    rr = rr_times = None
+    beats = [a for a in anns if a.text.startswith("beat rr_ms=")]
+    if beats:  # our export: every beat exactly, at its time
         try:
-            rr = np.array([float(b.split("=", 1)[1]) for b in beats]) / 1000.0
+            rr = np.array([float(b.text.split("=", 1)[1]) for b in beats]) / 1000.0
         except ValueError:
             raise DataFormatError(f"{name}: malformed beat annotation.") from None
+        rr_times = np.array([b.onset_s for b in beats]) - t0
     elif rr_sig:
         # The tachogram holds the last RR at each instant: its changes are the beats (two equal
         # RR in a row read as one; the _rr.tsv export keeps every beat exactly).
@@ -452,7 +453,7 @@ def read_edf(path, *, limits: ReaderLimits = DEFAULT_LIMITS) -> Recording:
     if data is None and rr is None:
         raise DataFormatError(f"{name}: no EEG signal and no RR in this {hdr.kind} file.")
     other = tuple(
-        a
+        Annotation(a.onset_s - t0, a.duration_s, a.text)
         for a in anns
         if not a.text.startswith("beat rr_ms=") and a.text.strip().lower() not in GAP_ANNOTATIONS
     )
@@ -464,6 +465,7 @@ def read_edf(path, *, limits: ReaderLimits = DEFAULT_LIMITS) -> Recording:
         units=("uV",) * len(names),
         rr_s=rr,
         source=f"{base} ({kind})",
+        rr_times_s=rr_times,
         gaps=tuple(sorted(gaps, key=lambda g: g.onset_s)),
         annotations=other,
         notes=tuple(notes),
