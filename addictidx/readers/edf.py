@@ -362,6 +362,10 @@ def read_edf(path, *, limits: ReaderLimits = DEFAULT_LIMITS) -> Recording:
     rec = _records(path, hdr)
     bps = hdr.bytes_per_sample
     anns, onsets = _parse_tals(name, _annotation_bytes(rec, hdr), hdr.plus)
+    if hdr.plus == "D" and len(onsets) != hdr.n_records:
+        raise DataFormatError(
+            f"{name}: an EDF+D file needs an annotation signal with the start of every record."
+        )
 
     offsets = np.cumsum([0] + [s.samples_per_record * bps for s in hdr.signals])
     sig = [(i, s) for i, s in enumerate(hdr.signals) if not s.is_annotation]

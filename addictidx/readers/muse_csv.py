@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,6 +36,19 @@ def _header(raw: bytes, name: str, what: str) -> list[str]:
     if not line:
         raise DataFormatError(f"{name}: empty file, expected a {what} header on line 1.")
     return [h.strip() for h in line.split(",")]
+
+
+def _check_rows(name: str, source, n_fields: int, n_out: int, limits: ReaderLimits) -> None:
+    """Refuse a CSV whose rows could not fit the output bound, before anything is parsed.
+
+    A row holds at least ``2 * n_fields`` bytes (one character and a separator per cell), so
+    the file size bounds the rows for free; only when that bound is too large are the lines
+    counted exactly (in blocks).
+    """
+    size = len(source) if isinstance(source, (bytes, bytearray)) else os.path.getsize(source)
+    if 8 * n_out * (size // (2 * max(n_fields, 1)) + 1) <= limits.max_output_bytes:
+        return
+    check_samples(name, n_out, count_lines(source) - 1, limits)
 
 
 def _line_of_row(raw: bytes | None, path_or_file, k: int) -> int:
@@ -152,7 +166,7 @@ def read_muse_csv(
         )
     source = path_or_file if raw is None else raw
     # bound the output before the parser allocates it: at most one row per line
-    check_samples(name, len(want), count_lines(source) - 1, limits)
+    _check_rows(name, source, len(header), len(want), limits)
     arr = read_numeric_columns(source, header, want)
     if arr is None:
         if raw is None:
@@ -178,8 +192,10 @@ def read_muse_csv(
     # mean rate over the whole file, gaps (steps > gap_s) left out: robust to the 1 ms
     # rounding of muse-lsl timestamps (the median interval of 1/256 s rounded to ms is 4 ms =
     # 250 Hz); a few dropped packets shorter than gap_s bias it by far less than the tolerance.
-    steady = dt[dt <= gap_s]
-    est = steady.size / float(steady.sum()) if steady.size and steady.sum() > 0 else 0.0
+    jumps = dt > gap_s
+    n_steady = dt.size - int(np.count_nonzero(jumps))
+    steady_s = span - float(dt[jumps].sum())
+    est = n_steady / steady_s if n_steady and steady_s > 0 else 0.0
     if sfreq is not None:
         if abs(est - sfreq) > sfreq_tolerance * sfreq:
             raise DataFormatError(
