@@ -104,3 +104,95 @@ def list_cmd(
         typer.echo("(no tracks: run 'addictidx music scan DIR')")
     for p, e in failed:
         typer.echo(f"not decodable: {p}: {e}")
+
+
+@music_app.command("playlist")
+@_clean_errors
+def playlist_cmd(
+    hr: float | None = typer.Option(
+        None, "--hr", help="Current heart rate (bpm, RR-derived). Or give --rr."
+    ),
+    rr: Path | None = typer.Option(
+        None,
+        "--rr",
+        help="RR file (as loop-sim reads it): the current HR is 60 / median of its last 5 "
+        "valid intervals (docs/heart_rate.md).",
+    ),
+    target: float = typer.Option(..., "--target", help="Tempo to step down to (bpm, 40-100)."),
+    minutes: float = typer.Option(..., "--minutes", help="Length of the playlist (min)."),
+    preferred: float | None = typer.Option(
+        None, "--preferred", help="Preferred start tempo (bpm; clamped to HR +/- 10 %)."
+    ),
+    stretch_max: float = typer.Option(
+        8.0, "--stretch-max", help="Largest time-stretch to land on a step (0-8 %; 0 = none)."
+    ),
+    loudness_cap: float = typer.Option(
+        -14.0, "--loudness-cap", help="Leave out tracks louder than this (LUFS)."
+    ),
+    store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
+    db_url: str | None = typer.Option(
+        None, "--db-url", help="Database URL instead of the store's SQLite file."
+    ),
+    m3u: Path | None = typer.Option(None, "--m3u", help="Also write an extended M3U here."),
+    xspf: Path | None = typer.Option(None, "--xspf", help="Also write an XSPF playlist here."),
+    stretched_dir: Path | None = typer.Option(
+        None,
+        "--stretched-dir",
+        help="Render the stretched entries (librosa, pitch kept) into this folder; the M3U/XSPF "
+        "then point at them.",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Plan an iso-principle playlist: start near the current HR, step down to --target."""
+    from addictidx.music.library import MusicLibrary
+    from addictidx.music.playlist import build_playlist
+
+    if not 40.0 <= target <= 100.0:
+        raise ValueError(f"--target must be within 40-100 bpm, got {target:g}.")
+    if (hr is None) == (rr is None):
+        raise ValueError("Give exactly one of --hr BPM or --rr FILE (the current heart rate).")
+    if rr is not None:
+        from addictidx.features.heart_rate import current_heart_rate_bpm
+        from addictidx.readers import read_rr_file
+
+        hr = current_heart_rate_bpm(read_rr_file(rr).rr_s)
+        if hr is None:
+            raise ValueError(f"{rr}: fewer than 3 valid RR intervals (0.3-2.0 s): no heart rate.")
+    with MusicLibrary(store or _default_store(), url=db_url) as lib:
+        pl = build_playlist(
+            lib.tracks(with_tempo=True),
+            hr_bpm=hr,
+            target_bpm=target,
+            minutes=minutes,
+            preferred_bpm=preferred,
+            stretch_max_pct=stretch_max,
+            loudness_cap=loudness_cap,
+        )
+    files = None
+    if stretched_dir is not None:
+        from addictidx.music.export import write_stretched
+
+        files = write_stretched(pl, stretched_dir)
+    if m3u is not None or xspf is not None:
+        from addictidx.music.export import write_m3u, write_xspf
+
+        if m3u is not None:
+            write_m3u(pl, m3u, files=files)
+        if xspf is not None:
+            write_xspf(pl, xspf, files=files)
+    if json_out:
+        doc = pl.to_dict()
+        if files:
+            for i, p in files.items():
+                doc["entries"][i]["stretched_file"] = str(p)
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    from addictidx.music.export import entry_note
+
+    typer.echo(
+        f"HR {pl.hr_bpm:.0f} bpm -> start {pl.start_bpm} bpm, step {pl.spec.step_pct:g} % every "
+        f"{pl.spec.step_interval_s:g} s to {pl.target_bpm:g} bpm; {len(pl.entries)} slots"
+    )
+    for e in pl.entries:
+        flags = (" (repeat)" if e.repeat else "") + (" (loops)" if e.loop else "")
+        typer.echo(f"{e.start_s / 60:5.1f} min  {e.track.label}  [{entry_note(e)}]{flags}")

@@ -20,7 +20,7 @@ import math
 from addictidx._core.validate import check_positive
 from addictidx.prescribe.rules import MusicLoopSpec, load_rules
 
-__all__ = ["TempoLoop", "start_tempo_bpm"]
+__all__ = ["TempoLoop", "start_tempo_bpm", "step_down_bpm"]
 
 
 def _round_half_up(x: float) -> int:
@@ -40,6 +40,16 @@ def start_tempo_bpm(
     pref = check_positive("preferred_bpm", preferred_bpm)
     lo, hi = hr * (1 - clamp_pct / 100.0), hr * (1 + clamp_pct / 100.0)
     return _round_half_up(min(max(pref, lo), hi))
+
+
+def step_down_bpm(tempo_bpm: int, spec: MusicLoopSpec) -> int:
+    """The loop's next tempo after ``tempo_bpm``: ``step_pct`` lower, whole bpm (half up), not
+    below the lower end of ``target_bpm``; ``tempo_bpm`` itself once it is within the target
+    (at or below its upper end). The one step rule of the loop and of planned playlists."""
+    lo, hi = spec.target_bpm
+    if tempo_bpm <= hi:
+        return int(tempo_bpm)
+    return max(int(lo), _round_half_up(tempo_bpm * (1.0 - float(spec.step_pct) / 100.0)))
 
 
 class TempoLoop:
@@ -146,7 +156,7 @@ class TempoLoop:
             return out
         self.holding = False
         old = self.tempo_bpm
-        self.tempo_bpm = max(lo, _round_half_up(old * (1.0 - float(self.spec.step_pct) / 100.0)))
+        self.tempo_bpm = step_down_bpm(old, self.spec)
         out.append(
             (
                 float(t_s),
