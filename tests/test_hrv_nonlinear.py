@@ -63,7 +63,7 @@ def _series():
     rr = _rr15_ms()
     return {
         "rr_5min": rr[:350],
-        "rr_15min": rr,  # > 2048 templates: k-d tree path
+        "rr_15min": rr,  # > 800 templates: k-d tree path
         "integer_ties": rng.integers(0, 6, 2600).astype(float),  # r = 1 hits the boundary
         "continuous_walk": np.cumsum(rng.standard_normal(2300)),  # no repeated values
     }
@@ -103,7 +103,7 @@ def test_dfa_equals_per_segment_polyfit(name, path, monkeypatch):
 
 
 def test_equals_neurokit_and_nolds_on_long_series():
-    """Above 2048 templates (k-d tree, blocked DFA) against the reference libraries."""
+    """Above 800 templates (k-d tree, blocked DFA) against the reference libraries."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         nk = pytest.importorskip("neurokit2")

@@ -4,7 +4,7 @@ Definitions are NeuroKit2 0.2.13's (``nk.entropy_sample``, ``nk.fractal_dfa``; s
 :mod:`addictidx.features.hrv` docstring); what this module adds is the speed to run them on a
 24-h recording (about 100,000 beats):
 
-* :func:`sample_entropy` counts template matches exactly. Short series (<= 2,048 templates)
+* :func:`sample_entropy` counts template matches exactly. Short series (<= 800 templates)
   sort the templates' first samples, take as candidates the pairs within r on that sample
   (a searchsorted range per template) and test every coordinate of the candidates with the
   exact rule ``|x_i - x_j| <= r``. Longer series group identical templates
@@ -36,7 +36,7 @@ from .welch_plan import PlanCache
 __all__ = ["dfa_alpha", "poincare_nonlinear", "sample_entropy"]
 
 #: Up to this many templates (and candidate pairs), sample entropy tests candidate pairs.
-_PAIR_MAX_TEMPLATES = 2048
+_PAIR_MAX_TEMPLATES = 800
 _PAIR_MAX_CANDIDATES = 1 << 21
 #: Scales up to this length are evaluated by gathering their segments.
 _DFA_GATHER_MAX_SCALE = 11
@@ -114,7 +114,7 @@ def sample_entropy(x, *, dimension: int = 2, tolerance: float | None = None) -> 
 
     Notes
     -----
-    Exact counts (see the module docstring): candidate pairs up to 2,048 templates
+    Exact counts (see the module docstring): candidate pairs up to 800 templates
     (about 0.1 ms for a 5-min RR series), then a k-d tree over the distinct templates (about
     0.5 s for 24 h of RR on a 1/128-s grid; series without repeated values cost more).
     """
