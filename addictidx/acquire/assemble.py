@@ -448,7 +448,7 @@ class HrsAssembler:
             out.append(Chunk(self.spec_rr, rr[None, :], times, received_at=t))
             self.n_beats += rr.size
             lo, hi = RR_PLAUSIBLE_S
-            self.n_implausible_rr += int(np.count_nonzero((rr < lo) | (rr > hi)))
+            self.n_implausible_rr += sum(not lo <= v <= hi for v in rr.tolist())  # 0-9 values
         if m.hr_plausible:
             out.append(
                 Chunk(self.spec_hr, np.array([[float(m.hr_bpm)]]), np.array([t]), received_at=t)
