@@ -196,10 +196,35 @@ def test_sessions_list_names_stopped_and_recovered_sessions(tmp_path):
         st.end_session(b, status="complete")
         c = st.start_session("P304", devices={}, simulated=True, software="t")
         st.end_session(c, status="complete")
+        d = st.start_session("P304", devices={}, simulated=True, software="t")
+        st.add_safety_event(d, 501.0, "stop", {"rule": "S3", "reason": "[S3] no HR rise"})
+        st.end_session(d, status="complete")
     rows = json.loads(_cli("sessions", "list", "--store", str(store), "--json").stdout)
-    assert [r["outcome"] for r in rows] == ["stopped at 9:45", "recovered, no data", "complete"]
-    assert [r["status"] for r in rows] == ["complete"] * 3  # the JSON contract is kept
+    assert [r["outcome"] for r in rows] == [
+        "stopped at 9:45",
+        "recovered, no data",
+        "complete",
+        "complete, safety stop at 8:21",
+    ]
+    assert [r["status"] for r in rows] == ["complete"] * 4  # the JSON contract is kept
     text = _cli("sessions", "list", "--store", str(store)).stdout
     assert "stopped at 9:45" in text and "recovered, no data" in text
     show = json.loads(_cli("sessions", "show", str(a), "--store", str(store)).stdout)
     assert show["outcome"] == "stopped at 9:45"
+
+
+def test_reading_commands_never_create_a_store(tmp_path):
+    """``sessions list --store demo-store`` (the demo folder) created an empty store there."""
+    from addictidx.store.session_store import SessionStore
+
+    demo = tmp_path / "demo-store"
+    with SessionStore(demo / "store") as st:
+        st.start_session("P305", devices={}, simulated=True, software="t")
+    before = sorted(p.name for p in demo.iterdir())
+    for cmd in (("sessions", "list"), ("sessions", "show", "1"), ("sessions", "recover")):
+        r = _cli(*cmd, "--store", str(demo))
+        _one_line_error(r, "no addictidx store here", f"did you mean --store {demo / 'store'}")
+    r = _cli("sessions", "report", "1", "--store", str(tmp_path / "nowhere"))
+    _one_line_error(r, "no addictidx store here")
+    assert sorted(p.name for p in demo.iterdir()) == before
+    assert not (tmp_path / "nowhere").exists()

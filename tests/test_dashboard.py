@@ -293,6 +293,7 @@ def test_stop_button_stops_the_session_and_frame_rate(browser, tmp_path):
         assert "session_stopped" in [e["kind"] for e in detail["events"]]
         assert srv.state()["state"] == "stopped"
         assert page.locator('[data-testid="stop"]').is_disabled()
+        assert _text(page, "time-left").startswith("ended at ")  # not "time left 0:00"
         # the history names how it ended, not "complete" (issue 17.9)
         page.wait_for_function(
             "() => document.querySelector('[data-testid=\"history\"]').textContent"

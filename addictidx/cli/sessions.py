@@ -22,7 +22,7 @@ from addictidx.cli.clinical import (
     screening_answers,
 )
 
-__all__ = ["assess", "progress_bar", "write_report"]
+__all__ = ["assess", "existing_store", "progress_bar", "write_report"]
 
 _RESEARCH_HELP = (
     "Also show the research classifier (trained on the UCI alcoholism ERP set, proxy electrodes, "
@@ -46,6 +46,28 @@ _DB_URL_HELP = (
     "Database URL instead of the store's SQLite file (e.g. postgresql+psycopg://user@host/db); "
     "default $ADDICTIDX_DB_URL."
 )
+
+
+def existing_store(store: Path | None, db_url: str | None) -> Path:
+    """The store folder of a command that reads a store; never creates one (issue 17.9).
+
+    ``sessions list --store demo-store`` (the demo's folder, not its ``store/``) used to create
+    an empty store and a keys folder there. A database URL (option or environment) is a store
+    elsewhere and is not checked here.
+    """
+    import os
+
+    from addictidx.store.database import DB_URL_ENV, STORE_FILENAME
+
+    path = Path(store) if store is not None else _default_store()
+    if db_url or os.environ.get(DB_URL_ENV) or (path / STORE_FILENAME).is_file():
+        return path
+    hint = ""
+    if (path / "store" / STORE_FILENAME).is_file():
+        hint = f"; did you mean --store {path / 'store'}?"
+    raise ValueError(
+        f"{path}: no addictidx store here (no {STORE_FILENAME}); nothing created{hint}"
+    )
 
 
 def progress_bar(quiet: bool):
@@ -295,7 +317,7 @@ def sessions_list(
     from addictidx.report.explain import session_outcome
     from addictidx.store.session_store import SessionStore
 
-    with SessionStore(store or _default_store(), url=db_url) as st:
+    with SessionStore(existing_store(store, db_url), url=db_url) as st:
         rows = st.list_sessions(subject)
         for r in rows:  # "complete" alone hides a STOPped or recovered session (issue 17.9)
             r["outcome"] = session_outcome(st.session_detail(r["id"]))
@@ -321,7 +343,7 @@ def sessions_show(
     """Show one stored session as JSON."""
     from addictidx.store.session_store import SessionStore
 
-    with SessionStore(store or _default_store(), url=db_url) as st:
+    with SessionStore(existing_store(store, db_url), url=db_url) as st:
         detail = st.session_detail(session_id)
         from addictidx.report.explain import session_outcome
 
@@ -360,7 +382,7 @@ def sessions_export(
     from addictidx.store.session_store import SessionStore
 
     check_subject_code(subject)
-    with SessionStore(store or _default_store(), url=db_url) as st:
+    with SessionStore(existing_store(store, db_url), url=db_url) as st:
         rows = [
             r for r in st.list_sessions(subject) if session_id is None or r["id"] == session_id
         ]
@@ -452,7 +474,7 @@ def sessions_erase(
     what = f"session #{session_id}" if subject is None else f"subject {subject} and all sessions"
     if not yes and not typer.confirm(f"Erase {what}? This cannot be undone."):
         raise typer.Exit(1)
-    with SessionStore(store or _default_store(), url=db_url) as st:
+    with SessionStore(existing_store(store, db_url), url=db_url) as st:
         if subject is not None:
             if subject not in st.subjects():
                 raise ValueError(f"No subject {subject} in this store.")
@@ -501,7 +523,7 @@ def sessions_recover(
 
     if age is not None:
         age = require_age(age)
-    with SessionStore(store or _default_store(), url=db_url) as st:
+    with SessionStore(existing_store(store, db_url), url=db_url) as st:
         ids = st.running_sessions()
         if not ids:
             typer.echo("No interrupted sessions.")
@@ -531,7 +553,7 @@ def sessions_report(
     """Write the PDF + HTML report of one session."""
     from addictidx.store.session_store import SessionStore
 
-    with SessionStore(store or _default_store(), url=db_url) as st:
+    with SessionStore(existing_store(store, db_url), url=db_url) as st:
         paths = write_report(st, session_id, out)
     for p in paths.values():
         typer.echo(str(p))

@@ -106,7 +106,7 @@ function showIdle() {
   q("phase-instruction").textContent = "Type the participant's pseudonym (e.g. P001) under Session and press Start: the device check begins at once.";
   for (const ch of ["TP9", "AF7", "AF8", "TP10"]) { const t = q("q-" + ch); t.classList.remove("good", "bad", "warn"); t.querySelector("b").textContent = "waiting"; }
   q("strap-contact").querySelector("b").textContent = "waiting";
-  q("time-left").textContent = "-";
+  q("time-label").textContent = "time left"; q("time-left").textContent = "-";
   q("index-band").textContent = "after the rest phases";
   q("rx").textContent = "The suggestion appears here once the rest phases are scored.";
 }
@@ -142,8 +142,12 @@ function update(f) {
     q("hr").textContent = fmt(f.hr_bpm, 0);
     q("phase-name").textContent = f.phase ? f.phase.name : (f.state || "-");
     q("phase-instruction").textContent = f.phase ? f.phase.instruction : "";
-    q("progress").style.width = (100 * (f.progress || 0)).toFixed(1) + "%";
-    q("time-left").textContent = mmss(f.time_left_s);
+    // a stopped session ended early: say when, not "time left 0:00" (issue 17.9)
+    const ended = f.state === "stopped" || f.state === "done";
+    const prog = f.state === "stopped" ? Math.min(1, (f.t_s || 0) / (f.total_s || 1)) : (f.progress || 0);
+    q("progress").style.width = (100 * prog).toFixed(1) + "%";
+    q("time-label").textContent = ended ? "session" : "time left";
+    q("time-left").textContent = ended ? `ended at ${mmss(f.t_s)} (planned ${mmss(f.total_s)})` : mmss(f.time_left_s);
     q("t-s").textContent = fmt(f.t_s, 0);
     q("phase-list").textContent = (f.phases || []).map((p, i) => (i === f.phase_index ? "[" + p.name + "]" : p.name)).join(" > ");
     appendSignal(f.signal);

@@ -94,7 +94,7 @@ PAGE_HTML = r"""<!doctype html>
     <h2>Phase</h2>
     <div><b data-testid="phase-name">No session running</b> <span class="muted" data-testid="phase-instruction">Type the participant's pseudonym (e.g. P001) under Session and press Start: the device check begins at once.</span></div>
     <div class="bar" style="margin:6px 0"><div data-testid="progress"></div></div>
-    <div>time left <b data-testid="time-left">-</b> &middot; session time <span data-testid="t-s">-</span> s
+    <div><span data-testid="time-label">time left</span> <b data-testid="time-left">-</b> &middot; session time <span data-testid="t-s">-</span> s
       &middot; <span data-testid="phase-list" class="muted"></span></div>
   </section>
  </div>

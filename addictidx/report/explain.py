@@ -267,6 +267,7 @@ def safety_sentence(e: Mapping[str, Any]) -> str:
 
 def session_outcome(detail: Mapping[str, Any]) -> str:
     """How a stored session ended, in a few words (issue 17.9): ``complete``, ``stopped at 9:45``,
+    ``complete, safety stop at 8:21`` (the intervention was stopped, the protocol went on),
     ``recovered (320 s of data)``, ``recovered, no data``, ``running``.
 
     The store's ``status`` says only whether a session is finished; a STOPped or recovered
@@ -284,4 +285,7 @@ def session_outcome(detail: Mapping[str, Any]) -> str:
             return "recovered, no data"
         part = "" if d.get("protocol_complete") else ", protocol incomplete"
         return f"recovered ({float(d.get('data_end_s') or 0):.0f} s of data{part})"
+    safety = [e for e in detail.get("safety_events") or [] if e.get("kind") == "stop"]
+    if status == "complete" and safety:
+        return f"complete, safety stop at {clock(safety[0].get('t_s'))}"
     return status
