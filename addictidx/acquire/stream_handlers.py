@@ -10,7 +10,7 @@ records every gap through the hub's :meth:`~addictidx.acquire.hub.StreamHub.emit
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -34,12 +34,32 @@ from addictidx.acquire.decoders.muse_athena import (
 )
 from addictidx.acquire.decoders.polar_pmd import decode_pmd_ecg
 from addictidx.acquire.events import GapRecord, SkinContact
-from addictidx.devices import DeviceProfile, load_profile
+from addictidx.devices import DeviceProfile, load_profile, scaler
 
-if TYPE_CHECKING:
-    from addictidx.acquire.hub import StreamHub
+
+class HubOutput(Protocol):
+    """What a handler needs from its hub (:class:`~addictidx.acquire.hub.StreamHub` is one):
+    the hub's settings and where chunks, gaps and counters go."""
+
+    capacity_s: float
+    event_capacity: int
+    eeg_clock: str
+    athena_clock: str
+    max_lag_blocks: int
+    silence_s: float | None
+    dedupe_window_s: float
+
+    def add_buffer(self, buf: Any) -> Any: ...
+
+    def emit(self, chunk: Chunk, buf: Any) -> None: ...
+
+    def record_gap(self, gap: GapRecord) -> None: ...
+
+    def count(self, device: str, key: str) -> None: ...
+
 
 __all__ = [
+    "HubOutput",
     "Handler",
     "EegHandler",
     "AthenaHandler",
@@ -55,7 +75,7 @@ class Handler:
 
     streams: tuple[str, ...] = ()
 
-    def __init__(self, hub: StreamHub, device: str) -> None:
+    def __init__(self, hub: HubOutput, device: str) -> None:
         self.hub = hub
         self.device = device
         self.pending_gap = False  # a disconnect happened; resolve at the next data
@@ -175,7 +195,7 @@ class AthenaHandler(EegHandler):
         for sp in profile.streams:
             if sp.decoder == "athena.packet" and sp.kind == "battery":
                 self.battery_spec = sp.spec(device)
-                self.battery_scale = (float(sp.scale), float(sp.offset))
+                self.battery_conv = scaler(sp.scale, sp.offset)  # as decode() converts
                 self.battery_buf = hub.add_buffer(
                     EventBuffer(self.battery_spec, hub.event_capacity)
                 )
@@ -188,11 +208,9 @@ class AthenaHandler(EegHandler):
         if self.battery_buf is not None:
             for b in blocks:
                 if ATHENA_TAGS[b.tag].sensor == "battery":
-                    raw = decode_athena_block(b)
-                    scale, offset = self.battery_scale
-                    pct = (float(raw[0, 0]) + offset) * scale
+                    pct = self.battery_conv(decode_athena_block(b)[:1, :1])
                     self.hub.emit(
-                        Chunk(self.battery_spec, np.array([[pct]]), np.array([t]), received_at=t),
+                        Chunk(self.battery_spec, pct, np.array([t]), received_at=t),
                         self.battery_buf,
                     )
         if self.asm is not None:
