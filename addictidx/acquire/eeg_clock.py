@@ -21,6 +21,18 @@ class ArrivalFit:
     ``b`` is kept within ``max_rel_drift`` of the nominal ``1 / sfreq``, otherwise (and while the
     data span less than ``min_span`` samples) the nominal slope is used with the weighted mean
     intercept. Coordinates are relative to the first point to keep the sums well conditioned.
+
+    Parameters
+    ----------
+    sfreq : float
+        Nominal sampling rate (Hz); the nominal slope is ``1 / sfreq``.
+    memory_points : float
+        Time constant of the exponential forgetting, in points (weight ``1 - 1/memory_points``
+        per new point).
+    min_span : int
+        The fitted slope is used only once the points span this many samples.
+    max_rel_drift : float
+        Largest relative departure of the fitted slope from the nominal one (e.g. 0.01).
     """
 
     def __init__(self, sfreq: float, memory_points: float, min_span: int, max_rel_drift: float):
@@ -34,6 +46,7 @@ class ArrivalFit:
         self.x_min = self.x_max = 0.0
 
     def add(self, x: float, y: float) -> None:
+        """Add the point (sample index ``x``, arrival time ``y``)."""
         if self.x0 is None:
             self.x0, self.y0 = x, y
         x -= self.x0
@@ -64,7 +77,11 @@ class ArrivalFit:
 def init_eeg_timing(
     asm, spec: StreamSpec, clock: str, max_lag_blocks: int, fit_memory_s: float
 ) -> None:
-    """Validate and set the timing settings every EEG assembler shares (classic, Athena)."""
+    """Validate and set the timing settings every EEG assembler shares (classic, Athena).
+
+    Sets ``asm.spec``, ``asm.sfreq``, ``asm.clock`` (``"anchor"`` or ``"lstsq"``),
+    ``asm.max_lag_blocks`` (>= 1) and ``asm.fit_memory_s`` (> 0); raises ValueError otherwise.
+    """
     if spec.sfreq is None:
         raise ValueError(f"EEG stream {spec.key!r} needs a sampling frequency.")
     asm.spec = spec
