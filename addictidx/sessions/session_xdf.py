@@ -82,19 +82,19 @@ def session_data_from_xdf(path: str | os.PathLike):
     SessionData | None
         ``None`` for a file that is not XDF or holds no addictidx session markers.
     """
-    from addictidx.acquire import load_profile
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as f:
+            if f.read(4) != b"XDF:":
+                return None  # before any import: other formats pay nothing for this check
+    except OSError:
+        return None
+    from addictidx.devices import load_profile
     from addictidx.readers import limits_from_profiles
     from addictidx.readers.xdf import read_xdf_stream_headers
     from addictidx.sessions.protocol import GUIDED_PROTOCOL, STANDARD_PROTOCOL
     from addictidx.sessions.scoring import SessionData
 
-    name = os.fspath(path)
-    try:
-        with open(name, "rb") as f:
-            if f.read(4) != b"XDF:":
-                return None
-    except OSError:
-        return None
     headers = read_xdf_stream_headers(path, limits=limits_from_profiles())
     if not any(h.type == "Markers" and h.name.endswith(" markers") for h in headers):
         return None
