@@ -71,6 +71,11 @@ class LoopEvent:
         Rule id (``"G"`` zone guidance, ``"M"`` music, ``"S1"``-``"S7"``, ``"R1"``).
     hr_bpm : float | None
         RR-derived HR at the event, if known.
+    tempo_bpm : int | None
+        ``tempo`` events: the music tempo after the event (None: music off).
+    music : str | None
+        ``tempo`` events: what the player does, ``"play"`` (start, step or the person's
+        tempo), ``"hold"`` (HR stopped falling: keep the tempo) or ``"off"``.
     """
 
     t_s: float
@@ -78,6 +83,8 @@ class LoopEvent:
     reason: str
     rule: str
     hr_bpm: float | None = None
+    tempo_bpm: int | None = None
+    music: str | None = None
 
     def to_dict(self) -> dict:
         """``{"t_s", "kind", "reason"}`` as printed by ``addictidx loop-sim --json``."""
@@ -284,6 +291,10 @@ class LoopController:
     # ------------------------------------------------------------------ internals
     def _emit(self, t: float, kind: str, rule: str, text: str) -> None:
         hr = self.hr_bpm
+        tempo = music = None
+        if kind == "tempo" and self._tempo is not None:
+            tempo = self._tempo.tempo_bpm
+            music = "off" if tempo is None else "hold" if self._tempo.holding else "play"
         self.events.append(
             LoopEvent(
                 t_s=float(t),
@@ -291,6 +302,8 @@ class LoopController:
                 reason=f"[{rule}] {text}",
                 rule=rule,
                 hr_bpm=None if hr is None else round(float(hr), 1),
+                tempo_bpm=tempo,
+                music=music,
             )
         )
 

@@ -20,6 +20,7 @@ __all__ = [
     "feature_sentences",
     "index_sum_sentence",
     "event_sentence",
+    "music_sentence",
     "safety_sentence",
     "phase_label",
     "wrap_paragraph",
@@ -185,6 +186,33 @@ _MARKS = {
 }
 
 
+def music_sentence(d: Mapping[str, Any], at: str) -> str:
+    """A music change (``music`` event): which track, which tempo, the HR at the time."""
+    hr = d.get("hr_bpm")
+    hr_txt = "" if hr is None else f" (HR {float(hr):.0f} bpm)"
+    action = d.get("action")
+    if action == "off":
+        return f"{at} the music stopped: {_strip_rule(d.get('reason')) or 'off'}{hr_txt}."
+    if action == "no_track":
+        return f"{at} no track of the music library fits {d.get('tempo_bpm')} bpm{hr_txt}."
+    what = {
+        "start": "music started with",
+        "switch": "the music switched to",
+        "stretch": "the music was re-timed:",
+        "hold": "the music held:",
+    }.get(str(action), "music:")
+    rate = d.get("stretch_rate")
+    stretch = "" if rate in (None, 1.0) else f", stretched x{float(rate):.3f}"
+    rel = d.get("relation")
+    felt = "" if rel in (None, "same") else f", felt at {rel} time"
+    return (
+        f'{at} {what} "{d.get("label")}" (track {d.get("track_id")}, '
+        f"{float(d.get('track_bpm') or 0):.1f} bpm{felt}{stretch}) playing at "
+        f"{float(d.get('played_bpm') or 0):.1f} bpm for the step to {d.get('tempo_bpm')} bpm"
+        f"{hr_txt}."
+    )
+
+
 def event_sentence(e: Mapping[str, Any]) -> str | None:
     """One event as a sentence (``None`` for events the report shows elsewhere)."""
     kind = e.get("kind")
@@ -213,6 +241,8 @@ def event_sentence(e: Mapping[str, Any]) -> str | None:
     if kind == "loop":
         what = str(d.get("kind") or "prompt").replace("_", " ")
         return f"{at} closed loop, {what}: {_strip_rule(d.get('reason'))}."
+    if kind == "music":  # the music player following the tempo loop (issue 21.4)
+        return music_sentence(d, at)
     if kind == "signal_lost":
         return f"{at} the signal was lost; recording paused (the pause is left out of scoring)."
     if kind == "signal_resumed":

@@ -151,6 +151,8 @@ class SessionLoop:
         for e in events:
             self.events.append(e)
             detail = {"kind": e.kind, "rule": e.rule, "reason": e.reason, "hr_bpm": e.hr_bpm}
+            if e.music is not None:  # tempo events: what a music player does (issue 21.4)
+                detail["tempo_bpm"], detail["music"] = e.tempo_bpm, e.music
             self.emit("safety" if e.kind in SAFETY_KINDS else "loop", float(e.t_s), detail)
             if e.kind == "stop":
                 p = self.clock.phase
