@@ -188,7 +188,10 @@ def fill_gaps(rec: Recording) -> Recording:
     import dataclasses
 
     sf = float(rec.sfreq)
-    at = np.searchsorted(rec.times, [g.onset_s for g in rec.gaps])
+    # the first sample after each gap: times may step back a little (old muse-lsl stamping),
+    # so search their running maximum, which is sorted; a gap ends at that sample's time
+    envelope = np.maximum.accumulate(rec.times)
+    at = np.searchsorted(envelope, [g.onset_s + g.duration_s - 0.5 / sf for g in rec.gaps])
     n_missing = np.array([max(0, int(round(g.duration_s * sf))) for g in rec.gaps])
     if not n_missing.any():
         return rec
