@@ -228,3 +228,22 @@ def test_csv_output_is_bounded_before_parsing(tmp_path, monkeypatch):
         DataFormatError, match=r"long\.csv: 5 channels x 500[01] samples would need 0\.2 MB"
     ):
         read_recording(p, limits=small)
+
+
+def test_edf_plus_d_without_record_onsets_is_one_clear_error(tmp_path):
+    """Found by fuzzing: 'EDF+D' in the header of a file with no annotation signal."""
+    p = tmp_path / "nod.edf"
+    edfio.Edf(
+        [
+            edfio.EdfSignal(
+                np.zeros(512),
+                256,
+                label="AF7",
+                physical_dimension="uV",
+                physical_range=(-1000.0, 1000.0),
+            )
+        ]
+    ).write(p)
+    _patch(p, 192, b"EDF+D")
+    with pytest.raises(DataFormatError, match="EDF\\+D file needs an annotation signal"):
+        read_recording(p)
