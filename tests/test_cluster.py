@@ -197,7 +197,7 @@ def test_a_killed_worker_is_recovered_and_the_table_is_complete(batch):
         pids = client.run(os.getpid)
 
         def kill_one(n: int) -> None:
-            if n == 1 and not killed:  # mid-run: one result in, the others pending
+            if not killed:  # mid-run: the first results in, the others pending
                 addr, pid = sorted(pids.items())[0]
                 killed.update(addr=addr, pid=pid, done=n)
                 os.kill(pid, signal.SIGKILL)
@@ -382,3 +382,12 @@ def test_workers_log_no_codes_or_values_and_spill_nothing(batch, tmp_path):
     assert all(n <= 1 for n in built.values())  # one session per worker process, at most
     spilled = [p for p in local.rglob("*") if p.is_file() and "storage" in p.parts]
     assert spilled == []
+
+
+@pytest.mark.slow
+def test_an_unreachable_scheduler_is_one_line(tmp_path):
+    (tmp_path / "rr.txt").write_text("\n".join(["0.8", "0.82", "0.79"] * 50) + "\n")
+    r = _cli("rescore", tmp_path, "--scheduler", "tcp://127.0.0.1:9", check=False)
+    assert r.returncode == 2
+    assert "Cannot reach the Dask scheduler" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

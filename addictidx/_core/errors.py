@@ -15,6 +15,7 @@ __all__ = [
     "ModelMismatchError",
     "StoreError",
     "DeviceError",
+    "ClusterError",
 ]
 
 
@@ -48,3 +49,7 @@ class StoreError(AddictIdxError):
 
 class DeviceError(AddictIdxError):
     """No usable Bluetooth adapter, or a device a session needs was not found."""
+
+
+class ClusterError(AddictIdxError):
+    """A distributed run failed as a whole (scheduler unreachable, tasks lost with their workers)."""

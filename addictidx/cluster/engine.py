@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from addictidx._core.errors import ClusterError
 from addictidx._core.tasks import TaskMap, serial_map
 
 __all__ = [
@@ -120,7 +121,7 @@ class DaskTaskMap:
         shared: Mapping[str, Any] | None = None,
         on_done: Callable[[int], None] | None = None,
     ) -> list:
-        from distributed import as_completed
+        from distributed import KilledWorker, as_completed
 
         self._n += 1
         prefix = f"addictidx-{self._run}-{self._n}"
@@ -139,6 +140,12 @@ class DaskTaskMap:
                 if on_done is not None:
                     on_done(n)
             return client.gather(futures)
+        except KilledWorker:
+            raise ClusterError(
+                "A task was lost with every worker it ran on (distributed.scheduler."
+                "allowed-failures); check the workers' memory and logs, then rerun (rescore: "
+                "--resume)."
+            ) from None
         finally:
             for f in futures:
                 f.release()
@@ -172,9 +179,9 @@ def open_task_map(options: ClusterOptions) -> Iterator[TaskMap]:
                 yield DaskTaskMap(client)
         else:
             try:
-                client = Client(options.scheduler, timeout="20s")
+                client = Client(options.scheduler, timeout="10s")
             except OSError as exc:
-                raise ValueError(
+                raise ClusterError(
                     f"Cannot reach the Dask scheduler at {options.scheduler}: {exc}"
                 ) from None
             with client:
