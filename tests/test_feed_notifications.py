@@ -4,6 +4,7 @@ on_notification call per notification: same buffers, gaps and counters, faults i
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from addictidx import bench as B
 from addictidx.acquire import StreamHub
@@ -21,7 +22,11 @@ def _hubs(var, n):
     ]
 
 
-def test_batched_feed_equals_one_by_one():
+@pytest.mark.parametrize("min_batch", [1, 10**9])
+def test_batched_feed_equals_one_by_one(monkeypatch, min_batch):
+    import addictidx.acquire.hub as H
+
+    monkeypatch.setattr(H, "MIN_BATCH_DECODE", min_batch)  # vectorized decode / per payload
     src = B.make_sources(12.0, B.BenchConfig(), n_variants=2)
     rng = np.random.default_rng(7)
     streams = []

@@ -47,6 +47,7 @@ from addictidx._core.validate import check_option, check_positive
 from addictidx.acquire.assemble import HrsAssembler, MuseEegAssembler
 from addictidx.acquire.athena_assemble import AthenaEegAssembler, is_athena_profile
 from addictidx.acquire.buffers import EventBuffer, RingBuffer
+from addictidx.acquire.decoders.muse_classic import NOTIFICATION_BYTES, decode_muse_eeg_batch
 from addictidx.acquire.events import GapRecord, LinkEvent, SkinContact
 from addictidx.acquire.routing import CONTROL_FAMILIES, decoder_routes
 from addictidx.acquire.stream_handlers import (
@@ -59,7 +60,10 @@ from addictidx.acquire.stream_handlers import (
 )
 from addictidx.devices import DeviceProfile, load_profile
 
-__all__ = ["StreamHub", "feed_notifications"]
+__all__ = ["StreamHub", "feed_notifications", "MIN_BATCH_DECODE"]
+
+#: EEG payloads in one :func:`feed_notifications` call from which one vectorized decode pays.
+MIN_BATCH_DECODE = 8
 
 #: Route families the hub assembles into buffers; the others (Muse PPG/IMU/telemetry, ...) are
 #: counted as ``n_unhandled``.
@@ -434,8 +438,6 @@ def feed_notifications(hubs, devices, characteristics, payloads, received_at) ->
     devices, characteristics, payloads, received_at : sequence
         As :meth:`StreamHub.on_notification`, one per notification.
     """
-    from addictidx.acquire.decoders.muse_classic import NOTIFICATION_BYTES, decode_muse_eeg_batch
-
     eeg = []
     for hub, dev, char, pay, t in zip(hubs, devices, characteristics, payloads, received_at):
         route = hub._accept(dev, char, t)
@@ -450,7 +452,13 @@ def feed_notifications(hubs, devices, characteristics, payloads, received_at) ->
         except DecodeError as err:
             st.counts["n_decode_errors"] += 1
             st.last_error = str(err)
-    if not eeg:
+    if len(eeg) < MIN_BATCH_DECODE:  # a few payloads: the single decoder has less overhead
+        for st, uuid, h, tt, pay in eeg:
+            try:
+                h.feed(uuid, pay, tt)
+            except DecodeError as err:  # pragma: no cover - length checked above
+                st.counts["n_decode_errors"] += 1
+                st.last_error = str(err)
         return
     seqs, uvs = decode_muse_eeg_batch([e[4] for e in eeg])
     for (st, uuid, h, tt, _p), sq, uv in zip(eeg, seqs.tolist(), uvs):
