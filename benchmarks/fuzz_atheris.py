@@ -29,7 +29,7 @@ with atheris.instrument_imports(include=["addictidx"]):
 KEYS = sorted(DECODERS)
 SUFFIXES = (".bdf", ".edf", ".csv", ".tsv", ".xdf", ".csv.gz")
 TMP = Path(tempfile.mkdtemp(prefix="addictidx-fuzz-"))
-RING = keyring.load_keyring(TMP / "store")
+RING, AUDIT_KEY = keyring.init_keys(TMP / "store")
 
 
 def one_input(data: bytes) -> None:
@@ -59,15 +59,15 @@ def one_input(data: bytes) -> None:
         d = TMP / "audit"
         d.mkdir(exist_ok=True)
         (d / "audit.jsonl").write_bytes(fdp.ConsumeBytes(fdp.remaining_bytes()))
-        verify_audit(d, keyring=RING)
+        verify_audit(d, AUDIT_KEY, "fuzz", db_checked=False)
     else:
         d = TMP / "keys"
-        (d / "keys").mkdir(parents=True, exist_ok=True)
-        kf = d / "keys" / "site.key"
+        kf = keyring.key_file_path(d)
+        kf.parent.mkdir(parents=True, exist_ok=True)
         kf.write_bytes(fdp.ConsumeBytes(fdp.remaining_bytes()))
         kf.chmod(0o600)
         try:
-            keyring.load_keyring(d, create=False)
+            keyring.load_keyring(d)
         except StoreError:
             pass
 

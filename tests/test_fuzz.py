@@ -201,6 +201,7 @@ def test_encrypted_raw_reader_raises_only_clear_errors(tmp_path_factory, edits, 
     from addictidx.store.raw import RawWriter, read_raw
 
     base = tmp_path_factory.mktemp("raw")
+    keyring.init_keys(base)
     spec = StreamSpec("hb", "eeg", "eeg", ("A", "B"), 256.0, "uV", 12)
     rr = StreamSpec("st", "rr", "rr", ("rr",), None, "s", None)
     with RawWriter(base, {"eeg_channels": ["A", "B"], "eeg_sfreq": 256.0}) as w:
@@ -223,14 +224,15 @@ def test_audit_verify_and_key_file_never_raise_unexpectedly(tmp_path_factory, da
     from addictidx.store.audit import AuditLog, verify_audit
 
     d = tmp_path_factory.mktemp("audit")
-    log = AuditLog(d)
+    _ring, key = keyring.init_keys(d)
+    log = AuditLog(d, key, "store-id")
     for i in range(3):
         log.append("view", session=i)
     p = d / "audit.jsonl"
     good = p.read_bytes()
     bad = _mutate(good, edits, cut) if edits or cut is not None else data
     p.write_bytes(bad)
-    rep = verify_audit(d)
+    rep = verify_audit(d, key, "store-id", db_checked=False)
     if bad.rstrip(b"\n") != good.rstrip(b"\n"):  # any change of content is detected
         assert not rep.ok and rep.first_bad is not None
     kf = keyring.key_file_path(d)
@@ -244,7 +246,8 @@ def test_audit_verify_and_key_file_never_raise_unexpectedly(tmp_path_factory, da
 def test_audit_verify_fails_on_any_single_byte_change(tmp_path):
     from addictidx.store.audit import AuditLog, verify_audit
 
-    log = AuditLog(tmp_path)
+    _ring, key = keyring.init_keys(tmp_path)
+    log = AuditLog(tmp_path, key, "store-id")
     for i in range(4):
         log.append("export", session=i, detail={"n": i})
     p = tmp_path / "audit.jsonl"
@@ -256,9 +259,9 @@ def test_audit_verify_fails_on_any_single_byte_change(tmp_path):
         b = bytearray(good)
         b[pos] = (b[pos] + 1) % 256 if b[pos] != ord("9") else ord("8")
         p.write_bytes(bytes(b))
-        assert not verify_audit(tmp_path).ok, pos
+        assert not verify_audit(tmp_path, key, "store-id", db_checked=False).ok, pos
     p.write_bytes(good)
-    assert verify_audit(tmp_path).ok
+    assert verify_audit(tmp_path, key, "store-id", db_checked=False).ok
 
 
 def test_rescore_on_malformed_files_prints_one_line(seeds, tmp_path):

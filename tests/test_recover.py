@@ -18,6 +18,7 @@ import pytest
 
 from addictidx.readers import bundled_muse_eeg
 from addictidx.sessions.protocol import STANDARD_PROTOCOL, Phase, PhaseClock, Protocol
+from addictidx.store.keyring import init_keys
 from addictidx.store.raw import RawWriter, read_meta, read_raw, write_meta
 
 
@@ -40,6 +41,7 @@ def test_sigkill_then_recover_and_export(tmp_path):
             "-m",
             "addictidx",
             "assess",
+            "--consent-given",
             "--simulate",
             "--speed",
             "20",
@@ -111,6 +113,7 @@ def test_partial_row_after_crash_is_ignored(tmp_path):
     from addictidx._core.types import Chunk, StreamSpec
 
     spec = StreamSpec("hb", "eeg", "eeg", ("A", "B"), 256.0, "uV", 12)
+    init_keys(tmp_path)  # a raw folder outside a store is its own store root (keys beside it)
     with RawWriter(tmp_path, {"eeg_channels": ["A", "B"], "eeg_sfreq": 256.0}, t0=10.0) as w:
         data = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, np.nan]])
         w.append_eeg(Chunk(spec, data, np.array([10.0, 10.5, 11.0])))

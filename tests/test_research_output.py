@@ -237,7 +237,8 @@ def test_recover_with_research_stores_block(tmp_path):
 
 def test_cli_assess_flag(tmp_path):
     runner = CliRunner()
-    base = ["assess", "--subject", "R003", "--simulate", "--speed", "1000", "--age", "40"]
+    base = ["assess", "--consent-given", "--subject", "R003", "--simulate", "--speed", "1000"]
+    base += ["--age", "40"]
     base += ["--no-report"]
     r_off = runner.invoke(app, base + ["--store", str(tmp_path / "a")])
     r_on = runner.invoke(app, base + ["--store", str(tmp_path / "b"), "--research-model"])

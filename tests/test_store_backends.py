@@ -61,7 +61,7 @@ def test_v1_store_migrates_and_keeps_data(tmp_path):
         sid = st.start_session("P001", devices={}, simulated=True, software="new")
         assert sid == 2
     con = sqlite3.connect(tmp_path / "addictidx.sqlite")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"consents", "safety_events", "recordings"} <= tables
     # The consent table can hold a code, a time, a scope and a status: nothing about a person.
@@ -80,14 +80,16 @@ def test_erase_subject_removes_rows_and_raw_files(tmp_path):
         st.add_safety_event(a, 2.0, "S2", {"hr_bpm": 180})
         st.consent.add("P020")
         b = st.start_session("P021", devices={}, simulated=True, software="t")
-        assert st.erasure.erase_subject("P020") == 1
+        assert st.erasure.erase_subject("P020").n_sessions == 1
         assert [r["id"] for r in st.list_sessions()] == [b]
         assert st.consent.records("P020") == []
     assert not raw.exists()
     con = sqlite3.connect(tmp_path / "addictidx.sqlite")
     for table in ("events", "safety_events", "recordings", "consents"):
         assert con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0, table
-    assert con.execute("SELECT code FROM subjects").fetchall() == [("P021",)]
+    # one subject left, named by its key id (schema 4: no code in the database)
+    ((left,),) = con.execute("SELECT code FROM subjects").fetchall()
+    assert left.startswith("k:") and b"P020" not in (tmp_path / "addictidx.sqlite").read_bytes()
 
 
 def test_bad_url_is_one_clear_error(tmp_path):

@@ -33,7 +33,7 @@ from addictidx.readers import bundled_muse_eeg
 from addictidx.sessions.assessment import run_assessment
 from addictidx.sessions.protocol import Phase, Protocol
 from addictidx.store import crypto, keyring
-from addictidx.store.audit import verify_audit
+from addictidx.store.audit import verify_store as verify_audit
 from addictidx.store.consent import in_force
 from addictidx.store.raw import read_raw
 from addictidx.store.session_store import SessionStore
@@ -46,7 +46,14 @@ SHORT = Protocol(
         Phase("eyes_open_rest", 10.0, True),
     ),
 )
-PLAIN_OK = {"addictidx.sqlite", "addictidx.sqlite-wal", "addictidx.sqlite-shm", "audit.jsonl"}
+PLAIN_OK = {
+    "addictidx.sqlite",
+    "addictidx.sqlite-wal",
+    "addictidx.sqlite-shm",
+    "audit.jsonl",
+    "audit.head",  # HMAC-signed, holds no subject
+    ".lock",  # empty recording lock
+}
 
 
 def _cli(*args, env=None):
@@ -83,6 +90,30 @@ def _copy(store: Path, tmp_path: Path) -> Path:
     return dst
 
 
+def _site_key(store: Path) -> bytes:
+    doc = json.loads(keyring.key_file_path(store).read_text())
+    return base64.b64decode(doc["keys"][doc["current"]])
+
+
+def _key_for(store: Path, data: bytes) -> bytes:
+    """The key a file names in its header: the site key, or a subject key whose file (sealed
+    with the site key) is opened by hand."""
+    kid = data[8:16].hex()
+    doc = json.loads(keyring.key_file_path(store).read_text())
+    if kid in doc["keys"]:
+        return base64.b64decode(doc["keys"][kid])
+    sealed = (keyring.keys_dir(store) / "subjects" / f"{kid}.key").read_bytes()
+    return base64.b64decode(json.loads(_parse_by_hand(sealed, _site_key(store))[0])["key"])
+
+
+def _subject_salt(store: Path, code: str) -> str:
+    for f in (keyring.keys_dir(store) / "subjects").glob("*.key"):
+        doc = json.loads(_parse_by_hand(f.read_bytes(), _site_key(store))[0])
+        if doc["code"] == code:
+            return doc["salt"]
+    raise AssertionError(code)
+
+
 def _parse_by_hand(data: bytes, key: bytes) -> list[bytes]:
     """Decrypt the documented format without the package: header 32 B, then
     [len u32][nonce 12][ct+tag], AAD = header + index u64."""
@@ -115,9 +146,8 @@ def test_store_files_are_ciphertext_and_decrypt_to_the_source(assessed):
     assert not (store / "keys").exists()
     assert kf.stat().st_mode & 0o777 == 0o600
     assert kf.parent.stat().st_mode & 0o777 == 0o700
-    doc = json.loads(kf.read_text())
-    key = base64.b64decode(doc["keys"][doc["current"]])
     raw_dir = store / "raw" / "session-000001"
+    key = _key_for(store, (raw_dir / "eeg.f64").read_bytes())
     rows = b"".join(_parse_by_hand((raw_dir / "eeg.f64").read_bytes(), key))
     eeg = np.frombuffer(rows, "<f8").reshape(-1, 5)
     meta = json.loads(_parse_by_hand((raw_dir / "meta.json").read_bytes(), key)[0])
@@ -135,7 +165,7 @@ def test_store_files_are_ciphertext_and_decrypt_to_the_source(assessed):
 
 
 def test_tampered_record_and_reordered_records_fail_with_offset(tmp_path):
-    ring = keyring.load_keyring(tmp_path)
+    ring, _ = keyring.init_keys(tmp_path)
     p = tmp_path / "x.bin"
     a = crypto.EncryptedAppender(p, ring)
     for i in range(3):
@@ -170,7 +200,7 @@ def test_tampered_record_and_reordered_records_fail_with_offset(tmp_path):
 
 
 def test_key_file_permissions_and_env_key(tmp_path, monkeypatch):
-    ring = keyring.load_keyring(tmp_path)
+    ring, _ = keyring.init_keys(tmp_path)
     kf = keyring.key_file_path(tmp_path)
     os.chmod(kf, 0o644)
     with pytest.raises(StoreError, match="readable by other users"):
@@ -184,7 +214,7 @@ def test_key_file_permissions_and_env_key(tmp_path, monkeypatch):
     assert not (tmp_path / "other").exists()  # nothing written when the key is in the env
     sealed = crypto.seal(env_ring, b"hello")
     assert _parse_by_hand(sealed, key) == [b"hello"]
-    with pytest.raises(StoreError, match="not in the site key ring"):
+    with pytest.raises(StoreError, match="neither in the site key ring"):
         crypto.open_sealed(ring, sealed, "f")
     monkeypatch.setenv(keyring.KEY_ENV, "not base64!")
     with pytest.raises(StoreError, match="not valid base64"):
@@ -200,10 +230,14 @@ def test_key_rotation_reencrypts_everything(assessed, tmp_path):
     new = json.loads(keyring.key_file_path(store).read_text())
     assert new["current"] != old["current"] and list(new["keys"]) == [new["current"]]
     assert new["hash_key"] == old["hash_key"]  # subject hashes do not change
-    key = base64.b64decode(new["keys"][new["current"]])
+    subject_keys = {f.stem for f in (keyring.keys_dir(store) / "subjects").glob("*.key")}
     for p in crypto.encrypted_files(store):
-        assert p.read_bytes()[8:16].hex() == new["current"], p
-        _parse_by_hand(p.read_bytes(), key)  # decrypts with the new key alone
+        # under the new site key, or under a subject key (those never rotate; their files
+        # are re-sealed with the new site key)
+        assert p.read_bytes()[8:16].hex() in {new["current"]} | subject_keys, p
+        _parse_by_hand(p.read_bytes(), _key_for(store, p.read_bytes()))
+    for f in (keyring.keys_dir(store) / "subjects").glob("*.key"):
+        assert f.read_bytes()[8:16].hex() == new["current"]
     after = read_raw(store / "raw" / "session-000001")
     np.testing.assert_array_equal(after.eeg, before.eeg)
     np.testing.assert_array_equal(after.rr_s, before.rr_s)
@@ -224,17 +258,34 @@ def _audited_store(tmp_path) -> Path:
     return store
 
 
+def _mac_by_hand(store: Path, entry: dict) -> str:
+    """HMAC-SHA256 under the audit key of the store id and the entry's canonical JSON."""
+    akey = base64.b64decode(json.loads(keyring.audit_key_path(store).read_text())["key"])
+    sid = (
+        sqlite3.connect(store / "addictidx.sqlite")
+        .execute("SELECT key_id FROM store_keys WHERE purpose='store'")
+        .fetchone()[0]
+    )
+    body = json.dumps(
+        {k: v for k, v in entry.items() if k != "mac"}, sort_keys=True, separators=(",", ":")
+    ).encode()
+    return hmac.new(
+        akey, b"addictidx-audit-2\0" + sid.encode() + b"\0" + body, "sha256"
+    ).hexdigest()
+
+
 def test_audit_verify_passes_then_names_the_first_bad_entry(tmp_path):
     store = _audited_store(tmp_path)
     log = store / "audit.jsonl"
     lines = log.read_bytes().splitlines(keepends=True)
-    assert len(lines) == 5
+    assert len(lines) == 6  # store_created + 5 views
     e = json.loads(lines[2])
-    # chain recomputed independently: prev = SHA-256 of the previous line's bytes
-    assert e["prev"] == hashlib.sha256(lines[1].rstrip(b"\n")).hexdigest()
-    assert e["subject"] is not None and "P102" not in lines[2].decode()
+    # chain recomputed independently: mac = HMAC(audit key, ...), prev = previous mac
+    assert e["mac"] == _mac_by_hand(store, e)
+    assert e["prev"] == json.loads(lines[1])["mac"]
+    assert e["subject"] is not None and "P101" not in lines[2].decode()
     r = _cli("audit", "verify", "--store", str(store))
-    assert r.returncode == 0 and "5 entries" in r.stdout, r.stderr
+    assert r.returncode == 0 and "6 entries" in r.stdout, r.stderr
 
     def check(new_lines, entry):
         log.write_bytes(b"".join(new_lines))
@@ -249,22 +300,21 @@ def test_audit_verify_passes_then_names_the_first_bad_entry(tmp_path):
     check(edited, 3)
     check(lines[:1] + lines[2:], 2)  # entry 2 removed
     check(lines[:1] + [lines[2], lines[1]] + lines[3:], 2)  # 2 and 3 swapped
-    check(lines[:-1], 5)  # the last entry removed: the sealed head notices
-    # a whole chain rewritten consistently (without the key) fails on the sealed head
+    check(lines[:-1], 6)  # the last entry removed: the signed heads notice
+    # a whole chain rewritten consistently without the key (plain SHA-256) fails at entry 1
     forged, prev = [], "0" * 64
     for ln in lines:
         x = json.loads(ln)
         if x["seq"] == 4:
             x["action"] = "export"
         x["prev"] = prev
-        x.pop("hash")
-        x["hash"] = hashlib.sha256(
+        x.pop("mac")
+        x["mac"] = hashlib.sha256(
             json.dumps(x, sort_keys=True, separators=(",", ":")).encode()
         ).hexdigest()
-        b = json.dumps(x, sort_keys=True, separators=(",", ":")).encode()
-        prev = hashlib.sha256(b).hexdigest()
-        forged.append(b + b"\n")
-    check(forged, 5)
+        prev = x["mac"]
+        forged.append(json.dumps(x, sort_keys=True, separators=(",", ":")).encode() + b"\n")
+    check(forged, 1)
     assert verify_audit(store).ok
 
 
@@ -288,16 +338,13 @@ def test_audit_records_view_export_erase_model_change_safety_stop(tmp_path):
         h = st.subject_hash("P201")
     entries = [json.loads(x) for x in (store / "audit.jsonl").read_text().splitlines()]
     acts = [e["action"] for e in entries]
-    assert acts == ["model_change", "safety_stop", "consent", "erase"]
+    assert acts == ["store_created", "model_change", "safety_stop", "consent", "erase"]
+    entries = entries[1:]
     assert entries[0]["detail"] == {"from": "m 1", "to": "m 2"}
     assert entries[1]["detail"]["rule"] == "S2"
     assert {e["subject"] for e in entries} == {h}
     ring = keyring.load_keyring(store)
-    salt = (
-        sqlite3.connect(store / "addictidx.sqlite")
-        .execute("SELECT salt FROM subject_salts")
-        .fetchone()[0]
-    )
+    salt = _subject_salt(store, "P201")
     assert (
         h
         == hmac.new(ring.hash_key, f"audit\0{salt}\0P201".encode(), hashlib.sha256).hexdigest()[
@@ -392,11 +439,7 @@ def test_research_export_only_consenting_with_keyed_hashes(assessed, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "1 consenting subject(s)" in r.stdout and "2 subject(s) left out" in r.stdout
     ring = keyring.load_keyring(store)
-    salt = (
-        sqlite3.connect(store / "addictidx.sqlite")
-        .execute("SELECT salt FROM subject_salts WHERE subject_code='P901'")
-        .fetchone()[0]
-    )
+    salt = _subject_salt(store, "P901")
     h = hmac.new(ring.hash_key, f"research\0{salt}\0P901".encode(), hashlib.sha256).hexdigest()[
         :20
     ]
@@ -438,7 +481,7 @@ def test_erase_subject_leaves_the_code_in_no_byte_of_the_store(assessed, tmp_pat
     assert any(code.encode() in p.read_bytes() for p in store.rglob("*") if p.is_file())
     r = _cli("sessions", "erase", "--subject", code, "--store", str(store), "--yes")
     assert r.returncode == 0, r.stderr
-    assert "in no file of the store" in r.stdout
+    assert "in no file of the store" in r.stdout and "destroyed" in r.stdout
     for p in store.rglob("*"):
         if p.is_file():
             data = p.read_bytes()
@@ -447,14 +490,15 @@ def test_erase_subject_leaves_the_code_in_no_byte_of_the_store(assessed, tmp_pat
     assert not (store / "raw" / "session-000001").exists()
     assert not list((store / "reports").glob("*")) and not list((store / "export").glob("*"))
     con = sqlite3.connect(store / "addictidx.sqlite")
-    assert con.execute("SELECT code FROM subjects").fetchall() == [("P999",)]
+    ((left,),) = con.execute("SELECT code FROM subjects").fetchall()  # P999, by key id
     assert (
-        con.execute("SELECT COUNT(*) FROM subject_salts WHERE subject_code != 'P999'").fetchone()[
-            0
-        ]
-        == 0
+        left.startswith("k:")
+        and con.execute("SELECT COUNT(*) FROM subject_salts").fetchone()[0] == 0
     )
     con.close()
+    for p in keyring.keys_dir(store).rglob("*"):  # nor in the key folder
+        if p.is_file() and p.parent.name == "subjects":
+            assert json.loads(_parse_by_hand(p.read_bytes(), _site_key(store))[0])["code"] != code
     assert verify_audit(store).ok
     last = json.loads((store / "audit.jsonl").read_text().splitlines()[-1])
     assert last["action"] == "erase" and last["detail"] == {"what": "subject", "sessions": 1}

@@ -9,12 +9,19 @@ classifier is off unless ``--research-model`` is given (issue 17.6).
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
 
 from addictidx.cli._app import _clean_errors, app
-from addictidx.cli.sessions import _RESEARCH_HELP, progress_bar
+from addictidx.cli.sessions import (
+    _RESEARCH_HELP,
+    plain_safe,
+    progress_bar,
+    require_assessment_consent,
+    track_files,
+)
 
 __all__ = ["demo"]
 
@@ -80,6 +87,8 @@ def demo(
     store_dir = out_dir / "store"
     screening = {"medically_screened": True if screened else None}
     duration = DEMO_PROTOCOL.duration_s + MAX_PAUSE_S
+    with SessionStore(store_dir) as st:  # the demo creates its store and keys (issue 14)
+        require_assessment_consent(st, subject, True)  # a simulated participant
     visits = []
     progress_cm, on_progress = progress_bar(quiet=json_out)
     with progress_cm:
@@ -115,6 +124,7 @@ def demo(
             "report_html": write_html(rc, out_dir / "reports" / f"{stem}.html"),
         }
         exported = export_session(store, result.session_id, out_dir / "export")
+        track_files(store, subject, {**paths, **exported}, "demo")
     paths.update({k: v for k, v in exported.items() if v is not None})
     paths["store"] = result.store_path
     idx = rc.index or {}
@@ -128,7 +138,7 @@ def demo(
         summary["explanation"] = story
         typer.echo(json.dumps(summary, indent=2))
         return
-    typer.echo(format_summary(result))
+    typer.echo(plain_safe(format_summary(result), subject, sys.stdout.isatty()))
     typer.echo("")
     typer.echo(
         f"The simulated participant (age {age}, {'screened' if screened else 'not screened'}) "

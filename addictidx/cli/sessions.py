@@ -100,10 +100,37 @@ def write_report(store, session_id: int, out_dir: Path) -> dict[str, Path]:
 
     rc = report_content(store, session_id)
     stem = f"{rc.subject}_ses-{session_id:04d}_report"
-    return {
+    paths = {
         "report_pdf": write_pdf(rc, out_dir / f"{stem}.pdf"),
         "report_html": write_html(rc, out_dir / f"{stem}.html"),
     }
+    track_files(store, rc.subject, paths, "report")
+    return paths
+
+
+def track_files(store, subject: str, paths: dict, kind: str) -> None:
+    """Track files written for a subject, so 'sessions erase' removes them (issue 14)."""
+    for p in paths.values():
+        if p is not None:
+            store.erasure.track(subject, p, kind)
+
+
+def require_assessment_consent(store, subject: str, consent_given: bool) -> None:
+    """Consent for ``assessment`` must be in force before recording (issue 14); staff can
+    record it in the same command with --consent-given."""
+    if store.consent.in_force(subject, "assessment"):
+        return
+    if not consent_given:
+        raise ValueError(
+            f"No assessment consent in force for {subject}: record it first ('addictidx consent "
+            f"record --subject {subject} --scope assessment') or pass --consent-given."
+        )
+    store.consent.add(subject, scope="assessment", status="given")
+
+
+def plain_safe(text: str, subject: str, tty: bool) -> str:
+    """Output for a non-terminal (a log, a pipe) never carries the code next to values."""
+    return text if tty else text.replace(subject, "[code shown on terminals only]")
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,6 +181,13 @@ def assess(
     screened: bool = typer.Option(False, "--screened/--not-screened", help=SCREENED_HELP),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the PDF + HTML report."),
     research_model: bool = typer.Option(False, "--research-model", help=_RESEARCH_HELP),
+    consent_given: bool = typer.Option(
+        False,
+        "--consent-given",
+        help="Staff confirm the subject signed the assessment consent form; it is recorded "
+        "(consent scope 'assessment', signed today) before anything is recorded. Without it, "
+        "a consent in force must already be on record ('addictidx consent record').",
+    ),
     lsl: bool = typer.Option(
         False, "--lsl", help="Also publish the streams, index and markers on LSL (mne-lsl)."
     ),
@@ -193,6 +227,8 @@ def assess(
 
     protocol = GUIDED_PROTOCOL if guided else STANDARD_PROTOCOL
     store_dir = store or _default_store()
+    with SessionStore(store_dir, url=db_url) as s:  # before any device or session (issue 14)
+        require_assessment_consent(s, subject, consent_given)
     if lsl_in:
         kind, hb, st = "lsl", None, None
     else:
@@ -277,7 +313,7 @@ def assess(
             )
     if publisher is not None:
         publisher.close()
-    typer.echo(format_summary(result))
+    typer.echo(plain_safe(format_summary(result), result.subject, tty))
     if report:
         with SessionStore(store_dir, url=db_url) as s:
             # Plaintext reports go next to the store, never inside it (issue 9).
@@ -317,7 +353,7 @@ def sessions_list(
     from addictidx.report.explain import session_outcome
     from addictidx.store.session_store import SessionStore
 
-    with SessionStore(existing_store(store, db_url), url=db_url) as st:
+    with SessionStore(existing_store(store, db_url), url=db_url, create=False) as st:
         rows = st.list_sessions(subject)
         for r in rows:  # "complete" alone hides a STOPped or recovered session (issue 17.9)
             r["outcome"] = session_outcome(st.session_detail(r["id"]))
@@ -325,10 +361,12 @@ def sessions_list(
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
         return
+    tty = sys.stdout.isatty()  # a log or a pipe never gets the code next to values
     for r in rows:
         idx = "-" if r["index"] is None else f"{r['index']:.0f}"
+        subj = (r["subject"] or "-") if tty else "[hidden]"
         typer.echo(
-            f"#{r['id']:<4} {r['subject']:<12} {r['started_utc']} {r['outcome']:<16} "
+            f"#{r['id']:<4} {subj:<12} {r['started_utc']} {r['outcome']:<16} "
             f"index {idx:>3} {r['band'] or '':<9} baseline {r['baseline'] or '-'}"
         )
 
@@ -343,7 +381,7 @@ def sessions_show(
     """Show one stored session as JSON."""
     from addictidx.store.session_store import SessionStore
 
-    with SessionStore(existing_store(store, db_url), url=db_url) as st:
+    with SessionStore(existing_store(store, db_url), url=db_url, create=False) as st:
         detail = st.session_detail(session_id)
         from addictidx.report.explain import session_outcome
 
@@ -382,7 +420,7 @@ def sessions_export(
     from addictidx.store.session_store import SessionStore
 
     check_subject_code(subject)
-    with SessionStore(existing_store(store, db_url), url=db_url) as st:
+    with SessionStore(existing_store(store, db_url), url=db_url, create=False) as st:
         rows = [
             r for r in st.list_sessions(subject) if session_id is None or r["id"] == session_id
         ]
@@ -398,6 +436,7 @@ def sessions_export(
                 typer.echo(f"#{r['id']}: no raw recording (skipped)")
                 continue
             paths = export_session(st, r["id"], out)
+            track_files(st, subject, paths, "export")
             if bids and paths["eeg_bdf"] is not None:
                 vendor, model = _headband_vendor(st.session_detail(r["id"]))
                 paths["bids"] = write_bids(
@@ -410,10 +449,12 @@ def sessions_export(
                 )
                 if paths.get("rr_tsv") is not None:
                     paths["bids_physio"] = _bids_physio(paths, st.session_detail(r["id"]))
+                track_files(st, subject, {"bids": paths["bids"]}, "export")
             if fhir:
                 from addictidx.interop.fhir_export import export_fhir
 
                 paths["fhir"] = export_fhir(st, r["id"], out)
+                track_files(st, subject, {"fhir": paths["fhir"]}, "export")
             if report:
                 paths.update(write_report(st, r["id"], Path(out)))
             typer.echo(f"#{r['id']}: " + ", ".join(str(p) for p in paths.values() if p))
@@ -452,54 +493,7 @@ def _headband_vendor(detail: dict) -> tuple[str | None, str | None]:
         return None, name
 
 
-@sessions_app.command("erase")
-@_clean_errors
-def sessions_erase(
-    session_id: int | None = typer.Argument(None, help="Session id (or use --subject)."),
-    subject: str | None = typer.Option(None, "--subject", help="Erase this subject entirely."),
-    store: Path | None = typer.Option(None, "--store", help="Store directory."),
-    db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
-    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
-) -> None:
-    """Erase a session, or a subject with every trace (rows, raw data, reports and exports in the
-    store, index history, database free pages); cannot be undone. Exits 1 if any file of the
-    store still holds the subject code afterwards."""
-    from addictidx.store.codes import check_subject_code
-    from addictidx.store.session_store import SessionStore
-
-    if (session_id is None) == (subject is None):
-        raise ValueError("Give either a session id or --subject CODE.")
-    if subject is not None:
-        check_subject_code(subject)
-    what = f"session #{session_id}" if subject is None else f"subject {subject} and all sessions"
-    if not yes and not typer.confirm(f"Erase {what}? This cannot be undone."):
-        raise typer.Exit(1)
-    with SessionStore(existing_store(store, db_url), url=db_url) as st:
-        if subject is not None:
-            if subject not in st.subjects():
-                raise ValueError(f"No subject {subject} in this store.")
-            n = st.erasure.erase_subject(subject)
-            left = st.erasure.files_containing(subject)
-            if left:
-                _fail_left(subject, left)
-            typer.echo(
-                f"Erased subject {subject}: {n} sessions; the code is in no file of the store."
-            )
-        elif st.erasure.erase_session(session_id):
-            typer.echo(f"Erased session #{session_id}.")
-        else:
-            raise ValueError(f"No session with id {session_id} in this store.")
-
-
-def _fail_left(subject: str, left) -> None:
-    from addictidx.cli._app import _fail
-
-    names = ", ".join(str(p) for p in left[:5]) + (" ..." if len(left) > 5 else "")
-    _fail(
-        f"rows and raw data of {subject} are erased, but {len(left)} file(s) in the store "
-        f"still contain the code (not written by addictidx, or in use): {names}",
-        code=1,
-    )
+# ``sessions erase`` lives in addictidx/cli/trust.py (with the other store-trust commands).
 
 
 @sessions_app.command("recover")
@@ -523,7 +517,7 @@ def sessions_recover(
 
     if age is not None:
         age = require_age(age)
-    with SessionStore(existing_store(store, db_url), url=db_url) as st:
+    with SessionStore(existing_store(store, db_url), url=db_url, create=False) as st:
         ids = st.running_sessions()
         if not ids:
             typer.echo("No interrupted sessions.")
@@ -553,7 +547,7 @@ def sessions_report(
     """Write the PDF + HTML report of one session."""
     from addictidx.store.session_store import SessionStore
 
-    with SessionStore(existing_store(store, db_url), url=db_url) as st:
+    with SessionStore(existing_store(store, db_url), url=db_url, create=False) as st:
         paths = write_report(st, session_id, out)
     for p in paths.values():
         typer.echo(str(p))

@@ -1,5 +1,5 @@
-"""Trust commands: ``audit verify``, ``export --research``, ``keys show|rotate|new`` and
-``consent record|show``.
+"""Trust commands: ``audit verify|show``, ``export --research``, ``keys init|show|rotate|new``,
+``consent record|show`` and ``sessions erase``.
 
 Output names subjects by their pseudonymous code only where staff typed it; the audit log and
 research exports use keyed hashes.
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import typer
 
-from addictidx.cli._app import _clean_errors, _default_store, _fail, app
+from addictidx.cli._app import _clean_errors, _default_store, _fail, app, sessions_app
 
-__all__ = ["audit_verify", "export", "keys_rotate", "consent_record"]
+__all__ = ["audit_verify", "export", "keys_rotate", "consent_record", "sessions_erase"]
 
 audit_app = typer.Typer(help="The store's tamper-evident audit log.", no_args_is_help=True)
 keys_app = typer.Typer(help="The site key that encrypts the store at rest.", no_args_is_help=True)
@@ -31,16 +31,19 @@ _DB_URL_HELP = "Database URL instead of the store's SQLite file (default $ADDICT
 @_clean_errors
 def audit_verify(
     store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
+    db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
 ) -> None:
-    """Check that no line of audit.jsonl was changed, removed or reordered (exit 1 if so)."""
-    from addictidx.store.audit import verify_audit
+    """Check every entry's MAC, the chain, the sequence and the signed head (file and database):
+    exit 1 if an entry was changed, forged, removed or rolled back; exit 2 if the audit key is
+    missing or wrong."""
+    from addictidx.store.audit import verify_store
 
     d = store or _default_store()
     if not Path(d).is_dir():
         raise ValueError(f"{d}: no such store directory.")
-    rep = verify_audit(d)
+    rep = verify_store(d, url=db_url)
     if not rep.ok:
-        _fail(f"audit log FAILED verification: {rep.message}", code=1)
+        _fail(f"audit log FAILED verification: {rep.message}", code=2 if rep.key_problem else 1)
     typer.echo(f"audit log OK: {rep.message}")
 
 
@@ -92,7 +95,7 @@ def export(
             "Give --research (consenting subjects, hashed codes); to export one "
             "subject's recordings for care use 'addictidx sessions export'."
         )
-    with SessionStore(store or _default_store(), url=db_url) as st:
+    with SessionStore(store or _default_store(), url=db_url, create=False) as st:
         res = export_research(st, out, on=on, recordings=recordings)
     typer.echo(
         f"Research export: {res.n_subjects} consenting subject(s), {res.n_sessions} "
@@ -101,19 +104,45 @@ def export(
     )
 
 
-@keys_app.command("show")
+@keys_app.command("init")
 @_clean_errors
-def keys_show(store: Path | None = typer.Option(None, "--store", help=_STORE_HELP)) -> None:
-    """Where the site key lives and the ids of its keys (never the key material)."""
-    from addictidx.store.crypto import encrypted_files
-    from addictidx.store.keyring import load_keyring
+def keys_init(
+    store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
+    db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+) -> None:
+    """Create a store with its keys (site data key, subject-hash key, audit key), or give keys to
+    an old store that never had any. Existing keys are kept, never replaced."""
+    from addictidx.store.session_store import SessionStore
 
     d = store or _default_store()
-    ring = load_keyring(d, create=False)
+    with SessionStore(d, url=db_url) as st:
+        ids = st.key_ids()
+        ring = st.keyring
+    typer.echo(f"store:       {d}")
+    typer.echo(f"key source:  {ring.source}")
+    typer.echo(f"data key:    {ids['data']}")
+    typer.echo(f"audit key:   {ids['audit']}")
+
+
+@keys_app.command("show")
+@_clean_errors
+def keys_show(
+    store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
+    db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+) -> None:
+    """Where the site key lives and the ids of its keys (never the key material)."""
+    from addictidx.store.crypto import encrypted_files
+    from addictidx.store.session_store import SessionStore
+
+    d = store or _default_store()
+    with SessionStore(d, url=db_url, create=False) as st:
+        ids = st.key_ids()
+        ring = st.keyring
     typer.echo(f"key source:  {ring.source}")
     typer.echo(f"current key: {ring.current.hex()}")
     others = [k.hex() for k in ring.keys if k != ring.current]
     typer.echo(f"older keys:  {', '.join(others) or '-'}")
+    typer.echo(f"audit key:   {ids.get('audit', '-')}")
     typer.echo(f"encrypted files in store: {len(encrypted_files(d))}")
 
 
@@ -122,35 +151,33 @@ def keys_show(store: Path | None = typer.Option(None, "--store", help=_STORE_HEL
 def keys_rotate(
     store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
     db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
-    force: bool = typer.Option(False, "--force", help="Rotate even if a session is recording."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Rotate although sessions interrupted by a crash are not recovered yet (a session "
+        "that is recording right now always refuses rotation).",
+    ),
 ) -> None:
-    """Rotate the site data key: a new key, every encrypted file re-encrypted, the old key
-    dropped. With $ADDICTIDX_KEY: put the new key first (keep the old one after a comma), run
-    this, then remove the old key from the variable."""
-    from addictidx.store.keyring import rotate_key
+    """Rotate the site data key: a new key, every file under the old one re-encrypted, the
+    subject keys re-sealed, the old key dropped. Refused while a recording is open. With
+    $ADDICTIDX_KEY: put the new key first (keep the old one after a comma), run this, then
+    remove the old key from the variable."""
+    from addictidx.store.rotation import open_recordings
     from addictidx.store.session_store import SessionStore
 
     d = store or _default_store()
-    with SessionStore(d, url=db_url) as st:
+    with SessionStore(d, url=db_url, create=False) as st:
         running = st.running_sessions()
-        if running and not force:
+        if running and not force and not open_recordings(d, running):
             raise ValueError(
-                f"Session(s) {running} are still recording (or were interrupted: "
-                "run 'addictidx sessions recover' first); or pass --force."
+                f"Session(s) {running} were interrupted: run 'addictidx sessions recover' "
+                "first, or pass --force."
             )
-        res = rotate_key(d)
-        st.reload_keys()  # the audit head is sealed with the new key
-        st.audit_event(
-            "key_rotation",
-            detail={
-                "new_key": res.new_key_id,
-                "n_files": res.n_files,
-                "old_keys": list(res.old_key_ids),
-            },
-        )
+        res = st.rotate_keys()
     typer.echo(
-        f"Re-encrypted {res.n_files} file(s) under key {res.new_key_id} "
-        f"({res.key_source}); old key(s) {', '.join(res.old_key_ids) or '-'} "
+        f"Re-encrypted {res.n_files} file(s) and re-sealed {res.n_subject_keys} subject key(s) "
+        f"under key {res.new_key_id} ({res.key_source}); old key(s) "
+        f"{', '.join(res.old_key_ids) or '-'} "
         + ("removed." if res.key_source != "env" else "can now be removed from $ADDICTIDX_KEY.")
     )
 
@@ -209,8 +236,78 @@ def consent_show(
     from addictidx.store.session_store import SessionStore
 
     check_subject_code(subject)
-    with SessionStore(store or _default_store(), url=db_url) as st:
+    with SessionStore(store or _default_store(), url=db_url, create=False) as st:
         recs = st.consent.records(subject)
         now = {s: st.consent.in_force(subject, s) for s in CONSENT_SCOPES}
         st.audit_event("view", subject=subject, detail={"what": "consent"})
     typer.echo(json.dumps({"records": recs, "in_force_today": now}, indent=2))
+
+
+@sessions_app.command("erase")
+@_clean_errors
+def sessions_erase(
+    session_id: int | None = typer.Argument(None, help="Session id (or use --subject)."),
+    subject: str | None = typer.Option(None, "--subject", help="Erase this subject entirely."),
+    store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
+    db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Erase a session, or a subject with every trace: a live recording is stopped first, then
+    rows, raw data, the reports and exports addictidx wrote, and the subject's key (so copies in
+    backups, WAL or database pages can no longer be read); cannot be undone. Exits 1 if a file
+    of the store still holds the code afterwards."""
+    from addictidx.cli.sessions import existing_store
+    from addictidx.store.codes import check_subject_code
+    from addictidx.store.session_store import SessionStore
+
+    if (session_id is None) == (subject is None):
+        raise ValueError("Give either a session id or --subject CODE.")
+    if subject is not None:
+        check_subject_code(subject)
+    what = f"session #{session_id}" if subject is None else f"subject {subject} and all sessions"
+    if not yes and not typer.confirm(f"Erase {what}? This cannot be undone."):
+        raise typer.Exit(1)
+    with SessionStore(existing_store(store, db_url), url=db_url, create=False) as st:
+        if subject is None:
+            if not st.erasure.erase_session(session_id):
+                raise ValueError(f"No session with id {session_id} in this store.")
+            typer.echo(f"Erased session #{session_id}.")
+            return
+        if subject not in st.subjects():
+            raise ValueError(f"No subject {subject} in this store.")
+        rep = st.erasure.erase_subject(subject)
+        left = st.erasure.files_containing(subject)
+    for line in _erasure_lines(subject, rep):
+        typer.echo(line)
+    if not left:
+        typer.echo(f"The code {subject} is in no file of the store.")
+    else:
+        names = ", ".join(str(p) for p in left[:5]) + (" ..." if len(left) > 5 else "")
+        _fail(
+            f"{len(left)} file(s) in the store still contain the code (not written by "
+            f"addictidx, or in use): {names}",
+            code=1,
+        )
+
+
+def _erasure_lines(subject: str, rep) -> list[str]:
+    out = [
+        f"Erased subject {subject}: {rep.n_sessions} session(s) with their rows and "
+        f"{rep.n_raw_files} raw file(s); subject key {rep.key_id or '-'} destroyed (copies of "
+        "the store in backups, WAL or database pages can no longer be read or linked)."
+    ]
+    if rep.stopped:
+        out.append(f"Stopped live session(s) {list(rep.stopped)} before erasing.")
+    out.append(f"Removed {len(rep.removed)} report/export file(s) addictidx had written:")
+    out += [f"  {p}" for p in rep.removed]
+    if rep.not_found:
+        out.append(
+            f"NOT reachable: {len(rep.not_found)} tracked file(s) are no longer where addictidx "
+            "wrote them (moved, copied or deleted by someone); find and delete them by hand:"
+        )
+        out += [f"  {p}" for p in rep.not_found]
+    out.append(
+        "Out of reach: copies made outside addictidx (files copied elsewhere, printouts, "
+        "research exports already handed out; their subject hashes can no longer be linked)."
+    )
+    return out

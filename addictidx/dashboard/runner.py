@@ -246,9 +246,12 @@ class DashboardRunner:
         from addictidx.report.html import write_html
         from addictidx.report.pdf import write_pdf
 
-        out = self.store_dir / "reports"
+        # Plaintext reports go beside the store, never inside it, and are tracked so that
+        # 'sessions erase' removes them (issue 14).
+        out = self.store_dir.resolve().parent / "reports"
         rc = report_content(self.store, int(session_id))
         path = out / f"{rc.subject}_ses-{int(session_id):04d}_report.{fmt}"
         if not path.exists():
             (write_html if fmt == "html" else write_pdf)(rc, path)
+            self.store.erasure.track(rc.subject, path, "report")
         return path

@@ -220,8 +220,9 @@ def render_html(rc: ReportContent) -> str:
 
 
 def write_html(rc: ReportContent, path: str | Path) -> Path:
-    """Write the report as one HTML file and return its path."""
+    """Write the report as one HTML file and return its path (atomically, owner-only)."""
+    from addictidx.store.files import private_dir, write_atomic
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(rc), encoding="utf-8")
-    return path
+    private_dir(path.parent)
+    return write_atomic(path, render_html(rc).encode("utf-8"))

@@ -447,17 +447,23 @@ def _research_limits() -> list[str]:
 
 
 def write_pdf(rc: ReportContent, path: str | Path) -> Path:
-    """Write the report as a PDF and return its path."""
+    """Write the report as a PDF and return its path (atomically, owner-only: a kill never
+    leaves a partial file behind)."""
+    import io
+
     import matplotlib
     from matplotlib.backends.backend_pdf import PdfPages
 
+    from addictidx.store.files import private_dir, write_atomic
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
+    buf = io.BytesIO()
     # TrueType (Type 42) fonts: text can be searched and copied, and boxes are exact.
     with matplotlib.rc_context({"pdf.fonttype": 42}):
         pages = render_pages(rc)
         with PdfPages(
-            path,
+            buf,
             metadata={
                 "Title": f"addictidx report {rc.subject} #{rc.session['id']}",
                 "Creator": rc.software,
@@ -465,4 +471,4 @@ def write_pdf(rc: ReportContent, path: str | Path) -> Path:
         ) as pdf:
             for fig in pages:
                 pdf.savefig(fig)
-    return path
+    return write_atomic(path, buf.getvalue())

@@ -103,11 +103,14 @@ def staged_dir(final: Path):
     import shutil
     import tempfile
 
+    from addictidx.store.files import private_dir, restrict_tree
+
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(final.parent)
     stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
     try:
         yield stage
+        restrict_tree(stage)  # owner-only files (0600) and folders (0700), fsync-ed (issue 14)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

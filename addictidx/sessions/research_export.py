@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from addictidx.store.files import write_atomic
+
 __all__ = ["ResearchExport", "export_research"]
 
 
@@ -94,6 +96,11 @@ def export_research(
     with staged_dir(out) as stage:
         staged, n_sessions = _write_export(store, stage, chosen, day, recordings)
     files = [out / p.relative_to(stage) for p in staged]
+    for code in chosen:  # per-subject recordings are removed by 'sessions erase' (issue 14)
+        h = store.subject_hash(code, purpose="research")
+        for f in files:
+            if f.name.startswith(h):
+                store.erasure.track(code, f, "research")
     store.audit_event(
         "export",
         detail={
@@ -194,7 +201,7 @@ def _write_export(
             n_sessions += 1
     for name, lines in (("sessions.tsv", rows), ("features.jsonl", feats)):
         p = out / name
-        p.write_text("\n".join(lines) + ("\n" if lines else ""))
+        write_atomic(p, "\n".join(lines) + ("\n" if lines else ""))
         files.append(p)
     manifest = {
         "format": "addictidx-research-export-1",
@@ -208,6 +215,6 @@ def _write_export(
         "intended_use": "research on a physiological deviation index; not a diagnosis",
     }
     p = out / "manifest.json"
-    p.write_text(json.dumps(manifest, indent=1) + "\n")
+    write_atomic(p, json.dumps(manifest, indent=1) + "\n")
     files.append(p)
     return files, n_sessions

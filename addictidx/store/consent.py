@@ -131,12 +131,12 @@ class ConsentRecords:
         expires = parse_date(expires_on, "expires_on")
         if expires is not None and expires < signed:
             raise ValueError(f"expires_on {expires} is before signed_on {signed}.")
-        self._subjects.ensure(code)
+        sid = self._subjects.ensure(code)
         t = self._db.tables
         with self._db.begin() as con:
             res = con.execute(
                 t.consents.insert().values(
-                    subject_code=code,
+                    subject_code=sid,
                     recorded_utc=utc_now(),
                     scope=str(scope),
                     status=status,
@@ -161,6 +161,9 @@ class ConsentRecords:
         document_version, signed_on, expires_on``)."""
         from sqlalchemy import select
 
+        sid = self._subjects.id_of(code)
+        if sid is None:
+            return []
         t, d = self._db.tables.consents, self._db.tables.consent_terms
         rows = self._db.rows(
             select(
@@ -172,7 +175,7 @@ class ConsentRecords:
                 d.c.expires_on,
             )
             .select_from(t.outerjoin(d, d.c.consent_id == t.c.id))
-            .where(t.c.subject_code == code)
+            .where(t.c.subject_code == sid)
             .order_by(t.c.id)
         )
         keys = ("recorded_utc", "scope", "status", "document_version", "signed_on", "expires_on")

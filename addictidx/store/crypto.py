@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from addictidx._core.errors import DataFormatError
+from addictidx.store.files import write_atomic
 
 __all__ = [
     "MAGIC",
@@ -202,14 +203,9 @@ def _write_all(f, data: bytes) -> None:
 
 
 def write_sealed(path: str | Path, ring, plaintext: bytes) -> None:
-    """Atomically replace ``path`` by the encryption of ``plaintext`` (write, fsync, rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-        f.write(seal(ring, plaintext))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Atomically replace ``path`` by the encryption of ``plaintext`` (temporary file, fsync,
+    rename; mode 0600)."""
+    write_atomic(path, seal(ring, plaintext))
 
 
 def reencrypt_file(path: str | Path, ring) -> bool:
@@ -221,14 +217,8 @@ def reencrypt_file(path: str | Path, ring) -> bool:
     recs, _partial = open_records(ring, data, path)
     header = _new_header(ring)
     aead = _aesgcm(ring.current_key)
-    tmp = path.with_name(path.name + ".rekey")
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-        f.write(header)
-        for i, pt in enumerate(recs):
-            f.write(_seal_record(aead, header, i, pt))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    body = b"".join(_seal_record(aead, header, i, pt) for i, pt in enumerate(recs))
+    write_atomic(path, header + body)
     return True
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "DIR_MODE",
     "write_atomic",
     "private_dir",
+    "restrict_tree",
     "fsync_dir",
     "remove_file",
     "remove_tree",
@@ -70,6 +71,25 @@ def write_atomic(path: str | Path, data: bytes | str, *, mode: int = FILE_MODE) 
         raise
     fsync_dir(path.parent)
     return path
+
+
+def restrict_tree(root: str | Path) -> None:
+    """Make every file under ``root`` owner-only (0600, fsync-ed) and every folder 0700, e.g.
+    a staged export before it is moved into place."""
+    root = Path(root)
+    for p in sorted(root.rglob("*")):
+        if p.is_symlink():
+            continue
+        if p.is_dir():
+            _chmod(p, DIR_MODE)
+        else:
+            _chmod(p, FILE_MODE)
+            try:
+                with open(p, "rb+") as f:
+                    os.fsync(f.fileno())
+            except OSError:  # pragma: no cover
+                pass
+    _chmod(root, DIR_MODE)
 
 
 def fsync_dir(path: str | Path) -> None:

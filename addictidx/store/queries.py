@@ -20,11 +20,14 @@ class SessionQueries:
     db : Database
     directory : Path
         The store directory (recordings are stored relative to it).
+    subjects : Subjects
+        Translates codes to the database's subject ids and back.
     """
 
-    def __init__(self, db, directory: Path) -> None:
+    def __init__(self, db, directory: Path, subjects) -> None:
         self._db = db
         self._directory = Path(directory)
+        self._subjects = subjects
 
     def recording(self, session_id: int) -> dict[str, Any] | None:
         """``{"raw_dir": absolute Path, "protocol", "meta"}`` of a session, or None."""
@@ -57,13 +60,16 @@ class SessionQueries:
         self, subject_code: str, *, before_session: int | None = None
     ) -> list[dict[str, float | None]]:
         """Usable session-level features of a subject's complete sessions, oldest first."""
+        sid = self._subjects.id_of(subject_code)
+        if sid is None:
+            return []
         from sqlalchemy import select
 
         f, s = self._db.tables.session_features, self._db.tables.sessions
         q = (
             select(f.c.values_json)
             .join(s, s.c.id == f.c.session_id)
-            .where(s.c.subject_code == subject_code, s.c.status == "complete", f.c.usable == 1)
+            .where(s.c.subject_code == sid, s.c.status == "complete", f.c.usable == 1)
         )
         if before_session is not None:
             q = q.where(s.c.id < before_session)
@@ -75,13 +81,16 @@ class SessionQueries:
         """Stored session EMG indicators (``quality_json["emg_gate"]["indicator"]``) of a
         subject's complete, usable sessions, oldest first; sessions without one (no EEG, or
         stored before the EMG gate existed) are skipped."""
+        sid = self._subjects.id_of(subject_code)
+        if sid is None:
+            return []
         from sqlalchemy import select
 
         f, s = self._db.tables.session_features, self._db.tables.sessions
         q = (
             select(f.c.quality_json)
             .join(s, s.c.id == f.c.session_id)
-            .where(s.c.subject_code == subject_code, s.c.status == "complete", f.c.usable == 1)
+            .where(s.c.subject_code == sid, s.c.status == "complete", f.c.usable == 1)
         )
         if before_session is not None:
             q = q.where(s.c.id < before_session)
@@ -119,7 +128,10 @@ class SessionQueries:
             i.c.baseline,
         ).select_from(s.outerjoin(i, i.c.session_id == s.c.id))
         if subject_code is not None:
-            q = q.where(s.c.subject_code == subject_code)
+            sid = self._subjects.id_of(subject_code)
+            if sid is None:
+                return []
+            q = q.where(s.c.subject_code == sid)
         keys = (
             "id",
             "subject",
@@ -132,7 +144,10 @@ class SessionQueries:
             "confidence",
             "baseline",
         )
-        return [dict(zip(keys, row)) for row in self._db.rows(q.order_by(s.c.id))]
+        out = [dict(zip(keys, row)) for row in self._db.rows(q.order_by(s.c.id))]
+        for r in out:
+            r["subject"] = self._subjects.code_of(r["subject"])
+        return out
 
     def running_sessions(self) -> list[int]:
         """Ids of sessions still marked running (live, or interrupted by a crash)."""
@@ -146,6 +161,9 @@ class SessionQueries:
 
     def subject_trend(self, subject_code: str) -> list[dict[str, Any]]:
         """Complete sessions of a subject with index, Z, band and core features, oldest first."""
+        sid = self._subjects.id_of(subject_code)
+        if sid is None:
+            return []
         from sqlalchemy import select
 
         s, i, f = (
@@ -167,7 +185,7 @@ class SessionQueries:
             .select_from(
                 s.outerjoin(i, i.c.session_id == s.c.id).outerjoin(f, f.c.session_id == s.c.id)
             )
-            .where(s.c.subject_code == subject_code, s.c.status == "complete")
+            .where(s.c.subject_code == sid, s.c.status == "complete")
             .order_by(s.c.id)
         )
         out = []
@@ -231,6 +249,7 @@ class SessionQueries:
         out: dict[str, Any] = dict(
             zip(("id", "subject", "started_utc", "ended_utc", "status", "simulated"), row[:6])
         )
+        out["subject"] = self._subjects.code_of(out["subject"])
         out["devices"] = json.loads(row[6])
         out["software"] = row[7]
         with self._db.connect() as con:

@@ -14,8 +14,14 @@ A session's raw directory (``<store>/raw/session-<id>/``) holds:
 All three files are encrypted at rest (AES-256-GCM, :mod:`addictidx.store.crypto`) with the
 site key of the store the directory belongs to (``<store>/raw/session-<id>/``; a directory
 elsewhere is its own store root): ``meta.json`` as one sealed record, the data files as one
-sealed record per appended chunk. Files written before encryption existed (plain JSON and
-float64 rows) are still read.
+sealed record per appended chunk (with the subject's own key when the store passes it, see
+:mod:`addictidx.store.subject_keys`). Only authenticated files are read: a plaintext file put in
+place of one (``meta.json``, ``eeg.f64``, ``rr.f64``) is rejected, never read as data.
+
+While a writer is open it holds an exclusive ``flock`` on ``.lock`` in the folder
+(:func:`recording_is_open`); another process can ask it to stop by creating ``stop``
+(:func:`request_stop`, used by erasure), which the live session polls
+(:meth:`RawWriter.stop_requested`).
 
 Each append is one unbuffered ``write`` (so the data are in the operating system's page cache
 as soon as the call returns and survive a SIGKILL of the process); ``fsync`` runs at least every
@@ -40,7 +46,7 @@ import numpy as np
 from addictidx._core.errors import DataFormatError, StoreError
 from addictidx._core.types import Chunk
 from addictidx.store import crypto
-from addictidx.store.files import fsync_dir
+from addictidx.store.files import fsync_dir, private_dir, write_atomic
 from addictidx.store.keyring import load_keyring
 
 __all__ = [
@@ -51,12 +57,16 @@ __all__ = [
     "write_meta",
     "raw_dir_name",
     "store_root",
+    "recording_is_open",
+    "request_stop",
     "META_FILE",
 ]
 
 META_FILE = "meta.json"
 EEG_FILE = "eeg.f64"
 RR_FILE = "rr.f64"
+LOCK_FILE = ".lock"
+STOP_FILE = "stop"
 _DTYPE = np.dtype("<f8")
 #: ``format`` in ``meta.json`` of encrypted raw directories (older ones: "addictidx-raw-1").
 RAW_FORMAT = "addictidx-raw-2-aesgcm"
@@ -73,10 +83,37 @@ def store_root(directory: str | Path) -> Path:
     return d.parent.parent if d.parent.name == "raw" else d
 
 
-def _ring(directory: Path, keyring, *, create: bool = True):
+def _ring(directory: Path, keyring):
     if keyring is not None:
         return keyring
-    return load_keyring(store_root(directory), create=create)
+    return load_keyring(store_root(directory))
+
+
+def recording_is_open(directory: str | Path) -> bool:
+    """Whether a :class:`RawWriter` (in any process) is writing into ``directory`` now."""
+    p = Path(directory) / LOCK_FILE
+    try:
+        fd = os.open(p, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        import fcntl
+
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except ImportError:  # pragma: no cover - Windows: no cross-process check
+        return False
+    finally:
+        os.close(fd)
+
+
+def request_stop(directory: str | Path, reason: str) -> None:
+    """Ask the writer of ``directory`` to stop (it polls :meth:`RawWriter.stop_requested`)."""
+    write_atomic(Path(directory) / STOP_FILE, reason.encode())
 
 
 def write_meta(directory: str | Path, meta: dict[str, Any], *, keyring=None) -> None:
@@ -88,12 +125,13 @@ def write_meta(directory: str | Path, meta: dict[str, Any], *, keyring=None) -> 
 
 
 def read_meta(directory: str | Path, *, keyring=None) -> dict[str, Any]:
-    """Read a raw directory's ``meta.json`` (encrypted, or plain JSON from older versions).
+    """Read a raw directory's ``meta.json`` (authenticated encryption only).
 
     Raises
     ------
     DataFormatError
-        Missing, unauthentic or not JSON.
+        Missing, not in the authenticated format (e.g. a plaintext file put in its place),
+        unauthentic or not JSON.
     """
     d = Path(directory)
     p = d / META_FILE
@@ -101,8 +139,11 @@ def read_meta(directory: str | Path, *, keyring=None) -> dict[str, Any]:
         data = p.read_bytes()
     except FileNotFoundError:
         raise DataFormatError(f"{d}: no {META_FILE}; not an addictidx raw session.") from None
-    if crypto.is_encrypted(data):
-        data = crypto.open_sealed(_ring(d, keyring, create=False), data, p)
+    if not crypto.is_encrypted(data):
+        raise DataFormatError(
+            f"{p}: not an authenticated addictidx file (plaintext or foreign); refused."
+        )
+    data = crypto.open_sealed(_ring(d, keyring), data, p)
     try:
         meta = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -139,10 +180,14 @@ class RawWriter:
         sync_interval_s: float = 1.0,
         keyring=None,
     ) -> None:
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory = private_dir(directory)
         self.n_eeg_ch = len(meta["eeg_channels"])
         ring = _ring(self.directory, keyring)
+        self._lock = _take_lock(self.directory)
+        try:
+            (self.directory / STOP_FILE).unlink()
+        except FileNotFoundError:
+            pass
         meta = {**meta, "pid": os.getpid(), "format": RAW_FORMAT}
         write_meta(self.directory, meta, keyring=ring)
         self.t0 = float(t0)
@@ -202,13 +247,22 @@ class RawWriter:
             self._dirty = False
         self._last_sync = time.monotonic()
 
+    def stop_requested(self) -> str | None:
+        """The reason another process asked this recording to stop (e.g. ``"erasure"``), or
+        None."""
+        try:
+            return (self.directory / STOP_FILE).read_text()[:200] or "stop"
+        except OSError:
+            return None
+
     def close(self) -> None:
-        """Sync and close the files."""
+        """Sync and close the files, and release the recording lock."""
         if self._eeg.closed:
             return
         self.sync()
         self._eeg.close()
         self._rr.close()
+        os.close(self._lock)  # releases the flock
 
     def __enter__(self) -> RawWriter:
         return self
@@ -257,14 +311,31 @@ def _append_record(f, data: bytes) -> None:
     f.append(data)
 
 
-def _read_rows(path: Path, width: int, ring_of, *, encrypted: bool) -> tuple[np.ndarray, int]:
+def _take_lock(directory: Path) -> int:
+    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        import fcntl
+
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreError(f"{directory}: another process is recording into it.") from None
+    except ImportError:  # pragma: no cover - Windows
+        pass
+    return fd
+
+
+def _read_rows(path: Path, width: int, ring_of) -> tuple[np.ndarray, int]:
     if not path.exists():
         return np.zeros((0, width)), 0
     raw = path.read_bytes()
     partial = 0
-    if encrypted and raw and not crypto.is_encrypted(raw):
-        raise DataFormatError(f"{path}: bad header; expected an encrypted raw file (corrupt?).")
-    if crypto.is_encrypted(raw):
+    if raw and not crypto.is_encrypted(raw):
+        raise DataFormatError(
+            f"{path}: not an authenticated addictidx file (plaintext or foreign); refused."
+        )
+    if raw:
         recs, partial = crypto.open_records(ring_of(), raw, path)
         raw = b"".join(recs)
     row = width * _DTYPE.itemsize
@@ -291,7 +362,7 @@ def read_raw(directory: str | Path, *, keyring=None) -> RawRecording:
 
     def ring_of():
         if not cache:
-            cache.append(_ring(directory, keyring, create=False))
+            cache.append(_ring(directory, keyring))
         return cache[0]
 
     meta = read_meta(directory, keyring=keyring)
@@ -302,9 +373,8 @@ def read_raw(directory: str | Path, *, keyring=None) -> RawRecording:
         raise DataFormatError(
             f"{directory / META_FILE}: unreadable (bad or missing {exc})."
         ) from None
-    enc = meta.get("format") == RAW_FORMAT
-    eeg, p1 = _read_rows(directory / EEG_FILE, 1 + len(ch), ring_of, encrypted=enc)
-    rr, p2 = _read_rows(directory / RR_FILE, 2, ring_of, encrypted=enc)
+    eeg, p1 = _read_rows(directory / EEG_FILE, 1 + len(ch), ring_of)
+    rr, p2 = _read_rows(directory / RR_FILE, 2, ring_of)
     return RawRecording(
         meta=meta,
         eeg_times=eeg[:, 0].copy(),

@@ -35,10 +35,10 @@ class SessionRecords:
         self, subject_code: str, *, devices: Mapping[str, str], simulated: bool, software: str
     ) -> int:
         """Create a running session and return its id."""
-        self._subjects.ensure(subject_code)
+        sid = self._subjects.ensure(subject_code)
         res = self._db.run(
             self._db.tables.sessions.insert().values(
-                subject_code=subject_code,
+                subject_code=sid,
                 started_utc=utc_now(),
                 status="running",
                 simulated=int(simulated),

@@ -170,6 +170,42 @@ subject_salts = Table(
     Column("salt", Text, nullable=False),
 )
 
+# -- version 4 ---------------------------------------------------------------------------------
+# From version 4 on, ``subjects.code`` and every ``subject_code`` column hold the subject id
+# ``k:<hex>`` (the id of the subject's data key, :mod:`addictidx.store.subject_keys`), never the
+# pseudonymous code itself: the code lives only in the subject's key file, so erasing that file
+# leaves no code in database pages, WAL segments or backups.
+store_keys = Table(
+    "store_keys",
+    METADATA,
+    # Ids (hex) of the keys this store was created with: "data" (current site data key),
+    # "hash" (subject-hash key), "audit" (audit HMAC key), and "store" (random store id).
+    Column("purpose", Text, primary_key=True),
+    Column("key_id", Text, nullable=False),
+)
+audit_head = Table(
+    "audit_head",
+    METADATA,
+    # The last signed head of audit.jsonl (one row), so restoring older copies of the log and
+    # its head file together is detected.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("mac", Text, nullable=False),
+    Column("signature", Text, nullable=False),
+)
+subject_files = Table(
+    "subject_files",
+    METADATA,
+    # Reports and exports the tool wrote for a subject, outside the store; the path is sealed
+    # with the subject's key (it may contain the code) and the file is removed on erasure.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject_code", Text, ForeignKey("subjects.code"), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("path_sealed", Text, nullable=False),
+    Column("created_utc", Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+
 #: Tables and indexes each migration step creates (step ``i`` migrates version i -> i + 1).
 TABLES_BY_VERSION: tuple[tuple[tuple[Table, ...], tuple[Index, ...]], ...] = (
     (
@@ -187,6 +223,7 @@ TABLES_BY_VERSION: tuple[tuple[tuple[Table, ...], tuple[Index, ...]], ...] = (
     ),
     ((consents, safety_events, recordings), _V2_INDEXES),
     ((consent_terms, subject_salts), ()),
+    ((store_keys, audit_head, subject_files), ()),
 )
 MIGRATIONS = TABLES_BY_VERSION
 SCHEMA_VERSION = len(TABLES_BY_VERSION)

@@ -28,6 +28,7 @@ parts (``store.consent.add(...)``, ``store.erasure.erase_subject(...)``).
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from addictidx._core.types import IndexResult, Prescription
 from addictidx.store.consent import ConsentRecords
 from addictidx.store.database import DB_URL_ENV, Database
 from addictidx.store.erasure import Erasure
+from addictidx.store.files import private_dir
 from addictidx.store.queries import SessionQueries
 from addictidx.store.records import SessionRecords
 from addictidx.store.subjects import Subjects
@@ -50,12 +52,17 @@ class SessionStore:
     Parameters
     ----------
     directory : path-like
-        Store directory, created if missing. Holds the SQLite file (unless ``url`` is given),
-        the raw recordings and the audit log.
+        Store directory. Holds the SQLite file (unless ``url`` is given), the raw recordings
+        and the audit log.
     url : str | None
         SQLAlchemy database URL that replaces the SQLite file, e.g.
         ``postgresql+psycopg://addictidx@dbhost/site1``. Default: the ``ADDICTIDX_DB_URL``
         environment variable when set, else ``<directory>/addictidx.sqlite``.
+    create : bool
+        Create the store (folder, database, keys) when it does not exist yet (default). With
+        False, opening something that is not a store is a :class:`StoreError` and nothing is
+        written. An existing store never gets new keys: a missing key is an error naming the
+        key id the store expects.
 
     Attributes
     ----------
@@ -69,48 +76,173 @@ class SessionStore:
     Use as a context manager or call :meth:`close`. Every write is its own transaction.
     """
 
-    def __init__(self, directory: str | Path, *, url: str | None = None) -> None:
+    def __init__(
+        self, directory: str | Path, *, url: str | None = None, create: bool = True
+    ) -> None:
         self.directory = Path(directory)
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"Cannot create store directory {self.directory}: {exc}") from exc
         url = url if url is not None else os.environ.get(DB_URL_ENV) or None
-        self.db = Database(self.directory, url)
+        if not self.directory.is_dir():
+            if not create:
+                raise StoreError(f"{self.directory}: not an addictidx store (no such folder).")
+            try:
+                private_dir(self.directory)
+            except OSError as exc:
+                raise StoreError(f"Cannot create store directory {self.directory}: {exc}") from exc
+        self.db = Database(self.directory, url, create=create)
         self.path, self.url, self.dialect = self.db.path, self.db.url, self.db.dialect
         self._ring = None
         self._audit = None
         self.subject_registry = Subjects(self.db, lambda: self.keyring)
         self.consent = ConsentRecords(self.db, self.subject_registry, self.audit_event)
         self.records = SessionRecords(self.db, self.subject_registry, self.audit_event)
-        self.queries = SessionQueries(self.db, self.directory)
+        self.queries = SessionQueries(self.db, self.directory, self.subject_registry)
         self.erasure = Erasure(
-            self.db, self.directory, self.subject_registry, self.queries, self.audit_event
+            self.db,
+            self.directory,
+            self.subject_registry,
+            self.queries,
+            lambda: self.keyring,
+            self.audit_event,
         )
+        try:
+            if not self.key_ids():
+                self._first_keys()
+        except BaseException:
+            self.db.close()
+            raise
 
     # -- keys and audit ----------------------------------------------------------------------
+    def key_ids(self) -> dict[str, str]:
+        """The key ids this store expects (``data``, ``hash``, ``audit``) and its ``store`` id."""
+        from sqlalchemy import select
+
+        t = self.db.tables.store_keys
+        return {p: k for p, k in self.db.rows(select(t.c.purpose, t.c.key_id))}
+
+    def _set_key_ids(self, ids: Mapping[str, str]) -> None:
+        t = self.db.tables.store_keys
+        with self.db.begin() as con:
+            for purpose, kid in ids.items():
+                con.execute(t.delete().where(t.c.purpose == purpose))
+                con.execute(t.insert().values(purpose=purpose, key_id=kid))
+
+    def _first_keys(self) -> None:
+        """A new store: create its keys; a store from before schema 4: adopt its site key
+        (never replaced), add an audit key, move subject codes into subject keys and start a
+        keyed audit chain after the old one."""
+        from addictidx.store.keyring import init_keys, key_file_path
+
+        new = self.db.created
+        if (
+            not new
+            and not os.environ.get("ADDICTIDX_KEY")
+            and not key_file_path(self.directory).exists()
+            and self._had_keys()
+        ):
+            raise StoreError(
+                f"{self.directory}: this store has no key ids recorded and its site key "
+                f"{key_file_path(self.directory)} is missing; restore it (or run "
+                "'addictidx keys init' if the store never had one)."
+            )
+        ring, audit_key = init_keys(self.directory)
+        self._set_key_ids(
+            {
+                "data": ring.current.hex(),
+                "hash": ring.hash_key_id,
+                "audit": audit_key.key_id,
+                "store": secrets.token_hex(8),
+            }
+        )
+        if new:
+            self.audit_event("store_created", detail={"schema": "v4"})
+            return
+        from addictidx.store.audit import AUDIT_FILE, HEAD_FILE
+
+        legacy = {}
+        old = self.directory / AUDIT_FILE
+        if old.exists():
+            import hashlib
+
+            data = old.read_bytes()
+            name = "audit-legacy.jsonl"
+            old.replace(self.directory / name)
+            if (self.directory / HEAD_FILE).exists():
+                (self.directory / HEAD_FILE).replace(self.directory / "audit-legacy.head")
+            legacy = {
+                "legacy_file": name,
+                "legacy_entries": data.count(b"\n"),
+                "legacy_sha256": hashlib.sha256(data).hexdigest(),
+            }
+        moved = self.subject_registry.adopt_legacy()
+        self.audit_event("audit_upgrade", detail={**legacy, "subjects_keyed": moved})
+        if moved:
+            self.db.purge()
+
+    def _had_keys(self) -> bool:
+        """Whether an old store shows signs of having had a site key (encrypted files or a
+        sealed audit head): then a missing key is lost, not never made."""
+        from addictidx.store.audit import HEAD_FILE
+        from addictidx.store.crypto import encrypted_files
+
+        return (self.directory / HEAD_FILE).exists() or bool(encrypted_files(self.directory))
+
     @property
     def keyring(self):
-        """The site key ring (see :mod:`addictidx.store.keyring`)."""
+        """The site key ring (see :mod:`addictidx.store.keyring`); the keys this store expects,
+        never a new one."""
         if self._ring is None:
             from addictidx.store.keyring import load_keyring
 
-            self._ring = load_keyring(self.directory)
+            ids = self.key_ids()
+            self._ring = load_keyring(
+                self.directory, expect=ids.get("data"), expect_hash=ids.get("hash")
+            )
         return self._ring
 
     @property
     def audit(self):
         """The store's :class:`~addictidx.store.audit.AuditLog`."""
         if self._audit is None:
-            from addictidx.store.audit import AuditLog
+            from addictidx.store.audit import AuditLog, DatabaseHead
+            from addictidx.store.keyring import load_audit_key
 
-            self._audit = AuditLog(self.directory, self.keyring)
+            ids = self.key_ids()
+            key = load_audit_key(self.directory, expect=ids.get("audit"))
+            self._audit = AuditLog(self.directory, key, ids["store"], DatabaseHead(self.db))
         return self._audit
 
     def reload_keys(self) -> None:
-        """Forget the loaded key ring (after a rotation), so the next use reads it again."""
+        """Forget the loaded keys (after a rotation), so the next use reads them again."""
         self._ring = None
         self._audit = None
+
+    def recording_keyring(self, session_id: int):
+        """The key ring a session's raw files are written with: the subject's own data key
+        encrypts them (crypto-shredding), the site keys stay for reading."""
+        code = self.subject_registry.of_session(session_id)
+        sk = None if code is None else self.subject_registry.key_of(code)
+        if sk is None:
+            raise StoreError(f"No session with id {session_id} in this store ({self.directory}).")
+        return self.keyring.with_current(sk.key_id, sk.key)
+
+    def rotate_keys(self):
+        """Rotate the site data key (:func:`addictidx.store.rotation.rotate_site_key`), record
+        the new key id and log it; returns the :class:`RotationResult`."""
+        from addictidx.store.rotation import rotate_site_key
+
+        res = rotate_site_key(self.directory, self.keyring, self.running_sessions())
+        self._set_key_ids({"data": res.new_key_id})
+        self.reload_keys()
+        self.audit_event(
+            "key_rotation",
+            detail={
+                "new_key": res.new_key_id,
+                "n_files": res.n_files,
+                "n_subject_keys": res.n_subject_keys,
+                "old_keys": list(res.old_key_ids),
+            },
+        )
+        return res
 
     def subject_hash(self, code: str, *, purpose: str = "audit") -> str:
         """Keyed hash of a subject code (see :meth:`Subjects.hash`)."""
