@@ -18,6 +18,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from addictidx import __version__
+from addictidx._core.errors import StoreError
 from addictidx.acquire import iter_notifications
 from addictidx.acquire.events import LinkEvent
 from addictidx.sessions.live import TICK_S, LiveAssessment, LoopSettings
@@ -174,7 +175,14 @@ class SessionRun:
                 self.sid, raw_rel, protocol=options.protocol.name, meta=self.meta
             )
             self.sink = StoreSink(self.store, self.sid)
-            self.writer = RawWriter(self.store.directory / raw_rel, self.meta)
+            # The subject's own key encrypts the raw files (erasure destroys it, issue 14).
+            self.writer = RawWriter(
+                self.store.directory / raw_rel,
+                self.meta,
+                keyring=self.store.recording_keyring(self.sid),
+            )
+            self.erase_requested = False
+            self._stop_checked = 0.0
             self.live = LiveAssessment(
                 headband,
                 strap,
@@ -201,6 +209,7 @@ class SessionRun:
             if self.transport is not None:
                 self.transport.stop()
             return False
+        self._check_stop_request()
         before = len(live.trend_rows)
         live.on_notification(device, characteristic, payload, received_at)
         on_progress = self.options.on_progress
@@ -209,6 +218,17 @@ class SessionRun:
             total = self.options.protocol.duration_s
             on_progress(live.phase_at(t), min(t, total), total)
         return None
+
+    def _check_stop_request(self) -> None:
+        """An erasure of this subject asks the recording to stop (a file in the raw folder,
+        checked at most twice a second): stop now and store nothing more (issue 14)."""
+        now = time.monotonic()
+        if self.erase_requested or now - self._stop_checked < 0.5:
+            return
+        self._stop_checked = now
+        if self.writer.stop_requested():
+            self.erase_requested = True
+            self.live.request_stop("erasure of the subject requested")
 
     def score(self, live: LiveAssessment) -> SessionScore:
         """Score the scored phases of ``live`` and store the result (the live scorer)."""
@@ -289,6 +309,12 @@ class SessionRun:
             knows.
         """
         live, store, sid = self.live, self.store, self.sid
+        if self.erase_requested:  # release the recording; the erasure removes the rest
+            self.writer.close()
+            raise StoreError(
+                f"Session #{sid} stopped: erasure of the subject was requested; nothing more "
+                "was stored."
+            )
         live.close()
         live.end_protocol()
         t_last = live.clock.last_t or 0.0
