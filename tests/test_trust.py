@@ -471,10 +471,10 @@ def test_erase_subject_leaves_the_code_in_no_byte_of_the_store(assessed, tmp_pat
         st.consent.add(code, scope="research")
         st.start_session("P999", devices={}, simulated=True, software="t")
         # derived files staff wrote into the store directory
-        from addictidx.cli.sessions import _write_report
+        from addictidx.cli.sessions import write_report
         from addictidx.sessions.io import export_session
 
-        _write_report(st, 1, store / "reports")
+        write_report(st, 1, store / "reports")
         export_session(st, 1, store / "export")
         st.audit_event("view", subject=code, detail={"what": "list"})
     # leave a free-page and WAL history: many rows with the code, then delete some
