@@ -101,6 +101,7 @@ def run_pipeline(
     from addictidx.acquire.hub import StreamHub
     from addictidx.acquire.replay import iter_notifications
     from addictidx.features import compute_index_features
+    from addictidx.store.keyring import init_keys
     from addictidx.store.raw import RawWriter
 
     head = SimulatedHeadband(duration_s=duration_s, seed=seed)
@@ -125,6 +126,7 @@ def run_pipeline(
     )
     q = hub.subscribe(maxsize=0)
     raw_dir = Path(out_dir) / "raw" / "session-000001"
+    init_keys(out_dir)  # out_dir acts as the store root of the raw folder (keys beside it)
     eeg_spec = hub.buffer(head.name, "eeg").spec
     writer = RawWriter(
         raw_dir, {"eeg_channels": list(eeg_spec.channels), "eeg_sfreq": eeg_spec.sfreq}
