@@ -337,9 +337,11 @@ def test_erase_shreds_the_subject_everywhere_the_tool_wrote(tmp_path):
     for c in (code, other):
         r = _cli(
             "assess",
+            "--age",
+            "40",
             "--simulate",
             "--speed",
-            "0",
+            "1000",
             "--subject",
             c,
             "--store",
@@ -512,16 +514,29 @@ def test_code_pattern_is_configurable_per_site(monkeypatch):
 
 def test_assess_without_assessment_consent_records_nothing(tmp_path):
     store = tmp_path / "s"
-    r = _cli("assess", "--simulate", "--speed", "0", "--subject", "P404", "--store", str(store))
+    r = _cli(
+        "assess",
+        "--age",
+        "40",
+        "--simulate",
+        "--speed",
+        "1000",
+        "--subject",
+        "P404",
+        "--store",
+        str(store),
+    )
     _one_line_error(r)
     assert "consent" in r.stderr
     with SessionStore(store, create=False) as st:
         assert st.list_sessions() == []
     r = _cli(
         "assess",
+        "--age",
+        "40",
         "--simulate",
         "--speed",
-        "0",
+        "1000",
         "--subject",
         "P404",
         "--store",
