@@ -254,8 +254,9 @@ def test_security_headers_on_every_response_and_no_inline_script(client):
         assert h["x-content-type-options"] == "nosniff"
     page = responses[2].text
     scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", page, flags=re.S)
-    assert scripts and all(
-        'src="/static/page.js"' in attrs and not body.strip() for attrs, body in scripts
+    assert scripts and all(  # served files only: the page's script and the music player's
+        re.fullmatch(r' src="/static/(page|music)\.js"', attrs) and not body.strip()
+        for attrs, body in scripts
     )
     assert not re.search(r"\son[a-z]+\s*=", page)  # no inline event handlers either
     assert client.csrf in page and TOKEN not in page

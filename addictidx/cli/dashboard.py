@@ -58,6 +58,12 @@ def dashboard(
     lsl: bool = typer.Option(
         False, "--lsl", help="Also publish the streams, index and markers on LSL (mne-lsl)."
     ),
+    music: bool = typer.Option(
+        False,
+        "--music",
+        help="Play music in the browser during the guided intervention: tracks of the store's "
+        "music library ('addictidx music scan DIR --store S') follow the closed loop's tempo.",
+    ),
     research_model: bool = typer.Option(
         False,
         "--research-model",
@@ -99,6 +105,7 @@ def dashboard(
         db_url=db_url,
         research=research_model,
         lsl=lsl,
+        music=music,
     )
     web = create_app(runner, fps=fps, guard=guard)
     shown = f"[{host}]" if ":" in host else host

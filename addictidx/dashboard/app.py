@@ -15,6 +15,8 @@ security headers. Bodies that are not a JSON object get 400 with one line.
 ``POST /api/mark {"label"}``       a staff mark
 ``GET /api/history?subject=CODE``  the person's sessions with report links
 ``GET /report/{id}.html|.pdf``     the session's report
+``GET /api/music``, ``GET /music/track/{id}``, ``GET /static/music.js``  the music player
+                                   (:mod:`addictidx.dashboard.music_routes`)
 
 Why FastAPI + a hand-written page rather than NiceGUI: the page is one static document with two
 canvases, and the data path is one websocket whose send is awaited per frame, so back-pressure is
@@ -203,6 +205,9 @@ def create_app(
         except (WebSocketDisconnect, RuntimeError):
             return
 
+    from addictidx.dashboard.music_routes import add_music_routes
+
+    add_music_routes(app, runner)
     return GuardMiddleware(app, guard)
 
 

@@ -64,7 +64,8 @@ SECURITY_HEADERS = (
     (
         b"content-security-policy",
         b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        b"img-src 'self' data:; media-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
+        b"base-uri 'none'; "
         b"form-action 'none'",
     ),
     (b"x-frame-options", b"DENY"),

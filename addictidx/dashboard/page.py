@@ -127,6 +127,12 @@ PAGE_HTML = r"""<!doctype html>
     <h2 style="margin-top:8px">Safety events</h2>
     <ul data-testid="safety-events"></ul>
   </section>
+  <section data-testid="music" hidden>
+    <h2>Music (iso principle, follows the closed loop)</h2>
+    <div data-testid="music-now" class="muted">silent</div>
+    <audio id="music-audio" data-testid="music-audio" controls preload="auto" style="width:100%"></audio>
+    <button class="small" id="music-enable" data-testid="music-enable">Enable sound</button>
+  </section>
   <section>
     <h2>Session</h2>
     <div style="display:flex; gap:6px">
@@ -140,6 +146,7 @@ PAGE_HTML = r"""<!doctype html>
  </div>
 </main>
 <script src="/static/page.js"></script>
+<script src="/static/music.js"></script>
 </body>
 </html>
 """

@@ -67,6 +67,7 @@ class DashboardRunner:
         transport_options: dict | None = None,
         research: bool = False,
         lsl: bool = False,
+        music: bool = False,
     ) -> None:
         self.store_dir = Path(store_dir)
         self.simulate = bool(simulate)
@@ -79,6 +80,11 @@ class DashboardRunner:
         self.transport_options = transport_options
         self.research = bool(research)
         self.lsl = bool(lsl)
+        self.music = bool(music)
+        #: The music player of the current session (:class:`~addictidx.music.session.
+        #: SessionMusic`), None without ``music``.
+        self.music_player = None
+        self._music_lib = None
         self.live = None
         self.session_id: int | None = None
         self.subject: str | None = None
@@ -106,6 +112,9 @@ class DashboardRunner:
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._music_lib is not None:
+            self._music_lib.close()
+            self._music_lib = None
 
     # -- sessions ------------------------------------------------------------------------------
     @property
@@ -149,6 +158,9 @@ class DashboardRunner:
                     self._on_start(live, sid)
                     _pub.bind(live)
 
+            if self.music:
+                observers, on_start = self._with_music(observers, on_start)
+
             result = await run_assessment_async(
                 subject,
                 store_dir=self.store_dir,
@@ -167,10 +179,45 @@ class DashboardRunner:
             )
             self.status = "stopped" if result.stopped else "complete"
             for obs in observers:
-                obs.close()
+                if hasattr(obs, "close"):
+                    obs.close()
         except Exception as exc:  # noqa: BLE001 - shown on the page, logged
             logger.exception("session failed")
             self.status, self.error = "error", f"{type(exc).__name__}: {exc}"
+
+    # -- music (issue 21.4) -----------------------------------------------------------------------
+    @property
+    def music_library(self):
+        """The store's music library (opened on first use)."""
+        if self._music_lib is None:
+            from addictidx.music.library import MusicLibrary
+
+            self._music_lib = MusicLibrary(self.store_dir, url=self.db_url)
+        return self._music_lib
+
+    def _with_music(self, observers: tuple, on_start):
+        """Add a :class:`SessionMusic` player of the library to the session's observers."""
+        from addictidx.music.session import SessionMusic
+
+        player = SessionMusic(self.music_library.tracks(with_tempo=True))
+        self.music_player = player
+
+        def chained(live, sid, _prev=on_start):
+            _prev(live, sid)
+            player.attach(live, sid)
+
+        return (*observers, player), chained
+
+    def music_now(self) -> dict | None:
+        """What the player plays now (None: silent)."""
+        p = self.music_player
+        return None if p is None or not self.music else p.snapshot()
+
+    def music_file(self, track_id: int) -> Path | None:
+        """The file of a scanned track, by id (None unless it is still the scanned file)."""
+        if not self.music:
+            return None
+        return self.music_library.playable_file(track_id)
 
     def stop(self, reason: str = "stop button pressed on the dashboard") -> bool:
         """The stop button: immediate safety stop (S6) of the running session."""
