@@ -224,3 +224,27 @@ def test_track_route_serves_only_scanned_tracks(library, tmp_path):
     assert off.get(f"/music/track/{tid}", headers=hdr).status_code == 404
     assert off.get("/api/music", headers=hdr).json() == {"enabled": False, "now": None}
     runner.close()
+
+
+def test_runner_wires_the_player_into_the_session(library):
+    from types import SimpleNamespace
+
+    from addictidx.sessions.protocol import GUIDED_PROTOCOL
+
+    _lib_dir, store, tracks = library
+    runner = _runner(store)
+    emitted = []
+    live = SimpleNamespace(
+        emit=lambda k, t, d: emitted.append((k, t, d)), protocol=GUIDED_PROTOCOL
+    )
+    observers, on_start = runner._with_music((), runner._on_start)
+    (player,) = observers
+    on_start(live, 7)
+    assert runner.live is live and runner.session_id == 7 and runner.music_player is player
+    player.on_event("loop", 1.0, {"kind": "tempo", "music": "play", "tempo_bpm": 83, "hr_bpm": 90})
+    assert emitted[-1][0] == "music" and runner.music_now()["track_bpm"] == pytest.approx(
+        83, abs=2
+    )
+    player.on_event("phase_end", 2.0, {"phase": "recovery"})
+    assert emitted[-1][2]["action"] == "off" and runner.music_now() is None
+    runner.close()

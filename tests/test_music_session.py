@@ -107,6 +107,15 @@ def test_music_follows_every_tempo_event_and_is_stored(guided):
     assert steps == sorted(steps, reverse=True) and steps[0] > steps[-1]
     ids = [e["detail"]["track_id"] for e in played if e["detail"]["action"] != "off"]
     assert len(set(ids)) == len(ids)
+    # the exercise phase (from loop_start) played at the prescribed activity's cadence tempo
+    from addictidx.music.exercise import exercise_tempo
+
+    rx = res.prescription
+    first = played[0]["detail"]
+    start = next(e for e in events if e["kind"] == "loop_start")
+    assert first["exercise"] and played[0]["t_s"] == start["t_s"]
+    want = exercise_tempo(rx.activity, rx.intensity_pct_hrr, music_bpm=rx.music_bpm)
+    assert first["played_bpm"] == pytest.approx(want.tempo_bpm, abs=0.01)
     # the session's end stops the music
     assert played[-1]["detail"]["action"] == "off" and music.snapshot() is None
 

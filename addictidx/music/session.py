@@ -13,6 +13,12 @@ detail) it decides what plays:
 * **off** (the person turned the music off) and the end of the session (a ``session_stopped``
   event, or the end of the last phase): the music stops.
 
+Exercise phase: when the guided intervention starts (``loop_start`` with music) under a
+prescription with an exercise intensity, the player starts a track at the cadence tempo of the
+prescribed activity (:func:`~addictidx.music.exercise.exercise_tempo`, e.g. walking at
+40-59 % HRR: 114 steps/min, 114 bpm) and keeps it through the work; the loop's first ``tempo``
+event (the cool-down) then takes over with the iso-principle descent.
+
 Every change is an event of the session (``live.emit("music", t, detail)``): stored with the
 session and listed in its report: which track (id and label), the step tempo, the tempo heard,
 the stretch and the HR at the time. :attr:`SessionMusic.now` is what the dashboard's player
@@ -93,6 +99,10 @@ class SessionMusic:
         self._seq = 0
         self._lock = threading.Lock()
         self._end_names: set[str] = set()
+        self._rx: dict[str, Any] | None = None
+        self._tag: dict[str, Any] | None = None
+        #: The exercise tempo chosen for the work phase (None: none played).
+        self.exercise = None
 
     # -- wiring ----------------------------------------------------------------------------------
     def attach(self, live, session_id: int | None = None) -> None:
@@ -112,13 +122,39 @@ class SessionMusic:
         """Session events: ``loop``/``tempo`` drive the player; the session's end stops it."""
         if kind == MUSIC_EVENT:
             return
-        if kind == "loop" and detail.get("kind") == "tempo" and detail.get("music"):
+        if kind == "prescription":
+            self._rx = dict(detail)
+        elif kind == "loop_start" and detail.get("music"):
+            self.start_exercise(float(t))
+        elif kind == "loop" and detail.get("kind") == "tempo" and detail.get("music"):
             self.follow(float(t), detail)
         elif kind == "session_stopped" or (
             kind == "phase_end" and detail.get("phase") in self._end_names
         ):
             if self.now is not None:
                 self._change(float(t), "off", None, None, None, "the session ended")
+
+    def start_exercise(self, t: float, rx: dict | None = None) -> None:
+        """Play the exercise-phase tempo of the prescription (``rx`` or the one the session
+        announced); nothing when it has no exercise intensity."""
+        from addictidx.music.exercise import exercise_tempo
+
+        rx = rx if rx is not None else self._rx
+        if not rx or not rx.get("intensity_pct_hrr"):
+            return
+        ex = exercise_tempo(
+            str(rx.get("activity") or ""),
+            tuple(rx["intensity_pct_hrr"]),
+            music_bpm=tuple(rx["music_bpm"]) if rx.get("music_bpm") else None,
+        )
+        self.exercise = ex
+        if ex.cadence_per_min is None:
+            return
+        self._tag = {"exercise": ex.activity, "cadence_per_min": round(ex.cadence_per_min, 1)}
+        try:
+            self.follow(t, {"music": "play", "tempo_bpm": ex.tempo_bpm, "reason": ex.note})
+        finally:
+            self._tag = None
 
     def follow(self, t: float, detail: dict) -> None:
         """Apply one tempo event detail (``music``, ``tempo_bpm``, ``hr_bpm``, ``reason``)."""
@@ -185,6 +221,8 @@ class SessionMusic:
                 stretch_rate=round(rate, 4),
                 played_bpm=round(track.tempo_bpm * 2.0**self._octave * rate, 2),
             )
+        if self._tag and track is not None:
+            d.update(self._tag)
         with self._lock:
             self.now = d if track is not None else None
         self.changes.append(d)
