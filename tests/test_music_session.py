@@ -116,6 +116,10 @@ def test_music_follows_every_tempo_event_and_is_stored(guided):
     assert first["exercise"] and played[0]["t_s"] == start["t_s"]
     want = exercise_tempo(rx.activity, rx.intensity_pct_hrr, music_bpm=rx.music_bpm)
     assert first["played_bpm"] == pytest.approx(want.tempo_bpm, abs=0.01)
+    from addictidx.report.explain import event_sentence
+
+    words = event_sentence(played[0])
+    assert f"{want.activity} at {round(want.cadence_per_min, 1)} per minute" in words
     # the session's end stops the music
     assert played[-1]["detail"]["action"] == "off" and music.snapshot() is None
 
@@ -136,6 +140,17 @@ def test_report_lists_the_tracks(guided, tmp_path):
     assert any("stopped" in s for s in lines)
     html = write_html(rc, tmp_path / "r.html").read_text()
     assert all(label in html for label in labels)
+
+
+def test_a_safety_stop_stops_the_music():
+    music = SessionMusic([_track(1, 120.0)])
+    music.on_event(
+        "prescription", 0.0, {"activity": "brisk walking", "intensity_pct_hrr": [40, 59]}
+    )
+    music.on_event("loop_start", 1.0, {"music": True})
+    assert music.now["exercise"] == "walking" and music.now["cadence_per_min"] == 114.2
+    music.on_event("safety", 9.0, {"kind": "stop", "rule": "S3", "hr_bpm": 70.0})
+    assert music.now is None and music.changes[-1]["reason"] == "safety stop: music off"
 
 
 def _track(i: int, bpm: float) -> Track:

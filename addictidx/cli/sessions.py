@@ -181,6 +181,13 @@ def assess(
     screened: bool = typer.Option(False, "--screened/--not-screened", help=SCREENED_HELP),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the PDF + HTML report."),
     research_model: bool = typer.Option(False, "--research-model", help=_RESEARCH_HELP),
+    music: bool = typer.Option(
+        False,
+        "--music",
+        help="With --guided: choose tracks of the store's music library ('music scan') that follow "
+        "the closed loop's tempo; each change is a session event listed in the report (the "
+        "dashboard plays them: 'dashboard --music').",
+    ),
     consent_given: bool = typer.Option(
         False,
         "--consent-given",
@@ -244,6 +251,13 @@ def assess(
         typer.echo(f"LSL: waiting up to {lsl_wait:g} s for a recorder ...", err=True)
         if not publisher.wait_for_consumers(lsl_wait):
             typer.echo("LSL: no recorder connected; starting anyway.", err=True)
+    player = None
+    if music:
+        from addictidx.music.library import MusicLibrary
+        from addictidx.music.session import SessionMusic
+
+        with MusicLibrary(store_dir, url=db_url) as lib:
+            player = SessionMusic(lib.tracks(with_tempo=True))
     if not simulate and not lsl_in:
         import asyncio
 
@@ -261,6 +275,8 @@ def assess(
         view.live, view.sid = live, sid
         if publisher is not None:
             publisher.bind(live)
+        if player is not None:
+            player.attach(live, sid)
         if not tty:  # the live view shows it otherwise
             typer.echo(f"session #{sid} started (store {store_dir})", err=True)
 
@@ -285,7 +301,7 @@ def assess(
         "on_start": on_start,
         "db_url": db_url,
         "research": research_model,
-        "observers": () if publisher is None else (publisher,),
+        "observers": tuple(o for o in (publisher, player) if o is not None),
     }
     with cm:
         if lsl_in:

@@ -10,8 +10,8 @@ detail) it decides what plays:
   otherwise the player *switches* to the track chosen for the step by
   :func:`~addictidx.music.playlist.choose_track` (unused tracks first, loudness cap);
 * **hold** (HR stopped falling): the track and its tempo stay;
-* **off** (the person turned the music off) and the end of the session (a ``session_stopped``
-  event, or the end of the last phase): the music stops.
+* **off** (the person turned the music off), a safety stop of the intervention and the end of
+  the session (a ``session_stopped`` event, or the end of the last phase): the music stops.
 
 Exercise phase: when the guided intervention starts (``loop_start`` with music) under a
 prescription with an exercise intensity, the player starts a track at the cadence tempo of the
@@ -128,6 +128,12 @@ class SessionMusic:
             self.start_exercise(float(t))
         elif kind == "loop" and detail.get("kind") == "tempo" and detail.get("music"):
             self.follow(float(t), detail)
+        elif kind == "safety" and detail.get("kind") == "stop":
+            # a safety stop ends the exercise: its music stops with it (the recovery is quiet)
+            if self.now is not None:
+                self._change(
+                    float(t), "off", None, None, detail.get("hr_bpm"), "safety stop: music off"
+                )
         elif kind == "session_stopped" or (
             kind == "phase_end" and detail.get("phase") in self._end_names
         ):

@@ -205,11 +205,13 @@ def music_sentence(d: Mapping[str, Any], at: str) -> str:
     stretch = "" if rate in (None, 1.0) else f", stretched x{float(rate):.3f}"
     rel = d.get("relation")
     felt = "" if rel in (None, "same") else f", felt at {rel} time"
+    goal = f"the step to {d.get('tempo_bpm')} bpm"
+    if d.get("exercise"):  # the exercise phase: the cadence of the prescribed activity
+        goal = f"{d['exercise']} at {d.get('cadence_per_min')} per minute"
     return (
         f'{at} {what} "{d.get("label")}" (track {d.get("track_id")}, '
         f"{float(d.get('track_bpm') or 0):.1f} bpm{felt}{stretch}) playing at "
-        f"{float(d.get('played_bpm') or 0):.1f} bpm for the step to {d.get('tempo_bpm')} bpm"
-        f"{hr_txt}."
+        f"{float(d.get('played_bpm') or 0):.1f} bpm for {goal}{hr_txt}."
     )
 
 
