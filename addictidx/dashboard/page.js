@@ -90,21 +90,27 @@ setInterval(() => {
 
 // The status chip: one plain phrase ("recording", "device check", "stopped"), never the same
 // word twice ("stopped: stopped", issue 17.9).
-const STATE_WORDS = {recording:"recording", device_check:"device check", paused:"paused: signal lost",
-                     scoring:"scoring", done:"complete", stopped:"stopped"};
+const STATE_WORDS = {recording:"recording", device_check:"device check",
+                     paused:"paused: signal lost", scoring:"scoring", done:"complete",
+                     stopped:"stopped"};
 function chipText(f) {
   if (f.status === "idle") return "idle: no session";
   if (f.status === "error") return "error";
   const st = STATE_WORDS[f.state] || f.state;
-  if (!st || st === f.status || f.status !== "running") return f.status === "complete" ? "complete" : (f.status || "-");
+  if (!st || st === f.status || f.status !== "running") return f.status || "-";
   return st;
 }
 
 // Before any session: say what to do instead of dashes everywhere (issue 17.9).
 function showIdle() {
   q("phase-name").textContent = "No session running";
-  q("phase-instruction").textContent = "Type the participant's pseudonym (e.g. P001) under Session and press Start: the device check begins at once.";
-  for (const ch of ["TP9", "AF7", "AF8", "TP10"]) { const t = q("q-" + ch); t.classList.remove("good", "bad", "warn"); t.querySelector("b").textContent = "waiting"; }
+  q("phase-instruction").textContent = "Type the participant's pseudonym (e.g. P001) under " +
+    "Session and press Start: the device check begins at once.";
+  for (const ch of ["TP9", "AF7", "AF8", "TP10"]) {
+    const t = q("q-" + ch);
+    t.classList.remove("good", "bad", "warn");
+    t.querySelector("b").textContent = "waiting";
+  }
   q("strap-contact").querySelector("b").textContent = "waiting";
   q("time-label").textContent = "time left"; q("time-left").textContent = "-";
   q("index-band").textContent = "after the rest phases";
@@ -144,10 +150,12 @@ function update(f) {
     q("phase-instruction").textContent = f.phase ? f.phase.instruction : "";
     // a stopped session ended early: say when, not "time left 0:00" (issue 17.9)
     const ended = f.state === "stopped" || f.state === "done";
-    const prog = f.state === "stopped" ? Math.min(1, (f.t_s || 0) / (f.total_s || 1)) : (f.progress || 0);
+    const prog = f.state === "stopped" ? Math.min(1, (f.t_s || 0) / (f.total_s || 1))
+                                       : (f.progress || 0);
     q("progress").style.width = (100 * prog).toFixed(1) + "%";
     q("time-label").textContent = ended ? "session" : "time left";
-    q("time-left").textContent = ended ? `ended at ${mmss(f.t_s)} (planned ${mmss(f.total_s)})` : mmss(f.time_left_s);
+    q("time-left").textContent = ended ? `ended at ${mmss(f.t_s)} (planned ${mmss(f.total_s)})`
+                                       : mmss(f.time_left_s);
     q("t-s").textContent = fmt(f.t_s, 0);
     q("phase-list").textContent = (f.phases || []).map((p, i) => (i === f.phase_index ? "[" + p.name + "]" : p.name)).join(" > ");
     appendSignal(f.signal);

@@ -346,8 +346,9 @@ def _eeg_blocks(rc: ReportContent) -> list[Block]:
 def report_blocks(rc: ReportContent) -> list[tuple[str, list[Block]]]:
     """The report's blocks in order, grouped by page title (a new title starts a page)."""
     feats = rc.features or {}
+    units = {k: w[1] for k, w in explain.FEATURE_WORDS.items()}
     ftxt = "; ".join(
-        f"{FEATURE_LABELS.get(k, k)} {fmt_value(v, unit=explain.FEATURE_WORDS.get(k, ('', ''))[1])}"
+        f"{FEATURE_LABELS.get(k, k)} {fmt_value(v, unit=units.get(k, ''))}"
         for k, v in feats.items()
     )
     summary = [
@@ -380,7 +381,8 @@ def report_blocks(rc: ReportContent) -> list[tuple[str, list[Block]]]:
 
 
 def layout(rc: ReportContent):
-    """``[(page title, Page)]``: every block placed (see :func:`~addictidx.report.layout.paginate`)."""
+    """``[(page title, Page)]``: every block placed (see
+    :func:`~addictidx.report.layout.paginate`)."""
     pages = []
     for title, blocks in report_blocks(rc):
         blocks[0].new_page = True
