@@ -228,3 +228,27 @@ def test_reading_commands_never_create_a_store(tmp_path):
     _one_line_error(r, "no addictidx store here")
     assert sorted(p.name for p in demo.iterdir()) == before
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_dashboard_real_devices_without_adapter_show_an_error_and_record_nothing(
+    tmp_path, monkeypatch
+):
+    import asyncio
+
+    import bleak
+
+    from addictidx.dashboard.runner import DashboardRunner
+
+    monkeypatch.setattr(bleak, "BleakScanner", _NoAdapter)
+    monkeypatch.setattr("addictidx.sessions.devices.PREFLIGHT_SCAN_S", 0.01)
+    runner = DashboardRunner(tmp_path / "store", simulate=False, age=40)
+
+    async def go():
+        runner.start("P306")
+        await runner.task
+
+    asyncio.run(go())
+    assert runner.status == "error"
+    assert runner.error.startswith("No usable Bluetooth adapter")
+    assert runner.session_id is None and runner.store.list_sessions() == []
+    runner.close()

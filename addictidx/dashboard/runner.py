@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from addictidx._core.errors import AddictIdxError
 from addictidx.store.codes import check_subject_code
 
 __all__ = ["DashboardRunner"]
@@ -147,6 +148,11 @@ class DashboardRunner:
                 self.strap,
                 duration_s=protocol.duration_s + MAX_PAUSE_S,
             )
+            if kind == "ble" and not self.transport_options:
+                from addictidx.sessions.devices import preflight_ble
+
+                # no adapter or no device: an error on the page, and no session (issue 17.2)
+                await preflight_ble((hb, st))
             observers, on_start = (), self._on_start
             if self.lsl:
                 from addictidx.interop.lsl_out import publisher_for_devices
@@ -181,6 +187,9 @@ class DashboardRunner:
             for obs in observers:
                 if hasattr(obs, "close"):
                     obs.close()
+        except AddictIdxError as exc:  # expected (no adapter, bad input): one line
+            logger.warning("session not started: %s", exc)
+            self.status, self.error = "error", str(exc)
         except Exception as exc:  # noqa: BLE001 - shown on the page, logged
             logger.exception("session failed")
             self.status, self.error = "error", f"{type(exc).__name__}: {exc}"

@@ -159,7 +159,9 @@ def render_html(rc: ReportContent) -> str:
             f"<img alt='intervention heart rate' src='{_png(draw_intervention, rc, (9, 2.6))}'>"
         )
 
-    parts.append("<h2>Events and safety</h2><h3>Safety events</h3><ol>")
+    parts.append("<h2>Events and safety</h2>")
+    parts.append(f"<p>Session outcome: <b>{e(explain.session_outcome(rc.session))}</b>.</p>")
+    parts.append("<h3>Safety events</h3><ol>")
     parts += [f"<li>{e(explain.safety_sentence(ev))}</li>" for ev in rc.safety_events]
     parts.append("</ol>" + ("" if rc.safety_events else "<p>None.</p>"))
     sentences = [s for s in (explain.event_sentence(ev) for ev in rc.events) if s]
