@@ -117,6 +117,12 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
     r = _run("music", "scan", str(tmp_path / "missing"), "--store", str(tmp_path / "s"))
     assert r.exit_code == 2
     assert r.stderr.count("\n") == 1 and "not a folder" in r.stderr
+    # reading commands never create a store
+    for args in (("music", "list"), ("music", "playlist", "--hr", "90", "--target", "65",
+                                     "--minutes", "5")):  # fmt: skip
+        r = _run(*args, "--store", str(tmp_path / "none"))
+        assert r.exit_code == 2 and "nothing created" in r.stderr, r.output
+    assert not (tmp_path / "none").exists()
 
 
 @pytest.mark.skipif(_pygame_data() is None, reason="pygame (test extra) not installed")

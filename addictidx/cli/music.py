@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from addictidx.cli._app import _clean_errors, _default_store, app
+from addictidx.cli.sessions import existing_store
 
 __all__ = ["music_app"]
 
@@ -79,7 +80,7 @@ def list_cmd(
     """List the scanned tracks (tempo, confidence, duration, loudness, energy)."""
     from addictidx.music.library import MusicLibrary
 
-    with MusicLibrary(store or _default_store(), url=db_url) as lib:
+    with MusicLibrary(existing_store(store, db_url), url=db_url, create=False) as lib:
         tracks = lib.tracks()
         failed = lib.failed()
     if json_out:
@@ -158,7 +159,7 @@ def playlist_cmd(
         hr = current_heart_rate_bpm(read_rr_file(rr).rr_s)
         if hr is None:
             raise ValueError(f"{rr}: fewer than 3 valid RR intervals (0.3-2.0 s): no heart rate.")
-    with MusicLibrary(store or _default_store(), url=db_url) as lib:
+    with MusicLibrary(existing_store(store, db_url), url=db_url, create=False) as lib:
         pl = build_playlist(
             lib.tracks(with_tempo=True),
             hr_bpm=hr,

@@ -191,15 +191,21 @@ class MusicLibrary:
         Store directory (its database holds the library).
     url : str | None
         Database URL instead of the store's SQLite file.
+    create : bool
+        Create the store when missing (``scan``); False for readers (``list``, ``playlist``):
+        a missing store is then a :class:`~addictidx._core.errors.StoreError`.
     """
 
-    def __init__(self, store_dir: str | Path, *, url: str | None = None) -> None:
+    def __init__(
+        self, store_dir: str | Path, *, url: str | None = None, create: bool = True
+    ) -> None:
         from addictidx.store.database import DB_URL_ENV, Database
 
         url = url if url is not None else os.environ.get(DB_URL_ENV) or None
         store_dir = Path(store_dir)
-        store_dir.mkdir(parents=True, exist_ok=True)
-        self.db = Database(store_dir, url)
+        if create:
+            store_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(store_dir, url, create=create)
         self.table = music_table()
         self.table.create(self.db.engine, checkfirst=True)
 
