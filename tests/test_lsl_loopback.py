@@ -61,6 +61,7 @@ def test_published_session_recorded_as_xdf_rescores_to_the_live_features(tmp_pat
             "10",
             "--age",
             "30",
+            "--consent-given",
             "--lsl",
             "--lsl-prefix",
             prefix,
