@@ -6,6 +6,7 @@ from addictidx.cli import (
     dashboard,  # noqa: F401
     decode,  # noqa: F401
     demo,  # noqa: F401
+    federated,  # noqa: F401
     music,  # noqa: F401
     prescribe_loop,  # noqa: F401
     rescore,  # noqa: F401
