@@ -109,6 +109,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+#: The running test server's data directory (for the erasure scan).
+_PG_DATA: dict = {}
+
+
 @pytest.fixture(scope="module")
 def postgres_url(tmp_path_factory):
     bindir = None
@@ -198,6 +202,7 @@ def postgres_url(tmp_path_factory):
             check=True,
             capture_output=True,
         )
+        _PG_DATA["dir"] = data
         yield f"postgresql+psycopg://addictidx@127.0.0.1:{port}/site1"
     finally:
         subprocess.run(
@@ -236,3 +241,41 @@ def test_postgresql_roundtrip_and_assessment(postgres_url, tmp_path):
     # Reopening migrates nothing and keeps the data.
     with SessionStore(tmp_path, url=postgres_url) as st:
         assert [r["id"] for r in st.list_sessions("P001")] == [res.session_id]
+
+
+def test_postgresql_erase_leaves_the_code_in_no_relation_file_or_wal(postgres_url, tmp_path):
+    """Issue 14 item 4: after erase + VACUUM + CHECKPOINT the code was still in 6 relation files
+    and a WAL segment. The database now never holds the code (subjects are key ids), so no file
+    of the server's data directory contains it, before or after the erasure."""
+    from sqlalchemy import create_engine
+
+    from addictidx.sessions.assessment import run_assessment
+    from addictidx.sessions.protocol import Phase, Protocol
+
+    code = "PGX-4711"  # '-' never occurs in base64 or hex
+    eng = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as con:  # a database of its own: a database belongs to one store
+        con.exec_driver_sql("CREATE DATABASE site_erase")
+    eng.dispose()
+    postgres_url = postgres_url.rsplit("/", 1)[0] + "/site_erase"
+    short = Protocol(
+        "t",
+        (Phase("device_check", 5.0, False, kind="check"), Phase("eyes_closed_rest", 30.0, True)),
+    )
+    run_assessment(code, store_dir=tmp_path, protocol=short, db_url=postgres_url)
+    with SessionStore(tmp_path, url=postgres_url) as st:
+        st.consent.add(code, scope="research")
+        rep = st.erasure.erase_subject(code)
+        assert rep.n_sessions == 1 and rep.key_id
+    eng = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as con:
+        con.exec_driver_sql("CHECKPOINT")
+    eng.dispose()
+    hits = [
+        p
+        for p in Path(_PG_DATA["dir"]).rglob("*")
+        if p.is_file() and code.encode() in p.read_bytes()
+    ]
+    assert hits == []
+    for p in tmp_path.rglob("*"):  # nor in the store folder
+        assert not p.is_file() or code.encode() not in p.read_bytes(), p
