@@ -136,7 +136,8 @@ def test_real_device_assess_without_adapter_or_device_fails_at_once(
     monkeypatch.setattr("addictidx.sessions.devices.PREFLIGHT_SCAN_S", 0.01)
     store = tmp_path / "store"
     r = CliRunner().invoke(
-        app, ["assess", "--subject", "P302", "--age", "40", "--store", str(store)]
+        app,
+        ["assess", "--subject", "P302", "--age", "40", "--consent-given", "--store", str(store)],
     )
     assert r.exit_code == 2, r.output
     lines = [ln for ln in r.output.strip().splitlines() if ln]

@@ -54,6 +54,7 @@ def test_published_session_recorded_as_xdf_rescores_to_the_live_features(tmp_pat
             "-m",
             "addictidx",
             "assess",
+            "--consent-given",
             "--subject",
             "P777",
             "--simulate",

@@ -121,11 +121,30 @@ def require_assessment_consent(store, subject: str, consent_given: bool) -> None
     if store.consent.in_force(subject, "assessment"):
         return
     if not consent_given:
-        raise ValueError(
-            f"No assessment consent in force for {subject}: record it first ('addictidx consent "
-            f"record --subject {subject} --scope assessment') or pass --consent-given."
-        )
+        raise ValueError(_no_consent(subject))
     store.consent.add(subject, scope="assessment", status="given")
+
+
+def check_assessment_consent(store_dir: Path, db_url: str | None, subject: str) -> bool:
+    """Whether the subject's assessment consent is in force, without creating anything (a
+    missing store has none)."""
+    from addictidx._core.errors import StoreError
+    from addictidx.store.session_store import SessionStore
+
+    try:
+        with SessionStore(store_dir, url=db_url, create=False) as st:
+            return st.consent.in_force(subject, "assessment")
+    except StoreError as exc:
+        if "not an addictidx store" in str(exc):
+            return False
+        raise
+
+
+def _no_consent(subject: str) -> str:
+    return (
+        f"No assessment consent in force for {subject}: record it first ('addictidx consent "
+        f"record --subject {subject} --scope assessment') or pass --consent-given."
+    )
 
 
 def plain_safe(text: str, subject: str, tty: bool) -> str:
@@ -234,8 +253,9 @@ def assess(
 
     protocol = GUIDED_PROTOCOL if guided else STANDARD_PROTOCOL
     store_dir = store or _default_store()
-    with SessionStore(store_dir, url=db_url) as s:  # before any device or session (issue 14)
-        require_assessment_consent(s, subject, consent_given)
+    # Consent is checked before any device or session, creating nothing (issue 14) ...
+    if not consent_given and not check_assessment_consent(store_dir, db_url, subject):
+        raise ValueError(_no_consent(subject))
     if lsl_in:
         kind, hb, st = "lsl", None, None
     else:
@@ -266,6 +286,8 @@ def assess(
         # No adapter or no device: one line, exit 2, and no session is created (issue 17.2).
         asyncio.run(preflight_ble((hb, st)))
         speed = 1.0  # real devices run in real time
+    with SessionStore(store_dir, url=db_url) as s:  # ... and recorded once devices are there
+        require_assessment_consent(s, subject, consent_given)
     from addictidx.cli.live_view import LiveView
 
     view = LiveView(subject, {**MARK_KEYS, **SAFETY_KEYS})
