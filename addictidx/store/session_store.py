@@ -174,9 +174,32 @@ class SessionStore:
                 "legacy_sha256": hashlib.sha256(data).hexdigest(),
             }
         moved = self.subject_registry.adopt_legacy()
-        self.audit_event("audit_upgrade", detail={**legacy, "subjects_keyed": moved})
+        n_files = self._rekey_legacy_recordings() if moved else 0
+        self.audit_event(
+            "audit_upgrade",
+            detail={**legacy, "subjects_keyed": moved, "raw_files_rekeyed": n_files},
+        )
         if moved:
             self.db.purge()
+
+    def _rekey_legacy_recordings(self) -> int:
+        """Re-encrypt raw files written under the site key by older versions under their
+        subject's key, so erasing the subject shreds every copy of them too."""
+        from addictidx.store.crypto import reencrypt_file
+
+        n = 0
+        for row in self.queries.list_sessions():
+            rec = self.queries.recording(row["id"])
+            if rec is None or not rec["raw_dir"].is_dir():
+                continue
+            ring = self.recording_keyring(row["id"])
+            for p in sorted(rec["raw_dir"].iterdir()):
+                if p.is_file() and p.name != ".lock":
+                    try:
+                        n += reencrypt_file(p, ring)
+                    except (OSError, ValueError):  # a plaintext or broken file: left as it is
+                        continue
+        return n
 
     def _had_keys(self) -> bool:
         """Whether an old store shows signs of having had a site key (encrypted files or a
