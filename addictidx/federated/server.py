@@ -51,8 +51,10 @@ class FederatedModel:
 
     def predict_proba(self, X) -> np.ndarray:
         """P(class 1) of each row."""
+        from scipy.special import expit
+
         z = ((np.asarray(X, dtype=np.float64) - self.mean) / self.std) @ self.coef.ravel()
-        return 1.0 / (1.0 + np.exp(-(z + float(self.intercept.ravel()[0]))))
+        return expit(z + float(self.intercept.ravel()[0]))
 
     def sklearn_pipeline(self):
         """The same model as a fitted scikit-learn ``Pipeline`` (for the ONNX export)."""

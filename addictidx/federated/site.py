@@ -33,6 +33,8 @@ __all__ = [
 
 #: Names of the parameter arrays, in order.
 PARAM_LAYOUT = ("mean", "mean_sq", "coef", "intercept", "grad", "hess")
+#: Largest Newton step (L2 norm, standardised units); only noisy (DP) rounds come near it.
+MAX_STEP = 5.0
 #: Smallest feature variance used for scaling (a constant feature stays finite).
 _MIN_VAR = 1e-12
 
@@ -117,8 +119,13 @@ def initial_parameters(n_features: int) -> list[np.ndarray]:
 
 
 def scaler_from(mean: np.ndarray, mean_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, standard deviation) from the agreed first and second moments."""
-    var = np.maximum(np.asarray(mean_sq) - np.asarray(mean) ** 2, _MIN_VAR)
+    """(mean, standard deviation) from the agreed first and second moments.
+
+    A variance that is not positive (only DP noise on the moments can make it so) gives that
+    feature unit scale rather than a near-zero one that would saturate every prediction.
+    """
+    var = np.asarray(mean_sq, dtype=np.float64) - np.asarray(mean, dtype=np.float64) ** 2
+    var = np.where(var > _MIN_VAR, var, 1.0)
     return np.asarray(mean, dtype=np.float64), np.sqrt(var)
 
 
@@ -132,8 +139,15 @@ def newton_step(theta, grad, hess, *, C: float, n_total: int) -> np.ndarray:
     """
     reg = np.full(theta.size, 1.0 / (float(C) * int(n_total)))
     reg[-1] = 0.0
-    h = 0.5 * (hess + hess.T) + np.diag(reg) + 1e-10 * np.eye(theta.size)
-    return theta - np.linalg.solve(h, grad + reg * theta)
+    # With DP noise the averaged Hessian may be indefinite: project it onto the PSD cone (a
+    # no-op without noise), and cap the step so one noisy round cannot throw the model away.
+    w, v = np.linalg.eigh(0.5 * (hess + hess.T))
+    h = (v * np.maximum(w, 0.0)) @ v.T + np.diag(reg) + 1e-8 * np.eye(theta.size)
+    step = np.linalg.solve(h, grad + reg * theta)
+    norm = float(np.linalg.norm(step))
+    if norm > MAX_STEP:
+        step *= MAX_STEP / norm
+    return theta - step
 
 
 def site_fit(
@@ -170,7 +184,9 @@ def site_fit(
         return [data.X.mean(axis=0), (data.X**2).mean(axis=0), *out_model, grad, hess], data.n_rows
     mu, sd = scaler_from(mean, mean_sq)
     Z = np.column_stack([(data.X - mu) / sd, np.ones(data.n_rows)])
-    p = 1.0 / (1.0 + np.exp(-(Z @ theta)))
+    from scipy.special import expit
+
+    p = expit(Z @ theta)
     g = Z.T @ (p - data.y) / data.n_rows
     h = (Z * (p * (1.0 - p))[:, None]).T @ Z / data.n_rows
     return [mean, mean_sq, *out_model, g, h], data.n_rows
