@@ -209,6 +209,15 @@ def test_track_route_serves_only_scanned_tracks(library, tmp_path):
         assert r.status_code == 404, (bad, r.status_code)
         assert b"root:" not in r.content
     assert client.get("/api/music", headers=hdr).json() == {"enabled": True, "now": None}
+    # the music-off button: JSON + the guard (token header or cookie + CSRF); bad bodies are 400
+    assert client.post("/api/music", json={"action": "off"}, headers=hdr).json() == {"ok": False}
+    assert client.post("/api/music", json={"action": "off"}).status_code == 401
+    assert client.post("/api/music", json={"action": "loud"}, headers=hdr).status_code == 400
+    for bpm in ("90", True, 500, None):
+        r = client.post("/api/music", json={"action": "tempo", "bpm": bpm}, headers=hdr)
+        assert r.status_code == 400 and "\n" not in r.json()["detail"]
+    r = client.post("/api/music", content=b"off", headers={**hdr, "content-type": "text/plain"})
+    assert r.status_code == 415
     # a file changed after the scan is not served (rescan first)
     victim = tmp_path / "changed.wav"
     shutil.copy(tracks[1].path, victim)

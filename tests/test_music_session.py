@@ -67,6 +67,17 @@ def guided(tmp_path_factory):
         lib.scan(lib_dir)
         tracks = lib.tracks(with_tempo=True)
     music = SessionMusic(tracks)
+    held = {}
+
+    def on_start(live, sid):
+        held["live"] = live
+        music.attach(live, sid)
+
+    def on_progress(phase, t, total):  # the person turns the music off after 3 steps
+        if t >= 420.0 and "off" not in held:
+            held["off"] = t
+            held["live"].request_music("off")
+
     protocol = _protocol()
     dur = protocol.duration_s + 60.0
     res = run_assessment(
@@ -77,7 +88,8 @@ def guided(tmp_path_factory):
         strap=SimulatedStrap(_rr(dur + 30.0), duration_s=dur, seed=4),
         screening={"medically_screened": True},
         observers=(music,),
-        on_start=music.attach,
+        on_start=on_start,
+        on_progress=on_progress,
     )
     return store, res, tracks, music
 
@@ -88,7 +100,8 @@ def test_music_follows_every_tempo_event_and_is_stored(guided):
     store, res, tracks, music = guided
     with SessionStore(store) as st:
         events = st.session_detail(res.session_id)["events"]
-    tempo = [e for e in events if e["kind"] == "loop" and e["detail"]["kind"] == "tempo"]
+    loop_tempo = [e for e in events if e["kind"] == "loop" and e["detail"]["kind"] == "tempo"]
+    tempo = [e for e in loop_tempo if e["detail"]["music"] == "play"]
     played = [e for e in events if e["kind"] == "music"]
     assert len(tempo) >= 4, "the falling HR must give a start and at least 3 steps"
     by_id = {t.id: t for t in tracks}
@@ -120,8 +133,12 @@ def test_music_follows_every_tempo_event_and_is_stored(guided):
 
     words = event_sentence(played[0])
     assert f"{want.activity} at {round(want.cadence_per_min, 1)} per minute" in words
-    # the session's end stops the music
-    assert played[-1]["detail"]["action"] == "off" and music.snapshot() is None
+    # the person turned it off (live.request_music -> the loop's own music_off -> tempo 'off')
+    off = loop_tempo[-1]
+    assert off["detail"]["music"] == "off" and off["detail"]["tempo_bpm"] is None
+    last = played[-1]
+    assert last["t_s"] == off["t_s"] and last["detail"]["action"] == "off"
+    assert "turned off by the person" in last["detail"]["reason"] and music.snapshot() is None
 
 
 def test_report_lists_the_tracks(guided, tmp_path):

@@ -70,5 +70,18 @@
     enable.hidden = true;
     if (audio.src) audio.play().catch(function () { enable.hidden = false; });
   });
+  // The person turns the music off: the closed loop's own input (it stops changing the tempo).
+  const off = document.getElementById("music-off");
+  const csrf = document.querySelector('meta[name="csrf-token"]');
+  if (off) {
+    off.addEventListener("click", function () {
+      fetch("/api/music", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf ? csrf.content : "" },
+        body: JSON.stringify({ action: "off" }),
+      }).catch(function () { state.errors += 1; });
+    });
+  }
   poll();
 })();

@@ -3,6 +3,8 @@
 ``GET /api/music``                   ``{"enabled", "now"}``: the track playing (id, label, step and
                                      played tempo, stretch rate, ``seq`` of the change) or null
 ``GET /music/track/{track_id}``      the audio file of a scanned track, by its id (digits only)
+``POST /api/music {"action", "bpm"}`` the person turns the music ``off`` or sets a ``tempo``:
+                                     the closed loop's own input (it then stops stepping)
 ``GET /static/music.js``             the player script (HTML5 ``<audio>``; no inline script)
 
 Every request passes the same guard as the rest of the dashboard (Host, Origin, token cookie,
@@ -54,6 +56,20 @@ def add_music_routes(app, runner):
     @app.get("/api/music")
     async def music_now(request: Request):
         return JSONResponse({"enabled": runner.music, "now": runner.music_now()})
+
+    @app.post("/api/music")
+    async def music_action(request: Request):
+        from addictidx.dashboard.app import json_object
+
+        body = await json_object(request)
+        action, bpm = body.get("action"), body.get("bpm")
+        if action not in ("off", "tempo"):
+            raise HTTPException(status_code=400, detail="'action' must be 'off' or 'tempo'.")
+        if action == "tempo" and not (
+            isinstance(bpm, (int, float)) and not isinstance(bpm, bool) and 30 <= bpm <= 200
+        ):
+            raise HTTPException(status_code=400, detail="'bpm' must be a number within 30-200.")
+        return {"ok": runner.music_action(action, None if action == "off" else float(bpm))}
 
     @app.get("/music/track/{track_id}")
     async def music_track(request: Request, track_id: str):

@@ -132,6 +132,7 @@ PAGE_HTML = r"""<!doctype html>
     <div data-testid="music-now" class="muted">silent</div>
     <audio id="music-audio" data-testid="music-audio" controls preload="auto" style="width:100%"></audio>
     <button class="small" id="music-enable" data-testid="music-enable">Enable sound</button>
+    <button class="small" id="music-off" data-testid="music-off">Music off (the person asks)</button>
   </section>
   <section>
     <h2>Session</h2>

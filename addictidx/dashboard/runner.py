@@ -222,6 +222,13 @@ class DashboardRunner:
         p = self.music_player
         return None if p is None or not self.music else p.snapshot()
 
+    def music_action(self, action: str, bpm: float | None = None) -> bool:
+        """The person turns the music off (``"off"``) or sets its tempo (``"tempo"``, bpm)."""
+        if not self.music or self.live is None or not self.running:
+            return False
+        self.live.request_music(action, bpm)
+        return True
+
     def music_file(self, track_id: int) -> Path | None:
         """The file of a scanned track, by id (None unless it is still the scanned file)."""
         if not self.music:

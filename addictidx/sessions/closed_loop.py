@@ -147,6 +147,20 @@ class SessionLoop:
         self._handle(ctl.press_stop(t, reason))
         return True
 
+    def music(self, t: float, action: str, bpm: float | None = None) -> bool:
+        """The person turns the music ``"off"`` or sets its ``"tempo"`` to ``bpm``; False when
+        no controller runs (the loop then raises the ``tempo`` event)."""
+        ctl = self.controller
+        if ctl is None:
+            return False
+        if action == "off":
+            self._handle(ctl.music_off(t))
+        elif action == "tempo" and bpm is not None:
+            self._handle(ctl.set_tempo(t, float(bpm)))
+        else:
+            return False
+        return True
+
     def _handle(self, events) -> None:
         for e in events:
             self.events.append(e)

@@ -266,6 +266,15 @@ class LiveAssessment:
         """The stop button: an immediate safety stop (S6) that ends the session."""
         self._pending.append(("stop", str(reason)))
 
+    def request_music(self, action: str, bpm: float | None = None) -> None:
+        """The person turns the music ``"off"`` or sets its ``"tempo"`` (bpm) (issue 21.4)."""
+        from addictidx._core.validate import check_option, check_positive
+
+        check_option("action", action, ("off", "tempo"))
+        if action == "tempo":
+            bpm = check_positive("bpm", bpm)
+        self._pending.append(("music", (str(action), bpm)))
+
     def report_symptom(self, symptom: str = "symptom") -> None:
         """A symptom is reported: safety stop (S6). Ends the intervention (recovery follows) or,
         outside an intervention, the session."""
@@ -386,6 +395,8 @@ class LiveAssessment:
                 self.mark(arg)
             elif what == "symptom" and self.loop.running:
                 self.loop.report_symptom(t, arg)
+            elif what == "music":
+                self.loop.music(t, *arg)
             elif what in ("stop", "symptom"):
                 self._stop_session(t, arg if what == "stop" else f"symptom reported ({arg})")
 
