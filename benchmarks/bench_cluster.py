@@ -7,7 +7,8 @@ Input: a folder of real recordings built like ``tests/test_cluster.py``'s: the M
 the shared data (``ADDICTIDX_SHARED`` or ``../shared``) plus two windows of each (first and
 second half of the file's own rows), a third of the first windows paired with real PhysioNet
 NSR RR windows (so the index is computed), 60 recordings in all. Without the shared data, the
-Muse excerpts bundled with the package, windowed the same way (fewer recordings).
+Muse excerpts bundled with the package, windowed the same way (fewer recordings). ``--copies K``
+repeats the batch K times under other names (more work per run, same recordings).
 
 What is timed (wall clock, ``time.perf_counter``), each configuration in the same run:
 
@@ -48,8 +49,9 @@ def _shared_data() -> Path | None:
     return data if (data / "muse-eeg-notebooks-v0.1-subset").is_dir() else None
 
 
-def build_batch(folder: Path) -> tuple[Path, Path, str]:
-    """Write the batch into ``folder``; returns (recordings dir, RR dir, what it holds)."""
+def build_batch(folder: Path, copies: int = 1) -> tuple[Path, Path, str]:
+    """Write the batch into ``folder`` (``copies`` times, under other names); returns
+    (recordings dir, RR dir, what it holds)."""
     rec, rr_dir = folder / "recordings", folder / "rr"
     rec.mkdir(parents=True)
     rr_dir.mkdir()
@@ -67,19 +69,23 @@ def build_batch(folder: Path) -> tuple[Path, Path, str]:
         sessions = [pkg / n for n in sorted(x.name for x in pkg.iterdir()) if "muse_eeg" in n]
         nsr = [pkg / "nsr2db_nsr004_rr_15min.txt.gz"]
         what = f"{len(sessions)} bundled Muse excerpts + 2 windows each (no shared data)"
-    for i, src in enumerate(sessions):
-        raw = src.read_bytes()
-        (rec / f"s{i:02d}.csv.gz").write_bytes(raw)
-        lines = gzip.decompress(raw).decode().splitlines(keepends=True)
-        head, body = lines[0], lines[1:]
-        half = len(body) // 2
-        for part, rows in (("a", body[:half]), ("b", body[half:])):
-            (rec / f"s{i:02d}{part}.csv").write_text(head + "".join(rows))
-        if i % 3 == 0:
-            values = gzip.decompress(nsr[i % len(nsr)].read_bytes()).decode().split()
-            start = 1 + (1000 * (i + 1)) % max(1, len(values) - 400)
-            rr = [float(v) for v in values[start : start + 300]]
-            (rr_dir / f"s{i:02d}a_rr.txt").write_text("\n".join(repr(v) for v in rr) + "\n")
+    for c in range(int(copies)):
+        for i, src in enumerate(sessions):
+            stem = f"c{c:02d}s{i:02d}"
+            raw = src.read_bytes()
+            (rec / f"{stem}.csv.gz").write_bytes(raw)
+            lines = gzip.decompress(raw).decode().splitlines(keepends=True)
+            head, body = lines[0], lines[1:]
+            half = len(body) // 2
+            for part, rows in (("a", body[:half]), ("b", body[half:])):
+                (rec / f"{stem}{part}.csv").write_text(head + "".join(rows))
+            if i % 3 == 0:
+                values = gzip.decompress(nsr[i % len(nsr)].read_bytes()).decode().split()
+                start = 1 + (1000 * (i + 1)) % max(1, len(values) - 400)
+                rr = [float(v) for v in values[start : start + 300]]
+                (rr_dir / f"{stem}a_rr.txt").write_text("\n".join(repr(v) for v in rr) + "\n")
+    if copies > 1:
+        what += f", x{copies} copies under other names"
     return rec, rr_dir, what
 
 
@@ -106,6 +112,7 @@ def main() -> None:
     ap.add_argument("--json", default=str(Path(__file__).parent / "results" / "cluster.json"))
     ap.add_argument("--workers", default="1,2,3,4", help="Worker counts of the curve.")
     ap.add_argument("--repeat", type=int, default=2, help="Warm batches per configuration.")
+    ap.add_argument("--copies", type=int, default=1, help="Copies of the batch (more work).")
     args = ap.parse_args()
 
     import dask
@@ -117,7 +124,7 @@ def main() -> None:
     from addictidx.models.index_graph import model_bytes
 
     with tempfile.TemporaryDirectory() as tmp:
-        rec, rr_dir, what = build_batch(Path(tmp))
+        rec, rr_dir, what = build_batch(Path(tmp), args.copies)
         tasks = find_recordings([rec], rr_dir=rr_dir)
         n = len(tasks)
         model = model_bytes()

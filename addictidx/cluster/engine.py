@@ -40,6 +40,8 @@ DASK_WORKER_CONFIG: dict[str, Any] = {
     "distributed.worker.memory.target": False,  # never spill task data to disk
     "distributed.worker.memory.spill": False,
     "distributed.scheduler.allowed-failures": 3,  # a task may survive 3 worker deaths
+    # the statistical profiler samples every worker thread every 10 ms: CPU and GIL for nothing
+    "distributed.worker.profile.enabled": False,
 }
 
 
