@@ -149,6 +149,9 @@ def join_cmd(
     group: str = typer.Option(..., "--group", help="Subject-code column."),
     c: float = typer.Option(1.0, "--C", help="Inverse regularisation."),
     root_cert: Path | None = typer.Option(None, "--root-cert", help="CA certificate (TLS)."),
+    wait: float = typer.Option(
+        120.0, "--wait", help="Seconds to wait for the server to listen (sites may start first)."
+    ),
 ) -> None:
     """Take part in a federated training with this site's consenting subjects only."""
     _require_flower()
@@ -158,16 +161,24 @@ def join_cmd(
     from addictidx.store import SessionStore
 
     tbl = load_feature_table(table, label=label, group=group)
-    with SessionStore(store) as st:
+    from addictidx.cli.sessions import existing_store
+
+    with SessionStore(existing_store(store, None)) as st:  # never creates a store
         data = consenting_rows(st, tbl.X, tbl.y, tbl.groups, audit_detail={"server": server})
     typer.echo(
         f"Joining {server}: {data.n_subjects} consenting subject(s), {data.n_excluded} left out "
         "(no research consent); only model parameters and counts are sent.",
         err=True,
     )
-    join(
-        server,
-        data,
-        C=c,
-        root_cert=None if root_cert is None else root_cert.read_bytes(),
-    )
+    if wait < 0:
+        raise ValueError(f"--wait must be >= 0 seconds, got {wait}.")
+    try:
+        join(
+            server,
+            data,
+            C=c,
+            root_cert=None if root_cert is None else root_cert.read_bytes(),
+            wait_s=wait,
+        )
+    except ConnectionError as err:
+        raise ValueError(str(err)) from None

@@ -257,9 +257,45 @@ def serve(
     return _model_from(inner.global_parameters, int(rounds))
 
 
-def join(address: str, data: SiteData, *, C: float, root_cert: bytes | None):
-    """Take part in a federated training at ``address`` with this site's rows (Flower gRPC)."""
+def wait_for_server(address: str, wait_s: float) -> None:
+    """Return once ``address`` (host:port) accepts TCP connections; ``ConnectionError`` after
+    ``wait_s`` seconds (Flower's legacy client gives up at once when nothing listens yet)."""
+    import socket
+    import time
+
+    host, _, port = address.rpartition(":")
+    deadline = time.monotonic() + float(wait_s)
+    while True:
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=1.0).close()
+            return
+        except (OSError, ValueError):
+            if time.monotonic() >= deadline:
+                raise ConnectionError(
+                    f"no federated server at {address} after {wait_s:g} s (is it running?)"
+                ) from None
+            time.sleep(0.2)
+
+
+def join(
+    address: str,
+    data: SiteData,
+    *,
+    C: float,
+    root_cert: bytes | None,
+    wait_s: float = 120.0,
+):
+    """Take part in a federated training at ``address`` with this site's rows (Flower gRPC).
+
+    Waits up to ``wait_s`` seconds for the server to listen (sites may start first).
+    """
     from flwr.client import start_client
 
     client = make_client(data, C=C)
-    start_client(server_address=address, client=client.to_client(), root_certificates=root_cert)
+    wait_for_server(address, wait_s)
+    start_client(
+        server_address=address,
+        client=client.to_client(),
+        root_certificates=root_cert,
+        insecure=root_cert is None,
+    )
