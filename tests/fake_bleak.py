@@ -1,11 +1,12 @@
 """Fake ``bleak`` classes for tests: a virtual world of simulated peripherals.
 
 Shared by tests/test_ble_transport.py, test_session_loop.py and test_dashboard.py so that they
-drive :class:`~addictidx.acquire.BleakTransport` unmodified without real Bluetooth; the world can also
-be stopped from outside (:attr:`FakeWorld.closed`), as a session ends the acquisition itself.
+drive :class:`~addictidx.acquire.BleakTransport` unmodified without real Bluetooth; the world can
+also be stopped from outside (:attr:`FakeWorld.closed`), as a session ends the acquisition itself.
 Load it by path (tests run with ``--import-mode=importlib``)::
 
-    spec = importlib.util.spec_from_file_location("fake_bleak", Path(__file__).with_name("fake_bleak.py"))
+    spec = importlib.util.spec_from_file_location("fake_bleak",
+    Path(__file__).with_name("fake_bleak.py"))
 """
 
 from __future__ import annotations

@@ -114,8 +114,8 @@ def test_cli_bench_json(monkeypatch, sources):
     from typer.testing import CliRunner
 
     import addictidx.bench.report as R
-    import addictidx.cli._commands  # noqa: F401
-    from addictidx.cli._app import app
+    import addictidx.cli.commands  # noqa: F401
+    from addictidx.cli.app import app
 
     monkeypatch.setattr(R, "make_sources", lambda d, cfg, n_variants=None: sources)
     res = CliRunner().invoke(

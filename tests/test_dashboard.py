@@ -29,7 +29,8 @@ import pytest
 
 CHROMIUM = os.environ.get("ADDICTIDX_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
-# Copies for the record go to benchmarks/results/ only when asked (a test run leaves the tree clean).
+# Copies for the record go to benchmarks/results/ only when asked (a test run leaves the tree
+# clean).
 RECORD = os.environ.get("ADDICTIDX_RECORD_ARTIFACTS") == "1"
 FLAGS = [
     "--headless",

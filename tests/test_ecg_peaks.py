@@ -348,7 +348,8 @@ def _xlsx_sheets(path: Path) -> dict:
 @pytest.mark.parametrize("subject", ["Vp01", "Vp02"])
 def test_biopsykit_ecg_matches_its_rpeak_results(subject):
     """BioPsyKit's example ECGs (256 Hz) and its own R-peak results per phase: every one of its
-    beats is ours within one sample; our only additional beats sit in holes of its list (an interval
+    beats is ours within one sample; our only additional beats sit in holes of its list (an
+    interval
     of >= 1.4 median RR, beats it dropped) and are trusted."""
     import pandas as pd
 

@@ -20,7 +20,7 @@ from addictidx.prescribe import (
     load_rules,
     prescribe,
 )
-from addictidx.prescribe.rules import _parse_rules
+from addictidx.prescribe.rule_table import parse_rules
 
 CLEARED = Screening(medically_screened=True)
 
@@ -156,20 +156,20 @@ def test_rule_table_validation_names_the_rule(tmp_path):
     )
     assert broken != text
     with pytest.raises(DataFormatError, match=r"rx1\.low\.red.*RED rule must have no intensity"):
-        _parse_rules(broken, "rules.toml")
+        parse_rules(broken, "rules.toml")
     with pytest.raises(
         DataFormatError, match=r"rx1\.high\.amber.*second rule for band 'high', state 'green'"
     ):
-        _parse_rules(
+        parse_rules(
             text.replace('band = "high"\nstate = "amber"', 'band = "high"\nstate = "green"'),
             "r.toml",
         )
     start = text.index('[[rule]]\nrule_id = "rx1.high.amber"')
     end = text.index("[[rule]]", start + 1)
     with pytest.raises(DataFormatError, match=r"no rule for band/state \['high/amber'\]"):
-        _parse_rules(text[:start] + text[end:], "r.toml")
+        parse_rules(text[:start] + text[end:], "r.toml")
     with pytest.raises(DataFormatError, match=r"whole numbers"):
-        _parse_rules(
+        parse_rules(
             text.replace("intensity_pct_hrr = [40, 59]", "intensity_pct_hrr = [40.5, 59]", 1),
             "r.toml",
         )
@@ -336,7 +336,8 @@ def test_targets_match_karvonen_tanaka_for_every_band_and_state(
         assert c in rx.rationale
 
 
-# ----------------------------------------------------------------------------- staff override, FITT caps
+# ----------------------------------------------------------------------------- staff override,
+# FITT caps
 
 
 def test_staff_state_override_carries_the_reason():
@@ -384,7 +385,8 @@ def test_staff_override_of_fields():
 
 
 def test_weekly_fitt_caps_enforced():
-    # high/green reaches 70 % HRR (vigorous from 60 %). 3 vigorous sessions already -> capped at 59.
+    # high/green reaches 70 % HRR (vigorous from 60 %). 3 vigorous sessions already -> capped at
+    # 59.
     rx = prescribe(
         "high",
         age=30,

@@ -422,8 +422,8 @@ def test_tempo_loop_steps_holds_and_resumes_by_hand():
                 holds.append(m + 1)
         got.append(loop.tempo_bpm)
     # 108*0.93 = 100.44 -> 100; 93; 86.49 -> 86; (HR stops falling) 79.98 -> 80 (1 step without a
-    # fall is allowed); 2nd step without a fall: hold at 80; still flat: hold; falls again: 74.4 -> 74;
-    # 68.82 -> 69 (in 60-70: done)
+    # fall is allowed); 2nd step without a fall: hold at 80; still flat: hold; falls again: 74.4 ->
+    # 74; 68.82 -> 69 (in 60-70: done)
     assert got == [100, 93, 86, 80, 80, 80, 74, 69, 69]
     assert holds == [5]
     for a, b in zip([108] + got[:-1], got):
@@ -620,8 +620,8 @@ def test_guidance_on_real_24h_rr_segment_agrees_with_independent_hr():
 
 
 def test_s4_real_pvc_rr_excerpt_in_tests_data():
-    # tests/data/polar_h10_pvc_rr_ms.txt: the same real Polar H10 RR series (frequent PVCs), shipped
-    # with the repository, beat times rebuilt as the cumulative sum of the RR intervals
+    # tests/data/polar_h10_pvc_rr_ms.txt: the same real Polar H10 RR series (frequent PVCs),
+    # shipped with the repository, beat times rebuilt as the cumulative sum of the RR intervals
     path = Path(__file__).resolve().parent / "data" / "polar_h10_pvc_rr_ms.txt"
     if not path.exists():
         pytest.skip("tests/data/polar_h10_pvc_rr_ms.txt not present")

@@ -2,10 +2,10 @@
 
 Pure decoders (``decoders/``), the public ``decode()`` (``decode_api``, ``decode_handlers``,
 ``packets``), one routing table (``routing``), assemblers (``assemble``, ``athena_assemble``,
-``eeg_clock``), the stream hub (``hub``, ``stream_handlers``, ``buffers``, ``events``),
-transports (``ble``, ``replay``, ``background``), faults and simulated devices
-(``faults``, ``simulate``, ``simulate_athena``, ``notification``, ``h10_replay``). Device facts come
-from the profiles of :mod:`addictidx.devices` (re-exported by ``acquire.profiles``).
+``eeg_clock``), the stream hub (``hub``, ``stream_handlers``, ``buffers``, ``events``), transports
+(``ble``, ``replay``, ``background``), faults and simulated devices (``faults``, ``simulate``,
+``simulate_athena``, ``notification``, ``h10_replay``). Device facts come from the profiles of
+:mod:`addictidx.devices` (re-exported by ``acquire.profiles``).
 
 Keep this a flat list of imports of light modules (numpy only; no scipy).
 """

@@ -1,9 +1,9 @@
 """Supervised BLE transport on ``bleak``: scan, connect, start, stream, reconnect.
 
 :class:`BleakTransport` connects one or more devices (e.g. a Muse headband and a chest strap) at
-once on one session clock and calls ``callback(device_name, characteristic, payload,
-received_at)`` for every notification, exactly as :class:`~addictidx.acquire.replay.ReplayTransport`
-does, plus ``event_callback(LinkEvent)`` for link changes. Per device a supervisor task:
+once on one session clock and calls ``callback(device_name, characteristic, payload, received_at)``
+for every notification, exactly as :class:`~addictidx.acquire.replay.ReplayTransport` does, plus
+``event_callback(LinkEvent)`` for link changes. Per device a supervisor task:
 
 1. scans with ``BleakScanner.find_device_by_filter`` for the profile's name prefix (or, for
    profiles without one, its service UUIDs); after the first connection only the same address is

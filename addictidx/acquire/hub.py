@@ -1,8 +1,9 @@
 """Stream layer: notifications and link events in, gap-marked buffers and gap records out.
 
-:class:`StreamHub` is the consumer side of every transport. Register :meth:`StreamHub.on_notification`
-as the transport's notification callback (``callback(device_name, characteristic, payload,
-received_at)``, the same for :class:`~addictidx.acquire.replay.ReplayTransport` and
+:class:`StreamHub` is the consumer side of every transport. Register
+:meth:`StreamHub.on_notification` as the transport's notification callback (``callback(device_name,
+characteristic, payload, received_at)``, the same for
+:class:`~addictidx.acquire.replay.ReplayTransport` and
 :class:`~addictidx.acquire.ble.BleakTransport`) and :meth:`StreamHub.on_link_event` as its event
 callback (:meth:`StreamHub.attach` does both). Per device, notifications are routed by
 characteristic UUID (from the device's profile) to an assembler:

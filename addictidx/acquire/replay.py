@@ -7,9 +7,10 @@ time order across all devices, paced at ``speed`` x real time. :func:`iter_notif
 same merged stream as a plain generator for tests and benchmarks without asyncio.
 
 A *device* (notification source) is either an object with a ``notifications(until_s)`` method
-returning time-ordered :class:`~addictidx.acquire.notification.Notification` (the simulated devices),
-or a recorded sequence of notifications (``Notification`` objects or ``(t, characteristic,
-payload)`` tuples, ``t`` in seconds from the start of the recording), which is sorted by time.
+returning time-ordered :class:`~addictidx.acquire.notification.Notification` (the simulated
+devices), or a recorded sequence of notifications (``Notification`` objects or ``(t,
+characteristic, payload)`` tuples, ``t`` in seconds from the start of the recording), which is
+sorted by time.
 
 A source may also yield :class:`~addictidx.acquire.events.LinkEvent` items (a
 :class:`~addictidx.acquire.faults.FaultInjector` does for injected disconnects): the transport

@@ -7,11 +7,11 @@ import sys
 
 import typer
 
-from addictidx.cli._app import _clean_errors, app
+from addictidx.cli.app import app, clean_errors
 
 
 @app.command("bench")
-@_clean_errors
+@clean_errors
 def bench(
     sessions: int = typer.Option(
         1, "--sessions", min=1, help="Concurrent sessions of the latency run (p50/p99 at N)."

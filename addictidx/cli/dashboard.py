@@ -6,14 +6,14 @@ from pathlib import Path
 
 import typer
 
-from addictidx.cli._app import _clean_errors, _default_store, app
+from addictidx.cli.app import app, clean_errors, default_store
 from addictidx.cli.clinical import AGE_HELP, SCREENED_HELP, require_age
 
 __all__ = ["dashboard"]
 
 
 @app.command()
-@_clean_errors
+@clean_errors
 def dashboard(
     simulate: bool = typer.Option(
         False, "--simulate", help="Simulated devices replaying the bundled real recordings."
@@ -94,7 +94,7 @@ def dashboard(
         raise ValueError(f"--speed must be > 0 for the dashboard (a paced replay), got {speed!r}.")
     guard = Guard.create(token or None, allowed_hosts_for(host, tuple(allow_host)))
     runner = DashboardRunner(
-        store or _default_store(),
+        store or default_store(),
         simulate=simulate,
         headband=headband,
         strap=strap,

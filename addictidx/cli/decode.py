@@ -7,7 +7,7 @@ import re
 
 import typer
 
-from addictidx.cli._app import _clean_errors, app
+from addictidx.cli.app import app, clean_errors
 
 _SEPARATORS = re.compile(r"[\s:\-_]")
 
@@ -43,7 +43,7 @@ def _summary(p) -> str:
 
 
 @app.command("decode")
-@_clean_errors
+@clean_errors
 def decode_cmd(
     profile: str = typer.Argument(
         ..., help="Profile name (muse-2, muse-s-athena, polar-h10, generic-hrs, ...)."

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import typer
 
-from addictidx.cli._app import _clean_errors, app
+from addictidx.cli.app import app, clean_errors
 from addictidx.cli.sessions import (
-    _RESEARCH_HELP,
+    RESEARCH_HELP,
     plain_safe,
     progress_bar,
     require_assessment_consent,
@@ -27,7 +27,7 @@ __all__ = ["demo"]
 
 
 @app.command()
-@_clean_errors
+@clean_errors
 def demo(
     out: Path | None = typer.Option(
         None,
@@ -59,7 +59,7 @@ def demo(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     research_model: bool = typer.Option(
-        False, "--research-model", help=_RESEARCH_HELP + " Its own report page when given."
+        False, "--research-model", help=RESEARCH_HELP + " Its own report page when given."
     ),
 ) -> None:
     """A full assessment of a simulated person with a history of sessions, on replayed real

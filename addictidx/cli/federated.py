@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from addictidx.cli._app import _clean_errors, app
+from addictidx.cli.app import app, clean_errors
 
 __all__ = ["serve_cmd", "join_cmd", "simulate_cmd"]
 
@@ -47,7 +47,7 @@ def _certs(cert_dir: Path | None):
 
 
 @federated_app.command("simulate")
-@_clean_errors
+@clean_errors
 def simulate_cmd(
     dataset: str = typer.Option(..., "--dataset", help="Named labelled set: uci-alcoholism."),
     data: Path = typer.Option(..., "--data", help="Folder of the named data set."),
@@ -100,7 +100,7 @@ def simulate_cmd(
 
 
 @federated_app.command("serve")
-@_clean_errors
+@clean_errors
 def serve_cmd(
     rounds: int = typer.Option(20, "--rounds", help="Training rounds."),
     min_sites: int = typer.Option(3, "--min-sites", help="Sites needed in every round."),
@@ -140,7 +140,7 @@ def serve_cmd(
 
 
 @federated_app.command("join")
-@_clean_errors
+@clean_errors
 def join_cmd(
     server: str = typer.Option(..., "--server", help="Server address host:port."),
     store: Path = typer.Option(..., "--store", help="This site's store (consent, audit)."),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from addictidx.cli._app import _clean_errors, _default_store, app
+from addictidx.cli.app import app, clean_errors, default_store
 from addictidx.cli.sessions import existing_store
 
 __all__ = ["music_app"]
@@ -27,7 +27,7 @@ def _num(v, fmt: str) -> str:
 
 
 @music_app.command("scan")
-@_clean_errors
+@clean_errors
 def scan_cmd(
     directory: Path = typer.Argument(..., help="Folder of audio files (wav, flac, ogg, mp3)."),
     store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
@@ -41,7 +41,7 @@ def scan_cmd(
 
     if not directory.is_dir():
         raise ValueError(f"{directory}: not a folder (music scan DIR).")
-    with MusicLibrary(store or _default_store(), url=db_url) as lib:
+    with MusicLibrary(store or default_store(), url=db_url) as lib:
         if sys.stderr.isatty() and not json_out:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -69,7 +69,7 @@ def scan_cmd(
 
 
 @music_app.command("list")
-@_clean_errors
+@clean_errors
 def list_cmd(
     store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
     db_url: str | None = typer.Option(
@@ -108,7 +108,7 @@ def list_cmd(
 
 
 @music_app.command("playlist")
-@_clean_errors
+@clean_errors
 def playlist_cmd(
     hr: float | None = typer.Option(
         None, "--hr", help="Current heart rate (bpm, RR-derived). Or give --rr."

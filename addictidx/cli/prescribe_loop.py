@@ -7,11 +7,11 @@ from pathlib import Path
 
 import typer
 
-from addictidx.cli._app import _clean_errors, app
+from addictidx.cli.app import app, clean_errors
 
 
 @app.command("loop-sim")
-@_clean_errors
+@clean_errors
 def loop_sim_cmd(
     rr: Path = typer.Option(
         ...,

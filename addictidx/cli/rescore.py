@@ -14,13 +14,13 @@ from pathlib import Path
 
 import typer
 
-from addictidx.cli._app import _clean_errors, app
+from addictidx.cli.app import app, clean_errors
 
 __all__ = ["rescore"]
 
 
 @app.command()
-@_clean_errors
+@clean_errors
 def rescore(
     paths: list[Path] = typer.Argument(
         ...,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from addictidx.cli._app import _clean_errors, _default_store, app, sessions_app
+from addictidx.cli.app import app, clean_errors, default_store, sessions_app
 from addictidx.cli.clinical import (
     AGE_HELP,
     SCREENED_HELP,
@@ -24,7 +24,7 @@ from addictidx.cli.clinical import (
 
 __all__ = ["assess", "existing_store", "progress_bar", "write_report"]
 
-_RESEARCH_HELP = (
+RESEARCH_HELP = (
     "Also show the research classifier (trained on the UCI alcoholism ERP set, proxy electrodes, "
     "subject-wise AUC 0.70): a separate, research-labelled probability beside the index, never "
     "fused into it; a pipeline demonstration, not a screen."
@@ -59,7 +59,7 @@ def existing_store(store: Path | None, db_url: str | None) -> Path:
 
     from addictidx.store.database import DB_URL_ENV, STORE_FILENAME
 
-    path = Path(store) if store is not None else _default_store()
+    path = Path(store) if store is not None else default_store()
     if db_url or os.environ.get(DB_URL_ENV) or (path / STORE_FILENAME).is_file():
         return path
     hint = ""
@@ -174,7 +174,7 @@ def _stdin_marks(live_ref) -> None:
 
 
 @app.command()
-@_clean_errors
+@clean_errors
 def assess(
     subject: str = typer.Option(..., "--subject", help="Pseudonymous subject code, e.g. P001."),
     headband: str = typer.Option(
@@ -199,7 +199,7 @@ def assess(
     age: int | None = typer.Option(None, "--age", help=AGE_HELP),
     screened: bool = typer.Option(False, "--screened/--not-screened", help=SCREENED_HELP),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the PDF + HTML report."),
-    research_model: bool = typer.Option(False, "--research-model", help=_RESEARCH_HELP),
+    research_model: bool = typer.Option(False, "--research-model", help=RESEARCH_HELP),
     music: bool = typer.Option(
         False,
         "--music",
@@ -252,7 +252,7 @@ def assess(
     from addictidx.store.session_store import SessionStore
 
     protocol = GUIDED_PROTOCOL if guided else STANDARD_PROTOCOL
-    store_dir = store or _default_store()
+    store_dir = store or default_store()
     # Consent is checked before any device or session, creating nothing (issue 14) ...
     if not consent_given and not check_assessment_consent(store_dir, db_url, subject):
         raise ValueError(_no_consent(subject))
@@ -380,7 +380,7 @@ def _check_lsl_source(source, eeg_stream, rr_stream, simulate) -> bool:
 
 # --------------------------------------------------------------------------------------------
 @sessions_app.command("list")
-@_clean_errors
+@clean_errors
 def sessions_list(
     store: Path | None = typer.Option(None, "--store", help="Store directory."),
     subject: str | None = typer.Option(None, "--subject", help="Only this subject code."),
@@ -410,7 +410,7 @@ def sessions_list(
 
 
 @sessions_app.command("show")
-@_clean_errors
+@clean_errors
 def sessions_show(
     session_id: int = typer.Argument(..., help="Session id."),
     store: Path | None = typer.Option(None, "--store", help="Store directory."),
@@ -431,7 +431,7 @@ def sessions_show(
 
 
 @sessions_app.command("export")
-@_clean_errors
+@clean_errors
 def sessions_export(
     subject: str = typer.Option(..., "--subject", help="Subject code whose sessions to export."),
     out: Path = typer.Option(..., "--out", help="Destination directory."),
@@ -535,7 +535,7 @@ def _headband_vendor(detail: dict) -> tuple[str | None, str | None]:
 
 
 @sessions_app.command("recover")
-@_clean_errors
+@clean_errors
 def sessions_recover(
     store: Path | None = typer.Option(None, "--store", help="Store directory."),
     db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
@@ -575,7 +575,7 @@ def sessions_recover(
 
 
 @sessions_app.command("report")
-@_clean_errors
+@clean_errors
 def sessions_report(
     session_id: int = typer.Argument(..., help="Session id."),
     out: Path = typer.Option(Path("."), "--out", help="Destination directory."),

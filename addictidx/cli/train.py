@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from addictidx.cli._app import _clean_errors, app
+from addictidx.cli.app import app, clean_errors
 
 DATASETS = ("uci-alcoholism",)
 _WORKERS_HELP = (
@@ -87,7 +87,7 @@ def _print(result: dict, json_out: bool, *, verb: str) -> None:
 
 
 @app.command("train")
-@_clean_errors
+@clean_errors
 def train_cmd(
     out: Path = typer.Option(
         ..., "--out", help="Output folder (model.onnx, model_card.md/.json, ...)."
@@ -136,7 +136,7 @@ def train_cmd(
 
 
 @app.command("evaluate")
-@_clean_errors
+@clean_errors
 def evaluate_cmd(
     model: Path = typer.Argument(..., help="model.onnx written by `addictidx train`."),
     dataset: str | None = typer.Option(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from addictidx.cli._app import _clean_errors, _default_store, _fail, app, sessions_app
+from addictidx.cli.app import app, clean_errors, default_store, fail, sessions_app
 
 __all__ = ["audit_verify", "export", "keys_rotate", "consent_record", "sessions_erase"]
 
@@ -28,7 +28,7 @@ _DB_URL_HELP = "Database URL instead of the store's SQLite file (default $ADDICT
 
 
 @audit_app.command("verify")
-@_clean_errors
+@clean_errors
 def audit_verify(
     store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
     db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
@@ -38,17 +38,17 @@ def audit_verify(
     missing or wrong."""
     from addictidx.store.audit import verify_store
 
-    d = store or _default_store()
+    d = store or default_store()
     if not Path(d).is_dir():
         raise ValueError(f"{d}: no such store directory.")
     rep = verify_store(d, url=db_url)
     if not rep.ok:
-        _fail(f"audit log FAILED verification: {rep.message}", code=2 if rep.key_problem else 1)
+        fail(f"audit log FAILED verification: {rep.message}", code=2 if rep.key_problem else 1)
     typer.echo(f"audit log OK: {rep.message}")
 
 
 @audit_app.command("show")
-@_clean_errors
+@clean_errors
 def audit_show(
     store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
     last: int = typer.Option(20, "--last", help="Show the last N entries."),
@@ -56,7 +56,7 @@ def audit_show(
     """Print the last entries of the audit log (subjects appear as keyed hashes)."""
     from addictidx.store.audit import read_audit
 
-    for e in read_audit(store or _default_store())[-last:]:
+    for e in read_audit(store or default_store())[-last:]:
         typer.echo(
             json.dumps(
                 {
@@ -68,7 +68,7 @@ def audit_show(
 
 
 @app.command("export")
-@_clean_errors
+@clean_errors
 def export(
     research: bool = typer.Option(
         False,
@@ -95,7 +95,7 @@ def export(
             "Give --research (consenting subjects, hashed codes); to export one "
             "subject's recordings for care use 'addictidx sessions export'."
         )
-    with SessionStore(store or _default_store(), url=db_url, create=False) as st:
+    with SessionStore(store or default_store(), url=db_url, create=False) as st:
         res = export_research(st, out, on=on, recordings=recordings)
     typer.echo(
         f"Research export: {res.n_subjects} consenting subject(s), {res.n_sessions} "
@@ -105,7 +105,7 @@ def export(
 
 
 @keys_app.command("init")
-@_clean_errors
+@clean_errors
 def keys_init(
     store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
     db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
@@ -114,7 +114,7 @@ def keys_init(
     an old store that never had any. Existing keys are kept, never replaced."""
     from addictidx.store.session_store import SessionStore
 
-    d = store or _default_store()
+    d = store or default_store()
     with SessionStore(d, url=db_url) as st:
         ids = st.key_ids()
         ring = st.keyring
@@ -125,7 +125,7 @@ def keys_init(
 
 
 @keys_app.command("show")
-@_clean_errors
+@clean_errors
 def keys_show(
     store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
     db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
@@ -134,7 +134,7 @@ def keys_show(
     from addictidx.store.crypto import encrypted_files
     from addictidx.store.session_store import SessionStore
 
-    d = store or _default_store()
+    d = store or default_store()
     with SessionStore(d, url=db_url, create=False) as st:
         ids = st.key_ids()
         ring = st.keyring
@@ -147,7 +147,7 @@ def keys_show(
 
 
 @keys_app.command("rotate")
-@_clean_errors
+@clean_errors
 def keys_rotate(
     store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
     db_url: str | None = typer.Option(None, "--db-url", help=_DB_URL_HELP),
@@ -165,7 +165,7 @@ def keys_rotate(
     from addictidx.store.rotation import open_recordings
     from addictidx.store.session_store import SessionStore
 
-    d = store or _default_store()
+    d = store or default_store()
     with SessionStore(d, url=db_url, create=False) as st:
         running = st.running_sessions()
         if running and not force and not open_recordings(d, running):
@@ -183,7 +183,7 @@ def keys_rotate(
 
 
 @keys_app.command("new")
-@_clean_errors
+@clean_errors
 def keys_new() -> None:
     """Print a fresh random key (base64) for $ADDICTIDX_KEY."""
     import base64
@@ -193,7 +193,7 @@ def keys_new() -> None:
 
 
 @consent_app.command("record")
-@_clean_errors
+@clean_errors
 def consent_record(
     subject: str = typer.Option(..., "--subject", help="Pseudonymous subject code."),
     scope: str = typer.Option(..., "--scope", help="assessment, research or sharing."),
@@ -211,7 +211,7 @@ def consent_record(
     from addictidx.store.session_store import SessionStore
 
     check_subject_code(subject)
-    with SessionStore(store or _default_store(), url=db_url) as st:
+    with SessionStore(store or default_store(), url=db_url) as st:
         st.consent.add(
             subject,
             scope=scope,
@@ -224,7 +224,7 @@ def consent_record(
 
 
 @consent_app.command("show")
-@_clean_errors
+@clean_errors
 def consent_show(
     subject: str = typer.Option(..., "--subject", help="Pseudonymous subject code."),
     store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
@@ -236,7 +236,7 @@ def consent_show(
     from addictidx.store.session_store import SessionStore
 
     check_subject_code(subject)
-    with SessionStore(store or _default_store(), url=db_url, create=False) as st:
+    with SessionStore(store or default_store(), url=db_url, create=False) as st:
         recs = st.consent.records(subject)
         now = {s: st.consent.in_force(subject, s) for s in CONSENT_SCOPES}
         st.audit_event("view", subject=subject, detail={"what": "consent"})
@@ -244,7 +244,7 @@ def consent_show(
 
 
 @sessions_app.command("erase")
-@_clean_errors
+@clean_errors
 def sessions_erase(
     session_id: int | None = typer.Argument(None, help="Session id (or use --subject)."),
     subject: str | None = typer.Option(None, "--subject", help="Erase this subject entirely."),
@@ -283,7 +283,7 @@ def sessions_erase(
         typer.echo(f"The code {subject} is in no file of the store.")
     else:
         names = ", ".join(str(p) for p in left[:5]) + (" ..." if len(left) > 5 else "")
-        _fail(
+        fail(
             f"{len(left)} file(s) in the store still contain the code (not written by "
             f"addictidx, or in use): {names}",
             code=1,

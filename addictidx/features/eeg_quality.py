@@ -310,9 +310,9 @@ def quality_report_from_checks(checks: EEGEpochChecks, *, required=None) -> Qual
     Returns
     -------
     report : QualityReport
-        ``per_channel`` = share of epochs passing gap + flatline + amplitude; flags
-        ``"gap:<ch>"``, ``"flatline:<ch>"``, ``"amplitude:<ch>"``, ``"rail:<ch>"`` when any epoch failed that check,
-        ``"emg:<ch>"``, ``"line_noise:<ch>"``, ``"gaps>10%:<ch>"`` from the median per-epoch
+        ``per_channel`` = share of epochs passing gap + flatline + amplitude; flags ``"gap:<ch>"``,
+        ``"flatline:<ch>"``, ``"amplitude:<ch>"``, ``"rail:<ch>"`` when any epoch failed that
+        check, ``"emg:<ch>"``, ``"line_noise:<ch>"``, ``"gaps>10%:<ch>"`` from the median per-epoch
         values, and ``"epochs<60%:<ch>"`` for channels failing the gate.
     """
     n_ep = checks.ok.shape[0]

@@ -17,16 +17,17 @@ Two conventions, chosen by :func:`hrv_frequency`'s ``convention`` (default ``"ku
        largest PSD bin inside the band (DC excluded).
 
 ``"neurokit"`` (NeuroKit2 0.2.13 ``nk.hrv_frequency`` defaults, the cross-check mode)
-    Read from NeuroKit2's source (``hrv/hrv_frequency.py``, ``signal/signal_psd.py``): quadratic spline at 100 Hz on
-    ``arange(t[0], t[-1] + 1/100, 1/100)`` with constant extrapolation, whole-series mean
-    removed, ``min_frequency = (2*fs)/(N/2)``, ``nperseg = int((2/min_frequency)*fs)`` capped at
-    ``int(N/2)`` (the float expression is reproduced, so ~6 % of lengths give N/2-1), Welch with
-    Hann, ``noverlap = nperseg//2``, ``nfft = 2*nperseg``, no detrend, mean averaging; the whole
-    0-50 Hz spectrum is **divided by its maximum**; bins ``min_frequency <= f <= 0.5`` are kept;
-    bands ULF (0, 0.0033), VLF (0.0033, 0.04), LF (0.04, 0.15), HF (0.15, 0.4), VHF (0.4, 0.5)
-    with ``lo <= f < hi``; a zero power is NaN; TP = nansum of all five (VHF included);
-    ``LFn = LF/TP``, ``HFn = HF/TP``, ``LnHF = ln(HF)``. NeuroKit2's powers are therefore
-    unit-less (relative to the spectral maximum), not ms²; LF/HF is unaffected.
+    Read from NeuroKit2's source (``hrv/hrv_frequency.py``, ``signal/signal_psd.py``): quadratic
+    spline at 100 Hz on ``arange(t[0], t[-1] + 1/100, 1/100)`` with constant extrapolation,
+    whole-series mean removed, ``min_frequency = (2*fs)/(N/2)``, ``nperseg =
+    int((2/min_frequency)*fs)`` capped at ``int(N/2)`` (the float expression is reproduced, so ~6 %
+    of lengths give N/2-1), Welch with Hann, ``noverlap = nperseg//2``, ``nfft = 2*nperseg``, no
+    detrend, mean averaging; the whole 0-50 Hz spectrum is **divided by its maximum**; bins
+    ``min_frequency <= f <= 0.5`` are kept; bands ULF (0, 0.0033), VLF (0.0033, 0.04), LF (0.04,
+    0.15), HF (0.15, 0.4), VHF (0.4, 0.5) with ``lo <= f < hi``; a zero power is NaN; TP = nansum
+    of all five (VHF included); ``LFn = LF/TP``, ``HFn = HF/TP``, ``LnHF = ln(HF)``. NeuroKit2's
+    powers are therefore unit-less (relative to the spectral maximum), not ms²; LF/HF is
+    unaffected.
 
 Gaps (``"kubios"``): when the series has missing time longer than 2 s, or more than 5 % of it
 missing, the spectrum is computed on its longest continuous stretch, never with a spline across

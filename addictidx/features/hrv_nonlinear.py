@@ -12,13 +12,13 @@ Definitions are NeuroKit2 0.2.13's (``nk.entropy_sample``, ``nk.fractal_dfa``; s
   2-beat templates) and count the matching pairs with a k-d tree in the Chebyshev metric
   (``scipy.spatial.cKDTree.count_neighbors``, weighted by template multiplicity), which
   counts whole groups of matching pairs at once instead of visiting every pair.
-* :func:`dfa_alpha` computes each segment's residual variance after the linear detrend from
-  sums over the segment. Scales up to 11 beats (alpha1) gather their segments (each re-centred on its
-  first value); longer scales use prefix sums inside overlapping blocks of 4x the scale
-  group's base length, each block first detrended by its own least-squares line (a segment's
-  residual variance does not change when a line is subtracted), so the sums stay small and
-  the cancellation in ``S2 - S1²/s - Sty²/Stt`` costs at most a few hundred ulps. All scales
-  of a group are evaluated in one vectorized pass: O(n) per group, O(n log n) overall.
+* :func:`dfa_alpha` computes each segment's residual variance after the linear detrend from sums
+  over the segment. Scales up to 11 beats (alpha1) gather their segments (each re-centred on its
+  first value); longer scales use prefix sums inside overlapping blocks of 4x the scale group's
+  base length, each block first detrended by its own least-squares line (a segment's residual
+  variance does not change when a line is subtracted), so the sums stay small and the cancellation
+  in ``S2 - S1²/s - Sty²/Stt`` costs at most a few hundred ulps. All scales of a group are
+  evaluated in one vectorized pass: O(n) per group, O(n log n) overall.
 
 Both equal the direct per-segment computation (NeuroKit2's algorithm) to about 1e-13
 relative on real RR; tests hold them to 1e-12 against NeuroKit2, nolds and a direct

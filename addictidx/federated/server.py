@@ -8,12 +8,13 @@
 
 Round 1 agrees on the feature standardisation (a weighted average of the sites' moments, which
 FedAvg computes exactly); rounds 2..R+1 train the logistic regression by federated Newton steps
-(FedAvg averages the sites' gradients and Hessians, :func:`~addictidx.federated.site.site_fit`). Results are aggregated in
-site order (not arrival order), so a run is reproducible. With ``noise_multiplier > 0`` the
-strategy is wrapped in :class:`flwr.server.strategy.DifferentialPrivacyServerSideFixedClipping`
-(updates clipped to ``clipping_norm``, Gaussian noise of standard deviation
-``noise_multiplier * clipping_norm / n_sites`` added to the average each round) and
-:func:`dp_epsilon` reports the privacy spent (site-level DP).
+(FedAvg averages the sites' gradients and Hessians, :func:`~addictidx.federated.site.site_fit`).
+Results are aggregated in site order (not arrival order), so a run is reproducible. With
+``noise_multiplier > 0`` the strategy is wrapped in
+:class:`flwr.server.strategy.DifferentialPrivacyServerSideFixedClipping` (updates clipped to
+``clipping_norm``, Gaussian noise of standard deviation ``noise_multiplier * clipping_norm /
+n_sites`` added to the average each round) and :func:`dp_epsilon` reports the privacy spent
+(site-level DP).
 """
 
 from __future__ import annotations

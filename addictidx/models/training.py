@@ -18,12 +18,13 @@ Scheme
 * The exported model repeats the inner procedure on all subjects.
 
 Pipeline: ``StandardScaler -> CalibratedClassifierCV(LogisticRegression(C), sigmoid)``. The
-logistic regression uses ``class_weight="balanced"`` so its intercept does not follow the class
-mix of a fold: with few subjects and strong regularisation an unweighted intercept swings with
-the fold's class balance, anti-correlates with the held-out labels, and the Platt sigmoid fitted
-on those out-of-fold values can invert the ranking (seen on the full UCI set before this fix). Every random choice
-derives from one ``seed``; the same data and seed give bit-identical predictions and model files.
-Platt scaling, not isotonic: isotonic needs >= 1,000 calibration samples (EVIDENCE.md §7(ii) 6).
+logistic regression uses ``class_weight="balanced"`` so its intercept does not follow the class mix
+of a fold: with few subjects and strong regularisation an unweighted intercept swings with the
+fold's class balance, anti-correlates with the held-out labels, and the Platt sigmoid fitted on
+those out-of-fold values can invert the ranking (seen on the full UCI set before this fix). Every
+random choice derives from one ``seed``; the same data and seed give bit-identical predictions and
+model files. Platt scaling, not isotonic: isotonic needs >= 1,000 calibration samples (EVIDENCE.md
+§7(ii) 6).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Exercise and music suggestions from the index band and the pre-session state (EVIDENCE §7(iii)-(iv)).
 
-Suggestions for staff and participant, never orders. The closed loop on live RR-derived heart
-rate (zone guidance, music tempo, enforced safety stops) is in :mod:`addictidx.prescribe.controller`
-(with :mod:`~addictidx.prescribe.safety` and :mod:`~addictidx.prescribe.tempo`); import it from there. Importing this package is light (no
-onnx, onnxruntime or scipy).
+Suggestions for staff and participant, never orders. The closed loop on live RR-derived heart rate
+(zone guidance, music tempo, enforced safety stops) is in :mod:`addictidx.prescribe.controller`
+(with :mod:`~addictidx.prescribe.safety` and :mod:`~addictidx.prescribe.tempo`); import it from
+there. Importing this package is light (no onnx, onnxruntime or scipy).
 """
 
 from addictidx.prescribe.rules import (

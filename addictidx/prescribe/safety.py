@@ -201,8 +201,8 @@ def irregular_beats(
     ``ref_beats`` valid intervals before it (fewer at the start; the first beat is never
     irregular). A premature beat and its compensatory pause are both flagged, so the share of
     irregular intervals is about twice the ectopic burden; atrial-fibrillation-like rhythms flag
-    most intervals. This is the rule-2 criterion of :func:`addictidx.features.rr_quality.rr_quality`
-    made causal (only past beats are known live).
+    most intervals. This is the rule-2 criterion of
+    :func:`addictidx.features.rr_quality.rr_quality` made causal (only past beats are known live).
 
     Parameters
     ----------

@@ -118,10 +118,10 @@ def read_muse_csv(
         Columns to return, in this order, located by header **name** (default the four EEG
         electrodes ``TP9, AF7, AF8, TP10``; add ``"Right AUX"`` for the AUX electrode).
     sfreq : float | None
-        Expected sampling frequency in Hz. The mean rate of the ``timestamps`` column
-        (samples per second over the steps not longer than ``gap_s``) must match it within ``sfreq_tolerance`` (relative),
-        and this nominal value is returned (muse-lsl writes timestamps rounded to 1 ms, so the
-        nominal rate is more exact than any estimate). ``None`` returns the estimate instead
+        Expected sampling frequency in Hz. The mean rate of the ``timestamps`` column (samples per
+        second over the steps not longer than ``gap_s``) must match it within ``sfreq_tolerance``
+        (relative), and this nominal value is returned (muse-lsl writes timestamps rounded to 1 ms,
+        so the nominal rate is more exact than any estimate). ``None`` returns the estimate instead
         (which must be within ``limits``).
     sfreq_tolerance : float
         Relative tolerance of the rate check.

@@ -1,9 +1,10 @@
 """Encoders for Muse S Athena notifications: the exact inverse of :mod:`.muse_athena`.
 
-Used by the simulated Athena headband (:class:`~addictidx.acquire.simulate_athena.SimulatedAthenaHeadband`)
-so that simulated bytes go through the same decoder as a real headband's. Only what the decoder
-reads is meaningful; the bytes it ignores (device clock ``[3..8]``, ``[11..13]`` and the 3 bytes
-after each sub-block's TAG/index) are written as zeros.
+Used by the simulated Athena headband
+(:class:`~addictidx.acquire.simulate_athena.SimulatedAthenaHeadband`) so that simulated bytes go
+through the same decoder as a real headband's. Only what the decoder reads is meaningful; the bytes
+it ignores (device clock ``[3..8]``, ``[11..13]`` and the 3 bytes after each sub-block's TAG/index)
+are written as zeros.
 
 Round trip: ``split_athena_notification(encode_athena_packet(seq, blocks))`` gives back the
 blocks' ``(tag, index, payload)``, and ``decode_athena_block`` of an encoded EEG block gives back

@@ -34,12 +34,12 @@ app.add_typer(profiles_app, name="profiles")
 app.add_typer(sessions_app, name="sessions")
 
 
-def _fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> None:
     typer.echo(f"addictidx: error: {message}", err=True)
     raise typer.Exit(code)
 
 
-def _clean_errors(func):
+def clean_errors(func):
     """Turn expected errors into one clear line and exit code 2."""
 
     @functools.wraps(func)
@@ -49,7 +49,7 @@ def _clean_errors(func):
         try:
             return func(*args, **kwargs)
         except (AddictIdxError, ValueError, FileNotFoundError, PermissionError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
 
     return wrapper
 
@@ -69,18 +69,19 @@ def _root(
     """Root options."""
 
 
-def _default_store() -> Path:
+def default_store() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("addictidx", appauthor=False)) / "store"
 
 
-# ``demo``, ``assess``, ``rescore`` and the ``sessions`` commands live in addictidx/cli/sessions.py.
+# ``demo``, ``assess``, ``rescore`` and the ``sessions`` commands live in
+# addictidx/cli/sessions.py.
 
 
 # --------------------------------------------------------------------------------------------
 @profiles_app.command("list")
-@_clean_errors
+@clean_errors
 def profiles_list() -> None:
     """List the shipped device profiles."""
     from addictidx.acquire.profiles import list_profiles, load_profile
@@ -92,7 +93,7 @@ def profiles_list() -> None:
 
 
 @profiles_app.command("show")
-@_clean_errors
+@clean_errors
 def profiles_show(
     name: str = typer.Argument(..., help="Profile name or path to a TOML file."),
 ) -> None:
@@ -120,7 +121,7 @@ def _jsonable(obj):
 
 # --------------------------------------------------------------------------------------------
 @app.command("index")
-@_clean_errors
+@clean_errors
 def index_cmd(
     features: Path = typer.Option(..., "--features", help="JSON file: feature values by name."),
     baseline: Path = typer.Option(
@@ -149,7 +150,7 @@ def index_cmd(
 
 
 @app.command("prescribe")
-@_clean_errors
+@clean_errors
 def prescribe_cmd(
     index: float | None = typer.Option(None, "--index", help="Addiction index 0-100."),
     age: int | None = typer.Option(
