@@ -80,8 +80,13 @@ def main(argv=None) -> int:
         e2 = np.median([abs(r["librosa_bpm"] - r["true_bpm"]) for r in rs])
         h1 = np.mean([r["ours_hit"] for r in rs])
         h2 = np.mean([r["librosa_hit"] for r in rs])
-        summary[name] = {"n": len(rs), "ours_hit": h1, "librosa_hit": h2,
-                         "ours_median_abs_err_bpm": e1, "librosa_median_abs_err_bpm": e2}  # fmt: skip
+        summary[name] = {
+            "n": len(rs),
+            "ours_hit": h1,
+            "librosa_hit": h2,
+            "ours_median_abs_err_bpm": e1,
+            "librosa_median_abs_err_bpm": e2,
+        }
         print(f"| {name} | {len(rs)} | {h1:.1%} | {h2:.1%} | {e1:.2f} | {e2:.2f} |")
     cpu1 = float(np.mean([r["ours_cpu_s"] for r in rows]))
     cpu2 = float(np.mean([r["librosa_cpu_s"] for r in rows]))

@@ -107,7 +107,8 @@ def _table(res: dict) -> str:
     m = res["machine"]
     n99 = next((int(k[10:]) for k in res if k.startswith("p99_ms_at_")), 0)
     lines = [
-        f"Run: `{res.get('command', 'benchmarks/bench_pipeline.py')}` on {m.get('cpu_model', '?')}, "
+        f"Run: `{res.get('command', 'benchmarks/bench_pipeline.py')}` on "
+        f"{m.get('cpu_model', '?')}, "
         f"affinity {m.get('affinity')}, load average {f(m.get('loadavg_1min'))} at the end "
         "(shared 2-vCPU VM: compare ratios within one run).",
         "",

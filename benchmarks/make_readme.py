@@ -130,7 +130,8 @@ def features_block(r: dict) -> str:
         f"| full HRV of 5 min >= 100x `nk.hrv` (neurokit / kubios convention) | "
         f"{_f(h['hrv_speedup_vs_neurokit'], '.0f')}x / "
         f"{_f(h['hrv_speedup_vs_neurokit_kubios'], '.0f')}x | {_f(nk_hrv, '.0f')} ms | "
-        f"{_pass(min(h['hrv_speedup_vs_neurokit'], h['hrv_speedup_vs_neurokit_kubios']) >= 100)} |",
+        f"{_pass(min(h['hrv_speedup_vs_neurokit'], h['hrv_speedup_vs_neurokit_kubios']) >= 100)} "
+        "|",
         f"| >= 10x the matching NeuroKit2 calls (neurokit / kubios) | "
         f"{_f(h['hrv_speedup_vs_neurokit_matching_calls'], '.1f')}x / "
         f"{_f(h['hrv_speedup_vs_neurokit_matching_calls_kubios'], '.1f')}x | "

@@ -1,4 +1,5 @@
-"""The end-to-end benchmark harness (addictidx/bench): the production path, no timing thresholds."""
+"""The end-to-end benchmark harness (addictidx/bench): the production path, no timing
+thresholds."""
 
 from __future__ import annotations
 

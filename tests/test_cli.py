@@ -35,7 +35,8 @@ def test_cli_import_is_light():
     """`addictidx --help` must not pay for heavy imports (speed itself is measured in CI)."""
     code = (
         "import sys, addictidx.cli; "
-        "heavy = ('scipy', 'mne', 'neurokit2', 'onnxruntime', 'onnx', 'sklearn', 'bleak', 'pandas'); "
+        "heavy = ('scipy', 'mne', 'neurokit2', 'onnxruntime', 'onnx', 'sklearn', 'bleak', "
+        "'pandas'); "
         "print([m for m in heavy if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

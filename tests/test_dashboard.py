@@ -293,7 +293,8 @@ def test_stop_button_stops_the_session_and_frame_rate(browser, tmp_path):
             timeout=120000,
         )
         page.wait_for_function(
-            "() => document.querySelector('[data-testid=\"safety-events\"]').textContent.includes('S6')",
+            "() => "
+            "document.querySelector('[data-testid=\"safety-events\"]').textContent.includes('S6')",
             timeout=120000,
         )
         from addictidx.store.session_store import SessionStore

@@ -446,7 +446,8 @@ def test_a_hostile_page_in_the_staff_browser_cannot_drive_the_dashboard(tmp_path
                 hostile = ctx.new_page()
                 hostile.goto(f"http://{evil_host}:{evil.server_address[1]}/")
                 hostile.wait_for_function(
-                    "() => results.ws_closed && results.post !== null && results.json_post !== null",
+                    "() => results.ws_closed && results.post !== null && results.json_post !== "
+                    "null",
                     timeout=30000,
                 )
                 res = hostile.evaluate("() => results")

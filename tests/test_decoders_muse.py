@@ -1,4 +1,5 @@
-"""Muse decoders against the shared BLE test vectors (muse-js / muse-lsl / BrainFlow / OpenMuse)."""
+"""Muse decoders against the shared BLE test vectors (muse-js / muse-lsl / BrainFlow /
+OpenMuse)."""
 
 from __future__ import annotations
 

@@ -186,7 +186,8 @@ def nk_rpeaks(ecg, sfreq: int) -> np.ndarray:
 
 
 def rate_table(duration_s: float = 300.0, rates=RATES_BPM, with_nk: bool = True) -> list[dict]:
-    """Se/PPV of ours and NeuroKit2's per sampling rate, lead and heart rate (one-to-one, 75 ms)."""
+    """Se/PPV of ours and NeuroKit2's per sampling rate, lead and heart rate (one-to-one, 75
+    ms)."""
     sig, beats, _, _ = _mitbih100()
     rows = []
     for sfreq in SCALED_SFREQS:

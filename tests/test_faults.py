@@ -1,4 +1,5 @@
-"""Fault injection, the stream hub's gap handling, and real recordings replayed as notifications."""
+"""Fault injection, the stream hub's gap handling, and real recordings replayed as
+notifications."""
 
 from __future__ import annotations
 

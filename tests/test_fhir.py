@@ -1,4 +1,5 @@
-"""FHIR R5 export: a validated Bundle that carries the pseudonym and nothing else about a person."""
+"""FHIR R5 export: a validated Bundle that carries the pseudonym and nothing else about a
+person."""
 
 from __future__ import annotations
 

@@ -69,7 +69,8 @@ def test_model_metadata_and_signature():
 
 
 def test_graph_erf_matches_math_erf_over_the_clipped_range():
-    """Z in [-3, 3] after clipping, so erf is needed on |t| <= 3/sqrt2; check index = 100 Phi(Z)."""
+    """Z in [-3, 3] after clipping, so erf is needed on |t| <= 3/sqrt2; check index = 100
+    Phi(Z)."""
     Z = np.linspace(-3, 3, 601)
     # x chosen so that every feature has z = Z (median 0, MAD 1/1.4826 -> scale 1; signs undone).
     mad = np.full(4, 1.0 / S)
@@ -123,7 +124,8 @@ def test_hand_calculated_z_scores():
 
 
 def test_clipping_at_plus_minus_three():
-    """A feature 10 scaled-MADs away counts as 3: x = (10, -10, 0, 0)*1.4826 -> z = (-3, -3, 0, 0)."""
+    """A feature 10 scaled-MADs away counts as 3: x = (10, -10, 0, 0)*1.4826 -> z = (-3, -3, 0,
+    0)."""
     mad = np.ones(4)
     x = np.array([10.0, -10.0, 0.0, 0.0]) * S
     a, b = _both(x, ZEROS, mad)
@@ -169,7 +171,8 @@ def test_mad_zero_and_nan_baseline_exclude_the_feature():
 
 
 def test_band_edges_exact_z():
-    """With median 0 and MAD 2, x = s_k * 1.4826 gives z_k = 1.4826 / (2 * 1.4826) = 0.5 exactly."""
+    """With median 0 and MAD 2, x = s_k * 1.4826 gives z_k = 1.4826 / (2 * 1.4826) = 0.5
+    exactly."""
     signs = np.array([-1.0, 1, 1, -1])
     mad = np.full(4, 2.0)
     x_half = signs * S  # z = 0.5 for every feature -> Z = 0.5
@@ -394,7 +397,8 @@ def test_eeg_device_reference_values_reproduce_from_real_muse_recordings():
 def test_package_import_is_light():
     code = (
         "import sys, addictidx.models, addictidx.prescribe; "
-        "bad = [m for m in ('onnx', 'onnxruntime', 'scipy', 'sklearn', 'mne') if m in sys.modules]; "
+        "bad = [m for m in ('onnx', 'onnxruntime', 'scipy', 'sklearn', 'mne') if m in "
+        "sys.modules]; "
         "print(','.join(bad))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

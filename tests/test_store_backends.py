@@ -49,7 +49,8 @@ def test_v1_store_migrates_and_keeps_data(tmp_path):
     con.executescript(V1_DDL)
     con.execute("INSERT INTO subjects VALUES ('P001', '2026-01-01T00:00:00Z')")
     con.execute(
-        "INSERT INTO sessions(subject_code, started_utc, status, simulated, devices_json, software)"
+        "INSERT INTO sessions(subject_code, started_utc, status, simulated, devices_json, "
+        "software)"
         " VALUES ('P001', '2026-01-01T00:00:00Z', 'complete', 1, '{}', 'old')"
     )
     con.execute("INSERT INTO session_features VALUES (1, '{\"hr_mean_bpm\": 61.0}', 1, '{}')")

@@ -52,4 +52,5 @@ class DeviceError(AddictIdxError):
 
 
 class ClusterError(AddictIdxError):
-    """A distributed run failed as a whole (scheduler unreachable, tasks lost with their workers)."""
+    """A distributed run failed as a whole (scheduler unreachable, tasks lost with their
+    workers)."""

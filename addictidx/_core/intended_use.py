@@ -13,7 +13,8 @@ INTENDED_USE = (
 
 NOT_FOR = (
     "It is not a diagnosis of substance use disorder, does not detect drug use, craving or "
-    "'addiction level', does not predict relapse or dangerousness, is not a lie detector, does not "
+    "'addiction level', does not predict relapse or dangerousness, is not a lie detector, does "
+    "not "
     "read thoughts or infer emotions or intentions, and must "
     "never be used for discipline, release, privileges, rankings or comparisons between people. "
     "Not validated in this population; no accuracy is claimed. Exercise and music reduce "

@@ -45,7 +45,8 @@ _EEG_TAGS = tuple(t for t, s in ATHENA_TAGS.items() if s.sensor == "eeg")
 
 
 def is_athena_profile(profile: DeviceProfile) -> bool:
-    """True when ``profile`` speaks the multiplexed Athena protocol (``protocol = "muse-athena"``)."""
+    """True when ``profile`` speaks the multiplexed Athena protocol (``protocol =
+    "muse-athena"``)."""
     return profile.protocol == "muse-athena"
 
 

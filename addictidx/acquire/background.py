@@ -4,7 +4,8 @@
 >>> from addictidx.acquire.hub import StreamHub
 >>> from addictidx.acquire.background import run_in_background
 >>> head = SimulatedHeadband(duration_s=2.0)
->>> with run_in_background(ReplayTransport(head, speed=0), StreamHub({head.name: head.profile})) as bg:
+>>> hub = StreamHub({head.name: head.profile})
+>>> with run_in_background(ReplayTransport(head, speed=0), hub) as bg:
 ...     bg.join(timeout=30)
 ...     bg.get_window(1.0).data.shape
 (4, 256)

@@ -147,7 +147,8 @@ def _load(profile_id: str | DeviceProfile) -> DeviceProfile:
 
 
 def _handlers(p: DeviceProfile) -> dict[str, tuple[tuple[str, ...], PacketHandler]]:
-    """Characteristic -> (stream names for messages, packet handler), from :func:`decoder_routes`."""
+    """Characteristic -> (stream names for messages, packet handler), from
+    :func:`decoder_routes`."""
     label = p.source or p.name
     try:
         return {

@@ -223,7 +223,8 @@ class StreamHub:
         return tuple(self._devices)
 
     def attach(self, transport: Any) -> None:
-        """Register this hub's callbacks on a transport (``add_callback``/``add_event_callback``)."""
+        """Register this hub's callbacks on a transport
+        (``add_callback``/``add_event_callback``)."""
         transport.add_callback(self.on_notification)
         transport.add_event_callback(self.on_link_event)
 
@@ -365,7 +366,8 @@ class StreamHub:
             return self.buffers[(device, stream)]
         except KeyError:
             raise KeyError(
-                f"No buffer for stream {stream!r} of device {device!r}; have {sorted(self.buffers)}."
+                f"No buffer for stream {stream!r} of device {device!r}; have "
+                f"{sorted(self.buffers)}."
             ) from None
 
     def get_window(self, seconds: float, stream: str = "eeg", device: str | None = None) -> Window:

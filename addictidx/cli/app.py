@@ -20,7 +20,8 @@ from addictidx import __version__
 app = typer.Typer(
     name="addictidx",
     help=(
-        "Wearable EEG + HRV addiction index (a physiological deviation index from the person's own "
+        "Wearable EEG + HRV addiction index (a physiological deviation index from the person's "
+        "own "
         "baseline) and exercise/music decision support for rehabilitation staff. "
         "Decision support only: not a diagnosis, drug test, lie detector or disciplinary score."
     ),

@@ -203,8 +203,8 @@ def assess(
     music: bool = typer.Option(
         False,
         "--music",
-        help="With --guided: choose tracks of the store's music library ('music scan') that follow "
-        "the closed loop's tempo; each change is a session event listed in the report (the "
+        help="With --guided: choose tracks of the store's music library ('music scan') that "
+        "follow the closed loop's tempo; each change is a session event listed in the report (the "
         "dashboard plays them: 'dashboard --music').",
     ),
     consent_given: bool = typer.Option(

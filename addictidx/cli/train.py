@@ -1,4 +1,5 @@
-"""``addictidx train`` and ``addictidx evaluate``: research classifiers with subject-wise validation.
+"""``addictidx train`` and ``addictidx evaluate``: research classifiers with subject-wise
+validation.
 
 Both commands read either the UCI alcoholism set (``--dataset uci-alcoholism --data DIR``) or
 any CSV feature table (``--table T.csv --label COL --group COL``) and share one training and
@@ -34,7 +35,8 @@ def _load_table(dataset, data, table, label, group):
         check_option("--dataset", dataset, DATASETS)
         if data is None:
             raise ValueError(
-                "--dataset uci-alcoholism needs --data DIR (the folder holding smni_cmi_train.npz)."
+                "--dataset uci-alcoholism needs --data DIR (the folder holding "
+                "smni_cmi_train.npz)."
             )
         if label is not None or group is not None:
             raise ValueError("--label and --group apply to --table only.")
@@ -69,7 +71,8 @@ def _print(result: dict, json_out: bool, *, verb: str) -> None:
         return "n/a" if v is None else f"{v:.3f}"
 
     typer.echo(
-        f"{verb} {result['model_id']} (label: {result['label'].upper()}, never fused into the index)"
+        f"{verb} {result['model_id']} (label: {result['label'].upper()}, never fused into the "
+        "index)"
     )
     typer.echo(
         f"  AUC by subject {f(result['auc'])} 95% CI {ci(result['auc_ci95'])}   "

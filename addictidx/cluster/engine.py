@@ -68,7 +68,8 @@ class ClusterOptions:
 
 
 def check_cluster_options(workers: int | None, scheduler: str | None) -> ClusterOptions:
-    """Validate ``--workers`` / ``--scheduler`` (one of them at most) into :class:`ClusterOptions`."""
+    """Validate ``--workers`` / ``--scheduler`` (one of them at most) into
+    :class:`ClusterOptions`."""
     if workers is not None and scheduler is not None:
         raise ValueError("Give --workers N (a local cluster) or --scheduler ADDRESS, not both.")
     if workers is not None and (isinstance(workers, bool) or int(workers) < 1):

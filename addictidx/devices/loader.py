@@ -106,7 +106,8 @@ def _load_builtin(name: str) -> DeviceProfile:
     res = _profiles_root() / f"{name}.toml"
     if not res.is_file():
         raise ProfileError(
-            f"No built-in firmware profile named {name!r}; available: {', '.join(list_profiles())} "
+            f"No built-in firmware profile named {name!r}; available: "
+            f"{', '.join(list_profiles())} "
             "(or pass a path to a .toml file)."
         )
     return _load_text(res.read_text(encoding="utf-8"), f"{name}.toml", name)

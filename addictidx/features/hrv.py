@@ -290,7 +290,8 @@ KUBIOS_DEVIATIONS: dict[str, str] = {
     "hrv_hf_nu": "As hrv_lf_nu: Kubios 100*HF/(LF+HF) in %; NeuroKit2 HFn = HF/TP (fraction).",
     "hrv_ln_hf": "ln of HF in ms^2 (Kubios); NeuroKit2's LnHF is ln of its max-normalized HF.",
     "hrv_ln_lf": "ln of LF in ms^2 (Kubios); in neurokit mode ln of the max-normalized LF.",
-    "hrv_vlf_rel_pct": "100*band/TP with each convention's TP (Kubios 0-0.4 Hz; NeuroKit2 incl. VHF).",
+    "hrv_vlf_rel_pct": "100*band/TP with each convention's TP (Kubios 0-0.4 Hz; NeuroKit2 incl. "
+    "VHF).",
     "hrv_lf_rel_pct": "As hrv_vlf_rel_pct.",
     "hrv_hf_rel_pct": "As hrv_vlf_rel_pct.",
     "hrv_vlf_peak_hz": (
@@ -480,7 +481,8 @@ def compute_hrv(
     if short:
         reasons = (
             f"{duration:.0f} s of RR is shorter than the minimum window of "
-            f"{len(short)} feature(s) ({', '.join(short[:4])}{', ...' if len(short) > 4 else ''}).",
+            f"{len(short)} feature(s) "
+            f"({', '.join(short[:4])}{', ...' if len(short) > 4 else ''}).",
         )
     if gap_reason:
         reasons += (gap_reason,)

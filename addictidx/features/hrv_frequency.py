@@ -124,7 +124,8 @@ def check_rr_time(rr_time_s, valid: np.ndarray) -> np.ndarray:
         raise ValueError(f"rr_time_s must increase strictly, but does not at position {i}.")
     if dt.size and float(np.median(dt)) > 10:
         raise ValueError(
-            f"rr_time_s looks like milliseconds (median step {float(np.median(dt)):.0f}); pass seconds."
+            f"rr_time_s looks like milliseconds (median step {float(np.median(dt)):.0f}); pass "
+            "seconds."
         )
     return t
 

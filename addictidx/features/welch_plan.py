@@ -125,7 +125,8 @@ def window_starts(
     step = step_s * sfreq
     if step < 0.5:
         raise ValueError(
-            f"step_s={step_s} s is shorter than half a sample at sfreq={sfreq} Hz; windows would repeat."
+            f"step_s={step_s} s is shorter than half a sample at sfreq={sfreq} Hz; windows would "
+            "repeat."
         )
     if n_times < n_window:
         return np.zeros(0, dtype=np.int64), n_window

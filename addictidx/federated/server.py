@@ -1,4 +1,5 @@
-"""The federated server: Flower's FedAvg (optionally with central DP), in one process or on a network.
+"""The federated server: Flower's FedAvg (optionally with central DP), in one process or on a
+network.
 
 * :func:`train_in_process` runs Flower's own :class:`flwr.server.Server` and strategy with the
   sites' clients in the same process (:class:`InProcessProxy`, no network, no Ray): the code

@@ -63,7 +63,8 @@ def write_bids_physio(
     rr = np.asarray(rr_s, dtype=np.float64)
     if t.ndim != 1 or t.shape != rr.shape:
         raise ValueError(
-            f"beat_time_s and rr_s must be 1D arrays of equal length, got {t.shape} and {rr.shape}."
+            f"beat_time_s and rr_s must be 1D arrays of equal length, got {t.shape} and "
+            f"{rr.shape}."
         )
     ok = np.isfinite(t) & np.isfinite(rr)
     t, rr = t[ok], rr[ok]
@@ -100,7 +101,8 @@ def write_bids_physio(
             "Units": "n/a",
         },
         "rr_ms": {
-            "Description": "Most recent RR interval, held until the next beat (0 before the first)",
+            "Description": "Most recent RR interval, held until the next beat (0 before the "
+            "first)",
             "Units": "ms",
         },
         "Manufacturer": "n/a",

@@ -237,7 +237,8 @@ def _index_observation(
                             {
                                 "system": CODE_SYSTEM,
                                 "code": f"z-{feat.replace('_', '-')}",
-                                "display": f"Robust z-score of {feat} (signed: + raises the index)",
+                                "display": f"Robust z-score of {feat} (signed: + raises the "
+                                "index)",
                             }
                         ]
                     },

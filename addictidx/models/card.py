@@ -175,7 +175,8 @@ def reliability_svg(reliability: list[dict], *, title: str = "Reliability (trial
         x0, y = xy(0, t)
         parts.append(f'<text x="{x0 - 6:.1f}" y="{y + 4:.1f}" text-anchor="end">{t:.1f}</text>')
     parts.append(
-        f'<text x="{size / 2}" y="{size - 8}" text-anchor="middle">mean predicted probability</text>'
+        f'<text x="{size / 2}" y="{size - 8}" text-anchor="middle">mean predicted '
+        "probability</text>"
     )
     parts.append(
         f'<text x="12" y="{size / 2}" text-anchor="middle" '

@@ -177,7 +177,8 @@ def _erf_function():
         [helper.make_opsetid("", OPSET)],
         doc_string=(
             "erf(t) in float64 by Kummer's series 2/sqrt(pi) exp(-t^2) sum (2t^2)^n t/(2n+1)!!, "
-            f"{ERF_SERIES_TERMS} terms (accurate to ~1e-15 for |t| <= 2.2; used with |t| <= 3/sqrt2)."
+            f"{ERF_SERIES_TERMS} terms (accurate to ~1e-15 for |t| <= 2.2; used with |t| <= "
+            "3/sqrt2)."
         ),
     )
 

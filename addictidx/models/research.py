@@ -101,7 +101,8 @@ def research_model_card(
     Cs: Sequence[float],
     files: dict | None = None,
 ) -> dict:
-    """The model card as a JSON-ready dict (rendered to Markdown by :mod:`~addictidx.models.card`)."""
+    """The model card as a JSON-ready dict (rendered to Markdown by
+    :mod:`~addictidx.models.card`)."""
     from addictidx.models.card import INTENDED_USE_RESEARCH, RESEARCH_LABEL
     from addictidx.models.runtime import library_versions
 
@@ -395,7 +396,8 @@ def research_disclaimer(metrics: dict | None = None) -> str:
             perf += f" (95 % CI {float(ci[0]):.2f}-{float(ci[1]):.2f}"
             perf += f", {int(n)} subjects)" if n else ")"
     return (
-        "Research output, NOT part of the addiction index and never combined with it. A classifier "
+        "Research output, NOT part of the addiction index and never combined with it. A "
+        "classifier "
         "trained on the UCI alcoholism ERP data set (lab EEG of a visual task; AF7/AF8, with "
         f"TP7/TP8 as proxy electrodes for TP9/TP10), {perf}. A pipeline demonstration, not a "
         "screen: it must not be used to decide anything about a person."

@@ -321,6 +321,7 @@ class IndexModel:
 
     def __repr__(self) -> str:
         return (
-            f"IndexModel({self.path.name!r}, id={self.model_id!r}, version={self.model_version!r}, "
+            f"IndexModel({self.path.name!r}, id={self.model_id!r}, "
+            f"version={self.model_version!r}, "
             f"n_features={len(self.feature_names)}, opset={self.opset.get('')})"
         )

@@ -70,7 +70,8 @@ Progress = Callable[[str, int, int], None]
 
 
 def unit_from_name(name: str) -> str:
-    """Unit implied by a feature name's suffix (``hrv_rmssd_ms`` -> ``ms``), else ``unspecified``."""
+    """Unit implied by a feature name's suffix (``hrv_rmssd_ms`` -> ``ms``), else
+    ``unspecified``."""
     low = name.lower()
     if low == "hrv_ln_rmssd":
         return "ln(ms)"

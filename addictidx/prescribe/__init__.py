@@ -1,4 +1,5 @@
-"""Exercise and music suggestions from the index band and the pre-session state (EVIDENCE §7(iii)-(iv)).
+"""Exercise and music suggestions from the index band and the pre-session state (EVIDENCE
+§7(iii)-(iv)).
 
 Suggestions for staff and participant, never orders. The closed loop on live RR-derived heart rate
 (zone guidance, music tempo, enforced safety stops) is in :mod:`addictidx.prescribe.controller`

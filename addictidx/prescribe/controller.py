@@ -250,7 +250,8 @@ class LoopController:
         return self.events[n0:]
 
     def report_symptom(self, t_s: float, symptom: str) -> list[LoopEvent]:
-        """A symptom is reported (chest pain, dizziness, severe breathlessness, nausea, pallor...): stop now (S6)."""
+        """A symptom is reported (chest pain, dizziness, severe breathlessness, nausea,
+        pallor...): stop now (S6)."""
         n0 = len(self.events)
         self._advance(float(t_s))
         self._stop(self._clock, "S6", f"symptom reported ({symptom}): stop now")
@@ -363,7 +364,8 @@ class LoopController:
             self._stop(
                 t,
                 "S4",
-                f"new irregular-rhythm flag: {n_irr} of the last {len(self._irr_flags)} beats differ "
+                f"new irregular-rhythm flag: {n_irr} of the last {len(self._irr_flags)} beats "
+                "differ "
                 f"> {S.IRREGULAR_REL_DEV:.0%} from the preceding beats: stop and refer "
                 "(a flag for a clinician, not a diagnosis)",
             )

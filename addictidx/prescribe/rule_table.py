@@ -114,7 +114,8 @@ class Modality:
             or weeks_moderate_training < self.min_weeks_moderate_training
         ):
             return False, (
-                f"{self.name}: needs at least {self.min_weeks_moderate_training} weeks of moderate "
+                f"{self.name}: needs at least {self.min_weeks_moderate_training} weeks of "
+                "moderate "
                 f"training (got {weeks_moderate_training})"
             )
         return True, ""

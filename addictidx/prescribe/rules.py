@@ -190,7 +190,8 @@ def prescribe(
         if override_state and state != inferred:
             final = state
             notes.append(
-                f"state set to {state.upper()} by staff (the check alone gives {inferred.upper()}); "
+                f"state set to {state.upper()} by staff (the check alone gives "
+                f"{inferred.upper()}); "
                 f"staff reason: {why}"
             )
         elif SEVERITY[state] >= SEVERITY[inferred]:
@@ -219,7 +220,10 @@ def prescribe(
             activity = table.light_cap_activity
         intensity = table.light_cap_pct_hrr
         rule_id += "+light-cap"
-        cap_text = f" Capped to {intensity[0]}-{intensity[1]}% HRR: {table.light_cap_rationale} Table rule before the cap:"
+        cap_text = (
+            f" Capped to {intensity[0]}-{intensity[1]}% HRR: {table.light_cap_rationale} "
+            "Table rule before the cap:"
+        )
         citations += list(table.light_cap_citations)
 
     week_text = ""
@@ -237,13 +241,16 @@ def prescribe(
             intensity = (min(intensity[0], vig_from - 1), vig_from - 1)
             rule_id += "+weekly-cap"
             week_text = (
-                f" Weekly cap: {wk.vigorous_sessions} vigorous sessions already this week (ACSM FITT: "
-                f"at most {max_vig}), so intensity is capped at {intensity[0]}-{intensity[1]}% HRR."
+                f" Weekly cap: {wk.vigorous_sessions} vigorous sessions already this week (ACSM "
+                "FITT: "
+                f"at most {max_vig}), so intensity is capped at {intensity[0]}-{intensity[1]}% "
+                "HRR."
             )
             citations.append("Garber CE et al. Med Sci Sports Exerc 2011;43:1334 (ACSM FITT)")
         elif wk is None:
             week_text = (
-                f" The upper end reaches vigorous intensity (>= {vig_from}% HRR): at most {max_vig} "
+                f" The upper end reaches vigorous intensity (>= {vig_from}% HRR): at most "
+                f"{max_vig} "
                 "vigorous sessions a week (ACSM FITT); this week's log was not given."
             )
     if week is not None and final != "red" and intensity is not None:

@@ -73,7 +73,8 @@ SAFETY_RULES: Mapping[str, str] = MappingProxyType(
     {
         "S1": "HR > zone ceiling + 10 bpm for > 60 s: prompt to slow down; > 180 s: stop",
         "S2": "HR >= 85% HRR or >= 95% HRmax: stop",
-        "S3": "HR falling >= 10 bpm within 3 min of a workload increase, or HR not above rest + 10% "
+        "S3": "HR falling >= 10 bpm within 3 min of a workload increase, or HR not above rest + "
+        "10% "
         "after 3 min of work: stop and refer (chronotropic proxy, not a diagnosis)",
         "S4": "new irregular-rhythm flag (>= 20% of the last 60 beats irregular): stop and refer "
         "(not a diagnosis)",

@@ -87,7 +87,8 @@ class TempoLoop:
     def start(
         self, t_s: float, hr_bpm: float, preferred_bpm: float | None = None
     ) -> list[tuple[float, str]]:
-        """Set the start tempo from the current HR; the first step is due ``step_interval_s`` later."""
+        """Set the start tempo from the current HR; the first step is due ``step_interval_s``
+        later."""
         self.tempo_bpm = start_tempo_bpm(
             hr_bpm, preferred_bpm, clamp_pct=float(self.spec.start_hr_clamp_pct)
         )
@@ -101,7 +102,8 @@ class TempoLoop:
             (
                 float(t_s),
                 f"music starts at {self.tempo_bpm} bpm (preferred {pref}, clamped to HR "
-                f"{float(hr_bpm):.1f} bpm +/- {float(self.spec.start_hr_clamp_pct):g}%); it will step "
+                f"{float(hr_bpm):.1f} bpm +/- {float(self.spec.start_hr_clamp_pct):g}%); it will "
+                "step "
                 f"down towards {self.spec.target_bpm[0]}-{self.spec.target_bpm[1]} bpm",
             )
         ]
@@ -160,7 +162,8 @@ class TempoLoop:
         out.append(
             (
                 float(t_s),
-                f"tempo {old} -> {self.tempo_bpm} bpm ({100.0 * (self.tempo_bpm - old) / old:+.1f}%; "
+                f"tempo {old} -> {self.tempo_bpm} bpm "
+                f"({100.0 * (self.tempo_bpm - old) / old:+.1f}%; "
                 f"HR mean {prev:.1f} -> {mean:.1f} bpm)",
             )
         )

@@ -183,7 +183,8 @@ def read_muse_csv(
     if (dt < -max_backstep_s).any():
         k = int(np.flatnonzero(dt < -max_backstep_s)[0]) + 1
         raise DataFormatError(
-            f"{name}, line {_line_of_row(raw, path_or_file, k)}, column 'timestamps': time goes back by more than "
+            f"{name}, line {_line_of_row(raw, path_or_file, k)}, column 'timestamps': time goes "
+            "back by more than "
             f"{max_backstep_s} s ({float(stamps[k - 1])!r} -> {float(stamps[k])!r})."
         )
     span = float(stamps[-1] - stamps[0])

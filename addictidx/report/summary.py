@@ -122,7 +122,8 @@ def format_prescription(rx: Prescription) -> str:
 
     lines = [
         f"Suggestion (state {rx.state.upper()}, band {rx.band or 'n/a'}): {rx.activity}",
-        f"  intensity {rng(rx.intensity_pct_hrr, '% HRR')}, target HR {rng(rx.hr_target_bpm, 'bpm')}, "
+        f"  intensity {rng(rx.intensity_pct_hrr, '% HRR')}, target HR "
+        f"{rng(rx.hr_target_bpm, 'bpm')}, "
         f"duration {rng(rx.duration_min, 'min')}, music {rng(rx.music_bpm, 'bpm')}",
         _wrap(f"Why ({rx.rule_id}): {rx.rationale}"),
     ]

@@ -1,4 +1,5 @@
-"""Which devices a session acquires from: simulated ones replaying real recordings, or real BLE ones.
+"""Which devices a session acquires from: simulated ones replaying real recordings, or real BLE
+ones.
 
 Both kinds are described to :class:`~addictidx.sessions.live.LiveAssessment` the same way, by a
 ``name`` (what the transport reports) and a device ``profile``; only the transport differs

@@ -1,4 +1,5 @@
-"""The live side of an assessment: notifications in, buffers, raw files, protocol clock, closed loop.
+"""The live side of an assessment: notifications in, buffers, raw files, protocol clock, closed
+loop.
 
 :class:`LiveAssessment` is transport-agnostic. The simulated devices (replayed through
 :class:`~addictidx.acquire.ReplayTransport` or :func:`~addictidx.acquire.iter_notifications`)
@@ -498,7 +499,8 @@ class LiveAssessment:
         return ok_eeg and ok_strap and self.view.strap_contact is not False
 
     def mark(self, kind: str = "staff_mark", detail: Mapping | None = None) -> None:
-        """Staff mark an event now (``kind`` a machine name such as ``"movement"``; no free text)."""
+        """Staff mark an event now (``kind`` a machine name such as ``"movement"``; no free
+        text)."""
         t = 0.0 if self.clock.last_t is None else self.clock.last_t
         self.emit("mark", t, {"label": str(kind), **dict(detail or {})})
 

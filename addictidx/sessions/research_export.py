@@ -209,7 +209,8 @@ def _write_export(
         "consent_in_force_on": day.isoformat(),
         "n_subjects": len(chosen),
         "n_sessions": n_sessions,
-        "subject_naming": "HMAC-SHA256 keyed hash (20 hex digits) of the site's pseudonymous code; "
+        "subject_naming": "HMAC-SHA256 keyed hash (20 hex digits) of the site's pseudonymous "
+        "code; "
         "not reversible without the site's key",
         "dates": "day offsets from each subject's first session; EDF+ start dates anonymous",
         "intended_use": "research on a physiological deviation index; not a diagnosis",

@@ -101,7 +101,8 @@ class SessionData:
         return cls(e, float(sfreq), tuple(ch_names), r, eeg_thresholds)
 
     def features(self) -> IndexFeatureSet:
-        """The index features of these data (:func:`~addictidx.features.index_features_with_emg`)."""
+        """The index features of these data
+        (:func:`~addictidx.features.index_features_with_emg`)."""
         feats, quality, emg = index_features_with_emg(
             self.eeg,
             self.sfreq,

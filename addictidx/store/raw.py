@@ -78,7 +78,8 @@ def raw_dir_name(session_id: int) -> str:
 
 
 def store_root(directory: str | Path) -> Path:
-    """The store a raw directory belongs to: ``<store>`` for ``<store>/raw/<name>``, else itself."""
+    """The store a raw directory belongs to: ``<store>`` for ``<store>/raw/<name>``, else
+    itself."""
     d = Path(directory)
     return d.parent.parent if d.parent.name == "raw" else d
 

@@ -172,7 +172,8 @@ def split_athena_notification(payload: bytes) -> list[AthenaBlock]:
             raise decode_error(
                 name,
                 payload,
-                f"at byte {p}: packet length {plen} must be >= {_HEADER} and <= {len(payload) - p}",
+                f"at byte {p}: packet length {plen} must be >= {_HEADER} and <= "
+                f"{len(payload) - p}",
             )
         end = p + plen
         seq = payload[p + 1] | (payload[p + 2] << 8)

@@ -110,7 +110,8 @@ def unpack_uint12(b: bytes) -> np.ndarray:
         raise decode_error(
             "unpack_uint12",
             b,
-            f"at byte {n_bytes - n_bytes % 3}: length must be a multiple of 3 (two 12-bit samples)",
+            f"at byte {n_bytes - n_bytes % 3}: length must be a multiple of 3 (two 12-bit "
+            "samples)",
         )
     if n_bytes <= _SMALL_UNPACK_BYTES:
         v = int.from_bytes(b, "big")

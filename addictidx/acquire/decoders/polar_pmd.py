@@ -402,7 +402,8 @@ def decode_pmd_frame(payload: bytes) -> PmdFrame:
         raise decode_error(
             name,
             payload,
-            f"at byte {len(payload)}: needs at least 10 bytes (type, uint64 timestamp, frame type)",
+            f"at byte {len(payload)}: needs at least 10 bytes (type, uint64 timestamp, frame "
+            "type)",
         )
     return PmdFrame(
         measurement_type=payload[0] & 0x3F,
