@@ -48,9 +48,9 @@ def machine_info() -> dict:
         m = sys.modules.get(mod)
         if m is not None:
             info[mod] = getattr(m, "__version__", None)
-    from addictidx import __version__
+    import addictidx
 
-    info["addictidx"] = __version__
+    info["addictidx"] = addictidx.__version__
     return info
 
 

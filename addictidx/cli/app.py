@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from addictidx import __version__
+import addictidx
 
 app = typer.Typer(
     name="addictidx",
@@ -57,7 +57,7 @@ def clean_errors(func):
 
 def _version_callback(value: bool) -> None:
     if value:
-        typer.echo(f"addictidx {__version__}")
+        typer.echo(f"addictidx {addictidx.__version__}")
         raise typer.Exit()
 
 

@@ -84,11 +84,11 @@ def _package_digest(package: str, suffix: str) -> str:
 
 def current_versions(model_raw: bytes) -> Versions:
     """The versions of this installation, with the index model ``model_raw``."""
-    from addictidx import __version__
+    import addictidx
     from addictidx.models import MODEL_ID, MODEL_VERSION
 
     return Versions(
-        code_version=__version__,
+        code_version=addictidx.__version__,
         profiles_sha256=_package_digest("addictidx.firmware_profiles", ".toml"),
         norms_sha256=_package_digest("addictidx.models", "_norms.toml"),
         model_id=MODEL_ID,

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from addictidx import __version__
+import addictidx
 from addictidx._core.errors import StoreError
 from addictidx.interop.fhir import resting_hrv, session_bundle
 
@@ -73,7 +73,7 @@ def export_fhir(store: Any, session_id: int, out_dir: str | Path) -> Path:
         pseudonym=code,
         hrv=hrv,
         device_info=_device_info(dict(detail.get("devices") or {})),
-        software=f"addictidx {__version__}",
+        software=f"addictidx {addictidx.__version__}",
     )
     out = private_dir(out_dir)
     path = write_atomic(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
 from typing import Any
 
-from addictidx import __version__
+import addictidx
 from addictidx._core.errors import StoreError
 from addictidx.acquire import iter_notifications
 from addictidx.acquire.events import LinkEvent
@@ -156,7 +156,7 @@ class SessionRun:
                 subject,
                 devices=self.devices,
                 simulated=simulated,
-                software=f"addictidx {__version__}",
+                software=f"addictidx {addictidx.__version__}",
             )
             raw_rel = raw_dir_name(self.sid)
             eeg = headband.profile.stream("eeg")
