@@ -394,8 +394,8 @@ def test_erase_shreds_the_subject_everywhere_the_tool_wrote(tmp_path):
         read_raw(backup / "raw" / "session-000001", keyring=keyring.load_keyring(store))
     # the other subject is intact
     with SessionStore(store, create=False) as st:
-        assert st.subjects() == [other]
-        read_raw(st.recording(2)["raw_dir"], keyring=st.keyring)
+        assert st.subject_registry.codes() == [other]
+        read_raw(st.queries.recording(2)["raw_dir"], keyring=st.keyring)
     assert _verify(store).returncode == 0
 
 
@@ -433,7 +433,7 @@ def test_erasing_during_a_live_session_stops_it_cleanly(tmp_path):
     assert "FOREIGN KEY" not in str(out.get("exc"))
     assert not raw.exists()
     with SessionStore(store, create=False) as st:
-        assert st.subjects() == [] and st.list_sessions() == []
+        assert st.subject_registry.codes() == [] and st.queries.list_sessions() == []
     assert _verify(store).returncode == 0
 
 
@@ -548,4 +548,4 @@ def test_assess_without_assessment_consent_records_nothing(tmp_path):
     with SessionStore(store, create=False) as st:
         (c,) = st.consent.records("P404")
         assert c["scope"] == "assessment" and c["status"] == "given"
-        assert [s["status"] for s in st.list_sessions("P404")] == ["complete"]
+        assert [s["status"] for s in st.queries.list_sessions("P404")] == ["complete"]

@@ -59,8 +59,8 @@ def test_bids_export_reads_back(tmp_path):
     assert set(raw.get_channel_types()) == {"eeg"}
 
     with SessionStore(store_dir) as store:
-        detail = store.session_detail(res.session_id)
-        rec = read_raw(store.recording(res.session_id)["raw_dir"], keyring=store.keyring)
+        detail = store.queries.session_detail(res.session_id)
+        rec = read_raw(store.queries.recording(res.session_id)["raw_dir"], keyring=store.keyring)
     t_first = float(rec.eeg_times[0])
     ann = {
         d: (o, du)

@@ -251,5 +251,5 @@ def test_dashboard_real_devices_without_adapter_show_an_error_and_record_nothing
     asyncio.run(go())
     assert runner.status == "error"
     assert runner.error.startswith("No usable Bluetooth adapter")
-    assert runner.session_id is None and runner.store.list_sessions() == []
+    assert runner.session_id is None and runner.store.queries.list_sessions() == []
     runner.close()

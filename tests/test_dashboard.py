@@ -203,8 +203,8 @@ def test_page_shows_stored_index_and_channel_quality(browser, tmp_path):
         from addictidx.store.session_store import SessionStore
 
         with SessionStore(srv.store) as store:
-            (row,) = store.list_sessions("P201")
-            detail = store.session_detail(row["id"])
+            (row,) = store.queries.list_sessions("P201")
+            detail = store.queries.session_detail(row["id"])
         ir = detail["index_result"]
         assert ir["index"] is not None
         assert _text(page, "index-value") == f"{ir['index']:.1f}"
@@ -300,8 +300,8 @@ def test_stop_button_stops_the_session_and_frame_rate(browser, tmp_path):
         from addictidx.store.session_store import SessionStore
 
         with SessionStore(srv.store) as store:
-            (row,) = store.list_sessions("P202")
-            detail = store.session_detail(row["id"])
+            (row,) = store.queries.list_sessions("P202")
+            detail = store.queries.session_detail(row["id"])
         assert detail["status"] == "complete"
         (stop,) = detail["safety_events"]
         assert stop["kind"] == "stop" and stop["detail"]["rule"] == "S6"

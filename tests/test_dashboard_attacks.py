@@ -379,8 +379,8 @@ def test_attacks_on_the_real_server(tmp_path):
         from addictidx.store.session_store import SessionStore
 
         with SessionStore(srv.store) as store:
-            assert [r["subject"] for r in store.list_sessions("P401")] == ["P401"]
-            assert store.list_sessions("P402") == []
+            assert [r["subject"] for r in store.queries.list_sessions("P401")] == ["P401"]
+            assert store.queries.list_sessions("P402") == []
     finally:
         srv.close()
 
@@ -463,7 +463,7 @@ def test_a_hostile_page_in_the_staff_browser_cannot_drive_the_dashboard(tmp_path
         from addictidx.store.session_store import SessionStore
 
         with SessionStore(srv.store) as store:
-            assert store.list_sessions("P999") == []
+            assert store.queries.list_sessions("P999") == []
     finally:
         evil.shutdown()
         srv.close()

@@ -183,16 +183,16 @@ def test_emg_session_after_five_clean_gets_no_index(tmp_path):
             sid, (_f, q, res, _rx) = _score(store, "E001", k)
             assert q.usable and res.index is not None
             assert "emg_gate_inactive" in q.flags
-            gates.append(store.session_quality(sid)["emg_gate"])
+            gates.append(store.queries.session_quality(sid)["emg_gate"])
         assert [g["n_prior"] for g in gates] == [0, 1, 2, 3, 4]
         values = [g["indicator"] for g in gates]
-        assert store.prior_emg_indicators("E001") == values
+        assert store.queries.prior_emg_indicators("E001") == values
         # hand percentile of the five stored values
         s = sorted(values)
         p90_hand = s[3] + 0.6 * (s[4] - s[3])
 
         sid, (_f, q, res, _rx) = _score(store, "E001", 5, emg_uv=8.0)
-        gate = store.session_quality(sid)["emg_gate"]
+        gate = store.queries.session_quality(sid)["emg_gate"]
         assert gate["active"] and gate["n_prior"] == 5
         assert gate["p90"] == pytest.approx(p90_hand, abs=1e-12)
         assert gate["indicator"] > gate["p90"] and gate["passed"] is False
@@ -202,14 +202,14 @@ def test_emg_session_after_five_clean_gets_no_index(tmp_path):
         # the AF7/AF8 epochs still pass the amplitude limits: only the EMG gate refuses
         assert not any(f.startswith("epochs<") for f in q.flags)
         # the refused session is stored as not usable: outside baselines and percentiles
-        assert store.session_detail(sid)["features_usable"] is False
-        assert store.prior_emg_indicators("E001") == values
+        assert store.queries.session_detail(sid)["features_usable"] is False
+        assert store.queries.prior_emg_indicators("E001") == values
         assert emg_gate_phrase(gate).endswith(": no index")
 
         # a clean session replaying the stretch of the lowest prior indicator passes
         k_ok = int(np.argmin(values))
         sid, (_f, q, res, _rx) = _score(store, "E001", k_ok)
-        gate = store.session_quality(sid)["emg_gate"]
+        gate = store.queries.session_quality(sid)["emg_gate"]
         assert gate["indicator"] == pytest.approx(values[k_ok], abs=1e-12)
         assert gate["passed"] is True and res.index is not None
         assert gate["n_prior"] == 5  # the refused session is not counted
@@ -220,9 +220,11 @@ def test_fewer_than_five_sessions_not_gated(tmp_path):
         for k in range(3):
             _score(store, "E002", k)
         sid, (_f, q, res, _rx) = _score(store, "E002", 3, emg_uv=8.0)
-        gate = store.session_quality(sid)["emg_gate"]
+        gate = store.queries.session_quality(sid)["emg_gate"]
         assert gate["n_prior"] == 3 and not gate["active"] and gate["passed"] is None
-        assert gate["indicator"] > max(store.prior_emg_indicators("E002", before_session=sid))
+        assert gate["indicator"] > max(
+            store.queries.prior_emg_indicators("E002", before_session=sid)
+        )
         assert q.usable and res.index is not None
         assert "emg_gate_inactive" in q.flags and "emg>p90" not in q.flags
         assert "not yet active (3 of 5" in emg_gate_phrase(gate)
@@ -243,8 +245,8 @@ def test_sessions_without_stored_indicator_are_skipped(tmp_path):
         sid = store.start_session("E003", devices={}, simulated=True, software="t")
         store.set_session_features(sid, {}, usable=False, quality={"emg_gate": {"indicator": 0.9}})
         store.end_session(sid)
-        assert store.prior_emg_indicators("E003") == [0.25]
-        assert store.prior_emg_indicators("E003", before_session=3) == []
+        assert store.queries.prior_emg_indicators("E003") == [0.25]
+        assert store.queries.prior_emg_indicators("E003", before_session=3) == []
 
 
 def test_phrase():

@@ -86,7 +86,7 @@ def test_lsl_streams_drive_a_stored_session_and_gaps_are_recorded(tmp_path):
     # EEG features come from the LSL samples; RR is too short for HRV, and says so
     assert np.isfinite(res.features["eeg_beta_rel_frontal"])
     with SessionStore(tmp_path / "store") as st:
-        events = st.session_detail(res.session_id)["events"]
+        events = st.queries.session_detail(res.session_id)["events"]
     gaps = [e for e in events if e["kind"] == "gap"]
     assert len(gaps) == 1 and gaps[0]["detail"]["n_missing"] == 12
     assert gaps[0]["detail"]["reason"] == "loss" and gaps[0]["detail"]["stream"] == "eeg"

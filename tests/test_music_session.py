@@ -99,7 +99,7 @@ def test_music_follows_every_tempo_event_and_is_stored(guided):
 
     store, res, tracks, music = guided
     with SessionStore(store) as st:
-        events = st.session_detail(res.session_id)["events"]
+        events = st.queries.session_detail(res.session_id)["events"]
     loop_tempo = [e for e in events if e["kind"] == "loop" and e["detail"]["kind"] == "tempo"]
     tempo = [e for e in loop_tempo if e["detail"]["music"] == "play"]
     played = [e for e in events if e["kind"] == "music"]

@@ -48,8 +48,8 @@ def test_research_panel_only_with_flag(browser, tmp_path, research):
         )
         panel = page.locator('[data-testid="research"]')
         with SessionStore(srv.store) as store:
-            (row,) = store.list_sessions("P301")
-            block = store.research_result(row["id"])
+            (row,) = store.queries.list_sessions("P301")
+            block = store.queries.research_result(row["id"])
         if research:
             assert block is not None and st["research"]["probability"] == pytest.approx(
                 block["probability"], abs=1e-3

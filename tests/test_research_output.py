@@ -94,12 +94,12 @@ def test_index_bit_identical_with_and_without_research(pair):
     assert _same(dict(off.features), dict(on.features))
     assert off.prescription == on.prescription
     with SessionStore(d0) as s0, SessionStore(d1) as s1:
-        a, b = s0.session_detail(off.session_id), s1.session_detail(on.session_id)
+        a, b = s0.queries.session_detail(off.session_id), s1.queries.session_detail(on.session_id)
         assert a["index_result"] == b["index_result"]  # the stored JSON too
         assert a["features"] == b["features"]
         assert "research" not in json.dumps(b["index_result"])
-        assert s0.research_result(off.session_id) is None
-        assert s1.research_result(on.session_id) == on.research
+        assert s0.queries.research_result(off.session_id) is None
+        assert s1.queries.research_result(on.session_id) == on.research
 
 
 def test_probability_equals_model_on_independent_features(pair):
@@ -107,8 +107,8 @@ def test_probability_equals_model_on_independent_features(pair):
 
     d, res = pair[True]
     with SessionStore(d) as store:
-        detail = store.session_detail(res.session_id)
-        raw = read_raw(store.recording(res.session_id)["raw_dir"], keyring=store.keyring)
+        detail = store.queries.session_detail(res.session_id)
+        raw = read_raw(store.queries.recording(res.session_id)["raw_dir"], keyring=store.keyring)
     assert not [e for e in detail["events"] if e["kind"] == "signal_lost"]  # no pauses to cut
     (closed,) = [p for p in detail["phases"] if p["name"] == "eyes_closed_rest"]
     m = (raw.eeg_times >= closed["t_start_s"]) & (raw.eeg_times < closed["t_end_s"])
@@ -212,8 +212,8 @@ def test_recover_with_research_stores_block(tmp_path):
         "R002", store_dir=tmp_path, protocol=STANDARD_PROTOCOL, seed=1, research=True
     )
     with SessionStore(tmp_path) as store:
-        d = store.session_detail(res.session_id)
-        raw = read_raw(store.recording(res.session_id)["raw_dir"], keyring=store.keyring)
+        d = store.queries.session_detail(res.session_id)
+        raw = read_raw(store.queries.recording(res.session_id)["raw_dir"], keyring=store.keyring)
         spans = [
             PhaseSpan(p["name"], "rest", p["name"] != "device_check", p["t_start_s"], p["t_end_s"])
             for p in d["phases"]
@@ -228,9 +228,9 @@ def test_recover_with_research_stores_block(tmp_path):
             ch_names=raw.ch_names,
         )
         score_and_store(store, res.session_id, "R002", data, research=True)
-        events = store.session_detail(res.session_id)["events"]
+        events = store.queries.session_detail(res.session_id)["events"]
         assert sum(e["kind"] == RESEARCH_EVENT_KIND for e in events) == 1
-        assert store.research_result(res.session_id)["probability"] == pytest.approx(
+        assert store.queries.research_result(res.session_id)["probability"] == pytest.approx(
             res.research["probability"], abs=1e-12
         )
 

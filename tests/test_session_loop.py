@@ -65,7 +65,7 @@ def _detail(store_path: Path, sid: int) -> dict:
     from addictidx.store.session_store import SessionStore
 
     with SessionStore(store_path.parent) as st:
-        return st.session_detail(sid)
+        return st.queries.session_detail(sid)
 
 
 def _guided(tmp_path, name, rr, on_progress=None):

@@ -33,8 +33,8 @@ def exported(tmp_path_factory):
     out = store / "export"
     with SessionStore(store) as st:
         paths = export_session(st, res.session_id, out)
-        detail = st.session_detail(res.session_id)
-        raw = read_raw(st.recording(res.session_id)["raw_dir"])
+        detail = st.queries.session_detail(res.session_id)
+        raw = read_raw(st.queries.recording(res.session_id)["raw_dir"])
     return res, paths, detail, raw, store
 
 

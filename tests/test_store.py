@@ -84,9 +84,9 @@ def test_roundtrip_session(tmp_path):
         st.set_prescription(sid, rx)
         st.add_event(sid, 42.0, "gap", {"stream": "eeg", "n_missing": 12})
         st.end_session(sid)
-        d = st.session_detail(sid)
-        rows = st.list_sessions("P001")
-        prior = st.prior_session_features("P001")
+        d = st.queries.session_detail(sid)
+        rows = st.queries.list_sessions("P001")
+        prior = st.queries.prior_session_features("P001")
     assert d["status"] == "complete"
     assert d["index_result"]["index"] == pytest.approx(84.13447460685429)
     assert d["prescription"]["hr_target_bpm"] == [111, 135]
@@ -100,7 +100,7 @@ def test_nan_stored_as_null(tmp_path):
     with SessionStore(tmp_path) as st:
         sid = st.start_session("P002", devices={}, simulated=True, software="t")
         st.set_session_features(sid, {"a": float("nan"), "b": 1.5}, usable=False, quality={})
-        d = st.session_detail(sid)
+        d = st.queries.session_detail(sid)
     assert d["features"] == {"a": None, "b": 1.5}
     assert not any(isinstance(v, float) and math.isnan(v) for v in d["features"].values())
 
@@ -116,12 +116,12 @@ def test_aborted_sessions_not_in_baseline(tmp_path):
         c = st.start_session("P003", devices={}, simulated=True, software="t")
         st.set_session_features(c, {"hr_mean_bpm": 80.0}, usable=True, quality={})
         st.end_session(c)
-        assert st.prior_session_features("P003") == [{"hr_mean_bpm": 80.0}]
-        assert st.prior_session_features("P003", before_session=c) == []
+        assert st.queries.prior_session_features("P003") == [{"hr_mean_bpm": 80.0}]
+        assert st.queries.prior_session_features("P003", before_session=c) == []
 
 
 def test_bad_code_never_reaches_db(tmp_path):
     with SessionStore(tmp_path) as st:
         with pytest.raises(ValueError):
             st.start_session("Jane Doe", devices={}, simulated=True, software="t")
-        assert st.list_sessions() == []
+        assert st.queries.list_sessions() == []

@@ -57,7 +57,7 @@ def test_v1_store_migrates_and_keeps_data(tmp_path):
     con.commit()
     con.close()
     with SessionStore(tmp_path) as st:
-        assert st.prior_session_features("P001") == [{"hr_mean_bpm": 61.0}]
+        assert st.queries.prior_session_features("P001") == [{"hr_mean_bpm": 61.0}]
         st.consent.add("P001", scope="assessment")
         sid = st.start_session("P001", devices={}, simulated=True, software="new")
         assert sid == 2
@@ -82,7 +82,7 @@ def test_erase_subject_removes_rows_and_raw_files(tmp_path):
         st.consent.add("P020")
         b = st.start_session("P021", devices={}, simulated=True, software="t")
         assert st.erasure.erase_subject("P020").n_sessions == 1
-        assert [r["id"] for r in st.list_sessions()] == [b]
+        assert [r["id"] for r in st.queries.list_sessions()] == [b]
         assert st.consent.records("P020") == []
     assert not raw.exists()
     con = sqlite3.connect(tmp_path / "addictidx.sqlite")
@@ -227,7 +227,7 @@ def test_postgresql_roundtrip_and_assessment(postgres_url, tmp_path):
     res = run_assessment("P001", store_dir=tmp_path, protocol=short, db_url=postgres_url)
     assert not (tmp_path / "addictidx.sqlite").exists()  # the database is PostgreSQL
     with SessionStore(tmp_path, url=postgres_url) as st:
-        d = st.session_detail(res.session_id)
+        d = st.queries.session_detail(res.session_id)
         st.consent.add("P001")
         assert st.consent.records("P001")[0]["status"] == "given"
     assert d["status"] == "complete"
@@ -241,7 +241,7 @@ def test_postgresql_roundtrip_and_assessment(postgres_url, tmp_path):
     assert n == res.n_feature_windows == 13  # one per 10 s of 130 s
     # Reopening migrates nothing and keeps the data.
     with SessionStore(tmp_path, url=postgres_url) as st:
-        assert [r["id"] for r in st.list_sessions("P001")] == [res.session_id]
+        assert [r["id"] for r in st.queries.list_sessions("P001")] == [res.session_id]
 
 
 def test_postgresql_erase_leaves_the_code_in_no_relation_file_or_wal(postgres_url, tmp_path):

@@ -335,7 +335,7 @@ def test_audit_records_view_export_erase_model_change_safety_stop(tmp_path):
         st.add_safety_event(b, 13.0, "prompt", {"rule": "S5"})
         st.consent.add("P201", scope="research", signed_on="2026-01-02")
         st.erasure.erase_session(a)
-        h = st.subject_hash("P201")
+        h = st.subject_registry.hash("P201")
     entries = [json.loads(x) for x in (store / "audit.jsonl").read_text().splitlines()]
     acts = [e["action"] for e in entries]
     assert acts == ["store_created", "model_change", "safety_stop", "consent", "erase"]
@@ -528,9 +528,9 @@ def test_disk_full_while_recording_stops_cleanly_and_keeps_what_was_written(tmp_
     ):
         run_assessment("P501", store_dir=store, protocol=SHORT, seed=1)
     with SessionStore(store) as st:
-        (s,) = st.list_sessions()
+        (s,) = st.queries.list_sessions()
         assert s["status"] == "aborted"
-        raw = read_raw(st.recording(s["id"])["raw_dir"])
+        raw = read_raw(st.queries.recording(s["id"])["raw_dir"])
     assert raw.n_partial_bytes == 0  # the short write was cut off again
     src = bundled_muse_eeg().data
     n = raw.eeg.shape[1]

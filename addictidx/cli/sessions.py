@@ -392,9 +392,9 @@ def sessions_list(
     from addictidx.store.session_store import SessionStore
 
     with SessionStore(existing_store(store, db_url), url=db_url, create=False) as st:
-        rows = st.list_sessions(subject)
+        rows = st.queries.list_sessions(subject)
         for r in rows:  # "complete" alone hides a STOPped or recovered session (issue 17.9)
-            r["outcome"] = session_outcome(st.session_detail(r["id"]))
+            r["outcome"] = session_outcome(st.queries.session_detail(r["id"]))
         st.audit_event("view", subject=subject, detail={"what": "list", "n_sessions": len(rows)})
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
@@ -420,7 +420,7 @@ def sessions_show(
     from addictidx.store.session_store import SessionStore
 
     with SessionStore(existing_store(store, db_url), url=db_url, create=False) as st:
-        detail = st.session_detail(session_id)
+        detail = st.queries.session_detail(session_id)
         from addictidx.report.explain import session_outcome
 
         detail["outcome"] = session_outcome(detail)
@@ -460,7 +460,9 @@ def sessions_export(
     check_subject_code(subject)
     with SessionStore(existing_store(store, db_url), url=db_url, create=False) as st:
         rows = [
-            r for r in st.list_sessions(subject) if session_id is None or r["id"] == session_id
+            r
+            for r in st.queries.list_sessions(subject)
+            if session_id is None or r["id"] == session_id
         ]
         if not rows:
             raise ValueError(f"No sessions of subject {subject} in this store.")
@@ -470,13 +472,13 @@ def sessions_export(
                 "`addictidx consent record --scope sharing`."
             )
         for r in rows:
-            if st.recording(r["id"]) is None:
+            if st.queries.recording(r["id"]) is None:
                 typer.echo(f"#{r['id']}: no raw recording (skipped)")
                 continue
             paths = export_session(st, r["id"], out)
             track_files(st, subject, paths, "export")
             if bids and paths["eeg_bdf"] is not None:
-                vendor, model = _headband_vendor(st.session_detail(r["id"]))
+                vendor, model = _headband_vendor(st.queries.session_detail(r["id"]))
                 paths["bids"] = write_bids(
                     paths["eeg_bdf"],
                     Path(out) / "bids",
@@ -486,7 +488,7 @@ def sessions_export(
                     model_name=model,
                 )
                 if paths.get("rr_tsv") is not None:
-                    paths["bids_physio"] = _bids_physio(paths, st.session_detail(r["id"]))
+                    paths["bids_physio"] = _bids_physio(paths, st.queries.session_detail(r["id"]))
                 track_files(st, subject, {"bids": paths["bids"]}, "export")
             if fhir:
                 from addictidx.interop.fhir_export import export_fhir
@@ -556,7 +558,7 @@ def sessions_recover(
     if age is not None:
         age = require_age(age)
     with SessionStore(existing_store(store, db_url), url=db_url, create=False) as st:
-        ids = st.running_sessions()
+        ids = st.queries.running_sessions()
         if not ids:
             typer.echo("No interrupted sessions.")
             return

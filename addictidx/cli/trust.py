@@ -167,7 +167,7 @@ def keys_rotate(
 
     d = store or default_store()
     with SessionStore(d, url=db_url, create=False) as st:
-        running = st.running_sessions()
+        running = st.queries.running_sessions()
         if running and not force and not open_recordings(d, running):
             raise ValueError(
                 f"Session(s) {running} were interrupted: run 'addictidx sessions recover' "
@@ -273,7 +273,7 @@ def sessions_erase(
                 raise ValueError(f"No session with id {session_id} in this store.")
             typer.echo(f"Erased session #{session_id}.")
             return
-        if subject not in st.subjects():
+        if subject not in st.subject_registry.codes():
             raise ValueError(f"No subject {subject} in this store.")
         rep = st.erasure.erase_subject(subject)
         left = st.erasure.files_containing(subject)

@@ -269,7 +269,7 @@ class DashboardRunner:
         scored = self.live is not None and self.live.scored is not None
         if not scored and self.status == "running":
             return None
-        d = self.store.session_detail(sid)
+        d = self.store.queries.session_detail(sid)
         view = index_view(d.get("index_result"), d.get("prescription"))
         self._index = (sid, view)
         return view
@@ -286,7 +286,7 @@ class DashboardRunner:
             return self._research[1]
         if self.stored_index() is None:
             return None
-        view = research_view(self.store.research_result(sid))
+        view = research_view(self.store.queries.research_result(sid))
         if view is not None or self.status != "running":
             self._research = (sid, view)
         return view
@@ -296,9 +296,9 @@ class DashboardRunner:
         from addictidx.report.explain import session_outcome
 
         check_subject_code(subject)
-        rows = self.store.list_sessions(subject)
+        rows = self.store.queries.list_sessions(subject)
         for r in rows:
-            r["outcome"] = session_outcome(self.store.session_detail(r["id"]))
+            r["outcome"] = session_outcome(self.store.queries.session_detail(r["id"]))
             r["report_html"] = f"/report/{r['id']}.html"
             r["report_pdf"] = f"/report/{r['id']}.pdf"
         return rows

@@ -56,7 +56,7 @@ def export_fhir(store: Any, session_id: int, out_dir: str | Path) -> Path:
     from addictidx.store.files import private_dir, safe_name, write_atomic
     from addictidx.store.raw import read_raw
 
-    detail = store.session_detail(session_id)
+    detail = store.queries.session_detail(session_id)
     code = detail["subject"]
     if not store.consent.in_force(code, "sharing"):
         raise StoreError(
@@ -64,7 +64,7 @@ def export_fhir(store: Any, session_id: int, out_dir: str | Path) -> Path:
             "with `addictidx consent record --scope sharing` before a FHIR export."
         )
     hrv = None
-    rec = store.recording(session_id)
+    rec = store.queries.recording(session_id)
     if rec is not None and Path(rec["raw_dir"]).is_dir():
         raw = read_raw(rec["raw_dir"], keyring=store.keyring)
         hrv = resting_hrv(raw.rr_times, raw.rr_s, detail.get("phases", []))

@@ -199,7 +199,7 @@ def report_content(store: Any, session_id: int) -> ReportContent:
     from addictidx.sessions.protocol import PhaseSpan
     from addictidx.sessions.scoring import select_scored
 
-    d = store.session_detail(session_id)
+    d = store.queries.session_detail(session_id)
     if hasattr(store, "audit_event"):  # a report shows the whole session: logged as a view
         store.audit_event(
             "view", subject=d["subject"], session=session_id, detail={"what": "report"}
@@ -219,7 +219,7 @@ def report_content(store: Any, session_id: int) -> ReportContent:
         prescription=d["prescription"],
         events=[e for e in d["events"] if e["kind"] not in ("phase", RESEARCH_EVENT_KIND)],
         safety_events=d.get("safety_events", []),
-        trend=store.subject_trend(d["subject"]),
+        trend=store.queries.subject_trend(d["subject"]),
         research=next(
             (e["detail"] for e in reversed(d["events"]) if e["kind"] == RESEARCH_EVENT_KIND), None
         ),
@@ -228,7 +228,7 @@ def report_content(store: Any, session_id: int) -> ReportContent:
     emg = emg_gate_phrase((d["quality"] or {}).get("emg_gate"))
     if emg:  # this session's EMG gate, beside the rule in the settings footer
         rc.settings = rc.settings + (("EMG gate, this session", emg),)
-    rec = store.recording(session_id)
+    rec = store.queries.recording(session_id)
     if rec is None or not rec["raw_dir"].is_dir():
         return rc
     from addictidx.store.raw import read_raw
@@ -300,7 +300,7 @@ def _reference(store, d: dict) -> dict:
 
     if idx.get("baseline") == "personal" and hasattr(store, "prior_session_features"):
         b = baseline_from_sessions(
-            store.prior_session_features(d["subject"], before_session=d["id"])
+            store.queries.prior_session_features(d["subject"], before_session=d["id"])
         )
     else:
         b = population_baseline()

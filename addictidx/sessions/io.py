@@ -167,8 +167,8 @@ def export_session(
     from addictidx._core.errors import StoreError
     from addictidx.store.raw import read_raw
 
-    detail = store.session_detail(session_id)
-    rec = store.recording(session_id)
+    detail = store.queries.session_detail(session_id)
+    rec = store.queries.recording(session_id)
     if rec is None or not Path(rec["raw_dir"]).is_dir():
         raise StoreError(f"Session {session_id} has no raw recording to export.")
     raw = read_raw(rec["raw_dir"], keyring=store.keyring)

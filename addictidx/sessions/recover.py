@@ -77,10 +77,10 @@ def recover_session(
     """
     from addictidx.features import compute_index_features
 
-    detail = store.session_detail(session_id)
+    detail = store.queries.session_detail(session_id)
     if detail["status"] != "running":
         raise StoreError(f"Session {session_id} is {detail['status']}, not interrupted.")
-    rec = store.recording(session_id)
+    rec = store.queries.recording(session_id)
     if rec is None:
         raise StoreError(f"Session {session_id} has no raw recording to recover from.")
     raw = read_raw(rec["raw_dir"])
@@ -103,7 +103,7 @@ def recover_session(
             store.add_phase(session_id, s.name, s.t_start_s, s.t_end_s)
 
     # Trend windows the crash did not let the live session write.
-    last = max((w["t_end_s"] for w in store.feature_windows(session_id)), default=0.0)
+    last = max((w["t_end_s"] for w in store.queries.feature_windows(session_id)), default=0.0)
     thresholds = rec["meta"].get("eeg_thresholds")
     t = last + TREND_HOP_S
     rows: dict[str, list] = {}

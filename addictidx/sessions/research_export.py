@@ -89,7 +89,7 @@ def export_research(
             "(files in the store are encrypted; exports are plaintext)."
         )
     day = parse_date(on, "on") or _dt.datetime.now(_dt.timezone.utc).date()
-    codes = store.subjects()
+    codes = store.subject_registry.codes()
     chosen = [c for c in codes if store.consent.in_force(c, "research", day)]
     # Written into a hidden folder beside ``out`` and moved in only when complete: a failure
     # half-way leaves no partial export behind (issue 17.1).
@@ -97,7 +97,7 @@ def export_research(
         staged, n_sessions = _write_export(store, stage, chosen, day, recordings)
     files = [out / p.relative_to(stage) for p in staged]
     for code in chosen:  # per-subject recordings are removed by 'sessions erase' (issue 14)
-        h = store.subject_hash(code, purpose="research")
+        h = store.subject_registry.hash(code, purpose="research")
         for f in files:
             if f.name.startswith(h):
                 store.erasure.track(code, f, "research")
@@ -140,11 +140,11 @@ def _write_export(
     feats: list[str] = []
     n_sessions = 0
     for code in chosen:
-        h = store.subject_hash(code, purpose="research")
-        sessions = [s for s in store.list_sessions(code) if s["status"] == "complete"]
+        h = store.subject_registry.hash(code, purpose="research")
+        sessions = [s for s in store.queries.list_sessions(code) if s["status"] == "complete"]
         first = min((d for d in (_day(s["started_utc"]) for s in sessions) if d), default=None)
         for k, s in enumerate(sessions, start=1):
-            d = store.session_detail(s["id"])
+            d = store.queries.session_detail(s["id"])
             ir = d.get("index_result") or {}
             d0 = _day(s["started_utc"])
             offset = "" if first is None or d0 is None else str((d0 - first).days)

@@ -358,8 +358,8 @@ class SessionRun:
                 (t, d["kind"], d["reason"]) for k, t, d in live.events if k == "safety"
             ),
             "stopped": live.stopped,
-            "research": store.research_result(sid) if self.options.research else None,
-            "emg_gate": (store.session_quality(sid) or {}).get("emg_gate"),
+            "research": store.queries.research_result(sid) if self.options.research else None,
+            "emg_gate": (store.queries.session_quality(sid) or {}).get("emg_gate"),
         }
 
     def close(self) -> None:

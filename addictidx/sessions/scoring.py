@@ -136,8 +136,8 @@ class SubjectHistory:
     def from_store(cls, store: Any, subject: str, *, before_session: int) -> SubjectHistory:
         """The history of ``subject`` before session ``before_session`` in a session store."""
         return cls(
-            tuple(store.prior_session_features(subject, before_session=before_session)),
-            tuple(store.prior_emg_indicators(subject, before_session=before_session)),
+            tuple(store.queries.prior_session_features(subject, before_session=before_session)),
+            tuple(store.queries.prior_emg_indicators(subject, before_session=before_session)),
             True,
         )
 

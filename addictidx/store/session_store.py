@@ -20,9 +20,10 @@ part                  what it holds                                   module
 ``audit``             the tamper-evident audit log                    :mod:`~.audit`
 ====================  ==============================================  =========================
 
-The session methods most callers use (``start_session``, ``session_detail`` ...) are forwarded
-here so a session can be run against one object; consent and erasure are reached through their
-parts (``store.consent.add(...)``, ``store.erasure.erase_subject(...)``).
+What a running session writes (``start_session``, ``add_phase`` ...) is forwarded here so a session
+runs against one object (19 public methods); reads go through ``store.queries`` (``list_sessions``,
+``session_detail`` ...), consent, erasure and subjects through their parts (``store.consent.add``,
+``store.erasure.erase_subject``, ``store.subject_registry.codes``).
 """
 
 from __future__ import annotations
@@ -253,7 +254,7 @@ class SessionStore:
         the new key id and log it; returns the :class:`RotationResult`."""
         from addictidx.store.rotation import rotate_site_key
 
-        res = rotate_site_key(self.directory, self.keyring, self.running_sessions())
+        res = rotate_site_key(self.directory, self.keyring, self.queries.running_sessions())
         self._set_key_ids({"data": res.new_key_id})
         self.reload_keys()
         self.audit_event(
@@ -266,10 +267,6 @@ class SessionStore:
             },
         )
         return res
-
-    def subject_hash(self, code: str, *, purpose: str = "audit") -> str:
-        """Keyed hash of a subject code (see :meth:`Subjects.hash`)."""
-        return self.subject_registry.hash(code, purpose=purpose)
 
     def audit_event(
         self,
@@ -296,10 +293,6 @@ class SessionStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def subjects(self) -> list[str]:
-        """Every subject code in the store, sorted."""
-        return self.subject_registry.codes()
 
     # -- a session's records (forwarded to ``records``) ------------------------------------
     def start_session(
@@ -363,46 +356,3 @@ class SessionStore:
         self.records.add_safety_event(session_id, t_s, kind, detail)
 
     # -- reading sessions back (forwarded to ``queries``) -------------------------------------
-    def recording(self, session_id: int) -> dict[str, Any] | None:
-        """``{"raw_dir": absolute Path, "protocol", "meta"}`` of a session, or None."""
-        return self.queries.recording(session_id)
-
-    def research_result(self, session_id: int) -> dict[str, Any] | None:
-        """The session's research-classifier output, or None when it was not enabled."""
-        return self.queries.research_result(session_id)
-
-    def prior_session_features(
-        self, subject_code: str, *, before_session: int | None = None
-    ) -> list[dict[str, float | None]]:
-        """Usable session-level features of a subject's complete sessions, oldest first."""
-        return self.queries.prior_session_features(subject_code, before_session=before_session)
-
-    def prior_emg_indicators(
-        self, subject_code: str, *, before_session: int | None = None
-    ) -> list[float]:
-        """Stored session EMG indicators of a subject's complete, usable sessions."""
-        return self.queries.prior_emg_indicators(subject_code, before_session=before_session)
-
-    def session_quality(self, session_id: int) -> dict[str, Any] | None:
-        """The stored quality JSON of a session's scored features (None before scoring)."""
-        return self.queries.session_quality(session_id)
-
-    def list_sessions(self, subject_code: str | None = None) -> list[dict[str, Any]]:
-        """Sessions with their index and band, newest last."""
-        return self.queries.list_sessions(subject_code)
-
-    def running_sessions(self) -> list[int]:
-        """Ids of sessions still marked running (live, or interrupted by a crash)."""
-        return self.queries.running_sessions()
-
-    def subject_trend(self, subject_code: str) -> list[dict[str, Any]]:
-        """Complete sessions of a subject with index, Z, band and core features, oldest first."""
-        return self.queries.subject_trend(subject_code)
-
-    def feature_windows(self, session_id: int) -> list[dict[str, Any]]:
-        """The trend windows of a session, in time order."""
-        return self.queries.feature_windows(session_id)
-
-    def session_detail(self, session_id: int) -> dict[str, Any]:
-        """Everything stored about one session, as plain JSON-ready data."""
-        return self.queries.session_detail(session_id)
