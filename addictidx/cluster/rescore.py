@@ -74,8 +74,13 @@ class Versions:
 def _package_digest(package: str, suffix: str) -> str:
     from importlib import resources
 
+    if package == "addictidx.firmware_profiles":
+        from addictidx.devices import profiles_root
+
+        root = profiles_root()  # also from a source checkout, where that package is not mapped
+    else:
+        root = resources.files(package)
     h = hashlib.sha256()
-    root = resources.files(package)
     for entry in sorted(root.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(suffix):
             h.update(entry.name.encode() + b"\0" + entry.read_bytes() + b"\0")

@@ -8,7 +8,7 @@ it as well as the acquisition layer (:mod:`addictidx.acquire.profiles` re-export
 """
 
 from addictidx.devices.framing import encode_hex_command, encode_muse_command
-from addictidx.devices.loader import list_profiles, load_profile, stream_profile
+from addictidx.devices.loader import list_profiles, load_profile, profiles_root, stream_profile
 from addictidx.devices.model import (
     CLOCKS,
     DECODER_KEYS,
@@ -39,6 +39,7 @@ __all__ = [
     "encode_muse_command",
     "list_profiles",
     "load_profile",
+    "profiles_root",
     "parse_profile",
     "scaler",
     "stream_profile",

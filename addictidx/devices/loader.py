@@ -66,7 +66,7 @@ def _load_text(text: str, label: str, stem: str) -> DeviceProfile:
     return parse_profile(data, label=label, expected_name=stem)
 
 
-def _profiles_root():
+def profiles_root():
     """Directory of the shipped profiles.
 
     Installed, they are the package data ``addictidx.firmware_profiles`` (mapped from the
@@ -94,7 +94,7 @@ def list_profiles(*, include_simulated: bool = True) -> list[str]:
     include_simulated : bool
         Include the simulated devices (``sim-*``).
     """
-    root = _profiles_root()
+    root = profiles_root()
     names = sorted(e.name[:-5] for e in root.iterdir() if e.name.endswith(".toml"))
     if not include_simulated:
         names = [n for n in names if not load_profile(n).simulated]
@@ -103,7 +103,7 @@ def list_profiles(*, include_simulated: bool = True) -> list[str]:
 
 @lru_cache(maxsize=64)
 def _load_builtin(name: str) -> DeviceProfile:
-    res = _profiles_root() / f"{name}.toml"
+    res = profiles_root() / f"{name}.toml"
     if not res.is_file():
         raise ProfileError(
             f"No built-in firmware profile named {name!r}; available: "
