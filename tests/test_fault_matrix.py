@@ -117,14 +117,17 @@ def test_fault_scenario_keeps_every_delivered_sample_and_records_every_gap(name,
 
 
 _SOAK_CHILD = """
-import importlib.util, json, sys spec = importlib.util.spec_from_file_location("soak", sys.argv[1])
-soak = importlib.util.module_from_spec(spec); sys.modules["soak"] = soak;
-spec.loader.exec_module(soak) dur = 7200.0 faults = dict(drop=0.02, duplicate=0.02, reorder=0.02,
-reorder_max_s=0.1, corrupt=0.01,
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("soak", sys.argv[1])
+soak = importlib.util.module_from_spec(spec)
+sys.modules["soak"] = soak
+spec.loader.exec_module(soak)
+dur = 7200.0
+faults = dict(drop=0.02, duplicate=0.02, reorder=0.02, reorder_max_s=0.1, corrupt=0.01,
               disconnects=soak.disconnect_schedule(dur, 100, 1))
-out = soak.run_pipeline(dur, sys.argv[2], seed=3, eeg_faults=faults,
-                        strap_faults={**faults, "disconnects": soak.disconnect_schedule(dur, 100,
-                        2)}, rss_every_s=300.0)
+strap = {**faults, "disconnects": soak.disconnect_schedule(dur, 100, 2)}
+out = soak.run_pipeline(dur, sys.argv[2], seed=3, eeg_faults=faults, strap_faults=strap,
+                        rss_every_s=300.0)
 print(json.dumps({
     "n_eeg_rows": out.n_eeg_rows,
     "eeg_disconnect_gaps": sum(g.reason == "disconnect" for g in out.gaps if g.stream == "eeg"),

@@ -18,10 +18,10 @@ from addictidx.report.content import FEATURE_LABELS, ReportContent, fmt_value
 __all__ = ["render_html", "write_html"]
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:60rem;margin:1.5rem
-auto; padding:0 1rem;color:#222;line-height:1.4}
-h1{color:#1f4e79;font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.1rem;border-bottom:1px solid
-#ccc; padding-bottom:.2rem;margin-top:1.6rem}.meta{color:#444;font-size:.9rem}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:60rem;margin:1.5rem auto;
+padding:0 1rem;color:#222;line-height:1.4}
+h1{color:#1f4e79;font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.1rem;border-bottom:1px solid #ccc;
+padding-bottom:.2rem;margin-top:1.6rem}.meta{color:#444;font-size:.9rem}
 .sim{background:#fff4d6;padding:.1rem .4rem;border-radius:.2rem}
 .index{display:flex;gap:1.5rem;align-items:center}.big{font-size:3rem;font-weight:700}
 .band-low{color:#4c9a5b}.band-elevated{color:#e0a030}.band-high{color:#c8453c}
@@ -29,9 +29,9 @@ table{border-collapse:collapse;font-size:.85rem}td,th{padding:.15rem .6rem;text-
 border-bottom:1px solid #eee}td.num{text-align:right;font-family:ui-monospace,monospace}
 img{max-width:100%}.two{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
 .use{font-size:.8rem;color:#333;border-top:1px solid #ccc;margin-top:2rem;padding-top:.5rem}
-.never{color:#8a1c1c}.settings{font-size:.8rem;color:#444} .research{border:2px dashed
-#8a6d3b;background:#fbf7ee;padding:.3rem .8rem;margin-top:1.2rem} .research
-.tag{background:#8a6d3b;color:#fff;padding:.05rem .4rem;border-radius:.2rem;font-size:.8rem}
+.never{color:#8a1c1c}.settings{font-size:.8rem;color:#444}
+.research{border:2px dashed #8a6d3b;background:#fbf7ee;padding:.3rem .8rem;margin-top:1.2rem}
+.research .tag{background:#8a6d3b;color:#fff;padding:.05rem .4rem;border-radius:.2rem;font-size:.8rem}
 """
 
 
