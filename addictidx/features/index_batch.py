@@ -19,7 +19,7 @@ from .._core.types import QualityReport
 from .eeg_quality import quality_report_from_summary
 from .heart_rate import RR_MAX_S, RR_MIN_S
 from .index_features import INDEX_EEG_CHANNELS, EMGIndicator
-from .rr_quality import RR_ARTIFACT_MAX_FRACTION
+from .rr_quality import RR_ARTIFACT_MAX_FRACTION, rr_gate_report
 
 __all__ = ["rr_index_features_batch", "eeg_window_features_batch"]
 
@@ -97,28 +97,14 @@ def rr_index_features_batch(
         hr = 60.0 / (ok_time / n_ok)
     for j, (d, _a) in enumerate(rows):
         frac_bad = 1.0 - float(n_ok[j]) / float(lens[j])
-        okt = float(ok_time[j])
-        flags: list[str] = []
-        reasons: list[str] = []
-        if not frac_bad < max_artifact_fraction:
-            flags.append(f"rr_artifacts>{max_artifact_fraction:.0%}")
-            reasons.append(
-                f"{frac_bad:.1%} of RR intervals are artefacts or ectopic beats "
-                f"(the limit is below {max_artifact_fraction:.0%})."
-            )
-        if okt < min_duration_s:
-            flags.append("rr_too_short")
-            reasons.append(
-                f"Only {okt:.0f} s of clean RR intervals (at least {min_duration_s:.0f} s needed)."
-            )
-        report = QualityReport(
-            per_channel={"rr": 1.0 - frac_bad},
-            flags=tuple(flags),
-            usable=not reasons,
-            reasons=tuple(reasons),
+        report = rr_gate_report(
+            frac_bad,
+            float(ok_time[j]),
+            max_artifact_fraction=max_artifact_fraction,
+            min_duration_s=min_duration_s,
         )
         feats = {"hrv_ln_rmssd": math.nan, "hr_mean_bpm": math.nan}
-        if not reasons:
+        if report.usable:
             if n_pair[j]:
                 rmssd = math.sqrt(float(msd[j]))
                 feats["hrv_ln_rmssd"] = math.log(rmssd) if rmssd > 0 else math.nan

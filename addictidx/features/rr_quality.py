@@ -22,7 +22,7 @@ import numpy as np
 from .._core.types import QualityReport
 from .heart_rate import RR_MAX_S, RR_MIN_S
 
-__all__ = ["rr_quality", "RR_ARTIFACT_MAX_FRACTION"]
+__all__ = ["rr_quality", "rr_gate_report", "RR_ARTIFACT_MAX_FRACTION"]
 
 #: EVIDENCE §7(i): no index when 5 % or more of the intervals are artefacts.
 RR_ARTIFACT_MAX_FRACTION = 0.05
@@ -122,6 +122,38 @@ def rr_quality(
 
     frac_bad = 1.0 - float(mask_ok.mean())
     ok_time = float(np.sum(rr[mask_ok]))
+    report = rr_gate_report(
+        frac_bad,
+        ok_time,
+        max_artifact_fraction=max_artifact_fraction,
+        min_duration_s=min_duration_s,
+    )
+    return mask_ok, report
+
+
+def rr_gate_report(
+    frac_bad: float,
+    ok_time_s: float,
+    *,
+    max_artifact_fraction: float = RR_ARTIFACT_MAX_FRACTION,
+    min_duration_s: float = 120.0,
+) -> QualityReport:
+    """The RR gate's verdict from the artefact share and the accepted RR time.
+
+    Parameters
+    ----------
+    frac_bad : float
+        Share of intervals rejected (0-1).
+    ok_time_s : float
+        Sum of the accepted intervals in seconds.
+    max_artifact_fraction, min_duration_s : float
+        The two gates of :func:`rr_quality`.
+
+    Returns
+    -------
+    QualityReport
+        ``per_channel={"rr": 1 - frac_bad}``, flags ``"rr_artifacts>5%"`` / ``"rr_too_short"``.
+    """
     flags: list[str] = []
     reasons: list[str] = []
     if not frac_bad < max_artifact_fraction:
@@ -130,15 +162,15 @@ def rr_quality(
             f"{frac_bad:.1%} of RR intervals are artefacts or ectopic beats "
             f"(the limit is below {max_artifact_fraction:.0%})."
         )
-    if ok_time < min_duration_s:
+    if ok_time_s < min_duration_s:
         flags.append("rr_too_short")
         reasons.append(
-            f"Only {ok_time:.0f} s of clean RR intervals (at least {min_duration_s:.0f} s needed)."
+            f"Only {ok_time_s:.0f} s of clean RR intervals "
+            f"(at least {min_duration_s:.0f} s needed)."
         )
-    report = QualityReport(
+    return QualityReport(
         per_channel={"rr": 1.0 - frac_bad},
         flags=tuple(flags),
         usable=not reasons,
         reasons=tuple(reasons),
     )
-    return mask_ok, report
