@@ -5,6 +5,15 @@ one area (``decode``, ``train``, ...) to it. Modules must import heavy libraries
 commands only, so ``addictidx --help`` stays fast.
 """
 
+import os
+import sys
+
+if sys.argv[1:2] == ["rescore"]:
+    # rescore is single-threaded numpy work (FFT, element-wise): an OpenBLAS thread pool only
+    # costs its start (~0.04 CPU-s) and idle spinning. Dask does the same for its workers
+    # (distributed.nanny.pre-spawn-environ), which inherit this when --workers starts them.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 # Command modules register themselves on ``app`` when imported (keep this list light).
 from addictidx.cli import commands  # noqa: F401,E402
 from addictidx.cli.app import app, main

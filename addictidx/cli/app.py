@@ -16,6 +16,9 @@ from pathlib import Path
 import typer
 
 import addictidx
+from addictidx.cli import fast_params
+
+fast_params.install()  # plain option values converted without pydantic (see fast_params)
 
 app = typer.Typer(
     name="addictidx",
