@@ -130,6 +130,35 @@ def test_cli_bench_json(monkeypatch, sources):
     assert out["p99_ms_at_3"] > 0 and out["cpu_ratio_vs_lean_reference"] is None
 
 
+def test_cpu_ratios_are_taken_at_the_serving_load():
+    """Issue 16.3: the headline ratios are at the p99_at run, with that run's ingest on both
+    sides; the single-session (conservative) and capacity ratios sit beside them."""
+    from addictidx.bench.report import cpu_ratios
+
+    cfg = B.BenchConfig()  # one update per second
+    runs = {
+        "single_session": (2.0e-3, 0.7e-3),
+        "p99_at": (0.5e-3, 0.1e-3),
+        "capacity": (0.4e-3, 0.08e-3),
+    }
+    ref, lean = {"cpu_s_per_update": 0.17}, {"cpu_s_per_update": 6.6e-3}
+    out = cpu_ratios(runs, ref, lean, cfg, 500)
+    # hand calculation: (ingest + reference work per second) / ours
+    assert out["cpu_ratio_vs_lean_reference"] == pytest.approx((0.1e-3 + 6.6e-3) / 0.5e-3)
+    assert out["cpu_ratio_vs_lean_reference_single_session"] == pytest.approx(
+        (0.7e-3 + 6.6e-3) / 2.0e-3
+    )
+    assert out["cpu_ratio_vs_lean_reference_at_capacity"] == pytest.approx(6.68e-3 / 0.4e-3)
+    assert out["cpu_ratio_vs_reference"] == pytest.approx((0.1e-3 + 0.17) / 0.5e-3)
+    assert out["cpu_ratio_vs_reference_single_session"] == pytest.approx(0.1707 / 2.0e-3)
+    assert out["reference_lean"]["cpu_s_per_session_s"] == pytest.approx(6.7e-3)
+    assert out["ratio_at_sessions"] == 500 and "p99_at run" in out["reference_note"]
+    # without a p99_at run the headline is the single-session ratio
+    one = cpu_ratios({"single_session": runs["single_session"]}, dict(ref), dict(lean), cfg, 0)
+    assert one["cpu_ratio_vs_lean_reference"] == one["cpu_ratio_vs_lean_reference_single_session"]
+    assert one["ratio_at_sessions"] is None
+
+
 def test_capacity_is_a_count_a_full_run_held(monkeypatch, sources):
     """Issue 17.10: the reported capacity is one a full-length run held, never a guess."""
     import addictidx.bench.capacity as C

@@ -23,6 +23,7 @@ _CURVE_KEYS = (
     "overrun_rate_cpu",
     "cpu_load",
     "cpu_s_per_session_s",
+    "ingest_s_per_session_s",
     "held_wall",
     "held_cpu",
     "held",

@@ -111,6 +111,9 @@ class RunResult:
         d["latency_cpu"] = latency_summary(self.latency_cpu_ms)
         d["cpu_s_per_session_s"] = self.cpu_s_per_session_s
         d["cpu_load"] = self.cpu_s / self.duration_s
+        d["ingest_s_per_session_s"] = self.stage_cpu_s.get("ingest", 0.0) / (
+            self.n_sessions * self.duration_s
+        )
         return d
 
 

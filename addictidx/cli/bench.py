@@ -93,12 +93,17 @@ def _print_table(res: dict) -> None:
             _fmt(res.get(f"p99_ms_at_{p99_n}")) if p99_n else "n/a",
         ),
         ("max real-time sessions (a full-length run held)", str(res.get("max_realtime_sessions"))),
-        ("CPU ratio vs reference (nk.hrv)", _fmt(res.get("cpu_ratio_vs_reference"), ".1f")),
-        (
-            "CPU ratio vs lean reference (nk.hrv_time)",
-            _fmt(res.get("cpu_ratio_vs_lean_reference"), ".1f"),
-        ),
     ]
+    at = res.get("ratio_at_sessions")
+    where = f"at {at} sessions" if at else "1 session"
+    for label, key in (("reference (nk.hrv)", "reference"), ("lean reference", "lean_reference")):
+        one = res.get(f"cpu_ratio_vs_{key}_single_session")
+        rows.append(
+            (
+                f"CPU ratio vs {label}, {where} (single session)",
+                f"{_fmt(res.get(f'cpu_ratio_vs_{key}'), '.1f')} ({_fmt(one, '.1f')})",
+            )
+        )
     for k, v in rows:
         t.add_row(k, v)
     Console().print(t)
