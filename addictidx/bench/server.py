@@ -42,6 +42,7 @@ import gc
 import math
 import os
 import time
+from operator import attrgetter
 
 import numpy as np
 
@@ -54,6 +55,8 @@ from addictidx.features import RollingEpochs
 from addictidx.sessions.scoring import SubjectHistory, score_sessions, with_prescription
 
 __all__ = ["BenchSession", "SessionServer", "run_sessions", "schedule"]
+
+_TOTAL = attrgetter("total_written")
 
 #: Screening of the benchmark's simulated people (the demo's).
 SCREENING = {"medically_screened": True}
@@ -84,12 +87,17 @@ class BenchSession:
 
     def complete_epochs(self, n_per_epoch: int) -> list[tuple[int, np.ndarray]]:
         """The epochs completed since the last call: ``[(epoch number, (n_ch, n) samples)]``."""
-        out = []
         buf = self.eeg_buf
-        while buf.total_written >= n_per_epoch * (self.next_epoch + 1):
-            back = buf.total_written - n_per_epoch * self.next_epoch
-            out.append((self.next_epoch, buf.latest(back / buf.sfreq).data[:, :n_per_epoch]))
-            self.next_epoch += 1
+        n_new = buf.total_written // n_per_epoch - self.next_epoch
+        if n_new <= 0:
+            return []
+        back = buf.total_written - n_per_epoch * self.next_epoch
+        x = buf.latest(back / buf.sfreq).data
+        out = [
+            (self.next_epoch + j, x[:, j * n_per_epoch : (j + 1) * n_per_epoch])
+            for j in range(n_new)
+        ]
+        self.next_epoch += n_new
         return out
 
 
@@ -126,6 +134,8 @@ class SessionServer:
                 self.rolling.copy_stream(pre, v, np.arange(v, n_sessions, V))
             for s in self.sessions:
                 s.prefill_rr(s.var.rr_prefill)
+        self._eeg_bufs = [s.eeg_buf for s in self.sessions]
+        self._next_end = np.full(n_sessions, self.nep, dtype=np.int64)  # samples to next epoch
         self.history = SubjectHistory.population()
         self.baseline = population_baseline()
 
@@ -170,14 +180,33 @@ class SessionServer:
             feed_notifications(hubs, devs, chars, pays, ts)
         return len(hubs)
 
-    def epochs(self, idx) -> int:
-        """Check the epochs completed by sessions ``idx`` (one batched call)."""
+    def epochs(self, idx=None) -> int:
+        """Check the epochs completed by sessions ``idx`` (default: all) in one batched call.
+
+        Which sessions completed an epoch is one array comparison of the buffers' sample
+        counts with each session's next epoch end; only those sessions' buffers are read.
+        """
+        if idx is None:
+            written = np.fromiter(map(_TOTAL, self._eeg_bufs), np.int64, len(self._eeg_bufs))
+            ready = np.flatnonzero(written >= self._next_end).tolist()
+        else:
+            idx = np.asarray(idx, dtype=np.int64)
+            bufs = self._eeg_bufs
+            written = np.fromiter(
+                (bufs[i].total_written for i in idx.tolist()), np.int64, idx.size
+            )
+            ready = idx[written >= self._next_end[idx]].tolist()
+        if not ready:
+            return 0
         streams, nums, rows = [], [], []
-        for i in idx:
-            for e, x in self.sessions[i].complete_epochs(self.nep):
+        sessions, nep = self.sessions, self.nep
+        for i in ready:
+            s = sessions[i]
+            for e, x in s.complete_epochs(nep):
                 streams.append(i)
                 nums.append(e)
                 rows.append(x)
+            self._next_end[i] = nep * (s.next_epoch + 1)
         if rows:
             self.rolling.add(streams, nums, np.stack(rows))
         return len(rows)
@@ -329,7 +358,7 @@ def run_sessions(
             rest = all_idx
         n_notes += srv.ingest(rest, k, bounds)
         c6 = tcpu()
-        srv.epochs(rest)
+        srv.epochs()  # every session: the due ones have no new samples since their check
         c7 = tcpu()
         stage["ingest"] += c6 - c5
         stage["epochs"] += c7 - c6
