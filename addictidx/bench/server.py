@@ -106,6 +106,7 @@ class SessionServer:
 
     def __init__(self, n_sessions: int, duration_s: float, cfg: BenchConfig, sources):
         from addictidx.models import population_baseline
+        from addictidx.prescribe import Screening
 
         self.cfg, self.sources = cfg, sources
         self.duration_s = float(duration_s)
@@ -136,6 +137,7 @@ class SessionServer:
                 s.prefill_rr(s.var.rr_prefill)
         self._eeg_bufs = [s.eeg_buf for s in self.sessions]
         self._next_end = np.full(n_sessions, self.nep, dtype=np.int64)  # samples to next epoch
+        self._screening = Screening(**SCREENING)  # checked once, not per update
         self.history = SubjectHistory.population()
         self.baseline = population_baseline()
 
@@ -225,7 +227,8 @@ class SessionServer:
 
     def prescribe(self, scores):
         """The prescription of every update."""
-        return [with_prescription(s, self.cfg.age, SCREENING) for s in scores]
+        age, scr = self.cfg.age, self._screening
+        return [with_prescription(s, age, scr) for s in scores]
 
 
 def schedule(service: np.ndarray, tick_s: float, tick_of_update: np.ndarray, offsets=None):

@@ -98,8 +98,23 @@ def index_confidence(baseline: Baseline, n_available: int, quality: QualityRepor
     elif len(quality.per_channel) == 0:
         q = 1.0
     else:
-        q = float(np.mean(np.clip(np.asarray(list(quality.per_channel.values()), float), 0, 1)))
+        q = _quality_factor(tuple(quality.per_channel.values()))
     return float(b * f * q)
+
+
+#: Quality factors already computed (a server scores the same few quality levels over and over).
+_QUALITY_FACTORS: dict[tuple, float] = {}
+
+
+def _quality_factor(values: tuple) -> float:
+    """Mean of the per-channel scores clipped to [0, 1] (remembered per distinct tuple)."""
+    q = _QUALITY_FACTORS.get(values)
+    if q is None:
+        q = float(np.mean(np.clip(np.asarray(values, float), 0, 1)))
+        if len(_QUALITY_FACTORS) >= 4096:
+            _QUALITY_FACTORS.clear()
+        _QUALITY_FACTORS[values] = q
+    return q
 
 
 def _missing_reason(features: Mapping[str, float | None], baseline: Baseline, n_avail: int) -> str:
@@ -174,31 +189,35 @@ def score_indices(
     if n == 0:
         return []
     x = np.array([[np.nan if r[k] is None else r[k] for k in FEATURE_NAMES] for r in clean])
-    med_mad = [b.arrays() for b in baselines]
-    if isinstance(baseline, Baseline):
-        median, mad = med_mad[0]
+    b0 = baselines[0]
+    if all(b is b0 for b in baselines):  # one baseline for all rows: broadcast in the graph
+        median, mad = b0.arrays()
     else:
+        med_mad = [b.arrays() for b in baselines]
         median = np.stack([m for m, _ in med_mad])
         mad = np.stack([d for _, d in med_mad])
     out = run_index_model(x, median, mad)
 
+    # plain Python numbers once (the same float64 values), not numpy scalars per element
+    z_rows, n_rows = out.z.tolist(), out.n_avail.tolist()
+    Z_rows, index_rows = out.Z.tolist(), out.index.tolist()
     results = []
     for i in range(n):
         b, q = baselines[i], qualities[i]
-        z_feat = {k: (None if np.isnan(v) else float(v)) for k, v in zip(FEATURE_NAMES, out.z[i])}
+        z_feat = {k: (None if v != v else v) for k, v in zip(FEATURE_NAMES, z_rows[i])}
         if q is not None and not q.usable:
             why = "; ".join(q.reasons) if q.reasons else ", ".join(q.flags) or "no reason given"
             results.append(_none_result(b, q, f"No index: signal quality gate failed ({why})."))
             continue
-        n_avail = int(out.n_avail[i])
-        if np.isnan(out.Z[i]):
+        n_avail = int(n_rows[i])
+        Z = Z_rows[i]
+        if Z != Z:
             results.append(_none_result(b, q, _missing_reason(clean[i], b, n_avail), z_feat))
             continue
-        Z = float(out.Z[i])
         contributions = {k: v / n_avail for k, v in z_feat.items() if v is not None}
         results.append(
             IndexResult(
-                index=float(out.index[i]),
+                index=index_rows[i],
                 band=band_from_z(Z),
                 z=Z,
                 z_features=z_feat,

@@ -157,10 +157,11 @@ def prescribe(
         raise TypeError(
             f"'screening' must be a Screening, a dict or None, got {type(screening).__name__}."
         )
-    if scr.ln_rmssd_z is None and result is not None:
+    ln_rmssd_z = scr.ln_rmssd_z
+    if ln_rmssd_z is None and result is not None:
         zf = result.z_features.get("hrv_ln_rmssd")
         if zf is not None:
-            scr = replace(scr, ln_rmssd_z=-float(zf))  # z_features are sign-flipped for ln RMSSD
+            ln_rmssd_z = -float(zf)  # z_features are sign-flipped for ln RMSSD
     # age (18-90 years) or a measured HRmax is required; neither is ever assumed (issue 17.5)
     if hrmax is None:
         if age is None:
@@ -179,7 +180,7 @@ def prescribe(
         staff_flags=tuple(scr.staff_flags),
         medically_screened=scr.medically_screened,
         first_weeks=scr.first_weeks,
-        ln_rmssd_z=scr.ln_rmssd_z,
+        ln_rmssd_z=ln_rmssd_z,
         poor_sleep=scr.poor_sleep,
     )
     final: State = inferred

@@ -323,15 +323,13 @@ def with_prescription(score: SessionScore, age: float, screening: Mapping | None
     The last step of :func:`score_sessions`; a server that times the steps apart calls
     :func:`score_sessions` without ``age`` and then this.
     """
-    from dataclasses import replace
-
     from addictidx.prescribe import prescribe
 
     hr = score.resting_hr_bpm
     if hr is None:
         return score
     rx = prescribe(score.index, age=age, resting_hr=hr, screening=screening)
-    return replace(score, prescription=rx)
+    return SessionScore(score.features, score.quality, score.index, rx, score.emg_gate, score.emg)
 
 
 def score_session(
