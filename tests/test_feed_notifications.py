@@ -24,9 +24,9 @@ def _hubs(var, n):
 
 @pytest.mark.parametrize("min_batch", [1, 10**9])
 def test_batched_feed_equals_one_by_one(monkeypatch, min_batch):
-    import addictidx.acquire.hub as H
+    import addictidx.acquire.feed_batch as FB
 
-    monkeypatch.setattr(H, "MIN_BATCH_DECODE", min_batch)  # vectorized decode / per payload
+    monkeypatch.setattr(FB, "MIN_BATCH_DECODE", min_batch)  # vectorized decode / per payload
     src = B.make_sources(12.0, B.BenchConfig(), n_variants=2)
     rng = np.random.default_rng(7)
     streams = []

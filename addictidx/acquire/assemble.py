@@ -171,7 +171,7 @@ class MuseEegAssembler:
         """
         row = self._row_cache.get(characteristic)
         if row is None:
-            row = self._row_of(characteristic)
+            row = self.row_of(characteristic)
         raw_seq, uv = decode_muse_eeg(payload)
         return self._add(row, raw_seq, uv, received_at)
 
@@ -200,10 +200,11 @@ class MuseEegAssembler:
         """
         row = self._row_cache.get(characteristic)
         if row is None:
-            row = self._row_of(characteristic)
+            row = self.row_of(characteristic)
         return self._add(row, int(sequence), uv, received_at)
 
-    def _row_of(self, characteristic: str) -> int:
+    def row_of(self, characteristic: str) -> int:
+        """Row (electrode) of ``characteristic`` in this stream's chunks; ValueError if none."""
         row = self._row_by_uuid.get(characteristic.lower())
         if row is None:
             raise ValueError(
@@ -212,6 +213,58 @@ class MuseEegAssembler:
             )
         self._row_cache[characteristic] = row
         return row
+
+    # -- the steady state, for a batched feed (acquire.feed_batch) ----------------------------
+    def steady_state(self) -> tuple | None:
+        """The state a run of whole blocks in order continues, or None (then feed one by one).
+
+        Steady: clock ``"anchor"``, a block emitted already and no block pending except a
+        partial ``next`` one. Returns ``(next, s0, t0, pending)`` with ``pending`` the partial
+        block's ``(samples, electrode arrived)`` or None. Every packet of a steady assembler
+        that belongs to ``next, next + 1, ...`` in that order, each block's electrodes once,
+        completes and emits whole blocks only (see :meth:`advance_steady`).
+        """
+        if self.clock != "anchor" or not self._n_emitted:
+            return None
+        pending, nxt = self._pending, self._next
+        if not pending:
+            return nxt, self._s0, self._t0, None
+        if len(pending) == 1 and nxt in pending:
+            block = pending[nxt]
+            return nxt, self._s0, self._t0, (block[0], block[1])
+        return None
+
+    def advance_steady(
+        self, n_packets: int, n_blocks: int, last_rx: float, partial: list | None
+    ) -> None:
+        """Apply packets fed as a run of whole blocks from a :meth:`steady_state`.
+
+        Parameters
+        ----------
+        n_packets : int
+            Packets of the run.
+        n_blocks : int
+            Whole blocks it completed (emitted by the caller, from ``next`` on).
+        last_rx : float
+            Arrival time of its last packet.
+        partial : list | None
+            The block left partial after them, ``[samples, electrode arrived, last arrival,
+            number arrived]`` (None: the run ended on a whole block).
+        """
+        nxt = self._next
+        self._pending.pop(nxt, None)
+        nxt += n_blocks
+        self._next = nxt
+        self._n_emitted += n_blocks
+        self.n_packets += n_packets
+        self._last_rx = last_rx
+        if partial is not None:
+            self._pending[nxt] = partial
+            top = nxt
+        else:
+            top = nxt - 1
+        if top > self._high:
+            self._high = top
 
     def _add(self, row: int, raw_seq: int, uv, received_at: float) -> list[Chunk]:
         high = self._high

@@ -66,14 +66,18 @@ class _Ring:
                 f"Chunk of stream {chunk.spec.key!r} ({chunk.spec.n_channels} channels) cannot be "
                 f"written to the buffer of {self.spec.key!r} ({self.spec.n_channels} channels)."
             )
-        data, times = chunk.data, chunk.times
+        self.write_arrays(chunk.data, chunk.times, chunk.n_missing)
+
+    def write_arrays(self, data: np.ndarray, times: np.ndarray, n_missing: int = 0) -> None:
+        """:meth:`write` of a chunk's ``data`` ``(n_channels, n)``, ``times`` ``(n,)`` and
+        ``n_missing``, unchecked (for assemblers writing many blocks in one call)."""
         n = times.shape[0]
         if n == 0:
             return
         cap = self.capacity
         with self._lock:
             self.total_written += n
-            self.n_missing += int(chunk.n_missing)
+            self.n_missing += int(n_missing)
             if n >= cap:
                 self._data[:] = data[:, n - cap :]
                 self._times[:] = times[n - cap :]

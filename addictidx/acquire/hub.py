@@ -48,8 +48,8 @@ from addictidx._core.validate import check_option, check_positive
 from addictidx.acquire.assemble import HrsAssembler, MuseEegAssembler
 from addictidx.acquire.athena_assemble import AthenaEegAssembler, is_athena_profile
 from addictidx.acquire.buffers import EventBuffer, RingBuffer
-from addictidx.acquire.decoders.muse_classic import NOTIFICATION_BYTES, decode_muse_eeg_batch
 from addictidx.acquire.events import GapRecord, LinkEvent, SkinContact
+from addictidx.acquire.feed_batch import MIN_BATCH_DECODE, feed_notifications
 from addictidx.acquire.routing import CONTROL_FAMILIES, decoder_routes
 from addictidx.acquire.stream_handlers import (
     AthenaHandler,
@@ -62,9 +62,6 @@ from addictidx.acquire.stream_handlers import (
 from addictidx.devices import DeviceProfile, load_profile
 
 __all__ = ["StreamHub", "feed_notifications", "MIN_BATCH_DECODE"]
-
-#: EEG payloads in one :func:`feed_notifications` call from which one vectorized decode pays.
-MIN_BATCH_DECODE = 8
 
 #: Route families the hub assembles into buffers; the others (Muse PPG/IMU/telemetry, ...) are
 #: counted as ``n_unhandled``.
@@ -166,6 +163,8 @@ class StreamHub:
         self.n_subscriber_overflow = 0
         self._closed = False
         self._devices: dict[str, _DeviceState] = {}
+        #: (device, characteristic as received) -> :meth:`route`, for batched feeds
+        self.route_table: dict[tuple[str, str], tuple] = {}
         if not devices:
             raise ValueError("StreamHub needs at least one device.")
         for name, prof in devices.items():
@@ -243,8 +242,16 @@ class StreamHub:
         """Transport callback: decode, assemble, buffer one notification.
 
         Malformed payloads are counted (``n_decode_errors``, ``last_error`` in :meth:`stats`) and
-        dropped; they never raise.
+        dropped; they never raise. The same path as
+        :func:`~addictidx.acquire.feed_batch.feed_notifications` for one notification.
         """
+        feed_notifications((self,), (device,), (characteristic,), (payload,), (received_at,))
+
+    def feed_one(
+        self, device: str, characteristic: str, payload: bytes, received_at: float
+    ) -> None:
+        """One notification, packet by packet (what :func:`feed_notifications` does for the
+        notifications it does not assemble in a batch)."""
         route = self._accept(device, characteristic, received_at)
         if route is None:
             return
@@ -285,6 +292,25 @@ class StreamHub:
             return None
         return st, uuid, h, t
 
+    def route(self, device: str, characteristic: str) -> tuple:
+        """How :func:`feed_notifications` routes a notification (cached in :attr:`route_table`).
+
+        Returns ``(device state, kind, handler, row, counter)``: kind 0 a classic-Muse EEG
+        electrode (``row`` its row), 1 another handler, 2 counted only (``counter``). Raises
+        KeyError for an unknown device.
+        """
+        st = self._state(device)
+        uuid = characteristic.lower()
+        h = st.routes.get(uuid)
+        if h is None:
+            r = (st, 2, None, -1, "n_control" if uuid in st.control else "n_unhandled")
+        elif type(h) is EegHandler:
+            r = (st, 0, h, h.asm.row_of(characteristic), None)
+        else:
+            r = (st, 1, h, -1, None)
+        self.route_table[(device, characteristic)] = r
+        return r
+
     def on_link_event(self, event: LinkEvent) -> None:
         """Transport event callback: a ``disconnected`` event flushes, resets and marks a gap."""
         self.link_events.append(event)
@@ -309,6 +335,11 @@ class StreamHub:
                 h.close(self.now)
 
     # -- output -----------------------------------------------------------------------------
+    @property
+    def publishing(self) -> bool:
+        """Whether anyone subscribed to the chunks (:meth:`subscribe`)."""
+        return bool(self._subscribers)
+
     def count(self, device: str, key: str) -> None:
         self._devices[device].counts[key] += 1
 
@@ -421,52 +452,3 @@ class StreamHub:
                     d["rr_implausible"] = asm.n_implausible_rr
             out[name] = d
         return out
-
-
-def feed_notifications(hubs, devices, characteristics, payloads, received_at) -> None:
-    """Hand many notifications to their hubs, decoding the classic-Muse EEG ones in one call.
-
-    Equivalent to ``hubs[i].on_notification(devices[i], characteristics[i], payloads[i],
-    received_at[i])`` for every ``i`` in order: the same chunks in every buffer, the same gap
-    records, counters and decode errors. The EEG payloads of every hub are decoded together by
-    :func:`~addictidx.acquire.decoders.muse_classic.decode_muse_eeg_batch` (a server serving
-    many sessions per BLE connection interval); each one is then assembled in its order. Within
-    one call, chunks of *different* streams may reach subscribers in another order than with
-    one call per notification; each stream's own order is unchanged.
-
-    Parameters
-    ----------
-    hubs : sequence of StreamHub
-        The hub of each notification (may repeat).
-    devices, characteristics, payloads, received_at : sequence
-        As :meth:`StreamHub.on_notification`, one per notification.
-    """
-    eeg = []
-    for hub, dev, char, pay, t in zip(hubs, devices, characteristics, payloads, received_at):
-        route = hub._accept(dev, char, t)
-        if route is None:
-            continue
-        st, uuid, h, tt = route
-        if type(h) is EegHandler and type(pay) is bytes and len(pay) == NOTIFICATION_BYTES:
-            eeg.append((st, uuid, h, tt, pay))
-            continue
-        try:
-            h.feed(uuid, pay if type(pay) is bytes else bytes(pay), tt)
-        except DecodeError as err:
-            st.counts["n_decode_errors"] += 1
-            st.last_error = str(err)
-    if len(eeg) < MIN_BATCH_DECODE:  # a few payloads: the single decoder has less overhead
-        for st, uuid, h, tt, pay in eeg:
-            try:
-                h.feed(uuid, pay, tt)
-            except DecodeError as err:  # pragma: no cover - length checked above
-                st.counts["n_decode_errors"] += 1
-                st.last_error = str(err)
-        return
-    seqs, uvs = decode_muse_eeg_batch([e[4] for e in eeg])
-    for (st, uuid, h, tt, _p), sq, uv in zip(eeg, seqs.tolist(), uvs):
-        try:
-            h.feed_decoded(uuid, sq, uv, tt)
-        except DecodeError as err:  # pragma: no cover - decoded payloads do not raise
-            st.counts["n_decode_errors"] += 1
-            st.last_error = str(err)

@@ -48,6 +48,7 @@ class HubOutput(Protocol):
     max_lag_blocks: int
     silence_s: float | None
     dedupe_window_s: float
+    publishing: bool  # someone subscribed to the chunks
 
     def add_buffer(self, buf: Any) -> Any: ...
 
@@ -114,6 +115,25 @@ class EegHandler(Handler):
         chunks = self.asm.feed_decoded(characteristic, sequence, uv, t)
         if chunks:
             self._write(chunks)
+
+    def write_whole_blocks(self, data, times, first_seq: int, received) -> None:
+        """Write whole blocks assembled by :mod:`~addictidx.acquire.eeg_runs` (no gap pending).
+
+        One ring-buffer write for all of them; the hub's subscribers get one chunk per block,
+        as from :meth:`feed`.
+        """
+        hub = self.hub
+        if hub.publishing:
+            spp = times.size // len(received)
+            for k, r in enumerate(received.tolist()):
+                sl = slice(k * spp, (k + 1) * spp)
+                ch = Chunk(
+                    self.spec, data[:, sl].copy(), times[sl], seq=first_seq + k, received_at=r
+                )
+                hub.emit(ch, self.buf)
+        else:
+            self.buf.write_arrays(data, times)
+        self.last_time = float(times[-1])
 
     def _write(self, chunks: list[Chunk]) -> None:
         dt = 1.0 / self.sfreq

@@ -1,0 +1,158 @@
+"""Classic-Muse EEG packets of many headbands assembled in one pass (the steady case).
+
+A server serving many sessions hands over, per BLE connection interval, a few EEG packets of
+each headband. In the steady case every headband's packets continue its last block in order:
+blocks ``next, next + 1, ...``, each block's electrodes once (in any order), the last block
+possibly partial. :func:`plan_eeg_runs` checks that for all headbands at once (numpy over the
+packets of every headband) and lays the samples of every block into one array;
+:func:`apply_eeg_runs` then writes each headband's whole blocks into its ring buffer with one
+write and moves its assembler on
+(:meth:`~addictidx.acquire.assemble.MuseEegAssembler.advance_steady`).
+
+The result is the one :meth:`~addictidx.acquire.assemble.MuseEegAssembler.feed` gives packet
+by packet: the same
+samples, the same sample times (the same floating-point operations, ``t0 + (12 (s - s0) + k) /
+sfreq``), the same counters; subscribers of the hub get the same one-block chunks. Every other
+case (a lost, late, repeated or reordered block, a disconnect, the first packets, the
+``lstsq`` clock) is left to the packet-by-packet path: :func:`plan_eeg_runs` reports those
+headbands and changes nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["EegRunPlan", "plan_eeg_runs", "apply_eeg_runs"]
+
+
+class EegRunPlan:
+    """Blocks of the headbands of one :func:`plan_eeg_runs` call (same channels, same block)."""
+
+    __slots__ = (
+        "handlers",
+        "states",
+        "ok",
+        "n_notes",
+        "start",
+        "n_prior",
+        "base",
+        "n_whole",
+        "whole_base",
+        "samples",
+        "times",
+        "received",
+        "occupied",
+        "last_rx",
+    )
+
+
+def plan_eeg_runs(handlers, states, hn, seq, rows, uv, t) -> EegRunPlan:
+    """Check and lay out the packets of many steady EEG assemblers of one block shape.
+
+    Parameters
+    ----------
+    handlers : list of EegHandler
+        ``H`` handlers (classic Muse EEG streams), each with at least one packet here.
+    states : list of tuple
+        ``handler.asm.steady_state()`` of each (none of them None).
+    hn : ndarray of int, shape (m,)
+        Handler index of every packet; packets grouped by handler (non-decreasing), each
+        handler's packets in arrival order.
+    seq : ndarray of int, shape (m,)
+        Raw 16-bit block counters.
+    rows : ndarray of int, shape (m,)
+        Electrode row of every packet.
+    uv : ndarray, shape (m, samples_per_packet)
+        Decoded samples (µV).
+    t : ndarray, shape (m,)
+        Arrival times on each hub's session clock (s).
+
+    Returns
+    -------
+    EegRunPlan
+        ``plan.ok[h]`` tells whether handler ``h``'s packets are a steady run; the others must
+        be fed packet by packet (nothing of theirs was changed).
+    """
+    H = len(handlers)
+    asm0 = handlers[0].asm
+    n_ch, spp = asm0.spec.n_channels, asm0.spp
+    nxt = np.fromiter((s[0] for s in states), np.int64, H)
+    prior = [s[3] for s in states]
+    n_prior = np.fromiter((0 if p is None else sum(p[1]) for p in prior), np.int64, H)
+    cnt = np.bincount(hn, minlength=H)
+    start = np.cumsum(cnt) - cnt
+    v = n_prior[hn] + (np.arange(hn.size) - start[hn])  # place in the handler's run
+    blk = v // n_ch
+    bad = seq != ((nxt[hn] + blk) & 0xFFFF)  # not the next block in order (16-bit counter)
+    nb = (n_prior + cnt + n_ch - 1) // n_ch  # blocks touched per handler
+    base = np.cumsum(nb) - nb
+    B = int(nb.sum())
+    gb = base[hn] + blk
+    key = gb * n_ch + rows
+    occupied = np.bincount(key, minlength=B * n_ch)
+    with_prior = np.flatnonzero(n_prior)
+    for h in with_prior.tolist():
+        occupied[base[h] * n_ch : (base[h] + 1) * n_ch] += prior[h][1]
+    bad |= occupied[key] > 1  # an electrode twice in one block
+    ok = np.ones(H, dtype=bool)
+    ok[hn[bad]] = False
+
+    samples = np.full((n_ch, B, spp), np.nan)
+    for h in with_prior.tolist():
+        samples[:, base[h], :] = prior[h][0]
+    samples[rows, gb, :] = uv
+    ends = np.empty(hn.size, dtype=bool)  # last packet of each block: its arrival is the block's
+    ends[:-1] = gb[1:] != gb[:-1]
+    ends[-1:] = True
+    received = np.full(B, np.nan)
+    received[gb[ends]] = t[ends]
+
+    n_whole = (n_prior + cnt) // n_ch
+    E = int(n_whole.sum())
+    whole_base = np.cumsum(n_whole) - n_whole
+    hb = np.repeat(np.arange(H), n_whole)
+    x = nxt[hb] + (np.arange(E) - whole_base[hb])
+    s0 = np.fromiter((s[1] for s in states), np.int64, H)
+    t0 = np.fromiter((s[2] for s in states), np.float64, H)
+    sfreq = np.fromiter((h.asm.sfreq for h in handlers), np.float64, H)
+    # MuseEegAssembler._times: idx = ramp + float(spp (x - s0)); idx /= sfreq; idx += t0
+    times = np.arange(spp, dtype=np.float64) + (spp * (x - s0[hb])).astype(np.float64)[:, None]
+    times /= sfreq[hb][:, None]
+    times += t0[hb][:, None]
+
+    plan = EegRunPlan()
+    plan.handlers, plan.states, plan.ok = handlers, states, ok
+    plan.n_notes, plan.start, plan.n_prior, plan.base = cnt, start, n_prior, base
+    plan.n_whole, plan.whole_base = n_whole, whole_base
+    plan.samples, plan.times, plan.received, plan.occupied = samples, times, received, occupied
+    plan.last_rx = t[start + cnt - 1]
+    return plan
+
+
+def apply_eeg_runs(plan: EegRunPlan, which) -> None:
+    """Emit the whole blocks of handlers ``which`` (indices with ``plan.ok``) and move their
+    assemblers on; a partial last block stays pending, as packet by packet."""
+    n_ch = plan.samples.shape[0]
+    samples, times, received, occupied = plan.samples, plan.times, plan.received, plan.occupied
+    handlers, states = plan.handlers, plan.states
+    cnt, base = plan.n_notes.tolist(), plan.base.tolist()
+    n_whole, whole_base = plan.n_whole.tolist(), plan.whole_base.tolist()
+    n_prior, last_rx = plan.n_prior.tolist(), plan.last_rx.tolist()
+    for h in which:
+        hd = handlers[h]
+        b, f = base[h], n_whole[h]
+        if f:
+            e = whole_base[h]
+            hd.write_whole_blocks(
+                samples[:, b : b + f].reshape(n_ch, -1),
+                times[e : e + f].reshape(-1),
+                states[h][0],
+                received[b : b + f],
+            )
+        partial = None
+        n_left = (n_prior[h] + cnt[h]) % n_ch
+        if n_left:
+            p = b + f
+            arrived = (occupied[p * n_ch : (p + 1) * n_ch] > 0).tolist()
+            partial = [samples[:, p].copy(), arrived, float(received[p]), n_left]
+        hd.asm.advance_steady(cnt[h], f, last_rx[h], partial)

@@ -1,0 +1,256 @@
+"""acquire.feed_batch: EEG of many headbands assembled in one pass (acquire.eeg_runs) == the
+packet-by-packet path (StreamHub.feed_one, the assembler of tests/test_assemble.py).
+
+The reference is always one ``feed_one`` call per notification in arrival order; the streams are
+simulated headbands and straps (shuffled electrodes, jitter that splits blocks across batches,
+loss, silences with link events, a 16-bit counter wrapping, a host-clock step, an AUX stream of
+another block shape, subscribers) and the test vectors of tests/data/ble_test_vectors.json.
+Every scenario also checks that the batched assembly really ran (a spy on apply_eeg_runs).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import addictidx.acquire.feed_batch as FB
+from addictidx.acquire import SimulatedHeadband, SimulatedStrap, StreamHub, iter_notifications
+from addictidx.acquire.decoders.muse_classic import encode_muse_eeg
+from addictidx.acquire.events import LinkEvent
+from addictidx.acquire.feed_batch import feed_notifications
+from addictidx.acquire.notification import Notification
+from addictidx.devices import load_profile
+
+VECTORS = {
+    v["id"]: v
+    for v in json.loads((Path(__file__).parent / "data" / "ble_test_vectors.json").read_text())[
+        "vectors"
+    ]
+}
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Number of handler runs assembled by the batched path."""
+    runs = {"n": 0}
+    real = FB.apply_eeg_runs
+
+    def counting(plan, which):
+        runs["n"] += len(which)
+        return real(plan, which)
+
+    monkeypatch.setattr(FB, "apply_eeg_runs", counting)
+    return runs
+
+
+def _eeg(seconds=20.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(0.0, 30.0, (4, int(seconds * 256)))
+
+
+def _streams(n_hubs, *, hb_kw=None, strap=True, seconds=12.0):
+    """Per hub: its time-ordered items, Notification or LinkEvent, tagged by device."""
+    out = []
+    for k in range(n_hubs):
+        hb = SimulatedHeadband(
+            _eeg(seconds + 2, seed=k),
+            256.0,
+            ch_names=("TP9", "AF7", "AF8", "TP10"),
+            duration_s=seconds,
+            seed=k,
+            name="muse",
+            **(hb_kw or {}),
+        )
+        devs = {"muse": hb}
+        if strap:
+            devs["strap"] = SimulatedStrap(
+                0.8 + 0.05 * np.sin(np.arange(40)), duration_s=seconds, seed=k, name="strap"
+            )
+        out.append([(d, n) for d, n in iter_notifications(devs)])
+    return out
+
+
+def _hub(profiles, **kw):
+    return StreamHub(profiles, capacity_s=60.0, max_lag_blocks=kw.pop("max_lag_blocks", 1), **kw)
+
+
+def _run(streams, profiles, *, tick=0.025, subscribe=False, hub_kw=None):
+    """Feed ``streams`` one by one and in batches of ``tick``; return both hub lists and the
+    chunks their subscribers got."""
+    one = [_hub(profiles, **(hub_kw or {})) for _ in streams]
+    many = [_hub(profiles, **(hub_kw or {})) for _ in streams]
+    queues = ([h.subscribe(0) for h in one], [h.subscribe(0) for h in many]) if subscribe else None
+    for hub, items in zip(one, streams):
+        for dev, it in items:
+            if isinstance(it, LinkEvent):
+                hub.on_link_event(LinkEvent(it.t, it.kind, dev))
+            else:
+                hub.feed_one(dev, it.characteristic, it.payload, it.t)
+    pos = [0] * len(streams)
+    end = max(items[-1][1].t for items in streams) + tick
+    for T in np.arange(tick, end + tick, tick):
+        batch = ([], [], [], [], [])
+        for k, items in enumerate(streams):
+            while pos[k] < len(items) and items[pos[k]][1].t <= T:
+                dev, it = items[pos[k]]
+                pos[k] += 1
+                if isinstance(it, LinkEvent):  # the notes before it first, as a server would
+                    feed_notifications(*batch)
+                    batch = ([], [], [], [], [])
+                    many[k].on_link_event(LinkEvent(it.t, it.kind, dev))
+                    continue
+                for lst, x in zip(batch, (many[k], dev, it.characteristic, it.payload, it.t)):
+                    lst.append(x)
+        feed_notifications(*batch)
+    for a, b in zip(one, many):
+        a.close()
+        b.close()
+    chunks = None
+    if subscribe:
+        chunks = [[_drain(q) for q in qs] for qs in queues]
+    return one, many, chunks
+
+
+def _drain(q):
+    out = {}
+    while not q.empty():
+        item = q.get_nowait()
+        if hasattr(item, "spec"):
+            out.setdefault(item.spec.key, []).append(item)
+    return out
+
+
+def _assert_same(one, many):
+    for a, b in zip(one, many):
+        assert sorted(a.buffers) == sorted(b.buffers)
+        for key, wa in a.buffers.items():
+            wb = b.buffers[key]
+            assert (wa.total_written, wa.n_missing) == (wb.total_written, wb.n_missing)
+            xa = wa.latest(1e3) if hasattr(wa, "sfreq") else wa.latest(1e3, now=1e3)
+            xb = wb.latest(1e3) if hasattr(wb, "sfreq") else wb.latest(1e3, now=1e3)
+            np.testing.assert_array_equal(xa.data, xb.data)
+            np.testing.assert_array_equal(xa.times, xb.times)
+        assert a.gaps == b.gaps
+        assert a.stats() == b.stats()
+        assert a.clock_steps == b.clock_steps
+        assert a.now == b.now
+
+
+PROFILES = {"muse": "muse-2", "strap": "polar-h10"}
+
+
+@pytest.mark.parametrize(
+    "hb_kw",
+    [
+        {},  # electrodes shuffled within each block
+        {"shuffle": False, "start_sequence": 65_500},  # the counter wraps to 0 mid-stream
+        {"jitter_s": 0.02},  # blocks split across batches: partial blocks carried over
+        {"drop_fraction": 0.02, "jitter_s": 0.004},  # lost packets: NaN rows, packet by packet
+        {"dropouts": [(3.0, 4.5)]},  # a silence with link events
+    ],
+)
+def test_batched_equals_one_by_one(spy, hb_kw):
+    streams = _streams(5, hb_kw=hb_kw)
+    one, many, _ = _run(streams, PROFILES)
+    _assert_same(one, many)
+    assert spy["n"] > 100  # the batched assembly did the steady part
+    for h in many:
+        assert h.buffer("muse", "eeg").total_written > 11 * 256
+
+
+def test_subscribers_get_the_same_one_block_chunks(spy):
+    streams = _streams(5, hb_kw={"jitter_s": 0.01, "drop_fraction": 0.01})
+    one, many, (ca, cb) = _run(streams, PROFILES, subscribe=True)
+    _assert_same(one, many)
+    assert spy["n"] > 100
+    for a, b in zip(ca, cb):
+        assert sorted(a) == sorted(b)
+        for key in a:
+            assert len(a[key]) == len(b[key])
+            for x, y in zip(a[key], b[key]):
+                assert (x.seq, x.received_at, x.n_missing) == (y.seq, y.received_at, y.n_missing)
+                np.testing.assert_array_equal(x.data, y.data)
+                np.testing.assert_array_equal(x.times, y.times)
+
+
+def test_clock_step_and_lstsq_clock_go_packet_by_packet(spy):
+    streams = _streams(5)
+    items = streams[1]
+    k = next(i for i, (d, n) in enumerate(items) if d == "muse" and n.t > 4.0)
+    d, n = items[k]
+    items[k] = (d, Notification(n.t - 0.2, n.characteristic, n.payload))  # host clock steps
+    one, many, _ = _run(streams, PROFILES)
+    _assert_same(one, many)
+    assert many[1].clock_steps and spy["n"] > 100
+    spy["n"] = 0
+    one, many, _ = _run(_streams(5), PROFILES, hub_kw={"eeg_clock": "lstsq"})
+    _assert_same(one, many)
+    assert spy["n"] == 0  # the fitted clock is not batched
+
+
+def test_aux_stream_of_another_block_shape(spy):
+    """Muse 2 with its AUX electrode: two EEG streams of one device, (4, 12) and (1, 12)."""
+    aux = load_profile("muse-2").stream("eeg_aux").characteristics[0]
+    rng = np.random.default_rng(3)
+    streams = []
+    for items in _streams(4, strap=False, hb_kw={"shuffle": False}):
+        out = []
+        for d, n in items:
+            out.append((d, n))
+            if n.characteristic.startswith("273e0006"):  # after TP10: the block's AUX
+                seq = (n.payload[0] << 8) | n.payload[1]
+                uv = 0.48828125 * (rng.integers(0, 4096, 12) - 2048.0)
+                out.append((d, Notification(n.t, aux, encode_muse_eeg(seq, uv))))
+        streams.append(out)
+    one, many, _ = _run(streams, {"muse": "muse-2"})
+    _assert_same(one, many)
+    assert spy["n"] > 100
+    aux_one, aux_many = one[0].buffer("muse", "eeg_aux"), many[0].buffer("muse", "eeg_aux")
+    assert aux_many.total_written == aux_one.total_written > 11 * 256
+
+
+def test_test_vector_payloads_and_counter_wrap(spy):
+    """Every electrode sends the muse-js test vector's samples; the block counter wraps
+    65535 -> 0 (vector muse.eeg.sequence_wrap: 1 block, 46.875 ms)."""
+    vec = VECTORS["muse.eeg.notification_tp10"]
+    expected = vec["expected"]["uV"]
+    samples = bytes.fromhex(vec["hex"])[2:]
+    wrap = VECTORS["muse.eeg.sequence_wrap"]
+    step_ms = wrap["expected"]["timestamp_delta_ms"]
+    chars = [u for u, _ in load_profile("muse-2").stream("eeg").routes.items()]
+    streams = []
+    for k in range(4):
+        items = []
+        for b in range(300):
+            seq = (65_400 + 7 * k + b) & 0xFFFF
+            t = (b + 1) * step_ms / 1e3
+            for c in chars:
+                items.append(("muse", Notification(t, c, bytes([seq >> 8, seq & 0xFF]) + samples)))
+        streams.append(items)
+    one, many, _ = _run(streams, {"muse": "muse-2"})
+    _assert_same(one, many)
+    assert spy["n"] > 100
+    for h in many:
+        w = h.buffer("muse", "eeg").latest(1e3)
+        assert w.data.shape == (4, 300 * 12)
+        np.testing.assert_array_equal(w.data, np.tile(expected, (4, 300)))
+        np.testing.assert_allclose(np.diff(w.times[11::12]) * 1e3, step_ms, rtol=0, atol=1e-9)
+
+
+def test_unknown_device_raises_after_the_notes_before_it():
+    streams = _streams(1, strap=False)[0][:40]
+    hub, ref = _hub({"muse": "muse-2"}), _hub({"muse": "muse-2"})
+    args = [
+        [hub] * 40,
+        [d for d, _ in streams],
+        *zip(*[(n.characteristic, n.payload, n.t) for _, n in streams]),
+    ]
+    args[1][30] = "nobody"
+    with pytest.raises(KeyError, match="nobody"):
+        feed_notifications(*args)
+    for d, n in streams[:30]:
+        ref.feed_one(d, n.characteristic, n.payload, n.t)
+    _assert_same([ref], [hub])
