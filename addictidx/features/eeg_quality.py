@@ -171,8 +171,11 @@ def _detrend_linear(e: np.ndarray) -> np.ndarray:
     return e - e.mean(axis=-1, keepdims=True) - slope[..., np.newaxis] * t
 
 
-#: Epochs per block in :func:`_epoch_stats` (4 channels x 512 samples x 8 B x 128 = 2 MB).
-_BLOCK_EPOCHS = 128
+#: Bytes of one block of epochs in :func:`_epoch_stats` (6 epochs of 4 channels x 512 samples).
+#: Work arrays below glibc's mmap threshold (128 KiB) come from the heap and are reused;
+#: larger ones are mapped and page-faulted afresh on every call (2 MB blocks spent more time
+#: in the kernel than computing).
+_BLOCK_BYTES = 96 * 1024
 
 
 def _epoch_stats(x: np.ndarray, starts: np.ndarray, n: int):
@@ -180,7 +183,7 @@ def _epoch_stats(x: np.ndarray, starts: np.ndarray, n: int):
 
     Equal to detrending the gathered ``(n_epochs, n_channels, n)`` array at once (the same
     operations in the same order on every row), but blockwise: non-overlapping epochs are
-    read as a view of ``x`` (no gather copy), the work arrays are a few MB whatever the
+    read as a view of ``x`` (no gather copy), the work arrays are under 100 KB whatever the
     recording length, and NaN handling is skipped for blocks without a missing sample.
     Results are bit-identical to the one-shot form (tested).
     """
@@ -193,8 +196,9 @@ def _epoch_stats(x: np.ndarray, starts: np.ndarray, n: int):
     if n_ep == 0:
         return ptp, sd, peak, gap
     contiguous = bool(np.array_equal(starts, np.arange(n_ep) * n))
-    for a in range(0, n_ep, _BLOCK_EPOCHS):
-        b = min(a + _BLOCK_EPOCHS, n_ep)
+    block = max(1, _BLOCK_BYTES // (8 * n_ch * max(n, 1)))
+    for a in range(0, n_ep, block):
+        b = min(a + block, n_ep)
         if contiguous:
             ep = x[:, a * n : b * n].reshape(n_ch, b - a, n).transpose(1, 0, 2)
         else:
@@ -215,6 +219,51 @@ def _epoch_stats(x: np.ndarray, starts: np.ndarray, n: int):
 
 def _band_sum(psd: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return psd[..., mask].sum(axis=-1)
+
+
+#: Spectral masks of :func:`eeg_epoch_checks` by frequency grid and thresholds.
+_MASKS: dict[tuple, tuple] = {}
+
+
+def _spectral_masks(freqs: np.ndarray, sfreq: float, n_fft: int, emg_band, line_freqs_hz):
+    """EMG and reference band masks (mains harmonics +-2 Hz removed) and, per line frequency
+    below Nyquist - 5 Hz, its peak (+-1 Hz) and flank (2-5 Hz away) masks; built once per
+    frequency grid and thresholds."""
+    key = (n_fft, sfreq, emg_band, line_freqs_hz)
+    hit = _MASKS.get(key)
+    if hit is not None:
+        return hit
+    nyq = sfreq / 2.0
+    lo_e, hi_e = (float(v) for v in emg_band)
+    hi_e = min(hi_e, nyq - 2.0)
+    line_freqs = [float(v) for v in line_freqs_hz]
+    not_line = np.ones(freqs.size, dtype=bool)
+    for lf in line_freqs:
+        for h in range(1, int(nyq // lf) + 1):
+            not_line &= np.abs(freqs - h * lf) > 2.0
+    emg_mask = (freqs >= lo_e) & (freqs <= hi_e) & not_line
+    ref_mask = (freqs >= 1.0) & (freqs <= hi_e) & not_line
+    lines = []
+    for lf in line_freqs:
+        if lf + 5.0 >= nyq:
+            continue
+        peak = (freqs >= lf - 1.0) & (freqs <= lf + 1.0)
+        flank = (np.abs(freqs - lf) >= 2.0) & (np.abs(freqs - lf) <= 5.0)
+        lines.append((peak, flank))
+    if len(_MASKS) >= 64:
+        _MASKS.clear()
+    _MASKS[key] = hit = (emg_mask, ref_mask, tuple(lines))
+    return hit
+
+
+def _median_last(a: np.ndarray) -> np.ndarray:
+    """``np.median(a, axis=-1)`` (NaN where a row holds a NaN), bit for bit, by one sort."""
+    n = a.shape[-1]
+    if n == 0:
+        return np.full(a.shape[:-1], np.nan)
+    srt = np.sort(a, axis=-1)  # NaNs sort last
+    mid = srt[..., n // 2] if n % 2 else (srt[..., n // 2 - 1] + srt[..., n // 2]) / 2.0
+    return np.where(np.isnan(srt[..., -1]), np.nan, mid)
 
 
 def eeg_epoch_checks(data, sfreq: float, ch_names, *, thresholds=None) -> EEGEpochChecks:
@@ -256,25 +305,16 @@ def eeg_epoch_checks(data, sfreq: float, ch_names, *, thresholds=None) -> EEGEpo
 
     # Spectra of the epochs: one Hamming-tapered periodogram per epoch (0.5 Hz bins at 2 s).
     freqs, psd = compute_psd(x, sfreq, window_s=epoch_s, step_s=epoch_s, n_fft=n_ep_len)
-    nyq = sfreq / 2.0
-    lo_e, hi_e = (float(v) for v in th["emg_band_hz"])  # type: ignore[union-attr]
-    hi_e = min(hi_e, nyq - 2.0)
-    line_freqs = [float(v) for v in th["line_freqs_hz"]]  # type: ignore[union-attr]
-    not_line = np.ones(freqs.size, dtype=bool)
-    for lf in line_freqs:
-        for h in range(1, int(nyq // lf) + 1):
-            not_line &= np.abs(freqs - h * lf) > 2.0
-    emg_mask = (freqs >= lo_e) & (freqs <= hi_e) & not_line
-    ref_mask = (freqs >= 1.0) & (freqs <= hi_e) & not_line
+    emg_mask, ref_mask, lines = _spectral_masks(
+        freqs,
+        sfreq,
+        n_ep_len,
+        tuple(th["emg_band_hz"]),
+        tuple(th["line_freqs_hz"]),  # type: ignore[arg-type]
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         emg_share = _band_sum(psd, emg_mask) / _band_sum(psd, ref_mask)
-        ratios = []
-        for lf in line_freqs:
-            if lf + 5.0 >= nyq:
-                continue
-            peak = (freqs >= lf - 1.0) & (freqs <= lf + 1.0)
-            flank = (np.abs(freqs - lf) >= 2.0) & (np.abs(freqs - lf) <= 5.0)
-            ratios.append(psd[..., peak].mean(axis=-1) / np.median(psd[..., flank], axis=-1))
+        ratios = [psd[..., pk].mean(axis=-1) / _median_last(psd[..., fl]) for pk, fl in lines]
         line_ratio = np.max(np.stack(ratios), axis=0) if ratios else np.full(psd.shape[:2], np.nan)
     gap_fraction = (~np.isfinite(x)).mean(axis=1)
 

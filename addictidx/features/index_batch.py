@@ -113,6 +113,30 @@ def rr_index_features_batch(
     return out
 
 
+#: Quality reports already built, by everything a report depends on (see _eeg_report).
+_REPORTS: dict[tuple, QualityReport] = {}
+
+
+def _eeg_report(names, th, n_ep, frac, failed, over, gap_l, emg_l, line_l) -> QualityReport:
+    """:func:`~addictidx.features.quality_report_from_summary` of one window, remembered.
+
+    A report depends on the epoch count, the pass fractions and, of the other summaries, only
+    on which of them exceed their thresholds (``over``: the gap, EMG and line-noise
+    comparisons), so windows alike in these share one report object.
+    """
+    used = ("min_pass_fraction", "epoch_s", "gap_max_fraction", "emg_share_max", "line_ratio_max")
+    key = (names, tuple(th[u] for u in used), n_ep, tuple(frac), failed, over)
+    rep = _REPORTS.get(key)
+    if rep is None:
+        rep = quality_report_from_summary(
+            names, th, n_ep, frac, failed, gap_l, emg_l, line_l, required=INDEX_EEG_CHANNELS
+        )
+        if len(_REPORTS) >= 4096:
+            _REPORTS.clear()
+        _REPORTS[key] = rep
+    return rep
+
+
 def eeg_window_features_batch(rolling, streams, t_ends) -> list:
     """:func:`~addictidx.features.eeg_index_features` of many windows of a
     :class:`~addictidx.features.RollingEpochs`, as ``(features, report, emg)`` per window."""
@@ -124,63 +148,84 @@ def eeg_window_features_batch(rolling, streams, t_ends) -> list:
     inw = (E * es >= (T - rolling.window_s)[:, None] - 1e-9) & ((E + 1) * es <= T[:, None] + 1e-9)
     k = inw.sum(axis=1)  # (D,)
     w3 = inw[:, :, None]
-    ok = rolling.flags["ok"][S] & w3  # (D, K, C)
+    flags = rolling.flag_array[S] & inw[:, :, None, None]  # (D, K, 5, C): ok gap flat amp rail
+    ok = flags[:, :, 0]  # (D, K, C)
     n_ok = ok.sum(axis=1)  # (D, C)
+    vals = rolling.value_array[S]  # (D, K, 3, C): ptp, emg share, line ratio
+    emg = vals[:, :, 1]
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = n_ok / k[:, None]
-        failed = [(rolling.flags[f][S] & w3).any(axis=1) for f in ("gap", "flat", "amp", "rail")]
+        failed = flags[:, :, 1:].any(axis=1)  # (D, 4, C)
         nonfinite = np.where(w3, rolling.n_nonfinite[S], 0).sum(axis=1)
         gap_fraction = nonfinite / (k[:, None] * float(rolling.n_per_epoch))
-        emg = rolling.values["emg_share"][S]
-        emg_med, _ = _median_last(np.where(w3, emg, np.nan).transpose(0, 2, 1))
-        line_med, _ = _median_last(
-            np.where(w3, rolling.values["line_ratio"][S], np.nan).transpose(0, 2, 1)
+        # the three medians over the window's epochs in one call: (3, D, C)
+        meds, _ = _median_last(
+            np.stack(
+                [
+                    np.where(w3, emg, np.nan),
+                    np.where(w3, vals[:, :, 2], np.nan),
+                    np.where(ok & np.isfinite(emg), emg, np.nan),
+                ]
+            ).transpose(0, 1, 3, 2)
         )
-        emg_ok, _ = _median_last(np.where(ok & np.isfinite(emg), emg, np.nan).transpose(0, 2, 1))
+        emg_med, line_med, emg_ok = meds
         sums = np.where(ok[:, :, None, :], rolling.powers[S], 0.0).sum(axis=1)  # (D, 3, C)
         mean_pw = sums / n_ok[:, None, :]
+        over = np.stack(
+            [
+                gap_fraction > float(th["gap_max_fraction"]),
+                emg_med > float(th["emg_share_max"]),
+                line_med > float(th["line_ratio_max"]),
+            ],
+            axis=1,
+        )  # (D, 3, C): the comparisons quality_report_from_summary makes
     lo_e, hi_e = (float(v) for v in th["emg_band_hz"])
     band = (lo_e, min(hi_e, rolling.sfreq / 2.0 - 2.0))
     min_pass = float(th["min_pass_fraction"])
     idx = {c: i for i, c in enumerate(names)}
     emg_idx = [idx.get(c) for c in INDEX_EEG_CHANNELS]
-    idx_index = {c: idx.get(c) for c in ("AF7", "AF8", "TP9", "TP10")}
+    i_af7, i_af8, i_tp9, i_tp10 = (idx.get(c) for c in ("AF7", "AF8", "TP9", "TP10"))
     emg_ok_l = emg_ok.tolist()
     mean_l = mean_pw.transpose(0, 2, 1).tolist()  # (D, C, 3): alpha, beta, total per channel
     out = []
     nan_row = [math.nan] * len(names)
     frac_l, gap_l = frac.tolist(), gap_fraction.tolist()
     emg_l, line_l = emg_med.tolist(), line_med.tolist()
-    failed_l = [f.tolist() for f in failed]
+    failed_l = [tuple(map(tuple, f)) for f in failed.tolist()]
+    over_l = over.tolist()
+    k_l = k.tolist()
     for d in range(S.size):
-        n_ep = int(k[d])
-        report = quality_report_from_summary(
+        n_ep = k_l[d]
+        report = _eeg_report(
             names,
             th,
             n_ep,
             frac_l[d] if n_ep else nan_row,
-            tuple(f[d] for f in failed_l),
+            failed_l[d],
+            tuple(map(tuple, over_l[d])),
             gap_l[d] if n_ep else nan_row,
             emg_l[d],
             line_l[d],
-            required=INDEX_EEG_CHANNELS,
         )
+        row = emg_ok_l[d]
         per = {
-            c: (emg_ok_l[d][i] if i is not None else math.nan)
-            for c, i in zip(INDEX_EEG_CHANNELS, emg_idx)
+            c: (row[i] if i is not None else math.nan) for c, i in zip(INDEX_EEG_CHANNELS, emg_idx)
         }
-        vals = list(per.values())
+        vals_ = list(per.values())
         # np.mean of 4 values adds them in order, as sum() does
-        value = sum(vals) / len(vals) if all(map(math.isfinite, vals)) else math.nan
+        value = sum(vals_) / len(vals_) if all(map(math.isfinite, vals_)) else math.nan
         feats = {"eeg_beta_rel_frontal": math.nan, "eeg_alpha_beta_ratio_temporal": math.nan}
-        fr = frac_l[d]
-        ok_ch = {c: (i is not None and fr[i] >= min_pass) for c, i in idx_index.items()}
-        if ok_ch["AF7"] and ok_ch["AF8"]:
-            a, b = mean_l[d][idx_index["AF7"]], mean_l[d][idx_index["AF8"]]
+        fr, pw = frac_l[d], mean_l[d]
+
+        def passes(i, fr=fr):
+            return i is not None and fr[i] >= min_pass
+
+        if passes(i_af7) and passes(i_af8):
+            a, b = pw[i_af7], pw[i_af8]
             # np.mean of two ratios is (x + y) / 2
             feats["eeg_beta_rel_frontal"] = (a[1] / a[2] + b[1] / b[2]) / 2.0
-        if ok_ch["TP9"] and ok_ch["TP10"]:
-            a, b = mean_l[d][idx_index["TP9"]], mean_l[d][idx_index["TP10"]]
+        if passes(i_tp9) and passes(i_tp10):
+            a, b = pw[i_tp9], pw[i_tp10]
             feats["eeg_alpha_beta_ratio_temporal"] = (a[0] / a[1] + b[0] / b[1]) / 2.0
         out.append((feats, report, EMGIndicator(value, per, band)))
     return out

@@ -90,11 +90,14 @@ class RollingEpochs:
         self.n_slots = int(math.floor(self.window_s / self.epoch_s + 1e-9))
         D, K, C = int(n_streams), self.n_slots, len(self.ch_names)
         self.epoch = np.full((D, K), np.iinfo(np.int64).min // 2, dtype=np.int64)
-        self.flags = {k: np.zeros((D, K, C), dtype=bool) for k in _FLAGS}
-        self.values = {k: np.full((D, K, C), np.nan) for k in _VALUES}
+        # one array per kind, so a batch of windows gathers them in one indexing operation;
+        # ``flags[name]`` and ``values[name]`` are views of them
+        self.flag_array = np.zeros((D, K, len(_FLAGS), C), dtype=bool)
+        self.value_array = np.full((D, K, len(_VALUES), C), np.nan)
+        self.flags = {k: self.flag_array[:, :, j, :] for j, k in enumerate(_FLAGS)}
+        self.values = {k: self.value_array[:, :, j, :] for j, k in enumerate(_VALUES)}
         self.n_nonfinite = np.zeros((D, K, C), dtype=np.int64)
         self.powers = np.full((D, K, len(INDEX_EEG_BANDS), C), np.nan)
-        self._names_rep: dict[int, list[str]] = {}
         self._th_full: Mapping | None = None
 
     def add(self, streams, epochs, data) -> None:
@@ -117,25 +120,27 @@ class RollingEpochs:
             raise ValueError(
                 f"data must be (m, {len(self.ch_names)}, {self.n_per_epoch}), got {x.shape}."
             )
-        names = self._names_rep.get(m)
-        if names is None:
-            names = self._names_rep[m] = list(self.ch_names) * m
+        # the m epochs side by side on each channel: (C, m * n), epoch j = samples [j n, (j+1) n)
         checks = eeg_epoch_checks(
-            x.reshape(m * C, n), self.sfreq, names, thresholds=self.thresholds
+            x.transpose(1, 0, 2).reshape(C, m * n),
+            self.sfreq,
+            self.ch_names,
+            thresholds=self.thresholds,
         )
-        self._th_full = checks.thresholds
+        if self._th_full is None:
+            self._th_full = checks.thresholds
         s = np.asarray(streams, dtype=np.int64)
         e = np.asarray(epochs, dtype=np.int64)
         slot = e % self.n_slots
         self.epoch[s, slot] = e
-        for k in _FLAGS:
-            self.flags[k][s, slot] = getattr(checks, k).reshape(m, C)
-        self.values["ptp_uv"][s, slot] = checks.ptp_uv.reshape(m, C)
-        self.values["emg_share"][s, slot] = checks.emg_share.reshape(m, C)
-        self.values["line_ratio"][s, slot] = checks.line_ratio.reshape(m, C)
-        self.n_nonfinite[s, slot] = np.rint(checks.gap_fraction * n).astype(np.int64).reshape(m, C)
-        pw = epoch_band_powers(checks)  # (1, 3, m * C)
-        self.powers[s, slot] = pw[0].reshape(len(INDEX_EEG_BANDS), m, C).transpose(1, 0, 2)
+        self.flag_array[s, slot] = np.stack([getattr(checks, k) for k in _FLAGS], axis=1)
+        self.value_array[s, slot] = np.stack([getattr(checks, k) for k in _VALUES], axis=1)
+        # missing samples per epoch and channel (none unless the epoch failed the gap check)
+        if checks.gap.any():
+            self.n_nonfinite[s, slot] = np.count_nonzero(~np.isfinite(x), axis=-1)
+        else:
+            self.n_nonfinite[s, slot] = 0
+        self.powers[s, slot] = epoch_band_powers(checks)  # (m, 3, C)
 
     def copy_stream(self, src: RollingEpochs, src_stream: int, streams) -> None:
         """Copy the epochs of ``src_stream`` of ``src`` (same layout) into ``streams`` of this
@@ -148,10 +153,8 @@ class RollingEpochs:
             raise ValueError("copy_stream needs the same window, channels and epoch length.")
         d = np.asarray(streams, dtype=np.int64)
         self.epoch[d] = src.epoch[src_stream]
-        for k in _FLAGS:
-            self.flags[k][d] = src.flags[k][src_stream]
-        for k in _VALUES:
-            self.values[k][d] = src.values[k][src_stream]
+        self.flag_array[d] = src.flag_array[src_stream]
+        self.value_array[d] = src.value_array[src_stream]
         self.n_nonfinite[d] = src.n_nonfinite[src_stream]
         self.powers[d] = src.powers[src_stream]
         self._th_full = self._th_full or src._th_full
