@@ -150,3 +150,33 @@ def test_event_buffer_by_hand():
     assert buf.latest(10.0).times.tolist() == [2.0, 2.5, 3.5, 4.5]
     assert buf.latest(1.0, now=3.0).times.tolist() == [2.5]
     assert buf.values_since(2.5).data.tolist() == [[1.0, 1.0]]
+
+
+@pytest.mark.parametrize("max_per_page", [256, 2, 1])
+def test_write_many_equals_one_write_per_buffer(max_per_page):
+    """acquire.buffers.write_many (one indexed copy per pool page) == write_arrays per buffer:
+    rings wrapping inside a write, a write longer than a ring (overwritten whole), pages."""
+    from addictidx.acquire.buffers import RingPool, write_many
+
+    spec = StreamSpec("sim", "eeg", "eeg", ("a", "b", "c"), 10.0, "uV")
+    rng = np.random.default_rng(5)
+    pool = RingPool(max_per_page=max_per_page)
+    many = [RingBuffer(spec, 2.3, pool=pool) for _ in range(5)]  # 23 samples each
+    one = [RingBuffer(spec, 2.3) for _ in range(5)]
+    t = 0.0
+    for step in range(40):
+        lens = rng.integers(0, 30 if step % 9 == 8 else 9, 5)  # sometimes > 23: whole ring
+        vals = rng.normal(size=(int(lens.sum()), 3))
+        times = t + np.arange(lens.sum()) / 10.0
+        t = times[-1] + 1.0 if times.size else t
+        write_many(many, vals, times, lens)
+        a = 0
+        for b, k in zip(one, lens.tolist()):
+            b.write_arrays(vals[a : a + k].T, times[a : a + k])
+            a += k
+        for x, y in zip(one, many):
+            assert (x.total_written, x.n_available) == (y.total_written, y.n_available)
+            wx, wy = x.latest(10.0), y.latest(10.0)
+            np.testing.assert_array_equal(wx.data, wy.data)
+            np.testing.assert_array_equal(wx.times, wy.times)
+    assert len({b._page for b in many}) == -(-5 // max_per_page)

@@ -18,6 +18,7 @@ import pytest
 
 import addictidx.acquire.feed_batch as FB
 from addictidx.acquire import SimulatedHeadband, SimulatedStrap, StreamHub, iter_notifications
+from addictidx.acquire.buffers import RingPool
 from addictidx.acquire.decoders.muse_classic import encode_muse_eeg
 from addictidx.acquire.events import LinkEvent
 from addictidx.acquire.feed_batch import feed_notifications
@@ -74,14 +75,15 @@ def _streams(n_hubs, *, hb_kw=None, strap=True, seconds=12.0):
 
 
 def _hub(profiles, **kw):
-    return StreamHub(profiles, capacity_s=60.0, max_lag_blocks=kw.pop("max_lag_blocks", 1), **kw)
+    kw = {"capacity_s": 60.0, "max_lag_blocks": 1, **kw}
+    return StreamHub(profiles, **kw)
 
 
-def _run(streams, profiles, *, tick=0.025, subscribe=False, hub_kw=None):
-    """Feed ``streams`` one by one and in batches of ``tick``; return both hub lists and the
-    chunks their subscribers got."""
+def _run(streams, profiles, *, tick=0.025, subscribe=False, hub_kw=None, pool=None):
+    """Feed ``streams`` one by one and in batches of ``tick`` (the batched hubs' buffers in
+    ``pool``); return both hub lists and the chunks their subscribers got."""
     one = [_hub(profiles, **(hub_kw or {})) for _ in streams]
-    many = [_hub(profiles, **(hub_kw or {})) for _ in streams]
+    many = [_hub(profiles, ring_pool=pool, **(hub_kw or {})) for _ in streams]
     queues = ([h.subscribe(0) for h in one], [h.subscribe(0) for h in many]) if subscribe else None
     for hub, items in zip(one, streams):
         for dev, it in items:
@@ -152,18 +154,29 @@ PROFILES = {"muse": "muse-2", "strap": "polar-h10"}
         {"dropouts": [(3.0, 4.5)]},  # a silence with link events
     ],
 )
-def test_batched_equals_one_by_one(spy, hb_kw):
+@pytest.mark.parametrize(
+    "capacity_s, pool",
+    [
+        (60.0, None),  # every buffer its own storage
+        (1.3, "one page"),  # rings wrap inside one write (333 samples, not whole blocks)
+        (2.0, "pages of 2"),  # one indexed write per page
+    ],
+)
+def test_batched_equals_one_by_one(spy, hb_kw, capacity_s, pool):
     streams = _streams(5, hb_kw=hb_kw)
-    one, many, _ = _run(streams, PROFILES)
+    pool = {None: None, "one page": RingPool(), "pages of 2": RingPool(max_per_page=2)}[pool]
+    one, many, _ = _run(streams, PROFILES, hub_kw={"capacity_s": capacity_s}, pool=pool)
     _assert_same(one, many)
     assert spy["n"] > 100  # the batched assembly did the steady part
     for h in many:
         assert h.buffer("muse", "eeg").total_written > 11 * 256
+    n_pages = len({h.buffer("muse", "eeg")._page for h in many})
+    assert n_pages == {60.0: 5, 1.3: 1, 2.0: 3}[capacity_s]
 
 
 def test_subscribers_get_the_same_one_block_chunks(spy):
     streams = _streams(5, hb_kw={"jitter_s": 0.01, "drop_fraction": 0.01})
-    one, many, (ca, cb) = _run(streams, PROFILES, subscribe=True)
+    one, many, (ca, cb) = _run(streams, PROFILES, subscribe=True, pool=RingPool())
     _assert_same(one, many)
     assert spy["n"] > 100
     for a, b in zip(ca, cb):

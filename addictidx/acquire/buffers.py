@@ -24,24 +24,75 @@ import numpy as np
 from addictidx._core.types import Chunk, StreamSpec, Window
 from addictidx._core.validate import check_positive
 
-__all__ = ["RingBuffer", "EventBuffer"]
+__all__ = ["RingBuffer", "EventBuffer", "RingPool", "write_many"]
 
 
 def _nan_fraction(data: np.ndarray) -> float:
     return float(np.isnan(data).mean()) if data.size else 0.0
 
 
-class _Ring:
-    """Shared storage: values ``(n_channels, capacity)`` and times ``(capacity,)``."""
+class _Page:
+    """Storage of ``size`` rings of one shape: values ``(size, n_channels, capacity)``, times
+    ``(size, capacity)``, one lock."""
 
-    def __init__(self, spec: StreamSpec, capacity: int) -> None:
+    def __init__(self, size: int, n_channels: int, capacity: int) -> None:
+        self.data = np.empty((size, n_channels, capacity))
+        self.times = np.empty((size, capacity))
+        self.lock = threading.Lock()
+        self.size = size
+        self.used = 0
+
+
+class RingPool:
+    """Shared storage of many ring buffers, so that one call writes many (:func:`write_many`).
+
+    A server serving many sessions gives every session's hub the same pool; each buffer's
+    storage is a slot of a page of the pool (NaN until written). A buffer made without a pool
+    gets a page of its own. Buffers of one page share its lock.
+
+    Parameters
+    ----------
+    page_bytes : int
+        Largest page; a page holds ``page_bytes // slot_bytes`` slots (at least 1, at most
+        ``max_per_page``).
+    max_per_page : int
+        Most slots per page.
+    """
+
+    def __init__(self, page_bytes: int = 16 << 20, max_per_page: int = 256) -> None:
+        self.page_bytes = int(page_bytes)
+        self.max_per_page = max(1, int(max_per_page))
+        self._pages: dict[tuple[int, int], _Page] = {}
+
+    def take(self, n_channels: int, capacity: int) -> tuple[_Page, int]:
+        """A free slot ``(page, index)`` for a ring of ``n_channels`` x ``capacity``."""
+        key = (int(n_channels), int(capacity))
+        page = self._pages.get(key)
+        if page is None or page.used == page.size:
+            slot_bytes = 8 * (n_channels + 1) * capacity
+            size = min(self.max_per_page, max(1, self.page_bytes // slot_bytes))
+            page = self._pages[key] = _Page(size, n_channels, capacity)
+        slot = page.used
+        page.used += 1
+        page.data[slot] = np.nan
+        page.times[slot] = np.nan
+        return page, slot
+
+
+class _Ring:
+    """Storage: values ``(n_channels, capacity)`` and times ``(capacity,)`` (a pool slot)."""
+
+    def __init__(self, spec: StreamSpec, capacity: int, pool: RingPool | None = None) -> None:
         self.spec = spec
         self.capacity = int(capacity)
-        self._data = np.full((spec.n_channels, self.capacity), np.nan)
-        self._times = np.full(self.capacity, np.nan)
+        if pool is None:
+            pool = RingPool(max_per_page=1)
+        self._page, self._slot = pool.take(spec.n_channels, self.capacity)
+        self._data = self._page.data[self._slot]
+        self._times = self._page.times[self._slot]
+        self._lock = self._page.lock
         self._pos = 0  # next write position
         self._filled = 0
-        self._lock = threading.Lock()
         self.total_written = 0
         self.n_missing = 0
 
@@ -136,7 +187,9 @@ class RingBuffer(_Ring):
     array([[6., 7., 8., 9.]])
     """
 
-    def __init__(self, spec: StreamSpec, capacity_s: float) -> None:
+    def __init__(
+        self, spec: StreamSpec, capacity_s: float, *, pool: RingPool | None = None
+    ) -> None:
         if spec.sfreq is None:
             raise ValueError(
                 f"RingBuffer needs a regularly sampled stream; {spec.key!r} has sfreq=None "
@@ -144,7 +197,8 @@ class RingBuffer(_Ring):
             )
         self.capacity_s = check_positive("capacity_s", capacity_s)
         self.sfreq = float(spec.sfreq)
-        super().__init__(spec, max(1, int(math.ceil(self.capacity_s * self.sfreq - 1e-9))))
+        n = max(1, int(math.ceil(self.capacity_s * self.sfreq - 1e-9)))
+        super().__init__(spec, n, pool)
 
     def latest(self, seconds: float) -> Window:
         """Copy the last ``seconds`` of samples (fewer if the buffer holds fewer).
@@ -225,3 +279,56 @@ class EventBuffer(_Ring):
     def values_since(self, t: float) -> Window:
         """Events with time ``> t`` (e.g. the beats since the last scoring tick)."""
         return self._select(float(t), None)
+
+
+def write_many(buffers, values: np.ndarray, times: np.ndarray, lengths) -> None:
+    """Append samples to many ring buffers at once (one indexed copy per storage page).
+
+    The same as ``buffers[i].write_arrays(values[a:b].T, times[a:b])`` for each ``i`` with
+    ``a:b`` its ``lengths[i]`` rows, for gap-free samples (``n_missing`` 0).
+
+    Parameters
+    ----------
+    buffers : sequence of RingBuffer
+        Distinct buffers, all with the same channel count.
+    values : ndarray, shape (n, n_channels)
+        The samples of every buffer, buffer after buffer (one row per sample).
+    times : ndarray, shape (n,)
+        Their times.
+    lengths : sequence of int
+        Samples of each buffer (``sum(lengths) == n``).
+    """
+    m = len(buffers)
+    if m == 0:
+        return
+    lens = np.asarray(lengths, dtype=np.int64)
+    ends = np.cumsum(lens)
+    caps = np.fromiter((b.capacity for b in buffers), np.int64, m)
+    if (lens >= caps).any():  # a ring overwritten whole: buffer by buffer
+        for b, z, k in zip(buffers, ends.tolist(), lens.tolist()):
+            b.write_arrays(values[z - k : z].T, times[z - k : z])
+        return
+    pages: dict[_Page, list[int]] = {}
+    for i, b in enumerate(buffers):
+        pages.setdefault(b._page, []).append(i)
+    pos = np.fromiter((b._pos for b in buffers), np.int64, m)
+    slot = np.fromiter((b._slot for b in buffers), np.int64, m)
+    rep = np.repeat(np.arange(m), lens)
+    col = (pos[rep] + (np.arange(int(ends[-1])) - (ends - lens)[rep])) % caps[rep]
+    one_page = len(pages) == 1
+    lens_l = lens.tolist()
+    for page, idx in pages.items():
+        if one_page:
+            sel = slice(None)
+        else:
+            mine = np.zeros(m, dtype=bool)
+            mine[idx] = True
+            sel = mine[rep]
+        with page.lock:
+            page.data[slot[rep[sel]], :, col[sel]] = values[sel]
+            page.times[slot[rep[sel]], col[sel]] = times[sel]
+            for i in idx:
+                b, k = buffers[i], lens_l[i]
+                b.total_written += k
+                b._pos = (b._pos + k) % b.capacity
+                b._filled = min(b.capacity, b._filled + k)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from addictidx.acquire.buffers import write_many
+
 __all__ = ["EegRunPlan", "plan_eeg_runs", "apply_eeg_runs"]
 
 
@@ -131,24 +133,48 @@ def plan_eeg_runs(handlers, states, hn, seq, rows, uv, t) -> EegRunPlan:
 
 def apply_eeg_runs(plan: EegRunPlan, which) -> None:
     """Emit the whole blocks of handlers ``which`` (indices with ``plan.ok``) and move their
-    assemblers on; a partial last block stays pending, as packet by packet."""
-    n_ch = plan.samples.shape[0]
+    assemblers on; a partial last block stays pending, as packet by packet.
+
+    The ring buffers of the handlers whose hub has no subscriber are written together
+    (:func:`~addictidx.acquire.buffers.write_many`); the others chunk by chunk.
+    """
     samples, times, received, occupied = plan.samples, plan.times, plan.received, plan.occupied
+    n_ch, spp = samples.shape[0], samples.shape[2]
     handlers, states = plan.handlers, plan.states
     cnt, base = plan.n_notes.tolist(), plan.base.tolist()
     n_whole, whole_base = plan.n_whole.tolist(), plan.whole_base.tolist()
     n_prior, last_rx = plan.n_prior.tolist(), plan.last_rx.tolist()
+    last_t = times[:, -1].tolist()
+    quiet = []
     for h in which:
+        f = n_whole[h]
+        if not f:
+            continue
         hd = handlers[h]
-        b, f = base[h], n_whole[h]
-        if f:
-            e = whole_base[h]
+        if hd.hub.publishing:
+            b, e = base[h], whole_base[h]
             hd.write_whole_blocks(
                 samples[:, b : b + f].reshape(n_ch, -1),
                 times[e : e + f].reshape(-1),
                 states[h][0],
                 received[b : b + f],
             )
+        else:
+            quiet.append(h)
+    if quiet:
+        q = np.asarray(quiet)
+        f = plan.n_whole[q]
+        rep = np.repeat(q, f)
+        k = np.arange(rep.size) - np.repeat(np.cumsum(f) - f, f)
+        blocks = plan.base[rep] + k
+        rows = plan.whole_base[rep] + k
+        values = samples.transpose(1, 2, 0)[blocks].reshape(-1, n_ch)
+        write_many([handlers[h].buf for h in quiet], values, times[rows].reshape(-1), f * spp)
+    for h in which:
+        hd = handlers[h]
+        b, f = base[h], n_whole[h]
+        if f:
+            hd.last_time = last_t[whole_base[h] + f - 1]
         partial = None
         n_left = (n_prior[h] + cnt[h]) % n_ch
         if n_left:

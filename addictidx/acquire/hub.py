@@ -47,7 +47,7 @@ from addictidx._core.types import Chunk, Window
 from addictidx._core.validate import check_option, check_positive
 from addictidx.acquire.assemble import HrsAssembler, MuseEegAssembler
 from addictidx.acquire.athena_assemble import AthenaEegAssembler, is_athena_profile
-from addictidx.acquire.buffers import EventBuffer, RingBuffer
+from addictidx.acquire.buffers import EventBuffer, RingBuffer, RingPool
 from addictidx.acquire.events import GapRecord, LinkEvent, SkinContact
 from addictidx.acquire.feed_batch import MIN_BATCH_DECODE, feed_notifications
 from addictidx.acquire.routing import CONTROL_FAMILIES, decoder_routes
@@ -110,6 +110,10 @@ class StreamHub:
         EEG timestamping of Muse S Athena headbands (see
         :class:`~addictidx.acquire.athena_assemble.AthenaEegAssembler`; default ``"lstsq"``:
         the Athena device clock field is unreliable, PROTOCOLS §2.5).
+    ring_pool : RingPool | None
+        Storage shared by the ring buffers of many hubs (a server's sessions: their EEG of one
+        batch is then written with one indexed copy, see
+        :func:`~addictidx.acquire.buffers.write_many`); None: each buffer its own.
     max_lag_blocks : int
         EEG blocks a late notification may lag behind (tolerated reordering).
     silence_s : float | None
@@ -145,7 +149,9 @@ class StreamHub:
         dedupe_window_s: float = 0.5,
         clock_step_tolerance_s: float = 1e-3,
         athena_clock: str = "lstsq",
+        ring_pool: RingPool | None = None,
     ) -> None:
+        self.ring_pool = ring_pool
         self.capacity_s = check_positive("capacity_s", capacity_s)
         self.event_capacity = int(event_capacity)
         self.eeg_clock = check_option("eeg_clock", eeg_clock, ("anchor", "lstsq"))

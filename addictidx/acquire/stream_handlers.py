@@ -49,6 +49,7 @@ class HubOutput(Protocol):
     silence_s: float | None
     dedupe_window_s: float
     publishing: bool  # someone subscribed to the chunks
+    ring_pool: Any  # storage of the ring buffers (a RingPool, or None: their own)
 
     def add_buffer(self, buf: Any) -> Any: ...
 
@@ -102,7 +103,7 @@ class EegHandler(Handler):
             self.spec, chan, clock=hub.eeg_clock, max_lag_blocks=hub.max_lag_blocks
         )
         self.sfreq = float(self.spec.sfreq)
-        self.buf = hub.add_buffer(RingBuffer(self.spec, hub.capacity_s))
+        self.buf = hub.add_buffer(RingBuffer(self.spec, hub.capacity_s, pool=hub.ring_pool))
         self.last_time: float | None = None
 
     def feed(self, characteristic, payload, t):
@@ -208,7 +209,7 @@ class AthenaHandler(EegHandler):
                 max_lag_blocks=hub.max_lag_blocks,
             )
             self.sfreq = float(self.spec.sfreq)
-            self.buf = hub.add_buffer(RingBuffer(self.spec, hub.capacity_s))
+            self.buf = hub.add_buffer(RingBuffer(self.spec, hub.capacity_s, pool=hub.ring_pool))
             streams.append("eeg")
         self.battery_spec = None
         self.battery_buf = None
@@ -356,7 +357,11 @@ class PmdHandler(Handler):
         super().__init__(hub, device)
         self.streams = (ecg,) if ecg else ()
         self.spec = profile.stream(ecg).spec(device) if ecg else None
-        self.buf = hub.add_buffer(RingBuffer(self.spec, hub.capacity_s)) if ecg else None
+        self.buf = (
+            hub.add_buffer(RingBuffer(self.spec, hub.capacity_s, pool=hub.ring_pool))
+            if ecg
+            else None
+        )
         self.nominal_dt = 1.0 / float(self.spec.sfreq) if ecg else 0.0
         self.dt = self.nominal_dt
         self.host_offset: float | None = None  # session time - device time (s)
@@ -403,4 +408,7 @@ class PmdHandler(Handler):
         self.pending_gap = False
         self.prev_ts = ts
         times = self.host_offset + ts - spacing * np.arange(n - 1, -1, -1, dtype=np.float64)
-        self.hub.emit(Chunk(self.spec, uv[None, :], times, received_at=t), self.buf)
+        if self.hub.publishing:
+            self.hub.emit(Chunk(self.spec, uv[None, :], times, received_at=t), self.buf)
+        else:  # nobody sees the chunk: its samples straight into the buffer
+            self.buf.write_arrays(uv[None, :], times)

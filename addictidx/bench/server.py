@@ -48,6 +48,7 @@ import numpy as np
 
 from addictidx._core.types import Chunk
 from addictidx.acquire import StreamHub
+from addictidx.acquire.buffers import RingPool
 from addictidx.acquire.hub import feed_notifications
 from addictidx.bench.config import BenchConfig, RunResult, n_hops
 from addictidx.bench.sources import HEADBAND, STRAP, BenchSources, make_sources
@@ -67,13 +68,16 @@ class BenchSession:
 
     __slots__ = ("i", "var", "phase", "hub", "feed", "eeg_buf", "rr_buf", "next_epoch")
 
-    def __init__(self, i: int, var, phase: float, rr_capacity: int, buffer_s: float) -> None:
+    def __init__(
+        self, i: int, var, phase: float, rr_capacity: int, buffer_s: float, pool=None
+    ) -> None:
         self.i, self.var, self.phase = i, var, phase
         self.hub = StreamHub(
             {HEADBAND: var.headband.profile, STRAP: var.strap.profile},
             capacity_s=buffer_s,
             event_capacity=rr_capacity,
             max_lag_blocks=1,  # as a live session
+            ring_pool=pool,  # the server's sessions share ring storage (one write per batch)
         )
         self.feed = self.hub.on_notification
         self.eeg_buf = self.hub.buffer(HEADBAND, "eeg")
@@ -120,8 +124,9 @@ class SessionServer:
         rr_cap = int((cfg.rr_window_s + duration_s + 30.0) * 220 / 60) + 16
         buffer_s = 3 * self.rolling.epoch_s
         phases = np.arange(n_sessions) * (cfg.hop_s / n_sessions)
+        pool = RingPool()
         self.sessions = [
-            BenchSession(i, sources.variants[i % V], float(phases[i]), rr_cap, buffer_s)
+            BenchSession(i, sources.variants[i % V], float(phases[i]), rr_cap, buffer_s, pool)
             for i in range(n_sessions)
         ]
         if cfg.prefill:

@@ -420,9 +420,13 @@ def _int_le(data: bytes, width: int) -> np.ndarray:
         return np.frombuffer(data, dtype="i1").astype(np.int64)
     if width == 2:
         return np.frombuffer(data, dtype="<i2").astype(np.int64)
-    a = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3).astype(np.int64)
-    v = a[:, 0] | (a[:, 1] << 8) | (a[:, 2] << 16)
-    return v - ((v & 0x800000) << 1)
+    n = len(data) // 3
+    if n * 3 != len(data):
+        raise ValueError(f"{len(data)} bytes is not a multiple of 3")
+    # each sample read as a little-endian int32 over its 3 bytes and the next one (one zero
+    # byte appended), the 4th byte shifted out and the sign of bit 23 shifted back in
+    v = np.ndarray((n,), dtype="<i4", buffer=bytes(data) + b"\0", strides=(3,))
+    return ((v << 8) >> 8).astype(np.int64)
 
 
 def decode_pmd_ecg(payload: bytes, *, n_samples: int | None = None) -> tuple[int, np.ndarray]:
