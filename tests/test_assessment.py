@@ -29,7 +29,7 @@ SHORT = Protocol(
 @pytest.fixture(scope="module")
 def standard_run(tmp_path_factory):
     store = tmp_path_factory.mktemp("store")
-    return run_assessment("P001", store_dir=store, protocol=STANDARD_PROTOCOL, seed=3)
+    return run_assessment("P001", store_dir=store, protocol=STANDARD_PROTOCOL, seed=3, age=30)
 
 
 def _source_beats(duration_s):
@@ -123,7 +123,8 @@ def test_prescription_uses_resting_hr(standard_run):
 
 def test_personal_baseline_after_five_sessions(tmp_path):
     results = [
-        run_assessment("P007", store_dir=tmp_path, protocol=SHORT, seed=s) for s in range(6)
+        run_assessment("P007", store_dir=tmp_path, protocol=SHORT, seed=s, age=30)
+        for s in range(6)
     ]
     assert [r.index.baseline for r in results[:5]] == ["population"] * 5
     assert results[5].index.baseline == "personal"
@@ -134,7 +135,9 @@ def test_strap_dropout_marks_gap_and_keeps_beats(tmp_path):
     dur = SHORT.duration_s
     strap = SimulatedStrap(duration_s=dur, dropouts=[(60.0, 75.0)], seed=1)
     hb = SimulatedHeadband(duration_s=dur, seed=1)
-    res = run_assessment("P008", store_dir=tmp_path, protocol=SHORT, headband=hb, strap=strap)
+    res = run_assessment(
+        "P008", store_dir=tmp_path, protocol=SHORT, headband=hb, strap=strap, age=30
+    )
     t, _ = _source_beats(dur)
     # Beats inside the dropout never reach the host (their notifications are lost): every
     # other beat is kept.
@@ -147,7 +150,9 @@ def test_headband_packet_loss_is_counted(tmp_path):
     dur = SHORT.duration_s
     hb = SimulatedHeadband(duration_s=dur, drop_fraction=0.02, seed=5)
     strap = SimulatedStrap(duration_s=dur, seed=5)
-    res = run_assessment("P009", store_dir=tmp_path, protocol=SHORT, headband=hb, strap=strap)
+    res = run_assessment(
+        "P009", store_dir=tmp_path, protocol=SHORT, headband=hb, strap=strap, age=30
+    )
     acc = res.accounting
     assert acc["eeg_missing"] > 0
     # Missing samples are kept as NaN, so the sample count still covers the whole session.
@@ -161,4 +166,4 @@ def test_headband_packet_loss_is_counted(tmp_path):
 
 def test_invalid_subject_code_rejected(tmp_path):
     with pytest.raises(ValueError, match="pseudonymous"):
-        run_assessment("John Smith", store_dir=tmp_path, protocol=SHORT)
+        run_assessment("John Smith", store_dir=tmp_path, protocol=SHORT, age=30)

@@ -353,6 +353,7 @@ def test_simulated_athena_session_equals_classic(tmp_path):
             protocol=proto,
             headband=hb,
             strap=SimulatedStrap(duration_s=dur),
+            age=30,
         )
     a, c = res["athena"], res["classic"]
     assert a.devices["headband"] == "muse-s-athena"

@@ -61,8 +61,24 @@ def test_assess_rejects_bad_inputs_before_recording(tmp_path, args, words):
 
 
 def test_dashboard_and_recover_need_a_valid_age(tmp_path):
-    r = _cli("dashboard", "--simulate", "--store", str(tmp_path / "s"), "--port", "1")
+    # a session started at launch needs the person's age; on the page, the start form asks
+    # for it at every start (tests/test_dashboard_consent.py)
+    r = _cli(
+        "dashboard",
+        "--simulate",
+        "--store",
+        str(tmp_path / "s"),
+        "--port",
+        "1",
+        "--subject",
+        "P302",
+    )
     _one_line_error(r, "--age is required")
+    r = _cli(
+        "dashboard", "--simulate", "--store", str(tmp_path / "s"), "--port", "1", "--age", "7"
+    )
+    _one_line_error(r, "18-90")
+    assert not (tmp_path / "s").exists()
     r = _cli("sessions", "recover", "--store", str(tmp_path / "s"), "--age", "7")
     _one_line_error(r, "18-90")
 
@@ -245,11 +261,42 @@ def test_dashboard_real_devices_without_adapter_show_an_error_and_record_nothing
     runner = DashboardRunner(tmp_path / "store", simulate=False, age=40)
 
     async def go():
-        runner.start("P306")
+        runner.start("P306", age=40, consent_given=True)
         await runner.task
 
     asyncio.run(go())
     assert runner.status == "error"
     assert runner.error.startswith("No usable Bluetooth adapter")
     assert runner.session_id is None and runner.store.queries.list_sessions() == []
+    assert runner.store.consent.records("P306") == []  # recorded only once devices are there
     runner.close()
+
+
+def test_python_api_never_assumes_an_age(tmp_path):
+    """The Python entry points that reach a prescription or the closed loop take the age as a
+    required keyword (no 30 by default), checked with the one wording; a measured HRmax may
+    replace it only where the loop accepts one."""
+    from addictidx.sessions.assessment import AssessmentOptions, run_assessment
+    from addictidx.sessions.closed_loop import LoopSettings
+    from addictidx.sessions.run import score_and_store
+
+    with pytest.raises(ValueError, match=r"^'age' is required \(years, 18-90\).*never assumed"):
+        run_assessment("P330", store_dir=tmp_path / "s")
+    assert not (tmp_path / "s").exists()  # refused before a store or a session exists
+    with pytest.raises(TypeError, match="'age'"):
+        AssessmentOptions()
+    with pytest.raises(ValueError, match=r"'age' must be 18-90 years.*got 7"):
+        AssessmentOptions(age=7)
+    with pytest.raises(ValueError, match="'age' must be a number of years"):
+        AssessmentOptions.build(age="forty")
+    assert AssessmentOptions.build(age=52).age == 52.0
+    assert AssessmentOptions.build(AssessmentOptions(age=52), seed=3).age == 52.0
+    with pytest.raises(TypeError, match="'age'"):
+        LoopSettings()
+    with pytest.raises(ValueError, match="'age' is required"):
+        LoopSettings(age=None)
+    assert LoopSettings(age=None, hrmax=181).hrmax == 181.0  # a measured HRmax replaces it
+    with pytest.raises(ValueError, match="'hrmax'"):
+        LoopSettings(age=None, hrmax=40)
+    with pytest.raises(TypeError, match="'age'"):
+        score_and_store(None, 1, "P330", None)

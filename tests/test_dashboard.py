@@ -176,6 +176,19 @@ def test_page_shows_stored_index_and_channel_quality(browser, tmp_path):
         assert _text(page, "q-TP9") == "TP9\nwaiting"
         _shot(page, tmp_path, "idle")
         page.fill('[data-testid="subject-input"]', "P201")
+        # the launch's --age is the form's default, shown for staff to confirm; nothing ticked
+        assert page.input_value('[data-testid="age-input"]') == "40"
+        assert not page.is_checked('[data-testid="consent-input"]')
+        # no consent on record and the box not ticked: refused, nothing recorded (issue 14)
+        page.click('[data-testid="start"]')
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=\"start-error\"]').textContent"
+            ".includes('No assessment consent')"
+        )
+        assert _text(page, "state") == "idle: no session"
+        assert not (srv.store / "addictidx.sqlite").exists()
+        # staff confirm the person signed: consent recorded (audited) with the start
+        page.check('[data-testid="consent-input"]')
         page.click('[data-testid="start"]')
         # live: channels with their quality while the session runs, seen in one frame together
         # with a running state (one predicate, evaluated in the page: no race with the server)
@@ -205,6 +218,10 @@ def test_page_shows_stored_index_and_channel_quality(browser, tmp_path):
         with SessionStore(srv.store) as store:
             (row,) = store.queries.list_sessions("P201")
             detail = store.queries.session_detail(row["id"])
+            (consent,) = store.consent.records("P201")
+        assert (consent["scope"], consent["status"]) == ("assessment", "given")
+        assert _text(page, "start-error") == ""
+        assert not page.is_checked('[data-testid="consent-input"]')  # one person's box
         ir = detail["index_result"]
         assert ir["index"] is not None
         assert _text(page, "index-value") == f"{ir['index']:.1f}"
@@ -239,7 +256,7 @@ def test_page_shows_stored_index_and_channel_quality(browser, tmp_path):
 
 
 def test_stop_button_stops_the_session_and_frame_rate(browser, tmp_path):
-    srv = Server(tmp_path, "--subject", "P202", "--speed", "1")
+    srv = Server(tmp_path, "--subject", "P202", "--consent-given", "--speed", "1")
     try:
         page = browser.new_page()
         page.goto(srv.url)

@@ -38,11 +38,11 @@ class RecordingRunner:
                 super().__init__(store_dir, simulate=True)
                 self.calls: list[tuple] = []
 
-            def start(self, subject):
+            def start(self, subject, **clinical):
                 from addictidx.store.codes import check_subject_code
 
                 check_subject_code(subject)
-                self.calls.append(("start", subject))
+                self.calls.append(("start", subject, clinical))
                 self.subject, self.status = subject, "running"
 
             def stop(self, reason="stop button pressed on the dashboard"):
@@ -329,7 +329,7 @@ def test_attacks_on_the_real_server(tmp_path):
     from websockets.sync.client import connect
 
     dash = _dash_helpers()
-    srv = dash.Server(tmp_path, "--subject", "P401", "--speed", "100")
+    srv = dash.Server(tmp_path, "--subject", "P401", "--consent-given", "--speed", "100")
     port, host = srv.port, f"127.0.0.1:{srv.port}"
     try:
         deadline = time.monotonic() + 90
@@ -413,7 +413,7 @@ def test_a_hostile_page_in_the_staff_browser_cannot_drive_the_dashboard(tmp_path
     if not Path(dash.CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {dash.CHROMIUM}")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    srv = dash.Server(tmp_path, "--subject", "P501", "--speed", "1")
+    srv = dash.Server(tmp_path, "--subject", "P501", "--consent-given", "--speed", "1")
     body = (
         EVIL_PAGE
         % {"target": f"http://127.0.0.1:{srv.port}", "ws": f"ws://127.0.0.1:{srv.port}/ws"}

@@ -171,7 +171,7 @@ def _score(store, subject, k, emg_uv=0.0):
         sfreq=d["sfreq"],
         ch_names=d["ch_names"],
     )
-    sc = score_and_store(store, sid, subject, data)
+    sc = score_and_store(store, sid, subject, data, age=30)
     store.end_session(sid, status="complete")
     return sid, (sc.features, sc.quality, sc.index, sc.prescription)
 

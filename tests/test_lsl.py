@@ -183,7 +183,7 @@ def test_dashboard_runner_publishes_on_lsl(tmp_path):
 
     async def run():
         runner = DashboardRunner(tmp_path / "store", simulate=True, speed=20.0, lsl=True)
-        runner.start("P321")
+        runner.start("P321", age=40, consent_given=True)
         try:
             for _ in range(200):
                 await asyncio.sleep(0.1)

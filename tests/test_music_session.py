@@ -90,6 +90,7 @@ def guided(tmp_path_factory):
         observers=(music,),
         on_start=on_start,
         on_progress=on_progress,
+        age=30,
     )
     return store, res, tracks, music
 

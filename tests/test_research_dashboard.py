@@ -34,7 +34,9 @@ def _wait_complete(srv, timeout=60.0) -> dict:
 def test_research_panel_only_with_flag(browser, tmp_path, research):
     from addictidx.store.session_store import SessionStore
 
-    args = ["--subject", "P301", "--speed", "100"] + (["--research-model"] if research else [])
+    args = ["--subject", "P301", "--consent-given", "--speed", "100"] + (
+        ["--research-model"] if research else []
+    )
     srv = Server(tmp_path, *args)
     try:
         st = _wait_complete(srv)

@@ -79,7 +79,7 @@ def pair(tmp_path_factory):
         out[research] = (
             d,
             run_assessment(
-                "R001", store_dir=d, protocol=STANDARD_PROTOCOL, seed=4, research=research
+                "R001", store_dir=d, protocol=STANDARD_PROTOCOL, seed=4, research=research, age=30
             ),
         )
     return out
@@ -209,7 +209,7 @@ def test_recover_with_research_stores_block(tmp_path):
     from addictidx.store.raw import read_raw
 
     res = run_assessment(
-        "R002", store_dir=tmp_path, protocol=STANDARD_PROTOCOL, seed=1, research=True
+        "R002", store_dir=tmp_path, protocol=STANDARD_PROTOCOL, seed=1, research=True, age=30
     )
     with SessionStore(tmp_path) as store:
         d = store.queries.session_detail(res.session_id)
@@ -227,7 +227,7 @@ def test_recover_with_research_stores_block(tmp_path):
             sfreq=raw.sfreq,
             ch_names=raw.ch_names,
         )
-        score_and_store(store, res.session_id, "R002", data, research=True)
+        score_and_store(store, res.session_id, "R002", data, age=30, research=True)
         events = store.queries.session_detail(res.session_id)["events"]
         assert sum(e["kind"] == RESEARCH_EVENT_KIND for e in events) == 1
         assert store.queries.research_result(res.session_id)["probability"] == pytest.approx(

@@ -7,9 +7,15 @@ from pathlib import Path
 import typer
 
 from addictidx.cli.app import app, clean_errors, default_store
-from addictidx.cli.clinical import AGE_HELP, SCREENED_HELP, require_age
+from addictidx.cli.clinical import SCREENED_HELP, require_age
 
 __all__ = ["dashboard"]
+
+AGE_FORM_HELP = (
+    "The start form's default age in years (18-90); staff confirm or change it for each person "
+    "at every start (HRmax = 208 - 0.7 x age sets the exercise targets and safety stops; it is "
+    "never assumed). Required with --subject."
+)
 
 
 @app.command()
@@ -39,7 +45,18 @@ def dashboard(
         "address (and the loopback names on localhost) are always accepted.",
     ),
     subject: str | None = typer.Option(
-        None, "--subject", help="Start a session for this pseudonym at once."
+        None,
+        "--subject",
+        help="Start a session for this pseudonym at once (needs --age, and assessment consent "
+        "on record or --consent-given).",
+    ),
+    consent_given: bool = typer.Option(
+        False,
+        "--consent-given",
+        help="With --subject: staff confirm the person signed the assessment consent form; it "
+        "is recorded (scope 'assessment', signed today, audited) before anything is recorded. "
+        "Without it a consent in force must already be on record ('addictidx consent record'). "
+        "On the page, the start form's consent box does the same for each person.",
     ),
     headband: str = typer.Option("auto", "--headband", help="Headband profile name, or auto."),
     strap: str = typer.Option("auto", "--strap", help="Chest-strap profile name, or auto."),
@@ -47,8 +64,12 @@ def dashboard(
     guided: bool = typer.Option(
         False, "--guided", help="Add the guided intervention (closed loop) and recovery."
     ),
-    age: int | None = typer.Option(None, "--age", help=AGE_HELP),
-    screened: bool = typer.Option(False, "--screened/--not-screened", help=SCREENED_HELP),
+    age: float | None = typer.Option(None, "--age", help=AGE_FORM_HELP),
+    screened: bool = typer.Option(
+        False,
+        "--screened/--not-screened",
+        help=SCREENED_HELP + " On the page: the start form's default, confirmed at every start.",
+    ),
     db_url: str | None = typer.Option(
         None, "--db-url", help="Database URL instead of the store's SQLite file."
     ),
@@ -86,9 +107,15 @@ def dashboard(
     from addictidx.dashboard.runner import DashboardRunner
     from addictidx.store.codes import check_subject_code
 
+    if consent_given and subject is None:
+        raise ValueError(
+            "--consent-given goes with --subject (on the page, tick the start form's consent box)."
+        )
     if subject is not None:
         check_subject_code(subject)
-    age = require_age(age)
+        age = require_age(age)
+    elif age is not None:
+        age = require_age(age)
     if not speed > 0:
         # An unpaced replay would monopolise the event loop the web server shares.
         raise ValueError(f"--speed must be > 0 for the dashboard (a paced replay), got {speed!r}.")
@@ -107,6 +134,9 @@ def dashboard(
         lsl=lsl,
         music=music,
     )
+    if subject is not None:
+        # consent and clinical inputs refused before anything is served or recorded (issue 14)
+        runner.check_start(subject, age=age, consent_given=consent_given)
     web = create_app(runner, fps=fps, guard=guard)
     shown = f"[{host}]" if ":" in host else host
     if host in ("0.0.0.0", "::"):
@@ -120,7 +150,7 @@ def dashboard(
 
     async def main() -> None:
         if subject is not None:
-            runner.start(subject)
+            runner.start(subject, age=age, consent_given=consent_given)
         try:
             await serve(web, host, port)
         finally:

@@ -9,7 +9,13 @@ security headers. Bodies that are not a JSON object get 400 with one line.
 ``GET /static/page.js``            the page's script
 ``GET /api/state``                 one full frame (JSON)
 ``WS  /ws``                        frames at ``fps`` per second, each the latest state
-``POST /api/start {"subject"}``    start a session
+``POST /api/start {"subject", "age", "screened", "consent_given"}``  start a session: ``age``
+                                   (years, required; a request without it takes the launch's
+                                   ``--age``), ``screened`` (default the launch's), and
+                                   ``consent_given`` (staff confirm the person signed the
+                                   assessment consent: recorded and audited when none is in
+                                   force). No consent in force and none confirmed, or a
+                                   withdrawal on record: 403 with one line, nothing recorded.
 ``POST /api/stop``                 the stop button: immediate safety stop (S6)
 ``POST /api/symptom``              a reported symptom: safety stop (S6)
 ``POST /api/mark {"label"}``       a staff mark
@@ -32,8 +38,8 @@ import time
 from typing import Any
 
 from addictidx.dashboard.guard import Guard, GuardMiddleware, allowed_hosts_for
-from addictidx.dashboard.page import PAGE_HTML, page_script
-from addictidx.dashboard.runner import DashboardRunner
+from addictidx.dashboard.page import PAGE_HTML, page_script, start_form_defaults
+from addictidx.dashboard.runner import DashboardRunner, NoConsent
 from addictidx.dashboard.state import Cursor, session_frame
 
 __all__ = ["create_app", "DEFAULT_FPS", "MAX_BODY_BYTES"]
@@ -80,6 +86,20 @@ def _string_field(body: dict, key: str, default: str | None = None) -> str:
     return value
 
 
+def _bool_field(body: dict, key: str, default: bool) -> bool:
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise BadBody(f"{key!r} must be true or false, got {type(value).__name__}.")
+    return value
+
+
+def _age_field(body: dict, default: float | None) -> float | None:
+    value = body.get("age", default)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise BadBody(f"'age' must be a number of years, got {type(value).__name__}.")
+    return value
+
+
 def create_app(
     runner: DashboardRunner,
     *,
@@ -109,7 +129,11 @@ def create_app(
     app = FastAPI(title="addictidx dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.guard = guard
     period = 1.0 / float(fps)
-    page_html = PAGE_HTML.replace("__CSRF_TOKEN__", html.escape(guard.csrf, quote=True))
+    page_html = start_form_defaults(
+        PAGE_HTML.replace("__CSRF_TOKEN__", html.escape(guard.csrf, quote=True)),
+        age=runner.age,
+        screened=runner.screened,
+    )
     script = page_script()
 
     @app.exception_handler(BadBody)
@@ -147,12 +171,18 @@ def create_app(
 
     @app.post("/api/start")
     async def start(request: Request):
-        subject = _string_field(await json_object(request), "subject", "")
+        body = await json_object(request)
+        subject = _string_field(body, "subject", "")
+        age = _age_field(body, runner.age)  # the launch's --age only when the body has none
+        screened = _bool_field(body, "screened", runner.screened)
+        consent_given = _bool_field(body, "consent_given", False)
         try:
-            runner.start(subject)
+            req = runner.start(subject, age=age, screened=screened, consent_given=consent_given)
+        except NoConsent as exc:  # nothing recorded (issue 14)
+            raise HTTPException(status_code=403, detail=str(exc)) from None
         except (ValueError, RuntimeError) as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
-        return {"ok": True}
+        return {"ok": True, "consent_recorded": bool(getattr(req, "record_consent", False))}
 
     @app.post("/api/stop")
     async def stop(request: Request):

@@ -104,8 +104,9 @@ function chipText(f) {
 // Before any session: say what to do instead of dashes everywhere (issue 17.9).
 function showIdle() {
   q("phase-name").textContent = "No session running";
-  q("phase-instruction").textContent = "Type the participant's pseudonym (e.g. P001) under " +
-    "Session and press Start: the device check begins at once.";
+  q("phase-instruction").textContent = "Type the participant's pseudonym (e.g. P001) and age " +
+    "under Session, confirm screening and consent, and press Start: the device check begins " +
+    "at once.";
   for (const ch of ["TP9", "AF7", "AF8", "TP10"]) {
     const t = q("q-" + ch);
     t.classList.remove("good", "bad", "warn");
@@ -212,5 +213,14 @@ connect();
 q("stop").onclick = () => post("/api/stop");
 q("symptom").onclick = () => post("/api/symptom");
 q("mark").onclick = () => post("/api/mark", {label: "staff_mark"});
-q("start").onclick = () => post("/api/start", {subject: q("subject-input").value.trim()})
-  .then(r => { if (r.detail) q("error").textContent = r.detail; });
+// Start: this person's pseudonym, age and screening, and (when none is on record) the consent
+// staff confirm; the server refuses without consent and records nothing (issue 14). The consent
+// box is cleared after every start: it is about one person.
+q("start").onclick = () => {
+  const age = q("age-input").value.trim();
+  post("/api/start", {subject: q("subject-input").value.trim(),
+                      age: age === "" ? null : Number(age),
+                      screened: q("screened-input").checked,
+                      consent_given: q("consent-input").checked})
+    .then(r => { q("start-error").textContent = r.detail || ""; if (r.ok) q("consent-input").checked = false; });
+};

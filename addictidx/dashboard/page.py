@@ -11,13 +11,23 @@ counts websocket frames and redraws (the browser tests read the frame rate from 
 from functools import cache
 from importlib.resources import files
 
-__all__ = ["PAGE_HTML", "page_script"]
+__all__ = ["PAGE_HTML", "page_script", "start_form_defaults"]
 
 
 @cache
 def page_script() -> bytes:
     """The page's script (``addictidx/dashboard/page.js``), read once."""
     return files("addictidx.dashboard").joinpath("page.js").read_bytes()
+
+
+def start_form_defaults(page: str, *, age: float | None, screened: bool) -> str:
+    """The page with the start form's defaults filled in: the launch's ``--age`` (empty
+    without one) and ``--screened``. Staff see both and confirm them at every start; the
+    consent box is never pre-ticked."""
+    value = "" if age is None else f"{float(age):g}"
+    return page.replace("__AGE_DEFAULT__", value).replace(
+        "__SCREENED_DEFAULT__", " checked" if screened else ""
+    )
 
 
 PAGE_HTML = r"""<!doctype html>
@@ -52,6 +62,7 @@ PAGE_HTML = r"""<!doctype html>
   button.small { padding:6px 10px; }
   ul { margin:4px 0; padding-left:18px; } li { margin:2px 0; }
   table { border-collapse:collapse; width:100%; } td, th { padding:3px 6px; border-bottom:1px solid #eee; text-align:left; }
+  .form-checks label { display:block; margin:4px 0; }
   .muted { color:var(--muted); } .note { font-size:12px; color:var(--muted); }
   .research { border:2px dashed #8a6d3b; background:#fbf7ee; }
   .research .tag { background:#8a6d3b; color:#fff; padding:1px 6px; border-radius:4px; }
@@ -92,7 +103,7 @@ PAGE_HTML = r"""<!doctype html>
   </section>
   <section>
     <h2>Phase</h2>
-    <div><b data-testid="phase-name">No session running</b> <span class="muted" data-testid="phase-instruction">Type the participant's pseudonym (e.g. P001) under Session and press Start: the device check begins at once.</span></div>
+    <div><b data-testid="phase-name">No session running</b> <span class="muted" data-testid="phase-instruction">Type the participant's pseudonym (e.g. P001) and age under Session, confirm screening and consent, and press Start: the device check begins at once.</span></div>
     <div class="bar" style="margin:6px 0"><div data-testid="progress"></div></div>
     <div><span data-testid="time-label">time left</span> <b data-testid="time-left">-</b> &middot; session time <span data-testid="t-s">-</span> s
       &middot; <span data-testid="phase-list" class="muted"></span></div>
@@ -136,10 +147,17 @@ PAGE_HTML = r"""<!doctype html>
   </section>
   <section>
     <h2>Session</h2>
-    <div style="display:flex; gap:6px">
+    <div style="display:flex; gap:6px; flex-wrap:wrap; align-items:center">
       <input id="subject-input" data-testid="subject-input" placeholder="pseudonym, e.g. P001" size="16">
+      <label>age <input id="age-input" data-testid="age-input" type="number" min="18" max="90" step="1" size="4" required value="__AGE_DEFAULT__"> years</label>
       <button class="small" id="start" data-testid="start">Start</button>
     </div>
+    <div class="form-checks">
+      <label><input type="checkbox" id="screened-input" data-testid="screened-input"__SCREENED_DEFAULT__> medical screening done (staff confirm); unticked: light intensity only</label>
+      <label><input type="checkbox" id="consent-input" data-testid="consent-input"> staff confirm the person gave (signed) assessment consent; it is recorded and audited now, dated today</label>
+    </div>
+    <div class="note">Age and screening are this person's: check them at every start. Without consent on record (or ticked above) nothing is recorded; a withdrawal on record is never overridden here.</div>
+    <div data-testid="start-error" style="color:var(--bad)"></div>
     <div data-testid="error" style="color:var(--bad)"></div>
     <h2 style="margin-top:8px">History and reports</h2>
     <table data-testid="history"><tbody></tbody></table>

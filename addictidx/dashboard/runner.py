@@ -10,15 +10,48 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from addictidx._core.errors import AddictIdxError
+from addictidx._core.errors import AddictIdxError, StoreError
+from addictidx.prescribe import check_age
 from addictidx.store.codes import check_subject_code
 
-__all__ = ["DashboardRunner"]
+__all__ = ["DashboardRunner", "NoConsent", "StartRequest", "CONSENT_VIA"]
 
 logger = logging.getLogger(__name__)
+
+#: How the audit log names a consent staff confirmed on the dashboard's start form.
+CONSENT_VIA = "dashboard start form"
+
+
+class NoConsent(ValueError):
+    """The subject has no assessment consent in force and it may not be recorded here (refused
+    before anything is recorded; the page shows the message)."""
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """One checked start: who, the clinical inputs staff gave for this person, and whether the
+    session must first record the assessment consent staff confirmed.
+
+    Attributes
+    ----------
+    subject : str
+        Pseudonymous subject code (checked).
+    age : float
+        Years, 18-90 (checked).
+    screened : bool
+        Staff confirmed the pre-session medical screening.
+    record_consent : bool
+        No consent in force yet: record the one staff confirmed (after the device pre-flight).
+    """
+
+    subject: str
+    age: float
+    screened: bool
+    record_consent: bool
 
 
 class DashboardRunner:
@@ -36,10 +69,12 @@ class DashboardRunner:
         Replay speed of simulated devices (1 = real time).
     guided : bool
         Run the guided protocol (intervention with the closed loop, recovery).
-    age : int
-        Years (HRmax, prescription, closed loop).
+    age : float | None
+        The start form's default age in years (``--age`` at launch; None: the form starts
+        empty). Each start gives the person's own age (:meth:`start`); nothing is assumed.
     screened : bool
-        Staff confirmed the pre-session medical screening.
+        The start form's default for "staff confirmed the pre-session medical screening"
+        (each start says it again).
     db_url : str | None
         Database URL instead of the store's SQLite file.
     research : bool
@@ -62,7 +97,7 @@ class DashboardRunner:
         strap: str = "auto",
         speed: float = 1.0,
         guided: bool = False,
-        age: int = 30,
+        age: float | None = None,
         screened: bool = False,
         db_url: str | None = None,
         transport_options: dict | None = None,
@@ -75,7 +110,7 @@ class DashboardRunner:
         self.headband, self.strap = headband, strap
         self.speed = float(speed)
         self.guided = bool(guided)
-        self.age = int(age)
+        self.age = None if age is None else check_age(age)
         self.screened = bool(screened)
         self.db_url = db_url
         self.transport_options = transport_options
@@ -123,19 +158,115 @@ class DashboardRunner:
         """True while a session task runs."""
         return self.task is not None and not self.task.done()
 
-    def start(self, subject: str) -> None:
-        """Start a session for ``subject`` (a task on the running loop)."""
+    def consent_in_force(self, subject: str) -> bool | None:
+        """Whether the subject's assessment consent is in force today: True, False (none on
+        record, or expired), or None when the latest assessment decision is a withdrawal.
+        Creates nothing (a store that does not exist yet holds no consent)."""
+        from addictidx.store.consent import in_force
+
+        if self._store is None:
+            from addictidx.store.session_store import SessionStore
+
+            try:
+                self._store = SessionStore(self.store_dir, url=self.db_url, create=False)
+            except StoreError as exc:
+                if "not an addictidx store" in str(exc):
+                    return False
+                raise
+        records = self._store.consent.records(subject)
+        if in_force(records, "assessment"):
+            return True
+        mine = [r for r in records if r.get("scope") == "assessment"]
+        return None if mine and mine[-1].get("status") == "withdrawn" else False
+
+    def check_start(
+        self,
+        subject: str,
+        *,
+        age: float | None,
+        screened: bool | None = None,
+        consent_given: bool = False,
+    ) -> StartRequest:
+        """Check a start before anything is recorded (issue 14: consent; 17.5: clinical inputs).
+
+        Parameters
+        ----------
+        subject : str
+            Pseudonymous subject code.
+        age : float
+            The person's age in years (18-90), required: HRmax = 208 - 0.7 x age sets the
+            exercise targets and the closed loop's safety stops.
+        screened : bool | None
+            Staff confirmed the medical screening (None: the launch's ``screened``).
+        consent_given : bool
+            Staff confirm the person gave (signed) assessment consent; when none is in force it
+            is recorded, dated today and audited, before the session starts (like ``assess
+            --consent-given``). A withdrawal on record is never overridden here.
+
+        Raises
+        ------
+        ValueError
+            Bad subject code or age (one line).
+        NoConsent
+            No assessment consent in force and none confirmed, or consent withdrawn.
+        """
         check_subject_code(subject)
+        if age is None:
+            raise ValueError(
+                "'age' is required: the person's age in years (18-90) sets HRmax = 208 - 0.7 x "
+                "age, the exercise targets and the safety stops, and is never assumed."
+            )
+        age = check_age(age)
+        state = self.consent_in_force(subject)
+        if state is None:
+            raise NoConsent(
+                f"{subject} withdrew assessment consent: nothing is recorded. Only a new signed "
+                f"consent can change that ('addictidx consent record --subject {subject} "
+                "--scope assessment')."
+            )
+        if not state and not consent_given:
+            raise NoConsent(
+                f"No assessment consent in force for {subject}: tick 'consent given' once the "
+                "person has signed the assessment consent form (it is recorded and audited)."
+            )
+        return StartRequest(
+            subject,
+            age,
+            self.screened if screened is None else bool(screened),
+            record_consent=not state,
+        )
+
+    def start(
+        self,
+        subject: str,
+        *,
+        age: float | None,
+        screened: bool | None = None,
+        consent_given: bool = False,
+    ) -> StartRequest:
+        """Start a session for ``subject`` (a task on the running loop) once
+        :meth:`check_start` passes (same parameters); returns the checked request."""
+        req = self.check_start(subject, age=age, screened=screened, consent_given=consent_given)
         if self.running:
             raise RuntimeError(f"Session #{self.session_id} is still running; stop it first.")
         self.subject, self.session_id, self.live = subject, None, None
         self.status, self.error, self._index, self._research = "running", None, None, None
-        self.task = asyncio.get_running_loop().create_task(self._run(subject))
+        self.task = asyncio.get_running_loop().create_task(self._run(req))
+        return req
 
     def _on_start(self, live, sid: int) -> None:
         self.live, self.session_id = live, sid
 
-    async def _run(self, subject: str) -> None:
+    def _record_consent(self, req: StartRequest) -> None:
+        """Record the consent staff confirmed on the form (audited), unless one is in force by
+        now; refuse if it was withdrawn meanwhile."""
+        state = self.consent_in_force(req.subject)
+        if state is None or (not state and not req.record_consent):
+            raise NoConsent(f"Assessment consent of {req.subject} is no longer in force.")
+        if not state:
+            self.store.consent.add(req.subject, scope="assessment", via=CONSENT_VIA)
+
+    async def _run(self, req: StartRequest) -> None:
         from addictidx.sessions.assessment import MAX_PAUSE_S, run_assessment_async
         from addictidx.sessions.devices import session_devices
         from addictidx.sessions.protocol import GUIDED_PROTOCOL, STANDARD_PROTOCOL
@@ -153,6 +284,8 @@ class DashboardRunner:
 
                 # no adapter or no device: an error on the page, and no session (issue 17.2)
                 await preflight_ble((hb, st))
+            # consent is recorded once the devices are there, before the session exists
+            self._record_consent(req)
             observers, on_start = (), self._on_start
             if self.lsl:
                 from addictidx.interop.lsl_out import publisher_for_devices
@@ -168,12 +301,12 @@ class DashboardRunner:
                 observers, on_start = self._with_music(observers, on_start)
 
             result = await run_assessment_async(
-                subject,
+                req.subject,
                 store_dir=self.store_dir,
                 protocol=protocol,
                 speed=self.speed if self.simulate else 1.0,
-                age=self.age,
-                screening={"medically_screened": True if self.screened else None},
+                age=req.age,
+                screening={"medically_screened": True if req.screened else None},
                 headband=hb,
                 strap=st,
                 on_start=on_start,
@@ -187,7 +320,7 @@ class DashboardRunner:
             for obs in observers:
                 if hasattr(obs, "close"):
                     obs.close()
-        except AddictIdxError as exc:  # expected (no adapter, bad input): one line
+        except (AddictIdxError, NoConsent) as exc:  # expected (no adapter, ...): one line
             logger.warning("session not started: %s", exc)
             self.status, self.error = "error", str(exc)
         except Exception as exc:  # noqa: BLE001 - shown on the page, logged

@@ -55,8 +55,9 @@ def run_lsl_assessment(
         ``addictidx <headband> eeg`` and ``addictidx <strap> rr``).
     headband, strap : str
         Profiles describing the sources (channel names, quality thresholds, reports).
-    options : AssessmentOptions | None
-        Protocol, age, screening, observers... (``devices``/``speed`` are ignored).
+    options : AssessmentOptions
+        Protocol, age (required: :class:`~addictidx.sessions.assessment.AssessmentOptions`
+        has no default age), screening, observers... (``devices``/``speed`` are ignored).
     poll_s : float
         How often the inlets are read.
     timeout_s : float
@@ -72,7 +73,7 @@ def run_lsl_assessment(
     from addictidx.sessions.assessment import AssessmentOptions, AssessmentResult
     from addictidx.sessions.run import SessionRun
 
-    opts = replace(options or AssessmentOptions(), devices="lsl", speed=1.0)
+    opts = replace(AssessmentOptions.build(options), devices="lsl", speed=1.0)
     hb = LslDevice("lsl-headband", load_profile(headband))
     st = LslDevice("lsl-strap", load_profile(strap))
     src = LslSource(

@@ -88,9 +88,14 @@ def check_age(age: float) -> float:
     Raises
     ------
     ValueError
-        One line naming the value and the range.
+        One line naming the value and the range (``None``: age is required).
     """
     lo, hi = ADULT_AGE_RANGE
+    if age is None:
+        raise ValueError(
+            f"'age' is required (years, {lo}-{hi}): HRmax = 208 - 0.7 x age sets the exercise "
+            "targets and the safety stops, and is never assumed."
+        )
     try:
         a = float(age)
     except (TypeError, ValueError):

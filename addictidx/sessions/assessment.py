@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ ProgressCallback = Callable[[str, float, float], None]
 
 @dataclass(frozen=True)
 class AssessmentOptions:
-    """How to run one assessment (every field has its documented default).
+    """How to run one assessment (every field but ``age`` has its documented default).
 
     Parameters
     ----------
@@ -66,8 +66,10 @@ class AssessmentOptions:
         Replay speed x real time of simulated devices; 0 = as fast as possible. ``None``: the
         entry point's default (0 for :func:`run_assessment`, 1 for
         :func:`run_assessment_async`).
-    age : int
-        Age in years (HRmax by Tanaka for the prescription and the closed loop).
+    age : float
+        The person's age in years (18-90), keyword, **required**: HRmax = 208 - 0.7 x age
+        (Tanaka) sets the prescription's targets and the closed loop's safety stops; it is
+        never assumed (issue 17.5). Checked by :func:`addictidx.prescribe.check_age`.
     screening : mapping | None
         Pre-session screening answers (see :class:`addictidx.prescribe.Screening`). The
         simulated demo passes ``{"medically_screened": True}``; ``None`` = never screened, which
@@ -103,7 +105,7 @@ class AssessmentOptions:
 
     protocol: Protocol = STANDARD_PROTOCOL
     speed: float | None = None
-    age: int = 30
+    age: float = field(kw_only=True)
     screening: Mapping | None = None
     headband: Any = None
     strap: Any = None
@@ -117,16 +119,27 @@ class AssessmentOptions:
     research: bool = False
     observers: tuple = ()
 
+    def __post_init__(self) -> None:
+        from addictidx.prescribe import check_age
+
+        object.__setattr__(self, "age", check_age(self.age))
+
     @classmethod
     def build(cls, options: AssessmentOptions | None = None, **changes) -> AssessmentOptions:
-        """``options`` (default: all defaults) with the fields named in ``changes`` replaced."""
+        """``options`` (default: all defaults and ``age`` from ``changes``, where it is required)
+        with the fields named in ``changes`` replaced."""
         known = {f.name for f in fields(cls)}
         bad = sorted(set(changes) - known)
         if bad:
             raise TypeError(
                 f"Unknown assessment option(s) {bad}; the options are {sorted(known)}."
             )
-        return replace(options or cls(), **changes)
+        if options is None:
+            from addictidx.prescribe import check_age
+
+            check_age(changes.get("age"))  # one line when missing: never a silent default
+            return cls(**changes)
+        return replace(options, **changes)
 
 
 @dataclass(frozen=True)

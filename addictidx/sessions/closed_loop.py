@@ -11,7 +11,7 @@ measured). Stops are for safety and audit only: nothing reads them for any score
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,17 +31,27 @@ class LoopSettings:
 
     Parameters
     ----------
-    age : float
-        Years (HRmax by Tanaka unless ``hrmax``).
+    age : float | None
+        Years (18-90), keyword, required unless a measured ``hrmax`` is given (then it may be
+        None): HRmax by Tanaka sets the loop's zone and safety stops; never assumed.
     hrmax : float | None
         Measured HRmax (bpm).
     warmup_s : float
         No zone guidance during the first seconds of the intervention.
     """
 
-    age: float = 30.0
+    age: float | None = field(kw_only=True)
     hrmax: float | None = None
     warmup_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        from addictidx.prescribe import check_age
+        from addictidx.prescribe.screening import check_hrmax
+
+        if self.hrmax is not None:
+            object.__setattr__(self, "hrmax", check_hrmax(self.hrmax))
+        if self.age is not None or self.hrmax is None:
+            object.__setattr__(self, "age", check_age(self.age))
 
 
 class SessionLoop:
@@ -49,7 +59,9 @@ class SessionLoop:
 
     Parameters
     ----------
-    settings : LoopSettings
+    settings : LoopSettings | None
+        None: no age or measured HRmax was given, so an intervention gets no closed loop (a
+        ``loop_unavailable`` event says why) rather than one built on an assumed age.
     clock : PhaseClock
         The session's protocol clock (a safety stop ends the intervention phase on it).
     emit : callable
@@ -64,7 +76,10 @@ class SessionLoop:
     """
 
     def __init__(
-        self, settings: LoopSettings, clock: PhaseClock, emit: Callable[[str, float, dict], None]
+        self,
+        settings: LoopSettings | None,
+        clock: PhaseClock,
+        emit: Callable[[str, float, dict], None],
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -89,6 +104,9 @@ class SessionLoop:
         from addictidx.prescribe.controller import LoopConfig, LoopController
         from addictidx.prescribe.safety import safety_limits
 
+        if self.settings is None:
+            self.emit("loop_unavailable", t, {"reason": "no age or measured HRmax given"})
+            return
         if rest_hr_bpm is None:
             self.emit("loop_unavailable", t, {"reason": "no resting heart rate"})
             return

@@ -99,7 +99,8 @@ class LiveAssessment:
         phase starts (so a guided intervention has its prescription). Without phases after the
         scored ones the caller scores at the end.
     loop : LoopSettings | None
-        Closed-loop settings for ``intervention`` phases (default :class:`LoopSettings`).
+        Closed-loop settings for ``intervention`` phases (the person's age or measured HRmax);
+        None: no closed loop (an intervention logs ``loop_unavailable``), never an assumed age.
     observers : sequence | None
         Objects told about everything the session sees: ``on_chunk(chunk)`` for every
         assembled chunk (EEG, ECG, RR, HR, battery; gap fill included) and
@@ -156,7 +157,7 @@ class LiveAssessment:
         self.clock = PhaseClock(protocol, loss_s=loss_s)
         self.acc = SessionCounts()
         self.view = LiveView(connected={headband.name: False, strap.name: False})
-        self.loop = SessionLoop(loop or LoopSettings(), self.clock, self.emit)
+        self.loop = SessionLoop(loop, self.clock, self.emit)
         self._timers = Timers(next_trend=TREND_HOP_S)
         self._pending: collections.deque[tuple[str, str]] = collections.deque()
         self._score_at = self._first_phase_after_scored()

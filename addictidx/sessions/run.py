@@ -36,7 +36,7 @@ def score_and_store(
     subject: str,
     data: SessionData,
     *,
-    age: float | None = 30,
+    age: float | None,
     screening: Mapping | None = None,
     research: bool = False,
     research_t_s: float = 0.0,
@@ -61,7 +61,8 @@ def score_and_store(
     data : SessionData
         The scored data (:meth:`SessionData.from_recording`).
     age : float | None
-        Years, for the prescription.
+        Years (18-90), for the prescription; keyword, required (None: no prescription, as
+        when recovering a session without an age). Never assumed.
     screening : Mapping | None
         Pre-session screening answers.
     research : bool

@@ -106,6 +106,7 @@ class ConsentRecords:
         document_version: str = "1",
         signed_on: str | _dt.date | None = None,
         expires_on: str | _dt.date | None = None,
+        via: str | None = None,
     ) -> None:
         """Record that a subject gave (or withdrew) consent for ``scope``.
 
@@ -122,6 +123,9 @@ class ConsentRecords:
             Date the form was signed (or consent withdrawn); default today (UTC).
         expires_on : date | str | None
             Last day the consent holds (None: until withdrawn).
+        via : str | None
+            How staff recorded it, for the audit entry (e.g. ``"dashboard start form"``);
+            None: not logged.
         """
         if status not in ("given", "withdrawn"):
             raise ValueError(f"consent status must be 'given' or 'withdrawn', got {status!r}.")
@@ -150,11 +154,10 @@ class ConsentRecords:
                     expires_on=None if expires is None else expires.isoformat(),
                 )
             )
-        self._log(
-            "consent",
-            subject=code,
-            detail={"scope": scope, "status": status, "document_version": str(document_version)},
-        )
+        detail = {"scope": scope, "status": status, "document_version": str(document_version)}
+        if via is not None:
+            detail["via"] = str(via)
+        self._log("consent", subject=code, detail=detail)
 
     def records(self, code: str) -> list[dict[str, Any]]:
         """Consent records of a subject, oldest first (``recorded_utc, scope, status,
