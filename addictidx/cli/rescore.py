@@ -117,6 +117,9 @@ def _one_file(file: Path, rr_file: Path | None, rr_unit: str | None, json_out: b
 
 
 def _batch(paths, recursive, rr_dir, rr_unit, out, where, resume, json_out) -> None:
+    import gc
+
+    gc.enable()  # off while the CLI started (cli/__init__.py); a batch may run for hours
     from addictidx.cli.progress import count_progress
     from addictidx.cluster.discover import find_recordings
     from addictidx.cluster.engine import open_task_map
