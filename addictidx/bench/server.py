@@ -221,8 +221,13 @@ class SessionServer:
     def features(self, upd):
         """The index features of the updates ``[(i, session_time)]``."""
         win, sessions = self.cfg.rr_window_s, self.sessions
-        rr = [sessions[i].rr_buf.latest(win, now=st).data[0] for i, st in upd]
-        return self.rolling.index_features_batch([i for i, _ in upd], [st for _, st in upd], rr)
+        rr = [sessions[i].rr_buf.latest(win, now=st) for i, st in upd]
+        return self.rolling.index_features_batch(
+            [i for i, _ in upd],
+            [st for _, st in upd],
+            [w.data[0] for w in rr],
+            rr_times=[w.times for w in rr],
+        )
 
     def score(self, feature_sets):
         """Index of every update (one ONNX call)."""

@@ -21,7 +21,7 @@ from .heart_rate import RR_MAX_S, RR_MIN_S
 from .index_features import INDEX_EEG_CHANNELS, EMGIndicator
 from .rr_quality import RR_ARTIFACT_MAX_FRACTION, rr_gate_report
 
-__all__ = ["rr_index_features_batch", "eeg_window_features_batch"]
+__all__ = ["RRScreenMemory", "rr_index_features_batch", "eeg_window_features_batch"]
 
 
 def _median_last(a: np.ndarray) -> np.ndarray:
@@ -34,6 +34,44 @@ def _median_last(a: np.ndarray) -> np.ndarray:
     return np.where(n_valid > 0, (lo + hi) / 2.0, np.nan), n_valid
 
 
+class RRScreenMemory:
+    """The last screened RR window of each stream, for :func:`rr_index_features_batch`.
+
+    A beat's verdict depends only on its own value and its ``half_window`` neighbours on each
+    side, so a beat whose neighbours all lie in the part a new window shares with the stream's
+    previous window (same beat times, same values) keeps the verdict it had; only the beats
+    near the window's ends are screened again. The verdicts are those of screening the whole
+    window (same operations on the same values).
+    """
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: dict = {}
+
+    def reusable(self, key, times: np.ndarray, values: np.ndarray, h: int):
+        """``(start, stop, verdicts)``: window positions ``[start, stop)`` whose verdicts are
+        ``verdicts[start:stop]`` of the previous window's array, shifted; None when none."""
+        prev = self._last.get(key)
+        if prev is None or times.size == 0:
+            return None
+        pt, pv, pok = prev
+        shift = int(pt.searchsorted(times[0]))
+        ov = min(pt.size - shift, times.size)  # beats both windows hold, if they line up
+        # the same beats bit for bit (missing values, NaN, included)
+        if ov <= 2 * h or not (
+            pt[shift : shift + ov].tobytes() == times[:ov].tobytes()
+            and pv[shift : shift + ov].tobytes() == values[:ov].tobytes()
+        ):
+            return None
+        return h, ov - h, pok[shift + h : shift + ov - h]
+
+    def keep(self, key, times: np.ndarray, values: np.ndarray, ok: np.ndarray) -> None:
+        """Remember a stream's screened window (the arrays are kept, not copied: the caller
+        must not change them afterwards)."""
+        self._last[key] = (times, values, ok)
+
+
 def rr_index_features_batch(
     rr_list,
     *,
@@ -41,6 +79,9 @@ def rr_index_features_batch(
     half_window: int = 5,
     max_artifact_fraction: float = RR_ARTIFACT_MAX_FRACTION,
     min_duration_s: float = 120.0,
+    times=None,
+    keys=None,
+    memory: RRScreenMemory | None = None,
 ) -> list[tuple[dict[str, float], QualityReport]]:
     """:func:`~addictidx.features.rr_index_features` of every RR window of ``rr_list``.
 
@@ -50,6 +91,14 @@ def rr_index_features_batch(
         RR windows in seconds (``None``: no RR recorded).
     rel_threshold, half_window, max_artifact_fraction, min_duration_s
         As :func:`~addictidx.features.rr_quality` (its defaults).
+    times : sequence of array | None
+        The beat times of each window (increasing), with ``keys`` and ``memory``: beats a
+        window shares with its stream's previous window keep their artefact verdicts
+        (:class:`RRScreenMemory`; the same results).
+    keys : sequence of hashable | None
+        The stream of each window.
+    memory : RRScreenMemory | None
+        The streams' previous windows; updated.
 
     Returns
     -------
@@ -77,12 +126,37 @@ def rr_index_features_batch(
         in_range = np.isfinite(X) & (X >= RR_MIN_S) & (X <= RR_MAX_S)
     padded = np.full((len(rows), L + 2 * h), np.nan)
     padded[:, h : h + L] = np.where(in_range, X, np.nan)
-    win = np.lib.stride_tricks.sliding_window_view(padded, 2 * h + 1, axis=1)
-    neigh = np.concatenate([win[..., :h], win[..., h + 1 :]], axis=-1)
-    local, n_valid = _median_last(neigh)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dev = np.abs(X - local) / local
-    ok_all = in_range & ~((n_valid > 0) & (dev > rel_threshold))
+    reuse = [None] * len(rows)
+    if memory is not None and times is not None and keys is not None:
+        ts = [np.array(times[d], dtype=np.float64) for d, _ in rows]  # kept: own copies
+        reuse = [memory.reusable(keys[d], t, a, h) for (d, a), t in zip(rows, ts)]
+    if all(r is None for r in reuse):  # screen every beat of every window
+        win = np.lib.stride_tricks.sliding_window_view(padded, 2 * h + 1, axis=1)
+        neigh = np.concatenate([win[..., :h], win[..., h + 1 :]], axis=-1)
+        local, n_valid = _median_last(neigh)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dev = np.abs(X - local) / local
+        ok_all = in_range & ~((n_valid > 0) & (dev > rel_threshold))
+    else:  # screen the beats not shared with the previous window, the same way
+        ok_all = np.zeros(X.shape, dtype=bool)
+        span = np.zeros((len(rows), 2), dtype=np.int64)  # [start, stop) of known verdicts
+        for j, r in enumerate(reuse):
+            if r is not None:
+                span[j] = r[:2]
+                ok_all[j, r[0] : r[1]] = r[2]
+        grid = np.arange(L)
+        fresh = (grid < np.array([a.size for _, a in rows])[:, None]) & (
+            (grid < span[:, :1]) | (grid >= span[:, 1:])
+        )
+        jj, pos = np.nonzero(fresh)
+        offs = np.r_[0:h, h + 1 : 2 * h + 1]
+        local, n_valid = _median_last(padded[jj[:, None], pos[:, None] + offs])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dev = np.abs(X[jj, pos] - local) / local
+        ok_all[jj, pos] = in_range[jj, pos] & ~((n_valid > 0) & (dev > rel_threshold))
+    if memory is not None and times is not None and keys is not None:
+        for j, ((d, a), t) in enumerate(zip(rows, ts)):
+            memory.keep(keys[d], t, X[j, : a.size], ok_all[j, : a.size])  # our own arrays
     # per-window sums as array reductions (the single-window function sums the selected
     # values; the order of additions differs, so sums agree to about 1e-15 relative)
     lens = np.array([a.size for _, a in rows])
