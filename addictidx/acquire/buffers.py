@@ -28,7 +28,8 @@ __all__ = ["RingBuffer", "EventBuffer", "RingPool", "write_many"]
 
 
 def _nan_fraction(data: np.ndarray) -> float:
-    return float(np.isnan(data).mean()) if data.size else 0.0
+    # count / size: the value np.isnan(data).mean() gives, without np.mean's Python layer
+    return np.count_nonzero(np.isnan(data)) / data.size if data.size else 0.0
 
 
 class _Page:
@@ -243,12 +244,15 @@ class EventBuffer(_Ring):
     def _select(self, t_after: float | None, t_until: float | None) -> Window:
         with self._lock:
             data, times = self._last(self._filled)
-        keep = np.ones(times.shape, dtype=bool)
-        if t_after is not None:
-            keep &= times > t_after
-        if t_until is not None:
-            keep &= times <= t_until
-        if not keep.all():
+        if t_after is not None and t_until is not None:
+            keep = (times > t_after) & (times <= t_until)
+        elif t_after is not None:
+            keep = times > t_after
+        elif t_until is not None:
+            keep = times <= t_until
+        else:
+            keep = None
+        if keep is not None and not keep.all():
             data, times = data[:, keep], times[keep]
         return Window(self.spec, data, times, None, _nan_fraction(data))
 
