@@ -251,6 +251,19 @@ def test_page_shows_stored_index_and_channel_quality(browser, tmp_path):
         assert broken == 0 and report.locator("img").count() >= 9  # 9 plots without a guided part
         assert "decision support" in report.locator("body").inner_text()
         _shot(report, tmp_path, "report_html")
+        # the person withdraws consent: the next start is refused even with the box ticked
+        with SessionStore(srv.store) as store:
+            store.consent.add("P201", scope="assessment", status="withdrawn")
+        page.check('[data-testid="consent-input"]')
+        page.click('[data-testid="start"]')
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=\"start-error\"]').textContent"
+            ".includes('withdrew assessment consent')"
+        )
+        _shot(page, tmp_path, "consent_withdrawn")
+        assert _text(page, "state") == "complete" and srv.state()["session_id"] == row["id"]
+        with SessionStore(srv.store) as store:
+            assert len(store.queries.list_sessions("P201")) == 1
     finally:
         srv.close()
 

@@ -389,7 +389,8 @@ EVIL_PAGE = """<!doctype html><html><body><script>
 const T = "%(target)s", W = "%(ws)s";
 window.results = {post: null, json_post: null, ws_messages: 0, ws_closed: false};
 fetch(T + "/api/start", {method: "POST", mode: "no-cors", credentials: "include",
-  headers: {"content-type": "text/plain"}, body: JSON.stringify({subject: "P999"})})
+  headers: {"content-type": "text/plain"},
+  body: JSON.stringify({subject: "P999", age: 40, consent_given: true})})
   .then(() => { results.post = "sent"; }, () => { results.post = "blocked"; });
 fetch(T + "/api/stop", {method: "POST", credentials: "include",
   headers: {"content-type": "application/json"}, body: "{}"})
@@ -464,6 +465,7 @@ def test_a_hostile_page_in_the_staff_browser_cannot_drive_the_dashboard(tmp_path
 
         with SessionStore(srv.store) as store:
             assert store.queries.list_sessions("P999") == []
+            assert store.consent.records("P999") == []  # nor could it record consent for them
     finally:
         evil.shutdown()
         srv.close()
