@@ -146,3 +146,19 @@ def test_tool_rr_edf_is_read_with_beat_times_by_loop_sim(tmp_path):
     b = CliRunner().invoke(app, ["loop-sim", "--rr", str(csv), *args])
     assert a.exit_code == 0, a.output
     assert json.loads(a.stdout) == json.loads(b.stdout)
+
+
+def test_rr_unit_median_is_numpys_bit_for_bit():
+    # the readers' median (one sort, no numpy.ma import) against np.median itself
+    from addictidx.readers import rr as rr_mod
+
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 3, 4, 9, 10, 999, 1000):
+        for trial in range(20):
+            v = rng.normal(0.8, 0.1, size=n) * (1000.0 if trial % 2 else 1.0)
+            if trial % 5 == 0:
+                v[rng.integers(n)] = np.nan
+            ours, numpys = rr_mod._median(v), float(np.median(v))
+            assert (math.isnan(ours) and math.isnan(numpys)) or ours == numpys
+            want = "ms" if np.median(v[np.isfinite(v)]) > rr_mod.RR_MS_THRESHOLD else "s"
+            assert rr_mod.rr_unit_from_values(v) == want

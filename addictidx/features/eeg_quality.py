@@ -511,7 +511,8 @@ def session_emg_indicator(checks: EEGEpochChecks, channels=None) -> tuple[float,
         i = names.index(ch)
         vals = checks.emg_share[checks.ok[:, i], i]
         vals = vals[np.isfinite(vals)]
-        per[ch] = float(np.median(vals)) if vals.size else float("nan")
+        # np.median bit for bit, without its first-call import of numpy.ma
+        per[ch] = float(_median_last(vals)) if vals.size else float("nan")
     arr = np.array(list(per.values()), dtype=np.float64)
     value = float(arr.mean()) if arr.size and np.isfinite(arr).all() else float("nan")
     return value, per
