@@ -134,3 +134,35 @@ def test_plan_cache_is_bounded_and_plans_read_only():
     assert plan is welch_plan(4, 2048, 256.0, window_s=4.0, step_s=0.25, n_fft=256)
     with pytest.raises(ValueError):
         plan.taper[0] = 1.0
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},  # MNE defaults: 4 segments of 256, no overlap
+        {"n_fft": 256, "n_per_seg": 128, "n_overlap": 64},  # overlapping, zero-padded segments
+        {"n_fft": 200},  # segments that do not cover the window (the gap check decides)
+    ],
+)
+def test_one_window_kernel_equals_batch_path(muse, kw):
+    """One window alone takes the single-window kernel; the same window as the first of two
+    takes the batch path: equal to rounding, also with a flat channel (FAA of zero power), a
+    gap (NaN for that channel, via the batch path) and a window longer than its data."""
+    from addictidx.features.eeg_features import _FEATURE_PLANS
+
+    w = muse[:, 700 : 700 + 1024].copy()
+    two = muse[:, 700 : 700 + 1024 + 64].copy()
+    for case in ("plain", "flat", "gap"):
+        a, b = w.copy(), two.copy()
+        if case == "flat":
+            a[1], b[1] = 5.0, 5.0  # AF7 constant: zero power after the detrend
+        if case == "gap":
+            a[3, 500], b[3, 500] = np.nan, np.nan
+        with np.errstate(divide="ignore", invalid="ignore"):
+            one = compute_eeg_features(a, 256.0, CH, **kw)
+            ref = compute_eeg_features(b, 256.0, CH, **kw)
+        assert one.values.shape == (1, len(ref.names)) and one.names == ref.names
+        np.testing.assert_allclose(one.values[0], ref.values[0], rtol=1e-13, atol=0)
+        assert one.times.tolist() == ref.times[:1].tolist()
+    kernels = [p.one for p in _FEATURE_PLANS._plans.values() if p.welch.n_windows == 1]
+    assert kernels[-1] is not None or kw == {"n_fft": 200}  # the kernel ran where it applies

@@ -31,6 +31,7 @@ import numpy as np
 
 from .._core.types import FeatureFrame
 from .bands import EEG_BANDS, band_weights
+from .eeg_window import OneWindowPlan, one_window_features, one_window_plan
 from .welch_plan import (
     PlanCache,
     WelchPlan,
@@ -63,6 +64,7 @@ class _FeaturePlan:
     iaf_freqs: np.ndarray
     faa: slice | list | None  # selector of the (AF7, AF8) channel rows
     times: np.ndarray
+    one: OneWindowPlan | None  # the single-window kernel, when there is one window
 
 
 _FEATURE_PLANS = PlanCache(maxsize=32)
@@ -112,6 +114,10 @@ def compute_eeg_features(
             x.shape, sfreq, names, window_s, step_s, n_fft, n_per_seg, n_overlap, taper, iaf_range
         ),
     )
+    if fp.one is not None:
+        values = one_window_features(x, fp.one)
+        if values is not None:
+            return FeatureFrame(names=fp.names, values=values, times=fp.times.copy())
     plan = fp.welch
     n_w = plan.n_windows
     values = np.empty((n_w, len(fp.names)))
@@ -200,6 +206,20 @@ def _build(shape, sfreq, names, window_s, step_s, n_fft, n_per_seg, n_overlap, t
     times.setflags(write=False)
     iaf_freqs = freqs[iaf_idx].copy()
     iaf_freqs.setflags(write=False)
+    g = int(has_gamma)
+    one = one_window_plan(
+        plan,
+        weights,
+        (k0, k1),
+        abs_cols=[0, 1, 2, 3] + ([12] if g else []),  # columns of _NUM + _DEN + (gamma,)
+        num_cols=list(range(6)),
+        den_cols=list(range(6, 12)),
+        iaf_cols=list(range(12 + g, 12 + g + iaf_idx.size)),
+        iaf_freqs=iaf_freqs,
+        faa=(left, right) if faa is not None else None,
+        alpha_row=2,
+        n_features=len(feat),
+    )
     return _FeaturePlan(
         welch=plan,
         names=tuple(feat),
@@ -209,4 +229,5 @@ def _build(shape, sfreq, names, window_s, step_s, n_fft, n_per_seg, n_overlap, t
         iaf_freqs=iaf_freqs,
         faa=faa,
         times=times,
+        one=one,
     )
