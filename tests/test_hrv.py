@@ -435,3 +435,25 @@ def test_equals_neurokit_dict_on_random_windows_of_shared_records(group):
                 if length == 60.0 or np.isnan(rr).any():  # RRI alone: NeuroKit2's own beat times
                     plain = compute_hrv(rr, convention="neurokit", enforce_min_window=False)
                     _assert_equals_nk_all(plain, _nk_reference(_nk_dict(rr)), ("RRI",) + where)
+
+
+def test_neurokit_spectrum_equals_neurokit_to_1e12(rr15):
+    """The NeuroKit2-convention spectrum (piecewise-polynomial evaluation of NeuroKit2's
+    quadratic spline, Welch one segment at a time) equals ``nk.hrv_frequency`` to 1e-12 on
+    random windows, not only to the 1e-6 of the mapping tests."""
+    nk = _nk()
+    t = np.cumsum(rr15)
+    rng = np.random.default_rng(1612)
+    for length in (300.0, 150.0, 60.0):
+        for idx in _windows(t, rng, length, 2):
+            rr, tw = rr15[idx], t[idx]
+            ours = compute_hrv(rr, convention="neurokit", enforce_min_window=False, rr_time_s=tw)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ref = nk.hrv_frequency(_nk_dict(rr, tw)).iloc[0].to_dict()
+            for name in NEUROKIT_FREQUENCY_NAMES:
+                want = ref.get(NEUROKIT_NAMES[name], math.nan)
+                if math.isnan(want):
+                    assert math.isnan(ours[name]), (length, name)
+                else:
+                    assert ours[name] == pytest.approx(want, rel=1e-12, abs=0), (length, name)
