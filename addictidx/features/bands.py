@@ -22,6 +22,7 @@ __all__ = [
     "EEG_BANDS",
     "EMG_DOMINATED_BANDS",
     "band_weights",
+    "apply_band_weights",
     "band_power",
     "band_ratio",
     "frontal_alpha_asymmetry",
@@ -94,7 +95,7 @@ def band_weights(freqs, bands) -> np.ndarray:
     return W
 
 
-def _apply_band_weights(psd: np.ndarray, W: np.ndarray) -> np.ndarray:
+def apply_band_weights(psd: np.ndarray, W: np.ndarray) -> np.ndarray:
     """``psd @ W`` as weighted sums over each band's bins (NaN columns stay NaN).
 
     Elementwise on purpose: ``@`` dispatches to a threaded BLAS gemm, which on these small
@@ -148,7 +149,7 @@ def band_power(freqs, psd, bands, *, relative_to=None) -> dict[str, np.ndarray]:
         ref_src = named if isinstance(relative_to, str) and relative_to in named else EEG_BANDS
         edges.append(_resolve_band(relative_to, ref_src))
     W = band_weights(f, edges)
-    P = _apply_band_weights(psd, W)
+    P = apply_band_weights(psd, W)
     if relative_to is not None:
         P = P[..., :-1] / P[..., -1:]
     return {name: P[..., i] for i, name in enumerate(named)}

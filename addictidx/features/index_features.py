@@ -45,7 +45,7 @@ import numpy as np
 
 from .._core.types import QualityReport
 from ..devices import stream_profile
-from .bands import EEG_BANDS, band_power
+from .bands import EEG_BANDS, apply_band_weights, band_weights
 from .eeg_quality import (
     EEGEpochChecks,
     eeg_epoch_checks,
@@ -281,8 +281,17 @@ def epoch_band_powers(checks: EEGEpochChecks) -> np.ndarray:
     ndarray, shape (n_epochs, 3, n_channels)
         µV², in the order of :data:`INDEX_EEG_BANDS`.
     """
-    p = band_power(checks.freqs, checks.psd, INDEX_EEG_BANDS)
-    return np.stack([p[b] for b in INDEX_EEG_BANDS], axis=1)
+    f = checks.freqs
+    key = (f.size, float(f[1] - f[0]) if f.size > 1 else 0.0)
+    W = _INDEX_BAND_WEIGHTS.get(key)
+    if W is None:  # band_power's weights for these bands, kept per frequency grid
+        edges = [tuple(float(v) for v in EEG_BANDS[b]) for b in INDEX_EEG_BANDS]
+        W = _INDEX_BAND_WEIGHTS[key] = band_weights(f, edges)
+    return apply_band_weights(np.asarray(checks.psd, dtype=np.float64), W).transpose(0, 2, 1)
+
+
+#: Trapezoid weights of INDEX_EEG_BANDS by frequency grid (size, spacing from 0 Hz).
+_INDEX_BAND_WEIGHTS: dict[tuple[int, float], np.ndarray] = {}
 
 
 def eeg_index_features(
