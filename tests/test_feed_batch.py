@@ -195,9 +195,16 @@ def test_clock_step_and_lstsq_clock_go_packet_by_packet(spy):
     k = next(i for i, (d, n) in enumerate(items) if d == "muse" and n.t > 4.0)
     d, n = items[k]
     items[k] = (d, Notification(n.t - 0.2, n.characteristic, n.payload))  # host clock steps
+    ecg = load_profile("polar-h10").stream("ecg").characteristics[0]
+    for items in streams[2:]:  # malformed Heart Rate and ECG payloads of a steady device
+        k = next(i for i, (d, n) in enumerate(items) if d == "strap" and n.t > 2.0)
+        hr, t = items[k][1].characteristic, items[k][1].t
+        items.insert(k + 1, ("strap", Notification(t, hr, b"\x10")))
+        items.insert(k + 2, ("strap", Notification(t, ecg, bytes(12))))  # 2 sample bytes
     one, many, _ = _run(streams, PROFILES)
     _assert_same(one, many)
     assert many[1].clock_steps and spy["n"] > 100
+    assert all(h.stats()["strap"]["n_decode_errors"] == 2 for h in many[2:])
     spy["n"] = 0
     one, many, _ = _run(_streams(5), PROFILES, hub_kw={"eeg_clock": "lstsq"})
     _assert_same(one, many)

@@ -60,7 +60,7 @@ class RingPool:
         Most slots per page.
     """
 
-    def __init__(self, page_bytes: int = 16 << 20, max_per_page: int = 256) -> None:
+    def __init__(self, page_bytes: int = 64 << 20, max_per_page: int = 4096) -> None:
         self.page_bytes = int(page_bytes)
         self.max_per_page = max(1, int(max_per_page))
         self._pages: dict[tuple[int, int], _Page] = {}
@@ -318,19 +318,24 @@ def write_many(buffers, values: np.ndarray, times: np.ndarray, lengths) -> None:
     pos = np.fromiter((b._pos for b in buffers), np.int64, m)
     slot = np.fromiter((b._slot for b in buffers), np.int64, m)
     rep = np.repeat(np.arange(m), lens)
-    col = (pos[rep] + (np.arange(int(ends[-1])) - (ends - lens)[rep])) % caps[rep]
-    one_page = len(pages) == 1
+    cap = caps[rep]
+    col = (pos[rep] + (np.arange(int(ends[-1])) - (ends - lens)[rep])) % cap
+    at = slot[rep] * cap + col  # flat index into the page's times, (slot, col)
     lens_l = lens.tolist()
     for page, idx in pages.items():
-        if one_page:
+        if len(pages) == 1:
             sel = slice(None)
         else:
             mine = np.zeros(m, dtype=bool)
             mine[idx] = True
-            sel = mine[rep]
+            sel = np.flatnonzero(mine[rep])
+        n_ch, k_cap = page.data.shape[1:]
+        a = at[sel]
+        # flat index into the page's values: (slot, channel, col)
+        vat = (a + slot[rep[sel]] * (n_ch - 1) * k_cap)[:, None] + np.arange(n_ch) * k_cap
         with page.lock:
-            page.data[slot[rep[sel]], :, col[sel]] = values[sel]
-            page.times[slot[rep[sel]], col[sel]] = times[sel]
+            page.data.reshape(-1)[vat] = values[sel]
+            page.times.reshape(-1)[a] = times[sel]
             for i in idx:
                 b, k = buffers[i], lens_l[i]
                 b.total_written += k

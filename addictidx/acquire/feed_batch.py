@@ -7,16 +7,17 @@ sessions. For a batch it
 
 1. routes every notification (:meth:`StreamHub.route <addictidx.acquire.hub.StreamHub.route>`,
    cached per hub) and groups them by device;
-2. takes the devices whose notifications are all classic-Muse EEG packets (or counted-only
-   ones), with no host-clock step among them, and whose EEG assemblers are steady
-   (:meth:`~addictidx.acquire.assemble.MuseEegAssembler.steady_state`): their packets are
-   decoded in one :func:`~addictidx.acquire.decoders.muse_classic.decode_muse_eeg_batch` call
-   and assembled in one pass over all devices (:mod:`addictidx.acquire.eeg_runs`) when they
-   continue each device's blocks in order;
+2. takes the devices with no host-clock step among their notifications whose classic-Muse
+   EEG assemblers are steady
+   (:meth:`~addictidx.acquire.assemble.MuseEegAssembler.steady_state`) and whose EEG packets
+   continue each device's blocks in order: their clock and counters are updated once per
+   device, their EEG packets decoded in one
+   :func:`~addictidx.acquire.decoders.muse_classic.decode_muse_eeg_batch` call and assembled in
+   one pass over all devices (:mod:`addictidx.acquire.eeg_runs`); their other notifications
+   (Heart Rate, ECG, battery, Athena) go to their handlers in order;
 3. hands every other device's notifications, in their order, to :meth:`StreamHub.feed_one
-   <addictidx.acquire.hub.StreamHub.feed_one>` (packet by packet): Heart Rate, ECG, battery,
-   Athena, lost/late/repeated/reordered EEG blocks, disconnects, clock steps, malformed
-   payloads.
+   <addictidx.acquire.hub.StreamHub.feed_one>` (packet by packet): lost/late/repeated/reordered
+   EEG blocks, disconnects, clock steps, malformed EEG payloads, the ``lstsq`` clock.
 
 The buffers, gap records, counters and decode errors are those of one
 :meth:`~addictidx.acquire.hub.StreamHub.feed_one` call per notification in order; each stream's
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from addictidx._core.errors import DecodeError
 from addictidx.acquire.decoders.muse_classic import (
     EEG_SAMPLES_PER_PACKET,
     NOTIFICATION_BYTES,
@@ -78,18 +80,22 @@ def feed_notifications(hubs, devices, characteristics, payloads, received_at) ->
     except KeyError:  # an unknown device: raise where one-by-one feeding would
         _one_by_one(hubs, devices, characteristics, payloads, received_at)
         return
-    groups: dict = {}  # device state -> group number, in order of first notification
-    gid = np.array([groups.setdefault(r[0], len(groups)) for r in routes], dtype=np.intp)
-    kind = np.array([r[1] for r in routes], dtype=np.int8)
-    good = np.fromiter(
-        (type(p) is bytes and len(p) == NOTIFICATION_BYTES for p in payloads), bool, n
-    )
-    states = list(groups)
-    G = len(states)
-    first = np.unique(gid, return_index=True)[1].tolist()
+    dev = np.array([r[5] for r in routes], dtype=np.int64)  # device serials
+    code = np.array([r[6] for r in routes], dtype=np.int64)  # handler serial, row, kind
+    kind = code & 3
+    if set(map(type, payloads)) == {bytes}:
+        good = np.fromiter(map(len, payloads), np.intp, n) == NOTIFICATION_BYTES
+    else:
+        good = np.fromiter(
+            (type(p) is bytes and len(p) == NOTIFICATION_BYTES for p in payloads), bool, n
+        )
+    _, first, gid = np.unique(dev, return_index=True, return_inverse=True)
+    first = first.tolist()
+    states = [routes[j][0] for j in first]
     ghub = [hubs[j] for j in first]
+    G = len(states)
     gok = np.ones(G, dtype=bool)
-    gok[gid[(kind == 1) | ((kind == 0) & ~good)]] = False
+    gok[gid[(kind == 0) & ~good]] = False
     # host-clock steps (StreamHub._accept): none when every arrival is within the tolerance of
     # the latest one; otherwise the device goes packet by packet
     t = (
@@ -106,7 +112,7 @@ def feed_notifications(hubs, devices, characteristics, payloads, received_at) ->
     np.maximum.at(gmax, gid, t)
     gok &= gmin >= np.maximum(last, gmax) - tol
 
-    plans = _plan_eeg(routes, payloads, gid, kind, gok, t)  # clears gok of unsteady devices
+    plans = _plan_eeg(routes, payloads, gid, code, gok, t)  # clears gok of unsteady devices
 
     slow = np.flatnonzero(~gok[gid])
     if slow.size:
@@ -129,23 +135,31 @@ def feed_notifications(hubs, devices, characteristics, payloads, received_at) ->
     for j in counted.tolist():
         st = routes[j][0]
         st.counts[routes[j][4]] += 1
+    direct = np.flatnonzero((kind == 1) & gok[gid])  # Heart Rate, ECG, ...: accepted above
+    for j in direct.tolist():
+        st, _k, h, uuid = routes[j][:4]
+        pay = payloads[j]
+        try:
+            h.feed(uuid, pay if type(pay) is bytes else bytes(pay), t[j].item())
+        except DecodeError as err:
+            st.counts["n_decode_errors"] += 1
+            st.last_error = str(err)
     for plan, hgroup in plans:
         which = np.flatnonzero(plan.ok & gok[hgroup])
         if which.size:
             apply_eeg_runs(plan, which.tolist())
 
 
-def _plan_eeg(routes, payloads, gid, kind, gok, t) -> list:
+def _plan_eeg(routes, payloads, gid, code, gok, t) -> list:
     """Plans of the EEG packets of the devices still marked in ``gok`` (cleared for devices
     whose packets are not a steady run)."""
-    eeg = np.flatnonzero((kind == 0) & gok[gid])
+    eeg = np.flatnonzero(((code & 3) == 0) & gok[gid])
     if eeg.size == 0:
         return []
-    eeg_l = eeg.tolist()
-    hmap: dict = {}
-    hn = np.array([hmap.setdefault(routes[j][2], len(hmap)) for j in eeg_l], dtype=np.intp)
-    handlers = list(hmap)
-    hgroup = gid[eeg[np.unique(hn, return_index=True)[1]]]
+    c = code[eeg]
+    _, hfirst, hn = np.unique(c >> 12, return_index=True, return_inverse=True)
+    handlers = [routes[j][2] for j in eeg[hfirst].tolist()]
+    hgroup = gid[eeg[hfirst]]
     steady = [None if h.pending_gap else h.asm.steady_state() for h in handlers]
     shapes = [(h.spec.n_channels, h.asm.spp) for h in handlers]
     for k, (s, shape) in enumerate(zip(steady, shapes)):
@@ -154,22 +168,30 @@ def _plan_eeg(routes, payloads, gid, kind, gok, t) -> list:
     keep = gok[hgroup[hn]]
     if not keep.any():
         return []
-    eeg, hn = eeg[keep], hn[keep]
-    eeg_l = eeg.tolist()
-    seq, uv = decode_muse_eeg_batch([payloads[j] for j in eeg_l])
-    rows = np.array([routes[j][3] for j in eeg_l], dtype=np.intp)
+    if not keep.all():
+        eeg, hn, c = eeg[keep], hn[keep], c[keep]
+    seq, uv = decode_muse_eeg_batch([payloads[j] for j in eeg.tolist()])
+    rows = (c >> 2) & 1023
     tt = t[eeg]
     plans = []
-    for shape in sorted(set(shapes[k] for k in np.unique(hn).tolist())):
-        ks = [k for k in np.unique(hn).tolist() if shapes[k] == shape]
-        local = np.full(len(handlers), -1, dtype=np.intp)
-        local[ks] = np.arange(len(ks))
-        sel = np.flatnonzero(local[hn] >= 0)
-        order = sel[np.argsort(local[hn[sel]], kind="stable")]
+    live = np.unique(hn).tolist()
+    for shape in sorted({shapes[k] for k in live}):
+        ks = [k for k in live if shapes[k] == shape]
+        if len(ks) == len(handlers):  # the usual case: one shape, every handler steady
+            local, sel = hn, None
+        else:
+            lmap = np.full(len(handlers), -1, dtype=np.intp)
+            lmap[ks] = np.arange(len(ks))
+            local = lmap[hn]
+            sel = np.flatnonzero(local >= 0)
+        # packets grouped by handler, each handler's in arrival order
+        order = np.argsort(local if sel is None else local[sel], kind="stable")
+        if sel is not None:
+            order = sel[order]
         plan = plan_eeg_runs(
             [handlers[k] for k in ks],
             [steady[k] for k in ks],
-            local[hn[order]],
+            local[order],
             seq[order],
             rows[order],
             uv[order],

@@ -37,6 +37,7 @@ from any thread (:meth:`get_window`), see :mod:`addictidx.acquire.buffers`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -69,8 +70,12 @@ _ASSEMBLED = ("muse.eeg", "hrs.measurement", "battery.level", "pmd", "athena.pac
 _PER_STREAM = ("muse.eeg", "battery.level")
 
 
+_SERIALS = itertools.count(1)
+
+
 class _DeviceState:
     def __init__(self, name: str, profile: DeviceProfile) -> None:
+        self.serial = next(_SERIALS)  # unique in the process (batched feeds group by it)
         self.name = name
         self.profile = profile
         self.connected = True
@@ -301,19 +306,23 @@ class StreamHub:
     def route(self, device: str, characteristic: str) -> tuple:
         """How :func:`feed_notifications` routes a notification (cached in :attr:`route_table`).
 
-        Returns ``(device state, kind, handler, row, counter)``: kind 0 a classic-Muse EEG
-        electrode (``row`` its row), 1 another handler, 2 counted only (``counter``). Raises
-        KeyError for an unknown device.
+        Returns ``(device state, kind, handler, row, counter, device serial, code)``: kind 0 a
+        classic-Muse EEG electrode (``row`` its row), 1 another handler (``row``: the lower-case
+        UUID), 2 counted only (``counter``); ``code = handler serial << 12 | row << 2 | kind``
+        (EEG; else ``kind``).
+        Raises KeyError for an unknown device.
         """
         st = self._state(device)
         uuid = characteristic.lower()
         h = st.routes.get(uuid)
         if h is None:
-            r = (st, 2, None, -1, "n_control" if uuid in st.control else "n_unhandled")
-        elif type(h) is EegHandler:
-            r = (st, 0, h, h.asm.row_of(characteristic), None)
+            counter = "n_control" if uuid in st.control else "n_unhandled"
+            r = (st, 2, None, -1, counter, st.serial, 2)
+        elif type(h) is EegHandler and h.spec.n_channels < 1024:
+            row = h.asm.row_of(characteristic)
+            r = (st, 0, h, row, None, st.serial, (h.serial << 12) | (row << 2))
         else:
-            r = (st, 1, h, -1, None)
+            r = (st, 1, h, uuid, None, st.serial, 1)
         self.route_table[(device, characteristic)] = r
         return r
 

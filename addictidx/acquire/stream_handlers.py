@@ -10,6 +10,7 @@ records every gap through the hub's :meth:`~addictidx.acquire.hub.StreamHub.emit
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Protocol
 
 import numpy as np
@@ -72,6 +73,9 @@ __all__ = [
 ]
 
 
+_SERIALS = itertools.count(1)
+
+
 class Handler:
     """Base: one assembler fed by one or more characteristics of one device."""
 
@@ -80,6 +84,7 @@ class Handler:
     def __init__(self, hub: HubOutput, device: str) -> None:
         self.hub = hub
         self.device = device
+        self.serial = next(_SERIALS)  # unique in the process (batched feeds group by it)
         self.pending_gap = False  # a disconnect happened; resolve at the next data
 
     def feed(self, characteristic: str, payload: bytes, t: float) -> None:
