@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import gc
 import json
 import sys
 from pathlib import Path
@@ -233,7 +234,14 @@ def app_for(args: list[str]) -> typer.Typer:
 
 def main() -> None:
     """Console-script entry point."""
-    app_for(sys.argv[1:])()
+    try:
+        app_for(sys.argv[1:])()
+    finally:
+        # The process ends here: leave every object out of the interpreter's last cyclic
+        # garbage collection, a pass over all of them (~0.04 CPU-s after a rescore) that frees
+        # nothing the end of the process would not. Module teardown, atexit handlers and the
+        # flushing of open files run as usual.
+        gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover
