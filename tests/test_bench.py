@@ -128,6 +128,7 @@ def test_cli_bench_json(monkeypatch, sources):
     _ordered(out)
     assert out["max_realtime_sessions"] is None and out["cpu_ratio_vs_reference"] is None
     assert out["p99_ms_at_3"] > 0 and out["cpu_ratio_vs_lean_reference"] is None
+    assert out["cpu_ratio_vs_lean_reference_single_session"] is None
 
 
 def test_cpu_ratios_are_taken_at_the_serving_load():

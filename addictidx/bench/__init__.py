@@ -8,6 +8,12 @@ score_sessions` (ONNX index) -> prescription. The latency, capacity and CPU figu
 describe the code a live session runs. A test replays the same recording through a live
 session and through this harness and gets the same index (tests/test_bench.py).
 
+CPU ratios against the reference (``cpu_ratio_vs_reference``, ``cpu_ratio_vs_lean_reference``)
+are taken at the ``p99_at`` run (500 sessions on one core, the serving load), with that run's
+ingest added to the reference; the single-session ratios (``*_single_session``, where fixed
+per-tick costs are shared by nobody: the conservative figures) and the capacity ratios
+(``*_at_capacity``) are reported beside them (:data:`~addictidx.bench.report.RATIO_NOTE`).
+
 Modules: :mod:`.config` (parameters, results), :mod:`.sources` (notification streams),
 :mod:`.server` (the server model and its tick loop), :mod:`.capacity` (capacity search, memory
 per session), :mod:`.reference` (MNE + NeuroKit2 + scikit-learn doing the same work),

@@ -253,8 +253,9 @@ def run_benchmark(
         lean = run_reference(4 * reference_updates, cfg, lean=True)
         out.update(cpu_ratios(runs, ref, lean, cfg, p99_at))
     else:
-        out["cpu_ratio_vs_reference"] = None
-        out["cpu_ratio_vs_lean_reference"] = None
+        for name in ("reference", "lean_reference"):
+            out[f"cpu_ratio_vs_{name}"] = None
+            out[f"cpu_ratio_vs_{name}_single_session"] = None
     out["criterion"] = {
         "tick_s": cfg.tick_s,
         "hop_s": cfg.hop_s,
