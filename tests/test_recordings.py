@@ -225,3 +225,32 @@ def test_timestamp_jumps_are_gaps_and_fill_gaps_puts_them_on_the_grid():
     np.testing.assert_array_equal(filled.data[0, 984:], np.arange(600, 1024))
     assert filled.gaps[0].onset_s == pytest.approx(600 / 256)
     assert fill_gaps(read_muse_csv(_csv(rows))) is not None  # no gap: unchanged
+
+
+def test_blockwise_steps_equal_numpy_diff():
+    # scan_steps works in 16384-step blocks; the reference is np.diff over the whole column
+    from addictidx.readers.recording import scan_steps, timestamp_gaps
+
+    rng = np.random.default_rng(5)
+    for n in (2, 3, 16384, 16385, 16386, 50_001):
+        t = 1_600_000_000.0 + np.round(np.arange(n) / 256.0, 3)
+        for i in rng.integers(1, n, size=min(6, n - 1)):  # jumps, some at block edges
+            t[i:] += rng.choice([0.05, 0.2, 1.5])
+        if n > 16385:
+            t[16384:] += 0.5  # a jump straddling the first block edge
+            t[40_000:] -= 0.3  # one step back
+        dt = np.diff(t)
+        st = scan_steps(t, 0.1, 0.1)
+        back = np.flatnonzero(dt < -0.1)
+        assert st.first_back == (int(back[0]) if back.size else -1)
+        np.testing.assert_array_equal(st.jump_index, np.flatnonzero(dt > 0.1))
+        assert st.jump_s.tobytes() == dt[dt > 0.1].tobytes()
+        assert float(st.jump_s.sum()) == float(dt[dt > 0.1].sum())
+        times = t - t[0]
+        dtt = np.diff(times)
+        want = [
+            (float(times[i]) + 1 / 256.0, float(dtt[i]) - 1 / 256.0)
+            for i in np.flatnonzero(dtt > 0.1)
+        ]
+        got = [(g.onset_s, g.duration_s) for g in timestamp_gaps(times, 256.0, 0.1, "jump")]
+        assert got == want

@@ -17,7 +17,7 @@ import numpy as np
 from addictidx._core.errors import DataFormatError
 from addictidx.devices import stream_profile
 from addictidx.readers.limits import DEFAULT_LIMITS, ReaderLimits, check_samples
-from addictidx.readers.recording import Annotation, Recording, timestamp_gaps
+from addictidx.readers.recording import Annotation, Recording, scan_steps, timestamp_gaps
 from addictidx.readers.tables import read_numeric_columns, read_typed_columns
 from addictidx.readers.textfile import count_lines, display_name, plain_file_head, read_bytes
 
@@ -179,9 +179,9 @@ def read_muse_csv(
         k = int(np.flatnonzero(~np.isfinite(stamps))[0])
         line = _line_of_row(raw, path_or_file, k)
         raise DataFormatError(f"{name}, line {line}, column 'timestamps': not finite.")
-    dt = np.diff(stamps)
-    if (dt < -max_backstep_s).any():
-        k = int(np.flatnonzero(dt < -max_backstep_s)[0]) + 1
+    steps = scan_steps(stamps, gap_s, max_backstep_s)  # np.diff's steps, blockwise
+    if steps.first_back >= 0:
+        k = steps.first_back + 1
         raise DataFormatError(
             f"{name}, line {_line_of_row(raw, path_or_file, k)}, column 'timestamps': time goes "
             "back by more than "
@@ -193,9 +193,8 @@ def read_muse_csv(
     # mean rate over the whole file, gaps (steps > gap_s) left out: robust to the 1 ms
     # rounding of muse-lsl timestamps (the median interval of 1/256 s rounded to ms is 4 ms =
     # 250 Hz); a few dropped packets shorter than gap_s bias it by far less than the tolerance.
-    jumps = dt > gap_s
-    n_steady = dt.size - int(np.count_nonzero(jumps))
-    steady_s = span - float(dt[jumps].sum())
+    n_steady = stamps.size - 1 - steps.jump_index.size
+    steady_s = span - float(steps.jump_s.sum())
     est = n_steady / steady_s if n_steady and steady_s > 0 else 0.0
     if sfreq is not None:
         if abs(est - sfreq) > sfreq_tolerance * sfreq:
