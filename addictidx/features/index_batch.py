@@ -26,11 +26,12 @@ __all__ = ["RRScreenMemory", "rr_index_features_batch", "eeg_window_features_bat
 
 def _median_last(a: np.ndarray) -> np.ndarray:
     """NaN-ignoring median over the last axis, as NumPy computes it ((low + high) / 2)."""
-    srt = np.sort(a, axis=-1)
-    n_valid = a.shape[-1] - np.count_nonzero(np.isnan(a), axis=-1)
-    lo = np.take_along_axis(srt, np.maximum((n_valid - 1) // 2, 0)[..., None], axis=-1)[..., 0]
-    hi_i = np.minimum(n_valid // 2, a.shape[-1] - 1)
-    hi = np.take_along_axis(srt, hi_i[..., None], axis=-1)[..., 0]
+    n = a.shape[-1]
+    srt = np.sort(a, axis=-1).reshape(-1, n)
+    n_valid = n - np.count_nonzero(np.isnan(a), axis=-1)
+    rows = np.arange(srt.shape[0])
+    lo = srt[rows, np.maximum((n_valid.ravel() - 1) // 2, 0)].reshape(n_valid.shape)
+    hi = srt[rows, np.minimum(n_valid.ravel() // 2, n - 1)].reshape(n_valid.shape)
     return np.where(n_valid > 0, (lo + hi) / 2.0, np.nan), n_valid
 
 
