@@ -59,7 +59,14 @@ from addictidx.bench.sources import HEADBAND, STRAP, BenchSources, make_sources
 from addictidx.features import RollingEpochs
 from addictidx.sessions.scoring import SubjectHistory, score_sessions, with_prescription
 
-__all__ = ["BenchSession", "SessionServer", "run_sessions", "schedule"]
+__all__ = [
+    "BenchSession",
+    "SessionServer",
+    "plan_ticks",
+    "run_sessions",
+    "schedule",
+    "session_phases",
+]
 
 _TOTAL = attrgetter("total_written")
 
@@ -127,7 +134,7 @@ class SessionServer:
         V = len(sources.variants)
         rr_cap = int((cfg.rr_window_s + duration_s + 30.0) * 220 / 60) + 16
         buffer_s = 3 * self.rolling.epoch_s
-        phases = np.arange(n_sessions) * (cfg.hop_s / n_sessions)
+        phases = session_phases(n_sessions, cfg)
         pool = RingPool()
         self.sessions = [
             BenchSession(i, sources.variants[i % V], float(phases[i]), rr_cap, buffer_s, pool)
@@ -152,23 +159,8 @@ class SessionServer:
 
     # -- the plan: which notifications and updates fall in which tick -----------------------
     def plan(self) -> tuple[int, list, list]:
-        """``(n_ticks, bounds, due)``: notes ``[bounds[i][k], bounds[i][k+1])`` of session ``i``
-        are handed over in tick ``k``; ``due[k]`` lists the ``(i, session_time)`` updates."""
-        cfg, tick = self.cfg, self.cfg.tick_s
-        n_ticks = int(math.ceil((self.duration_s + cfg.hop_s) / tick))
-        T = np.arange(n_ticks + 1) * tick
-        bounds = []
-        due: list[list[tuple[int, float]]] = [[] for _ in range(n_ticks)]
-        for s in self.sessions:
-            lim = np.minimum(T - s.phase, self.duration_s)
-            b = np.searchsorted(s.var.t, lim, side="right")
-            b[0] = np.searchsorted(s.var.t, 0.0, side="left")
-            bounds.append(b.tolist())
-            for m in range(1, n_hops(self.duration_s, cfg.hop_s) + 1):
-                st = m * cfg.hop_s
-                k = int(math.ceil((st + s.phase) / tick - 1e-9)) - 1
-                due[min(max(k, 0), n_ticks - 1)].append((s.i, st))
-        return n_ticks, bounds, due
+        """:func:`plan_ticks` of this server's sessions."""
+        return plan_ticks(len(self.sessions), self.duration_s, self.cfg, self.sources)
 
     # -- per-tick work --------------------------------------------------------------------
     def ingest(self, idx, k: int, bounds) -> int:
@@ -243,6 +235,38 @@ class SessionServer:
         """The prescription of every update."""
         age, scr = self.cfg.age, self._screening
         return [with_prescription(s, age, scr) for s in scores]
+
+
+def session_phases(n_sessions: int, cfg: BenchConfig) -> np.ndarray:
+    """Each session's clock offset on the server clock (s): staggered evenly over a hop."""
+    return np.arange(n_sessions) * (cfg.hop_s / n_sessions)
+
+
+def plan_ticks(n_sessions: int, duration_s: float, cfg: BenchConfig, sources) -> tuple:
+    """``(n_ticks, bounds, due)``: notes ``[bounds[i][k], bounds[i][k+1])`` of session ``i``
+    are handed over in tick ``k``; ``due[k]`` lists the ``(i, session_time)`` updates.
+
+    Session ``i`` replays device set ``i % n_variants`` with clock offset
+    :func:`session_phases` ``[i]``, as :class:`SessionServer` builds it.
+    """
+    tick = cfg.tick_s
+    duration_s = float(duration_s)
+    n_ticks = int(math.ceil((duration_s + cfg.hop_s) / tick))
+    T = np.arange(n_ticks + 1) * tick
+    variants = sources.variants
+    bounds = []
+    due: list[list[tuple[int, float]]] = [[] for _ in range(n_ticks)]
+    for i, phase in enumerate(session_phases(n_sessions, cfg).tolist()):
+        t = variants[i % len(variants)].t
+        lim = np.minimum(T - phase, duration_s)
+        b = np.searchsorted(t, lim, side="right")
+        b[0] = np.searchsorted(t, 0.0, side="left")
+        bounds.append(b.tolist())
+        for m in range(1, n_hops(duration_s, cfg.hop_s) + 1):
+            st = m * cfg.hop_s
+            k = int(math.ceil((st + phase) / tick - 1e-9)) - 1
+            due[min(max(k, 0), n_ticks - 1)].append((i, st))
+    return n_ticks, bounds, due
 
 
 def schedule(service: np.ndarray, tick_s: float, tick_of_update: np.ndarray, offsets=None):
@@ -320,24 +344,25 @@ def run_sessions(
         raise ValueError(f"duration_s must be >= hop_s ({cfg.hop_s} s), got {duration_s!r}.")
     if sources is None or sources.duration_s < duration_s:
         sources = make_sources(duration_s, cfg)
-    # The pre-generated notification streams stand in for the radio: production holds no
-    # such lists. Freezing them (and whatever else exists now) out of the cyclic garbage
-    # collector keeps its full collections from traversing harness data: a 900-session run
-    # otherwise paused ~20 ms more per full collection. The server built below is collected
-    # as in production.
+    # The pre-generated notification streams and their tick schedule stand in for the radio:
+    # production holds no such lists. Freezing them (and whatever else exists now) out of the
+    # cyclic garbage collector keeps its full collections from traversing harness data (at 900
+    # sessions they made each full collection tens of ms longer). The server built below is
+    # collected as in production.
     gc.collect()
+    plan = plan_ticks(n_sessions, duration_s, cfg, sources)  # the radio's schedule: harness
     gc.freeze()
     try:
-        return _serve(n_sessions, duration_s, cfg, sources, keep_scores)
+        return _serve(n_sessions, duration_s, cfg, sources, keep_scores, plan)
     finally:
         gc.unfreeze()
 
 
-def _serve(n_sessions, duration_s, cfg, sources, keep_scores) -> RunResult:
+def _serve(n_sessions, duration_s, cfg, sources, keep_scores, plan) -> RunResult:
     """The body of :func:`run_sessions` (arguments checked, harness data frozen)."""
     rss0 = _rss_bytes()
     srv = SessionServer(n_sessions, duration_s, cfg, sources)
-    n_ticks, bounds, due = srv.plan()
+    n_ticks, bounds, due = plan
     all_idx = list(range(n_sessions))
     svc_wall, svc_cpu = np.zeros(n_ticks), np.zeros(n_ticks)
     off_wall: list[float] = []
