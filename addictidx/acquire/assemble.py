@@ -219,8 +219,9 @@ class MuseEegAssembler:
         """The state a run of whole blocks in order continues, or None (then feed one by one).
 
         Steady: clock ``"anchor"``, a block emitted already and no block pending except a
-        partial ``next`` one. Returns ``(next, s0, t0, pending)`` with ``pending`` the partial
-        block's ``(samples, electrode arrived)`` or None. Every packet of a steady assembler
+        partial ``next`` one. Returns ``(next, s0, t0, sfreq, pending)`` (sample ``k`` of block
+        ``s`` is at ``t0 + (spp (s - s0) + k) / sfreq``) with ``pending`` the partial block's
+        ``(samples, electrode arrived)`` or None. Every packet of a steady assembler
         that belongs to ``next, next + 1, ...`` in that order, each block's electrodes once,
         completes and emits whole blocks only (see :meth:`advance_steady`).
         """
@@ -228,10 +229,10 @@ class MuseEegAssembler:
             return None
         pending, nxt = self._pending, self._next
         if not pending:
-            return nxt, self._s0, self._t0, None
+            return nxt, self._s0, self._t0, self.sfreq, None
         if len(pending) == 1 and nxt in pending:
             block = pending[nxt]
-            return nxt, self._s0, self._t0, (block[0], block[1])
+            return nxt, self._s0, self._t0, self.sfreq, (block[0], block[1])
         return None
 
     def advance_steady(

@@ -78,9 +78,12 @@ def plan_eeg_runs(handlers, states, hn, seq, rows, uv, t) -> EegRunPlan:
     H = len(handlers)
     asm0 = handlers[0].asm
     n_ch, spp = asm0.spec.n_channels, asm0.spp
-    nxt = np.fromiter((s[0] for s in states), np.int64, H)
-    prior = [s[3] for s in states]
-    n_prior = np.fromiter((0 if p is None else sum(p[1]) for p in prior), np.int64, H)
+    meta = np.array([s[:4] for s in states], dtype=np.float64)  # next, s0, t0, sfreq
+    nxt, s0 = meta[:, 0].astype(np.int64), meta[:, 1].astype(np.int64)  # exact: < 2**53
+    with_prior = [k for k, s in enumerate(states) if s[4] is not None]
+    n_prior = np.zeros(H, dtype=np.int64)
+    for k in with_prior:
+        n_prior[k] = sum(states[k][4][1])
     cnt = np.bincount(hn, minlength=H)
     start = np.cumsum(cnt) - cnt
     v = n_prior[hn] + (np.arange(hn.size) - start[hn])  # place in the handler's run
@@ -92,16 +95,15 @@ def plan_eeg_runs(handlers, states, hn, seq, rows, uv, t) -> EegRunPlan:
     gb = base[hn] + blk
     key = gb * n_ch + rows
     occupied = np.bincount(key, minlength=B * n_ch)
-    with_prior = np.flatnonzero(n_prior)
-    for h in with_prior.tolist():
-        occupied[base[h] * n_ch : (base[h] + 1) * n_ch] += prior[h][1]
+    for h in with_prior:
+        occupied[base[h] * n_ch : (base[h] + 1) * n_ch] += states[h][4][1]
     bad |= occupied[key] > 1  # an electrode twice in one block
     ok = np.ones(H, dtype=bool)
     ok[hn[bad]] = False
 
     samples = np.full((n_ch, B, spp), np.nan)
-    for h in with_prior.tolist():
-        samples[:, base[h], :] = prior[h][0]
+    for h in with_prior:
+        samples[:, base[h], :] = states[h][4][0]
     samples[rows, gb, :] = uv
     ends = np.empty(hn.size, dtype=bool)  # last packet of each block: its arrival is the block's
     ends[:-1] = gb[1:] != gb[:-1]
@@ -114,13 +116,10 @@ def plan_eeg_runs(handlers, states, hn, seq, rows, uv, t) -> EegRunPlan:
     whole_base = np.cumsum(n_whole) - n_whole
     hb = np.repeat(np.arange(H), n_whole)
     x = nxt[hb] + (np.arange(E) - whole_base[hb])
-    s0 = np.fromiter((s[1] for s in states), np.int64, H)
-    t0 = np.fromiter((s[2] for s in states), np.float64, H)
-    sfreq = np.fromiter((h.asm.sfreq for h in handlers), np.float64, H)
     # MuseEegAssembler._times: idx = ramp + float(spp (x - s0)); idx /= sfreq; idx += t0
     times = np.arange(spp, dtype=np.float64) + (spp * (x - s0[hb])).astype(np.float64)[:, None]
-    times /= sfreq[hb][:, None]
-    times += t0[hb][:, None]
+    times /= meta[hb, 3:4]
+    times += meta[hb, 2:3]
 
     plan = EegRunPlan()
     plan.handlers, plan.states, plan.ok = handlers, states, ok

@@ -89,7 +89,7 @@ def feed_notifications(hubs, devices, characteristics, payloads, received_at) ->
         good = np.fromiter(
             (type(p) is bytes and len(p) == NOTIFICATION_BYTES for p in payloads), bool, n
         )
-    _, first, gid = np.unique(dev, return_index=True, return_inverse=True)
+    first, gid = _groups(dev)
     first = first.tolist()
     states = [routes[j][0] for j in first]
     ghub = [hubs[j] for j in first]
@@ -150,6 +150,24 @@ def feed_notifications(hubs, devices, characteristics, payloads, received_at) ->
             apply_eeg_runs(plan, which.tolist())
 
 
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(one, label)``: dense labels ``0..G-1`` of ``keys`` in key order, and for each label
+    the index of one element that has it."""
+    lo, hi = int(keys.min()), int(keys.max())
+    span = hi - lo + 1
+    if span > 8 * keys.size + 64:  # keys far apart: sort
+        _, one, label = np.unique(keys, return_index=True, return_inverse=True)
+        return one, label
+    k = keys - lo
+    present = np.zeros(span, dtype=bool)
+    present[k] = True
+    dense = np.cumsum(present) - 1
+    label = dense[k]
+    one = np.empty(int(dense[-1]) + 1, dtype=np.intp)
+    one[label] = np.arange(keys.size)  # any element of each label will do
+    return one, label
+
+
 def _plan_eeg(routes, payloads, gid, code, gok, t) -> list:
     """Plans of the EEG packets of the devices still marked in ``gok`` (cleared for devices
     whose packets are not a steady run)."""
@@ -157,11 +175,11 @@ def _plan_eeg(routes, payloads, gid, code, gok, t) -> list:
     if eeg.size == 0:
         return []
     c = code[eeg]
-    _, hfirst, hn = np.unique(c >> 12, return_index=True, return_inverse=True)
+    hfirst, hn = _groups(c >> 12)
     handlers = [routes[j][2] for j in eeg[hfirst].tolist()]
     hgroup = gid[eeg[hfirst]]
     steady = [None if h.pending_gap else h.asm.steady_state() for h in handlers]
-    shapes = [(h.spec.n_channels, h.asm.spp) for h in handlers]
+    shapes = [h.block_shape for h in handlers]
     for k, (s, shape) in enumerate(zip(steady, shapes)):
         if s is None or shape[1] != EEG_SAMPLES_PER_PACKET:
             gok[hgroup[k]] = False

@@ -110,6 +110,7 @@ class EegHandler(Handler):
         self.sfreq = float(self.spec.sfreq)
         self.buf = hub.add_buffer(RingBuffer(self.spec, hub.capacity_s, pool=hub.ring_pool))
         self.last_time: float | None = None
+        self.block_shape = (self.spec.n_channels, self.asm.spp)  # (electrodes, samples)
 
     def feed(self, characteristic, payload, t):
         chunks = self.asm.feed(characteristic, payload, t)

@@ -46,7 +46,8 @@ import gc
 import math
 import os
 import time
-from operator import attrgetter
+from operator import attrgetter, itemgetter
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -164,24 +165,57 @@ class SessionServer:
 
     # -- per-tick work --------------------------------------------------------------------
     def ingest(self, idx, k: int, bounds) -> int:
-        """Hand the notifications of tick ``k`` of sessions ``idx`` to their hubs, the EEG of
-        all of them decoded in one call (:func:`~addictidx.acquire.hub.feed_notifications`)."""
-        hubs, devs, chars, pays, ts = [], [], [], [], []
-        for i in idx:
-            b = bounds[i]
-            a, z = b[k], b[k + 1]
-            if a == z:
-                continue
-            s = self.sessions[i]
-            v = s.var
-            hubs.extend([s.hub] * (z - a))
-            devs.extend(v.devices[a:z])
-            chars.extend(v.chars[a:z])
-            pays.extend(v.payloads[a:z])
-            ts.extend(v.t_l[a:z])
-        if hubs:
-            feed_notifications(hubs, devs, chars, pays, ts)
-        return len(hubs)
+        """Hand the notifications of tick ``k`` of sessions ``idx`` to their hubs in one call
+        (:func:`~addictidx.acquire.feed_batch.feed_notifications`: the EEG of all of them
+        decoded and assembled together), as a server hands over a connection interval."""
+        tab = self._note_tables(bounds)
+        idx = np.asarray(idx, dtype=np.intp)
+        a, z = tab.bounds[idx, k], tab.bounds[idx, k + 1]
+        n = z - a
+        has = n > 0
+        if not has.any():
+            return 0
+        idx, a, n = idx[has], a[has], n[has]
+        total = int(n.sum())
+        # rows of the notes in the variants' concatenated streams, session after session
+        first = tab.var_start[idx] + a
+        rows = np.repeat(first - (np.cumsum(n) - n), n) + np.arange(total)
+        if total == 1:
+            r, i = int(rows[0]), int(idx[0])
+            feed_notifications(
+                (tab.hubs[i],), (tab.devs[r],), (tab.chars[r],), (tab.pays[r],), (tab.ts[r],)
+            )
+            return 1
+        take = itemgetter(*rows.tolist())
+        hubs = itemgetter(*np.repeat(idx, n).tolist())(tab.hubs)
+        feed_notifications(hubs, take(tab.devs), take(tab.chars), take(tab.pays), take(tab.ts))
+        return total
+
+    def _note_tables(self, bounds) -> SimpleNamespace:
+        """The notification lists of all variants end to end and the tick bounds as one array
+        (built once per plan)."""
+        tab = getattr(self, "_tables", None)
+        if tab is not None and tab.key is bounds:
+            return tab
+        variants = self.sources.variants
+        start, devs, chars, pays, ts = {}, [], [], [], []
+        for v in variants:
+            start[id(v)] = len(devs)
+            devs += v.devices
+            chars += v.chars
+            pays += v.payloads
+            ts += v.t_l
+        self._tables = tab = SimpleNamespace(
+            key=bounds,
+            bounds=np.asarray(bounds, dtype=np.intp),
+            var_start=np.array([start[id(s.var)] for s in self.sessions], dtype=np.intp),
+            hubs=[s.hub for s in self.sessions],
+            devs=devs,
+            chars=chars,
+            pays=pays,
+            ts=ts,
+        )
+        return tab
 
     def epochs(self, idx=None) -> int:
         """Check the epochs completed by sessions ``idx`` (default: all) in one batched call.

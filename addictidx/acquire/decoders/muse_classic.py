@@ -249,9 +249,10 @@ def decode_muse_eeg_batch(payloads) -> tuple[np.ndarray, np.ndarray]:
         bad payload, as :func:`decode_muse_eeg` would).
     """
     items = list(payloads)
-    for p in items:
-        if type(p) is not bytes or len(p) != NOTIFICATION_BYTES:
-            _check_len("decode_muse_eeg", as_bytes("decode_muse_eeg", p))
+    if set(map(type, items)) != {bytes} or set(map(len, items)) != {NOTIFICATION_BYTES}:
+        for p in items:  # name the first bad one
+            if type(p) is not bytes or len(p) != NOTIFICATION_BYTES:
+                _check_len("decode_muse_eeg", as_bytes("decode_muse_eeg", p))
     a = np.frombuffer(b"".join(items), dtype=np.uint8).reshape(len(items), NOTIFICATION_BYTES)
     seq = (a[:, 0].astype(np.int64) << 8) | a[:, 1]
     raw = _unpack_uint12_numpy(a[:, 2:].tobytes()).reshape(len(items), EEG_SAMPLES_PER_PACKET)
