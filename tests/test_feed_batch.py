@@ -35,7 +35,9 @@ VECTORS = {
 
 @pytest.fixture
 def spy(monkeypatch):
-    """Number of handler runs assembled by the batched path."""
+    """Number of handler runs assembled by the batched path (batched from 8 notifications on,
+    so that a few simulated sessions exercise it)."""
+    monkeypatch.setattr(FB, "MIN_BATCH_DECODE", 8)
     runs = {"n": 0}
     real = FB.apply_eeg_runs
 
@@ -260,7 +262,7 @@ def test_test_vector_payloads_and_counter_wrap(spy):
         np.testing.assert_allclose(np.diff(w.times[11::12]) * 1e3, step_ms, rtol=0, atol=1e-9)
 
 
-def test_unknown_device_raises_after_the_notes_before_it():
+def test_unknown_device_raises_after_the_notes_before_it(spy):
     streams = _streams(1, strap=False)[0][:40]
     hub, ref = _hub({"muse": "muse-2"}), _hub({"muse": "muse-2"})
     args = [
@@ -274,3 +276,48 @@ def test_unknown_device_raises_after_the_notes_before_it():
     for d, n in streams[:30]:
         ref.feed_one(d, n.characteristic, n.payload, n.t)
     _assert_same([ref], [hub])
+
+
+def test_ecg_frames_of_many_straps(monkeypatch):
+    """Bench streams (Muse + H10 with PMD ECG): frames lost, repeated and swapped, a malformed
+    and a cut frame; the ECG of many straps assembled together (acquire.ecg_runs) == frame by
+    frame."""
+    from addictidx import bench as B
+    from addictidx.acquire.buffers import RingPool
+
+    monkeypatch.setattr(FB, "MIN_BATCH_DECODE", 8)
+    frames = {"n": 0}
+    real = FB.feed_ecg_frames
+
+    def counting(handlers, payloads):
+        done = real(handlers, payloads)
+        frames["n"] += int(done.sum())
+        return done
+
+    monkeypatch.setattr(FB, "feed_ecg_frames", counting)
+    src = B.make_sources(10.0, B.BenchConfig(), n_variants=3)
+    rng = np.random.default_rng(11)
+    streams = []
+    for k in range(6):
+        v = src.variants[k % 3]
+        notes = [
+            (d, Notification(t, c, p)) for d, c, p, t in zip(v.devices, v.chars, v.payloads, v.t_l)
+        ]
+        ecg = [i for i, (d, n) in enumerate(notes) if n.characteristic.startswith("fb005c82")]
+        for i in rng.choice(ecg[2:], 4, replace=False):  # lost frames (holes > half a frame)
+            notes[i] = None
+        notes = [x for x in notes if x is not None]
+        ecg = [i for i, (d, n) in enumerate(notes) if n.characteristic.startswith("fb005c82")]
+        f9, f12 = notes[ecg[9]][1], notes[ecg[12]][1]
+        extra = {
+            ecg[5]: [notes[ecg[5]]],  # a repeated frame
+            ecg[9]: [("strap", Notification(f9.t, f9.characteristic, f9.payload[:-3]))],  # cut
+            ecg[12]: [("strap", Notification(f12.t, f12.characteristic, bytes(12)))],  # malformed
+        }
+        notes = [x for i, n in enumerate(notes) for x in [n, *extra.get(i, [])]]
+        streams.append(notes)
+    profiles = {"muse": src.variants[0].headband.profile, "strap": src.variants[0].strap.profile}
+    one, many, _ = _run(streams, profiles, hub_kw={"capacity_s": 3.0}, pool=RingPool())
+    _assert_same(one, many)
+    assert frames["n"] > 20  # sessions k and k + 3 send their frames in the same tick
+    assert all(h.stats()["strap"]["n_decode_errors"] == 2 for h in many)
