@@ -50,6 +50,7 @@ import numpy as np
 
 from .._core.validate import check_option
 from .rr_gaps import find_rr_gaps, stretch_times
+from .welch_zoom import welch_low_bins
 
 __all__ = ["GAP_SENSITIVE_NAMES", "HRV_FREQUENCY_NAMES", "hrv_frequency", "hrv_psd"]
 
@@ -223,21 +224,44 @@ def _smoothness_priors_trend(z: np.ndarray, lam: float) -> np.ndarray:
     return solveh_banded(ab, z)
 
 
+def _eval_sorted(pp, x: np.ndarray) -> np.ndarray:
+    """``pp(x)`` for a quadratic ``PPoly`` and increasing ``x``, bit for bit.
+
+    SciPy evaluates ``c2 + c1·s + c0·s²`` (``s`` = distance to the piece's breakpoint) after a
+    binary search per point; on an increasing grid every piece's points are contiguous, so
+    the pieces are found by one ``searchsorted`` of the breakpoints and the coefficients
+    repeated, with the same arithmetic in the same order (2-3x faster on 30,000 points).
+    """
+    bp, c = pp.x, pp.c.reshape(pp.c.shape[0], -1)
+    pos = np.searchsorted(x, bp, side="left")
+    counts = np.diff(pos)
+    counts[0] += pos[0]  # before the first breakpoint: first piece (extrapolated)
+    counts[-1] += x.size - pos[-1]  # at or after the last one: last piece (as SciPy)
+    s = x - np.repeat(bp[:-1], counts)
+    y = np.repeat(c[1], counts) * s
+    y += np.repeat(c[2], counts)
+    s *= s
+    s *= np.repeat(c[0], counts)
+    y += s
+    return y
+
+
 def _neurokit_psd(rr: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """NeuroKit2's spectrum of RR (ms) at beat times ``t`` (s): see the module docstring.
 
     NeuroKit2 interpolates with ``interp1d(kind="quadratic")``, i.e. ``make_interp_spline(k=2)``
     evaluated by de Boor's recursion at every 100-Hz sample. The same spline is evaluated here
-    in its piecewise-polynomial form (``PPoly.from_spline``: one Horner step per sample, ~4x
+    in its piecewise-polynomial form (``PPoly.from_spline`` and :func:`_eval_sorted`, ~6x
     faster); the two differ by a few ulps of the RR values (~1e-15 relative), far below the
-    1e-12 to which the features are tested against NeuroKit2.
+    1e-12 to which the features are tested against NeuroKit2. The Welch spectrum is computed
+    at its low bins only when they provably hold its maximum
+    (:func:`~addictidx.features.welch_zoom.welch_low_bins`), else in full.
     """
     from scipy.interpolate import PPoly, make_interp_spline  # lazy
 
     fs = _NK_FS
     x_new = np.arange(t[0], t[-1] + 1 / fs, 1 / fs)  # x_new[0] == t[0]: nothing before it
-    spl = make_interp_spline(t, rr, k=2, check_finite=False)
-    y = PPoly.from_spline(spl)(x_new)
+    y = _eval_sorted(PPoly.from_spline(make_interp_spline(t, rr, k=2, check_finite=False)), x_new)
     y[np.searchsorted(x_new, t[-1], side="right") :] = rr[-1]  # constant after the last beat
     y = y - np.mean(y)
     n = y.size
@@ -246,10 +270,15 @@ def _neurokit_psd(rr: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray
     if nperseg > n / 2:
         nperseg = int(n / 2)
     nfft = int(nperseg * 2)
-    p = _welch_density(y, fs, nperseg, nperseg // 2, nfft)
     freqs = np.fft.rfftfreq(nfft, 1 / fs)
     keep = (freqs >= min_frequency) & (freqs <= 0.5)
-    return freqs[keep], p[keep] / np.max(p)
+    # the bins kept, and the maximum over all bins, without the whole FFT when provable
+    hi = int(np.flatnonzero(keep)[-1]) + 1 if keep.any() else 1
+    p = welch_low_bins(y, fs, _hann(nperseg), nperseg // 2, nfft, hi)
+    if p is None:
+        p = _welch_density(y, fs, nperseg, nperseg // 2, nfft)
+    keep = keep[: p.size]
+    return freqs[: p.size][keep], p[keep] / np.max(p)
 
 
 def hrv_psd(

@@ -134,10 +134,11 @@ def sample_entropy(x, *, dimension: int = 2, tolerance: float | None = None) -> 
     # remove self-matches (distance 0 <= r always)
     phi0 = (count_m - n_t) / (n_t * (n_t - 1))
     phi1 = (count_m1 - n_t) / (n_t * (n_t - 1))
-    if np.isclose(phi0, 0):
+    # np.isclose(v, 0) with its default tolerances is |v| <= 1e-08 (scalar test, same result)
+    if abs(phi0) <= 1e-08:
         return -math.inf
     ratio = phi1 / phi0
-    if np.isclose(ratio, 0):
+    if abs(ratio) <= 1e-08:
         return math.inf
     return -math.log(ratio)
 
