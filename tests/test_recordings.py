@@ -254,3 +254,32 @@ def test_blockwise_steps_equal_numpy_diff():
         ]
         got = [(g.onset_s, g.duration_s) for g in timestamp_gaps(times, 256.0, 0.1, "jump")]
         assert got == want
+
+
+@pytest.mark.parametrize("piece", [256, 4096, 1 << 22])
+def test_pieces_of_lines_parse_like_loadtxt(tmp_path, monkeypatch, piece):
+    # read_numeric_columns hands Arrow pieces of whole lines; the reference is np.loadtxt
+    from addictidx.readers import tables
+
+    monkeypatch.setattr(tables, "_PIECE", piece)
+    header = ["timestamps", "TP9", "AF7", "Marker0"]
+    rng = np.random.default_rng(11)
+    rows = [
+        f"{1.6e9 + i / 256:.3f},{rng.normal() * 40:.3f},{rng.normal():.6f},0" for i in range(3000)
+    ]
+    rows[1500] = "1600000005.859," + "0" * 300 + "7.5,0.25,0"  # longer than a small piece
+    for nl, blank, trail in (("\n", False, True), ("\r\n", True, False), ("\r", False, True)):
+        body = list(rows)
+        if blank:
+            body[10:10] = [""]
+        text = ",".join(header) + nl + nl.join(body) + (nl if trail else "")
+        want = np.loadtxt(io.StringIO(text.replace("\r", "\n")), delimiter=",", skiprows=1).T
+        path = tmp_path / "x.csv"
+        path.write_bytes(text.encode())
+        for source in (path, text.encode()):
+            got = tables.read_numeric_columns(source, header, ["timestamps", "TP9", "AF7"])
+            assert got.flags.c_contiguous and got.shape == (3, 3000)
+            assert got.tobytes() == np.ascontiguousarray(want[:3]).tobytes()
+    # a ragged row still refuses the fast path (the line reader names it)
+    path.write_bytes((",".join(header) + "\n" + "\n".join(rows[:5] + ["1,2"] + rows[5:])).encode())
+    assert tables.read_numeric_columns(path, header, ["timestamps", "TP9"]) is None
