@@ -29,7 +29,9 @@ SHORT = Protocol(
 @pytest.fixture(scope="module")
 def standard_run(tmp_path_factory):
     store = tmp_path_factory.mktemp("store")
-    return run_assessment("P001", store_dir=store, protocol=STANDARD_PROTOCOL, seed=3, age=30)
+    return run_assessment(
+        "P001", store_dir=store, protocol=STANDARD_PROTOCOL, seed=3, age=30, consent_given=True
+    )
 
 
 def _source_beats(duration_s):
@@ -123,7 +125,9 @@ def test_prescription_uses_resting_hr(standard_run):
 
 def test_personal_baseline_after_five_sessions(tmp_path):
     results = [
-        run_assessment("P007", store_dir=tmp_path, protocol=SHORT, seed=s, age=30)
+        run_assessment(
+            "P007", store_dir=tmp_path, protocol=SHORT, seed=s, age=30, consent_given=True
+        )
         for s in range(6)
     ]
     assert [r.index.baseline for r in results[:5]] == ["population"] * 5
@@ -136,7 +140,13 @@ def test_strap_dropout_marks_gap_and_keeps_beats(tmp_path):
     strap = SimulatedStrap(duration_s=dur, dropouts=[(60.0, 75.0)], seed=1)
     hb = SimulatedHeadband(duration_s=dur, seed=1)
     res = run_assessment(
-        "P008", store_dir=tmp_path, protocol=SHORT, headband=hb, strap=strap, age=30
+        "P008",
+        store_dir=tmp_path,
+        protocol=SHORT,
+        headband=hb,
+        strap=strap,
+        age=30,
+        consent_given=True,
     )
     t, _ = _source_beats(dur)
     # Beats inside the dropout never reach the host (their notifications are lost): every
@@ -151,7 +161,13 @@ def test_headband_packet_loss_is_counted(tmp_path):
     hb = SimulatedHeadband(duration_s=dur, drop_fraction=0.02, seed=5)
     strap = SimulatedStrap(duration_s=dur, seed=5)
     res = run_assessment(
-        "P009", store_dir=tmp_path, protocol=SHORT, headband=hb, strap=strap, age=30
+        "P009",
+        store_dir=tmp_path,
+        protocol=SHORT,
+        headband=hb,
+        strap=strap,
+        age=30,
+        consent_given=True,
     )
     acc = res.accounting
     assert acc["eeg_missing"] > 0
@@ -166,4 +182,6 @@ def test_headband_packet_loss_is_counted(tmp_path):
 
 def test_invalid_subject_code_rejected(tmp_path):
     with pytest.raises(ValueError, match="pseudonymous"):
-        run_assessment("John Smith", store_dir=tmp_path, protocol=SHORT, age=30)
+        run_assessment(
+            "John Smith", store_dir=tmp_path, protocol=SHORT, age=30, consent_given=True
+        )

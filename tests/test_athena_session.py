@@ -354,6 +354,7 @@ def test_simulated_athena_session_equals_classic(tmp_path):
             headband=hb,
             strap=SimulatedStrap(duration_s=dur),
             age=30,
+            consent_given=True,
         )
     a, c = res["athena"], res["classic"]
     assert a.devices["headband"] == "muse-s-athena"

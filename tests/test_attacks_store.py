@@ -413,7 +413,15 @@ def test_erasing_during_a_live_session_stops_it_cleanly(tmp_path):
 
     def run():
         try:
-            run_assessment("P880", store_dir=store, protocol=long, speed=5.0, seed=2, age=30)
+            run_assessment(
+                "P880",
+                store_dir=store,
+                protocol=long,
+                speed=5.0,
+                seed=2,
+                age=30,
+                consent_given=True,
+            )
         except Exception as exc:  # noqa: BLE001 - recorded for the assertion below
             out["exc"] = exc
 

@@ -30,7 +30,9 @@ def test_bids_export_reads_back(tmp_path):
     from addictidx.store.raw import read_raw
 
     store_dir, out = tmp_path / "store", tmp_path / "out"
-    res = run_assessment("B-01", store_dir=store_dir, protocol=STANDARD_PROTOCOL, seed=2, age=30)
+    res = run_assessment(
+        "B-01", store_dir=store_dir, protocol=STANDARD_PROTOCOL, seed=2, age=30, consent_given=True
+    )
     r = CliRunner().invoke(
         app,
         [

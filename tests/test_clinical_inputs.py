@@ -183,6 +183,7 @@ def test_guided_live_view_shows_the_prescription_and_zone(tmp_path):
         age=40,
         on_start=on_start,
         on_progress=on_progress,
+        consent_given=True,
     )
     rows = seen["rows"]
     rx = res.prescription
@@ -281,7 +282,7 @@ def test_python_api_never_assumes_an_age(tmp_path):
     from addictidx.sessions.run import score_and_store
 
     with pytest.raises(ValueError, match=r"^'age' is required \(years, 18-90\).*never assumed"):
-        run_assessment("P330", store_dir=tmp_path / "s")
+        run_assessment("P330", store_dir=tmp_path / "s", consent_given=True)
     assert not (tmp_path / "s").exists()  # refused before a store or a session exists
     with pytest.raises(TypeError, match="'age'"):
         AssessmentOptions()

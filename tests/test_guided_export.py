@@ -40,6 +40,7 @@ def guided(tmp_path_factory):
         age=40,
         screening={"medically_screened": True},
         seed=3,
+        consent_given=True,
     )
     with SessionStore(store) as st:
         st.consent.add("P902", scope="research", signed_on="2026-01-01")

@@ -35,7 +35,13 @@ def test_observers_see_every_chunk_and_event(tmp_path):
     rec, only_events = Recorder(), type("E", (), {"seen": 0})()
     only_events.on_event = lambda k, t, d: setattr(only_events, "seen", only_events.seen + 1)
     res = run_assessment(
-        "OBS1", store_dir=tmp_path, protocol=SHORT, seed=1, observers=(rec, only_events), age=30
+        "OBS1",
+        store_dir=tmp_path,
+        protocol=SHORT,
+        seed=1,
+        observers=(rec, only_events),
+        age=30,
+        consent_given=True,
     )
     eeg = [c for c in rec.chunks if c.spec.name == "eeg"]
     rr = [c for c in rec.chunks if c.spec.name == "rr"]

@@ -75,6 +75,7 @@ def test_lsl_streams_drive_a_stored_session_and_gaps_are_recorded(tmp_path):
             rr_stream=f"Polar-{tag} RR",
             options=AssessmentOptions(protocol=SHORT, age=30),
             timeout_s=10,
+            consent_given=True,
         )
     finally:
         stop.set()

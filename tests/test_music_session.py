@@ -91,6 +91,7 @@ def guided(tmp_path_factory):
         on_start=on_start,
         on_progress=on_progress,
         age=30,
+        consent_given=True,
     )
     return store, res, tracks, music
 

@@ -110,10 +110,13 @@ def stores(tmp_path_factory):
         age=45,
         screening={"medically_screened": True},
         seed=5,
+        consent_given=True,
     )
     out["guided"] = (g, res.session_id)
     long = base / "long"
-    res = run_assessment("P911", store_dir=long, protocol=STANDARD_PROTOCOL, age=52, seed=6)
+    res = run_assessment(
+        "P911", store_dir=long, protocol=STANDARD_PROTOCOL, age=52, seed=6, consent_given=True
+    )
     with SessionStore(long) as st:
         for k in range(160):
             st.add_event(res.session_id, 20.0 + k * 1.7, "movement", {})

@@ -79,7 +79,13 @@ def pair(tmp_path_factory):
         out[research] = (
             d,
             run_assessment(
-                "R001", store_dir=d, protocol=STANDARD_PROTOCOL, seed=4, research=research, age=30
+                "R001",
+                store_dir=d,
+                protocol=STANDARD_PROTOCOL,
+                seed=4,
+                research=research,
+                age=30,
+                consent_given=True,
             ),
         )
     return out
@@ -209,7 +215,13 @@ def test_recover_with_research_stores_block(tmp_path):
     from addictidx.store.raw import read_raw
 
     res = run_assessment(
-        "R002", store_dir=tmp_path, protocol=STANDARD_PROTOCOL, seed=1, research=True, age=30
+        "R002",
+        store_dir=tmp_path,
+        protocol=STANDARD_PROTOCOL,
+        seed=1,
+        research=True,
+        age=30,
+        consent_given=True,
     )
     with SessionStore(tmp_path) as store:
         d = store.queries.session_detail(res.session_id)

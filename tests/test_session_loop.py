@@ -81,6 +81,7 @@ def _guided(tmp_path, name, rr, on_progress=None):
         screening={"medically_screened": True},
         on_progress=on_progress,
         age=30,
+        consent_given=True,
     )
 
 
@@ -143,6 +144,7 @@ def test_symptom_in_intervention_stops_it_and_the_stop_button_ends_the_session(t
         on_start=lambda live, sid: live_ref.update(live=live),
         on_progress=symptom_at_160,
         age=30,
+        consent_given=True,
     )
     d = _detail(res.store_path, res.session_id)
     stops = [e for e in d["safety_events"] if e["kind"] == "stop"]
@@ -167,6 +169,7 @@ def test_symptom_in_intervention_stops_it_and_the_stop_button_ends_the_session(t
         on_start=lambda live, sid: live_ref.update(live=live),
         on_progress=stop_at_30,
         age=30,
+        consent_given=True,
     )
     assert res2.stopped
     d2 = _detail(res2.store_path, res2.session_id)
@@ -184,7 +187,15 @@ def test_ticker_pauses_when_both_devices_go_silent(tmp_path):
     dur = SHORT.duration_s + 60.0
     hb = SimulatedHeadband(duration_s=dur, dropouts=[(30.0, 40.0)], seed=2)
     st = SimulatedStrap(duration_s=dur, dropouts=[(30.0, 40.0)], seed=2)
-    res = run_assessment("P105", store_dir=tmp_path, protocol=SHORT, headband=hb, strap=st, age=30)
+    res = run_assessment(
+        "P105",
+        store_dir=tmp_path,
+        protocol=SHORT,
+        headband=hb,
+        strap=st,
+        age=30,
+        consent_given=True,
+    )
     ev = dict((k, t) for k, t in res.events if k in ("signal_lost", "signal_resumed"))
     # Both devices fall silent at 30 s. Silence longer than LOSS_S = 3 s is noticed by the
     # 0.5-s ticker (at most 0.5 s late), long before any notification comes back at 40 s.
@@ -243,6 +254,7 @@ def test_real_device_path_through_bleak_transport_with_reconnect(tmp_path):
                     strap=st,
                     transport_options=opts,
                     age=30,
+                    consent_given=True,
                 ),
                 timeout=120,
             )

@@ -29,7 +29,9 @@ def exported(tmp_path_factory):
     from addictidx.sessions.io import export_session
 
     store = tmp_path_factory.mktemp("store")
-    res = run_assessment("P040", store_dir=store, protocol=SHORT, seed=2, age=30)
+    res = run_assessment(
+        "P040", store_dir=store, protocol=SHORT, seed=2, age=30, consent_given=True
+    )
     out = store / "export"
     with SessionStore(store) as st:
         paths = export_session(st, res.session_id, out)

@@ -224,7 +224,9 @@ def test_postgresql_roundtrip_and_assessment(postgres_url, tmp_path):
         "t",
         (Phase("device_check", 5.0, False, kind="check"), Phase("eyes_closed_rest", 125.0, True)),
     )
-    res = run_assessment("P001", store_dir=tmp_path, protocol=short, db_url=postgres_url, age=30)
+    res = run_assessment(
+        "P001", store_dir=tmp_path, protocol=short, db_url=postgres_url, age=30, consent_given=True
+    )
     assert not (tmp_path / "addictidx.sqlite").exists()  # the database is PostgreSQL
     with SessionStore(tmp_path, url=postgres_url) as st:
         d = st.queries.session_detail(res.session_id)
@@ -263,7 +265,9 @@ def test_postgresql_erase_leaves_the_code_in_no_relation_file_or_wal(postgres_ur
         "t",
         (Phase("device_check", 5.0, False, kind="check"), Phase("eyes_closed_rest", 30.0, True)),
     )
-    run_assessment(code, store_dir=tmp_path, protocol=short, db_url=postgres_url, age=30)
+    run_assessment(
+        code, store_dir=tmp_path, protocol=short, db_url=postgres_url, age=30, consent_given=True
+    )
     with SessionStore(tmp_path, url=postgres_url) as st:
         st.consent.add(code, scope="research")
         rep = st.erasure.erase_subject(code)

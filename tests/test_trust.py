@@ -78,7 +78,9 @@ def _no_env_keys(monkeypatch):
 def assessed(tmp_path_factory):
     """A store with one simulated assessment of P901 and consent records."""
     store = tmp_path_factory.mktemp("trust") / "store"
-    res = run_assessment("P901", store_dir=store, protocol=SHORT, seed=3, age=30)
+    res = run_assessment(
+        "P901", store_dir=store, protocol=SHORT, seed=3, age=30, consent_given=True
+    )
     return store, res
 
 
@@ -526,7 +528,7 @@ def test_disk_full_while_recording_stops_cleanly_and_keeps_what_was_written(tmp_
         match=r"Recording stopped: the disk is full .*rows written "
         r"before are kept",
     ):
-        run_assessment("P501", store_dir=store, protocol=SHORT, seed=1, age=30)
+        run_assessment("P501", store_dir=store, protocol=SHORT, seed=1, age=30, consent_given=True)
     with SessionStore(store) as st:
         (s,) = st.queries.list_sessions()
         assert s["status"] == "aborted"
@@ -547,7 +549,7 @@ def test_logs_contain_no_subject_code_and_no_signal_values(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     store = tmp_path / "s"
     code = "LOG-4242"
-    res = run_assessment(code, store_dir=store, protocol=SHORT, seed=5, age=30)
+    res = run_assessment(code, store_dir=store, protocol=SHORT, seed=5, age=30, consent_given=True)
     with SessionStore(store) as st:
         from addictidx.sessions.io import export_session
 

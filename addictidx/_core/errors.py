@@ -16,6 +16,7 @@ __all__ = [
     "StoreError",
     "DeviceError",
     "ClusterError",
+    "ConsentError",
 ]
 
 
@@ -54,3 +55,8 @@ class DeviceError(AddictIdxError):
 class ClusterError(AddictIdxError):
     """A distributed run failed as a whole (scheduler unreachable, tasks lost with their
     workers)."""
+
+
+class ConsentError(AddictIdxError, ValueError):
+    """The subject's consent for what was asked is not in force (none on record, expired or
+    withdrawn); nothing was recorded."""

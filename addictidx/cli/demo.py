@@ -19,7 +19,6 @@ from addictidx.cli.sessions import (
     RESEARCH_HELP,
     plain_safe,
     progress_bar,
-    require_assessment_consent,
     track_files,
 )
 
@@ -88,7 +87,7 @@ def demo(
     screening = {"medically_screened": True if screened else None}
     duration = DEMO_PROTOCOL.duration_s + MAX_PAUSE_S
     with SessionStore(store_dir) as st:  # the demo creates its store and keys (issue 14)
-        require_assessment_consent(st, subject, True)  # a simulated participant
+        st.consent.require(subject, given=True, via="demo (simulated participant)")
     visits = []
     progress_cm, on_progress = progress_bar(quiet=json_out)
     with progress_cm:

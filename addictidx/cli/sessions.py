@@ -115,36 +115,19 @@ def track_files(store, subject: str, paths: dict, kind: str) -> None:
             store.erasure.track(subject, p, kind)
 
 
-def require_assessment_consent(store, subject: str, consent_given: bool) -> None:
-    """Consent for ``assessment`` must be in force before recording (issue 14); staff can
-    record it in the same command with --consent-given."""
-    if store.consent.in_force(subject, "assessment"):
-        return
-    if not consent_given:
-        raise ValueError(_no_consent(subject))
-    store.consent.add(subject, scope="assessment", status="given")
-
-
-def check_assessment_consent(store_dir: Path, db_url: str | None, subject: str) -> bool:
-    """Whether the subject's assessment consent is in force, without creating anything (a
-    missing store has none)."""
+def assessment_consent_state(store_dir: Path, db_url: str | None, subject: str) -> str:
+    """The subject's assessment consent state (``"in force"``, ``"withdrawn"``, ``"expired"``,
+    ``"none"``), without creating anything (a missing store holds none)."""
     from addictidx._core.errors import StoreError
     from addictidx.store.session_store import SessionStore
 
     try:
         with SessionStore(store_dir, url=db_url, create=False) as st:
-            return st.consent.in_force(subject, "assessment")
+            return st.consent.state(subject, "assessment")
     except StoreError as exc:
         if "not an addictidx store" in str(exc):
-            return False
+            return "none"
         raise
-
-
-def _no_consent(subject: str) -> str:
-    return (
-        f"No assessment consent in force for {subject}: record it first ('addictidx consent "
-        f"record --subject {subject} --scope assessment') or pass --consent-given."
-    )
 
 
 def plain_safe(text: str, subject: str, tty: bool) -> str:
@@ -254,8 +237,13 @@ def assess(
     protocol = GUIDED_PROTOCOL if guided else STANDARD_PROTOCOL
     store_dir = store or default_store()
     # Consent is checked before any device or session, creating nothing (issue 14) ...
-    if not consent_given and not check_assessment_consent(store_dir, db_url, subject):
-        raise ValueError(_no_consent(subject))
+    # (the same refusal the session itself makes: store.consent.require)
+    state = assessment_consent_state(store_dir, db_url, subject)
+    if state == "withdrawn" or (state != "in force" and not consent_given):
+        from addictidx._core.errors import ConsentError
+        from addictidx.store.consent import consent_refusal
+
+        raise ConsentError(consent_refusal(subject, "assessment", state))
     if lsl_in:
         kind, hb, st = "lsl", None, None
     else:
@@ -286,8 +274,6 @@ def assess(
         # No adapter or no device: one line, exit 2, and no session is created (issue 17.2).
         asyncio.run(preflight_ble((hb, st)))
         speed = 1.0  # real devices run in real time
-    with SessionStore(store_dir, url=db_url) as s:  # ... and recorded once devices are there
-        require_assessment_consent(s, subject, consent_given)
     from addictidx.cli.live_view import LiveView
 
     view = LiveView(subject, {**MARK_KEYS, **SAFETY_KEYS})
@@ -324,6 +310,9 @@ def assess(
         "db_url": db_url,
         "research": research_model,
         "observers": tuple(o for o in (publisher, player) if o is not None),
+        # ... and recorded by the session once the devices are there
+        "consent_given": consent_given,
+        "consent_via": "assess --consent-given",
     }
     with cm:
         if lsl_in:

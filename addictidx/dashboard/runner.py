@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from addictidx._core.errors import AddictIdxError, StoreError
+from addictidx._core.errors import AddictIdxError, ConsentError, StoreError
 from addictidx.prescribe import check_age
 from addictidx.store.codes import check_subject_code
 
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 CONSENT_VIA = "dashboard start form"
 
 
-class NoConsent(ValueError):
+class NoConsent(ConsentError):
     """The subject has no assessment consent in force and it may not be recorded here (refused
     before anything is recorded; the page shows the message)."""
 
@@ -158,12 +158,10 @@ class DashboardRunner:
         """True while a session task runs."""
         return self.task is not None and not self.task.done()
 
-    def consent_in_force(self, subject: str) -> bool | None:
-        """Whether the subject's assessment consent is in force today: True, False (none on
-        record, or expired), or None when the latest assessment decision is a withdrawal.
-        Creates nothing (a store that does not exist yet holds no consent)."""
-        from addictidx.store.consent import in_force
-
+    def consent_state(self, subject: str) -> str:
+        """The subject's assessment consent today: ``"in force"``, ``"withdrawn"``,
+        ``"expired"`` or ``"none"`` (:func:`addictidx.store.consent.consent_state`). Creates
+        nothing (a store that does not exist yet holds no consent)."""
         if self._store is None:
             from addictidx.store.session_store import SessionStore
 
@@ -171,13 +169,9 @@ class DashboardRunner:
                 self._store = SessionStore(self.store_dir, url=self.db_url, create=False)
             except StoreError as exc:
                 if "not an addictidx store" in str(exc):
-                    return False
+                    return "none"
                 raise
-        records = self._store.consent.records(subject)
-        if in_force(records, "assessment"):
-            return True
-        mine = [r for r in records if r.get("scope") == "assessment"]
-        return None if mine and mine[-1].get("status") == "withdrawn" else False
+        return self._store.consent.state(subject, "assessment")
 
     def check_start(
         self,
@@ -217,14 +211,14 @@ class DashboardRunner:
                 "age, the exercise targets and the safety stops, and is never assumed."
             )
         age = check_age(age)
-        state = self.consent_in_force(subject)
-        if state is None:
+        state = self.consent_state(subject)
+        if state == "withdrawn":
             raise NoConsent(
                 f"{subject} withdrew assessment consent: nothing is recorded. Only a new signed "
                 f"consent can change that ('addictidx consent record --subject {subject} "
                 "--scope assessment')."
             )
-        if not state and not consent_given:
+        if state != "in force" and not consent_given:
             raise NoConsent(
                 f"No assessment consent in force for {subject}: tick 'consent given' once the "
                 "person has signed the assessment consent form (it is recorded and audited)."
@@ -233,7 +227,7 @@ class DashboardRunner:
             subject,
             age,
             self.screened if screened is None else bool(screened),
-            record_consent=not state,
+            record_consent=state != "in force",
         )
 
     def start(
@@ -257,15 +251,6 @@ class DashboardRunner:
     def _on_start(self, live, sid: int) -> None:
         self.live, self.session_id = live, sid
 
-    def _record_consent(self, req: StartRequest) -> None:
-        """Record the consent staff confirmed on the form (audited), unless one is in force by
-        now; refuse if it was withdrawn meanwhile."""
-        state = self.consent_in_force(req.subject)
-        if state is None or (not state and not req.record_consent):
-            raise NoConsent(f"Assessment consent of {req.subject} is no longer in force.")
-        if not state:
-            self.store.consent.add(req.subject, scope="assessment", via=CONSENT_VIA)
-
     async def _run(self, req: StartRequest) -> None:
         from addictidx.sessions.assessment import MAX_PAUSE_S, run_assessment_async
         from addictidx.sessions.devices import session_devices
@@ -284,8 +269,6 @@ class DashboardRunner:
 
                 # no adapter or no device: an error on the page, and no session (issue 17.2)
                 await preflight_ble((hb, st))
-            # consent is recorded once the devices are there, before the session exists
-            self._record_consent(req)
             observers, on_start = (), self._on_start
             if self.lsl:
                 from addictidx.interop.lsl_out import publisher_for_devices
@@ -315,6 +298,10 @@ class DashboardRunner:
                 devices=kind,
                 transport_options=self.transport_options,
                 research=self.research,
+                # recorded by the session's consent gate once the devices are there, before
+                # the session exists; a withdrawal meanwhile refuses it (ConsentError)
+                consent_given=req.record_consent,
+                consent_via=CONSENT_VIA,
             )
             self.status = "stopped" if result.stopped else "complete"
             for obs in observers:

@@ -101,6 +101,13 @@ class AssessmentOptions:
         Objects with ``on_chunk(chunk)`` and/or ``on_event(kind, t_s, detail)``, told about
         every assembled chunk and every event (see
         :class:`~addictidx.sessions.live.LiveAssessment`).
+    consent_given : bool
+        Staff confirm the person signed the assessment consent: recorded (dated today, audited)
+        when none is in force. Default False: a session without assessment consent in force is
+        refused before it exists (:meth:`addictidx.store.consent.ConsentRecords.require`); a
+        withdrawal is never overridden.
+    consent_via : str | None
+        How staff confirmed it, for the audit entry (e.g. ``"assess --consent-given"``).
     """
 
     protocol: Protocol = STANDARD_PROTOCOL
@@ -118,6 +125,8 @@ class AssessmentOptions:
     transport_options: Mapping | None = None
     research: bool = False
     observers: tuple = ()
+    consent_given: bool = False
+    consent_via: str | None = None
 
     def __post_init__(self) -> None:
         from addictidx.prescribe import check_age

@@ -18,16 +18,17 @@ from dataclasses import asdict, replace
 from typing import Any
 
 import addictidx
-from addictidx._core.errors import StoreError
+from addictidx._core.errors import ConsentError, StoreError
 from addictidx.acquire import iter_notifications
 from addictidx.acquire.events import LinkEvent
 from addictidx.sessions.live import TICK_S, LiveAssessment, LoopSettings
 from addictidx.sessions.scoring import SessionData, SessionScore, SubjectHistory, score_session
 from addictidx.store.codes import check_subject_code
+from addictidx.store.consent import consent_refusal
 from addictidx.store.raw import RawWriter, raw_dir_name
 from addictidx.store.session_store import SessionStore
 
-__all__ = ["SessionRun", "StoreSink", "score_and_store", "research_time"]
+__all__ = ["SessionRun", "StoreSink", "open_consented_store", "score_and_store", "research_time"]
 
 
 def score_and_store(
@@ -125,6 +126,30 @@ class StoreSink:
             self.store.add_event(self.sid, t, kind, detail)
 
 
+def open_consented_store(subject: str, store_dir, options) -> SessionStore:
+    """The store of a session about to begin, once the subject's assessment consent is in force
+    (the one consent gate of recording, issue 14): refused with :class:`ConsentError` otherwise,
+    unless ``options.consent_given`` records the consent staff confirmed. Without that
+    confirmation a store that does not exist yet is not created (it holds no consent)."""
+    if not options.consent_given:
+        try:
+            store = SessionStore(store_dir, url=options.db_url, create=False)
+        except StoreError as exc:
+            if "not an addictidx store" not in str(exc):
+                raise
+            raise ConsentError(consent_refusal(subject, "assessment", "none")) from None
+    else:
+        store = SessionStore(store_dir, url=options.db_url)
+    try:
+        store.consent.require(
+            subject, "assessment", given=options.consent_given, via=options.consent_via
+        )
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
 class SessionRun:
     """One session from ``start_session`` to the stored result.
 
@@ -149,7 +174,7 @@ class SessionRun:
         self.simulated = simulated
         self.headband, self.strap = headband, strap
         self.devices = {"headband": headband.profile.name, "strap": strap.profile.name}
-        self.store = SessionStore(store_dir, url=options.db_url)
+        self.store = open_consented_store(subject, store_dir, options)
         self.status = "aborted"
         self.transport = None
         try:

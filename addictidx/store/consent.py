@@ -12,9 +12,17 @@ import datetime as _dt
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from addictidx._core.errors import ConsentError
 from addictidx.store.database import utc_now
 
-__all__ = ["CONSENT_SCOPES", "ConsentRecords", "parse_date", "in_force"]
+__all__ = [
+    "CONSENT_SCOPES",
+    "ConsentRecords",
+    "consent_refusal",
+    "consent_state",
+    "in_force",
+    "parse_date",
+]
 
 #: Consent scopes: the assessment itself, research use of the pseudonymised data, sharing with
 #: another care provider.
@@ -61,6 +69,21 @@ def in_force(
         True when the latest record of ``scope`` signed on or before ``on`` is ``given`` and
         ``on`` is not after its ``expires_on``.
     """
+    return consent_state(records, scope, on) == "in force"
+
+
+def consent_state(
+    records: Iterable[Mapping[str, Any]], scope: str, on: str | _dt.date | None = None
+) -> str:
+    """The state of consent for ``scope`` on day ``on`` (default: today, UTC).
+
+    Returns
+    -------
+    str
+        ``"in force"`` (the latest decision signed on or before ``on`` is ``given`` and not
+        expired), ``"withdrawn"`` (that decision is a withdrawal), ``"expired"`` or ``"none"``
+        (no decision signed on or before ``on``).
+    """
     day = parse_date(on, "on") or _dt.datetime.now(_dt.timezone.utc).date()
     latest = None
     for r in records:
@@ -72,12 +95,29 @@ def in_force(
         if latest is None or signed >= latest[0]:
             latest = (signed, r)
     if latest is None:
-        return False
+        return "none"
     rec = latest[1]
     if rec.get("status") != "given":
-        return False
+        return "withdrawn"
     expires = parse_date(rec.get("expires_on"), "expires_on")
-    return expires is None or day <= expires
+    return "in force" if expires is None or day <= expires else "expired"
+
+
+def consent_refusal(code: str, scope: str, state: str) -> str:
+    """The one-line refusal for a subject whose ``scope`` consent is in ``state`` (see
+    :func:`consent_state`): what is missing and what staff can do."""
+    record = f"'addictidx consent record --subject {code} --scope {scope}'"
+    if state == "withdrawn":
+        return (
+            f"{code} withdrew {scope} consent: nothing is recorded. Only a new signed consent "
+            f"can change that ({record})."
+        )
+    what = "expired" if state == "expired" else "in force"
+    return (
+        f"No {scope} consent {what} for {code}: record it first ({record}), or confirm the "
+        "person signed it (assess --consent-given; the dashboard's consent box; "
+        "consent_given=True in Python)."
+    )
 
 
 class ConsentRecords:
@@ -188,6 +228,50 @@ class ConsentRecords:
         """Whether the subject's latest consent for ``scope`` signed on or before ``on`` (default
         today) is ``given`` and not expired (see :func:`in_force`)."""
         return in_force(self.records(code), scope, on)
+
+    def state(self, code: str, scope: str, on: str | _dt.date | None = None) -> str:
+        """``"in force"``, ``"withdrawn"``, ``"expired"`` or ``"none"`` (see
+        :func:`consent_state`)."""
+        return consent_state(self.records(code), scope, on)
+
+    def require(
+        self, code: str, scope: str = "assessment", *, given: bool = False, via: str | None = None
+    ) -> bool:
+        """Refuse unless consent for ``scope`` is in force, or staff confirm it now.
+
+        The one consent gate of recording: every session (CLI ``assess``, the dashboard, LSL
+        input, the Python API) passes here before it exists.
+
+        Parameters
+        ----------
+        code : str
+            Pseudonymous subject code.
+        scope : str
+            Consent scope (default ``"assessment"``).
+        given : bool
+            Staff confirm the person gave (signed) consent for ``scope`` today: recorded (and
+            audited) when none is in force. A withdrawal on record is never overridden here:
+            only a new consent recorded on purpose (``addictidx consent record``) lifts it.
+        via : str | None
+            How staff confirmed it, for the audit entry.
+
+        Returns
+        -------
+        recorded : bool
+            True when a consent was recorded by this call.
+
+        Raises
+        ------
+        ConsentError
+            One line naming the subject and what to do; nothing recorded.
+        """
+        state = self.state(code, scope)
+        if state == "in force":
+            return False
+        if state == "withdrawn" or not given:
+            raise ConsentError(consent_refusal(code, scope, state))
+        self.add(code, scope=scope, status="given", via=via)
+        return True
 
     def consenting_subjects(self, scope: str, on: str | _dt.date | None = None) -> list[str]:
         """Codes of the subjects whose consent for ``scope`` is in force ``on`` (default today)."""
