@@ -73,9 +73,8 @@ def test_lsl_streams_drive_a_stored_session_and_gaps_are_recorded(tmp_path):
             store_dir=tmp_path / "store",
             eeg_stream=f"Muse-{tag}",
             rr_stream=f"Polar-{tag} RR",
-            options=AssessmentOptions(protocol=SHORT, age=30),
+            options=AssessmentOptions(protocol=SHORT, age=30, consent_given=True),
             timeout_s=10,
-            consent_given=True,
         )
     finally:
         stop.set()
