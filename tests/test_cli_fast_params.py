@@ -152,3 +152,37 @@ def test_bad_values_keep_typers_message():
     assert "Invalid value for '--n'" in res.output
     res = CliRunner().invoke(_app(), ["cmd", "--n", "12", "--x", "0.5", "--code", "P301"])
     assert res.exit_code == 0, res.output
+
+
+def test_one_file_rescore_imports_no_pydantic_or_numpy_ma(tmp_path):
+    # what keeps a one-file rescore's fixed cost down (issue 16.4) stays in place
+    from addictidx.readers import bundled_muse_eeg
+
+    rec = bundled_muse_eeg()
+    n = int(120 * rec.sfreq)
+    eeg = tmp_path / "rec.csv"
+    rows = ["timestamps," + ",".join(rec.ch_names)]
+    rows += [
+        f"{1.6e9 + i / rec.sfreq:.3f}," + ",".join(f"{v:.3f}" for v in rec.data[:, i])
+        for i in range(n)
+    ]
+    eeg.write_text("\n".join(rows) + "\n")
+    rr = tmp_path / "rr.txt"
+    rr.write_text("\n".join(["0.85", "0.9", "0.88", "0.92"] * 40) + "\n")
+    code = (
+        "import sys, io, contextlib, gc\n"
+        "from addictidx.cli import main\n"
+        f"sys.argv = ['addictidx', 'rescore', {str(eeg)!r}, '--rr', {str(rr)!r}, '--json']\n"
+        "out = io.StringIO()\n"
+        "try:\n"
+        "    with contextlib.redirect_stdout(out):\n"
+        "        main()\n"
+        "except SystemExit as e:\n"
+        "    code = e.code\n"
+        "print(code, 'pydantic' in sys.modules, 'numpy.ma' in sys.modules, '\"index\"' in "
+        "out.getvalue())\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert res.stdout.split() == ["0", "False", "False", "True"], res.stdout + res.stderr
