@@ -32,6 +32,10 @@ def _nan_fraction(data: np.ndarray) -> float:
     return np.count_nonzero(np.isnan(data)) / data.size if data.size else 0.0
 
 
+#: Slots of a pool's first page of one ring shape (later pages double, up to the largest).
+FIRST_PAGE_SLOTS = 8
+
+
 class _Page:
     """Storage of ``size`` rings of one shape: values ``(size, n_channels, capacity)``, times
     ``(size, capacity)``, one lock."""
@@ -54,8 +58,9 @@ class RingPool:
     Parameters
     ----------
     page_bytes : int
-        Largest page; a page holds ``page_bytes // slot_bytes`` slots (at least 1, at most
-        ``max_per_page``).
+        Largest page; a page holds at most ``page_bytes // slot_bytes`` slots (at least 1, at
+        most ``max_per_page``). Pages of one ring shape start at :data:`FIRST_PAGE_SLOTS` slots
+        and double.
     max_per_page : int
         Most slots per page.
     """
@@ -71,7 +76,10 @@ class RingPool:
         page = self._pages.get(key)
         if page is None or page.used == page.size:
             slot_bytes = 8 * (n_channels + 1) * capacity
-            size = min(self.max_per_page, max(1, self.page_bytes // slot_bytes))
+            largest = min(self.max_per_page, max(1, self.page_bytes // slot_bytes))
+            # pages grow geometrically (8, 16, 32, ... slots up to ``largest``), so memory held
+            # stays within twice what the buffers use however many sessions a server serves
+            size = min(largest, FIRST_PAGE_SLOTS if page is None else 2 * page.size)
             page = self._pages[key] = _Page(size, n_channels, capacity)
         slot = page.used
         page.used += 1
