@@ -24,6 +24,10 @@ pytestmark = pytest.mark.skipif(
 
 VALUES = {
     "n": [
+        5,
+        -2,
+        2.0,
+        True,
         "5",
         "0",
         "-3",
@@ -41,6 +45,9 @@ VALUES = {
         "123456789012345678",
     ],
     "x": [
+        2.5,
+        3,
+        float("inf"),
         "0.25",
         "1",
         "-0",
@@ -58,7 +65,18 @@ VALUES = {
         "123456789012345.123456789012345",
     ],
     "code": ["P301", "", " a b ", "ü", "-"],
-    "path": ["data/x.csv", "", "~", ".", "a b", "/tmp", "-", "does/not/exist.csv"],
+    "path": [
+        Path("data/x.csv"),
+        Path("/tmp"),
+        "data/x.csv",
+        "",
+        "~",
+        ".",
+        "a b",
+        "/tmp",
+        "-",
+        "does/not/exist.csv",
+    ],
     "flag": [True, False],
     "paths": [("a.csv", "b.csv"), ("a.csv", ""), ()],
     "ns": [("1", "2"), ("1", "x"), ()],

@@ -73,7 +73,14 @@ class _PlainParam:
         """Converted value, or ``_PlainParam`` itself when Typer's converter must decide."""
         if self.kind == "bool":
             return value if type(value) is bool else self
-        if type(value) is not str:
+        info = self.descriptor.parameter_info
+        if type(value) is not str:  # a default: already of the type, or Typer decides
+            if self.kind in ("int", "float") and type(value) is (
+                int if self.kind == "int" else float
+            ):
+                return value
+            if self.kind == "path" and type(value) in (type(Path()), Path):
+                return self._coerce_path(value, info, path_type=Path, param=param, ctx=ctx)
             return self
         if self.kind == "str":
             return value
@@ -83,7 +90,6 @@ class _PlainParam:
             return float(value) if _FLOAT.fullmatch(value) else self
         if not value or "\x00" in value:
             return self
-        info = self.descriptor.parameter_info
         return self._coerce_path(Path(value), info, path_type=Path, param=param, ctx=ctx)
 
     def coerce(self, value, param, ctx):
