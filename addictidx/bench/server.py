@@ -12,9 +12,10 @@ Server model (how latency and real time are defined)
 Time advances in ticks of ``tick_s`` (25 ms, a typical BLE connection interval): the
 notifications whose device time falls in a tick are handed over at the tick's end ``T_k`` (a
 connection event). Each session's index is due every ``hop_s`` of its own clock (the sessions'
-clocks are staggered evenly over a hop). Processing tick ``k``: first the sessions whose index
-is due in it (their notifications, their completed 2-s epochs in one batched check, their
-features, one ONNX call, the prescriptions), then the ingest and epochs of every other session.
+clocks are staggered evenly over :func:`stagger_period`: a hop, or two when an EEG epoch is
+2 s). Processing tick ``k``: first the sessions whose index is due in it (their notifications,
+their completed 2-s epochs in one batched check, their features, one ONNX call, the
+prescriptions), then the ingest and epochs of every other session.
 A session's index thus waits for its own data only, not for every other session's ingest.
 
 The replay runs as fast as possible and measures, per tick, the service time ``S_k`` and the
@@ -67,6 +68,7 @@ __all__ = [
     "run_sessions",
     "schedule",
     "session_phases",
+    "stagger_period",
 ]
 
 _TOTAL = attrgetter("total_written")
@@ -135,7 +137,7 @@ class SessionServer:
         V = len(sources.variants)
         rr_cap = int((cfg.rr_window_s + duration_s + 30.0) * 220 / 60) + 16
         buffer_s = 3 * self.rolling.epoch_s
-        phases = session_phases(n_sessions, cfg)
+        phases = session_phases(n_sessions, cfg, sources)
         pool = RingPool()
         self.sessions = [
             BenchSession(i, sources.variants[i % V], float(phases[i]), rr_cap, buffer_s, pool)
@@ -311,9 +313,22 @@ class SessionServer:
         return [with_prescription(s, age, scr) for s in scores]
 
 
-def session_phases(n_sessions: int, cfg: BenchConfig) -> np.ndarray:
-    """Each session's clock offset on the server clock (s): staggered evenly over a hop."""
-    return np.arange(n_sessions) * (cfg.hop_s / n_sessions)
+def stagger_period(cfg: BenchConfig, sources) -> float:
+    """The span the sessions' clocks are staggered over (s): the shortest whole number of hops
+    that also holds a whole EEG epoch (2 s epochs, 1 s hops: 2 s). Staggering over one hop only
+    would make every session complete its epochs in the same half of each 2 s, loading every
+    other second's ticks with all the epoch checks."""
+    from addictidx.features import DEFAULT_EEG_THRESHOLDS
+
+    quality = sources.variants[0].headband.profile.stream("eeg").quality or {}
+    epoch_s = float({**DEFAULT_EEG_THRESHOLDS, **quality}["epoch_s"])
+    return cfg.hop_s * max(1, math.ceil(epoch_s / cfg.hop_s - 1e-9))
+
+
+def session_phases(n_sessions: int, cfg: BenchConfig, sources) -> np.ndarray:
+    """Each session's clock offset on the server clock (s): staggered evenly over
+    :func:`stagger_period`."""
+    return np.arange(n_sessions) * (stagger_period(cfg, sources) / n_sessions)
 
 
 def plan_ticks(n_sessions: int, duration_s: float, cfg: BenchConfig, sources) -> tuple:
@@ -325,12 +340,13 @@ def plan_ticks(n_sessions: int, duration_s: float, cfg: BenchConfig, sources) ->
     """
     tick = cfg.tick_s
     duration_s = float(duration_s)
-    n_ticks = int(math.ceil((duration_s + cfg.hop_s) / tick))
+    phases = session_phases(n_sessions, cfg, sources)
+    n_ticks = int(math.ceil((duration_s + stagger_period(cfg, sources)) / tick))
     T = np.arange(n_ticks + 1) * tick
     variants = sources.variants
     bounds = []
     due: list[list[tuple[int, float]]] = [[] for _ in range(n_ticks)]
-    for i, phase in enumerate(session_phases(n_sessions, cfg).tolist()):
+    for i, phase in enumerate(phases.tolist()):
         t = variants[i % len(variants)].t
         lim = np.minimum(T - phase, duration_s)
         b = np.searchsorted(t, lim, side="right")
