@@ -105,14 +105,26 @@ def compute_eeg_features(
         first sample); ``quality`` is ``None`` (use :func:`assess_eeg_quality`).
     """
     x = as_channels(data)
-    names = tuple(map(str, ch_names))
+    names = tuple(ch_names)  # str() of each is taken when a plan is built
+    # the key holds the types of the parameters validated as int (256 and 256.0 or True and
+    # 1 must not share a plan); floats and names give the same plan whatever their type
     params = (x.shape, sfreq, window_s, step_s, n_fft, n_per_seg, n_overlap, taper, names)
-    params += tuple(iaf_range)
+    params += (*iaf_range, type(n_fft), type(n_per_seg), type(n_overlap))
     fp = _FEATURE_PLANS.get(
         params,
         lambda: _build(
-            x.shape, sfreq, names, window_s, step_s, n_fft, n_per_seg, n_overlap, taper, iaf_range
+            x.shape,
+            sfreq,
+            tuple(map(str, names)),
+            window_s,
+            step_s,
+            n_fft,
+            n_per_seg,
+            n_overlap,
+            taper,
+            iaf_range,
         ),
+        typed=False,
     )
     if fp.one is not None:
         values = one_window_features(x, fp.one)

@@ -7,11 +7,11 @@ than its FFTs do, so a single window takes this shorter route, built once per pa
 1. the window's Welch segments are a reshape (or strided view) of the samples, no copy;
 2. "constant" detrend and taper exactly as the batch path (and MNE) compute them, then one
    ``rfft`` of every segment of every channel;
-3. ``|X|²`` of the bins the features use is written contiguously, so that **one** matrix product
-   with the band weights (density scaling and ``1/n_seg`` folded in, tiled over the segments)
-   gives, per channel, the window's absolute band powers, the numerators and denominators of
-   the relative powers and ratios, and the PSD bins of the IAF range, already in the order of
-   the feature names;
+3. ``|X|²`` of the bins the features use is written contiguously and summed over the window's
+   segments, so that **one** small matrix product with the band weights (density scaling and
+   ``1/n_seg`` folded in) gives, per channel, the window's absolute band powers, the numerators
+   and denominators of the relative powers and ratios, and the PSD bins of the IAF range,
+   already in the order of the feature names;
 4. one division, one ``argmax`` and two logarithms finish the features.
 
 A row of ones rides along in the product (a constant column of the squared spectra), so the
@@ -47,9 +47,9 @@ class OneWindowPlan:
         The periodic taper.
     bins : (int, int)
         Range of FFT bins the weights read.
-    weights_t : ndarray, shape (n_rows, n_seg * 2 * (bins[1] - bins[0]) + 1)
-        Transposed map from one channel's squared real and imaginary parts (all segments, then
-        the constant 1) to the output rows: numerators, denominators, IAF bins.
+    weights_t : ndarray, shape (n_rows, 2 * (bins[1] - bins[0]) + 1)
+        Transposed map from one channel's squared real and imaginary parts summed over the
+        segments (then the constant 1) to the output rows: numerators, denominators, IAF bins.
     n_ratio : int
         Rows of numerators (= rows of denominators): the absolute powers (over 1) first, then
         relative powers and ratios, in feature-name order.
@@ -128,13 +128,11 @@ def one_window_plan(
     n_in = weights.shape[0]
     n_ratio = len(abs_cols) + len(num_cols)
     n_rows = 2 * n_ratio + len(iaf_cols)
-    m = np.zeros((n_seg * n_in + 1, n_rows), dtype=np.float64)
-    tiled = np.tile(weights, (n_seg, 1))
-    rows = list(abs_cols) + list(num_cols)
-    m[:-1, :n_ratio] = tiled[:, rows]
+    m = np.zeros((n_in + 1, n_rows), dtype=np.float64)
+    m[:-1, :n_ratio] = weights[:, list(abs_cols) + list(num_cols)]
     m[-1, n_ratio : n_ratio + len(abs_cols)] = 1.0  # absolute powers: divided by 1
-    m[:-1, n_ratio + len(abs_cols) : 2 * n_ratio] = tiled[:, den_cols]
-    m[:-1, 2 * n_ratio :] = tiled[:, iaf_cols]
+    m[:-1, n_ratio + len(abs_cols) : 2 * n_ratio] = weights[:, den_cols]
+    m[:-1, 2 * n_ratio :] = weights[:, iaf_cols]
     weights_t = np.ascontiguousarray(m.T)
     weights_t.setflags(write=False)
     return OneWindowPlan(
@@ -169,10 +167,11 @@ class _Workspace:
         self.mean3 = self.mean[:, :, np.newaxis]
         self.spec = np.empty((n_ch, n_seg, n_f), dtype=np.complex128)
         self.sq_in = self.spec.view(np.float64)[:, :, 2 * b0 : 2 * b1]
-        self.sq = np.empty((n_ch, n_seg * n_in + 1))
-        self.sq[:, -1] = 1.0  # the constant column (squared: still 1)
-        self.sq_out = self.sq[:, :-1].reshape(n_ch, n_seg, n_in)
-        self.sq_t = self.sq.T
+        self.sq = np.empty((n_ch, n_seg, n_in))
+        self.sums = np.empty((n_ch, n_in + 1))
+        self.sums[:, -1] = 1.0  # the constant column
+        self.sums_in = self.sums[:, :-1]
+        self.sums_t = self.sums.T
         n_rows = k.weights_t.shape[0]
         self.rows = np.empty((n_rows, n_ch))
         flat = self.rows.reshape(-1)
@@ -233,9 +232,10 @@ def one_window_features(x: np.ndarray, k: OneWindowPlan) -> np.ndarray | None:
     np.subtract(segs, ws.mean3, out=ws.buf)
     np.multiply(ws.buf, k.taper, out=ws.buf)
     np.fft.rfft(ws.buf, n=k.n_fft, axis=2, out=ws.spec)
-    np.multiply(ws.sq_in, ws.sq_in, out=ws.sq_out)
+    np.multiply(ws.sq_in, ws.sq_in, out=ws.sq)
+    np.add.reduce(ws.sq, axis=1, out=ws.sums_in)  # over the segments, in order (as the batch)
     rows = ws.rows
-    np.matmul(k.weights_t, ws.sq_t, out=rows)
+    np.matmul(k.weights_t, ws.sums_t, out=rows)
     if not math.isfinite(np.add.reduce(rows, axis=None)):
         return None
     n_ch = k.n_channels

@@ -158,10 +158,14 @@ class PlanCache:
         self._plans: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, params: tuple, build):
-        """Return the plan for ``params``, calling ``build()`` on a miss."""
+    def get(self, params: tuple, build, *, typed: bool = True):
+        """Return the plan for ``params``, calling ``build()`` on a miss.
+
+        ``typed=False``: ``params`` is the key as given (the caller has put in it the types
+        that matter), which saves building the tuple of types on a hot path.
+        """
         try:
-            key = (params, tuple(map(type, params)))
+            key = (params, tuple(map(type, params))) if typed else params
             hash(key)
         except TypeError:
             return build()
