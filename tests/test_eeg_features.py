@@ -166,3 +166,17 @@ def test_one_window_kernel_equals_batch_path(muse, kw):
         assert one.times.tolist() == ref.times[:1].tolist()
     kernels = [p.one for p in _FEATURE_PLANS._plans.values() if p.welch.n_windows == 1]
     assert kernels[-1] is not None or kw == {"n_fft": 200}  # the kernel ran where it applies
+
+
+def test_cached_plans_do_not_skip_validation(muse):
+    """The plan of the last call is reused only for the same parameters of the same types:
+    256.0 is still refused as n_fft right after a call with 256."""
+    w = muse[:, :1024].copy()
+    compute_eeg_features(w, 256.0, CH, n_fft=256)
+    with pytest.raises(TypeError, match="n_fft"):
+        compute_eeg_features(w, 256.0, CH, n_fft=256.0)
+    with pytest.raises(TypeError, match="n_overlap"):
+        compute_eeg_features(w, 256.0, CH, n_fft=256, n_overlap=False)
+    a = compute_eeg_features(w, 256.0, CH, n_fft=256).values
+    b = compute_eeg_features(w, 256, tuple(CH), n_fft=256).values  # int sfreq, tuple names
+    np.testing.assert_array_equal(a, b)

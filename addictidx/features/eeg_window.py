@@ -14,11 +14,12 @@ than its FFTs do, so a single window takes this shorter route, built once per pa
    already in the order of the feature names;
 4. one division, one ``argmax`` and two logarithms finish the features.
 
-A row of ones rides along in the product (a constant column of the squared spectra), so the
-absolute powers come out of the same division as the ratios. Results equal the batch path to
-rounding (the sum over a window's segments is done inside the product instead of after it)
-and MNE to 1e-12. Windows holding a non-finite sample, or any non-finite result, return
-``None``: the caller then runs the batch path, which marks gaps.
+A row of ones rides along in the product (a constant column next to the summed squared
+spectra), so the absolute powers come out of the same division as the ratios. Results equal
+the batch path to rounding (the band weights are applied after the sum over the window's
+segments instead of before it, as MNE's PSD then trapezoid do) and MNE to 1e-12. Windows
+holding a non-finite sample, or any non-finite result, return ``None``: the caller then runs
+the batch path, which marks gaps.
 """
 
 from __future__ import annotations
