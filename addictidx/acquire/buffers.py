@@ -32,10 +32,6 @@ def _nan_fraction(data: np.ndarray) -> float:
     return np.count_nonzero(np.isnan(data)) / data.size if data.size else 0.0
 
 
-#: Slots of a pool's first page of one ring shape (later pages double, up to the largest).
-FIRST_PAGE_SLOTS = 8
-
-
 class _Page:
     """Storage of ``size`` rings of one shape: values ``(size, n_channels, capacity)``, times
     ``(size, capacity)``, one lock."""
@@ -58,9 +54,11 @@ class RingPool:
     Parameters
     ----------
     page_bytes : int
-        Largest page; a page holds at most ``page_bytes // slot_bytes`` slots (at least 1, at
-        most ``max_per_page``). Pages of one ring shape start at :data:`FIRST_PAGE_SLOTS` slots
-        and double.
+        Largest page; a page holds ``page_bytes // slot_bytes`` slots (at least 1, at most
+        ``max_per_page``). A page is reserved with ``np.empty`` and a slot is written (NaN)
+        only when a buffer takes it, so the memory a page occupies grows with the slots taken
+        (:meth:`unused_bytes` is the part reserved but never written). One page per ring shape
+        keeps :func:`write_many` to one indexed copy per call.
     max_per_page : int
         Most slots per page.
     """
@@ -70,16 +68,21 @@ class RingPool:
         self.max_per_page = max(1, int(max_per_page))
         self._pages: dict[tuple[int, int], _Page] = {}
 
+    def unused_bytes(self) -> int:
+        """Bytes of the pages' slots no buffer has taken (reserved, never written: the OS maps
+        them only when written)."""
+        return sum(
+            (p.size - p.used) * (p.data[0].nbytes + p.times[0].nbytes)
+            for p in self._pages.values()
+        )
+
     def take(self, n_channels: int, capacity: int) -> tuple[_Page, int]:
         """A free slot ``(page, index)`` for a ring of ``n_channels`` x ``capacity``."""
         key = (int(n_channels), int(capacity))
         page = self._pages.get(key)
         if page is None or page.used == page.size:
             slot_bytes = 8 * (n_channels + 1) * capacity
-            largest = min(self.max_per_page, max(1, self.page_bytes // slot_bytes))
-            # pages grow geometrically (8, 16, 32, ... slots up to ``largest``), so memory held
-            # stays within twice what the buffers use however many sessions a server serves
-            size = min(largest, FIRST_PAGE_SLOTS if page is None else 2 * page.size)
+            size = min(self.max_per_page, max(1, self.page_bytes // slot_bytes))
             page = self._pages[key] = _Page(size, n_channels, capacity)
         slot = page.used
         page.used += 1

@@ -115,7 +115,7 @@ def session_memory_bytes(
 
     Counts each session's stream hub (assemblers, ring and event buffers with the pre-filled
     RR window) and its share of the rolling epoch results; the shared pre-generated
-    notification streams are not counted.
+    notification streams and the ring pool's slots no session took are not counted.
     """
     import tracemalloc
 
@@ -132,7 +132,9 @@ def session_memory_bytes(
                 s.feed(v.devices[j], v.chars[j], v.payloads[j], v.t_l[j])
         srv.epochs(range(n_sessions))
         gc.collect()
-        used = tracemalloc.get_traced_memory()[0] - base
+        # the shared ring pool's slots no session took are reserved, never written (np.empty:
+        # no memory is mapped for them), so they are not any session's memory
+        used = tracemalloc.get_traced_memory()[0] - base - srv.ring_pool.unused_bytes()
     finally:
         tracemalloc.stop()
     del srv

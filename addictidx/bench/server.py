@@ -138,7 +138,7 @@ class SessionServer:
         rr_cap = int((cfg.rr_window_s + duration_s + 30.0) * 220 / 60) + 16
         buffer_s = 3 * self.rolling.epoch_s
         phases = session_phases(n_sessions, cfg, sources)
-        pool = RingPool()
+        pool = self.ring_pool = RingPool()
         self.sessions = [
             BenchSession(i, sources.variants[i % V], float(phases[i]), rr_cap, buffer_s, pool)
             for i in range(n_sessions)
