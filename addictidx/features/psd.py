@@ -116,7 +116,13 @@ def compute_psd(
     if plan.n_windows == 0:
         return freqs, np.zeros((0, x.shape[0], freqs.size))
     x, bad = blank_gaps(x, plan)
-    psd = window_sums(segment_spectra(x, plan), plan)
+    one = plan.n_seg == 1 and plan.regular and plan.n_segments == plan.n_windows
+    if one and plan.win_first == 0 and plan.win_step == 1:
+        # one segment per window, window k = segment k: written straight into the result
+        psd = np.empty((plan.n_windows, x.shape[0], freqs.size))
+        segment_spectra(x, plan, out=psd)
+    else:
+        psd = window_sums(segment_spectra(x, plan), plan)
     np.multiply(psd, plan.bin_factor, out=psd)
     if bad is not None:
         psd[bad] = np.nan

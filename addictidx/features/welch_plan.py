@@ -435,7 +435,7 @@ def _loop_state(*key) -> _LoopState:
     return got
 
 
-def segment_spectra(x: np.ndarray, plan: WelchPlan, weights: np.ndarray | None = None, bins=None):
+def segment_spectra(x, plan: WelchPlan, weights=None, bins=None, out=None):
     """``|X|²`` of every distinct Welch segment, or a linear map of it, segment-major.
 
     Parameters
@@ -450,12 +450,13 @@ def segment_spectra(x: np.ndarray, plan: WelchPlan, weights: np.ndarray | None =
         bin's weight repeated on two rows), i.e. ``sum_k |X_k|² w_k`` per output column.
     bins : (int, int) | None
         Bin range the weights apply to.
+    out : ndarray, shape (n_segments, n_channels, n_freqs or n_out) | None
+        C-contiguous array to write into instead of the per-thread workspace.
 
     Returns
     -------
     out : ndarray, shape (n_segments, n_channels, n_freqs or n_out)
-        A per-thread workspace, valid until the next call in this thread: the caller reduces
-        it (e.g. :func:`window_sums`) before calling again.
+        ``out``, or a per-thread workspace valid until this thread's next call (reduce it first).
     """
     n_ch, nps, n_fft = plan.n_channels, plan.n_per_seg, plan.n_fft
     n_u = plan.n_segments
@@ -477,6 +478,8 @@ def segment_spectra(x: np.ndarray, plan: WelchPlan, weights: np.ndarray | None =
     )
     q, s0, taper = plan.seg_step, int(plan.seg_starts[0]), plan.taper
     for i0, c, buf, mean, mean3, spec, flat, sq, dst in st.chunks:
+        if out is not None:
+            dst = out[i0 : i0 + c].reshape(c * n_ch, n_out)
         if q:
             a = s0 + i0 * q
             segs = view[a : a + (c - 1) * q + 1 : q]
@@ -493,7 +496,7 @@ def segment_spectra(x: np.ndarray, plan: WelchPlan, weights: np.ndarray | None =
             np.add(flat[:, 0::2], flat[:, 1::2], out=dst)
         else:
             np.matmul(sq, weights, out=dst)
-    return st.out
+    return st.out if out is None else out
 
 
 def window_sums(per_segment: np.ndarray, plan: WelchPlan, out: np.ndarray | None = None):
