@@ -17,6 +17,7 @@ __all__ = [
     "DeviceError",
     "ClusterError",
     "ConsentError",
+    "NoStoreError",
 ]
 
 
@@ -46,6 +47,11 @@ class ModelMismatchError(AddictIdxError, ValueError):
 
 class StoreError(AddictIdxError):
     """The session store cannot be opened, migrated or written."""
+
+
+class NoStoreError(StoreError):
+    """There is no store where one was asked for without creating it (no folder, no database
+    file, or an empty database)."""
 
 
 class DeviceError(AddictIdxError):

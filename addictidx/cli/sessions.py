@@ -115,21 +115,6 @@ def track_files(store, subject: str, paths: dict, kind: str) -> None:
             store.erasure.track(subject, p, kind)
 
 
-def assessment_consent_state(store_dir: Path, db_url: str | None, subject: str) -> str:
-    """The subject's assessment consent state (``"in force"``, ``"withdrawn"``, ``"expired"``,
-    ``"none"``), without creating anything (a missing store holds none)."""
-    from addictidx._core.errors import StoreError
-    from addictidx.store.session_store import SessionStore
-
-    try:
-        with SessionStore(store_dir, url=db_url, create=False) as st:
-            return st.consent.state(subject, "assessment")
-    except StoreError as exc:
-        if "not an addictidx store" in str(exc):
-            return "none"
-        raise
-
-
 def plain_safe(text: str, subject: str, tty: bool) -> str:
     """Output for a non-terminal (a log, a pipe) never carries the code next to values."""
     return text if tty else text.replace(subject, "[code shown on terminals only]")
@@ -238,6 +223,8 @@ def assess(
     store_dir = store or default_store()
     # Consent is checked before any device or session, creating nothing (issue 14) ...
     # (the same refusal the session itself makes: store.consent.require)
+    from addictidx.sessions.run import assessment_consent_state
+
     state = assessment_consent_state(store_dir, db_url, subject)
     if state == "withdrawn" or (state != "in force" and not consent_given):
         from addictidx._core.errors import ConsentError

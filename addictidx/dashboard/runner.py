@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from addictidx._core.errors import AddictIdxError, ConsentError, StoreError
+from addictidx._core.errors import AddictIdxError, ConsentError
 from addictidx.prescribe import check_age
 from addictidx.store.codes import check_subject_code
+from addictidx.store.consent import consent_refusal
 
 __all__ = ["DashboardRunner", "NoConsent", "StartRequest", "CONSENT_VIA"]
 
@@ -160,18 +161,11 @@ class DashboardRunner:
 
     def consent_state(self, subject: str) -> str:
         """The subject's assessment consent today: ``"in force"``, ``"withdrawn"``,
-        ``"expired"`` or ``"none"`` (:func:`addictidx.store.consent.consent_state`). Creates
-        nothing (a store that does not exist yet holds no consent)."""
-        if self._store is None:
-            from addictidx.store.session_store import SessionStore
+        ``"expired"`` or ``"none"`` (:func:`addictidx.sessions.run.assessment_consent_state`).
+        Creates nothing (a store that does not exist yet holds no consent)."""
+        from addictidx.sessions.run import assessment_consent_state
 
-            try:
-                self._store = SessionStore(self.store_dir, url=self.db_url, create=False)
-            except StoreError as exc:
-                if "not an addictidx store" in str(exc):
-                    return "none"
-                raise
-        return self._store.consent.state(subject, "assessment")
+        return assessment_consent_state(self.store_dir, self.db_url, subject)
 
     def check_start(
         self,
@@ -213,11 +207,7 @@ class DashboardRunner:
         age = check_age(age)
         state = self.consent_state(subject)
         if state == "withdrawn":
-            raise NoConsent(
-                f"{subject} withdrew assessment consent: nothing is recorded. Only a new signed "
-                f"consent can change that ('addictidx consent record --subject {subject} "
-                "--scope assessment')."
-            )
+            raise NoConsent(consent_refusal(subject, "assessment", state))
         if state != "in force" and not consent_given:
             raise NoConsent(
                 f"No assessment consent in force for {subject}: tick 'consent given' once the "

@@ -18,7 +18,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 import addictidx
-from addictidx._core.errors import ConsentError, StoreError
+from addictidx._core.errors import ConsentError, NoStoreError, StoreError
 from addictidx.acquire import iter_notifications
 from addictidx.acquire.events import LinkEvent
 from addictidx.sessions.live import TICK_S, LiveAssessment, LoopSettings
@@ -28,7 +28,14 @@ from addictidx.store.consent import consent_refusal
 from addictidx.store.raw import RawWriter, raw_dir_name
 from addictidx.store.session_store import SessionStore
 
-__all__ = ["SessionRun", "StoreSink", "open_consented_store", "score_and_store", "research_time"]
+__all__ = [
+    "SessionRun",
+    "StoreSink",
+    "assessment_consent_state",
+    "open_consented_store",
+    "score_and_store",
+    "research_time",
+]
 
 
 def score_and_store(
@@ -134,9 +141,7 @@ def open_consented_store(subject: str, store_dir, options) -> SessionStore:
     if not options.consent_given:
         try:
             store = SessionStore(store_dir, url=options.db_url, create=False)
-        except StoreError as exc:
-            if "not an addictidx store" not in str(exc):
-                raise
+        except NoStoreError:
             raise ConsentError(consent_refusal(subject, "assessment", "none")) from None
     else:
         store = SessionStore(store_dir, url=options.db_url)
@@ -148,6 +153,18 @@ def open_consented_store(subject: str, store_dir, options) -> SessionStore:
         store.close()
         raise
     return store
+
+
+def assessment_consent_state(store_dir, db_url: str | None, subject: str) -> str:
+    """The subject's assessment consent state (``"in force"``, ``"withdrawn"``, ``"expired"``,
+    ``"none"``) without creating anything (a store that does not exist holds none): what the
+    CLI and the dashboard check before touching a device, with the wording of the session's
+    own gate (:func:`open_consented_store`)."""
+    try:
+        with SessionStore(store_dir, url=db_url, create=False) as st:
+            return st.consent.state(subject, "assessment")
+    except NoStoreError:
+        return "none"
 
 
 class SessionRun:

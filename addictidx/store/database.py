@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from addictidx._core.errors import StoreError
+from addictidx._core.errors import NoStoreError, StoreError
 
 __all__ = ["Database", "STORE_FILENAME", "DB_URL_ENV", "dumps", "utc_now", "redact_url"]
 
@@ -138,7 +138,7 @@ class Database:
         self.where = str(self.path) if url is None else redact_url(url)
         self.tables = schema
         if url is None and not create and not self.path.exists():
-            raise StoreError(f"{directory}: not an addictidx store (no {STORE_FILENAME}).")
+            raise NoStoreError(f"{directory}: not an addictidx store (no {STORE_FILENAME}).")
         try:
             if url is None:
                 self.engine = _sqlite_engine(self.path)
@@ -148,7 +148,9 @@ class Database:
             if not create:
                 with self.engine.begin() as con:
                     if schema_version(con, self.dialect) == 0:
-                        raise StoreError(f"{self.where}: not an addictidx store (empty database).")
+                        raise NoStoreError(
+                            f"{self.where}: not an addictidx store (empty database)."
+                        )
             self.created = migrate(self.engine, self.dialect, self.where) == 0
             if url is None:
                 _owner_only(self.path)

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from addictidx._core.errors import StoreError
+from addictidx._core.errors import NoStoreError, StoreError
 from addictidx._core.types import IndexResult, Prescription
 from addictidx.store.consent import ConsentRecords
 from addictidx.store.database import DB_URL_ENV, Database
@@ -84,7 +84,7 @@ class SessionStore:
         url = url if url is not None else os.environ.get(DB_URL_ENV) or None
         if not self.directory.is_dir():
             if not create:
-                raise StoreError(f"{self.directory}: not an addictidx store (no such folder).")
+                raise NoStoreError(f"{self.directory}: not an addictidx store (no such folder).")
             try:
                 private_dir(self.directory)
             except OSError as exc:
