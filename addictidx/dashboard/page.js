@@ -92,7 +92,7 @@ setInterval(() => {
 // word twice ("stopped: stopped", issue 17.9).
 const STATE_WORDS = {recording:"recording", device_check:"device check",
                      paused:"paused: signal lost", scoring:"scoring", done:"complete",
-                     stopped:"stopped"};
+                     stopping:"stopping: saving", stopped:"stopped"};
 function chipText(f) {
   if (f.status === "idle") return "idle: no session";
   if (f.status === "error") return "error";
@@ -134,7 +134,7 @@ function update(f) {
   q("state").textContent = chipText(f);
   if (!f.quality && (f.status === "idle" || !f.session_id)) showIdle();
   q("error").textContent = f.error || "";
-  q("stop").disabled = f.status !== "running";
+  q("stop").disabled = f.status !== "running" || f.state === "stopping";
   if (f.subject && f.subject !== S.subject) { S.subject = f.subject; q("subject-input").value = f.subject; }
   if (f.quality) {
     for (const ch of ["TP9", "AF7", "AF8", "TP10"]) setTile(q("q-" + ch), f.quality[ch], f.quality_min);
@@ -150,8 +150,9 @@ function update(f) {
     q("phase-name").textContent = f.phase ? f.phase.name : (f.state || "-");
     q("phase-instruction").textContent = f.phase ? f.phase.instruction : "";
     // a stopped session ended early: say when, not "time left 0:00" (issue 17.9)
-    const ended = f.state === "stopped" || f.state === "done";
-    const prog = f.state === "stopped" ? Math.min(1, (f.t_s || 0) / (f.total_s || 1))
+    const early = f.state === "stopped" || f.state === "stopping";
+    const ended = early || f.state === "done";
+    const prog = early ? Math.min(1, (f.t_s || 0) / (f.total_s || 1))
                                        : (f.progress || 0);
     q("progress").style.width = (100 * prog).toFixed(1) + "%";
     q("time-label").textContent = ended ? "session" : "time left";

@@ -164,7 +164,8 @@ def session_frame(
     total = live.protocol.duration_s
     phase = clock.phase
     if live.stopped:
-        state = "stopped"
+        # "stopped" only once the session is closed in the store; until then it is saving
+        state = "stopping" if status == "running" else "stopped"
     elif clock.done:
         state = "scoring" if status == "running" else "done"
     elif clock.paused:
