@@ -200,9 +200,9 @@ def _audited(store) -> bool:
 
 def export_model(model: FederatedModel, table, metrics: dict, out_dir, summary: dict, *, seed, C):
     """ONNX (same metadata keys as ``train``) and model card, labelled research."""
-    from addictidx.models.card import RESEARCH_LABEL, write_model_card
-    from addictidx.models.research import MODEL_VERSION_RESEARCH, research_model_card
-    from addictidx.models.runtime import IndexModel, export_classifier, library_versions
+    from addictidx.models.card import write_model_card
+    from addictidx.models.research import research_model_card, research_onnx_metadata
+    from addictidx.models.runtime import IndexModel, export_classifier
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -223,21 +223,12 @@ def export_model(model: FederatedModel, table, metrics: dict, out_dir, summary: 
     card["federated"] = {k: summary[k] for k in ("n_sites", "sites", "rounds", "dp")}
     card["federated"]["pooled_auc"] = summary["pooled_auc"]
     card["federated"]["auc_difference"] = summary["auc_difference"]
-    meta = {
-        "model_id": card["model_id"],
-        "model_version": MODEL_VERSION_RESEARCH,
-        "label": RESEARCH_LABEL,
-        "intended_use": card["intended_use"],
-        "dataset": table.dataset,
-        "population": table.population,
-        "training_data_sha256": table.data_sha256,
-        "feature_units": list(table.feature_units),
-        "classes": list(table.classes),
-        "output": f"probabilities[:, 1] = P({table.classes[1]})",
-        "metrics": {k: metrics.get(k) for k in ("auc", "auc_ci95", "n_subjects", "n_trials")},
-        "library_versions": library_versions(),
-        "training": {"seed": int(seed), "final_C": float(C), "federated": card["federated"]},
-    }
+    meta = research_onnx_metadata(
+        card,
+        table,
+        metrics={k: metrics.get(k) for k in ("auc", "auc_ci95", "n_subjects", "n_trials")},
+        training={"seed": int(seed), "final_C": float(C), "federated": card["federated"]},
+    )
     onx = export_classifier(model.sklearn_pipeline(), table.feature_names, metadata=meta)
     (out_dir / files["model"]).write_bytes(onx.SerializeToString())
     write_model_card(card, out_dir, "model_card")

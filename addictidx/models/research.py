@@ -34,6 +34,7 @@ __all__ = [
     "evaluate_research_model",
     "load_research_model",
     "research_model_card",
+    "research_onnx_metadata",
     "RESEARCH_EVENT_KIND",
     "research_disclaimer",
     "research_block",
@@ -152,6 +153,45 @@ def research_model_card(
     }
 
 
+def research_onnx_metadata(card: dict, table: FeatureTable, *, metrics: dict, training: dict):
+    """The metadata a research model's ONNX file carries (its card's identity, data, units).
+
+    Parameters
+    ----------
+    card : dict
+        The model card (:func:`research_model_card`): ``model_id`` and ``intended_use``.
+    table : FeatureTable
+        The training table: dataset, population, data hash, feature units and classes.
+    metrics : dict
+        The validation figures to embed.
+    training : dict
+        How the model was trained (seed, regularisation, ...).
+
+    Returns
+    -------
+    dict
+        Plain JSON-able values, stored as the ONNX file's metadata.
+    """
+    from addictidx.models.card import RESEARCH_LABEL
+    from addictidx.models.runtime import library_versions
+
+    return {
+        "model_id": card["model_id"],
+        "model_version": MODEL_VERSION_RESEARCH,
+        "label": RESEARCH_LABEL,
+        "intended_use": card["intended_use"],
+        "dataset": table.dataset,
+        "population": table.population,
+        "training_data_sha256": table.data_sha256,
+        "feature_units": list(table.feature_units),
+        "classes": list(table.classes),
+        "output": f"probabilities[:, 1] = P({table.classes[1]})",
+        "metrics": metrics,
+        "library_versions": library_versions(),
+        "training": training,
+    }
+
+
 def _summary(table: FeatureTable, metrics: dict) -> dict:
     out = {k: metrics.get(k) for k in SUMMARY_METRIC_KEYS}
     out["n_subjects"] = int(metrics["n_subjects"])
@@ -190,7 +230,7 @@ def train_research_model(
         the paths written.
     """
     from addictidx.models.card import RESEARCH_LABEL, reliability_svg, write_model_card
-    from addictidx.models.runtime import export_classifier, library_versions
+    from addictidx.models.runtime import export_classifier
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -232,21 +272,12 @@ def train_research_model(
     card["training"]["platt_sigmoid"] = {"a": platt_a, "b": platt_b}
     card["warnings"] = warnings_
     summary = _summary(table, cv.metrics)
-    meta = {
-        "model_id": card["model_id"],
-        "model_version": MODEL_VERSION_RESEARCH,
-        "label": RESEARCH_LABEL,
-        "intended_use": card["intended_use"],
-        "dataset": table.dataset,
-        "population": table.population,
-        "training_data_sha256": table.data_sha256,
-        "feature_units": list(table.feature_units),
-        "classes": list(table.classes),
-        "output": f"probabilities[:, 1] = P({table.classes[1]})",
-        "metrics": summary,
-        "library_versions": library_versions(),
-        "training": {k: card["training"][k] for k in ("seed", "final_C", "C_grid", "validation")},
-    }
+    meta = research_onnx_metadata(
+        card,
+        table,
+        metrics=summary,
+        training={k: card["training"][k] for k in ("seed", "final_C", "C_grid", "validation")},
+    )
     onx = export_classifier(model, table.feature_names, metadata=meta)
     (out_dir / model_filename).write_bytes(onx.SerializeToString())
     write_model_card(card, out_dir, card_stem)
