@@ -231,10 +231,17 @@ def app_for(args: list[str]) -> typer.Typer:
     return one
 
 
+def register_commands() -> None:
+    """Import every command module (:mod:`addictidx.cli.commands`): each adds its commands to
+    ``app`` when first imported."""
+    from addictidx.cli import commands  # noqa: F401
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Run the Typer app on ``sys.argv`` (through :func:`addictidx.cli.main`)."""
     # (No gc.freeze() at exit to skip the last collection, ~0.04 CPU-s: gRPC's server, as
     # `federated serve` runs it, then crashed with SIGSEGV at interpreter shutdown.)
+    register_commands()
     app_for(sys.argv[1:])()
 
 

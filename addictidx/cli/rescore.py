@@ -90,30 +90,9 @@ def rescore(
 
 def _one_file(file: Path, rr_file: Path | None, rr_unit: str | None, json_out: bool) -> None:
     """The single-file output (text, or JSON with notes and gaps)."""
-    from addictidx.cluster.rescore import rescore_recording
-    from addictidx.report.summary import format_index, index_result_dict
+    from addictidx.cli.rescore_one import one_file_output
 
-    r = rescore_recording(str(file), None if rr_file is None else str(rr_file), rr_unit=rr_unit)
-    clean, result, notes = dict(r.features), r.result, list(r.notes)
-    if json_out:
-        out = index_result_dict(result)
-        out["source"] = r.source
-        out["features"] = clean
-        out["notes"] = notes
-        out["gaps"] = [
-            {"onset_s": g.onset_s, "duration_s": g.duration_s, "reason": g.reason} for g in r.gaps
-        ]
-        for n in notes:
-            typer.echo(f"note: {n}", err=True)
-        typer.echo(json.dumps(out, indent=2))
-        return
-    typer.echo(f"Re-scored {r.source} against population norms.")
-    typer.echo(
-        "  " + "  ".join(f"{k} {'-' if v is None else f'{v:.4g}'}" for k, v in clean.items())
-    )
-    typer.echo(format_index(result))
-    for n in notes:
-        typer.echo(f"Note: {n}")
+    one_file_output(file, rr_file, rr_unit, json_out, echo=typer.echo)
 
 
 def _batch(paths, recursive, rr_dir, rr_unit, out, where, resume, json_out) -> None:
