@@ -176,8 +176,7 @@ def test_serve_and_join_over_grpc_loopback(tmp_path):
     the federated model, equal to the in-process run on the same rows."""
     pytest.importorskip("flwr", reason="the 'federated' extra (flwr, Python >= 3.11) is missing")
     import csv
-    import socket
-    import time
+    import importlib.util
 
     from addictidx.federated.evaluate import split_sites
     from addictidx.federated.server import train_in_process
@@ -203,9 +202,13 @@ def test_serve_and_join_over_grpc_loopback(tmp_path):
             st.subject_registry.ensure(subjects[-1])
         m = np.isin(codes[ix], subjects[:-1])
         kept.append(SiteData(table.X[ix][m], table.y[ix][m], codes[ix][m], len(subjects) - 1, 1))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    # a loopback port outside the kernel's ephemeral range (tests/netport.py says why)
+    spec = importlib.util.spec_from_file_location(
+        "addictidx_tests_netport", Path(__file__).with_name("netport.py")
+    )
+    netport = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(netport)
+    port = netport.free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     base = [sys.executable, "-m", "addictidx", "federated"]
     server = subprocess.Popen(
@@ -213,7 +216,7 @@ def test_serve_and_join_over_grpc_loopback(tmp_path):
          "--out", str(tmp_path / "final.npz"), "--json"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    time.sleep(5)
+    # no head start for the server: the sites wait for it to listen (--wait bounds a hang only)
     joins = [
         subprocess.Popen(
             [
@@ -229,6 +232,8 @@ def test_serve_and_join_over_grpc_loopback(tmp_path):
                 "label",
                 "--group",
                 "subject",
+                "--wait",
+                "600",
             ],
             env=env,
             stdout=subprocess.PIPE,

@@ -9,8 +9,8 @@ server says so in one line (exit 2). Data: the UCI excerpt in tests/data (no ../
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,9 +30,13 @@ def _cli(*args: str) -> list[str]:
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port outside the kernel's ephemeral range (tests/netport.py says why)."""
+    spec = importlib.util.spec_from_file_location(
+        "addictidx_tests_netport", Path(__file__).with_name("netport.py")
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.free_port()
 
 
 def _site(tmp: Path, name: str, table, rows: np.ndarray, consent: bool) -> tuple[Path, Path]:

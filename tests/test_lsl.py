@@ -19,13 +19,27 @@ EEG = StreamSpec("muse-2", "eeg", "eeg", ("TP9", "AF7", "AF8", "TP10"), 256.0, "
 RR = StreamSpec("polar-h10", "rr", "rr", ("rr",), None, "s")
 
 
-def _wait(pred, timeout=10.0):
+def _wait(pred, timeout=120.0):  # bounds a hang only
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if pred():
             return True
         time.sleep(0.05)
     return False
+
+
+def _subscribed(*outlets) -> None:
+    """Wait until each outlet has a consumer: liblsl registers the inlet's queue on the outlet
+    after ``open_stream`` may already have returned, and a sample pushed before that is never
+    delivered (a fixed sleep raced this on a loaded machine). Bounds a hang only."""
+    for out in outlets:
+        assert out.wait_for_consumers(timeout=120), "the inlet never subscribed"
+
+
+def _outlet(pub, suffix: str):
+    """The publisher's outlet whose stream key ends with ``suffix``."""
+    (out,) = [o for k, o in pub._outlets.items() if k.endswith(suffix)]
+    return out
 
 
 @pytest.fixture
@@ -47,16 +61,16 @@ def test_publisher_metadata_and_exact_samples(prefix):
         prefix=prefix,
     )
     pub.on_chunk(_block(0))  # creates the outlet
-    (info,) = lsl.resolve_streams(timeout=5, name=f"{prefix} muse-2 eeg")
+    (info,) = lsl.resolve_streams(timeout=60, name=f"{prefix} muse-2 eeg")
     inlet = lsl.StreamInlet(info)
-    inlet.open_stream(timeout=5)
+    inlet.open_stream(timeout=60)
     full = inlet.get_sinfo()
     assert full.stype == "EEG" and full.sfreq == 256.0 and full.dtype == np.float64
     assert full.get_channel_names() == ["TP9", "AF7", "AF8", "TP10"]
     assert full.get_channel_units() == ["microvolts"] * 4
     xml = full.as_xml
     assert "<manufacturer>Interaxon</manufacturer>" in xml and "<device>Muse 2</device>" in xml
-    time.sleep(0.3)
+    assert pub.wait_for_consumers(timeout=120)  # the inlet's queue is on the outlet
     for b in range(1, 4):
         pub.on_chunk(_block(b))
     got_x, got_t = [], []
@@ -82,9 +96,10 @@ def test_source_reads_our_streams_and_counts_a_lost_block_as_a_gap(prefix):
     pub.on_chunk(_block(0))
     pub.on_chunk(Chunk(RR, np.array([[0.8]]), np.array([0.8])))
     src = LslSource(
-        eeg_stream=f"{prefix} muse-2 eeg", rr_stream=f"{prefix} polar-h10 rr", timeout=5
+        eeg_stream=f"{prefix} muse-2 eeg", rr_stream=f"{prefix} polar-h10 rr", timeout=60
     )
-    time.sleep(0.3)
+    # both inlets' queues on the outlets before block 1 (HR has no inlet here)
+    _subscribed(_outlet(pub, "/eeg"), _outlet(pub, "/rr"))
     for b in range(1, 11):
         if b != 5:  # block 5 is lost: 12 samples
             pub.on_chunk(_block(b))
@@ -129,8 +144,8 @@ def test_source_reads_our_streams_and_counts_a_lost_block_as_a_gap(prefix):
 def test_foreign_rr_stream_in_ms_without_units_is_detected(prefix):
     info = lsl.StreamInfo(f"{prefix} polar rr", "RR", 1, 0.0, "float32", f"{prefix}-rr")
     out = lsl.StreamOutlet(info)
-    src = LslSource(eeg_stream=None, rr_stream=f"{prefix} polar rr", timeout=5)
-    time.sleep(0.3)
+    src = LslSource(eeg_stream=None, rr_stream=f"{prefix} polar rr", timeout=60)
+    _subscribed(out)
     t0 = lsl.local_clock()
     for k, r in enumerate([812.0, 804.0, 820.0]):
         out.push_sample(np.array([r], dtype=np.float32), timestamp=t0 + 0.81 * (k + 1))
@@ -152,10 +167,10 @@ def test_rr_unit_rules():
 def test_markers_and_index_never_carry_the_subject(prefix):
     pub = LslPublisher(session_now=0.0, prefix=prefix)
     pub.on_event("phase", 1.0, {"phase": "eyes_closed_rest", "subject": "P001"})
-    (info,) = lsl.resolve_streams(timeout=5, name=f"{prefix} markers")
+    (info,) = lsl.resolve_streams(timeout=60, name=f"{prefix} markers")
     inlet = lsl.StreamInlet(info)
-    inlet.open_stream(timeout=5)
-    time.sleep(0.3)
+    inlet.open_stream(timeout=60)
+    assert pub.wait_for_consumers(timeout=120)
     pub.on_event("mark", 2.0, {"label": "staff_mark", "note": "P001 said hello"})
     pub.on_event("safety", 3.0, {"rule": "S2", "reason": "HR >= 85% HRR", "subject": "P001"})
     pub.on_event("phase", 4.0, {"phase": "John Smith 1980-01-01"})  # not a fixed-vocabulary word
@@ -181,21 +196,32 @@ def test_dashboard_runner_publishes_on_lsl(tmp_path):
 
     from addictidx.dashboard.runner import DashboardRunner
 
+    def complete(found) -> bool:
+        return all(any(n.endswith(x) for n in found) for x in (" eeg", " rr", " markers"))
+
     async def run():
-        runner = DashboardRunner(tmp_path / "store", simulate=True, speed=20.0, lsl=True)
+        # real-time replay: the session (and its outlets) outlasts the look-up, which the test
+        # ends by stopping it; at speed 20 a loaded machine could end it before the look-up
+        runner = DashboardRunner(tmp_path / "store", simulate=True, speed=1.0, lsl=True)
         runner.start("P321", age=40, consent_given=True)
         try:
-            for _ in range(200):
-                await asyncio.sleep(0.1)
-                if runner.live is not None and runner.live.t0 is not None:
-                    break
-            infos = await asyncio.to_thread(lsl.resolve_streams, 3.0)
-            return {s.name: s for s in infos if s.name.startswith("addictidx ")}
+            deadline = time.monotonic() + 300  # bounds a hang only
+            found: dict = {}
+            # look until the streams are seen (one resolve can miss some on a loaded machine)
+            while not complete(found) and not runner.task.done():
+                assert time.monotonic() < deadline, f"streams not found: {sorted(found)}"
+                infos = await asyncio.to_thread(lsl.resolve_streams, 2.0)
+                found |= {s.name: s for s in infos if s.name.startswith("addictidx ")}
+            return found
         finally:
+            # the outlets open before the session exists: a stop needs the live session
+            deadline = time.monotonic() + 300
+            while runner.live is None and not runner.task.done():
+                assert time.monotonic() < deadline, "the session did not start"
+                await asyncio.sleep(0.05)
             runner.stop()
+            await asyncio.wait_for(runner.task, timeout=300)  # bounds a hang only
             runner.close()
-            if runner.task is not None:
-                await asyncio.wait_for(runner.task, timeout=60)
 
     found = asyncio.run(run())
     eeg = [s for n, s in found.items() if n.endswith(" eeg")]
@@ -211,10 +237,10 @@ def test_hr_stream_is_rr_derived_with_the_display_definition(prefix):
     pub.on_chunk(Chunk(hr_field, np.array([[65535.0]]), np.array([0.5])))  # ignored
     pub.on_chunk(Chunk(RR, np.array([[0.8]]), np.array([0.8])))
     assert not any(n.endswith(" hr") and "65535" in n for n in pub._outlets)
-    (info,) = lsl.resolve_streams(timeout=5, name=f"{prefix} polar-h10 hr")
+    (info,) = lsl.resolve_streams(timeout=60, name=f"{prefix} polar-h10 hr")
     inlet = lsl.StreamInlet(info)
-    inlet.open_stream(timeout=5)
-    time.sleep(0.3)
+    inlet.open_stream(timeout=60)
+    _subscribed(_outlet(pub, "/hr"))  # only HR has an inlet here
     rr = [0.8, 0.75, 0.1, 0.7, 0.65, 0.6]  # 0.1 s is not a beat
     t = np.cumsum(rr) + 1.0
     pub.on_chunk(Chunk(RR, np.array([rr]), t))

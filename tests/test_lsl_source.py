@@ -42,6 +42,11 @@ def _publisher(name_eeg, name_rr, stop, lost_block=200):
     beats = np.cumsum(rr)
 
     def run():
+        # the clock starts once the session's inlets are on both outlets: a fixed head start
+        # raced them on a loaded machine (the lost block could go before anyone listened)
+        for o in (out, rout):
+            if not o.wait_for_consumers(timeout=300):  # bounds a hang only
+                return
         t0 = lsl.local_clock() + 0.5
         b, k = 0, 0
         while not stop.is_set() and (b + 1) * 12 <= eeg.shape[1]:
@@ -74,7 +79,7 @@ def test_lsl_streams_drive_a_stored_session_and_gaps_are_recorded(tmp_path):
             eeg_stream=f"Muse-{tag}",
             rr_stream=f"Polar-{tag} RR",
             options=AssessmentOptions(protocol=SHORT, age=30, consent_given=True),
-            timeout_s=10,
+            timeout_s=120,  # bounds a hang only (resolving on a loaded machine)
         )
     finally:
         stop.set()

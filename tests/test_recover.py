@@ -44,7 +44,7 @@ def test_sigkill_then_recover_and_export(tmp_path):
             "--consent-given",
             "--simulate",
             "--speed",
-            "20",
+            "5",  # 64 s of wall time: still running when t=30 is read, however loaded
             "--subject",
             "P010",
             "--age",
@@ -131,7 +131,7 @@ def test_recover_refuses_a_live_recorder(tmp_path):
     from addictidx.sessions.recover import recover_session
     from addictidx.store.session_store import SessionStore
 
-    sleeper = subprocess.Popen(["sleep", "30"])
+    sleeper = subprocess.Popen(["sleep", "600"])  # alive for the whole test, killed below
     try:
         with SessionStore(tmp_path) as st:
             sid = st.start_session("P030", devices={}, simulated=True, software="t")

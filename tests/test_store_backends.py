@@ -4,9 +4,9 @@ The PostgreSQL test starts a throw-away server with Debian's ``initdb``/``pg_ctl
 ``postgres`` user when run as root) and skips, saying why, when that is not possible.
 """
 
+import importlib.util
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -105,9 +105,13 @@ def test_bad_url_is_one_clear_error(tmp_path):
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port outside the kernel's ephemeral range (tests/netport.py says why)."""
+    spec = importlib.util.spec_from_file_location(
+        "addictidx_tests_netport", Path(__file__).with_name("netport.py")
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.free_port()
 
 
 #: The running test server's data directory (for the erasure scan).
@@ -178,6 +182,8 @@ def postgres_url(tmp_path_factory):
             "-l",
             str(log),
             "-w",
+            "-t",
+            "600",  # bounds a hang only: a loaded machine starts it slowly (default 60 s)
             "-o",
             f"-p {port} -k {base} -c listen_addresses=127.0.0.1",
             "start",
