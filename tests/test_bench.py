@@ -160,6 +160,44 @@ def test_cpu_ratios_are_taken_at_the_serving_load():
     assert one["ratio_at_sessions"] is None
 
 
+def test_reference_is_timed_around_the_headline_run(monkeypatch, sources):
+    """The references are timed in two blocks, just before and just after the run the headline
+    ratios compare them with, and pooled: median and spread over every timed update."""
+    import addictidx.bench.report as R
+
+    events = []
+    real_run = R.run_sessions
+
+    def fake_reference(n, cfg, *, lean=False, sources=None, warmup=3):
+        events.append(("lean" if lean else "full", n))
+        # hand-made samples: update u of a block costs 1 + u ms (lean) or 100 + u ms (full)
+        cpu = [((1.0 if lean else 100.0) + u) * 1e-3 for u in range(n)]
+        return {"cpu_s_samples": cpu, "wall_s_samples": cpu, "n_warmup": warmup, "index": 50.0}
+
+    def run(n, d, cfg, src, **kw):
+        events.append(("run", n))
+        return real_run(n, d, cfg, src, **kw)
+
+    monkeypatch.setattr(R, "make_sources", lambda d, cfg, n_variants=None: sources)
+    monkeypatch.setattr(R, "run_reference", fake_reference)
+    monkeypatch.setattr(R, "run_sessions", run)
+    out = B.run_benchmark(
+        sessions=1, duration_s=2.0, capacity=False, reference_updates=3, p99_at=3
+    )
+    i = events.index(("run", 3))
+    assert events[i - 2 : i] == [("full", 2), ("lean", 12)]  # 3 full, 8 x 3 = 24 lean
+    assert events[i + 1 : i + 3] == [("full", 1), ("lean", 12)]
+    lean = out["reference_lean"]
+    # pooled samples: 1..12 ms twice -> median 6.5 ms; p10 of [1, 1, 2, 2, ..., 12, 12] sits
+    # at position 0.1 x 23 = 2.3 of the sorted 24, between two 2-ms values
+    assert lean["n_updates"] == 24 and lean["n_blocks"] == 2
+    assert lean["cpu_s_per_update"] == pytest.approx(6.5e-3)
+    assert lean["cpu_s_per_update_p10"] == pytest.approx(2.0e-3)
+    assert lean["cpu_s_per_update_min"] == pytest.approx(1e-3)
+    assert out["reference"]["cpu_s_per_update"] == pytest.approx(100e-3)  # median of 100, 101, 100
+    assert out["cpu_ratio_vs_lean_reference"] > 0
+
+
 def test_capacity_is_a_count_a_full_run_held(monkeypatch, sources):
     """Issue 17.10: the reported capacity is one a full-length run held, never a guess."""
     import addictidx.bench.capacity as C

@@ -18,7 +18,7 @@ from addictidx.bench.config import BenchConfig
 from addictidx.bench.server import SCREENING
 from addictidx.bench.sources import BenchSources, make_sources
 
-__all__ = ["run_reference", "sklearn_index_pipeline"]
+__all__ = ["pool_references", "run_reference", "sklearn_index_pipeline"]
 
 
 def sklearn_index_pipeline(baseline):
@@ -46,22 +46,31 @@ def sklearn_index_pipeline(baseline):
     return make_pipeline(scaler, FunctionTransformer(index))
 
 
+#: Untimed updates before the timed ones (imports, MNE/NeuroKit2/pandas caches, allocator).
+WARMUP_UPDATES = 3
+
+
 def run_reference(
     n_updates: int = 5,
     cfg: BenchConfig = BenchConfig(),
     *,
     lean: bool = False,
     sources: BenchSources | None = None,
+    warmup: int = WARMUP_UPDATES,
 ) -> dict:
     """Time the reference pipeline (MNE + NeuroKit2 + scikit-learn) on the same windows.
 
-    Quality checks are not run (in the reference's favour).
+    Quality checks are not run (in the reference's favour). ``warmup`` updates run untimed
+    first; the figure is the **median** CPU time of the ``n_updates`` timed ones (robust to
+    the odd update another process slowed down, in either direction), with their spread.
 
     Returns
     -------
     dict
-        ``cpu_s_per_update`` (median), ``wall_s_per_update``, ``n_updates``, ``hrv`` (function
-        used) and ``index`` of the last update.
+        ``cpu_s_per_update`` (median), ``wall_s_per_update`` (median),
+        ``cpu_s_per_update_p10`` / ``_p90`` / ``_min`` / ``_max`` (spread of the timed
+        updates), ``n_updates``, ``n_warmup``, ``hrv`` (function used) and ``index`` of the
+        last update; ``cpu_s_samples`` / ``wall_s_samples`` hold the timed updates (s).
     """
     import warnings
 
@@ -113,7 +122,8 @@ def run_reference(
         prescribe(idx, age=cfg.age, resting_hr=hr, screening=SCREENING)
         return idx
 
-    one(0)  # warm-up (imports, caches)
+    for u in range(max(int(warmup), 1)):  # untimed: imports, caches
+        one(-1 - u)
     cpu, wall = [], []
     idx = math.nan
     for u in range(1, n_updates + 1):
@@ -122,11 +132,38 @@ def run_reference(
         cpu.append(time.thread_time() - c0)
         wall.append(time.perf_counter() - w0)
     return {
-        "cpu_s_per_update": float(np.median(cpu)),
-        "wall_s_per_update": float(np.median(wall)),
-        "n_updates": n_updates,
+        **_spread(cpu, wall),
+        "n_warmup": max(int(warmup), 1),
         "hrv": "neurokit2.hrv_time" if lean else "neurokit2.hrv",
         "psd": "mne.time_frequency.psd_array_welch",
         "model": "sklearn Pipeline",
         "index": idx,
+        "cpu_s_samples": cpu,
+        "wall_s_samples": wall,
     }
+
+
+def _spread(cpu, wall) -> dict:
+    """Median CPU and wall time per update and the spread of the CPU times."""
+    p10, p90 = np.percentile(cpu, [10, 90])
+    return {
+        "cpu_s_per_update": float(np.median(cpu)),
+        "wall_s_per_update": float(np.median(wall)),
+        "cpu_s_per_update_p10": float(p10),
+        "cpu_s_per_update_p90": float(p90),
+        "cpu_s_per_update_min": float(np.min(cpu)),
+        "cpu_s_per_update_max": float(np.max(cpu)),
+        "n_updates": len(cpu),
+    }
+
+
+def pool_references(parts: list[dict]) -> dict:
+    """One reference result from timed blocks of :func:`run_reference` (e.g. one before and
+    one after the run it is compared with, so both sides see the same machine load): the
+    median and spread over all their timed updates; ``n_blocks`` says how many."""
+    cpu = [c for p in parts for c in p["cpu_s_samples"]]
+    wall = [w for p in parts for w in p["wall_s_samples"]]
+    out = {**parts[-1], **_spread(cpu, wall), "n_blocks": len(parts)}
+    out["n_warmup"] = sum(p["n_warmup"] for p in parts)
+    out["cpu_s_samples"], out["wall_s_samples"] = cpu, wall
+    return out

@@ -12,7 +12,7 @@ import numpy as np
 
 from addictidx.bench.capacity import find_capacity, session_memory_bytes
 from addictidx.bench.config import BenchConfig
-from addictidx.bench.reference import run_reference
+from addictidx.bench.reference import pool_references, run_reference
 from addictidx.bench.server import run_sessions
 from addictidx.bench.sources import make_sources
 
@@ -67,6 +67,9 @@ def _cpu_and_ingest(run) -> tuple[float, float]:
     return run.cpu_s_per_session_s, run.stage_cpu_s["ingest"] / ss
 
 
+#: Timed lean-reference updates per full-reference update (a lean one costs ~1/15 as much).
+LEAN_PER_FULL = 8
+
 #: How the CPU ratios are defined (the JSON's ``reference_note``).
 RATIO_NOTE = (
     "CPU per session-second, the reference's over ours. The reference recomputes every window "
@@ -77,7 +80,9 @@ RATIO_NOTE = (
     "ingest on both sides; `*_single_session` are the same ratios at the latency run "
     "(`sessions`, usually 1: fixed per-tick costs shared by nobody, the conservative figure), "
     "`*_at_capacity` at the capacity run. Without a p99_at run the headline ratios are the "
-    "single-session ones."
+    "single-session ones. The references' CPU per update is the median of their timed "
+    "updates (after untimed warm-up), half timed just before and half just after the run the "
+    "headline ratios compare them with; `cpu_s_per_update_p10`/`_p90` give the spread."
 )
 
 
@@ -141,7 +146,10 @@ def run_benchmark(
     capacity, reference : bool
         Run the capacity search / the reference pipeline.
     reference_updates : int
-        Timed updates of the reference pipeline (``neurokit2.hrv`` costs about 0.1-0.5 s each).
+        Timed updates of the reference pipeline (``neurokit2.hrv`` costs about 0.1-0.5 s each);
+        the lean reference gets :data:`LEAN_PER_FULL` times as many. Half are timed just
+        before the headline run, half just after (see :func:`~addictidx.bench.reference.
+        pool_references`).
     p99_at : int
         Also run this many sessions for ``p99_ms_at_<N>`` (0: no such run).
     keep_raw : bool
@@ -163,8 +171,32 @@ def run_benchmark(
     say(f"generating notification streams ({cfg.n_variants} device sets, {duration_s:g} s)")
     sources = make_sources(duration_s, cfg)
     run_sessions(1, min(duration_s, 2.0), cfg, sources)  # warm-up: imports, ONNX session
+    # The references are timed in two blocks, just before and just after the run the headline
+    # ratios compare them with (the p99_at run, else the latency run), so that both sides are
+    # measured under the same machine load; each block warms up untimed first.
+    ref_parts: dict[str, list] = {"full": [], "lean": []}
+    ref_src = make_sources(max(cfg.eeg_window_s, 10.0), cfg, n_variants=1) if reference else None
+    n_full, n_lean = max(1, int(reference_updates)), LEAN_PER_FULL * max(1, int(reference_updates))
+
+    def time_references(block: int) -> None:
+        if not reference:
+            return
+        nf = (n_full + 1) // 2 if block == 0 else n_full // 2
+        nl = n_lean // 2 if block == 0 else n_lean - n_lean // 2
+        say(
+            f"reference pipeline ({'before' if block == 0 else 'after'} the headline run): "
+            f"{nf} updates with neurokit2.hrv, {nl} with neurokit2.hrv_time"
+        )
+        if nf:
+            ref_parts["full"].append(run_reference(nf, cfg, sources=ref_src, warmup=1))
+        ref_parts["lean"].append(run_reference(nl, cfg, lean=True, sources=ref_src))
+
+    if not p99_at:
+        time_references(0)
     say(f"latency run: {sessions} session(s) x {duration_s:g} s")
     main = run_sessions(sessions, duration_s, cfg, sources)
+    if not p99_at:
+        time_references(1)
     ms = main.summary()
     out: dict = {
         "p50_ms": ms["p50_ms"],
@@ -193,8 +225,10 @@ def run_benchmark(
     # our CPU per session-second (and its ingest share) in every run, for the ratios
     runs = {"single_session": _cpu_and_ingest(main)}
     if p99_at:
+        time_references(0)
         say(f"latency run: {p99_at} sessions x {duration_s:g} s")
         big = run_sessions(p99_at, duration_s, cfg, sources)
+        time_references(1)
         bs = big.summary()
         out[f"p99_ms_at_{p99_at}"] = bs["p99_ms"]
         out[f"p99_cpu_ms_at_{p99_at}"] = bs["latency_cpu"]["p99_ms"]
@@ -245,12 +279,7 @@ def run_benchmark(
     else:
         out["max_realtime_sessions"] = None
     if reference:
-        say(
-            f"reference pipeline: {reference_updates} updates with neurokit2.hrv, "
-            f"{4 * reference_updates} with neurokit2.hrv_time"
-        )
-        ref = run_reference(reference_updates, cfg)
-        lean = run_reference(4 * reference_updates, cfg, lean=True)
+        ref, lean = pool_references(ref_parts["full"]), pool_references(ref_parts["lean"])
         out.update(cpu_ratios(runs, ref, lean, cfg, p99_at))
     else:
         for name in ("reference", "lean_reference"):

@@ -109,28 +109,34 @@ def rr_index_features_batch(
     from .index_features import rr_index_features
 
     out: list = [None] * len(rr_list)
-    rows = []
+    rows, arrs = [], []
     for d, r in enumerate(rr_list):
         a = None if r is None else np.asarray(r, dtype=np.float64)
         if a is None or a.size == 0 or a.ndim != 1:
             out[d] = rr_index_features(a)  # the edge cases: the single-window function
         else:
-            rows.append((d, a))
+            rows.append(d)
+            arrs.append(a)
     if not rows:
         return out
     h = int(half_window)
-    L = max(a.size for _, a in rows)
-    X = np.full((len(rows), L), np.nan)
-    for j, (_, a) in enumerate(rows):
+    D = len(rows)
+    lens_l = [a.size for a in arrs]
+    L = max(lens_l)
+    X = np.full((D, L), np.nan)
+    for j, a in enumerate(arrs):
         X[j, : a.size] = a
     with np.errstate(invalid="ignore"):
-        in_range = np.isfinite(X) & (X >= RR_MIN_S) & (X <= RR_MAX_S)
-    padded = np.full((len(rows), L + 2 * h), np.nan)
-    padded[:, h : h + L] = np.where(in_range, X, np.nan)
-    reuse = [None] * len(rows)
-    if memory is not None and times is not None and keys is not None:
-        ts = [np.array(times[d], dtype=np.float64) for d, _ in rows]  # kept: own copies
-        reuse = [memory.reusable(keys[d], t, a, h) for (d, a), t in zip(rows, ts)]
+        in_range = np.isfinite(X)
+        in_range &= X >= RR_MIN_S
+        in_range &= X <= RR_MAX_S
+    padded = np.full((D, L + 2 * h), np.nan)
+    np.copyto(padded[:, h : h + L], X, where=in_range)
+    reuse = [None] * D
+    use_memory = memory is not None and times is not None and keys is not None
+    if use_memory:
+        ts = [np.array(times[d], dtype=np.float64) for d in rows]  # kept: own copies
+        reuse = [memory.reusable(keys[d], t, a, h) for d, a, t in zip(rows, arrs, ts)]
     if all(r is None for r in reuse):  # screen every beat of every window
         win = np.lib.stride_tricks.sliding_window_view(padded, 2 * h + 1, axis=1)
         neigh = np.concatenate([win[..., :h], win[..., h + 1 :]], axis=-1)
@@ -140,52 +146,80 @@ def rr_index_features_batch(
         ok_all = in_range & ~((n_valid > 0) & (dev > rel_threshold))
     else:  # screen the beats not shared with the previous window, the same way
         ok_all = np.zeros(X.shape, dtype=bool)
-        span = np.zeros((len(rows), 2), dtype=np.int64)  # [start, stop) of known verdicts
+        span = np.zeros((D, 2), dtype=np.int64)  # [start, stop) of known verdicts
         for j, r in enumerate(reuse):
             if r is not None:
                 span[j] = r[:2]
                 ok_all[j, r[0] : r[1]] = r[2]
         grid = np.arange(L)
-        fresh = (grid < np.array([a.size for _, a in rows])[:, None]) & (
-            (grid < span[:, :1]) | (grid >= span[:, 1:])
-        )
+        fresh = (grid < np.array(lens_l)[:, None]) & ((grid < span[:, :1]) | (grid >= span[:, 1:]))
         jj, pos = np.nonzero(fresh)
-        offs = np.r_[0:h, h + 1 : 2 * h + 1]
-        local, n_valid = _median_last(padded[jj[:, None], pos[:, None] + offs])
+        local, n_valid = _median_last(padded[jj[:, None], pos[:, None] + _offsets(h)])
         with np.errstate(invalid="ignore", divide="ignore"):
             dev = np.abs(X[jj, pos] - local) / local
         ok_all[jj, pos] = in_range[jj, pos] & ~((n_valid > 0) & (dev > rel_threshold))
-    if memory is not None and times is not None and keys is not None:
-        for j, ((d, a), t) in enumerate(zip(rows, ts)):
-            memory.keep(keys[d], t, X[j, : a.size], ok_all[j, : a.size])  # our own arrays
+    if use_memory:
+        for j, (d, t) in enumerate(zip(rows, ts)):
+            n_j = lens_l[j]
+            memory.keep(keys[d], t, X[j, :n_j], ok_all[j, :n_j])  # our own arrays
     # per-window sums as array reductions (the single-window function sums the selected
     # values; the order of additions differs, so sums agree to about 1e-15 relative)
-    lens = np.array([a.size for _, a in rows])
-    n_ok = ok_all.sum(axis=1)
-    Xz = np.where(ok_all, X, 0.0)
-    ok_time = Xz.sum(axis=1)
+    n_ok = np.count_nonzero(ok_all, axis=1).tolist()
+    ok_time = np.where(ok_all, X, 0.0).sum(axis=1).tolist()
     pair = ok_all[:, :-1] & ok_all[:, 1:]
     dd = np.diff(X * 1000.0, axis=1)
-    n_pair = pair.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        msd = np.where(pair, dd * dd, 0.0).sum(axis=1) / n_pair
-        hr = 60.0 / (ok_time / n_ok)
-    for j, (d, _a) in enumerate(rows):
-        frac_bad = 1.0 - float(n_ok[j]) / float(lens[j])
-        report = rr_gate_report(
-            frac_bad,
-            float(ok_time[j]),
-            max_artifact_fraction=max_artifact_fraction,
-            min_duration_s=min_duration_s,
-        )
+    n_pair = np.count_nonzero(pair, axis=1).tolist()
+    sq = np.multiply(dd, dd, out=dd)
+    sq[~pair] = 0.0
+    sq_sum = sq.sum(axis=1).tolist()
+    gate = (float(max_artifact_fraction), float(min_duration_s))
+    for j, d in enumerate(rows):
+        report = _rr_report(n_ok[j], lens_l[j], ok_time[j], gate)
         feats = {"hrv_ln_rmssd": math.nan, "hr_mean_bpm": math.nan}
         if report.usable:
             if n_pair[j]:
-                rmssd = math.sqrt(float(msd[j]))
+                rmssd = math.sqrt(sq_sum[j] / n_pair[j])
                 feats["hrv_ln_rmssd"] = math.log(rmssd) if rmssd > 0 else math.nan
-            feats["hr_mean_bpm"] = float(hr[j]) if n_ok[j] else math.nan
+            if n_ok[j]:
+                feats["hr_mean_bpm"] = 60.0 / (ok_time[j] / n_ok[j])
         out[d] = (feats, report)
     return out
+
+
+#: Neighbour offsets of the local median, by half window (the beat itself left out).
+_OFFSETS: dict[int, np.ndarray] = {}
+
+
+def _offsets(h: int) -> np.ndarray:
+    offs = _OFFSETS.get(h)
+    if offs is None:
+        offs = _OFFSETS[h] = np.r_[0:h, h + 1 : 2 * h + 1]
+    return offs
+
+
+#: RR gate reports already built: (accepted, beats, enough clean time, gate) -> report.
+_RR_REPORTS: dict[tuple, QualityReport] = {}
+
+
+def _rr_report(n_ok: int, n: int, ok_time_s: float, gate: tuple) -> QualityReport:
+    """:func:`~addictidx.features.rr_gate_report` of a window, remembered: the report depends
+    on the accepted share ``n_ok / n`` and, of the accepted time, only on whether it reaches
+    the gate's minimum (unless the gate fails, when its reason quotes the time)."""
+    frac_bad = 1.0 - float(n_ok) / float(n)
+    if ok_time_s < gate[1]:  # the reason names the clean time: not shared
+        return rr_gate_report(
+            frac_bad, ok_time_s, max_artifact_fraction=gate[0], min_duration_s=gate[1]
+        )
+    key = (n_ok, n, gate)
+    rep = _RR_REPORTS.get(key)
+    if rep is None:
+        rep = rr_gate_report(
+            frac_bad, ok_time_s, max_artifact_fraction=gate[0], min_duration_s=gate[1]
+        )
+        if len(_RR_REPORTS) >= 4096:
+            _RR_REPORTS.clear()
+        _RR_REPORTS[key] = rep
+    return rep
 
 
 #: Quality reports already built, by everything a report depends on (see _eeg_report).
