@@ -155,7 +155,8 @@ def test_event_buffer_by_hand():
 @pytest.mark.parametrize("max_per_page", [256, 2, 1])
 def test_write_many_equals_one_write_per_buffer(max_per_page):
     """acquire.buffers.write_many (one indexed copy per pool page) == write_arrays per buffer:
-    rings wrapping inside a write, a write longer than a ring (overwritten whole), pages."""
+    rings wrapping inside a write, a write longer than a ring (overwritten whole), pages,
+    writes of one length and of different lengths."""
     from addictidx.acquire.buffers import RingPool, write_many
 
     spec = StreamSpec("sim", "eeg", "eeg", ("a", "b", "c"), 10.0, "uV")
@@ -166,6 +167,8 @@ def test_write_many_equals_one_write_per_buffer(max_per_page):
     t = 0.0
     for step in range(40):
         lens = rng.integers(0, 30 if step % 9 == 8 else 9, 5)  # sometimes > 23: whole ring
+        if step % 3 == 1:  # the same length each (the (buffer, sample) grid path)
+            lens[:] = lens[0]
         vals = rng.normal(size=(int(lens.sum()), 3))
         times = t + np.arange(lens.sum()) / 10.0
         t = times[-1] + 1.0 if times.size else t

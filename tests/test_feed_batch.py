@@ -321,3 +321,97 @@ def test_ecg_frames_of_many_straps(monkeypatch):
     _assert_same(one, many)
     assert frames["n"] > 20  # sessions k and k + 3 send their frames in the same tick
     assert all(h.stats()["strap"]["n_decode_errors"] == 2 for h in many)
+
+
+def _hr_streams(n_hubs, seconds=30.0, seed=5):
+    """Per hub: Heart Rate Measurements every 0.25 s, all hubs at the same times (one batch),
+    of every layout: uint8/uint16 heart rate, energy field, contact unsupported/absent/present,
+    0-3 RR intervals (incl. the RR flag without bytes), implausible heart rates and RR, repeats
+    inside and outside the dedupe window, malformed payloads, silences and a disconnect."""
+    from addictidx.acquire.decoders.hrs import encode_heart_rate_measurement
+
+    rng = np.random.default_rng(seed)
+    hr_uuid = load_profile("polar-h10").stream("hr").characteristics[0]
+    out = []
+    for k in range(n_hubs):
+        items, last = [], None
+        for t in np.arange(0.25, seconds, 0.25).tolist():
+            if k == 1 and 10.0 < t < 13.0:  # silence longer than the hub's silence_s
+                continue
+            if k == 2 and t == 15.0:
+                items.append(("strap", LinkEvent(t - 0.01, "disconnected", "strap")))
+                items.append(("strap", LinkEvent(t - 0.005, "connected", "strap")))
+            r = rng.random()
+            if last is not None and r < 0.08:  # the previous payload again
+                items.append(("strap", Notification(t, hr_uuid, last)))
+                if r < 0.04:  # a repeat inside the dedupe window
+                    items.append(("strap", Notification(t + 0.1, hr_uuid, last)))
+                continue
+            if r < 0.11:  # malformed: the RR field has an odd length / flags demand more bytes
+                bad = b"\x10\x48\x00\x04\x01" if r < 0.095 else b"\x01\x48"
+                items.append(("strap", Notification(t, hr_uuid, bad)))
+                continue
+            layout = k % 4 if r < 0.85 else int(rng.integers(4))  # mostly one layout per hub
+            hr = int(rng.choice([0, 12, 72, 140, 251] + [300] * (layout >= 2)))
+            n_rr = int(rng.integers(0, 4))
+            rr = rng.integers(150, 3500, n_rr).tolist()  # some outside 0.2-3 s
+            p = encode_heart_rate_measurement(
+                hr,
+                rr,
+                contact=(True, False, None, True)[layout],
+                energy_kj=int(rng.integers(0, 65536)) if layout == 3 else None,
+                uint16=layout >= 2,
+            )
+            if layout == 1 and n_rr == 0 and r < 0.5:
+                p = bytes([p[0] | 0x10]) + p[1:]  # RR flag set, no RR bytes
+            items.append(("strap", Notification(t, hr_uuid, p)))
+            last = p
+        out.append(items)
+    return out
+
+
+def test_heart_rate_measurements_of_many_straps(monkeypatch, spy):
+    """The Heart Rate Measurements of many straps assembled together (acquire.hrs_runs) ==
+    one by one: rr and hr buffers (NaN heart rates counted as gap fill), gaps of silences and
+    disconnects, counters, skin contact and the duplicate check of the next notification."""
+    monkeypatch.setattr(FB, "MIN_BATCH_HR", 2)
+    notes = {"n": 0}
+    real = FB.feed_hr_notes
+
+    def counting(handlers, payloads, t):
+        done = real(handlers, payloads, t)
+        notes["n"] += int(done.sum())
+        return done
+
+    monkeypatch.setattr(FB, "feed_hr_notes", counting)
+    streams = _hr_streams(12)
+    for pool in (None, RingPool()):
+        notes["n"] = 0
+        one, many, _ = _run(streams, {"strap": "polar-h10"}, hub_kw={"silence_s": 2.0}, pool=pool)
+        _assert_same(one, many)
+        assert notes["n"] > 800  # most notes went the batched way
+        for a, b in zip(one, many):
+            assert a.skin_contact("strap") == b.skin_contact("strap")
+            hrs_a = [h for h in a._devices["strap"].handlers if hasattr(h, "last_m")][0]
+            hrs_b = [h for h in b._devices["strap"].handlers if hasattr(h, "last_m")][0]
+            assert (hrs_a.last_m, hrs_a.last_payload, hrs_a.last_rx) == (
+                hrs_b.last_m,
+                hrs_b.last_payload,
+                hrs_b.last_rx,
+            )
+            assert vars(hrs_a.asm).keys() == vars(hrs_b.asm).keys()
+            for key in (
+                "n_notifications",
+                "n_beats",
+                "n_no_contact",
+                "n_implausible_hr",
+                "n_implausible_rr",
+                "contact_detected",
+            ):
+                assert getattr(hrs_a.asm, key) == getattr(hrs_b.asm, key), key
+    st = many[0].stats()["strap"]
+    assert st["n_decode_errors"] > 0 and st["n_duplicates"] > 0 and st["hr_implausible"] > 0
+    kinds = {g.reason for h in many for g in h.gaps}
+    assert {"silence", "disconnect"} <= kinds
+    hr = many[0].buffer("strap", "hr")
+    assert hr.n_missing > 0 and many[0].buffer("strap", "rr").total_written > 50

@@ -434,6 +434,8 @@ class HrsAssembler:
         self.spec_rr = spec_rr
         self.spec_hr = spec_hr
         self._rr_conv = scaler(rr_scale, rr_offset)
+        #: ``(scale, offset)`` of the RR conversion (equal pairs convert identically)
+        self.rr_scaling = (float(rr_scale), float(rr_offset))
         self.n_notifications = 0
         self.n_beats = 0
         self.n_no_contact = 0

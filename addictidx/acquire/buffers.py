@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import threading
+from operator import attrgetter
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from addictidx._core.types import Chunk, StreamSpec, Window
 from addictidx._core.validate import check_positive
 
 __all__ = ["RingBuffer", "EventBuffer", "RingPool", "write_many"]
+
+_RING_STATE = attrgetter("_pos", "_slot", "capacity")
+_RING_PAGE = attrgetter("_page")
 
 
 def _nan_fraction(data: np.ndarray) -> float:
@@ -240,6 +244,8 @@ class EventBuffer(_Ring):
         The stream (usually ``sfreq=None``).
     capacity : int
         Events kept (e.g. 4096 RR intervals, about an hour at 70 bpm).
+    pool : RingPool | None
+        Shared storage (as :class:`RingBuffer`); None: storage of its own.
 
     Notes
     -----
@@ -247,10 +253,10 @@ class EventBuffer(_Ring):
     for one device); selections by time use the event times, not the order.
     """
 
-    def __init__(self, spec: StreamSpec, capacity: int) -> None:
+    def __init__(self, spec: StreamSpec, capacity: int, *, pool: RingPool | None = None) -> None:
         if int(capacity) < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity!r}.")
-        super().__init__(spec, int(capacity))
+        super().__init__(spec, int(capacity), pool)
 
     def _select(self, t_after: float | None, t_until: float | None) -> Window:
         with self._lock:
@@ -317,38 +323,52 @@ def write_many(buffers, values: np.ndarray, times: np.ndarray, lengths) -> None:
     if m == 0:
         return
     lens = np.asarray(lengths, dtype=np.int64)
-    ends = np.cumsum(lens)
-    caps = np.fromiter((b.capacity for b in buffers), np.int64, m)
+    # one C-level pass over the buffers for their storage and state
+    st = np.array(list(map(_RING_STATE, buffers)), dtype=np.int64).reshape(m, 3)
+    pos, slot, caps = st[:, 0], st[:, 1], st[:, 2]
     if (lens >= caps).any():  # a ring overwritten whole: buffer by buffer
-        for b, z, k in zip(buffers, ends.tolist(), lens.tolist()):
+        ends = np.cumsum(lens).tolist()
+        for b, z, k in zip(buffers, ends, lens.tolist()):
             b.write_arrays(values[z - k : z].T, times[z - k : z])
         return
-    pages: dict[_Page, list[int]] = {}
-    for i, b in enumerate(buffers):
-        pages.setdefault(b._page, []).append(i)
-    pos = np.fromiter((b._pos for b in buffers), np.int64, m)
-    slot = np.fromiter((b._slot for b in buffers), np.int64, m)
-    rep = np.repeat(np.arange(m), lens)
-    cap = caps[rep]
-    col = (pos[rep] + (np.arange(int(ends[-1])) - (ends - lens)[rep])) % cap
-    at = slot[rep] * cap + col  # flat index into the page's times, (slot, col)
+    page_of = list(map(_RING_PAGE, buffers))
+    if page_of.count(page_of[0]) == m:
+        pages = {page_of[0]: None}
+    else:
+        pages = {}
+        for i, pg in enumerate(page_of):
+            pages.setdefault(pg, []).append(i)
+    n0 = int(lens[0])
+    if (lens == n0).all():  # the same number of samples each: (buffer, sample) grids
+        if n0 == 0:
+            return
+        col = (pos[:, None] + np.arange(n0)) % caps[:, None]
+        row = np.broadcast_to(slot[:, None], col.shape)
+        vals = values.reshape(m, n0, -1)
+        tms = times.reshape(m, n0)
+    else:
+        rep = np.repeat(np.arange(m), lens)
+        ends = np.cumsum(lens)
+        col = (pos[rep] + (np.arange(int(ends[-1])) - (ends - lens)[rep])) % caps[rep]
+        row = slot[rep]
+        vals, tms = values, times
+    new_pos = ((pos + lens) % caps).tolist()
     lens_l = lens.tolist()
     for page, idx in pages.items():
-        if len(pages) == 1:
-            sel = slice(None)
+        if idx is None:
+            r, c, v, tt = row, col, vals, tms
+            rings = zip(buffers, lens_l, new_pos)
         else:
+            rings = ((buffers[i], lens_l[i], new_pos[i]) for i in idx)
             mine = np.zeros(m, dtype=bool)
             mine[idx] = True
-            sel = np.flatnonzero(mine[rep])
-        n_ch, k_cap = page.data.shape[1:]
-        a = at[sel]
-        # flat index into the page's values: (slot, channel, col)
-        vat = (a + slot[rep[sel]] * (n_ch - 1) * k_cap)[:, None] + np.arange(n_ch) * k_cap
+            sel = mine if vals is not values else np.flatnonzero(mine[rep])
+            r, c, v, tt = row[sel], col[sel], vals[sel], tms[sel]
         with page.lock:
-            page.data.reshape(-1)[vat] = values[sel]
-            page.times.reshape(-1)[a] = times[sel]
-            for i in idx:
-                b, k = buffers[i], lens_l[i]
+            page.data[r, :, c] = v  # (slot, channel, position) of every sample
+            page.times[r, c] = tt
+            for b, k, p in rings:
                 b.total_written += k
-                b._pos = (b._pos + k) % b.capacity
-                b._filled = min(b.capacity, b._filled + k)
+                b._pos = p
+                f = b._filled + k
+                b._filled = f if f < b.capacity else b.capacity

@@ -20,9 +20,13 @@ headbands and changes nothing.
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 import numpy as np
 
 from addictidx.acquire.buffers import write_many
+
+_META = itemgetter(0, 1, 2, 3)  # next, s0, t0, sfreq of a steady state
 
 __all__ = ["EegRunPlan", "plan_eeg_runs", "apply_eeg_runs"]
 
@@ -78,12 +82,14 @@ def plan_eeg_runs(handlers, states, hn, seq, rows, uv, t) -> EegRunPlan:
     H = len(handlers)
     asm0 = handlers[0].asm
     n_ch, spp = asm0.spec.n_channels, asm0.spp
-    meta = np.array([s[:4] for s in states], dtype=np.float64)  # next, s0, t0, sfreq
+    meta = np.array(list(map(_META, states)), dtype=np.float64).reshape(H, 4)
     nxt, s0 = meta[:, 0].astype(np.int64), meta[:, 1].astype(np.int64)  # exact: < 2**53
     with_prior = [k for k, s in enumerate(states) if s[4] is not None]
     n_prior = np.zeros(H, dtype=np.int64)
-    for k in with_prior:
-        n_prior[k] = sum(states[k][4][1])
+    if with_prior:
+        wp = np.array(with_prior)
+        arrived = np.array([states[k][4][1] for k in with_prior], dtype=bool)  # (P, n_ch)
+        n_prior[wp] = arrived.sum(axis=1)
     cnt = np.bincount(hn, minlength=H)
     start = np.cumsum(cnt) - cnt
     v = n_prior[hn] + (np.arange(hn.size) - start[hn])  # place in the handler's run
@@ -95,15 +101,14 @@ def plan_eeg_runs(handlers, states, hn, seq, rows, uv, t) -> EegRunPlan:
     gb = base[hn] + blk
     key = gb * n_ch + rows
     occupied = np.bincount(key, minlength=B * n_ch)
-    for h in with_prior:
-        occupied[base[h] * n_ch : (base[h] + 1) * n_ch] += states[h][4][1]
+    samples = np.full((n_ch, B, spp), np.nan)
+    if with_prior:
+        occupied.reshape(B, n_ch)[base[wp]] += arrived
+        samples[:, base[wp], :] = np.stack([states[k][4][0] for k in with_prior], axis=1)
     bad |= occupied[key] > 1  # an electrode twice in one block
     ok = np.ones(H, dtype=bool)
     ok[hn[bad]] = False
 
-    samples = np.full((n_ch, B, spp), np.nan)
-    for h in with_prior:
-        samples[:, base[h], :] = states[h][4][0]
     samples[rows, gb, :] = uv
     ends = np.empty(hn.size, dtype=bool)  # last packet of each block: its arrival is the block's
     ends[:-1] = gb[1:] != gb[:-1]
@@ -138,46 +143,55 @@ def apply_eeg_runs(plan: EegRunPlan, which) -> None:
     (:func:`~addictidx.acquire.buffers.write_many`); the others chunk by chunk.
     """
     samples, times, received, occupied = plan.samples, plan.times, plan.received, plan.occupied
-    n_ch, spp = samples.shape[0], samples.shape[2]
+    n_ch, B, spp = samples.shape
     handlers, states = plan.handlers, plan.states
-    cnt, base = plan.n_notes.tolist(), plan.base.tolist()
-    n_whole, whole_base = plan.n_whole.tolist(), plan.whole_base.tolist()
-    n_prior, last_rx = plan.n_prior.tolist(), plan.last_rx.tolist()
-    last_t = times[:, -1].tolist()
+    which = np.asarray(which, dtype=np.intp)
+    wl = which.tolist()
+    hs = [handlers[h] for h in wl]
+    f = plan.n_whole[which]  # whole blocks of each
+    b = plan.base[which]  # its first block
+    e = plan.whole_base[which]  # its first row of times
+    f_l = f.tolist()
     quiet = []
-    for h in which:
-        f = n_whole[h]
-        if not f:
-            continue
-        hd = handlers[h]
-        if hd.hub.publishing:
-            b, e = base[h], whole_base[h]
-            hd.write_whole_blocks(
-                samples[:, b : b + f].reshape(n_ch, -1),
-                times[e : e + f].reshape(-1),
-                states[h][0],
-                received[b : b + f],
-            )
-        else:
-            quiet.append(h)
+    for k, hd in enumerate(hs):
+        if f_l[k]:
+            if hd.hub.publishing:
+                bk, ek, fk = b[k], e[k], f_l[k]
+                hd.write_whole_blocks(
+                    samples[:, bk : bk + fk].reshape(n_ch, -1),
+                    times[ek : ek + fk].reshape(-1),
+                    states[wl[k]][0],
+                    received[bk : bk + fk],
+                )
+            else:
+                quiet.append(k)
     if quiet:
         q = np.asarray(quiet)
-        f = plan.n_whole[q]
-        rep = np.repeat(q, f)
-        k = np.arange(rep.size) - np.repeat(np.cumsum(f) - f, f)
-        blocks = plan.base[rep] + k
-        rows = plan.whole_base[rep] + k
-        values = samples.transpose(1, 2, 0)[blocks].reshape(-1, n_ch)
-        write_many([handlers[h].buf for h in quiet], values, times[rows].reshape(-1), f * spp)
-    for h in which:
-        hd = handlers[h]
-        b, f = base[h], n_whole[h]
-        if f:
-            hd.last_time = last_t[whole_base[h] + f - 1]
-        partial = None
-        n_left = (n_prior[h] + cnt[h]) % n_ch
-        if n_left:
-            p = b + f
-            arrived = (occupied[p * n_ch : (p + 1) * n_ch] > 0).tolist()
-            partial = [samples[:, p].copy(), arrived, float(received[p]), n_left]
-        hd.asm.advance_steady(cnt[h], f, last_rx[h], partial)
+        fq = f[q]
+        rep = np.repeat(q, fq)
+        k = np.arange(rep.size) - np.repeat(np.cumsum(fq) - fq, fq)
+        values = samples.transpose(1, 2, 0)[b[rep] + k].reshape(-1, n_ch)
+        write_many([hs[i].buf for i in quiet], values, times[e[rep] + k].reshape(-1), fq * spp)
+    # time of each handler's last emitted sample (NaN: no whole block)
+    last_t = np.full(f.size, np.nan)
+    if times.size:
+        w = f > 0
+        last_t[w] = times[e[w] + f[w] - 1, -1]
+    last_t = last_t.tolist()
+    n_left = ((plan.n_prior[which] + plan.n_notes[which]) % n_ch).tolist()
+    partials = [None] * len(wl)
+    part = np.flatnonzero(np.asarray(n_left) > 0)
+    if part.size:
+        p = b[part] + f[part]  # each one's partial block
+        arrived = (occupied.reshape(B, n_ch)[p] > 0).tolist()
+        rx = received[p].tolist()
+        pblocks = samples[:, p].transpose(1, 0, 2)
+        for i, k in enumerate(part.tolist()):
+            # [samples, electrode arrived, last arrival, number arrived] (MuseEegAssembler)
+            partials[k] = [pblocks[i].copy(), arrived[i], rx[i], n_left[k]]
+    for hd, k, fk, lt, lrx, pa in zip(
+        hs, plan.n_notes[which].tolist(), f_l, last_t, plan.last_rx[which].tolist(), partials
+    ):
+        if fk:
+            hd.last_time = lt
+        hd.asm.advance_steady(k, fk, lrx, pa)

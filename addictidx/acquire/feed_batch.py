@@ -27,6 +27,8 @@ come in another order within one call (each device's own order is kept).
 
 from __future__ import annotations
 
+from operator import attrgetter, itemgetter
+
 import numpy as np
 
 from addictidx._core.errors import DecodeError
@@ -37,7 +39,8 @@ from addictidx.acquire.decoders.muse_classic import (
 )
 from addictidx.acquire.ecg_runs import feed_ecg_frames
 from addictidx.acquire.eeg_runs import apply_eeg_runs, plan_eeg_runs
-from addictidx.acquire.stream_handlers import PmdHandler
+from addictidx.acquire.hrs_runs import feed_hr_notes
+from addictidx.acquire.stream_handlers import HrsHandler, PmdHandler
 
 __all__ = ["feed_notifications", "MIN_BATCH_DECODE"]
 
@@ -45,6 +48,15 @@ __all__ = ["feed_notifications", "MIN_BATCH_DECODE"]
 #: (fewer: packet by packet). Its fixed cost (some 100 numpy calls) equals the packet-by-packet
 #: cost of about 60 notifications (30 sessions' connection interval) on the benchmark machine.
 MIN_BATCH_DECODE = 48
+#: Heart Rate Measurements of distinct straps in one call from which decoding them together
+#: pays (fewer: one by one).
+MIN_BATCH_HR = 4
+
+# fields of StreamHub.route's tuples and of the device states / hubs, read in one C-level pass
+_DEV_SERIAL = itemgetter(5)
+_CODE = itemgetter(6)
+_CLOCK = attrgetter("offset", "last_rx")
+_TOLERANCE = attrgetter("clock_step_tolerance_s")
 
 
 def _one_by_one(hubs, devices, characteristics, payloads, received_at) -> None:
@@ -83,8 +95,8 @@ def feed_notifications(hubs, devices, characteristics, payloads, received_at) ->
     except KeyError:  # an unknown device: raise where one-by-one feeding would
         _one_by_one(hubs, devices, characteristics, payloads, received_at)
         return
-    dev = np.array([r[5] for r in routes], dtype=np.int64)  # device serials
-    code = np.array([r[6] for r in routes], dtype=np.int64)  # handler serial, row, kind
+    dev = np.fromiter(map(_DEV_SERIAL, routes), np.int64, n)
+    code = np.fromiter(map(_CODE, routes), np.int64, n)  # handler serial, row, kind
     kind = code & 3
     if set(map(type, payloads)) == {bytes}:
         good = np.fromiter(map(len, payloads), np.intp, n) == NOTIFICATION_BYTES
@@ -101,19 +113,15 @@ def feed_notifications(hubs, devices, characteristics, payloads, received_at) ->
     gok[gid[(kind == 0) & ~good]] = False
     # host-clock steps (StreamHub._accept): none when every arrival is within the tolerance of
     # the latest one; otherwise the device goes packet by packet
-    t = (
-        np.asarray(received_at, dtype=np.float64)
-        + np.fromiter((st.offset for st in states), np.float64, G)[gid]
-    )
-    last = np.fromiter(
-        (-np.inf if st.last_rx is None else st.last_rx for st in states), np.float64, G
-    )
-    tol = np.fromiter((h.clock_step_tolerance_s for h in ghub), np.float64, G)
+    clock = np.array(list(map(_CLOCK, states)), dtype=np.float64).reshape(G, 2)  # None: NaN
+    t = np.asarray(received_at, dtype=np.float64) + clock[gid, 0]
+    last = clock[:, 1]
+    tol = np.fromiter(map(_TOLERANCE, ghub), np.float64, G)
     gmin = np.full(G, np.inf)
     np.minimum.at(gmin, gid, t)
     gmax = np.full(G, -np.inf)
     np.maximum.at(gmax, gid, t)
-    gok &= gmin >= np.maximum(last, gmax) - tol
+    gok &= gmin >= np.fmax(last, gmax) - tol  # fmax: no arrival yet (NaN) counts as -inf
 
     plans = _plan_eeg(routes, payloads, gid, code, gok, t)  # clears gok of unsteady devices
 
@@ -124,54 +132,72 @@ def feed_notifications(hubs, devices, characteristics, payloads, received_at) ->
     fast = np.flatnonzero(gok)
     if fast.size == 0:
         return
-    n_per = np.bincount(gid, minlength=G).tolist()
-    gmax_l = gmax.tolist()
-    for g in fast.tolist():  # StreamHub._accept of the device's notifications
-        st, hub, m = states[g], ghub[g], gmax_l[g]
-        if st.last_rx is None or m > st.last_rx:
+    n_per = np.bincount(gid, minlength=G)
+    if fast.size == G:
+        accepted = zip(states, ghub, gmax.tolist(), n_per.tolist())
+    else:
+        fl = fast.tolist()
+        accepted = zip(
+            [states[g] for g in fl],
+            [ghub[g] for g in fl],
+            gmax[fast].tolist(),
+            n_per[fast].tolist(),
+        )
+    for st, hub, m, k in accepted:  # StreamHub._accept of the device's notifications
+        lr = st.last_rx
+        if lr is None or m > lr:
             st.last_rx = m
         if m > hub.now:
             hub.now = m
-        st.counts["n_notifications"] += n_per[g]
+        st.counts["n_notifications"] += k
         st.connected = True
-    counted = np.flatnonzero((kind == 2) & gok[gid])
-    for j in counted.tolist():
-        st = routes[j][0]
-        st.counts[routes[j][4]] += 1
-    direct = np.flatnonzero((kind == 1) & gok[gid]).tolist()  # Heart Rate, ECG: accepted above
-    if len(direct) > 1:
-        direct = _ecg_frames(routes, payloads, direct)
-    for j in direct:
-        st, _k, h, uuid = routes[j][:4]
-        pay = payloads[j]
-        try:
-            h.feed(uuid, pay if type(pay) is bytes else bytes(pay), t[j].item())
-        except DecodeError as err:
-            st.counts["n_decode_errors"] += 1
-            st.last_error = str(err)
+    kf = kind[gok[gid]] if fast.size < G else kind
+    if (kf == 2).any():
+        for j in np.flatnonzero((kind == 2) & gok[gid]).tolist():
+            st = routes[j][0]
+            st.counts[routes[j][4]] += 1
+    if (kf == 1).any():
+        direct = np.flatnonzero((kind == 1) & gok[gid]).tolist()  # Heart Rate, ECG: accepted
+        if len(direct) > 1:
+            direct = _direct_runs(routes, payloads, direct, t)
+        for j in direct:
+            st, _k, h, uuid = routes[j][:4]
+            pay = payloads[j]
+            try:
+                h.feed(uuid, pay if type(pay) is bytes else bytes(pay), t[j].item())
+            except DecodeError as err:
+                st.counts["n_decode_errors"] += 1
+                st.last_error = str(err)
     for plan, hgroup in plans:
         which = np.flatnonzero(plan.ok & gok[hgroup])
         if which.size:
-            apply_eeg_runs(plan, which.tolist())
+            apply_eeg_runs(plan, which)
 
 
-def _ecg_frames(routes, payloads, direct: list[int]) -> list[int]:
-    """Assemble the ECG frames of straps with one frame in ``direct`` together
-    (:func:`~addictidx.acquire.ecg_runs.feed_ecg_frames`); return the notes left to feed."""
+def _direct_runs(routes, payloads, direct: list[int], t) -> list[int]:
+    """Assemble together the ECG frames (:func:`~addictidx.acquire.ecg_runs.feed_ecg_frames`)
+    and the Heart Rate Measurements (:func:`~addictidx.acquire.hrs_runs.feed_hr_notes`) of
+    handlers with one notification in ``direct``; return the notes left to feed."""
     seen: dict = {}
     for j in direct:
         h = routes[j][2]
-        if type(h) is PmdHandler and type(payloads[j]) is bytes:
-            seen[h] = -1 if h in seen else j
-    by_len: dict[int, list[int]] = {}
-    for j in seen.values():
-        if j >= 0:
-            by_len.setdefault(len(payloads[j]), []).append(j)
+        seen[h] = -1 if h in seen else j
+    ecg: dict[int, list[int]] = {}
+    hrs: list[int] = []
+    for h, j in seen.items():
+        if j >= 0 and type(payloads[j]) is bytes:
+            if type(h) is PmdHandler:
+                ecg.setdefault(len(payloads[j]), []).append(j)
+            elif type(h) is HrsHandler:
+                hrs.append(j)
     done: set[int] = set()
-    for js in by_len.values():
+    for js in ecg.values():
         if len(js) > 1:
             ok = feed_ecg_frames([routes[j][2] for j in js], [payloads[j] for j in js])
             done.update(j for j, k in zip(js, ok.tolist()) if k)
+    if len(hrs) >= MIN_BATCH_HR:
+        ok = feed_hr_notes([routes[j][2] for j in hrs], [payloads[j] for j in hrs], t[hrs])
+        done.update(j for j, k in zip(hrs, ok.tolist()) if k)
     return [j for j in direct if j not in done] if done else direct
 
 
@@ -201,36 +227,52 @@ def _plan_eeg(routes, payloads, gid, code, gok, t) -> list:
         return []
     c = code[eeg]
     hfirst, hn = _groups(c >> 12)
-    handlers = [routes[j][2] for j in eeg[hfirst].tolist()]
-    hgroup = gid[eeg[hfirst]]
-    steady = [None if h.pending_gap else h.asm.steady_state() for h in handlers]
-    shapes = [h.block_shape for h in handlers]
-    for k, (s, shape) in enumerate(zip(steady, shapes)):
+    hj = eeg[hfirst]
+    handlers = [routes[j][2] for j in hj.tolist()]
+    hgroup = gid[hj]
+    steady, shapes, unsteady = [], [], []
+    for k, h in enumerate(handlers):
+        s = None if h.pending_gap else h.asm.steady_state()
+        shape = h.block_shape
         if s is None or shape[1] != EEG_SAMPLES_PER_PACKET:
-            gok[hgroup[k]] = False
-    keep = gok[hgroup[hn]]
-    if not keep.any():
+            unsteady.append(k)
+        steady.append(s)
+        shapes.append(shape)
+    if unsteady:
+        gok[hgroup[unsteady]] = False
+    keep_h = gok[hgroup]
+    if not keep_h.any():
         return []
-    if not keep.all():
+    if keep_h.all():
+        live = None
+    else:
+        keep = keep_h[hn]
         eeg, hn, c = eeg[keep], hn[keep], c[keep]
-    seq, uv = decode_muse_eeg_batch([payloads[j] for j in eeg.tolist()])
+        live = np.flatnonzero(keep_h).tolist()
+    seq, uv = decode_muse_eeg_batch(
+        [payloads[eeg[0]]] if eeg.size == 1 else itemgetter(*eeg.tolist())(payloads)
+    )
     rows = (c >> 2) & 1023
     tt = t[eeg]
+    one_shape = shapes.count(shapes[0]) == len(shapes)
+    if live is None and one_shape:  # the usual case: one shape, every handler steady
+        # packets grouped by handler, each handler's in arrival order
+        order = np.argsort(hn, kind="stable")
+        plan = plan_eeg_runs(
+            handlers, steady, hn[order], seq[order], rows[order], uv[order], tt[order]
+        )
+        gok[hgroup[~plan.ok]] = False
+        return [(plan, hgroup)]
+    if live is None:
+        live = list(range(len(handlers)))
     plans = []
-    live = np.unique(hn).tolist()
     for shape in sorted({shapes[k] for k in live}):
         ks = [k for k in live if shapes[k] == shape]
-        if len(ks) == len(handlers):  # the usual case: one shape, every handler steady
-            local, sel = hn, None
-        else:
-            lmap = np.full(len(handlers), -1, dtype=np.intp)
-            lmap[ks] = np.arange(len(ks))
-            local = lmap[hn]
-            sel = np.flatnonzero(local >= 0)
-        # packets grouped by handler, each handler's in arrival order
-        order = np.argsort(local if sel is None else local[sel], kind="stable")
-        if sel is not None:
-            order = sel[order]
+        lmap = np.full(len(handlers), -1, dtype=np.intp)
+        lmap[ks] = np.arange(len(ks))
+        local = lmap[hn]
+        sel = np.flatnonzero(local >= 0)
+        order = sel[np.argsort(local[sel], kind="stable")]
         plan = plan_eeg_runs(
             [handlers[k] for k in ks],
             [steady[k] for k in ks],

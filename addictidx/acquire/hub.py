@@ -171,6 +171,9 @@ class StreamHub:
         self.clock_steps: list[tuple[str, float, float]] = []
         self.now = float("-inf")
         self._subscribers: list[asyncio.Queue] = []
+        #: Whether anyone subscribed to the chunks (:meth:`subscribe`); kept by
+        #: :meth:`subscribe`/:meth:`unsubscribe` (read per notification by the handlers)
+        self.publishing = False
         self.n_subscriber_overflow = 0
         self._closed = False
         self._devices: dict[str, _DeviceState] = {}
@@ -350,11 +353,6 @@ class StreamHub:
                 h.close(self.now)
 
     # -- output -----------------------------------------------------------------------------
-    @property
-    def publishing(self) -> bool:
-        """Whether anyone subscribed to the chunks (:meth:`subscribe`)."""
-        return bool(self._subscribers)
-
     def count(self, device: str, key: str) -> None:
         self._devices[device].counts[key] += 1
 
@@ -382,12 +380,14 @@ class StreamHub:
         """
         q: asyncio.Queue = asyncio.Queue(maxsize=int(maxsize))
         self._subscribers.append(q)
+        self.publishing = True
         return q
 
     def unsubscribe(self, queue: asyncio.Queue) -> None:
         """Stop feeding ``queue``."""
         if queue in self._subscribers:
             self._subscribers.remove(queue)
+            self.publishing = bool(self._subscribers)
 
     async def items(self, maxsize: int = 4096) -> AsyncIterator[Chunk | GapRecord]:
         """Async iterator over new chunks and gap records (the async API for sessions)."""

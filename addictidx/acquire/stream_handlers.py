@@ -308,8 +308,10 @@ class HrsHandler(IrregularHandler):
         s_hr = profile.stream(hr) if hr else std.stream("hr")
         spec_rr, spec_hr = s_rr.spec(device), s_hr.spec(device)
         self.asm = HrsAssembler(spec_rr, spec_hr, rr_scale=s_rr.scale, rr_offset=s_rr.offset)
-        self.buf_rr = hub.add_buffer(EventBuffer(spec_rr, hub.event_capacity)) if rr else None
-        self.buf_hr = hub.add_buffer(EventBuffer(spec_hr, hub.event_capacity)) if hr else None
+        pool = hub.ring_pool  # a server's straps: written together (acquire.hrs_runs)
+        cap = hub.event_capacity
+        self.buf_rr = hub.add_buffer(EventBuffer(spec_rr, cap, pool=pool)) if rr else None
+        self.buf_hr = hub.add_buffer(EventBuffer(spec_hr, cap, pool=pool)) if hr else None
         self.last_payload: bytes | None = None
         self.last_m: HeartRateMeasurement | None = None
         self.contact = SkinContact(None, 0)
