@@ -217,8 +217,13 @@ def _epoch_stats(x: np.ndarray, starts: np.ndarray, n: int):
     return ptp, sd, peak, gap
 
 
-def _band_sum(psd: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    return psd[..., mask].sum(axis=-1)
+def _band_sum(psd_t: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Sum of the bins ``idx`` (ascending) of spectra given frequency-first, ``(n_freqs, ...)``.
+
+    Bin by bin in frequency order, as NumPy sums ``psd[..., mask]`` (whose gathered copy has
+    the bins outermost in memory): the same additions in the same order, the same sums.
+    """
+    return psd_t.take(idx, axis=0).sum(axis=0)
 
 
 #: Spectral masks of :func:`eeg_epoch_checks` by frequency grid and thresholds.
@@ -226,9 +231,10 @@ _MASKS: dict[tuple, tuple] = {}
 
 
 def _spectral_masks(freqs: np.ndarray, sfreq: float, n_fft: int, emg_band, line_freqs_hz):
-    """EMG and reference band masks (mains harmonics +-2 Hz removed) and, per line frequency
-    below Nyquist - 5 Hz, its peak (+-1 Hz) and flank (2-5 Hz away) masks; built once per
-    frequency grid and thresholds."""
+    """EMG and reference band bins (mains harmonics +-2 Hz removed) and, per line frequency
+    below Nyquist - 5 Hz, its peak (+-1 Hz) and flank (2-5 Hz away) bins, as ascending index
+    arrays (the lines' stacked ``(n_lines, n_bins)`` when they hold as many bins each, else
+    None); built once per frequency grid and thresholds."""
     key = (n_fft, sfreq, emg_band, line_freqs_hz)
     hit = _MASKS.get(key)
     if hit is not None:
@@ -249,10 +255,14 @@ def _spectral_masks(freqs: np.ndarray, sfreq: float, n_fft: int, emg_band, line_
             continue
         peak = (freqs >= lf - 1.0) & (freqs <= lf + 1.0)
         flank = (np.abs(freqs - lf) >= 2.0) & (np.abs(freqs - lf) <= 5.0)
-        lines.append((peak, flank))
+        lines.append((np.flatnonzero(peak), np.flatnonzero(flank)))
+    stacked = None
+    if lines and len({(p.size, f.size) for p, f in lines}) == 1:
+        stacked = (np.stack([p for p, _ in lines]), np.stack([f for _, f in lines]))
     if len(_MASKS) >= 64:
         _MASKS.clear()
-    _MASKS[key] = hit = (emg_mask, ref_mask, tuple(lines))
+    hit = (np.flatnonzero(emg_mask), np.flatnonzero(ref_mask), tuple(lines), stacked)
+    _MASKS[key] = hit
     return hit
 
 
@@ -305,17 +315,30 @@ def eeg_epoch_checks(data, sfreq: float, ch_names, *, thresholds=None) -> EEGEpo
 
     # Spectra of the epochs: one Hamming-tapered periodogram per epoch (0.5 Hz bins at 2 s).
     freqs, psd = compute_psd(x, sfreq, window_s=epoch_s, step_s=epoch_s, n_fft=n_ep_len)
-    emg_mask, ref_mask, lines = _spectral_masks(
+    emg_idx, ref_idx, lines, stacked = _spectral_masks(
         freqs,
         sfreq,
         n_ep_len,
         tuple(th["emg_band_hz"]),
         tuple(th["line_freqs_hz"]),  # type: ignore[arg-type]
     )
+    psd_t = psd.transpose(2, 0, 1)  # frequency first (a view): bins gathered as rows
     with np.errstate(invalid="ignore", divide="ignore"):
-        emg_share = _band_sum(psd, emg_mask) / _band_sum(psd, ref_mask)
-        ratios = [psd[..., pk].mean(axis=-1) / _median_last(psd[..., fl]) for pk, fl in lines]
-        line_ratio = np.max(np.stack(ratios), axis=0) if ratios else np.full(psd.shape[:2], np.nan)
+        emg_share = _band_sum(psd_t, emg_idx) / _band_sum(psd_t, ref_idx)
+        if stacked is not None:  # every line at once: (n_lines, n_bins, n_ep, n_ch)
+            pk, fl = stacked
+            peak = psd_t.take(pk, axis=0).mean(axis=1)
+            flank = _median_last(np.moveaxis(psd_t.take(fl, axis=0), 1, -1))
+            line_ratio = (peak / flank).max(axis=0)
+        elif lines:
+            ratios = [
+                psd_t.take(pk, axis=0).mean(axis=0)
+                / _median_last(np.moveaxis(psd_t.take(fl, axis=0), 0, -1))
+                for pk, fl in lines
+            ]
+            line_ratio = np.max(np.stack(ratios), axis=0)
+        else:
+            line_ratio = np.full(psd.shape[:2], np.nan)
     gap_fraction = (~np.isfinite(x)).mean(axis=1)
 
     return EEGEpochChecks(
