@@ -16,7 +16,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from addictidx._core.types import Band, IndexResult, QualityReport
-from addictidx.models.baseline import MIN_BASELINE_SESSIONS, Baseline, check_feature_value
+from addictidx.models.baseline import (
+    MIN_BASELINE_SESSIONS,
+    PLAUSIBLE_RANGES,
+    Baseline,
+    check_feature_value,
+)
 from addictidx.models.index_graph import (
     FEATURE_NAMES,
     MIN_FEATURES,
@@ -102,6 +107,12 @@ def index_confidence(baseline: Baseline, n_available: int, quality: QualityRepor
     return float(b * f * q)
 
 
+#: (name, low, high) of the plausible range of each core feature, in FEATURE_NAMES order: a
+#: float strictly above low and at most high passes check_feature_value unchanged.
+_RANGES: tuple[tuple[str, float, float], ...] = tuple(
+    (k, *PLAUSIBLE_RANGES[k]) for k in FEATURE_NAMES
+)
+
 #: Quality factors already computed (a server scores the same few quality levels over and over).
 _QUALITY_FACTORS: dict[tuple, float] = {}
 
@@ -178,17 +189,22 @@ def score_indices(
     qualities = [None] * n if qualities is None else list(qualities)
     if len(qualities) != n:
         raise ValueError(f"Got {len(qualities)} quality reports for {n} rows.")
-    clean = []
+    clean = []  # per row, the checked values in FEATURE_NAMES order (None = unavailable)
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
             raise ValueError(
                 f"rows[{i}] must be a dict of feature values, got {type(row).__name__}."
             )
-        where = f"assessment {i}" if n > 1 else ""
-        clean.append({k: check_feature_value(k, row.get(k), where=where) for k in FEATURE_NAMES})
+        vals = []
+        for k, lo, hi in _RANGES:
+            v = row.get(k)
+            if type(v) is not float or not lo < v <= hi:  # the plain case needs no call
+                v = check_feature_value(k, v, where=f"assessment {i}" if n > 1 else "")
+            vals.append(v)
+        clean.append(vals)
     if n == 0:
         return []
-    x = np.array([[np.nan if r[k] is None else r[k] for k in FEATURE_NAMES] for r in clean])
+    x = np.array([[np.nan if v is None else v for v in r] for r in clean])
     b0 = baselines[0]
     if all(b is b0 for b in baselines):  # one baseline for all rows: broadcast in the graph
         median, mad = b0.arrays()
@@ -212,7 +228,8 @@ def score_indices(
         n_avail = int(n_rows[i])
         Z = Z_rows[i]
         if Z != Z:
-            results.append(_none_result(b, q, _missing_reason(clean[i], b, n_avail), z_feat))
+            features = dict(zip(FEATURE_NAMES, clean[i]))
+            results.append(_none_result(b, q, _missing_reason(features, b, n_avail), z_feat))
             continue
         contributions = {k: v / n_avail for k, v in z_feat.items() if v is not None}
         results.append(
