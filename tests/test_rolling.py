@@ -100,9 +100,17 @@ def test_batch_equals_single_windows(eeg):
         r[rng.integers(0, r.size, j)] = rng.choice([0.25, 1.7, np.nan], j)
         rrs.append(r)
     rrs.append(None)
-    streams = [0, 1, 2, 0, 1, 3]
-    t_ends = [40.0, 39.0, 40.0, 33.0, 40.0, 40.0]
+    rrs.append(0.8 + 0.05 * rng.standard_normal(100))  # 80 s: too short for the RR gate
+    bad = 0.8 + 0.05 * rng.standard_normal(180)
+    bad[::9] = 1.9  # 11 % artefacts
+    rrs.append(bad)
+    streams = [0, 1, 2, 0, 1, 3, 2, 3]
+    t_ends = [40.0, 39.0, 40.0, 33.0, 40.0, 40.0, 40.0, 35.0]
     got = roll.index_features_batch(streams, t_ends, rrs)
+    # a second batch (remembered reports) gives the same again
+    again = roll.index_features_batch(streams, t_ends, rrs)
+    assert [g.quality for g in again] == [g.quality for g in got]
+    assert not got[6].quality.usable and not got[7].quality.usable
     for g, s, t, r in zip(got, streams, t_ends, rrs):
         want = roll.index_features(s, t, r)
         for k, v in want.features.items():

@@ -226,17 +226,31 @@ def _rr_report(n_ok: int, n: int, ok_time_s: float, gate: tuple) -> QualityRepor
 _REPORTS: dict[tuple, QualityReport] = {}
 
 
-def _eeg_report(names, th, n_ep, frac, failed, over, gap_l, emg_l, line_l) -> QualityReport:
+#: Thresholds a window's report depends on (with the channel names: the start of its key).
+_REPORT_THRESHOLDS = (
+    "min_pass_fraction",
+    "epoch_s",
+    "gap_max_fraction",
+    "emg_share_max",
+    "line_ratio_max",
+)
+
+
+def _eeg_report(prefix, names, th, n_ep, frac, verdicts, summaries) -> QualityReport:
     """:func:`~addictidx.features.quality_report_from_summary` of one window, remembered.
 
     A report depends on the epoch count, the pass fractions and, of the other summaries, only
-    on which of them exceed their thresholds (``over``: the gap, EMG and line-noise
-    comparisons), so windows alike in these share one report object.
+    on which of them exceed their thresholds, so windows alike in these share one report
+    object. ``verdicts`` is the window's ``(7, n_channels)`` bool array: the gap, flatline,
+    amplitude and rail checks that failed on any epoch, then the gap, EMG and line-noise
+    comparisons; ``summaries`` gives ``(gap fractions, EMG medians, line medians)`` (read on
+    a miss only). ``prefix`` = (names, thresholds used).
     """
-    used = ("min_pass_fraction", "epoch_s", "gap_max_fraction", "emg_share_max", "line_ratio_max")
-    key = (names, tuple(th[u] for u in used), n_ep, tuple(frac), failed, over)
+    key = (prefix, n_ep, tuple(frac), verdicts.tobytes())
     rep = _REPORTS.get(key)
     if rep is None:
+        gap_l, emg_l, line_l = summaries()
+        failed = tuple(tuple(v) for v in verdicts[:4].tolist())
         rep = quality_report_from_summary(
             names, th, n_ep, frac, failed, gap_l, emg_l, line_l, required=INDEX_EEG_CHANNELS
         )
@@ -300,21 +314,19 @@ def eeg_window_features_batch(rolling, streams, t_ends) -> list:
     nan_row = [math.nan] * len(names)
     frac_l, gap_l = frac.tolist(), gap_fraction.tolist()
     emg_l, line_l = emg_med.tolist(), line_med.tolist()
-    failed_l = [tuple(map(tuple, f)) for f in failed.tolist()]
-    over_l = over.tolist()
+    verdicts = np.concatenate([failed, over], axis=1)  # (D, 7, C)
     k_l = k.tolist()
+    prefix = (names, tuple(th[u] for u in _REPORT_THRESHOLDS))
     for d in range(S.size):
         n_ep = k_l[d]
         report = _eeg_report(
+            prefix,
             names,
             th,
             n_ep,
             frac_l[d] if n_ep else nan_row,
-            failed_l[d],
-            tuple(map(tuple, over_l[d])),
-            gap_l[d] if n_ep else nan_row,
-            emg_l[d],
-            line_l[d],
+            verdicts[d],
+            lambda d=d, n_ep=n_ep: (gap_l[d] if n_ep else nan_row, emg_l[d], line_l[d]),
         )
         row = emg_ok_l[d]
         per = {
