@@ -16,22 +16,26 @@ import pytest
 from addictidx.cli.rescore_one import parse_direct
 
 _RUN = (
-    "import sys\n"
+    "import os, sys\n"
     "sys.argv = ['addictidx', *{args!r}]\n"
-    "from addictidx.cli import {entry} as main\n"
+    "def flag():\n"
+    "    sys.stderr.write('TYPER=%s\\n' % ('typer' in sys.modules))\n"
+    "    sys.stderr.flush()\n"
+    "real_exit = os._exit\n"
+    "def _exit(code):  # the direct path ends by os._exit (no interpreter teardown)\n"
+    "    flag()\n"
+    "    real_exit(code)\n"
+    "os._exit = _exit\n"
+    "from {module} import main\n"
     "try:\n"
     "    main()\n"
     "finally:\n"
-    "    sys.stderr.write('TYPER=%s\\n' % ('typer' in sys.modules))\n"
+    "    flag()\n"
 )
 
 
-def _run(args, entry):
-    code = _RUN.format(args=list(args), entry=entry)
-    if entry == "app":  # the Typer app's own entry point
-        code = code.replace(
-            "from addictidx.cli import app as main", "from addictidx.cli.app import main"
-        )
+def _run(args, module):
+    code = _RUN.format(args=list(args), module=module)
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
     )
@@ -75,8 +79,8 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: " ".join(c))
 def test_direct_path_says_what_typer_says(files, case):
     args = ["rescore"] + [files.get(w, w) for w in case]
-    direct = _run(args, "main")
-    typer_ = _run(args, "app")
+    direct = _run(args, "addictidx.cli")
+    typer_ = _run(args, "addictidx.cli.app")
     assert direct[3] is False, "the direct path imported Typer"
     assert typer_[3] is True
     assert direct[:3] == typer_[:3]
@@ -122,6 +126,6 @@ def test_accepted_command_lines(files):
 def test_refused_command_line_runs_typer(files):
     # --rr-unit h: Typer's path gives the CLI's one-line error, whichever entry point ran it
     args = ["rescore", files["eeg"], "--rr-unit", "h"]
-    code, _, err, imported = _run(args, "main")
+    code, _, err, imported = _run(args, "addictidx.cli")
     assert (code, imported) == (2, True)
     assert "'--rr-unit'" in err and err.count("\n") == 1

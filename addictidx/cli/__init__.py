@@ -40,11 +40,11 @@ def main() -> None:
     more than a tenth of rescoring one hour); every other command line goes to the Typer app.
     """
     if _DIRECT:
-        from addictidx.cli.rescore_one import run_direct
+        from addictidx.cli.rescore_one import exit_now, run_direct
 
         code = run_direct(sys.argv[2:])
         if code is not None:
-            sys.exit(code)
+            exit_now(code)
     from addictidx.cli.app import main as typer_main
 
     typer_main()

@@ -29,7 +29,7 @@ import stat
 import sys
 from pathlib import Path
 
-__all__ = ["one_file_output", "run_direct", "echo", "parse_direct"]
+__all__ = ["one_file_output", "run_direct", "echo", "parse_direct", "exit_now"]
 
 #: Click's pattern of ANSI style codes (``click._compat._ansi_re``), stripped off a non-terminal.
 _ANSI = re.compile(r"\033\[[;?0-9]*[a-zA-Z]")
@@ -195,6 +195,27 @@ def run_direct(args: list[str]) -> int | None:
         sys.stderr = _Pacified(sys.stderr)
         return 1
     return 0
+
+
+def exit_now(code: int) -> None:
+    """End the process with ``code`` once the output is flushed, skipping the interpreter's
+    teardown.
+
+    Freeing every module and object of a finished one-file rescore costs ~0.025 CPU-s and
+    serves nothing: :func:`echo` flushed each line, the command writes no file, starts no
+    thread and registers no exit handler. Only the Typer-free path ends so (never the Typer
+    app: ``federated serve``'s gRPC server, for one, needs its orderly shutdown).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            code = code or 1
+        except (AttributeError, ValueError):  # replaced or closed by the caller
+            pass
+    os._exit(code)
 
 
 class _Pacified:

@@ -16,17 +16,18 @@ and each worker process builds one session per model, cached
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from addictidx._core.tasks import TaskMap, serial_map
 from addictidx._core.types import IndexResult, QualityReport
-from addictidx.cluster.discover import RecordingTask
+
+if TYPE_CHECKING:  # annotations only: a one-file rescore does not import discovery
+    from addictidx.cluster.discover import RecordingTask
 
 __all__ = [
     "Rescored",
@@ -80,6 +81,8 @@ def _package_digest(package: str, suffix: str) -> str:
         root = profiles_root()  # also from a source checkout, where that package is not mapped
     else:
         root = resources.files(package)
+    import hashlib
+
     h = hashlib.sha256()
     for entry in sorted(root.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(suffix):
@@ -89,6 +92,8 @@ def _package_digest(package: str, suffix: str) -> str:
 
 def current_versions(model_raw: bytes) -> Versions:
     """The versions of this installation, with the index model ``model_raw``."""
+    import hashlib
+
     import addictidx
     from addictidx.models import MODEL_ID, MODEL_VERSION
 
@@ -104,6 +109,8 @@ def current_versions(model_raw: bytes) -> Versions:
 
 def file_sha256(path: str) -> str:
     """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    import hashlib
+
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

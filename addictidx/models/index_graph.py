@@ -52,7 +52,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import hashlib
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -348,6 +347,8 @@ def using_index_model(raw: bytes):
     sha256 : str
         Hex SHA-256 of ``raw`` (the model's identity in result tables).
     """
+    import hashlib
+
     _session_for(bytes(raw))  # build and check now: a bad model fails before any scoring
     token = _MODEL_IN_USE.set(bytes(raw))
     try:
