@@ -266,6 +266,23 @@ def _spectral_masks(freqs: np.ndarray, sfreq: float, n_fft: int, emg_band, line_
     return hit
 
 
+#: Epoch starts by (n_times, sfreq, epoch_s): a live server checks epochs of the same few
+#: lengths over and over.
+_STARTS: dict[tuple, tuple[np.ndarray, int]] = {}
+
+
+def _epoch_starts(n_times: int, sfreq: float, epoch_s: float) -> tuple[np.ndarray, int]:
+    """:func:`~addictidx.features.psd.window_starts` of consecutive ``epoch_s`` epochs
+    (remembered; a fresh copy of the starts each call)."""
+    key = (n_times, sfreq, epoch_s)
+    hit = _STARTS.get(key)
+    if hit is None:
+        if len(_STARTS) >= 256:
+            _STARTS.clear()
+        hit = _STARTS[key] = window_starts(n_times, sfreq, epoch_s, epoch_s)
+    return hit[0].copy(), hit[1]
+
+
 def _median_last(a: np.ndarray) -> np.ndarray:
     """``np.median(a, axis=-1)`` (NaN where a row holds a NaN), bit for bit, by one sort."""
     n = a.shape[-1]
@@ -302,7 +319,7 @@ def eeg_epoch_checks(data, sfreq: float, ch_names, *, thresholds=None) -> EEGEpo
         raise ValueError(f"ch_names has {len(names)} names but data has {x.shape[0]} rows.")
     th = _merge_thresholds(thresholds)
     epoch_s = float(th["epoch_s"])
-    starts, n_ep_len = window_starts(x.shape[1], sfreq, epoch_s, epoch_s)
+    starts, n_ep_len = _epoch_starts(x.shape[1], sfreq, epoch_s)
     limit = _per_channel(th, names, "ptp_max_uv")
     rail_lim = _per_channel(th, names, "rail_abs_max_uv")
     flat_min = _per_channel(th, names, "flat_std_min_uv")
@@ -339,7 +356,13 @@ def eeg_epoch_checks(data, sfreq: float, ch_names, *, thresholds=None) -> EEGEpo
             line_ratio = np.max(np.stack(ratios), axis=0)
         else:
             line_ratio = np.full(psd.shape[:2], np.nan)
-    gap_fraction = (~np.isfinite(x)).mean(axis=1)
+    if x.shape[1] and starts.size * n_ep_len == x.shape[1] and not gap.any():
+        # whole epochs cover the data and none holds a missing sample: no share to count
+        gap_fraction = np.zeros(x.shape[0])
+    elif x.shape[1]:  # the count over the length: the mean of the flags, exactly
+        gap_fraction = np.count_nonzero(~np.isfinite(x), axis=1) / x.shape[1]
+    else:
+        gap_fraction = (~np.isfinite(x)).mean(axis=1)  # no samples: NaN, as always
 
     return EEGEpochChecks(
         ch_names=names,

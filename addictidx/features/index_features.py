@@ -45,7 +45,7 @@ import numpy as np
 
 from .._core.types import QualityReport
 from ..devices import stream_profile
-from .bands import EEG_BANDS, apply_band_weights, band_weights
+from .bands import EEG_BANDS, band_weights
 from .eeg_quality import (
     EEGEpochChecks,
     eeg_epoch_checks,
@@ -283,15 +283,43 @@ def epoch_band_powers(checks: EEGEpochChecks) -> np.ndarray:
     """
     f = checks.freqs
     key = (f.size, float(f[1] - f[0]) if f.size > 1 else 0.0)
-    W = _INDEX_BAND_WEIGHTS.get(key)
-    if W is None:  # band_power's weights for these bands, kept per frequency grid
+    plan = _INDEX_BAND_PLANS.get(key)
+    if plan is None:  # band_power's weights for these bands, kept per frequency grid
         edges = [tuple(float(v) for v in EEG_BANDS[b]) for b in INDEX_EEG_BANDS]
-        W = _INDEX_BAND_WEIGHTS[key] = band_weights(f, edges)
-    return apply_band_weights(np.asarray(checks.psd, dtype=np.float64), W).transpose(0, 2, 1)
+        plan = _INDEX_BAND_PLANS[key] = _band_plan(band_weights(f, edges))
+    psd = np.asarray(checks.psd, dtype=np.float64)
+    out = np.empty(psd.shape[:-1] + (len(plan),), dtype=np.float64)
+    for b, band in enumerate(plan):
+        if isinstance(band, float):  # NaN or 0.0 for every spectrum
+            out[..., b] = band
+        else:
+            i0, i1, w = band
+            out[..., b] = np.sum(psd[..., i0:i1] * w, axis=-1)
+    return out.transpose(0, 2, 1)
 
 
-#: Trapezoid weights of INDEX_EEG_BANDS by frequency grid (size, spacing from 0 Hz).
-_INDEX_BAND_WEIGHTS: dict[tuple[int, float], np.ndarray] = {}
+def _band_plan(W: np.ndarray) -> list:
+    """Per band (column of ``W``), what :func:`~addictidx.features.bands.apply_band_weights`
+    computes with it: ``(first bin, stop bin, weights)`` of its non-zero weights, or the float
+    it fills the band with (NaN weights: NaN; no weight: 0.0). The same operations, found once
+    per frequency grid."""
+    plan: list = []
+    for b in range(W.shape[1]):
+        if np.isnan(W[0, b]):
+            plan.append(math.nan)
+            continue
+        nz = np.flatnonzero(W[:, b])
+        if nz.size == 0:
+            plan.append(0.0)
+            continue
+        i0, i1 = int(nz[0]), int(nz[-1]) + 1
+        plan.append((i0, i1, W[i0:i1, b]))
+    return plan
+
+
+#: :func:`_band_plan` of the trapezoid weights of INDEX_EEG_BANDS by frequency grid (size,
+#: spacing from 0 Hz).
+_INDEX_BAND_PLANS: dict[tuple[int, float], list] = {}
 
 
 def eeg_index_features(
