@@ -183,3 +183,25 @@ def test_write_many_equals_one_write_per_buffer(max_per_page):
             np.testing.assert_array_equal(wx.data, wy.data)
             np.testing.assert_array_equal(wx.times, wy.times)
     assert len({b._page for b in many}) == -(-5 // max_per_page)
+
+
+def test_ring_holds_the_last_samples_written_whatever_the_write_sizes():
+    """RingBuffer.latest == the tail of everything written (kept here in plain lists): writes
+    shorter than, equal to and longer than the ring (23 samples), wrapping anywhere."""
+    spec = StreamSpec("sim", "eeg", "eeg", ("a", "b"), 10.0, "uV")
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        buf = RingBuffer(spec, 2.3)
+        vals, times = np.empty((2, 0)), np.empty(0)
+        for step in range(30):
+            n = int(rng.integers(0, 60))
+            v, t = rng.normal(size=(2, n)), np.arange(n) + 1000.0 * step
+            buf.write_arrays(v, t)
+            vals, times = np.concatenate((vals, v), axis=1), np.concatenate((times, t))
+            k = int(rng.integers(1, 40))
+            w = buf.latest(k / 10.0)
+            kk = min(k, times.size, 23)
+            np.testing.assert_array_equal(w.data, vals[:, times.size - kk :])
+            np.testing.assert_array_equal(w.times, times[times.size - kk :])
+            assert buf.n_available == min(23, times.size)
+            assert buf.total_written == times.size

@@ -27,7 +27,8 @@ from addictidx._core.validate import check_positive
 
 __all__ = ["RingBuffer", "EventBuffer", "RingPool", "write_many"]
 
-_RING_STATE = attrgetter("_pos", "_slot", "capacity")
+_RING_TOTAL = attrgetter("total_written")
+_RING_SLOT = attrgetter("_slot")
 _RING_PAGE = attrgetter("_page")
 
 
@@ -107,15 +108,15 @@ class _Ring:
         self._data = self._page.data[self._slot]
         self._times = self._page.times[self._slot]
         self._lock = self._page.lock
-        self._pos = 0  # next write position
-        self._filled = 0
+        # the next write position is total_written % capacity and the ring holds
+        # min(total_written, capacity) samples: one counter is the ring's whole state
         self.total_written = 0
         self.n_missing = 0
 
     @property
     def n_available(self) -> int:
         """Number of samples (events) currently held."""
-        return self._filled
+        return min(self.total_written, self.capacity)
 
     def write(self, chunk: Chunk) -> None:
         """Append a chunk (oldest samples are overwritten when full).
@@ -143,15 +144,16 @@ class _Ring:
             return
         cap = self.capacity
         with self._lock:
+            pos = self.total_written % cap
             self.total_written += n
             self.n_missing += int(n_missing)
-            if n >= cap:
-                self._data[:] = data[:, n - cap :]
-                self._times[:] = times[n - cap :]
-                self._pos = 0
-                self._filled = cap
+            if n >= cap:  # the last cap samples, the oldest at the next write position
+                p = (pos + n) % cap
+                self._data[:, p:] = data[:, n - cap : n - p]
+                self._data[:, :p] = data[:, n - p :]
+                self._times[p:] = times[n - cap : n - p]
+                self._times[:p] = times[n - p :]
                 return
-            pos = self._pos
             first = min(n, cap - pos)
             self._data[:, pos : pos + first] = data[:, :first]
             self._times[pos : pos + first] = times[:first]
@@ -159,13 +161,12 @@ class _Ring:
             if rest:
                 self._data[:, :rest] = data[:, first:]
                 self._times[:rest] = times[first:]
-            self._pos = (pos + n) % cap
-            self._filled = min(cap, self._filled + n)
 
     def _last(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Copy of the last ``n`` samples in time order (caller holds the lock)."""
-        n = min(int(n), self._filled)
-        start = (self._pos - n) % self.capacity
+        total, cap = self.total_written, self.capacity
+        n = min(int(n), total, cap)
+        start = (total - n) % cap
         if n == 0:
             return np.empty((self.spec.n_channels, 0)), np.empty(0)
         if start + n <= self.capacity:
@@ -260,7 +261,7 @@ class EventBuffer(_Ring):
 
     def _select(self, t_after: float | None, t_until: float | None) -> Window:
         with self._lock:
-            data, times = self._last(self._filled)
+            data, times = self._last(self.capacity)
         if t_after is not None and t_until is not None:
             keep = (times > t_after) & (times <= t_until)
         elif t_after is not None:
@@ -291,7 +292,7 @@ class EventBuffer(_Ring):
         seconds = check_positive("seconds", seconds)
         if now is None:
             with self._lock:
-                _, times = self._last(self._filled)
+                _, times = self._last(self.capacity)
             if times.size == 0:
                 return Window(self.spec, np.empty((self.spec.n_channels, 0)), times, None, 0.0)
             now = float(np.nanmax(times))
@@ -323,52 +324,53 @@ def write_many(buffers, values: np.ndarray, times: np.ndarray, lengths) -> None:
     if m == 0:
         return
     lens = np.asarray(lengths, dtype=np.int64)
-    # one C-level pass over the buffers for their storage and state
-    st = np.array(list(map(_RING_STATE, buffers)), dtype=np.int64).reshape(m, 3)
-    pos, slot, caps = st[:, 0], st[:, 1], st[:, 2]
+    # C-level passes over the buffers for their storage and state
+    page_of = list(map(_RING_PAGE, buffers))
+    total = np.fromiter(map(_RING_TOTAL, buffers), np.int64, m)
+    slot = np.fromiter(map(_RING_SLOT, buffers), np.int64, m)
+    if page_of.count(page_of[0]) == m:
+        pages = {page_of[0]: None}
+        caps = np.full(m, page_of[0].times.shape[1], dtype=np.int64)  # a page: one capacity
+    else:
+        pages = {}
+        for i, pg in enumerate(page_of):
+            pages.setdefault(pg, []).append(i)
+        caps = np.fromiter((pg.times.shape[1] for pg in page_of), np.int64, m)
     if (lens >= caps).any():  # a ring overwritten whole: buffer by buffer
         ends = np.cumsum(lens).tolist()
         for b, z, k in zip(buffers, ends, lens.tolist()):
             b.write_arrays(values[z - k : z].T, times[z - k : z])
         return
-    page_of = list(map(_RING_PAGE, buffers))
-    if page_of.count(page_of[0]) == m:
-        pages = {page_of[0]: None}
-    else:
-        pages = {}
-        for i, pg in enumerate(page_of):
-            pages.setdefault(pg, []).append(i)
+    pos = total % caps
     n0 = int(lens[0])
     if (lens == n0).all():  # the same number of samples each: (buffer, sample) grids
         if n0 == 0:
             return
-        col = (pos[:, None] + np.arange(n0)) % caps[:, None]
-        row = np.broadcast_to(slot[:, None], col.shape)
-        vals = values.reshape(m, n0, -1)
-        tms = times.reshape(m, n0)
+        col = ((pos[:, None] + np.arange(n0)) % caps[:, None]).reshape(-1)
+        row = np.repeat(slot, n0)
     else:
-        rep = np.repeat(np.arange(m), lens)
-        ends = np.cumsum(lens)
-        col = (pos[rep] + (np.arange(int(ends[-1])) - (ends - lens)[rep])) % caps[rep]
-        row = slot[rep]
-        vals, tms = values, times
-    new_pos = ((pos + lens) % caps).tolist()
-    lens_l = lens.tolist()
+        # each buffer's samples go to consecutive positions from its next write position
+        first = pos - (np.cumsum(lens) - lens)
+        col = (np.repeat(first, lens) + np.arange(int(lens.sum()))) % np.repeat(caps, lens)
+        row = np.repeat(slot, lens)
     for page, idx in pages.items():
         if idx is None:
-            r, c, v, tt = row, col, vals, tms
-            rings = zip(buffers, lens_l, new_pos)
+            r, c, v, tt = row, col, values, times
+            rings = zip(buffers, lens.tolist())
         else:
-            rings = ((buffers[i], lens_l[i], new_pos[i]) for i in idx)
+            lens_l = lens.tolist()
+            rings = ((buffers[i], lens_l[i]) for i in idx)
             mine = np.zeros(m, dtype=bool)
             mine[idx] = True
-            sel = mine if vals is not values else np.flatnonzero(mine[rep])
-            r, c, v, tt = row[sel], col[sel], vals[sel], tms[sel]
+            sel = np.flatnonzero(np.repeat(mine, lens))
+            r, c, v, tt = row[sel], col[sel], values[sel], times[sel]
+        n_ch, k_cap = page.data.shape[1:]
+        at = r * k_cap + c  # flat index into the page's times, (slot, position)
+        # flat index into the page's values, (slot, channel, position): channel-major, so
+        # that each channel's samples go to consecutive positions
+        vat = (at + r * ((n_ch - 1) * k_cap)) + (np.arange(n_ch) * k_cap)[:, None]
         with page.lock:
-            page.data[r, :, c] = v  # (slot, channel, position) of every sample
-            page.times[r, c] = tt
-            for b, k, p in rings:
+            page.data.reshape(-1)[vat] = v.T
+            page.times.reshape(-1)[at] = tt
+            for b, k in rings:
                 b.total_written += k
-                b._pos = p
-                f = b._filled + k
-                b._filled = f if f < b.capacity else b.capacity

@@ -20,6 +20,7 @@ headbands and changes nothing.
 
 from __future__ import annotations
 
+from itertools import chain
 from operator import itemgetter
 
 import numpy as np
@@ -82,7 +83,7 @@ def plan_eeg_runs(handlers, states, hn, seq, rows, uv, t) -> EegRunPlan:
     H = len(handlers)
     asm0 = handlers[0].asm
     n_ch, spp = asm0.spec.n_channels, asm0.spp
-    meta = np.array(list(map(_META, states)), dtype=np.float64).reshape(H, 4)
+    meta = np.fromiter(chain.from_iterable(map(_META, states)), np.float64, 4 * H).reshape(H, 4)
     nxt, s0 = meta[:, 0].astype(np.int64), meta[:, 1].astype(np.int64)  # exact: < 2**53
     with_prior = [k for k, s in enumerate(states) if s[4] is not None]
     n_prior = np.zeros(H, dtype=np.int64)

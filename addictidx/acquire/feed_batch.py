@@ -55,7 +55,8 @@ MIN_BATCH_HR = 4
 # fields of StreamHub.route's tuples and of the device states / hubs, read in one C-level pass
 _DEV_SERIAL = itemgetter(5)
 _CODE = itemgetter(6)
-_CLOCK = attrgetter("offset", "last_rx")
+_OFFSET = attrgetter("offset")
+_LAST_RX = attrgetter("last_rx")
 _TOLERANCE = attrgetter("clock_step_tolerance_s")
 
 
@@ -113,9 +114,11 @@ def feed_notifications(hubs, devices, characteristics, payloads, received_at) ->
     gok[gid[(kind == 0) & ~good]] = False
     # host-clock steps (StreamHub._accept): none when every arrival is within the tolerance of
     # the latest one; otherwise the device goes packet by packet
-    clock = np.array(list(map(_CLOCK, states)), dtype=np.float64).reshape(G, 2)  # None: NaN
-    t = np.asarray(received_at, dtype=np.float64) + clock[gid, 0]
-    last = clock[:, 1]
+    t = np.asarray(received_at, dtype=np.float64)
+    offset = np.fromiter(map(_OFFSET, states), np.float64, G)
+    if offset.any():
+        t = t + offset[gid]
+    last = np.array(list(map(_LAST_RX, states)), dtype=np.float64)  # None: NaN
     tol = np.fromiter(map(_TOLERANCE, ghub), np.float64, G)
     gmin = np.full(G, np.inf)
     np.minimum.at(gmin, gid, t)

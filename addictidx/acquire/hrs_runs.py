@@ -8,10 +8,10 @@ the skin contact, turns the RR intervals into beat times
 at once when nothing but that happens: the strap's stream continues (an earlier notification,
 no disconnect pending, no silence longer than the hub's ``silence_s``), the notification is not
 a repeat within ``dedupe_window_s``, nobody subscribed to the hub. The notifications are
-grouped by length and flags byte (one byte layout per group) and RR conversion, decoded with
-numpy and written with :func:`~addictidx.acquire.buffers.write_many`. Buffers, counters,
-contact and the handler's last notification equal the one-by-one result (the same
-floating-point operations); every other notification is left to :meth:`HrsHandler.feed`
+grouped by flags byte (one field layout per group, any number of RR intervals) and RR
+conversion, decoded with numpy and written with :func:`~addictidx.acquire.buffers.write_many`.
+Buffers, counters, contact and the handler's last notification equal the one-by-one result
+(the same floating-point operations); every other notification is left to :meth:`HrsHandler.feed`
 (nothing of its strap is changed), including malformed ones, which raise there.
 """
 
@@ -20,12 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from addictidx.acquire.buffers import write_many
-from addictidx.acquire.decoders.hrs import (
-    HR_PLAUSIBLE_BPM,
-    RR_PLAUSIBLE_S,
-    HeartRateMeasurement,
-)
-from addictidx.acquire.events import SkinContact
+from addictidx.acquire.decoders.hrs import HR_PLAUSIBLE_BPM, RR_PLAUSIBLE_S
 from addictidx.devices import scaler
 
 __all__ = ["feed_hr_notes"]
@@ -69,92 +64,88 @@ def feed_hr_notes(handlers, payloads, t) -> np.ndarray:
             or (p == h.last_payload and ti - last < hub.dedupe_window_s)
         ):
             continue
-        groups.setdefault((len(p), p[0], h.asm.rr_scaling), []).append(i)
-    for (n_bytes, flags, scaling), idx in groups.items():
-        if _feed_group(
-            [handlers[i] for i in idx], [payloads[i] for i in idx], t[idx], n_bytes, flags, scaling
-        ):
-            done[idx] = True
+        groups.setdefault((p[0] & 0x1F, h.asm.rr_scaling), []).append(i)
+    for (flags, scaling), idx in groups.items():
+        ok = _feed_group(
+            [handlers[i] for i in idx], [payloads[i] for i in idx], t[idx], flags, scaling
+        )
+        done[np.asarray(idx)[ok]] = True
     return done
 
 
-def _feed_group(handlers, payloads, t, n_bytes: int, flags: int, scaling) -> bool:
-    """Notifications of one length and flags byte; False (nothing changed) if that layout is
-    malformed (decode_heart_rate_measurement raises for each of them)."""
-    off = 3 if flags & _F_UINT16 else 2
+def _feed_group(handlers, payloads, t, flags: int, scaling) -> np.ndarray:
+    """Notifications of one flags byte (one field layout, any number of RR intervals); return
+    which were assembled (the others are malformed: decode_heart_rate_measurement raises)."""
+    off = 3 if flags & _F_UINT16 else 2  # first byte after the heart rate
     energy_at = off if flags & _F_ENERGY else -1
     if energy_at >= 0:
         off += 2
-    n_rr = (n_bytes - off) // 2 if flags & _F_RR else 0
-    if n_bytes < off or (flags & _F_RR and (n_bytes - off) % 2):
-        return False
+    lens = np.fromiter(map(len, payloads), np.int64, len(payloads))
+    n_rr = (lens - off) // 2 if flags & _F_RR else np.zeros_like(lens)
+    ok = (lens >= off) & ((lens - off) % 2 == 0 if flags & _F_RR else True)
+    if not ok.all():
+        keep = np.flatnonzero(ok).tolist()
+        handlers = [handlers[k] for k in keep]
+        payloads = [payloads[k] for k in keep]
+        t, lens, n_rr = t[keep], lens[keep], n_rr[keep]
     m = len(handlers)
-    a = np.frombuffer(b"".join(payloads), dtype=np.uint8).reshape(m, n_bytes)
-    hr = a[:, 1].astype(np.int64)
+    if m == 0:
+        return ok
+    a = np.frombuffer(b"".join(payloads), dtype=np.uint8)
+    start = np.cumsum(lens) - lens
+    hr = a[start + 1].astype(np.int64)
     if flags & _F_UINT16:
-        hr |= a[:, 2].astype(np.int64) << 8
-    hr_l = hr.tolist()
-    energy = None
-    if energy_at >= 0:
-        energy = a[:, energy_at].astype(np.int64) | (a[:, energy_at + 1].astype(np.int64) << 8)
-        energy = energy.tolist()
+        hr |= a[start + 2].astype(np.int64) << 8
     supported = bool(flags & _F_SUPPORTED)
     detected = bool(flags & _F_DETECTED) if supported else None
-    no_contact = supported and not detected
     lo_hr, hi_hr = HR_PLAUSIBLE_BPM
-    plausible = ((hr >= lo_hr) & (hr <= hi_hr)).tolist()
-    uint16 = bool(flags & _F_UINT16)
-    if n_rr:
-        raw = a[:, off:].copy().view("<u2").astype(np.int64)  # (m, n_rr)
-        rr_l = list(map(tuple, raw.tolist()))
-        rr = scaler(*scaling)(raw)  # elementwise: the per-notification conversion
+    plausible = (hr >= lo_hr) & (hr <= hi_hr)
+    R = int(n_rr.max())
+    if R:
+        # RR intervals as an (m, R) grid (zeros after each one's own); cumulative sums along
+        # each row add the same values in the same order as feed_measurement's np.cumsum
+        k = np.arange(R)
+        valid = k < n_rr[:, None]
+        at = np.where(valid, start[:, None] + off + 2 * k, 0)
+        raw = a[at].astype(np.int64) | (a[at + 1].astype(np.int64) << 8)
+        rr = scaler(*scaling)(np.where(valid, raw, 0))  # elementwise: per-notification values
+        rr[~valid] = 0.0
         cs = np.cumsum(rr, axis=1)
-        times = t[:, None] - (cs[:, -1:] - cs)
+        last = cs[np.arange(m), np.maximum(n_rr - 1, 0)]
+        times = t[:, None] - (last[:, None] - cs)
         lo, hi = RR_PLAUSIBLE_S
-        bad_rr = (~((rr >= lo) & (rr <= hi))).sum(axis=1).tolist()
-        with_rr = [k for k, h in enumerate(handlers) if h.buf_rr is not None]
-        if with_rr:
+        bad_rr = (valid & ~((rr >= lo) & (rr <= hi))).sum(axis=1).tolist()
+        w = [i for i, h in enumerate(handlers) if h.buf_rr is not None and n_rr[i]]
+        if w:
             write_many(
-                [handlers[k].buf_rr for k in with_rr],
-                rr[with_rr].reshape(-1, 1),
-                times[with_rr].reshape(-1),
-                [n_rr] * len(with_rr),
+                [handlers[i].buf_rr for i in w],
+                rr[w][valid[w]].reshape(-1, 1),
+                times[w][valid[w]],
+                n_rr[w],
             )
-    else:
-        rr_l = [()] * m
-    hr_ok = [k for k, h in enumerate(handlers) if h.buf_hr is not None and plausible[k]]
-    if hr_ok:
-        write_many(
-            [handlers[k].buf_hr for k in hr_ok],
-            hr[hr_ok].astype(np.float64).reshape(-1, 1),
-            t[hr_ok],
-            [1] * len(hr_ok),
-        )
-    nan = np.array([[np.nan]])
-    for k, (h, p, ti) in enumerate(zip(handlers, payloads, t.tolist())):
-        mm = HeartRateMeasurement(
-            hr_bpm=hr_l[k],
-            contact_supported=supported,
-            contact_detected=detected,
-            energy_kj=None if energy is None else energy[k],
-            rr_1024=rr_l[k],
-            hr_uint16=uint16,
-        )
-        # HrsHandler._note_contact
-        h.contact = SkinContact(detected, h.contact.n_no_contact + (detected is False))
+    hr_w = [i for i, h in enumerate(handlers) if h.buf_hr is not None]
+    if hr_w:
+        vals = np.where(plausible, hr.astype(np.float64), np.nan)[hr_w]
+        hr_bufs = [handlers[i].buf_hr for i in hr_w]
+        write_many(hr_bufs, vals.reshape(-1, 1), t[hr_w], np.ones(len(hr_w), np.int64))
+    no_contact = detected is False
+    for i, (h, p, ti, n, good) in enumerate(
+        zip(handlers, payloads, t.tolist(), n_rr.tolist(), plausible.tolist())
+    ):
+        h.contact_detected = detected  # HrsHandler._note_contact
+        h.n_no_contact += no_contact
         asm = h.asm  # HrsAssembler.feed_measurement's counters
         asm.n_notifications += 1
         asm.contact_detected = detected
         if no_contact:
             asm.n_no_contact += 1
-        if n_rr:
-            asm.n_beats += n_rr
-            asm.n_implausible_rr += bad_rr[k]
-        if not plausible[k]:
+        if n:
+            asm.n_beats += n
+            asm.n_implausible_rr += bad_rr[i]
+        if not good:
             asm.n_implausible_hr += 1
-            if h.buf_hr is not None:  # a missing heart rate: NaN, counted as gap fill
-                h.buf_hr.write_arrays(nan, np.array([ti]), 1)
+            if h.buf_hr is not None:  # a missing heart rate: counted as gap fill
+                h.buf_hr.n_missing += 1
         h.last_payload = p
-        h.last_m = mm
         h.last_rx = ti
-    return True
+    return ok

@@ -313,13 +313,20 @@ class HrsHandler(IrregularHandler):
         self.buf_rr = hub.add_buffer(EventBuffer(spec_rr, cap, pool=pool)) if rr else None
         self.buf_hr = hub.add_buffer(EventBuffer(spec_hr, cap, pool=pool)) if hr else None
         self.last_payload: bytes | None = None
-        self.last_m: HeartRateMeasurement | None = None
-        self.contact = SkinContact(None, 0)
+        #: skin contact of the last notification (None: not reported / none yet) and the
+        #: notifications, repeats included, that reported "supported, not detected"
+        self.contact_detected: bool | None = None
+        self.n_no_contact = 0
+
+    @property
+    def contact(self) -> SkinContact:
+        """Skin contact as the notifications report it."""
+        return SkinContact(self.contact_detected, self.n_no_contact)
 
     def _note_contact(self, m: HeartRateMeasurement) -> None:
         detected = bool(m.contact_detected) if m.contact_supported else None
-        n = self.contact.n_no_contact + (detected is False)
-        self.contact = SkinContact(detected, n)
+        self.contact_detected = detected
+        self.n_no_contact += detected is False
 
     def feed(self, characteristic, payload, t):
         if (
@@ -328,14 +335,14 @@ class HrsHandler(IrregularHandler):
             and t - self.last_rx < self.hub.dedupe_window_s
         ):
             self.hub.count(self.device, "n_duplicates")
-            self._note_contact(self.last_m)  # same bytes, same flags: no second decode
+            # the bytes decoded last time: valid, the same contact flags
+            self._note_contact(decode_heart_rate_measurement(payload))
             return
         m = decode_heart_rate_measurement(payload)  # DecodeError before any state changes
         self._note_contact(m)
         chunks = self.asm.feed_measurement(m, t)
         self._check_gap(t)
         self.last_payload = payload
-        self.last_m = m
         self.last_rx = t
         for ch in chunks:
             buf = self.buf_rr if ch.spec is self.asm.spec_rr else self.buf_hr
