@@ -35,7 +35,7 @@ from addictidx._core.errors import DecodeError
 from addictidx.acquire.decoders.muse_classic import (
     EEG_SAMPLES_PER_PACKET,
     NOTIFICATION_BYTES,
-    decode_muse_eeg_batch,
+    decode_muse_eeg_joined,
 )
 from addictidx.acquire.ecg_runs import feed_ecg_frames
 from addictidx.acquire.eeg_runs import apply_eeg_runs, plan_eeg_runs
@@ -252,9 +252,9 @@ def _plan_eeg(routes, payloads, gid, code, gok, t) -> list:
         keep = keep_h[hn]
         eeg, hn, c = eeg[keep], hn[keep], c[keep]
         live = np.flatnonzero(keep_h).tolist()
-    seq, uv = decode_muse_eeg_batch(
-        [payloads[eeg[0]]] if eeg.size == 1 else itemgetter(*eeg.tolist())(payloads)
-    )
+    # payloads of 20 bytes each (``good``): joined and decoded unchecked
+    picked = (payloads[eeg[0]],) if eeg.size == 1 else itemgetter(*eeg.tolist())(payloads)
+    seq, uv = decode_muse_eeg_joined(b"".join(picked), eeg.size)
     rows = (c >> 2) & 1023
     tt = t[eeg]
     one_shape = shapes.count(shapes[0]) == len(shapes)

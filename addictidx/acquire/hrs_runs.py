@@ -27,6 +27,7 @@ __all__ = ["feed_hr_notes"]
 
 # flags bits of 0x2A37 (PROTOCOLS.md §4.1), as decode_heart_rate_measurement reads them
 _F_UINT16, _F_DETECTED, _F_SUPPORTED, _F_ENERGY, _F_RR = 0x01, 0x02, 0x04, 0x08, 0x10
+_LAYOUT = _F_UINT16 | _F_DETECTED | _F_SUPPORTED | _F_ENERGY  # the same in one group
 
 
 def feed_hr_notes(handlers, payloads, t) -> np.ndarray:
@@ -64,7 +65,7 @@ def feed_hr_notes(handlers, payloads, t) -> np.ndarray:
             or (p == h.last_payload and ti - last < hub.dedupe_window_s)
         ):
             continue
-        groups.setdefault((p[0] & 0x1F, h.asm.rr_scaling), []).append(i)
+        groups.setdefault((p[0] & _LAYOUT, h.asm.rr_scaling), []).append(i)
     for (flags, scaling), idx in groups.items():
         ok = _feed_group(
             [handlers[i] for i in idx], [payloads[i] for i in idx], t[idx], flags, scaling
@@ -74,15 +75,17 @@ def feed_hr_notes(handlers, payloads, t) -> np.ndarray:
 
 
 def _feed_group(handlers, payloads, t, flags: int, scaling) -> np.ndarray:
-    """Notifications of one flags byte (one field layout, any number of RR intervals); return
-    which were assembled (the others are malformed: decode_heart_rate_measurement raises)."""
+    """Notifications of one heart-rate/energy/contact layout (RR field or not, any number of RR
+    intervals); return which were assembled (the others are malformed:
+    decode_heart_rate_measurement raises)."""
     off = 3 if flags & _F_UINT16 else 2  # first byte after the heart rate
     energy_at = off if flags & _F_ENERGY else -1
     if energy_at >= 0:
         off += 2
     lens = np.fromiter(map(len, payloads), np.int64, len(payloads))
-    n_rr = (lens - off) // 2 if flags & _F_RR else np.zeros_like(lens)
-    ok = (lens >= off) & ((lens - off) % 2 == 0 if flags & _F_RR else True)
+    with_rr = np.fromiter((p[0] & _F_RR for p in payloads), bool, len(payloads))
+    n_rr = np.where(with_rr, (lens - off) // 2, 0)
+    ok = (lens >= off) & ~(with_rr & ((lens - off) % 2 == 1))
     if not ok.all():
         keep = np.flatnonzero(ok).tolist()
         handlers = [handlers[k] for k in keep]

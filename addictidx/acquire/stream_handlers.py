@@ -335,8 +335,8 @@ class HrsHandler(IrregularHandler):
             and t - self.last_rx < self.hub.dedupe_window_s
         ):
             self.hub.count(self.device, "n_duplicates")
-            # the bytes decoded last time: valid, the same contact flags
-            self._note_contact(decode_heart_rate_measurement(payload))
+            # the bytes decoded last time (no second decode): the contact it reported again
+            self.n_no_contact += self.contact_detected is False
             return
         m = decode_heart_rate_measurement(payload)  # DecodeError before any state changes
         self._note_contact(m)

@@ -38,6 +38,7 @@ __all__ = [
     "unpack_uint24",
     "decode_muse_eeg",
     "decode_muse_eeg_batch",
+    "decode_muse_eeg_joined",
     "encode_muse_eeg",
     "decode_muse_ppg",
     "decode_muse_imu",
@@ -248,14 +249,33 @@ def decode_muse_eeg_batch(payloads) -> tuple[np.ndarray, np.ndarray]:
         If a payload is not bytes-like or not exactly 20 bytes (the message names the first
         bad payload, as :func:`decode_muse_eeg` would).
     """
-    items = list(payloads)
-    if set(map(type, items)) != {bytes} or set(map(len, items)) != {NOTIFICATION_BYTES}:
+    items = payloads if type(payloads) in (list, tuple) else list(payloads)
+    n = len(items)
+    if n and (
+        set(map(type, items)) != {bytes} or max(map(len, items)) != NOTIFICATION_BYTES
+    ):  # with the total length below: every item exactly 20 bytes
+        joined = None
+    else:
+        joined = b"".join(items)
+    if joined is None or len(joined) != n * NOTIFICATION_BYTES:
         for p in items:  # name the first bad one
-            if type(p) is not bytes or len(p) != NOTIFICATION_BYTES:
-                _check_len("decode_muse_eeg", as_bytes("decode_muse_eeg", p))
-    a = np.frombuffer(b"".join(items), dtype=np.uint8).reshape(len(items), NOTIFICATION_BYTES)
+            _check_len("decode_muse_eeg", as_bytes("decode_muse_eeg", p))
+        joined = b"".join(items)  # all 20-byte bytes-like
+    return decode_muse_eeg_joined(joined, n)
+
+
+def decode_muse_eeg_joined(joined: bytes, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`decode_muse_eeg_batch` of ``n`` 20-byte notifications already joined end to end
+    (checked by the caller: ``len(joined) == 20 n``).
+
+    Returns
+    -------
+    sequences : ndarray of int64, shape (n,)
+    uv : ndarray of float64, shape (n, 12)
+    """
+    a = np.frombuffer(joined, dtype=np.uint8).reshape(n, NOTIFICATION_BYTES)
     seq = (a[:, 0].astype(np.int64) << 8) | a[:, 1]
-    raw = _unpack_uint12_numpy(a[:, 2:].tobytes()).reshape(len(items), EEG_SAMPLES_PER_PACKET)
+    raw = _unpack_uint12_numpy(a[:, 2:].tobytes()).reshape(n, EEG_SAMPLES_PER_PACKET)
     return seq, EEG_SCALE_UV * (raw.astype(np.float64) + EEG_OFFSET)
 
 
