@@ -67,7 +67,7 @@ def test_published_session_recorded_as_xdf_rescores_to_the_live_features(tmp_pat
             "--lsl-prefix",
             prefix,
             "--lsl-wait",
-            "120",
+            "600",  # bounds a hang only: it waits for the recorders, then starts
             "--store",
             str(store),
             "--no-report",
@@ -77,10 +77,10 @@ def test_published_session_recorded_as_xdf_rescores_to_the_live_features(tmp_pat
         text=True,
     )
     try:
-        found = _find(proc, prefix, (" eeg", " rr", " index", " markers"), time.monotonic() + 120)
+        found = _find(proc, prefix, (" eeg", " rr", " index", " markers"), time.monotonic() + 600)
         eeg_info = next(s for n, s in found.items() if n.endswith(" eeg"))
         inlet = lsl.StreamInlet(eeg_info)
-        inlet.open_stream(timeout=10)
+        inlet.open_stream(timeout=120)
         pulled, stop = [], threading.Event()
 
         def pull():
