@@ -195,9 +195,15 @@ function update(f) {
   if (f.subject && (f.status !== S.lastStatus || S.histFor !== f.subject)) { S.lastStatus = f.status; loadHistory(f.subject); }
 }
 
+// Answers may arrive out of order on a loaded machine: only the latest request's answer is
+// shown (an older one, e.g. from while the session ran, would stay on screen until the next
+// status change).
+let histSeq = 0;
 function loadHistory(subject) {
   S.histFor = subject;
+  const seq = ++histSeq;
   fetch("/api/history?subject=" + encodeURIComponent(subject)).then(r => r.json()).then(h => {
+    if (seq !== histSeq) return;
     const rows = (h.sessions || []).map(s => `<tr><td>#${s.id}</td><td>${(s.started_utc || "").slice(0, 16)}</td>` +
       `<td>${s.outcome || s.status}</td><td>${s.index === null ? "-" : Number(s.index).toFixed(0)} ${s.band || ""}</td>` +
       `<td><a href="${s.report_html}" target="_blank" rel="noopener">HTML</a> <a href="${s.report_pdf}" target="_blank" rel="noopener">PDF</a></td></tr>`);
