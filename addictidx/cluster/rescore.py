@@ -73,14 +73,14 @@ class Versions:
 
 @functools.lru_cache(maxsize=8)
 def _package_digest(package: str, suffix: str) -> str:
-    from importlib import resources
+    from addictidx._core.package_data import package_files
 
     if package == "addictidx.firmware_profiles":
         from addictidx.devices import profiles_root
 
         root = profiles_root()  # also from a source checkout, where that package is not mapped
     else:
-        root = resources.files(package)
+        root = package_files(package)
     import hashlib
 
     h = hashlib.sha256()

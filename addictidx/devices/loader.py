@@ -16,10 +16,10 @@ The dataclasses live in :mod:`addictidx.devices.model` and the validation in
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 from addictidx._core.errors import ProfileError
+from addictidx._core.package_data import package_files
 from addictidx.devices.model import (
     CLOCKS,
     FRAMINGS,
@@ -75,7 +75,7 @@ def profiles_root():
     ``addictidx/``; the top-level folder next to it is used instead.
     """
     try:
-        return resources.files(_PACKAGE)
+        return package_files(_PACKAGE)
     except ModuleNotFoundError:
         source = Path(__file__).resolve().parents[2] / "firmware_profiles"
         if source.is_dir():

@@ -54,12 +54,12 @@ import contextvars
 import functools
 import math
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from addictidx._core.errors import ModelMismatchError
+from addictidx._core.package_data import package_files
 
 __all__ = [
     "MODEL_ID",
@@ -313,7 +313,7 @@ def write_index_model(path: str | Path | None = None) -> Path:
 
 def model_bytes() -> bytes:
     """Return the bytes of the packaged ``addiction_index_v1.onnx``."""
-    return resources.files("addictidx.models").joinpath(MODEL_FILENAME).read_bytes()
+    return package_files("addictidx.models").joinpath(MODEL_FILENAME).read_bytes()
 
 
 def model_metadata() -> dict[str, str]:

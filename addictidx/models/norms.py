@@ -12,12 +12,12 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Iterable, Mapping
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from addictidx._core.errors import DataFormatError
+from addictidx._core.package_data import package_files
 from addictidx.models.baseline import Baseline
 from addictidx.models.index_graph import FEATURE_NAMES
 
@@ -39,7 +39,7 @@ _KINDS = ("population_norm", "device_reference")
 
 @functools.lru_cache(maxsize=1)
 def _norms_cached() -> Mapping:
-    text = resources.files("addictidx.models").joinpath(NORMS_FILENAME).read_text("utf-8")
+    text = package_files("addictidx.models").joinpath(NORMS_FILENAME).read_text("utf-8")
     return _parse_norms(text, NORMS_FILENAME)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -372,6 +371,8 @@ def load_research_model(**kwargs):
 
     Keyword arguments go to :meth:`addictidx.models.runtime.IndexModel.load`.
     """
+    from importlib import resources  # here: importing it costs ~8 ms at every start
+
     from addictidx.models.runtime import IndexModel
 
     ref = resources.files("addictidx.models").joinpath(RESEARCH_MODEL_FILENAME)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from importlib import resources
 
 import numpy as np
 
+from addictidx._core.package_data import package_files
 from addictidx.readers.muse_csv import read_muse_csv
 from addictidx.readers.recording import Recording
 from addictidx.readers.rr import read_rr_text
@@ -26,7 +26,7 @@ BUNDLED_RR = "nsr2db_nsr004_rr_15min.txt.gz"
 
 @functools.lru_cache(maxsize=1)
 def _bundled_muse_cached() -> Recording:
-    with resources.files("addictidx.data").joinpath(BUNDLED_MUSE_EEG).open("rb") as f:
+    with package_files("addictidx.data").joinpath(BUNDLED_MUSE_EEG).open("rb") as f:
         rec = read_muse_csv(f)
     rec.data.setflags(write=False)
     rec.times.setflags(write=False)
@@ -49,7 +49,7 @@ def bundled_muse_eeg() -> Recording:
 
 @functools.lru_cache(maxsize=1)
 def _bundled_rr_cached() -> np.ndarray:
-    with resources.files("addictidx.data").joinpath(BUNDLED_RR).open("rb") as f:
+    with package_files("addictidx.data").joinpath(BUNDLED_RR).open("rb") as f:
         rr = read_rr_text(f)
     rr.setflags(write=False)
     return rr
