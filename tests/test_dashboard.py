@@ -142,6 +142,7 @@ def browser(tmp_path):
             executable_path=CHROMIUM,
             args=FLAGS,
             headless=True,
+            timeout=180_000,  # the launch itself, on a loaded machine (default 30 s)
             viewport={"width": 1400, "height": 1000},
         )
         b.set_default_timeout(120_000)  # navigation and clicks on a loaded machine

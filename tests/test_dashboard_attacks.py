@@ -441,6 +441,7 @@ def test_a_hostile_page_in_the_staff_browser_cannot_drive_the_dashboard(tmp_path
                 executable_path=dash.CHROMIUM,
                 args=dash.FLAGS,
                 headless=True,
+                timeout=180_000,  # the launch itself, on a loaded machine (default 30 s)
             )
             ctx.set_default_timeout(120_000)  # bounds a hang only (a loaded 2-core machine)
             try:

@@ -135,7 +135,9 @@ def test_page_plays_the_expected_track_at_each_step(library, served, tmp_path):
     ]
     seen = []
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=FLAGS, headless=True, timeout=180_000
+        )  # the launch itself may take over its default 30 s on a loaded machine
         try:
             page = browser.new_page()
             page.set_default_timeout(120_000)  # bounds a hang only (a loaded 2-core machine)
