@@ -152,12 +152,16 @@ def test_event_buffer_by_hand():
     assert buf.values_since(2.5).data.tolist() == [[1.0, 1.0]]
 
 
+@pytest.mark.parametrize("min_rings", [0, 12])  # 0: the indexed copy even for 5 rings
 @pytest.mark.parametrize("max_per_page", [256, 2, 1])
-def test_write_many_equals_one_write_per_buffer(max_per_page):
+def test_write_many_equals_one_write_per_buffer(max_per_page, min_rings, monkeypatch):
     """acquire.buffers.write_many (one indexed copy per pool page) == write_arrays per buffer:
     rings wrapping inside a write, a write longer than a ring (overwritten whole), pages,
     writes of one length and of different lengths."""
+    import addictidx.acquire.buffers as B
     from addictidx.acquire.buffers import RingPool, write_many
+
+    monkeypatch.setattr(B, "WRITE_MANY_MIN_RINGS", min_rings)
 
     spec = StreamSpec("sim", "eeg", "eeg", ("a", "b", "c"), 10.0, "uV")
     rng = np.random.default_rng(5)

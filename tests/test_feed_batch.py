@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import addictidx.acquire.buffers as buffers
 import addictidx.acquire.feed_batch as FB
 from addictidx.acquire import SimulatedHeadband, SimulatedStrap, StreamHub, iter_notifications
 from addictidx.acquire.buffers import RingPool
@@ -35,9 +36,11 @@ VECTORS = {
 
 @pytest.fixture
 def spy(monkeypatch):
-    """Number of handler runs assembled by the batched path (batched from 8 notifications on,
-    so that a few simulated sessions exercise it)."""
+    """Number of handler runs assembled by the batched path (batched from 8 notifications on
+    and ring buffers written with write_many's indexed copy however few, so that a few
+    simulated sessions exercise it)."""
     monkeypatch.setattr(FB, "MIN_BATCH_DECODE", 8)
+    monkeypatch.setattr(buffers, "WRITE_MANY_MIN_RINGS", 0)  # the indexed copy for 5 rings
     runs = {"n": 0}
     real = FB.apply_eeg_runs
 
@@ -286,6 +289,7 @@ def test_ecg_frames_of_many_straps(monkeypatch):
     from addictidx.acquire.buffers import RingPool
 
     monkeypatch.setattr(FB, "MIN_BATCH_DECODE", 8)
+    monkeypatch.setattr(buffers, "WRITE_MANY_MIN_RINGS", 0)
     frames = {"n": 0}
     real = FB.feed_ecg_frames
 

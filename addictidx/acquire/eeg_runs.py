@@ -171,8 +171,10 @@ def apply_eeg_runs(plan: EegRunPlan, which) -> None:
         fq = f[q]
         rep = np.repeat(q, fq)
         k = np.arange(rep.size) - np.repeat(np.cumsum(fq) - fq, fq)
-        values = samples.transpose(1, 2, 0)[b[rep] + k].reshape(-1, n_ch)
-        write_many([hs[i].buf for i in quiet], values, times[e[rep] + k].reshape(-1), fq * spp)
+        # channel-major (n_ch, samples): write_many takes its transpose (a view) and scatters
+        # each channel's samples to consecutive ring positions
+        values = samples[:, b[rep] + k].reshape(n_ch, -1)
+        write_many([hs[i].buf for i in quiet], values.T, times[e[rep] + k].reshape(-1), fq * spp)
     # time of each handler's last emitted sample (NaN: no whole block)
     last_t = np.full(f.size, np.nan)
     if times.size:

@@ -173,7 +173,10 @@ class EegHandler(Handler):
                 hub.record_gap(
                     GapRecord(self.device, self.spec.name, float(times[0]), n * dt, "loss", n)
                 )
-            hub.emit(ch, buf)
+            if hub.publishing:
+                hub.emit(ch, buf)
+            else:  # nobody sees the chunk (the assembler's own spec): straight into the buffer
+                buf.write_arrays(ch.data, times, ch.n_missing)
             self.last_time = float(times[-1])
 
     def on_disconnect(self, t):
@@ -344,10 +347,15 @@ class HrsHandler(IrregularHandler):
         self._check_gap(t)
         self.last_payload = payload
         self.last_rx = t
+        publishing = self.hub.publishing
         for ch in chunks:
             buf = self.buf_rr if ch.spec is self.asm.spec_rr else self.buf_hr
-            if buf is not None:
+            if buf is None:
+                continue
+            if publishing:
                 self.hub.emit(ch, buf)
+            else:  # nobody sees the chunk: straight into the buffer
+                buf.write_arrays(ch.data, ch.times, ch.n_missing)
 
 
 class BatteryHandler(IrregularHandler):
