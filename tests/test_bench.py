@@ -39,6 +39,13 @@ def test_run_sessions_smoke(sources):
     assert r.cpu_s > 0 and r.cpu_s_per_session_s > 0
     assert 0.0 <= r.overrun_rate_cpu <= 1.0
     assert r.n_with_index >= 1 and 0.0 < r.last_index < 100.0
+    # the latency path's stages: part of each stage; features, ONNX and prescriptions run for
+    # due sessions only, so all of theirs is on it (the same additions: exactly equal)
+    due = r.due_stage_cpu_s
+    assert set(due) == set(r.stage_cpu_s)
+    assert all(0.0 <= due[k] <= r.stage_cpu_s[k] for k in due)
+    assert all(due[k] == r.stage_cpu_s[k] for k in ("features", "onnx_index", "prescribe"))
+    assert set(s["latency_path_cpu_us_per_update"]) == set(due)
     json.dumps(s, default=float)
 
 

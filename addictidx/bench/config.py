@@ -97,6 +97,9 @@ class RunResult:
     held: bool
     last_index: float | None
     scores: list = field(default_factory=list, repr=False)
+    #: CPU seconds of each stage on the latency path only (the work of the sessions due in a
+    #: tick, done before their prescriptions are ready): what the latencies are made of.
+    due_stage_cpu_s: dict = field(default_factory=dict)
 
     @property
     def cpu_s_per_session_s(self) -> float:
@@ -114,6 +117,9 @@ class RunResult:
         d["ingest_s_per_session_s"] = self.stage_cpu_s.get("ingest", 0.0) / (
             self.n_sessions * self.duration_s
         )
+        d["latency_path_cpu_us_per_update"] = {
+            k: v / max(self.n_index_updates, 1) * 1e6 for k, v in self.due_stage_cpu_s.items()
+        }
         return d
 
 

@@ -216,6 +216,7 @@ def run_benchmark(
         "stage_cpu_s_per_session_s": {
             k: v / (sessions * duration_s) for k, v in main.stage_cpu_s.items()
         },
+        "latency_path_cpu_us_per_update": ms["latency_path_cpu_us_per_update"],
         "memory_per_session_mb": session_memory_bytes(20, cfg, sources, feed_s=2.0) / 1e6,
         "memory_note": "tracemalloc over 20 sessions after 2 s of notifications (stream hubs, "
         "buffers, rolling epochs); shared notification streams excluded",
@@ -249,6 +250,7 @@ def run_benchmark(
             "stage_cpu_s_per_session_s": {
                 k: v / (p99_at * duration_s) for k, v in big.stage_cpu_s.items()
             },
+            "latency_path_cpu_us_per_update": bs["latency_path_cpu_us_per_update"],
         }
         runs["p99_at"] = _cpu_and_ingest(big)
         raw[f"latency_ms_at_{p99_at}"] = big.latency_ms
