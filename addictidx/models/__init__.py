@@ -41,19 +41,38 @@ from addictidx.models.index_graph import (
     using_index_model,
 )
 from addictidx.models.norms import eeg_reference_values, load_population_norms, population_baseline
-from addictidx.models.research import (
-    evaluate_research_model,
-    load_research_model,
-    train_research_model,
-)
-from addictidx.models.runtime import IndexModel, export_classifier
-from addictidx.models.training import (
-    FeatureTable,
-    fit_final_model,
-    load_feature_table,
-    nested_cross_validation,
-    uci_feature_table,
-)
+
+#: Research-classifier names, imported on first use (PEP 562): scoring the index (``rescore``,
+#: live sessions) does not load the training code (issue 16.4).
+_RESEARCH = {
+    "evaluate_research_model": "addictidx.models.research",
+    "load_research_model": "addictidx.models.research",
+    "train_research_model": "addictidx.models.research",
+    "IndexModel": "addictidx.models.runtime",
+    "export_classifier": "addictidx.models.runtime",
+    "FeatureTable": "addictidx.models.training",
+    "fit_final_model": "addictidx.models.training",
+    "load_feature_table": "addictidx.models.training",
+    "nested_cross_validation": "addictidx.models.training",
+    "uci_feature_table": "addictidx.models.training",
+}
+
+
+def __getattr__(name: str):
+    """The research-classifier names of ``__all__``, imported on first use."""
+    module = _RESEARCH.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_RESEARCH))
+
 
 __all__ = [
     "BAND_EDGES_INDEX",
