@@ -61,7 +61,9 @@ def _get(url: str, token: str | None = None, timeout: float = 60.0):
 
 
 def _printed_token(log: Path) -> str:
-    m = re.search(r"Open: http://\S+/\?token=(\S+)", log.read_text())
+    # the whole line (up to its newline): a read while the line is being written must not
+    # take a cut token, which the start loop would then keep and retry until its deadline
+    m = re.search(r"Open: http://\S+/\?token=(\S+)\n", log.read_text())
     if m is None:
         raise ConnectionError("no launch URL yet")
     return m.group(1)
