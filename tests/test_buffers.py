@@ -209,3 +209,32 @@ def test_ring_holds_the_last_samples_written_whatever_the_write_sizes():
             np.testing.assert_array_equal(w.times, times[times.size - kk :])
             assert buf.n_available == min(23, times.size)
             assert buf.total_written == times.size
+
+
+def test_event_selection_equals_a_mask_over_everything_held():
+    """EventBuffer.latest / values_since == the events held (the last 37 written, kept here in
+    plain lists) whose times fall in the span, in write order: unordered times, wrapped rings,
+    spans holding none, some or all of them."""
+    spec = StreamSpec("strap", "rr", "rr", ("rr",), None, "s")
+    rng = np.random.default_rng(2)
+    buf = EventBuffer(spec, 37)
+    vals, times = [], []
+    for _ in range(60):
+        n = int(rng.integers(0, 9))
+        v, t = rng.normal(size=n), rng.uniform(0.0, 100.0, n)  # times in no order
+        buf.write_arrays(v[None, :], t)
+        vals, times = (vals + v.tolist())[-37:], (times + t.tolist())[-37:]
+        now, span = float(rng.uniform(0.0, 110.0)), float(rng.uniform(0.1, 120.0))
+        w = buf.latest(span, now=now)
+        want = [(x, y) for x, y in zip(vals, times) if now - span < y <= now]
+        assert w.data.tolist() == [[x for x, _ in want]] and w.times.tolist() == [
+            y for _, y in want
+        ]
+        after = float(rng.uniform(-5.0, 100.0))
+        w = buf.values_since(after)
+        want = [(x, y) for x, y in zip(vals, times) if y > after]
+        assert w.data.tolist() == [[x for x, _ in want]] and w.times.tolist() == [
+            y for _, y in want
+        ]
+        if times:
+            assert buf.latest(1e9).times.tolist() == times  # now = the latest event time held

@@ -263,19 +263,38 @@ class EventBuffer(_Ring):
         super().__init__(spec, int(capacity), pool)
 
     def _select(self, t_after: float | None, t_until: float | None) -> Window:
+        """Events with ``t_after < t <= t_until`` (None: no bound), in write order; only those
+        are copied (the held events' times are compared where they are)."""
         with self._lock:
-            data, times = self._last(self.capacity)
-        if t_after is not None and t_until is not None:
-            keep = (times > t_after) & (times <= t_until)
-        elif t_after is not None:
-            keep = times > t_after
-        elif t_until is not None:
-            keep = times <= t_until
+            total, cap = self.total_written, self.capacity
+            n = min(total, cap)
+            start = (total - n) % cap
+            if start + n <= cap:  # the held events in write order: one or two ring segments
+                spans = ((start, start + n),)
+            else:
+                spans = ((start, cap), (0, start + n - cap))
+            data, times = [], []
+            for a, b in spans:
+                tm = self._times[a:b]
+                if t_after is not None and t_until is not None:
+                    keep = (tm > t_after) & (tm <= t_until)
+                elif t_after is not None:
+                    keep = tm > t_after
+                elif t_until is not None:
+                    keep = tm <= t_until
+                else:
+                    keep = None
+                if keep is None or keep.all():
+                    data.append(self._data[:, a:b].copy())
+                    times.append(tm.copy())
+                else:
+                    data.append(self._data[:, a:b][:, keep])
+                    times.append(tm[keep])
+        if len(data) == 1:
+            d, t = data[0], times[0]
         else:
-            keep = None
-        if keep is not None and not keep.all():
-            data, times = data[:, keep], times[keep]
-        return Window(self.spec, data, times, None, _nan_fraction(data))
+            d, t = np.concatenate(data, axis=1), np.concatenate(times)
+        return Window(self.spec, d, t, None, _nan_fraction(d))
 
     def latest(self, seconds: float, *, now: float | None = None) -> Window:
         """Events with ``now - seconds < t <= now``.
