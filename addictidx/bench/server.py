@@ -47,7 +47,7 @@ import gc
 import math
 import os
 import time
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from types import SimpleNamespace
 
 import numpy as np
@@ -185,15 +185,14 @@ class SessionServer:
         # rows of the notes in the variants' concatenated streams, session after session
         first = tab.var_start[idx] + a
         rows = np.repeat(first - (np.cumsum(n) - n), n) + np.arange(total)
-        if total == 1:
-            r, i = int(rows[0]), int(idx[0])
-            feed_notifications(
-                (tab.hubs[i],), (tab.devs[r],), (tab.chars[r],), (tab.pays[r],), (tab.ts[r],)
-            )
-            return 1
-        take = itemgetter(*rows.tolist())
-        hubs = itemgetter(*np.repeat(idx, n).tolist())(tab.hubs)
-        feed_notifications(hubs, take(tab.devs), take(tab.chars), take(tab.pays), take(tab.ts))
+        # the notes picked from object arrays (one C loop each), their arrival times as an array
+        feed_notifications(
+            tab.hubs[np.repeat(idx, n)].tolist(),
+            tab.devs[rows].tolist(),
+            tab.chars[rows].tolist(),
+            tab.pays[rows].tolist(),
+            tab.ts[rows],
+        )
         return total
 
     def _ingest_few(self, idx, k: int, bounds) -> int:
@@ -233,11 +232,11 @@ class SessionServer:
             key=bounds,
             bounds=np.asarray(bounds, dtype=np.intp),
             var_start=np.array([start[id(s.var)] for s in self.sessions], dtype=np.intp),
-            hubs=[s.hub for s in self.sessions],
-            devs=devs,
-            chars=chars,
-            pays=pays,
-            ts=ts,
+            hubs=_objects([s.hub for s in self.sessions]),
+            devs=_objects(devs),
+            chars=_objects(chars),
+            pays=_objects(pays),
+            ts=np.asarray(ts, dtype=np.float64),
         )
         return tab
 
@@ -311,6 +310,13 @@ class SessionServer:
         """The prescription of every update."""
         age, scr = self.cfg.age, self._screening
         return [with_prescription(s, age, scr) for s in scores]
+
+
+def _objects(items: list) -> np.ndarray:
+    """``items`` as a 1-D object array (bytes and hubs stay whole elements)."""
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
 
 
 def stagger_period(cfg: BenchConfig, sources) -> float:
