@@ -12,6 +12,7 @@ Load it by path (tests run with ``--import-mode=importlib``)::
 from __future__ import annotations
 
 import asyncio
+import time
 
 from addictidx.acquire.replay import iter_notifications
 
@@ -99,11 +100,13 @@ class FakeWorld:
         await asyncio.sleep(0)
 
     async def _wait_streaming(self, p: FakePeripheral) -> None:
-        for _ in range(20000):
-            if p.streaming or self.closed:
-                return
+        # until the transport has (re)subscribed; the deadline bounds a hang only (it was a
+        # fixed 20000 polls, a bound in loop turns rather than in time)
+        deadline = time.monotonic() + 300
+        while not (p.streaming or self.closed):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{p.name} did not (re)start streaming")
             await asyncio.sleep(0.0005)
-        raise AssertionError(f"{p.name} did not (re)start streaming")
 
     async def run(self, transport=None) -> None:
         """Play every peripheral; stops at the end, or once :attr:`closed` is set."""
