@@ -129,3 +129,21 @@ def test_refused_command_line_runs_typer(files):
     code, _, err, imported = _run(args, "addictidx.cli")
     assert (code, imported) == (2, True)
     assert "'--rr-unit'" in err and err.count("\n") == 1
+
+
+def test_app_is_the_full_typer_app_in_a_direct_process(files):
+    # a process started as a Typer-free rescore still gets the whole app on request
+    code = (
+        "import sys\n"
+        f"sys.argv = ['addictidx', 'rescore', {files['eeg']!r}]\n"
+        "import addictidx.cli as cli\n"
+        "from addictidx.cli import app\n"
+        "from addictidx.cli import app as again\n"
+        "from typer.main import get_command\n"
+        "print(cli._DIRECT, again is app, sorted(get_command(app).commands)[:3])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.split(" ", 2)[:2] == ["True", "True"], out.stdout + out.stderr
+    assert "'assess'" in out.stdout

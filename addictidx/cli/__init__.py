@@ -56,5 +56,6 @@ def __getattr__(name: str):
         from addictidx.cli.app import app, register_commands
 
         register_commands()
+        globals()["app"] = app  # the Typer app, not the submodule the import bound here
         return app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
