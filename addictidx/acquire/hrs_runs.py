@@ -104,6 +104,9 @@ def _feed_group(handlers, payloads, t, flags: int, scaling) -> np.ndarray:
     lo_hr, hi_hr = HR_PLAUSIBLE_BPM
     plausible = (hr >= lo_hr) & (hr <= hi_hr)
     R = int(n_rr.max())
+    n_rr_l = n_rr.tolist()
+    # the rr and hr rings written in one write_many call (rr rings first, then hr rings)
+    bufs, vals, tms, lens = [], [], [], []
     if R:
         # RR intervals as an (m, R) grid (zeros after each one's own); cumulative sums along
         # each row add the same values in the same order as feed_measurement's np.cumsum
@@ -118,22 +121,28 @@ def _feed_group(handlers, payloads, t, flags: int, scaling) -> np.ndarray:
         times = t[:, None] - (last[:, None] - cs)
         lo, hi = RR_PLAUSIBLE_S
         bad_rr = (valid & ~((rr >= lo) & (rr <= hi))).sum(axis=1).tolist()
-        w = [i for i, h in enumerate(handlers) if h.buf_rr is not None and n_rr[i]]
+        w = [i for i, h in enumerate(handlers) if h.buf_rr is not None and n_rr_l[i]]
         if w:
-            write_many(
-                [handlers[i].buf_rr for i in w],
-                rr[w][valid[w]].reshape(-1, 1),
-                times[w][valid[w]],
-                n_rr[w],
-            )
+            bufs += [handlers[i].buf_rr for i in w]
+            vals.append(rr[w][valid[w]])
+            tms.append(times[w][valid[w]])
+            lens.append(n_rr[w])
     hr_w = [i for i, h in enumerate(handlers) if h.buf_hr is not None]
     if hr_w:
-        vals = np.where(plausible, hr.astype(np.float64), np.nan)[hr_w]
-        hr_bufs = [handlers[i].buf_hr for i in hr_w]
-        write_many(hr_bufs, vals.reshape(-1, 1), t[hr_w], np.ones(len(hr_w), np.int64))
+        bufs += [handlers[i].buf_hr for i in hr_w]
+        vals.append(np.where(plausible, hr.astype(np.float64), np.nan)[hr_w])
+        tms.append(t[hr_w])
+        lens.append(np.ones(len(hr_w), np.int64))
+    if bufs:
+        write_many(
+            bufs,
+            np.concatenate(vals).reshape(-1, 1),
+            np.concatenate(tms),
+            np.concatenate(lens),
+        )
     no_contact = detected is False
     for i, (h, p, ti, n, good) in enumerate(
-        zip(handlers, payloads, t.tolist(), n_rr.tolist(), plausible.tolist())
+        zip(handlers, payloads, t.tolist(), n_rr_l, plausible.tolist())
     ):
         h.contact_detected = detected  # HrsHandler._note_contact
         h.n_no_contact += no_contact
