@@ -51,3 +51,23 @@ def test_one_file_rescore_start_does_not_import_importlib_resources():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_missing_package_does_not_import_importlib_resources():
+    # A source checkout run without installing has no ``addictidx.firmware_profiles`` (it is
+    # mapped at install time): the profile loader asks for it, gets ModuleNotFoundError and
+    # reads the top-level folder. That miss must not import importlib.resources either (the
+    # CI run of the one-file rescore test in a fresh clone caught it).
+    code = (
+        "import sys\n"
+        "from addictidx._core.package_data import package_files\n"
+        "try:\n"
+        "    package_files('addictidx.no_such_package')\n"
+        "except ModuleNotFoundError as e:\n"
+        "    print(e.name)\n"
+        "print('importlib.resources' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.split() == ["addictidx.no_such_package", "False"], out.stderr

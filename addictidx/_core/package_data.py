@@ -39,6 +39,8 @@ def package_files(package: str):
         No such package (as ``importlib.resources.files`` raises).
     """
     spec = importlib.util.find_spec(package)
+    if spec is None:  # what importlib.resources.files raises, without importing it
+        raise ModuleNotFoundError(f"No module named {package!r}", name=package)
     origin = getattr(spec, "origin", None)
     locations = list(getattr(spec, "submodule_search_locations", None) or ())
     if (
