@@ -343,19 +343,25 @@ class HrsHandler(IrregularHandler):
             return
         m = decode_heart_rate_measurement(payload)  # DecodeError before any state changes
         self._note_contact(m)
+        if not self.hub.publishing:  # nobody sees the chunks: the values straight into the buffers
+            rr, times, tf, hr = self.asm.feed_values(m, t)
+            self._check_gap(t)
+            self.last_payload = payload
+            self.last_rx = t
+            if rr and self.buf_rr is not None:
+                self.buf_rr.write_values(rr, times)
+            if self.buf_hr is not None:
+                self.buf_hr.write_values((hr,), (tf,), 0 if hr == hr else 1)  # NaN: missing
+            return
         chunks = self.asm.feed_measurement(m, t)
         self._check_gap(t)
         self.last_payload = payload
         self.last_rx = t
-        publishing = self.hub.publishing
         for ch in chunks:
             buf = self.buf_rr if ch.spec is self.asm.spec_rr else self.buf_hr
             if buf is None:
                 continue
-            if publishing:
-                self.hub.emit(ch, buf)
-            else:  # nobody sees the chunk: straight into the buffer
-                buf.write_arrays(ch.data, ch.times, ch.n_missing)
+            self.hub.emit(ch, buf)
 
 
 class BatteryHandler(IrregularHandler):
