@@ -11,10 +11,7 @@ import pytest
 
 from addictidx._core.errors import DecodeError
 from addictidx.acquire.assemble import HrsAssembler, MuseEegAssembler
-from addictidx.acquire.decoders.hrs import (
-    decode_heart_rate_measurement,
-    encode_heart_rate_measurement,
-)
+from addictidx.acquire.decoders.hrs import encode_heart_rate_measurement, heart_rate_fields
 from addictidx.acquire.decoders.muse_classic import decode_muse_eeg
 from addictidx.acquire.profiles import load_profile
 from addictidx.acquire.simulate import SimulatedHeadband, SimulatedStrap
@@ -179,8 +176,8 @@ def test_hrs_beat_times_back_computed_from_arrival():
     assert hr.data.tolist() == [[70.0]] and asm.n_beats == 3
 
 
-def test_hrs_feed_values_equal_numpy_by_hand():
-    """feed_values (Python floats, what the hub writes when nobody subscribed) == the numpy
+def test_hrs_feed_fields_equal_numpy_by_hand():
+    """feed_fields (Python floats, what the hub writes when nobody subscribed) == the numpy
     reference: scaler() of the raw intervals, np.cumsum, t - (sum - cumsum); 0-9 intervals of
     every 16-bit value range, RR scales of the profiles and a made-up one with an offset."""
     from addictidx.devices import scaler
@@ -193,8 +190,8 @@ def test_hrs_feed_values_equal_numpy_by_hand():
             raw = rng.integers(0, 65536, int(rng.integers(0, 10))).tolist()
             t = float(rng.uniform(0.0, 1e5))
             hr = int(rng.choice([0, 60, 251]))
-            rr, times, tf, hr_v = asm.feed_values(
-                decode_heart_rate_measurement(encode_heart_rate_measurement(hr, raw)), t
+            rr, times, tf, hr_v = asm.feed_fields(
+                heart_rate_fields(encode_heart_rate_measurement(hr, raw)), t
             )
             want = conv(np.asarray(raw, dtype=np.float64))
             cs = np.cumsum(want)

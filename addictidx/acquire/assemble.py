@@ -21,6 +21,7 @@ import numpy as np
 
 from addictidx._core.types import Chunk, StreamSpec
 from addictidx.acquire.decoders.hrs import (
+    HR_PLAUSIBLE_BPM,
     RR_PLAUSIBLE_S,
     HeartRateMeasurement,
     decode_heart_rate_measurement,
@@ -493,7 +494,8 @@ class HrsAssembler:
 
     def feed_measurement(self, m: HeartRateMeasurement, received_at: float) -> list[Chunk]:
         """Like :meth:`feed` for a notification already decoded (decode once, use twice)."""
-        rr, times, t, hr = self.feed_values(m, received_at)
+        fields = (m.hr_bpm, m.contact_supported, m.contact_detected, m.energy_kj, m.rr_1024)
+        rr, times, t, hr = self.feed_fields(fields, received_at)
         out: list[Chunk] = []
         if rr:
             out.append(Chunk(self.spec_rr, np.array([rr]), np.array(times), received_at=t))
@@ -508,10 +510,12 @@ class HrsAssembler:
         )
         return out
 
-    def feed_values(
-        self, m: HeartRateMeasurement, received_at: float
+    def feed_fields(
+        self, fields: tuple, received_at: float
     ) -> tuple[list[float], list[float], float, float]:
-        """:meth:`feed_measurement` as Python floats, no chunks (for a buffer-only consumer).
+        """:meth:`feed_measurement` of a notification decoded by
+        :func:`~addictidx.acquire.decoders.hrs.heart_rate_fields`, as Python floats, no chunks
+        (for a buffer-only consumer).
 
         Returns
         -------
@@ -522,16 +526,17 @@ class HrsAssembler:
         hr_bpm : float
             The heart rate, NaN if implausible (counted in :attr:`n_implausible_hr`).
         """
+        hr_bpm, supported, detected, _energy, rr_1024 = fields[:5]
         t = float(received_at)
         self.n_notifications += 1
-        self.contact_detected = m.contact_detected
-        if m.contact_supported and not m.contact_detected:
+        self.contact_detected = detected
+        if supported and not detected:
             self.n_no_contact += 1
         rr: list[float] = []
         times: list[float] = []
-        if m.rr_1024:
+        if rr_1024:
             conv = self._rr_one
-            rr = [conv(v) for v in m.rr_1024]
+            rr = [conv(v) for v in rr_1024]
             # running sums in order, as np.cumsum adds them; beat k at t - sum_{j>k} rr_j
             cs = list(accumulate(rr))
             last = cs[-1]
@@ -539,8 +544,9 @@ class HrsAssembler:
             self.n_beats += len(rr)
             lo, hi = RR_PLAUSIBLE_S
             self.n_implausible_rr += sum(not lo <= v <= hi for v in rr)  # 0-9 values
-        if m.hr_plausible:
-            hr = float(m.hr_bpm)
+        lo_hr, hi_hr = HR_PLAUSIBLE_BPM
+        if lo_hr <= hr_bpm <= hi_hr:  # HeartRateMeasurement.hr_plausible
+            hr = float(hr_bpm)
         else:
             self.n_implausible_hr += 1
             hr = float("nan")
