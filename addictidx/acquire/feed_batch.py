@@ -210,9 +210,18 @@ def _direct_runs(routes, payloads, direct: list[int], t) -> list[int]:
 def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(one, label)``: dense labels ``0..G-1`` of ``keys`` in key order, and for each label
     the index of one element that has it."""
+    n = keys.size
+    if n <= 64:  # a few keys: a set and a dict cost less than numpy's sort (np.unique)
+        kl = keys.tolist()
+        u = sorted(set(kl))
+        pos = dict(zip(u, range(len(u))))
+        label = np.fromiter(map(pos.__getitem__, kl), np.intp, n)
+        one = np.empty(len(u), dtype=np.intp)
+        one[label] = np.arange(n)  # any element of each label will do
+        return one, label
     lo, hi = int(keys.min()), int(keys.max())
     span = hi - lo + 1
-    if span > 8 * keys.size + 64:  # keys far apart: sort
+    if span > 8 * n + 64:  # keys far apart: sort
         _, one, label = np.unique(keys, return_index=True, return_inverse=True)
         return one, label
     k = keys - lo
