@@ -54,7 +54,8 @@ def test_a_heart_rate_notification_is_decoded_once_in_a_live_session(monkeypatch
     from addictidx.sessions.protocol import Phase, Protocol
 
     n_calls = 0
-    real = hrs_decoders.decode_heart_rate_measurement
+    # every decode goes through heart_rate_fields (decode_heart_rate_measurement wraps it)
+    real = hrs_decoders.heart_rate_fields
 
     def counting(payload):
         nonlocal n_calls
@@ -64,9 +65,9 @@ def test_a_heart_rate_notification_is_decoded_once_in_a_live_session(monkeypatch
     # every module of the package that holds the decoder under this name
     for mod in list(sys.modules.values()):
         if getattr(mod, "__name__", "").startswith("addictidx") and (
-            getattr(mod, "decode_heart_rate_measurement", None) is real
+            getattr(mod, "heart_rate_fields", None) is real
         ):
-            monkeypatch.setattr(mod, "decode_heart_rate_measurement", counting)
+            monkeypatch.setattr(mod, "heart_rate_fields", counting)
     headband = SimulatedHeadband(duration_s=1.0)
     strap = SimulatedStrap(np.full(10, 0.8), name="strap")
     live = LiveAssessment(headband, strap, Protocol("t", (Phase("rest", 30.0, True),)))

@@ -11,7 +11,7 @@ import pytest
 
 from addictidx._core.errors import DecodeError
 from addictidx.acquire.assemble import HrsAssembler, MuseEegAssembler
-from addictidx.acquire.decoders.hrs import encode_heart_rate_measurement
+from addictidx.acquire.decoders.hrs import encode_heart_rate_measurement, heart_rate_fields
 from addictidx.acquire.decoders.muse_classic import decode_muse_eeg
 from addictidx.acquire.profiles import load_profile
 from addictidx.acquire.simulate import SimulatedHeadband, SimulatedStrap
@@ -174,6 +174,30 @@ def test_hrs_beat_times_back_computed_from_arrival():
     assert rr.times.tolist() == [5.0 - 1.5, 5.0 - 0.5, 5.0]
     assert rr.data.tolist() == [[1000 / 1024, 1.0, 0.5]]
     assert hr.data.tolist() == [[70.0]] and asm.n_beats == 3
+
+
+def test_hrs_feed_fields_equal_numpy_by_hand():
+    """feed_fields (Python floats, what the hub writes when nobody subscribed) == the numpy
+    reference: scaler() of the raw intervals, np.cumsum, t - (sum - cumsum); 0-9 intervals of
+    every 16-bit value range, RR scales of the profiles and a made-up one with an offset."""
+    from addictidx.devices import scaler
+
+    rng = np.random.default_rng(8)
+    for scale, offset in ((1 / 1024, 0.0), (0.001, 0.0), (1.0, 0.0), (0.37, 3.0)):
+        asm = HrsAssembler(RR, HR, rr_scale=scale, rr_offset=offset)
+        conv = scaler(scale, offset)
+        for _ in range(300):
+            raw = rng.integers(0, 65536, int(rng.integers(0, 10))).tolist()
+            t = float(rng.uniform(0.0, 1e5))
+            hr = int(rng.choice([0, 60, 251]))
+            rr, times, tf, hr_v = asm.feed_fields(
+                heart_rate_fields(encode_heart_rate_measurement(hr, raw)), t
+            )
+            want = conv(np.asarray(raw, dtype=np.float64))
+            cs = np.cumsum(want)
+            assert rr == want.tolist()
+            assert times == (t - (cs[-1] - cs)).tolist() if raw else times == []
+            assert tf == t and (hr_v == hr if 20 <= hr <= 250 else hr_v != hr_v)
 
 
 def _run_strap(strap):

@@ -238,3 +238,25 @@ def test_event_selection_equals_a_mask_over_everything_held():
         ]
         if times:
             assert buf.latest(1e9).times.tolist() == times  # now = the latest event time held
+
+
+def test_write_values_equals_write_arrays():
+    """write_values (Python floats, element by element) == write_arrays of the same samples:
+    writes of 0-9 values wrapping a 7-event ring anywhere, n_missing counted, a write longer
+    than the ring, and a two-channel ring (which takes the array path)."""
+    spec = StreamSpec("strap", "rr", "rr", ("rr",), None, "s")
+    rng = np.random.default_rng(4)
+    a, b = EventBuffer(spec, 7), EventBuffer(spec, 7)
+    for _ in range(80):
+        n = int(rng.integers(0, 10))
+        v, t = rng.normal(size=n), rng.uniform(0.0, 100.0, n)
+        miss = int(rng.integers(0, 2))
+        a.write_arrays(v[None, :], t, miss)
+        b.write_values(v.tolist(), t.tolist(), miss)
+        assert (a.total_written, a.n_missing) == (b.total_written, b.n_missing)
+        np.testing.assert_array_equal(a._data, b._data)
+        np.testing.assert_array_equal(a._times, b._times)
+    spec2 = StreamSpec("sim", "eeg", "eeg", ("a", "b"), 10.0, "uV")
+    c = RingBuffer(spec2, 1.0)
+    c.write_values([[1.0, 2.0], [3.0, 4.0]], [0.0, 0.1])
+    assert c.latest(1.0).data.tolist() == [[1.0, 2.0], [3.0, 4.0]]

@@ -289,6 +289,7 @@ def test_ecg_frames_of_many_straps(monkeypatch):
     from addictidx.acquire.buffers import RingPool
 
     monkeypatch.setattr(FB, "MIN_BATCH_DECODE", 8)
+    monkeypatch.setattr(FB, "MIN_BATCH_ECG", 2)
     monkeypatch.setattr(buffers, "WRITE_MANY_MIN_RINGS", 0)
     frames = {"n": 0}
     real = FB.feed_ecg_frames

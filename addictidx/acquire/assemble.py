@@ -15,18 +15,20 @@ connection; they are not thread-safe (call ``feed`` from one thread, as bleak do
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import accumulate
 
 import numpy as np
 
 from addictidx._core.types import Chunk, StreamSpec
 from addictidx.acquire.decoders.hrs import (
+    HR_PLAUSIBLE_BPM,
     RR_PLAUSIBLE_S,
     HeartRateMeasurement,
     decode_heart_rate_measurement,
 )
 from addictidx.acquire.decoders.muse_classic import decode_muse_eeg, unwrap_sequence
 from addictidx.acquire.eeg_clock import ArrivalFit, init_eeg_timing
-from addictidx.devices import DeviceProfile, load_profile, scaler
+from addictidx.devices import DeviceProfile, load_profile, scalar_scaler
 
 __all__ = ["MuseEegAssembler", "HrsAssembler"]
 
@@ -433,7 +435,8 @@ class HrsAssembler:
             rr_scale, rr_offset = std.scale, std.offset
         self.spec_rr = spec_rr
         self.spec_hr = spec_hr
-        self._rr_conv = scaler(rr_scale, rr_offset)
+        # scaler()'s floating-point operations on one value (acquire.hrs_runs uses scaler())
+        self._rr_one = scalar_scaler(rr_scale, rr_offset)
         #: ``(scale, offset)`` of the RR conversion (equal pairs convert identically)
         self.rr_scaling = (float(rr_scale), float(rr_offset))
         self.n_notifications = 0
@@ -491,29 +494,60 @@ class HrsAssembler:
 
     def feed_measurement(self, m: HeartRateMeasurement, received_at: float) -> list[Chunk]:
         """Like :meth:`feed` for a notification already decoded (decode once, use twice)."""
+        fields = (m.hr_bpm, m.contact_supported, m.contact_detected, m.energy_kj, m.rr_1024)
+        rr, times, t, hr = self.feed_fields(fields, received_at)
+        out: list[Chunk] = []
+        if rr:
+            out.append(Chunk(self.spec_rr, np.array([rr]), np.array(times), received_at=t))
+        out.append(
+            Chunk(
+                self.spec_hr,
+                np.array([[hr]]),
+                np.array([t]),
+                received_at=t,
+                n_missing=0 if hr == hr else 1,  # NaN: implausible
+            )
+        )
+        return out
+
+    def feed_fields(
+        self, fields: tuple, received_at: float
+    ) -> tuple[list[float], list[float], float, float]:
+        """:meth:`feed_measurement` of a notification decoded by
+        :func:`~addictidx.acquire.decoders.hrs.heart_rate_fields`, as Python floats, no chunks
+        (for a buffer-only consumer).
+
+        Returns
+        -------
+        rr_s, beat_times : list of float
+            The RR intervals (s) and their beat times (empty without RR).
+        t : float
+            ``received_at`` as a float (the heart rate's time).
+        hr_bpm : float
+            The heart rate, NaN if implausible (counted in :attr:`n_implausible_hr`).
+        """
+        hr_bpm, supported, detected, _energy, rr_1024 = fields[:5]
         t = float(received_at)
         self.n_notifications += 1
-        self.contact_detected = m.contact_detected
-        if m.contact_supported and not m.contact_detected:
+        self.contact_detected = detected
+        if supported and not detected:
             self.n_no_contact += 1
-        out: list[Chunk] = []
-        if m.rr_1024:
-            rr = self._rr_conv(np.asarray(m.rr_1024, dtype=np.float64))
-            cs = np.cumsum(rr)
-            times = t - (cs[-1] - cs)
-            out.append(Chunk(self.spec_rr, rr[None, :], times, received_at=t))
-            self.n_beats += rr.size
+        rr: list[float] = []
+        times: list[float] = []
+        if rr_1024:
+            conv = self._rr_one
+            rr = [conv(v) for v in rr_1024]
+            # running sums in order, as np.cumsum adds them; beat k at t - sum_{j>k} rr_j
+            cs = list(accumulate(rr))
+            last = cs[-1]
+            times = [t - (last - c) for c in cs]
+            self.n_beats += len(rr)
             lo, hi = RR_PLAUSIBLE_S
-            self.n_implausible_rr += sum(not lo <= v <= hi for v in rr.tolist())  # 0-9 values
-        if m.hr_plausible:
-            out.append(
-                Chunk(self.spec_hr, np.array([[float(m.hr_bpm)]]), np.array([t]), received_at=t)
-            )
+            self.n_implausible_rr += sum(not lo <= v <= hi for v in rr)  # 0-9 values
+        lo_hr, hi_hr = HR_PLAUSIBLE_BPM
+        if lo_hr <= hr_bpm <= hi_hr:  # HeartRateMeasurement.hr_plausible
+            hr = float(hr_bpm)
         else:
             self.n_implausible_hr += 1
-            out.append(
-                Chunk(
-                    self.spec_hr, np.array([[np.nan]]), np.array([t]), received_at=t, n_missing=1
-                )
-            )
-        return out
+            hr = float("nan")
+        return rr, times, t, hr

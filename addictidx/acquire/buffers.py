@@ -111,6 +111,8 @@ class _Ring:
         self._data = self._page.data[self._slot]
         self._times = self._page.times[self._slot]
         self._lock = self._page.lock
+        # the values of a one-channel ring (write_values)
+        self._row0 = self._data[0] if spec.n_channels == 1 else None
         # the next write position is total_written % capacity and the ring holds
         # min(total_written, capacity) samples: one counter is the ring's whole state
         self.total_written = 0
@@ -164,6 +166,32 @@ class _Ring:
             if rest:
                 self._data[:, :rest] = data[:, first:]
                 self._times[:rest] = times[first:]
+
+    def write_values(self, values, times, n_missing: int = 0) -> None:
+        """:meth:`write_arrays` of samples given as Python floats (``values`` of a one-channel
+        ring and ``times`` of equal length), element by element: no arrays built for the one
+        to ten values of a Heart Rate Measurement (other rings: ``values`` nested per channel,
+        written as arrays)."""
+        n = len(times)
+        if n == 0:
+            return
+        cap = self.capacity
+        row = self._row0
+        if n >= cap or row is None:  # (n_channels, n) values: as arrays
+            data = np.array(values, dtype=np.float64).reshape(self.spec.n_channels, n)
+            self.write_arrays(data, np.array(times, dtype=np.float64), n_missing)
+            return
+        tm = self._times
+        with self._lock:
+            pos = self.total_written % cap
+            self.total_written += n
+            self.n_missing += int(n_missing)
+            for v, ti in zip(values, times):
+                row[pos] = v
+                tm[pos] = ti
+                pos += 1
+                if pos == cap:
+                    pos = 0
 
     def _last(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Copy of the last ``n`` samples in time order (caller holds the lock)."""

@@ -42,15 +42,18 @@ from addictidx.acquire.eeg_runs import apply_eeg_runs, plan_eeg_runs
 from addictidx.acquire.hrs_runs import feed_hr_notes
 from addictidx.acquire.stream_handlers import HrsHandler, PmdHandler
 
-__all__ = ["feed_notifications", "MIN_BATCH_DECODE"]
+__all__ = ["feed_notifications", "MIN_BATCH_DECODE", "MIN_BATCH_HR", "MIN_BATCH_ECG"]
 
 #: Notifications in one :func:`feed_notifications` call from which the batched assembly pays
 #: (fewer: packet by packet). Its fixed cost (some 100 numpy calls) equals the packet-by-packet
 #: cost of about 60 notifications (30 sessions' connection interval) on the benchmark machine.
 MIN_BATCH_DECODE = 48
 #: Heart Rate Measurements of distinct straps in one call from which decoding them together
-#: pays (fewer: one by one).
-MIN_BATCH_HR = 4
+#: pays (fewer: one by one, some 7-16 us each; acquire.hrs_runs costs about as much as 30).
+MIN_BATCH_HR = 32
+#: ECG frames of one length of distinct straps in one call from which assembling them together
+#: pays (fewer: frame by frame; acquire.ecg_runs costs about as much as 4 frames).
+MIN_BATCH_ECG = 4
 
 # fields of StreamHub.route's tuples and of the device states / hubs, read in one C-level pass
 _DEV_SERIAL = itemgetter(5)
@@ -195,7 +198,7 @@ def _direct_runs(routes, payloads, direct: list[int], t) -> list[int]:
                 hrs.append(j)
     done: set[int] = set()
     for js in ecg.values():
-        if len(js) > 1:
+        if len(js) >= MIN_BATCH_ECG:
             ok = feed_ecg_frames([routes[j][2] for j in js], [payloads[j] for j in js])
             done.update(j for j, k in zip(js, ok.tolist()) if k)
     if len(hrs) >= MIN_BATCH_HR:
@@ -207,9 +210,18 @@ def _direct_runs(routes, payloads, direct: list[int], t) -> list[int]:
 def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(one, label)``: dense labels ``0..G-1`` of ``keys`` in key order, and for each label
     the index of one element that has it."""
+    n = keys.size
+    if n <= 64:  # a few keys: a set and a dict cost less than numpy's sort (np.unique)
+        kl = keys.tolist()
+        u = sorted(set(kl))
+        pos = dict(zip(u, range(len(u))))
+        label = np.fromiter(map(pos.__getitem__, kl), np.intp, n)
+        one = np.empty(len(u), dtype=np.intp)
+        one[label] = np.arange(n)  # any element of each label will do
+        return one, label
     lo, hi = int(keys.min()), int(keys.max())
     span = hi - lo + 1
-    if span > 8 * keys.size + 64:  # keys far apart: sort
+    if span > 8 * n + 64:  # keys far apart: sort
         _, one, label = np.unique(keys, return_index=True, return_inverse=True)
         return one, label
     k = keys - lo

@@ -26,7 +26,7 @@ from addictidx.acquire.buffers import EventBuffer, RingBuffer
 from addictidx.acquire.decoders.hrs import (
     HeartRateMeasurement,
     decode_battery_level,
-    decode_heart_rate_measurement,
+    heart_rate_fields,
 )
 from addictidx.acquire.decoders.muse_athena import (
     ATHENA_TAGS,
@@ -326,8 +326,8 @@ class HrsHandler(IrregularHandler):
         """Skin contact as the notifications report it."""
         return SkinContact(self.contact_detected, self.n_no_contact)
 
-    def _note_contact(self, m: HeartRateMeasurement) -> None:
-        detected = bool(m.contact_detected) if m.contact_supported else None
+    def _note_contact(self, supported: bool, detected: bool | None) -> None:
+        detected = bool(detected) if supported else None
         self.contact_detected = detected
         self.n_no_contact += detected is False
 
@@ -341,21 +341,27 @@ class HrsHandler(IrregularHandler):
             # the bytes decoded last time (no second decode): the contact it reported again
             self.n_no_contact += self.contact_detected is False
             return
-        m = decode_heart_rate_measurement(payload)  # DecodeError before any state changes
-        self._note_contact(m)
-        chunks = self.asm.feed_measurement(m, t)
+        m = heart_rate_fields(payload)  # DecodeError before any state changes
+        self._note_contact(m[1], m[2])
+        if not self.hub.publishing:  # nobody sees the chunks: the values straight into the buffers
+            rr, times, tf, hr = self.asm.feed_fields(m, t)
+            self._check_gap(t)
+            self.last_payload = payload
+            self.last_rx = t
+            if rr and self.buf_rr is not None:
+                self.buf_rr.write_values(rr, times)
+            if self.buf_hr is not None:
+                self.buf_hr.write_values((hr,), (tf,), 0 if hr == hr else 1)  # NaN: missing
+            return
+        chunks = self.asm.feed_measurement(HeartRateMeasurement(*m), t)
         self._check_gap(t)
         self.last_payload = payload
         self.last_rx = t
-        publishing = self.hub.publishing
         for ch in chunks:
             buf = self.buf_rr if ch.spec is self.asm.spec_rr else self.buf_hr
             if buf is None:
                 continue
-            if publishing:
-                self.hub.emit(ch, buf)
-            else:  # nobody sees the chunk: straight into the buffer
-                buf.write_arrays(ch.data, ch.times, ch.n_missing)
+            self.hub.emit(ch, buf)
 
 
 class BatteryHandler(IrregularHandler):

@@ -20,6 +20,7 @@ from addictidx.devices.model import (
     CounterSpec,
     DeviceProfile,
     StreamProfile,
+    scalar_scaler,
     scaler,
 )
 from addictidx.devices.schema import parse_profile
@@ -42,5 +43,6 @@ __all__ = [
     "profiles_root",
     "parse_profile",
     "scaler",
+    "scalar_scaler",
     "stream_profile",
 ]

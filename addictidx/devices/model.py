@@ -30,6 +30,7 @@ __all__ = [
     "StreamProfile",
     "DeviceProfile",
     "scaler",
+    "scalar_scaler",
 ]
 
 PROTOCOLS = ("muse-classic", "muse-athena", "hrs", "polar-pmd+hrs")
@@ -70,9 +71,7 @@ def scaler(scale: float, offset: float = 0.0) -> Callable[[np.ndarray], np.ndarr
     convert : callable
         ``convert(raw) -> ndarray of float64``.
     """
-    scale, offset = float(scale), float(offset)
-    inv = 1.0 / scale
-    divisor = round(inv) if abs(inv - round(inv)) < 1e-9 * abs(inv) and abs(inv) > 1 else None
+    scale, offset, divisor = _conversion(scale, offset)
 
     def apply(v: np.ndarray) -> np.ndarray:
         out = np.asarray(v).astype(np.float64)
@@ -85,6 +84,34 @@ def scaler(scale: float, offset: float = 0.0) -> Callable[[np.ndarray], np.ndarr
         return out
 
     return apply
+
+
+def _conversion(scale: float, offset: float) -> tuple[float, float, int | None]:
+    """``(scale, offset, divisor)`` of :func:`scaler` (divisor: the integer inverse of the
+    scale, or None)."""
+    scale, offset = float(scale), float(offset)
+    inv = 1.0 / scale
+    divisor = round(inv) if abs(inv - round(inv)) < 1e-9 * abs(inv) and abs(inv) > 1 else None
+    return scale, offset, divisor
+
+
+def scalar_scaler(scale: float, offset: float = 0.0) -> Callable[[float], float]:
+    """:func:`scaler` of one value as a Python float: the same floating-point operations
+    (``float(raw)``, ``+ offset``, then ``/ divisor`` or ``* scale``), so the same result as
+    ``scaler(scale, offset)(raw)``, without numpy's per-call cost."""
+    scale, offset, divisor = _conversion(scale, offset)
+
+    def apply_one(v) -> float:
+        out = float(v)
+        if offset:
+            out += offset
+        if divisor is not None:
+            out /= divisor
+        elif scale != 1.0:
+            out *= scale
+        return out
+
+    return apply_one
 
 
 @dataclass(frozen=True, slots=True)

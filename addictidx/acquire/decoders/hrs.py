@@ -30,6 +30,8 @@ stream hub turns an implausible heart rate into a missing (NaN) sample.
 
 from __future__ import annotations
 
+import functools
+import struct
 from dataclasses import dataclass
 
 from addictidx.acquire.decoders.decode_errors import as_bytes, decode_error
@@ -39,6 +41,7 @@ __all__ = [
     "RR_PLAUSIBLE_S",
     "HeartRateMeasurement",
     "decode_heart_rate_measurement",
+    "heart_rate_fields",
     "encode_heart_rate_measurement",
     "decode_battery_level",
     "encode_battery_level",
@@ -129,6 +132,17 @@ def decode_heart_rate_measurement(payload: bytes) -> HeartRateMeasurement:
     >>> m.hr_bpm, m.contact_detected, m.rr_1024
     (60, True, (1041,))
     """
+    return HeartRateMeasurement(*heart_rate_fields(payload))
+
+
+def heart_rate_fields(
+    payload: bytes,
+) -> tuple[int, bool, bool | None, int | None, tuple[int, ...], bool]:
+    """:func:`decode_heart_rate_measurement`'s fields as a plain tuple, in the order of
+    :class:`HeartRateMeasurement` (``hr_bpm, contact_supported, contact_detected, energy_kj,
+    rr_1024, hr_uint16``), without building the dataclass (the stream hub decodes every
+    notification this way). Raises the same :class:`DecodeError`.
+    """
     name = "decode_heart_rate_measurement"
     payload = as_bytes(name, payload)
     n = len(payload)
@@ -172,15 +186,14 @@ def decode_heart_rate_measurement(payload: bytes) -> HeartRateMeasurement:
                 payload,
                 f"at byte {off}: RR field has odd length {m} (uint16 values expected)",
             )
-        rr = tuple(int.from_bytes(payload[i : i + 2], "little") for i in range(off, n, 2))
-    return HeartRateMeasurement(
-        hr_bpm=hr,
-        contact_supported=supported,
-        contact_detected=detected,
-        energy_kj=energy,
-        rr_1024=rr,
-        hr_uint16=uint16,
-    )
+        rr = _unpack_rr(m // 2)(payload, off)  # uint16 LE each
+    return hr, supported, detected, energy, rr, uint16
+
+
+@functools.lru_cache(maxsize=64)
+def _unpack_rr(n: int):
+    """Unpacker of ``n`` little-endian uint16 (``struct.Struct.unpack_from``)."""
+    return struct.Struct(f"<{n}H").unpack_from
 
 
 def encode_heart_rate_measurement(
