@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from addictidx._core.errors import DecodeError
-from addictidx.acquire.assemble import HrsAssembler, MuseEegAssembler
+from addictidx.acquire.assemble import HrsAssembler, MuseEegAssembler, steady_states
 from addictidx.acquire.decoders.hrs import encode_heart_rate_measurement, heart_rate_fields
 from addictidx.acquire.decoders.muse_classic import decode_muse_eeg
 from addictidx.acquire.profiles import load_profile
@@ -141,6 +141,34 @@ def test_lstsq_clock_follows_device_drift():
     err_fit = np.max(np.abs(results["lstsq"].times - truth))
     assert err_anchor > 0.015  # 400 ppm x 60 s = 24 ms of drift the anchor cannot see
     assert err_fit < 0.002
+
+
+def test_steady_states_equal_steady_state_one_by_one():
+    # assemblers fed 0, 1, 2, ... notifications of a link that drops, repeats and reorders
+    # (partial, missing and pending blocks), both clocks, blocks held back (max_lag_blocks 3):
+    # steady_states reads each as steady_state does
+    head = SimulatedHeadband(duration_s=2.0, seed=3)
+    notes = list(head)[:60]
+    notes = notes[:9] + notes[10:20] + notes[25:30] + notes[34:33:-1] + notes[33:]
+    notes = notes[:40] + notes[38:40] + notes[40:]
+    asms = []
+    for clock, lag in (("anchor", 1), ("anchor", 3), ("lstsq", 1)):
+        for k in range(len(notes) + 1):
+            asm = MuseEegAssembler(EEG, head.channel_by_uuid, clock=clock, max_lag_blocks=lag)
+            for n in notes[:k]:
+                asm.feed(n.characteristic, n.payload, n.t)
+            asms.append(asm)
+    steady, blocks, clock_, pending = steady_states(asms)
+    one = [a.steady_state() for a in asms]
+    assert steady.tolist() == [s is not None for s in one]
+    assert 0 < steady.sum() < len(asms) and any(p is not None for p in pending)
+    for k in np.flatnonzero(steady).tolist():
+        nxt, s0, t0, sfreq, part = one[k]
+        assert (blocks[0, k], blocks[1, k], clock_[0, k], clock_[1, k]) == (nxt, s0, t0, sfreq)
+        if part is None:
+            assert pending[k] is None
+        else:
+            assert pending[k][0] is part[0] and pending[k][1] is part[1]
 
 
 def test_bad_input():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from itertools import accumulate
+from operator import attrgetter
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from addictidx.acquire.decoders.muse_classic import decode_muse_eeg, unwrap_sequ
 from addictidx.acquire.eeg_clock import ArrivalFit, init_eeg_timing
 from addictidx.devices import DeviceProfile, load_profile, scalar_scaler
 
-__all__ = ["MuseEegAssembler", "HrsAssembler"]
+__all__ = ["MuseEegAssembler", "HrsAssembler", "steady_states", "advance_steady_many"]
 
 
 class MuseEegAssembler:
@@ -99,6 +100,7 @@ class MuseEegAssembler:
         fit_memory_s: float = 600.0,
     ) -> None:
         init_eeg_timing(self, spec, clock, max_lag_blocks, fit_memory_s)
+        self._anchor = self.clock == "anchor"  # read by steady_states
         self.spp = int(spec.samples_per_packet or 12)
         rows: dict[str, int] = {}
         for uuid, ch in channel_by_uuid.items():
@@ -225,7 +227,7 @@ class MuseEegAssembler:
         ``s`` is at ``t0 + (spp (s - s0) + k) / sfreq``) with ``pending`` the partial block's
         ``(samples, electrode arrived)`` or None. Every packet of a steady assembler
         that belongs to ``next, next + 1, ...`` in that order, each block's electrodes once,
-        completes and emits whole blocks only (see :meth:`advance_steady`).
+        completes and emits whole blocks only (see :func:`advance_steady_many`).
         """
         if self.clock != "anchor" or not self._n_emitted:
             return None
@@ -236,38 +238,6 @@ class MuseEegAssembler:
             block = pending[nxt]
             return nxt, self._s0, self._t0, self.sfreq, (block[0], block[1])
         return None
-
-    def advance_steady(
-        self, n_packets: int, n_blocks: int, last_rx: float, partial: list | None
-    ) -> None:
-        """Apply packets fed as a run of whole blocks from a :meth:`steady_state`.
-
-        Parameters
-        ----------
-        n_packets : int
-            Packets of the run.
-        n_blocks : int
-            Whole blocks it completed (emitted by the caller, from ``next`` on).
-        last_rx : float
-            Arrival time of its last packet.
-        partial : list | None
-            The block left partial after them, ``[samples, electrode arrived, last arrival,
-            number arrived]`` (None: the run ended on a whole block).
-        """
-        nxt = self._next
-        self._pending.pop(nxt, None)
-        nxt += n_blocks
-        self._next = nxt
-        self._n_emitted += n_blocks
-        self.n_packets += n_packets
-        self._last_rx = last_rx
-        if partial is not None:
-            self._pending[nxt] = partial
-            top = nxt
-        else:
-            top = nxt - 1
-        if top > self._high:
-            self._high = top
 
     def _add(self, row: int, raw_seq: int, uv, received_at: float) -> list[Chunk]:
         high = self._high
@@ -377,6 +347,96 @@ class MuseEegAssembler:
             self._n_emitted += 1
             self._next = end
         return out
+
+
+# fields steady_states reads of each assembler, each in one C-level pass
+_ANCHOR = attrgetter("_anchor")
+_N_EMITTED = attrgetter("_n_emitted")
+_PENDING = attrgetter("_pending")
+_NEXT = attrgetter("_next")
+_S0 = attrgetter("_s0")
+_T0 = attrgetter("_t0")
+_SFREQ = attrgetter("sfreq")
+
+
+def steady_states(asms) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """:meth:`MuseEegAssembler.steady_state` of many assemblers at once.
+
+    Parameters
+    ----------
+    asms : list of MuseEegAssembler
+        ``H`` assemblers.
+
+    Returns
+    -------
+    steady : ndarray of bool, shape (H,)
+        Whether each one's :meth:`~MuseEegAssembler.steady_state` is not None.
+    blocks : ndarray of int64, shape (2, H)
+        ``next`` and ``s0`` of each (meaningless where not steady).
+    clock : ndarray of float64, shape (2, H)
+        ``t0`` and ``sfreq`` of each (sample ``k`` of block ``s`` is at
+        ``t0 + (spp (s - s0) + k) / sfreq``).
+    pending : list
+        The partial ``next`` block ``(samples, electrode arrived)`` of each, or None.
+    """
+    H = len(asms)
+    steady = np.fromiter(map(_ANCHOR, asms), bool, H)
+    steady &= np.fromiter(map(_N_EMITTED, asms), np.int64, H) > 0
+    pend = list(map(_PENDING, asms))
+    n_pend = np.fromiter(map(len, pend), np.intp, H)
+    steady &= n_pend <= 1
+    blocks = np.empty((2, H), dtype=np.int64)
+    blocks[0] = np.fromiter(map(_NEXT, asms), np.int64, H)
+    blocks[1] = np.fromiter(map(_S0, asms), np.int64, H)
+    clock = np.empty((2, H), dtype=np.float64)
+    clock[0] = np.fromiter(map(_T0, asms), np.float64, H)
+    clock[1] = np.fromiter(map(_SFREQ, asms), np.float64, H)
+    partial: list = [None] * H
+    one = np.flatnonzero(steady & (n_pend == 1))
+    if one.size:
+        for k, x in zip(one.tolist(), blocks[0, one].tolist()):
+            block = pend[k].get(x)
+            if block is None:  # a pending block other than ``next``
+                steady[k] = False
+            else:
+                partial[k] = (block[0], block[1])
+    return steady, blocks, clock, partial
+
+
+def advance_steady_many(asms, n_packets, n_blocks, last_rx, partials) -> None:
+    """Apply to each assembler the packets fed as a run of whole blocks from its steady state.
+
+    Parameters
+    ----------
+    asms : list of MuseEegAssembler
+        Assemblers, each steady (:meth:`~MuseEegAssembler.steady_state` not None).
+    n_packets : list of int
+        Packets of each one's run.
+    n_blocks : list of int
+        Whole blocks each run completed (emitted by the caller, from ``next`` on).
+    last_rx : list of float
+        Arrival time of each run's last packet.
+    partials : list
+        The block each run left partial, ``[samples, electrode arrived, last arrival, number
+        arrived]``, or None (the run ended on a whole block).
+    """
+    for a, k, f, lrx, pa in zip(asms, n_packets, n_blocks, last_rx, partials):
+        pending = a._pending
+        nxt = a._next
+        if pending:
+            pending.pop(nxt, None)
+        nxt += f
+        a._next = nxt
+        a._n_emitted += f
+        a.n_packets += k
+        a._last_rx = lrx
+        if pa is not None:
+            pending[nxt] = pa
+            top = nxt
+        else:
+            top = nxt - 1
+        if top > a._high:
+            a._high = top
 
 
 class HrsAssembler:

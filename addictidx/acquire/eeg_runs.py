@@ -6,8 +6,8 @@ blocks ``next, next + 1, ...``, each block's electrodes once (in any order), the
 possibly partial. :func:`plan_eeg_runs` checks that for all headbands at once (numpy over the
 packets of every headband) and lays the samples of every block into one array;
 :func:`apply_eeg_runs` then writes each headband's whole blocks into its ring buffer with one
-write and moves its assembler on
-(:meth:`~addictidx.acquire.assemble.MuseEegAssembler.advance_steady`).
+write and moves the assemblers on
+(:func:`~addictidx.acquire.assemble.advance_steady_many`).
 
 The result is the one :meth:`~addictidx.acquire.assemble.MuseEegAssembler.feed` gives packet
 by packet: the same
@@ -20,14 +20,14 @@ headbands and changes nothing.
 
 from __future__ import annotations
 
-from itertools import chain
-from operator import itemgetter
+from operator import attrgetter
 
 import numpy as np
 
+from addictidx.acquire.assemble import advance_steady_many
 from addictidx.acquire.buffers import write_many
 
-_META = itemgetter(0, 1, 2, 3)  # next, s0, t0, sfreq of a steady state
+_ASM = attrgetter("asm")
 
 __all__ = ["EegRunPlan", "plan_eeg_runs", "apply_eeg_runs"]
 
@@ -37,7 +37,7 @@ class EegRunPlan:
 
     __slots__ = (
         "handlers",
-        "states",
+        "nxt",
         "ok",
         "n_notes",
         "start",
@@ -53,15 +53,20 @@ class EegRunPlan:
     )
 
 
-def plan_eeg_runs(handlers, states, hn, seq, rows, uv, t) -> EegRunPlan:
+def plan_eeg_runs(handlers, blocks, clock, pending, hn, seq, rows, uv, t) -> EegRunPlan:
     """Check and lay out the packets of many steady EEG assemblers of one block shape.
 
     Parameters
     ----------
     handlers : list of EegHandler
         ``H`` handlers (classic Muse EEG streams), each with at least one packet here.
-    states : list of tuple
-        ``handler.asm.steady_state()`` of each (none of them None).
+    blocks : ndarray of int64, shape (2, H)
+        ``next, s0`` of each one's steady assembler
+        (:func:`~addictidx.acquire.assemble.steady_states`).
+    clock : ndarray of float64, shape (2, H)
+        Its ``t0, sfreq``.
+    pending : list
+        Each one's partial ``next`` block ``(samples, electrode arrived)`` or None.
     hn : ndarray of int, shape (m,)
         Handler index of every packet; packets grouped by handler (non-decreasing), each
         handler's packets in arrival order.
@@ -83,13 +88,12 @@ def plan_eeg_runs(handlers, states, hn, seq, rows, uv, t) -> EegRunPlan:
     H = len(handlers)
     asm0 = handlers[0].asm
     n_ch, spp = asm0.spec.n_channels, asm0.spp
-    meta = np.fromiter(chain.from_iterable(map(_META, states)), np.float64, 4 * H).reshape(H, 4)
-    nxt, s0 = meta[:, 0].astype(np.int64), meta[:, 1].astype(np.int64)  # exact: < 2**53
-    with_prior = [k for k, s in enumerate(states) if s[4] is not None]
+    nxt, s0 = blocks
+    with_prior = [k for k, s in enumerate(pending) if s is not None]
     n_prior = np.zeros(H, dtype=np.int64)
     if with_prior:
         wp = np.array(with_prior)
-        arrived = np.array([states[k][4][1] for k in with_prior], dtype=bool)  # (P, n_ch)
+        arrived = np.array([pending[k][1] for k in with_prior], dtype=bool)  # (P, n_ch)
         n_prior[wp] = arrived.sum(axis=1)
     cnt = np.bincount(hn, minlength=H)
     start = np.cumsum(cnt) - cnt
@@ -105,7 +109,7 @@ def plan_eeg_runs(handlers, states, hn, seq, rows, uv, t) -> EegRunPlan:
     samples = np.full((n_ch, B, spp), np.nan)
     if with_prior:
         occupied.reshape(B, n_ch)[base[wp]] += arrived
-        samples[:, base[wp], :] = np.stack([states[k][4][0] for k in with_prior], axis=1)
+        samples[:, base[wp], :] = np.stack([pending[k][0] for k in with_prior], axis=1)
     bad |= occupied[key] > 1  # an electrode twice in one block
     ok = np.ones(H, dtype=bool)
     ok[hn[bad]] = False
@@ -124,11 +128,11 @@ def plan_eeg_runs(handlers, states, hn, seq, rows, uv, t) -> EegRunPlan:
     x = nxt[hb] + (np.arange(E) - whole_base[hb])
     # MuseEegAssembler._times: idx = ramp + float(spp (x - s0)); idx /= sfreq; idx += t0
     times = np.arange(spp, dtype=np.float64) + (spp * (x - s0[hb])).astype(np.float64)[:, None]
-    times /= meta[hb, 3:4]
-    times += meta[hb, 2:3]
+    times /= clock[1, hb][:, None]
+    times += clock[0, hb][:, None]
 
     plan = EegRunPlan()
-    plan.handlers, plan.states, plan.ok = handlers, states, ok
+    plan.handlers, plan.nxt, plan.ok = handlers, nxt, ok
     plan.n_notes, plan.start, plan.n_prior, plan.base = cnt, start, n_prior, base
     plan.n_whole, plan.whole_base = n_whole, whole_base
     plan.samples, plan.times, plan.received, plan.occupied = samples, times, received, occupied
@@ -145,7 +149,7 @@ def apply_eeg_runs(plan: EegRunPlan, which) -> None:
     """
     samples, times, received, occupied = plan.samples, plan.times, plan.received, plan.occupied
     n_ch, B, spp = samples.shape
-    handlers, states = plan.handlers, plan.states
+    handlers = plan.handlers
     which = np.asarray(which, dtype=np.intp)
     wl = which.tolist()
     hs = [handlers[h] for h in wl]
@@ -153,19 +157,23 @@ def apply_eeg_runs(plan: EegRunPlan, which) -> None:
     b = plan.base[which]  # its first block
     e = plan.whole_base[which]  # its first row of times
     f_l = f.tolist()
-    quiet = []
-    for k, hd in enumerate(hs):
-        if f_l[k]:
-            if hd.hub.publishing:
-                bk, ek, fk = b[k], e[k], f_l[k]
-                hd.write_whole_blocks(
-                    samples[:, bk : bk + fk].reshape(n_ch, -1),
-                    times[ek : ek + fk].reshape(-1),
-                    states[wl[k]][0],
-                    received[bk : bk + fk],
-                )
-            else:
-                quiet.append(k)
+    pub = [hd.hub.publishing for hd in hs]
+    if any(pub):
+        quiet = []
+        for k, hd in enumerate(hs):
+            if f_l[k]:
+                if pub[k]:
+                    bk, ek, fk = b[k], e[k], f_l[k]
+                    hd.write_whole_blocks(
+                        samples[:, bk : bk + fk].reshape(n_ch, -1),
+                        times[ek : ek + fk].reshape(-1),
+                        int(plan.nxt[wl[k]]),
+                        received[bk : bk + fk],
+                    )
+                else:
+                    quiet.append(k)
+    else:  # nobody subscribed: every handler with a whole block into write_many
+        quiet = np.flatnonzero(f).tolist()
     if quiet:
         q = np.asarray(quiet)
         fq = f[q]
@@ -192,9 +200,8 @@ def apply_eeg_runs(plan: EegRunPlan, which) -> None:
         for i, k in enumerate(part.tolist()):
             # [samples, electrode arrived, last arrival, number arrived] (MuseEegAssembler)
             partials[k] = [pblocks[i].copy(), arrived[i], rx[i], n_left[k]]
-    for hd, k, fk, lt, lrx, pa in zip(
-        hs, plan.n_notes[which].tolist(), f_l, last_t, plan.last_rx[which].tolist(), partials
-    ):
+    for hd, fk, lt in zip(hs, f_l, last_t):
         if fk:
             hd.last_time = lt
-        hd.asm.advance_steady(k, fk, lrx, pa)
+    n_notes, last_rx = plan.n_notes[which].tolist(), plan.last_rx[which].tolist()
+    advance_steady_many(list(map(_ASM, hs)), n_notes, f_l, last_rx, partials)

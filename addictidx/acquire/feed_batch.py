@@ -9,7 +9,7 @@ sessions. For a batch it
    cached per hub) and groups them by device;
 2. takes the devices with no host-clock step among their notifications whose classic-Muse
    EEG assemblers are steady
-   (:meth:`~addictidx.acquire.assemble.MuseEegAssembler.steady_state`) and whose EEG packets
+   (:func:`~addictidx.acquire.assemble.steady_states`) and whose EEG packets
    continue each device's blocks in order: their clock and counters are updated once per
    device, their EEG packets decoded in one
    :func:`~addictidx.acquire.decoders.muse_classic.decode_muse_eeg_batch` call and assembled in
@@ -32,6 +32,7 @@ from operator import attrgetter, itemgetter
 import numpy as np
 
 from addictidx._core.errors import DecodeError
+from addictidx.acquire.assemble import steady_states
 from addictidx.acquire.decoders.muse_classic import (
     EEG_SAMPLES_PER_PACKET,
     NOTIFICATION_BYTES,
@@ -61,6 +62,9 @@ _CODE = itemgetter(6)
 _OFFSET = attrgetter("offset")
 _LAST_RX = attrgetter("last_rx")
 _TOLERANCE = attrgetter("clock_step_tolerance_s")
+_ASM = attrgetter("asm")
+_PENDING_GAP = attrgetter("pending_gap")
+_BLOCK_SHAPE = attrgetter("block_shape")
 
 
 def _one_by_one(hubs, devices, characteristics, payloads, received_at) -> None:
@@ -245,16 +249,18 @@ def _plan_eeg(routes, payloads, gid, code, gok, t) -> list:
     hj = eeg[hfirst]
     handlers = [routes[j][2] for j in hj.tolist()]
     hgroup = gid[hj]
-    steady, shapes, unsteady = [], [], []
-    for k, h in enumerate(handlers):
-        s = None if h.pending_gap else h.asm.steady_state()
-        shape = h.block_shape
-        if s is None or shape[1] != EEG_SAMPLES_PER_PACKET:
-            unsteady.append(k)
-        steady.append(s)
-        shapes.append(shape)
-    if unsteady:
-        gok[hgroup[unsteady]] = False
+    H = len(handlers)
+    steady, blocks, clock, pending = steady_states(list(map(_ASM, handlers)))
+    steady &= ~np.fromiter(map(_PENDING_GAP, handlers), bool, H)
+    shapes = list(map(_BLOCK_SHAPE, handlers))
+    one_shape = shapes.count(shapes[0]) == H
+    if one_shape:
+        if shapes[0][1] != EEG_SAMPLES_PER_PACKET:
+            steady[:] = False
+    else:
+        steady &= np.array([sh[1] == EEG_SAMPLES_PER_PACKET for sh in shapes])
+    if not steady.all():
+        gok[hgroup[~steady]] = False
     keep_h = gok[hgroup]
     if not keep_h.any():
         return []
@@ -269,12 +275,19 @@ def _plan_eeg(routes, payloads, gid, code, gok, t) -> list:
     seq, uv = decode_muse_eeg_joined(b"".join(picked), eeg.size)
     rows = (c >> 2) & 1023
     tt = t[eeg]
-    one_shape = shapes.count(shapes[0]) == len(shapes)
     if live is None and one_shape:  # the usual case: one shape, every handler steady
         # packets grouped by handler, each handler's in arrival order
         order = np.argsort(hn, kind="stable")
         plan = plan_eeg_runs(
-            handlers, steady, hn[order], seq[order], rows[order], uv[order], tt[order]
+            handlers,
+            blocks,
+            clock,
+            pending,
+            hn[order],
+            seq[order],
+            rows[order],
+            uv[order],
+            tt[order],
         )
         gok[hgroup[~plan.ok]] = False
         return [(plan, hgroup)]
@@ -290,7 +303,9 @@ def _plan_eeg(routes, payloads, gid, code, gok, t) -> list:
         order = sel[np.argsort(local[sel], kind="stable")]
         plan = plan_eeg_runs(
             [handlers[k] for k in ks],
-            [steady[k] for k in ks],
+            blocks[:, ks],
+            clock[:, ks],
+            [pending[k] for k in ks],
             local[order],
             seq[order],
             rows[order],
