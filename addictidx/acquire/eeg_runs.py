@@ -196,17 +196,18 @@ def apply_eeg_runs(plan: EegRunPlan, which) -> None:
         w = f > 0
         last_t[w] = times[e[w] + f[w] - 1, -1]
     last_t = last_t.tolist()
-    n_left = ((plan.n_prior[which] + plan.n_notes[which]) % n_ch).tolist()
+    n_left = (plan.n_prior[which] + plan.n_notes[which]) % n_ch
     partials = [None] * len(wl)
-    part = np.flatnonzero(np.asarray(n_left) > 0)
+    part = np.flatnonzero(n_left)
     if part.size:
         p = b[part] + f[part]  # each one's partial block
         arrived = (occupied.reshape(B, n_ch)[p] > 0).tolist()
-        rx = received[p].tolist()
-        pblocks = samples[:, p].transpose(1, 0, 2)
-        for i, k in enumerate(part.tolist()):
+        pblocks = samples[:, p].transpose(1, 0, 2)  # iterated: one (n_ch, spp) view each
+        for k, x, a, r, m in zip(
+            part.tolist(), pblocks, arrived, received[p].tolist(), n_left[part].tolist()
+        ):
             # [samples, electrode arrived, last arrival, number arrived] (MuseEegAssembler)
-            partials[k] = [pblocks[i].copy(), arrived[i], rx[i], n_left[k]]
+            partials[k] = [x.copy(), a, r, m]
     for hd, fk, lt in zip(hs, f_l, last_t):
         if fk:
             hd.last_time = lt
