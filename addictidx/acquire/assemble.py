@@ -225,9 +225,9 @@ class MuseEegAssembler:
         Steady: clock ``"anchor"``, a block emitted already and no block pending except a
         partial ``next`` one. Returns ``(next, s0, t0, sfreq, pending)`` (sample ``k`` of block
         ``s`` is at ``t0 + (spp (s - s0) + k) / sfreq``) with ``pending`` the partial block's
-        ``(samples, electrode arrived)`` or None. Every packet of a steady assembler
-        that belongs to ``next, next + 1, ...`` in that order, each block's electrodes once,
-        completes and emits whole blocks only (see :func:`advance_steady_many`).
+        ``(samples, electrode arrived)`` or None. Every packet of a steady assembler that belongs
+        to ``next, next + 1, ...`` in that order, each block's electrodes once, completes and
+        emits whole blocks only (see :func:`steady_states`, :func:`advance_steady_many`).
         """
         if self.clock != "anchor" or not self._n_emitted:
             return None
@@ -350,13 +350,8 @@ class MuseEegAssembler:
 
 
 # fields steady_states reads of each assembler, each in one C-level pass
-_ANCHOR = attrgetter("_anchor")
-_N_EMITTED = attrgetter("_n_emitted")
-_PENDING = attrgetter("_pending")
-_NEXT = attrgetter("_next")
-_S0 = attrgetter("_s0")
-_T0 = attrgetter("_t0")
-_SFREQ = attrgetter("sfreq")
+_ANCHOR, _N_EMITTED, _PENDING = map(attrgetter, ("_anchor", "_n_emitted", "_pending"))
+_NEXT, _S0, _T0, _SFREQ = map(attrgetter, ("_next", "_s0", "_t0", "sfreq"))
 
 
 def steady_states(asms) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
@@ -374,8 +369,7 @@ def steady_states(asms) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
     blocks : ndarray of int64, shape (2, H)
         ``next`` and ``s0`` of each (meaningless where not steady).
     clock : ndarray of float64, shape (2, H)
-        ``t0`` and ``sfreq`` of each (sample ``k`` of block ``s`` is at
-        ``t0 + (spp (s - s0) + k) / sfreq``).
+        ``t0`` and ``sfreq`` of each.
     pending : list
         The partial ``next`` block ``(samples, electrode arrived)`` of each, or None.
     """
@@ -385,12 +379,8 @@ def steady_states(asms) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
     pend = list(map(_PENDING, asms))
     n_pend = np.fromiter(map(len, pend), np.intp, H)
     steady &= n_pend <= 1
-    blocks = np.empty((2, H), dtype=np.int64)
-    blocks[0] = np.fromiter(map(_NEXT, asms), np.int64, H)
-    blocks[1] = np.fromiter(map(_S0, asms), np.int64, H)
-    clock = np.empty((2, H), dtype=np.float64)
-    clock[0] = np.fromiter(map(_T0, asms), np.float64, H)
-    clock[1] = np.fromiter(map(_SFREQ, asms), np.float64, H)
+    blocks = np.array([np.fromiter(map(g, asms), np.int64, H) for g in (_NEXT, _S0)])
+    clock = np.array([np.fromiter(map(g, asms), np.float64, H) for g in (_T0, _SFREQ)])
     partial: list = [None] * H
     one = np.flatnonzero(steady & (n_pend == 1))
     if one.size:
@@ -421,8 +411,7 @@ def advance_steady_many(asms, n_packets, n_blocks, last_rx, partials) -> None:
         arrived]``, or None (the run ended on a whole block).
     """
     for a, k, f, lrx, pa in zip(asms, n_packets, n_blocks, last_rx, partials):
-        pending = a._pending
-        nxt = a._next
+        pending, nxt = a._pending, a._next
         if pending:
             pending.pop(nxt, None)
         nxt += f
@@ -432,9 +421,7 @@ def advance_steady_many(asms, n_packets, n_blocks, last_rx, partials) -> None:
         a._last_rx = lrx
         if pa is not None:
             pending[nxt] = pa
-            top = nxt
-        else:
-            top = nxt - 1
+        top = nxt if pa is not None else nxt - 1
         if top > a._high:
             a._high = top
 
