@@ -27,11 +27,17 @@ __all__ = ["RRScreenMemory", "rr_index_features_batch", "eeg_window_features_bat
 def _median_last(a: np.ndarray) -> np.ndarray:
     """NaN-ignoring median over the last axis, as NumPy computes it ((low + high) / 2)."""
     n = a.shape[-1]
-    srt = np.sort(a, axis=-1).reshape(-1, n)
-    n_valid = n - np.count_nonzero(np.isnan(a), axis=-1)
-    rows = np.arange(srt.shape[0])
-    lo = srt[rows, np.maximum((n_valid.ravel() - 1) // 2, 0)].reshape(n_valid.shape)
-    hi = srt[rows, np.minimum(n_valid.ravel() // 2, n - 1)].reshape(n_valid.shape)
+    srt = np.array(a, order="C")  # a C-ordered copy: sorting a strided view costs more
+    srt.sort(axis=-1)  # NaN last
+    isn = np.isnan(srt)
+    # the values before the first NaN (none: all n)
+    n_valid = np.where(isn[..., -1], isn.argmax(axis=-1), n)
+    flat = srt.reshape(-1)
+    # each row's flat start; the middle two of its n_valid values (a row without values
+    # reads an element of another, then NaN replaces it)
+    start = np.arange(0, flat.size, n).reshape(n_valid.shape)
+    lo = flat[start + (n_valid - 1) // 2]
+    hi = flat[start + n_valid // 2]
     return np.where(n_valid > 0, (lo + hi) / 2.0, np.nan), n_valid
 
 
@@ -281,17 +287,13 @@ def eeg_window_features_batch(rolling, streams, t_ends) -> list:
         failed = flags[:, :, 1:].any(axis=1)  # (D, 4, C)
         nonfinite = np.where(w3, rolling.n_nonfinite[S], 0).sum(axis=1)
         gap_fraction = nonfinite / (k[:, None] * float(rolling.n_per_epoch))
-        # the three medians over the window's epochs in one call: (3, D, C)
-        meds, _ = _median_last(
-            np.stack(
-                [
-                    np.where(w3, emg, np.nan),
-                    np.where(w3, vals[:, :, 2], np.nan),
-                    np.where(ok & np.isfinite(emg), emg, np.nan),
-                ]
-            ).transpose(0, 1, 3, 2)
-        )
-        emg_med, line_med, emg_ok = meds
+        # the three medians over the window's epochs in one call: the EMG share and line
+        # ratio of the window's epochs and (in the place of the peak-to-peak amplitude) the
+        # EMG share of its passing epochs, (D, K, 3, C) -> (D, 3, C)
+        m = np.where(inw[:, :, None, None], vals, np.nan)
+        m[:, :, 0] = np.where(ok & np.isfinite(emg), emg, np.nan)
+        meds, _ = _median_last(m.transpose(0, 2, 3, 1))
+        emg_ok, emg_med, line_med = meds[:, 0], meds[:, 1], meds[:, 2]
         sums = np.where(ok[:, :, None, :], rolling.powers[S], 0.0).sum(axis=1)  # (D, 3, C)
         mean_pw = sums / n_ok[:, None, :]
         over = np.stack(
