@@ -143,27 +143,25 @@ def rr_index_features_batch(
     if use_memory:
         ts = [np.array(times[d], dtype=np.float64) for d in rows]  # kept: own copies
         reuse = [memory.reusable(keys[d], t, a, h) for d, a, t in zip(rows, arrs, ts)]
-    if all(r is None for r in reuse):  # screen every beat of every window
-        win = np.lib.stride_tricks.sliding_window_view(padded, 2 * h + 1, axis=1)
-        neigh = np.concatenate([win[..., :h], win[..., h + 1 :]], axis=-1)
-        local, n_valid = _median_last(neigh)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dev = np.abs(X - local) / local
-        ok_all = in_range & ~((n_valid > 0) & (dev > rel_threshold))
-    else:  # screen the beats not shared with the previous window, the same way
-        ok_all = np.zeros(X.shape, dtype=bool)
+    # a beat's verdict: in range and not more than rel_threshold from the median of its
+    # in-range neighbours (none: kept); the median is needed only for beats not reused and
+    # not surely near it (see _surely_near)
+    ok_all = in_range.copy()
+    need = in_range & ~_surely_near(padded, X, h, rel_threshold)
+    if any(r is not None for r in reuse):  # beats shared with the previous window: reused
         span = np.zeros((D, 2), dtype=np.int64)  # [start, stop) of known verdicts
         for j, r in enumerate(reuse):
             if r is not None:
                 span[j] = r[:2]
                 ok_all[j, r[0] : r[1]] = r[2]
         grid = np.arange(L)
-        fresh = (grid < np.array(lens_l)[:, None]) & ((grid < span[:, :1]) | (grid >= span[:, 1:]))
-        jj, pos = np.nonzero(fresh)
+        need &= (grid < span[:, :1]) | (grid >= span[:, 1:])
+    jj, pos = np.nonzero(need)
+    if jj.size:
         local, n_valid = _median_last(padded[jj[:, None], pos[:, None] + _offsets(h)])
         with np.errstate(invalid="ignore", divide="ignore"):
             dev = np.abs(X[jj, pos] - local) / local
-        ok_all[jj, pos] = in_range[jj, pos] & ~((n_valid > 0) & (dev > rel_threshold))
+        ok_all[jj, pos] = ~((n_valid > 0) & (dev > rel_threshold))
     if use_memory:
         for j, (d, t) in enumerate(zip(rows, ts)):
             n_j = lens_l[j]
@@ -190,6 +188,36 @@ def rr_index_features_batch(
                 feats["hr_mean_bpm"] = 60.0 / (ok_time[j] / n_ok[j])
         out[d] = (feats, report)
     return out
+
+
+def _surely_near(padded: np.ndarray, X: np.ndarray, h: int, rel_threshold) -> np.ndarray:
+    """Beats whose deviation from their neighbours' median cannot exceed ``rel_threshold``.
+
+    The median of a beat's ``2 h`` neighbours (all in range: no NaN among them) lies between
+    their minimum ``m`` and maximum ``M`` (both > 0), so a beat ``x`` with
+    ``(1 - 3r/4) M <= x <= (1 + 3r/4) m`` deviates by at most ``3r/4`` of it, and the float
+    operations of the check add errors of order 1e-16, far below the ``r/4`` left: the
+    check keeps such a beat. ``padded`` holds the in-range values with ``h`` NaN each side.
+    Every beat is unsure when ``rel_threshold`` is not a plain positive number.
+    """
+    r = float(rel_threshold)
+    D, L = X.shape
+    if not (1e-6 <= r <= 1.0) or h < 1:
+        return np.zeros((D, L), dtype=bool)
+    # the maximum (minimum) of the h values from each position, by doubling; NaN spreads
+    hi, lo, w = padded, padded, 1
+    while 2 * w <= h:
+        hi = np.maximum(hi[:, :-w], hi[:, w:])
+        lo = np.minimum(lo[:, :-w], lo[:, w:])
+        w *= 2
+    if w < h:
+        hi = np.maximum(hi[:, : -(h - w)], hi[:, h - w :])
+        lo = np.minimum(lo[:, : -(h - w)], lo[:, h - w :])
+    # neighbours of beat p: padded[p : p + h] and padded[p + h + 1 : p + 2h + 1]
+    big = np.maximum(hi[:, :L], hi[:, h + 1 : h + 1 + L])
+    small = np.minimum(lo[:, :L], lo[:, h + 1 : h + 1 + L])
+    with np.errstate(invalid="ignore"):
+        return (X >= (1.0 - 0.75 * r) * big) & (X <= (1.0 + 0.75 * r) * small)
 
 
 #: Neighbour offsets of the local median, by half window (the beat itself left out).
