@@ -18,10 +18,15 @@ import numpy as np
 from .._core.types import QualityReport
 from .eeg_quality import quality_report_from_summary
 from .heart_rate import RR_MAX_S, RR_MIN_S
-from .index_features import INDEX_EEG_CHANNELS, EMGIndicator
+from .index_features import INDEX_EEG_CHANNELS, INDEX_FEATURE_NAMES, EMGIndicator, IndexFeatureSet
 from .rr_quality import RR_ARTIFACT_MAX_FRACTION, rr_gate_report
 
-__all__ = ["RRScreenMemory", "rr_index_features_batch", "eeg_window_features_batch"]
+__all__ = [
+    "RRScreenMemory",
+    "rr_index_features_batch",
+    "eeg_window_features_batch",
+    "merge_index_parts_batch",
+]
 
 
 def _median_last(a: np.ndarray) -> np.ndarray:
@@ -379,4 +384,32 @@ def eeg_window_features_batch(rolling, streams, t_ends) -> list:
             a, b = pw[i_tp9], pw[i_tp10]
             feats["eeg_alpha_beta_ratio_temporal"] = (a[0] / a[1] + b[0] / b[1]) / 2.0
         out.append((feats, report, EMGIndicator(value, per, band)))
+    return out
+
+
+#: Merged reports already built: (id(eeg report), id(RR report)) -> (eeg, RR, merged); the
+#: parts are kept, so their ids are not reused while an entry exists.
+_MERGED: dict[tuple[int, int], tuple] = {}
+
+
+def merge_index_parts_batch(eeg_parts, rr_parts) -> list:
+    """:func:`~addictidx.features.index_features.merge_index_parts` of many windows.
+
+    The batch functions hand out remembered reports, so the merged report of a pair of them
+    is remembered too (one object shared by the windows with that pair, equal to what
+    :meth:`~addictidx._core.types.QualityReport.merge` builds).
+    """
+    nan_feats = dict.fromkeys(INDEX_FEATURE_NAMES, math.nan)
+    out = []
+    for (eeg_feats, eeg_report, emg), (rr_feats, rr_report) in zip(eeg_parts, rr_parts):
+        feats = nan_feats.copy()
+        feats.update(rr_feats)
+        feats.update(eeg_feats)
+        key = (id(eeg_report), id(rr_report))
+        hit = _MERGED.get(key)
+        if hit is None or hit[0] is not eeg_report or hit[1] is not rr_report:
+            if len(_MERGED) >= 4096:
+                _MERGED.clear()
+            hit = _MERGED[key] = (eeg_report, rr_report, eeg_report.merge(rr_report))
+        out.append(IndexFeatureSet(feats, hit[2], emg))
     return out
