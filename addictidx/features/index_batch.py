@@ -275,27 +275,25 @@ _REPORT_THRESHOLDS = (
 )
 
 
-def _eeg_report(prefix, names, th, n_ep, frac, verdicts, summaries) -> QualityReport:
-    """:func:`~addictidx.features.quality_report_from_summary` of one window, remembered.
+def _eeg_report(key, names, th, n_ep, frac, verdicts, summaries) -> QualityReport:
+    """:func:`~addictidx.features.quality_report_from_summary` of one window, built on a
+    miss of :data:`_REPORTS` and remembered under ``key``.
 
     A report depends on the epoch count, the pass fractions and, of the other summaries, only
     on which of them exceed their thresholds, so windows alike in these share one report
-    object. ``verdicts`` is the window's ``(7, n_channels)`` bool array: the gap, flatline,
-    amplitude and rail checks that failed on any epoch, then the gap, EMG and line-noise
-    comparisons; ``summaries`` gives ``(gap fractions, EMG medians, line medians)`` (read on
-    a miss only). ``prefix`` = (names, thresholds used).
+    object: ``key`` = (names and thresholds used, epoch count, pass fractions, bytes of
+    ``verdicts``). ``verdicts`` is the window's ``(7, n_channels)`` bool array: the gap,
+    flatline, amplitude and rail checks that failed on any epoch, then the gap, EMG and
+    line-noise comparisons; ``summaries`` = ``(gap fractions, EMG medians, line medians)``.
     """
-    key = (prefix, n_ep, tuple(frac), verdicts.tobytes())
-    rep = _REPORTS.get(key)
-    if rep is None:
-        gap_l, emg_l, line_l = summaries()
-        failed = tuple(tuple(v) for v in verdicts[:4].tolist())
-        rep = quality_report_from_summary(
-            names, th, n_ep, frac, failed, gap_l, emg_l, line_l, required=INDEX_EEG_CHANNELS
-        )
-        if len(_REPORTS) >= 4096:
-            _REPORTS.clear()
-        _REPORTS[key] = rep
+    gap_l, emg_l, line_l = summaries
+    failed = tuple(tuple(v) for v in verdicts[:4].tolist())
+    rep = quality_report_from_summary(
+        names, th, n_ep, frac, failed, gap_l, emg_l, line_l, required=INDEX_EEG_CHANNELS
+    )
+    if len(_REPORTS) >= 4096:
+        _REPORTS.clear()
+    _REPORTS[key] = rep
     return rep
 
 
@@ -350,39 +348,41 @@ def eeg_window_features_batch(rolling, streams, t_ends) -> list:
     frac_l, gap_l = frac.tolist(), gap_fraction.tolist()
     emg_l, line_l = emg_med.tolist(), line_med.tolist()
     verdicts = np.concatenate([failed, over], axis=1)  # (D, 7, C)
+    blob, w = verdicts.tobytes(), verdicts[0].nbytes if S.size else 0  # each window's w bytes
     k_l = k.tolist()
     prefix = (names, tuple(th[u] for u in _REPORT_THRESHOLDS))
+    all_emg = None not in emg_idx
+    frontal = i_af7 is not None and i_af8 is not None
+    temporal = i_tp9 is not None and i_tp10 is not None
+    reports = _REPORTS
+    nan = math.nan
     for d in range(S.size):
         n_ep = k_l[d]
-        report = _eeg_report(
-            prefix,
-            names,
-            th,
-            n_ep,
-            frac_l[d] if n_ep else nan_row,
-            verdicts[d],
-            lambda d=d, n_ep=n_ep: (gap_l[d] if n_ep else nan_row, emg_l[d], line_l[d]),
-        )
+        fr = frac_l[d]
+        fr_rep = fr if n_ep else nan_row
+        key = (prefix, n_ep, tuple(fr_rep), blob[d * w : (d + 1) * w])
+        report = reports.get(key)
+        if report is None:
+            summaries = (gap_l[d] if n_ep else nan_row, emg_l[d], line_l[d])
+            report = _eeg_report(key, names, th, n_ep, fr_rep, verdicts[d], summaries)
         row = emg_ok_l[d]
-        per = {
-            c: (row[i] if i is not None else math.nan) for c, i in zip(INDEX_EEG_CHANNELS, emg_idx)
-        }
-        vals_ = list(per.values())
+        if all_emg:
+            vals_ = [row[i] for i in emg_idx]
+        else:
+            vals_ = [nan if i is None else row[i] for i in emg_idx]
+        per = dict(zip(INDEX_EEG_CHANNELS, vals_))
         # np.mean of 4 values adds them in order, as sum() does
-        value = sum(vals_) / len(vals_) if all(map(math.isfinite, vals_)) else math.nan
-        feats = {"eeg_beta_rel_frontal": math.nan, "eeg_alpha_beta_ratio_temporal": math.nan}
-        fr, pw = frac_l[d], mean_l[d]
-
-        def passes(i, fr=fr):
-            return i is not None and fr[i] >= min_pass
-
-        if passes(i_af7) and passes(i_af8):
+        value = sum(vals_) / len(vals_) if all(map(math.isfinite, vals_)) else nan
+        pw = mean_l[d]
+        beta = ratio = nan
+        if frontal and fr[i_af7] >= min_pass and fr[i_af8] >= min_pass:
             a, b = pw[i_af7], pw[i_af8]
             # np.mean of two ratios is (x + y) / 2
-            feats["eeg_beta_rel_frontal"] = (a[1] / a[2] + b[1] / b[2]) / 2.0
-        if passes(i_tp9) and passes(i_tp10):
+            beta = (a[1] / a[2] + b[1] / b[2]) / 2.0
+        if temporal and fr[i_tp9] >= min_pass and fr[i_tp10] >= min_pass:
             a, b = pw[i_tp9], pw[i_tp10]
-            feats["eeg_alpha_beta_ratio_temporal"] = (a[0] / a[1] + b[0] / b[1]) / 2.0
+            ratio = (a[0] / a[1] + b[0] / b[1]) / 2.0
+        feats = {"eeg_beta_rel_frontal": beta, "eeg_alpha_beta_ratio_temporal": ratio}
         out.append((feats, report, EMGIndicator(value, per, band)))
     return out
 
