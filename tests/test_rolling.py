@@ -153,3 +153,27 @@ def test_rr_memory_gives_the_same_verdicts_as_screening_whole_windows():
             for k, v in wf.items():
                 assert gf[k] == v or (math.isnan(gf[k]) and math.isnan(v)), k
     assert n_reused >= 10  # the memory was used, not bypassed
+
+
+@pytest.mark.parametrize("half_window", [1, 2, 3, 5, 8])
+@pytest.mark.parametrize("rel_threshold", [0.2, 0.05, 0.5])
+def test_rr_batch_screening_equals_rr_quality(half_window, rel_threshold):
+    """The batch screening (median computed only for beats not surely near it) keeps exactly
+    the beats rr_quality keeps, for steady and variable rhythms, ties, artefacts and gaps."""
+    from addictidx.features import rr_quality
+    from addictidx.features.index_batch import rr_index_features_batch
+
+    rng = np.random.default_rng(half_window)
+    wins = []
+    for sd in (0.005, 0.03, 0.1, 0.3):
+        r = 0.8 + sd * rng.standard_normal(160)
+        r[::7] = np.round(r[::7] * 16) / 16  # ties
+        bad = rng.integers(0, r.size, 8)
+        r[bad] = rng.choice([0.25, 1.7, np.nan, 1.2, 0.5, 2.0], bad.size)
+        wins.append(r)
+    wins.append(np.full(3, 0.8))  # shorter than the neighbourhood
+    got = rr_index_features_batch(wins, rel_threshold=rel_threshold, half_window=half_window)
+    for (_, report), r in zip(got, wins):
+        ok, want = rr_quality(r, rel_threshold=rel_threshold, half_window=half_window)
+        assert report == want
+        assert report.per_channel["rr"] == pytest.approx(np.count_nonzero(ok) / r.size, abs=1e-9)

@@ -297,32 +297,44 @@ class EventBuffer(_Ring):
             total, cap = self.total_written, self.capacity
             n = min(total, cap)
             start = (total - n) % cap
-            if start + n <= cap:  # the held events in write order: one or two ring segments
-                spans = ((start, start + n),)
+            if start + n <= cap and t_after is not None and t_until is not None:
+                # a window of events held in one ring segment: one mask, two compress copies
+                tm = self._times[start : start + n]
+                keep = tm > t_after
+                keep &= tm <= t_until
+                d = self._data[:, start : start + n].compress(keep, axis=1)
+                t = tm.compress(keep)
             else:
-                spans = ((start, cap), (0, start + n - cap))
-            data, times = [], []
-            for a, b in spans:
-                tm = self._times[a:b]
-                if t_after is not None and t_until is not None:
-                    keep = (tm > t_after) & (tm <= t_until)
-                elif t_after is not None:
-                    keep = tm > t_after
-                elif t_until is not None:
-                    keep = tm <= t_until
-                else:
-                    keep = None
-                if keep is None or keep.all():
-                    data.append(self._data[:, a:b].copy())
-                    times.append(tm.copy())
-                else:
-                    data.append(self._data[:, a:b][:, keep])
-                    times.append(tm[keep])
-        if len(data) == 1:
-            d, t = data[0], times[0]
-        else:
-            d, t = np.concatenate(data, axis=1), np.concatenate(times)
+                d, t = self._select_spans(start, n, t_after, t_until)
         return Window(self.spec, d, t, None, _nan_fraction(d))
+
+    def _select_spans(self, start: int, n: int, t_after, t_until):
+        """:meth:`_select`'s values and times, segment by segment (caller holds the lock)."""
+        cap = self.capacity
+        if start + n <= cap:  # the held events in write order: one or two ring segments
+            spans = ((start, start + n),)
+        else:
+            spans = ((start, cap), (0, start + n - cap))
+        data, times = [], []
+        for a, b in spans:
+            tm = self._times[a:b]
+            if t_after is not None and t_until is not None:
+                keep = (tm > t_after) & (tm <= t_until)
+            elif t_after is not None:
+                keep = tm > t_after
+            elif t_until is not None:
+                keep = tm <= t_until
+            else:
+                keep = None
+            if keep is None or keep.all():
+                data.append(self._data[:, a:b].copy())
+                times.append(tm.copy())
+            else:
+                data.append(self._data[:, a:b][:, keep])
+                times.append(tm[keep])
+        if len(data) == 1:
+            return data[0], times[0]
+        return np.concatenate(data, axis=1), np.concatenate(times)
 
     def latest(self, seconds: float, *, now: float | None = None) -> Window:
         """Events with ``now - seconds < t <= now``.

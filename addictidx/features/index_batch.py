@@ -18,20 +18,31 @@ import numpy as np
 from .._core.types import QualityReport
 from .eeg_quality import quality_report_from_summary
 from .heart_rate import RR_MAX_S, RR_MIN_S
-from .index_features import INDEX_EEG_CHANNELS, EMGIndicator
+from .index_features import INDEX_EEG_CHANNELS, INDEX_FEATURE_NAMES, EMGIndicator, IndexFeatureSet
 from .rr_quality import RR_ARTIFACT_MAX_FRACTION, rr_gate_report
 
-__all__ = ["RRScreenMemory", "rr_index_features_batch", "eeg_window_features_batch"]
+__all__ = [
+    "RRScreenMemory",
+    "rr_index_features_batch",
+    "eeg_window_features_batch",
+    "merge_index_parts_batch",
+]
 
 
 def _median_last(a: np.ndarray) -> np.ndarray:
     """NaN-ignoring median over the last axis, as NumPy computes it ((low + high) / 2)."""
     n = a.shape[-1]
-    srt = np.sort(a, axis=-1).reshape(-1, n)
-    n_valid = n - np.count_nonzero(np.isnan(a), axis=-1)
-    rows = np.arange(srt.shape[0])
-    lo = srt[rows, np.maximum((n_valid.ravel() - 1) // 2, 0)].reshape(n_valid.shape)
-    hi = srt[rows, np.minimum(n_valid.ravel() // 2, n - 1)].reshape(n_valid.shape)
+    srt = np.array(a, order="C")  # a C-ordered copy: sorting a strided view costs more
+    srt.sort(axis=-1)  # NaN last
+    isn = np.isnan(srt)
+    # the values before the first NaN (none: all n)
+    n_valid = np.where(isn[..., -1], isn.argmax(axis=-1), n)
+    flat = srt.reshape(-1)
+    # each row's flat start; the middle two of its n_valid values (a row without values
+    # reads an element of another, then NaN replaces it)
+    start = np.arange(0, flat.size, n).reshape(n_valid.shape)
+    lo = flat[start + (n_valid - 1) // 2]
+    hi = flat[start + n_valid // 2]
     return np.where(n_valid > 0, (lo + hi) / 2.0, np.nan), n_valid
 
 
@@ -137,27 +148,25 @@ def rr_index_features_batch(
     if use_memory:
         ts = [np.array(times[d], dtype=np.float64) for d in rows]  # kept: own copies
         reuse = [memory.reusable(keys[d], t, a, h) for d, a, t in zip(rows, arrs, ts)]
-    if all(r is None for r in reuse):  # screen every beat of every window
-        win = np.lib.stride_tricks.sliding_window_view(padded, 2 * h + 1, axis=1)
-        neigh = np.concatenate([win[..., :h], win[..., h + 1 :]], axis=-1)
-        local, n_valid = _median_last(neigh)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dev = np.abs(X - local) / local
-        ok_all = in_range & ~((n_valid > 0) & (dev > rel_threshold))
-    else:  # screen the beats not shared with the previous window, the same way
-        ok_all = np.zeros(X.shape, dtype=bool)
+    # a beat's verdict: in range and not more than rel_threshold from the median of its
+    # in-range neighbours (none: kept); the median is needed only for beats not reused and
+    # not surely near it (see _surely_near)
+    ok_all = in_range.copy()
+    need = in_range & ~_surely_near(padded, X, h, rel_threshold)
+    if any(r is not None for r in reuse):  # beats shared with the previous window: reused
         span = np.zeros((D, 2), dtype=np.int64)  # [start, stop) of known verdicts
         for j, r in enumerate(reuse):
             if r is not None:
                 span[j] = r[:2]
                 ok_all[j, r[0] : r[1]] = r[2]
         grid = np.arange(L)
-        fresh = (grid < np.array(lens_l)[:, None]) & ((grid < span[:, :1]) | (grid >= span[:, 1:]))
-        jj, pos = np.nonzero(fresh)
+        need &= (grid < span[:, :1]) | (grid >= span[:, 1:])
+    jj, pos = np.nonzero(need)
+    if jj.size:
         local, n_valid = _median_last(padded[jj[:, None], pos[:, None] + _offsets(h)])
         with np.errstate(invalid="ignore", divide="ignore"):
             dev = np.abs(X[jj, pos] - local) / local
-        ok_all[jj, pos] = in_range[jj, pos] & ~((n_valid > 0) & (dev > rel_threshold))
+        ok_all[jj, pos] = ~((n_valid > 0) & (dev > rel_threshold))
     if use_memory:
         for j, (d, t) in enumerate(zip(rows, ts)):
             n_j = lens_l[j]
@@ -184,6 +193,36 @@ def rr_index_features_batch(
                 feats["hr_mean_bpm"] = 60.0 / (ok_time[j] / n_ok[j])
         out[d] = (feats, report)
     return out
+
+
+def _surely_near(padded: np.ndarray, X: np.ndarray, h: int, rel_threshold) -> np.ndarray:
+    """Beats whose deviation from their neighbours' median cannot exceed ``rel_threshold``.
+
+    The median of a beat's ``2 h`` neighbours (all in range: no NaN among them) lies between
+    their minimum ``m`` and maximum ``M`` (both > 0), so a beat ``x`` with
+    ``(1 - 3r/4) M <= x <= (1 + 3r/4) m`` deviates by at most ``3r/4`` of it, and the float
+    operations of the check add errors of order 1e-16, far below the ``r/4`` left: the
+    check keeps such a beat. ``padded`` holds the in-range values with ``h`` NaN each side.
+    Every beat is unsure when ``rel_threshold`` is not a plain positive number.
+    """
+    r = float(rel_threshold)
+    D, L = X.shape
+    if not (1e-6 <= r <= 1.0) or h < 1:
+        return np.zeros((D, L), dtype=bool)
+    # the maximum (minimum) of the h values from each position, by doubling; NaN spreads
+    hi, lo, w = padded, padded, 1
+    while 2 * w <= h:
+        hi = np.maximum(hi[:, :-w], hi[:, w:])
+        lo = np.minimum(lo[:, :-w], lo[:, w:])
+        w *= 2
+    if w < h:
+        hi = np.maximum(hi[:, : -(h - w)], hi[:, h - w :])
+        lo = np.minimum(lo[:, : -(h - w)], lo[:, h - w :])
+    # neighbours of beat p: padded[p : p + h] and padded[p + h + 1 : p + 2h + 1]
+    big = np.maximum(hi[:, :L], hi[:, h + 1 : h + 1 + L])
+    small = np.minimum(lo[:, :L], lo[:, h + 1 : h + 1 + L])
+    with np.errstate(invalid="ignore"):
+        return (X >= (1.0 - 0.75 * r) * big) & (X <= (1.0 + 0.75 * r) * small)
 
 
 #: Neighbour offsets of the local median, by half window (the beat itself left out).
@@ -236,27 +275,25 @@ _REPORT_THRESHOLDS = (
 )
 
 
-def _eeg_report(prefix, names, th, n_ep, frac, verdicts, summaries) -> QualityReport:
-    """:func:`~addictidx.features.quality_report_from_summary` of one window, remembered.
+def _eeg_report(key, names, th, n_ep, frac, verdicts, summaries) -> QualityReport:
+    """:func:`~addictidx.features.quality_report_from_summary` of one window, built on a
+    miss of :data:`_REPORTS` and remembered under ``key``.
 
     A report depends on the epoch count, the pass fractions and, of the other summaries, only
     on which of them exceed their thresholds, so windows alike in these share one report
-    object. ``verdicts`` is the window's ``(7, n_channels)`` bool array: the gap, flatline,
-    amplitude and rail checks that failed on any epoch, then the gap, EMG and line-noise
-    comparisons; ``summaries`` gives ``(gap fractions, EMG medians, line medians)`` (read on
-    a miss only). ``prefix`` = (names, thresholds used).
+    object: ``key`` = (names and thresholds used, epoch count, pass fractions, bytes of
+    ``verdicts``). ``verdicts`` is the window's ``(7, n_channels)`` bool array: the gap,
+    flatline, amplitude and rail checks that failed on any epoch, then the gap, EMG and
+    line-noise comparisons; ``summaries`` = ``(gap fractions, EMG medians, line medians)``.
     """
-    key = (prefix, n_ep, tuple(frac), verdicts.tobytes())
-    rep = _REPORTS.get(key)
-    if rep is None:
-        gap_l, emg_l, line_l = summaries()
-        failed = tuple(tuple(v) for v in verdicts[:4].tolist())
-        rep = quality_report_from_summary(
-            names, th, n_ep, frac, failed, gap_l, emg_l, line_l, required=INDEX_EEG_CHANNELS
-        )
-        if len(_REPORTS) >= 4096:
-            _REPORTS.clear()
-        _REPORTS[key] = rep
+    gap_l, emg_l, line_l = summaries
+    failed = tuple(tuple(v) for v in verdicts[:4].tolist())
+    rep = quality_report_from_summary(
+        names, th, n_ep, frac, failed, gap_l, emg_l, line_l, required=INDEX_EEG_CHANNELS
+    )
+    if len(_REPORTS) >= 4096:
+        _REPORTS.clear()
+    _REPORTS[key] = rep
     return rep
 
 
@@ -281,17 +318,13 @@ def eeg_window_features_batch(rolling, streams, t_ends) -> list:
         failed = flags[:, :, 1:].any(axis=1)  # (D, 4, C)
         nonfinite = np.where(w3, rolling.n_nonfinite[S], 0).sum(axis=1)
         gap_fraction = nonfinite / (k[:, None] * float(rolling.n_per_epoch))
-        # the three medians over the window's epochs in one call: (3, D, C)
-        meds, _ = _median_last(
-            np.stack(
-                [
-                    np.where(w3, emg, np.nan),
-                    np.where(w3, vals[:, :, 2], np.nan),
-                    np.where(ok & np.isfinite(emg), emg, np.nan),
-                ]
-            ).transpose(0, 1, 3, 2)
-        )
-        emg_med, line_med, emg_ok = meds
+        # the three medians over the window's epochs in one call: the EMG share and line
+        # ratio of the window's epochs and (in the place of the peak-to-peak amplitude) the
+        # EMG share of its passing epochs, (D, K, 3, C) -> (D, 3, C)
+        m = np.where(inw[:, :, None, None], vals, np.nan)
+        m[:, :, 0] = np.where(ok & np.isfinite(emg), emg, np.nan)
+        meds, _ = _median_last(m.transpose(0, 2, 3, 1))
+        emg_ok, emg_med, line_med = meds[:, 0], meds[:, 1], meds[:, 2]
         sums = np.where(ok[:, :, None, :], rolling.powers[S], 0.0).sum(axis=1)  # (D, 3, C)
         mean_pw = sums / n_ok[:, None, :]
         over = np.stack(
@@ -315,38 +348,68 @@ def eeg_window_features_batch(rolling, streams, t_ends) -> list:
     frac_l, gap_l = frac.tolist(), gap_fraction.tolist()
     emg_l, line_l = emg_med.tolist(), line_med.tolist()
     verdicts = np.concatenate([failed, over], axis=1)  # (D, 7, C)
+    blob, w = verdicts.tobytes(), verdicts[0].nbytes if S.size else 0  # each window's w bytes
     k_l = k.tolist()
     prefix = (names, tuple(th[u] for u in _REPORT_THRESHOLDS))
+    all_emg = None not in emg_idx
+    frontal = i_af7 is not None and i_af8 is not None
+    temporal = i_tp9 is not None and i_tp10 is not None
+    reports = _REPORTS
+    nan = math.nan
     for d in range(S.size):
         n_ep = k_l[d]
-        report = _eeg_report(
-            prefix,
-            names,
-            th,
-            n_ep,
-            frac_l[d] if n_ep else nan_row,
-            verdicts[d],
-            lambda d=d, n_ep=n_ep: (gap_l[d] if n_ep else nan_row, emg_l[d], line_l[d]),
-        )
+        fr = frac_l[d]
+        fr_rep = fr if n_ep else nan_row
+        key = (prefix, n_ep, tuple(fr_rep), blob[d * w : (d + 1) * w])
+        report = reports.get(key)
+        if report is None:
+            summaries = (gap_l[d] if n_ep else nan_row, emg_l[d], line_l[d])
+            report = _eeg_report(key, names, th, n_ep, fr_rep, verdicts[d], summaries)
         row = emg_ok_l[d]
-        per = {
-            c: (row[i] if i is not None else math.nan) for c, i in zip(INDEX_EEG_CHANNELS, emg_idx)
-        }
-        vals_ = list(per.values())
+        if all_emg:
+            vals_ = [row[i] for i in emg_idx]
+        else:
+            vals_ = [nan if i is None else row[i] for i in emg_idx]
+        per = dict(zip(INDEX_EEG_CHANNELS, vals_))
         # np.mean of 4 values adds them in order, as sum() does
-        value = sum(vals_) / len(vals_) if all(map(math.isfinite, vals_)) else math.nan
-        feats = {"eeg_beta_rel_frontal": math.nan, "eeg_alpha_beta_ratio_temporal": math.nan}
-        fr, pw = frac_l[d], mean_l[d]
-
-        def passes(i, fr=fr):
-            return i is not None and fr[i] >= min_pass
-
-        if passes(i_af7) and passes(i_af8):
+        value = sum(vals_) / len(vals_) if all(map(math.isfinite, vals_)) else nan
+        pw = mean_l[d]
+        beta = ratio = nan
+        if frontal and fr[i_af7] >= min_pass and fr[i_af8] >= min_pass:
             a, b = pw[i_af7], pw[i_af8]
             # np.mean of two ratios is (x + y) / 2
-            feats["eeg_beta_rel_frontal"] = (a[1] / a[2] + b[1] / b[2]) / 2.0
-        if passes(i_tp9) and passes(i_tp10):
+            beta = (a[1] / a[2] + b[1] / b[2]) / 2.0
+        if temporal and fr[i_tp9] >= min_pass and fr[i_tp10] >= min_pass:
             a, b = pw[i_tp9], pw[i_tp10]
-            feats["eeg_alpha_beta_ratio_temporal"] = (a[0] / a[1] + b[0] / b[1]) / 2.0
+            ratio = (a[0] / a[1] + b[0] / b[1]) / 2.0
+        feats = {"eeg_beta_rel_frontal": beta, "eeg_alpha_beta_ratio_temporal": ratio}
         out.append((feats, report, EMGIndicator(value, per, band)))
+    return out
+
+
+#: Merged reports already built: (id(eeg report), id(RR report)) -> (eeg, RR, merged); the
+#: parts are kept, so their ids are not reused while an entry exists.
+_MERGED: dict[tuple[int, int], tuple] = {}
+
+
+def merge_index_parts_batch(eeg_parts, rr_parts) -> list:
+    """:func:`~addictidx.features.index_features.merge_index_parts` of many windows.
+
+    The batch functions hand out remembered reports, so the merged report of a pair of them
+    is remembered too (one object shared by the windows with that pair, equal to what
+    :meth:`~addictidx._core.types.QualityReport.merge` builds).
+    """
+    nan_feats = dict.fromkeys(INDEX_FEATURE_NAMES, math.nan)
+    out = []
+    for (eeg_feats, eeg_report, emg), (rr_feats, rr_report) in zip(eeg_parts, rr_parts):
+        feats = nan_feats.copy()
+        feats.update(rr_feats)
+        feats.update(eeg_feats)
+        key = (id(eeg_report), id(rr_report))
+        hit = _MERGED.get(key)
+        if hit is None or hit[0] is not eeg_report or hit[1] is not rr_report:
+            if len(_MERGED) >= 4096:
+                _MERGED.clear()
+            hit = _MERGED[key] = (eeg_report, rr_report, eeg_report.merge(rr_report))
+        out.append(IndexFeatureSet(feats, hit[2], emg))
     return out

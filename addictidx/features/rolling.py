@@ -225,7 +225,12 @@ class RollingEpochs:
         shares with its previous one keep their artefact verdicts (see
         :class:`~addictidx.features.index_batch.RRScreenMemory`): the same results.
         """
-        from .index_batch import RRScreenMemory, eeg_window_features_batch, rr_index_features_batch
+        from .index_batch import (
+            RRScreenMemory,
+            eeg_window_features_batch,
+            merge_index_parts_batch,
+            rr_index_features_batch,
+        )
 
         eeg = eeg_window_features_batch(self, streams, t_ends)
         if rr_times is None:
@@ -236,4 +241,4 @@ class RollingEpochs:
             rr = rr_index_features_batch(
                 rr_list, times=rr_times, keys=list(streams), memory=self._rr_memory
             )
-        return [merge_index_parts(e, r) for e, r in zip(eeg, rr)]
+        return merge_index_parts_batch(eeg, rr)
