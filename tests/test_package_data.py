@@ -38,6 +38,13 @@ def test_missing_package_raises_like_importlib_resources():
         resources.files("addictidx.no_such_package")
 
 
+def _run_python(code: str) -> subprocess.CompletedProcess:
+    """``code`` in a fresh interpreter (what a command's start imports)."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+
+
 def test_one_file_rescore_start_does_not_import_importlib_resources():
     code = (
         "import sys\n"
@@ -47,9 +54,7 @@ def test_one_file_rescore_start_does_not_import_importlib_resources():
         "limits_from_profiles(); model_bytes(); population_baseline(); bundled_muse_eeg()\n"
         "print('importlib.resources' in sys.modules)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
+    out = _run_python(code)
     assert out.stdout.strip() == "False", out.stderr
 
 
@@ -67,7 +72,5 @@ def test_missing_package_does_not_import_importlib_resources():
         "    print(e.name)\n"
         "print('importlib.resources' in sys.modules)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
+    out = _run_python(code)
     assert out.stdout.split() == ["addictidx.no_such_package", "False"], out.stderr

@@ -127,34 +127,6 @@ def test_batch_equals_single_windows(eeg):
     np.testing.assert_array_equal(nanmedian_axis0(a), want)
 
 
-def test_rr_memory_gives_the_same_verdicts_as_screening_whole_windows():
-    """RRScreenMemory (beats shared with a stream's previous window keep their verdicts) ==
-    screening every beat of every window, exactly, as windows slide, shrink, jump and restart."""
-    from addictidx.features.index_batch import RRScreenMemory, rr_index_features_batch
-
-    rng = np.random.default_rng(7)
-    rr = 0.8 + 0.05 * rng.standard_normal(900)
-    bad = rng.integers(0, rr.size, 60)
-    rr[bad] = rng.choice([0.25, 1.7, np.nan, 1.2, 0.5], bad.size)  # artefacts, ectopics, gaps
-    t = np.cumsum(np.nan_to_num(rr, nan=0.8))
-    memory = RRScreenMemory()
-    starts = [0, 0, 1, 3, 3, 4, 10, 9, 200, 201, 201, 205, 600, 601]
-    stops = [150, 152, 153, 153, 160, 171, 172, 170, 380, 382, 382, 383, 760, 700]
-    n_reused = 0
-    for a, b in zip(starts, stops):
-        # two streams per call: stream 1 sees the same beats 40 later
-        wins = [rr[a:b], rr[a + 40 : b + 40]]
-        times = [t[a:b], t[a + 40 : b + 40]]
-        n_reused += sum(memory.reusable(k, times[k], wins[k], 5) is not None for k in (0, 1))
-        got = rr_index_features_batch(wins, times=times, keys=[0, 1], memory=memory)
-        want = rr_index_features_batch(wins)
-        for (gf, gq), (wf, wq) in zip(got, want):
-            assert gq == wq
-            for k, v in wf.items():
-                assert gf[k] == v or (math.isnan(gf[k]) and math.isnan(v)), k
-    assert n_reused >= 10  # the memory was used, not bypassed
-
-
 @pytest.mark.parametrize("half_window", [1, 2, 3, 5, 8])
 @pytest.mark.parametrize("rel_threshold", [0.2, 0.05, 0.5])
 def test_rr_batch_screening_equals_rr_quality(half_window, rel_threshold):

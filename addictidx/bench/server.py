@@ -293,8 +293,8 @@ class SessionServer:
         """The index features of the updates ``[(i, session_time)]``."""
         win, sessions = self.cfg.rr_window_s, self.sessions
         rr = [sessions[i].rr_buf.latest(win, now=st) for i, st in upd]
-        # every beat screened (no RRScreenMemory): with the median computed only for beats
-        # not surely near it, remembering verdicts costs more than it saves
+        # every beat screened: with the median computed only for beats not surely near it,
+        # remembering the previous window's verdicts cost more than it saved (removed)
         return self.rolling.index_features_batch(
             [i for i, _ in upd], [st for _, st in upd], [w.data[0] for w in rr]
         )

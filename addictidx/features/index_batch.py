@@ -22,7 +22,6 @@ from .index_features import INDEX_EEG_CHANNELS, INDEX_FEATURE_NAMES, EMGIndicato
 from .rr_quality import RR_ARTIFACT_MAX_FRACTION, rr_gate_report
 
 __all__ = [
-    "RRScreenMemory",
     "rr_index_features_batch",
     "eeg_window_features_batch",
     "merge_index_parts_batch",
@@ -46,44 +45,6 @@ def _median_last(a: np.ndarray) -> np.ndarray:
     return np.where(n_valid > 0, (lo + hi) / 2.0, np.nan), n_valid
 
 
-class RRScreenMemory:
-    """The last screened RR window of each stream, for :func:`rr_index_features_batch`.
-
-    A beat's verdict depends only on its own value and its ``half_window`` neighbours on each
-    side, so a beat whose neighbours all lie in the part a new window shares with the stream's
-    previous window (same beat times, same values) keeps the verdict it had; only the beats
-    near the window's ends are screened again. The verdicts are those of screening the whole
-    window (same operations on the same values).
-    """
-
-    __slots__ = ("_last",)
-
-    def __init__(self) -> None:
-        self._last: dict = {}
-
-    def reusable(self, key, times: np.ndarray, values: np.ndarray, h: int):
-        """``(start, stop, verdicts)``: window positions ``[start, stop)`` whose verdicts are
-        ``verdicts[start:stop]`` of the previous window's array, shifted; None when none."""
-        prev = self._last.get(key)
-        if prev is None or times.size == 0:
-            return None
-        pt, pv, pok = prev
-        shift = int(pt.searchsorted(times[0]))
-        ov = min(pt.size - shift, times.size)  # beats both windows hold, if they line up
-        # the same beats bit for bit (missing values, NaN, included)
-        if ov <= 2 * h or not (
-            pt[shift : shift + ov].tobytes() == times[:ov].tobytes()
-            and pv[shift : shift + ov].tobytes() == values[:ov].tobytes()
-        ):
-            return None
-        return h, ov - h, pok[shift + h : shift + ov - h]
-
-    def keep(self, key, times: np.ndarray, values: np.ndarray, ok: np.ndarray) -> None:
-        """Remember a stream's screened window (the arrays are kept, not copied: the caller
-        must not change them afterwards)."""
-        self._last[key] = (times, values, ok)
-
-
 def rr_index_features_batch(
     rr_list,
     *,
@@ -91,9 +52,6 @@ def rr_index_features_batch(
     half_window: int = 5,
     max_artifact_fraction: float = RR_ARTIFACT_MAX_FRACTION,
     min_duration_s: float = 120.0,
-    times=None,
-    keys=None,
-    memory: RRScreenMemory | None = None,
 ) -> list[tuple[dict[str, float], QualityReport]]:
     """:func:`~addictidx.features.rr_index_features` of every RR window of ``rr_list``.
 
@@ -103,14 +61,6 @@ def rr_index_features_batch(
         RR windows in seconds (``None``: no RR recorded).
     rel_threshold, half_window, max_artifact_fraction, min_duration_s
         As :func:`~addictidx.features.rr_quality` (its defaults).
-    times : sequence of array | None
-        The beat times of each window (increasing), with ``keys`` and ``memory``: beats a
-        window shares with its stream's previous window keep their artefact verdicts
-        (:class:`RRScreenMemory`; the same results).
-    keys : sequence of hashable | None
-        The stream of each window.
-    memory : RRScreenMemory | None
-        The streams' previous windows; updated.
 
     Returns
     -------
@@ -143,34 +93,17 @@ def rr_index_features_batch(
         in_range &= X <= RR_MAX_S
     padded = np.full((D, L + 2 * h), np.nan)
     np.copyto(padded[:, h : h + L], X, where=in_range)
-    reuse = [None] * D
-    use_memory = memory is not None and times is not None and keys is not None
-    if use_memory:
-        ts = [np.array(times[d], dtype=np.float64) for d in rows]  # kept: own copies
-        reuse = [memory.reusable(keys[d], t, a, h) for d, a, t in zip(rows, arrs, ts)]
     # a beat's verdict: in range and not more than rel_threshold from the median of its
-    # in-range neighbours (none: kept); the median is needed only for beats not reused and
-    # not surely near it (see _surely_near)
+    # in-range neighbours (none: kept); the median is needed only for beats not surely near
+    # it (see _surely_near)
     ok_all = in_range.copy()
     need = in_range & ~_surely_near(padded, X, h, rel_threshold)
-    if any(r is not None for r in reuse):  # beats shared with the previous window: reused
-        span = np.zeros((D, 2), dtype=np.int64)  # [start, stop) of known verdicts
-        for j, r in enumerate(reuse):
-            if r is not None:
-                span[j] = r[:2]
-                ok_all[j, r[0] : r[1]] = r[2]
-        grid = np.arange(L)
-        need &= (grid < span[:, :1]) | (grid >= span[:, 1:])
     jj, pos = np.nonzero(need)
     if jj.size:
         local, n_valid = _median_last(padded[jj[:, None], pos[:, None] + _offsets(h)])
         with np.errstate(invalid="ignore", divide="ignore"):
             dev = np.abs(X[jj, pos] - local) / local
         ok_all[jj, pos] = ~((n_valid > 0) & (dev > rel_threshold))
-    if use_memory:
-        for j, (d, t) in enumerate(zip(rows, ts)):
-            n_j = lens_l[j]
-            memory.keep(keys[d], t, X[j, :n_j], ok_all[j, :n_j])  # our own arrays
     # per-window sums as array reductions (the single-window function sums the selected
     # values; the order of additions differs, so sums agree to about 1e-15 relative)
     n_ok = np.count_nonzero(ok_all, axis=1).tolist()

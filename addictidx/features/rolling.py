@@ -99,7 +99,6 @@ class RollingEpochs:
         self.n_nonfinite = np.zeros((D, K, C), dtype=np.int64)
         self.powers = np.full((D, K, len(INDEX_EEG_BANDS), C), np.nan)
         self._th_full: Mapping | None = None
-        self._rr_memory = None  # RRScreenMemory of index_features_batch, made on first use
 
     def add(self, streams, epochs, data) -> None:
         """Check and keep complete epochs of any streams (one batched call).
@@ -215,30 +214,15 @@ class RollingEpochs:
         checks, pw = self.window_checks(stream, t_end_s)
         return merge_index_parts(eeg_index_features(checks, pw), rr_index_features(rr_s))
 
-    def index_features_batch(
-        self, streams, t_ends, rr_list, rr_times=None
-    ) -> list[IndexFeatureSet]:
+    def index_features_batch(self, streams, t_ends, rr_list) -> list[IndexFeatureSet]:
         """:meth:`index_features` of many windows at once (array operations over all of them;
-        the same features, reports and EMG indicators).
-
-        With ``rr_times`` (the beat times of each RR window), the beats a stream's RR window
-        shares with its previous one keep their artefact verdicts (see
-        :class:`~addictidx.features.index_batch.RRScreenMemory`): the same results.
-        """
+        the same features, reports and EMG indicators)."""
         from .index_batch import (
-            RRScreenMemory,
             eeg_window_features_batch,
             merge_index_parts_batch,
             rr_index_features_batch,
         )
 
         eeg = eeg_window_features_batch(self, streams, t_ends)
-        if rr_times is None:
-            rr = rr_index_features_batch(rr_list)
-        else:
-            if self._rr_memory is None:
-                self._rr_memory = RRScreenMemory()
-            rr = rr_index_features_batch(
-                rr_list, times=rr_times, keys=list(streams), memory=self._rr_memory
-            )
+        rr = rr_index_features_batch(rr_list)
         return merge_index_parts_batch(eeg, rr)
