@@ -162,3 +162,34 @@ def test_blockwise_epoch_stats_equal_scipy_on_a_long_recording_with_gaps(muse):
     np.testing.assert_allclose(c.ptp_uv, np.where(gap, np.nan, np.ptp(det, axis=-1)), rtol=1e-9)
     np.testing.assert_array_equal(c.rail, ~gap & (np.abs(filled).max(axis=-1) >= 120.0))
     np.testing.assert_array_equal(c.flat, ~gap & (det.std(axis=-1) < 0.5))
+
+
+@pytest.mark.parametrize("n_rep", [1, 60])  # 240 and 14,400 spectra per bin: both code paths
+def test_spectral_shares_equal_numpy_masks_bit_for_bit(muse, n_rep):
+    # the definitions written out with boolean masks on the returned PSD (numpy sums the
+    # gathered bins in frequency order): the EMG share and the line ratio must be these
+    # numbers exactly, whether the bins are gathered (few spectra) or added in place (many)
+    x = np.tile(muse, n_rep)
+    x[1, 3 * EP + 5 : 3 * EP + 17] = np.nan  # a gap: its epoch's spectrum is NaN
+    t = np.arange(x.shape[1]) / SFREQ
+    x[0] += 8.0 * np.sin(2 * np.pi * 50.0 * t)
+    c = eeg_epoch_checks(x, SFREQ, CH)
+    f, p = c.freqs, c.psd
+    assert p.shape[1] == 4 and (p.shape[0] < 128) == (n_rep == 1)
+    not_line = np.ones(f.size, dtype=bool)
+    for lf in (50.0, 60.0):
+        for h in range(1, int(128.0 // lf) + 1):
+            not_line &= np.abs(f - h * lf) > 2.0
+    emg = (f >= 30.0) & (f <= 100.0) & not_line
+    ref = (f >= 1.0) & (f <= 100.0) & not_line
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = p[..., emg].sum(axis=-1) / p[..., ref].sum(axis=-1)
+        ratios = []
+        for lf in (50.0, 60.0):
+            peak = p[..., (f >= lf - 1.0) & (f <= lf + 1.0)].mean(axis=-1)
+            fl = (np.abs(f - lf) >= 2.0) & (np.abs(f - lf) <= 5.0)
+            ratios.append(peak / np.median(p[..., fl], axis=-1))
+        line = np.max(np.stack(ratios), axis=0)
+    np.testing.assert_array_equal(c.emg_share, share)
+    np.testing.assert_array_equal(c.line_ratio, line)
+    assert np.isnan(c.emg_share[3, 1]) and np.isfinite(c.emg_share[4, 1])
