@@ -22,7 +22,7 @@ from addictidx.acquire import SimulatedHeadband, SimulatedStrap, StreamHub, iter
 from addictidx.acquire.buffers import RingPool
 from addictidx.acquire.decoders.muse_classic import encode_muse_eeg
 from addictidx.acquire.events import LinkEvent
-from addictidx.acquire.feed_batch import feed_notifications
+from addictidx.acquire.feed_batch import RouteBook, feed_notifications, feed_routed
 from addictidx.acquire.notification import Notification
 from addictidx.devices import load_profile
 
@@ -84,11 +84,24 @@ def _hub(profiles, **kw):
     return StreamHub(profiles, **kw)
 
 
-def _run(streams, profiles, *, tick=0.025, subscribe=False, hub_kw=None, pool=None):
+def _run(streams, profiles, *, tick=0.025, subscribe=False, hub_kw=None, pool=None, entry="names"):
     """Feed ``streams`` one by one and in batches of ``tick`` (the batched hubs' buffers in
-    ``pool``); return both hub lists and the chunks their subscribers got."""
+    ``pool``; ``entry`` "ids": by route ids taken before anything is fed, feed_routed);
+    return both hub lists and the chunks their subscribers got."""
     one = [_hub(profiles, **(hub_kw or {})) for _ in streams]
     many = [_hub(profiles, ring_pool=pool, **(hub_kw or {})) for _ in streams]
+    if entry == "ids":
+        book, ids = RouteBook(), {}
+        for k, items in enumerate(streams):
+            for dev, it in items:
+                if not isinstance(it, LinkEvent) and (k, dev, it.characteristic) not in ids:
+                    ids[(k, dev, it.characteristic)] = book.add(many[k], dev, it.characteristic)
+
+        def feed_batch(hubs, devs, chars, pays, ts):
+            rid = [ids[(many.index(h), d, c)] for h, d, c in zip(hubs, devs, chars)]
+            feed_routed(book, np.array(rid, dtype=np.intp), pays, ts)
+    else:
+        feed_batch = feed_notifications
     queues = ([h.subscribe(0) for h in one], [h.subscribe(0) for h in many]) if subscribe else None
     for hub, items in zip(one, streams):
         for dev, it in items:
@@ -105,13 +118,13 @@ def _run(streams, profiles, *, tick=0.025, subscribe=False, hub_kw=None, pool=No
                 dev, it = items[pos[k]]
                 pos[k] += 1
                 if isinstance(it, LinkEvent):  # the notes before it first, as a server would
-                    feed_notifications(*batch)
+                    feed_batch(*batch)
                     batch = ([], [], [], [], [])
                     many[k].on_link_event(LinkEvent(it.t, it.kind, dev))
                     continue
                 for lst, x in zip(batch, (many[k], dev, it.characteristic, it.payload, it.t)):
                     lst.append(x)
-        feed_notifications(*batch)
+        feed_batch(*batch)
     for a, b in zip(one, many):
         a.close()
         b.close()
@@ -167,10 +180,13 @@ PROFILES = {"muse": "muse-2", "strap": "polar-h10"}
         (2.0, "pages of 2"),  # one indexed write per page
     ],
 )
-def test_batched_equals_one_by_one(spy, hb_kw, capacity_s, pool):
+@pytest.mark.parametrize("entry", ["names", "ids"])
+def test_batched_equals_one_by_one(spy, hb_kw, capacity_s, pool, entry):
     streams = _streams(5, hb_kw=hb_kw)
     pool = {None: None, "one page": RingPool(), "pages of 2": RingPool(max_per_page=2)}[pool]
-    one, many, _ = _run(streams, PROFILES, hub_kw={"capacity_s": capacity_s}, pool=pool)
+    one, many, _ = _run(
+        streams, PROFILES, hub_kw={"capacity_s": capacity_s}, pool=pool, entry=entry
+    )
     _assert_same(one, many)
     assert spy["n"] > 100  # the batched assembly did the steady part
     for h in many:
@@ -179,9 +195,10 @@ def test_batched_equals_one_by_one(spy, hb_kw, capacity_s, pool):
     assert n_pages == {60.0: 5, 1.3: 1, 2.0: 3}[capacity_s]
 
 
-def test_subscribers_get_the_same_one_block_chunks(spy):
+@pytest.mark.parametrize("entry", ["names", "ids"])
+def test_subscribers_get_the_same_one_block_chunks(spy, entry):
     streams = _streams(5, hb_kw={"jitter_s": 0.01, "drop_fraction": 0.01})
-    one, many, (ca, cb) = _run(streams, PROFILES, subscribe=True, pool=RingPool())
+    one, many, (ca, cb) = _run(streams, PROFILES, subscribe=True, pool=RingPool(), entry=entry)
     _assert_same(one, many)
     assert spy["n"] > 100
     for a, b in zip(ca, cb):
@@ -194,7 +211,8 @@ def test_subscribers_get_the_same_one_block_chunks(spy):
                 np.testing.assert_array_equal(x.times, y.times)
 
 
-def test_clock_step_and_lstsq_clock_go_packet_by_packet(spy):
+@pytest.mark.parametrize("entry", ["names", "ids"])
+def test_clock_step_and_lstsq_clock_go_packet_by_packet(spy, entry):
     streams = _streams(5)
     items = streams[1]
     k = next(i for i, (d, n) in enumerate(items) if d == "muse" and n.t > 4.0)
@@ -206,12 +224,12 @@ def test_clock_step_and_lstsq_clock_go_packet_by_packet(spy):
         hr, t = items[k][1].characteristic, items[k][1].t
         items.insert(k + 1, ("strap", Notification(t, hr, b"\x10")))
         items.insert(k + 2, ("strap", Notification(t, ecg, bytes(12))))  # 2 sample bytes
-    one, many, _ = _run(streams, PROFILES)
+    one, many, _ = _run(streams, PROFILES, entry=entry)
     _assert_same(one, many)
     assert many[1].clock_steps and spy["n"] > 100
     assert all(h.stats()["strap"]["n_decode_errors"] == 2 for h in many[2:])
     spy["n"] = 0
-    one, many, _ = _run(_streams(5), PROFILES, hub_kw={"eeg_clock": "lstsq"})
+    one, many, _ = _run(_streams(5), PROFILES, hub_kw={"eeg_clock": "lstsq"}, entry=entry)
     _assert_same(one, many)
     assert spy["n"] == 0  # the fitted clock is not batched
 
@@ -230,7 +248,7 @@ def test_aux_stream_of_another_block_shape(spy):
                 uv = 0.48828125 * (rng.integers(0, 4096, 12) - 2048.0)
                 out.append((d, Notification(n.t, aux, encode_muse_eeg(seq, uv))))
         streams.append(out)
-    one, many, _ = _run(streams, {"muse": "muse-2"})
+    one, many, _ = _run(streams, {"muse": "muse-2"}, entry="ids")
     _assert_same(one, many)
     assert spy["n"] > 100
     aux_one, aux_many = one[0].buffer("muse", "eeg_aux"), many[0].buffer("muse", "eeg_aux")
@@ -281,6 +299,87 @@ def test_unknown_device_raises_after_the_notes_before_it(spy):
     _assert_same([ref], [hub])
 
 
+@pytest.mark.parametrize("min_batch", [8, 10**9])  # batched / one by one
+def test_route_ids_taken_before_reconnects_and_of_look_alike_hubs(monkeypatch, spy, min_batch):
+    """Stale route attack: ids taken once, then every device disconnects and reconnects (a
+    headband restarting its counter, a strap silent), hubs whose devices have the same names
+    fed in one batch, and ids fed after the hub closed: each id feeds exactly its own hub's
+    device and characteristic, as feed_one would."""
+    monkeypatch.setattr(FB, "MIN_BATCH_DECODE", min_batch)
+    streams = _streams(4)
+    for k, items in enumerate(streams):  # a reconnect every 3 s (2 s for the strap)
+        for dev, every in (("muse", 3.0), ("strap", 2.0)):
+            for t0 in np.arange(every, 11.0, every).tolist():
+                t = t0 + 0.01 * k
+                # what the device sent while the link was down is lost
+                items[:] = [x for x in items if not (x[0] == dev and t <= x[1].t < t + 0.2)]
+                items.append((dev, LinkEvent(t, "disconnected", dev)))
+                items.append((dev, LinkEvent(t + 0.2, "connected", dev)))
+        items.sort(key=lambda x: x[1].t)
+    one = [_hub(PROFILES) for _ in streams]
+    many = [_hub(PROFILES, ring_pool=RingPool()) for _ in streams]
+    book = RouteBook()
+    chars = sorted(
+        {
+            (d, n.characteristic)
+            for items in streams
+            for d, n in items
+            if not isinstance(n, LinkEvent)
+        }
+    )
+    ids = {(k, d, c): book.add(many[k], d, c) for k in range(len(many)) for d, c in chars}
+    with pytest.raises(KeyError, match="nobody"):
+        book.add(many[0], "nobody", chars[0][1])
+    assert len(book) == len(ids)
+    merged = sorted(
+        ((it.t, k, d, it) for k, items in enumerate(streams) for d, it in items),
+        key=lambda x: (x[0], x[1]),
+    )
+    for _t, k, d, it in merged:
+        if isinstance(it, LinkEvent):
+            one[k].on_link_event(LinkEvent(it.t, it.kind, d))
+        else:
+            one[k].feed_one(d, it.characteristic, it.payload, it.t)
+    batch: list = []
+
+    def flush():
+        if batch:
+            rid, pays, ts = zip(*batch)
+            feed_routed(book, np.array(rid), list(pays), np.array(ts))
+            batch.clear()
+
+    T = 0.025
+    for t, k, d, it in merged:
+        if t > T:
+            flush()
+            T = (np.floor(t / 0.025) + 1) * 0.025
+        if isinstance(it, LinkEvent):
+            flush()
+            many[k].on_link_event(LinkEvent(it.t, it.kind, d))
+        else:
+            batch.append((ids[(k, d, it.characteristic)], it.payload, it.t))
+    flush()
+    _assert_same(one, many)
+    assert (spy["n"] > 100) == (min_batch == 8)  # the batched assembly ran (or not)
+    for a, b in zip(one, many):
+        assert a.stats()["muse"]["n_disconnects"] == 3
+        assert {g.reason for g in b.gaps} >= {"disconnect"}
+    # after close, an id still feeds its own hub only, as feed_one does
+    late = [(k, d, it) for t, k, d, it in merged[-60:] if not isinstance(it, LinkEvent)]
+    for a, b in zip(one, many):
+        a.close()
+        b.close()
+    for k, d, it in late:
+        one[k].feed_one(d, it.characteristic, it.payload, it.t + 1.0)
+    feed_routed(
+        book,
+        [ids[(k, d, it.characteristic)] for k, d, it in late],
+        [it.payload for _, _, it in late],
+        [it.t + 1.0 for _, _, it in late],
+    )
+    _assert_same(one, many)
+
+
 def test_ecg_frames_of_many_straps(monkeypatch):
     """Bench streams (Muse + H10 with PMD ECG): frames lost, repeated and swapped, a malformed
     and a cut frame; the ECG of many straps assembled together (acquire.ecg_runs) == frame by
@@ -322,9 +421,13 @@ def test_ecg_frames_of_many_straps(monkeypatch):
         notes = [x for i, n in enumerate(notes) for x in [n, *extra.get(i, [])]]
         streams.append(notes)
     profiles = {"muse": src.variants[0].headband.profile, "strap": src.variants[0].strap.profile}
-    one, many, _ = _run(streams, profiles, hub_kw={"capacity_s": 3.0}, pool=RingPool())
-    _assert_same(one, many)
-    assert frames["n"] > 20  # sessions k and k + 3 send their frames in the same tick
+    for entry in ("names", "ids"):
+        frames["n"] = 0
+        one, many, _ = _run(
+            streams, profiles, hub_kw={"capacity_s": 3.0}, pool=RingPool(), entry=entry
+        )
+        _assert_same(one, many)
+        assert frames["n"] > 20  # sessions k and k + 3 send their frames in the same tick
     assert all(h.stats()["strap"]["n_decode_errors"] == 2 for h in many)
 
 
@@ -390,9 +493,11 @@ def test_heart_rate_measurements_of_many_straps(monkeypatch, spy):
 
     monkeypatch.setattr(FB, "feed_hr_notes", counting)
     streams = _hr_streams(12)
-    for pool in (None, RingPool()):
+    for pool, entry in ((None, "names"), (RingPool(), "names"), (RingPool(), "ids")):
         notes["n"] = 0
-        one, many, _ = _run(streams, {"strap": "polar-h10"}, hub_kw={"silence_s": 2.0}, pool=pool)
+        one, many, _ = _run(
+            streams, {"strap": "polar-h10"}, hub_kw={"silence_s": 2.0}, pool=pool, entry=entry
+        )
         _assert_same(one, many)
         assert notes["n"] > 800  # most notes went the batched way
         for a, b in zip(one, many):

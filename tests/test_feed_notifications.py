@@ -8,6 +8,7 @@ import pytest
 
 from addictidx import bench as B
 from addictidx.acquire import StreamHub
+from addictidx.acquire.feed_batch import RouteBook, feed_routed
 from addictidx.acquire.hub import feed_notifications
 
 
@@ -22,8 +23,9 @@ def _hubs(var, n):
     ]
 
 
+@pytest.mark.parametrize("entry", ["names", "ids"])  # feed_notifications / feed_routed
 @pytest.mark.parametrize("min_batch", [1, 10**9])
-def test_batched_feed_equals_one_by_one(monkeypatch, min_batch):
+def test_batched_feed_equals_one_by_one(monkeypatch, min_batch, entry):
     import addictidx.acquire.feed_batch as FB
 
     monkeypatch.setattr(FB, "MIN_BATCH_DECODE", min_batch)  # vectorized decode / per payload
@@ -44,23 +46,32 @@ def test_batched_feed_equals_one_by_one(monkeypatch, min_batch):
         streams.append(notes)
     one = _hubs(src.variants[0], 2)
     many = _hubs(src.variants[0], 2)
+    book, ids = RouteBook(), {}  # routes taken once per (hub, device, characteristic)
+    for k, notes in enumerate(streams):
+        for d, c, _p, _t in notes:
+            if (k, d, c) not in ids:
+                ids[(k, d, c)] = book.add(many[k], d, c)
     for h, notes in zip(one, streams):
         for d, c, p, t in notes:
             h.on_notification(d, c, p, t)
     # batches of ~25 ms across both hubs, as a server tick hands them over
     pos = [0, 0]
     for T in [*np.arange(0.025, 13.0, 0.025), np.inf]:
-        hubs, ds, cs, ps, ts = [], [], [], [], []
+        hubs, ds, cs, ps, ts, rid = [], [], [], [], [], []
         for k, notes in enumerate(streams):
             while pos[k] < len(notes) and notes[pos[k]][3] <= T:
                 d, c, p, t = notes[pos[k]]
+                rid.append(ids[(k, d, c)])
                 hubs.append(many[k])
                 ds.append(d)
                 cs.append(c)
                 ps.append(p)
                 ts.append(t)
                 pos[k] += 1
-        feed_notifications(hubs, ds, cs, ps, ts)
+        if entry == "ids":
+            feed_routed(book, rid, ps, ts)
+        else:
+            feed_notifications(hubs, ds, cs, ps, ts)
     for a, b in zip(one, many):
         a.close()
         b.close()

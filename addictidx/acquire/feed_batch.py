@@ -43,7 +43,14 @@ from addictidx.acquire.eeg_runs import apply_eeg_runs, plan_eeg_runs
 from addictidx.acquire.hrs_runs import feed_hr_notes
 from addictidx.acquire.stream_handlers import HrsHandler, PmdHandler
 
-__all__ = ["feed_notifications", "MIN_BATCH_DECODE", "MIN_BATCH_HR", "MIN_BATCH_ECG"]
+__all__ = [
+    "feed_notifications",
+    "feed_routed",
+    "RouteBook",
+    "MIN_BATCH_DECODE",
+    "MIN_BATCH_HR",
+    "MIN_BATCH_ECG",
+]
 
 #: Notifications in one :func:`feed_notifications` call from which the batched assembly pays
 #: (fewer: packet by packet). Its fixed cost (some 100 numpy calls) equals the packet-by-packet
@@ -72,11 +79,110 @@ def _one_by_one(hubs, devices, characteristics, payloads, received_at) -> None:
         hub.feed_one(d, c, p, t)
 
 
+class RouteBook:
+    """Routes of many hubs' notifications taken once, as integer ids (:func:`feed_routed`).
+
+    A BLE notification callback is registered per (device, characteristic), so its route is
+    known when the transport subscribes: :meth:`add` resolves it once
+    (:meth:`StreamHub.route <addictidx.acquire.hub.StreamHub.route>`) and returns an id;
+    :func:`feed_routed` then reads every notification's device and handler from arrays indexed
+    by the ids, with no per-notification lookup.
+
+    A hub's routes never change: its devices, their handlers and the characteristics they
+    listen to are fixed when the hub is built (a disconnect or reconnect changes a handler's
+    state, which the feed reads at feeding time, not its route). An id therefore stays valid
+    for the hub's life and feeds exactly what ``hub.feed_one(device, characteristic, ...)``
+    would.
+
+    Attributes
+    ----------
+    hubs, devices, characteristics : list
+        Per id: the hub, device name and characteristic given to :meth:`add`.
+    routes : list of tuple
+        Per id: the hub's :meth:`~addictidx.acquire.hub.StreamHub.route`.
+    """
+
+    def __init__(self) -> None:
+        self.hubs: list = []
+        self.devices: list[str] = []
+        self.characteristics: list[str] = []
+        self.routes: list[tuple] = []
+        self._serial = np.empty(0, dtype=np.int64)
+        self._code = np.empty(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.routes)
+
+    def add(self, hub, device: str, characteristic: str) -> int:
+        """The id of notifications of ``device``'s ``characteristic`` fed to ``hub``.
+
+        Raises
+        ------
+        KeyError
+            A device unknown to ``hub``.
+        """
+        route = hub.route(device, characteristic)
+        self.hubs.append(hub)
+        self.devices.append(device)
+        self.characteristics.append(characteristic)
+        self.routes.append(route)
+        return len(self.routes) - 1
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(device serial, code)`` of every id, as :meth:`StreamHub.route
+        <addictidx.acquire.hub.StreamHub.route>` gives them."""
+        n = len(self.routes)
+        if self._serial.size != n:
+            self._serial = np.fromiter(map(_DEV_SERIAL, self.routes), np.int64, n)
+            self._code = np.fromiter(map(_CODE, self.routes), np.int64, n)
+        return self._serial, self._code
+
+
+def feed_routed(book: RouteBook, ids, payloads, received_at) -> None:
+    """Hand many notifications to their hubs by route id (see :class:`RouteBook`).
+
+    Equivalent to ``book.hubs[r].feed_one(book.devices[r], book.characteristics[r],
+    payloads[i], received_at[i])`` with ``r = ids[i]`` for every ``i`` in order, and to
+    :func:`feed_notifications` of those hubs, devices and characteristics.
+
+    Parameters
+    ----------
+    book : RouteBook
+        Where the ids were taken.
+    ids : sequence of int
+        The route id of each notification.
+    payloads, received_at : sequence
+        As :meth:`StreamHub.on_notification <addictidx.acquire.hub.StreamHub.on_notification>`,
+        one per notification.
+    """
+    n = len(payloads)
+    if n < MIN_BATCH_DECODE:
+        hubs, devs, chars = book.hubs, book.devices, book.characteristics
+        rl = ids.tolist() if type(ids) is np.ndarray else ids
+        for r, p, t in zip(rl, payloads, received_at):
+            hubs[r].feed_one(devs[r], chars[r], p, t)
+        return
+    rid = np.asarray(ids, dtype=np.intp)
+    serial, code = book.tables()
+    _feed(
+        book.routes,
+        book.hubs,
+        book.devices,
+        book.characteristics,
+        rid,
+        serial[rid],
+        code[rid],
+        payloads,
+        received_at,
+    )
+
+
 def feed_notifications(hubs, devices, characteristics, payloads, received_at) -> None:
     """Hand many notifications to their hubs (see the module doc).
 
     Equivalent to ``hubs[i].feed_one(devices[i], characteristics[i], payloads[i],
-    received_at[i])`` for every ``i`` in order.
+    received_at[i])`` for every ``i`` in order. A caller that feeds the same routes again and
+    again takes them once instead (:class:`RouteBook`, :func:`feed_routed`).
 
     Parameters
     ----------
@@ -105,6 +211,21 @@ def feed_notifications(hubs, devices, characteristics, payloads, received_at) ->
         return
     dev = np.fromiter(map(_DEV_SERIAL, routes), np.int64, n)
     code = np.fromiter(map(_CODE, routes), np.int64, n)  # handler serial, row, kind
+    _feed(routes, hubs, devices, characteristics, None, dev, code, payloads, received_at)
+
+
+def _pick(table, rid, js: list) -> list:
+    """``table[rid[j]]`` (``rid`` None: ``table[j]``) for each ``j`` in ``js``."""
+    if rid is not None:
+        js = rid[js].tolist()
+    return [table[j] for j in js]
+
+
+def _feed(routes, hubs, devices, characteristics, rid, dev, code, payloads, received_at) -> None:
+    """The batched feed: notification ``j``'s route, hub, device and characteristic are
+    ``table[rid[j]]`` of ``routes``, ``hubs``, ``devices``, ``characteristics`` (``rid`` None:
+    ``table[j]``); ``dev`` and ``code`` its route's device serial and code."""
+    n = len(payloads)
     kind = code & 3
     if set(map(type, payloads)) == {bytes}:
         good = np.fromiter(map(len, payloads), np.intp, n) == NOTIFICATION_BYTES
@@ -114,8 +235,8 @@ def feed_notifications(hubs, devices, characteristics, payloads, received_at) ->
         )
     first, gid = _groups(dev)
     first = first.tolist()
-    states = [routes[j][0] for j in first]
-    ghub = [hubs[j] for j in first]
+    states = [r[0] for r in _pick(routes, rid, first)]
+    ghub = _pick(hubs, rid, first)
     G = len(states)
     gok = np.ones(G, dtype=bool)
     gok[gid[(kind == 0) & ~good]] = False
@@ -133,12 +254,14 @@ def feed_notifications(hubs, devices, characteristics, payloads, received_at) ->
     np.maximum.at(gmax, gid, t)
     gok &= gmin >= np.fmax(last, gmax) - tol  # fmax: no arrival yet (NaN) counts as -inf
 
-    plans = _plan_eeg(routes, payloads, gid, code, gok, t)  # clears gok of unsteady devices
+    # clears gok of unsteady devices
+    plans = _plan_eeg(routes, rid, payloads, gid, code, gok, t)
 
     slow = np.flatnonzero(~gok[gid])
     if slow.size:
         for j in slow.tolist():
-            hubs[j].feed_one(devices[j], characteristics[j], payloads[j], received_at[j])
+            r = j if rid is None else rid[j]
+            hubs[r].feed_one(devices[r], characteristics[r], payloads[j], received_at[j])
     fast = np.flatnonzero(gok)
     if fast.size == 0:
         return
@@ -163,15 +286,16 @@ def feed_notifications(hubs, devices, characteristics, payloads, received_at) ->
         st.connected = True
     kf = kind[gok[gid]] if fast.size < G else kind
     if (kf == 2).any():
-        for j in np.flatnonzero((kind == 2) & gok[gid]).tolist():
-            st = routes[j][0]
-            st.counts[routes[j][4]] += 1
+        counted = np.flatnonzero((kind == 2) & gok[gid]).tolist()
+        for route in _pick(routes, rid, counted):
+            route[0].counts[route[4]] += 1
     if (kf == 1).any():
         direct = np.flatnonzero((kind == 1) & gok[gid]).tolist()  # Heart Rate, ECG: accepted
+        droutes = dict(zip(direct, _pick(routes, rid, direct)))
         if len(direct) > 1:
-            direct = _direct_runs(routes, payloads, direct, t)
+            direct = _direct_runs(droutes, payloads, direct, t)
         for j in direct:
-            st, _k, h, uuid = routes[j][:4]
+            st, _k, h, uuid = droutes[j][:4]
             pay = payloads[j]
             try:
                 h.feed(uuid, pay if type(pay) is bytes else bytes(pay), t[j].item())
@@ -184,10 +308,11 @@ def feed_notifications(hubs, devices, characteristics, payloads, received_at) ->
             apply_eeg_runs(plan, which)
 
 
-def _direct_runs(routes, payloads, direct: list[int], t) -> list[int]:
+def _direct_runs(routes: dict, payloads, direct: list[int], t) -> list[int]:
     """Assemble together the ECG frames (:func:`~addictidx.acquire.ecg_runs.feed_ecg_frames`)
     and the Heart Rate Measurements (:func:`~addictidx.acquire.hrs_runs.feed_hr_notes`) of
-    handlers with one notification in ``direct``; return the notes left to feed."""
+    handlers with one notification in ``direct`` (``routes[j]``: the route of note ``j``);
+    return the notes left to feed."""
     seen: dict = {}
     for j in direct:
         h = routes[j][2]
@@ -238,16 +363,17 @@ def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return one, label
 
 
-def _plan_eeg(routes, payloads, gid, code, gok, t) -> list:
+def _plan_eeg(routes, rid, payloads, gid, code, gok, t) -> list:
     """Plans of the EEG packets of the devices still marked in ``gok`` (cleared for devices
-    whose packets are not a steady run)."""
+    whose packets are not a steady run); note ``j``'s route is ``routes[rid[j]]`` (``rid``
+    None: ``routes[j]``)."""
     eeg = np.flatnonzero(((code & 3) == 0) & gok[gid])
     if eeg.size == 0:
         return []
     c = code[eeg]
     hfirst, hn = _groups(c >> 12)
     hj = eeg[hfirst]
-    handlers = [routes[j][2] for j in hj.tolist()]
+    handlers = [r[2] for r in _pick(routes, rid, hj.tolist())]
     hgroup = gid[hj]
     H = len(handlers)
     steady, blocks, clock, pending = steady_states(list(map(_ASM, handlers)))

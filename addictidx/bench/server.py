@@ -55,7 +55,7 @@ import numpy as np
 from addictidx._core.types import Chunk
 from addictidx.acquire import StreamHub
 from addictidx.acquire.buffers import RingPool
-from addictidx.acquire.hub import feed_notifications
+from addictidx.acquire.feed_batch import RouteBook, feed_routed
 from addictidx.bench.config import BenchConfig, RunResult, n_hops
 from addictidx.bench.sources import HEADBAND, STRAP, BenchSources, make_sources
 from addictidx.features import RollingEpochs
@@ -155,6 +155,7 @@ class SessionServer:
             for s in self.sessions:
                 s.prefill_rr(s.var.rr_prefill)
         self._eeg_bufs = [s.eeg_buf for s in self.sessions]
+        self._take_routes()
         self._next_end = np.full(n_sessions, self.nep, dtype=np.int64)  # samples to next epoch
         self._waiting: dict[int, list] = {}  # session -> epochs read, not yet checked
         self._screening = Screening(**SCREENING)  # checked once, not per update
@@ -167,10 +168,28 @@ class SessionServer:
         return plan_ticks(len(self.sessions), self.duration_s, self.cfg, self.sources)
 
     # -- per-tick work --------------------------------------------------------------------
+    def _take_routes(self) -> None:
+        """Each session's routes, taken once as a transport subscribes: the (device,
+        characteristic) pairs of all variants numbered (``_pair_of``), the route id of pair
+        ``p`` of session ``i`` at ``_route_ids[i, p]`` (-1: its variant has no such pair)."""
+        pairs: dict[tuple[str, str], int] = {}
+        for v in self.sources.variants:
+            for d, c in zip(v.devices, v.chars):
+                pairs.setdefault((d, c), len(pairs))
+        self.routes = book = RouteBook()
+        self._pair_of = pairs
+        ids = np.full((len(self.sessions), len(pairs)), -1, dtype=np.intp)
+        for s in self.sessions:
+            for d, c in dict.fromkeys(zip(s.var.devices, s.var.chars)):
+                ids[s.i, pairs[(d, c)]] = book.add(s.hub, d, c)
+        self._route_ids = ids
+        self._route_lists = ids.tolist()
+
     def ingest(self, idx, k: int, bounds) -> int:
         """Hand the notifications of tick ``k`` of sessions ``idx`` to their hubs in one call
-        (:func:`~addictidx.acquire.feed_batch.feed_notifications`: the EEG of all of them
-        decoded and assembled together), as a server hands over a connection interval."""
+        (:func:`~addictidx.acquire.feed_batch.feed_routed`, the routes taken once: the EEG of
+        all of them decoded and assembled together), as a server hands over a connection
+        interval."""
         if len(idx) < 32:  # a few sessions: their lists extended (no fixed numpy cost)
             return self._ingest_few(idx, k, bounds)
         tab = self._note_tables(bounds)
@@ -185,11 +204,10 @@ class SessionServer:
         # rows of the notes in the variants' concatenated streams, session after session
         first = tab.var_start[idx] + a
         rows = np.repeat(first - (np.cumsum(n) - n), n) + np.arange(total)
-        # the notes picked from object arrays (one C loop each), their arrival times as an array
-        feed_notifications(
-            tab.hubs[np.repeat(idx, n)].tolist(),
-            tab.devs[rows].tolist(),
-            tab.chars[rows].tolist(),
+        # the notes' route ids and payloads picked from arrays (one C loop each)
+        feed_routed(
+            self.routes,
+            self._route_ids[np.repeat(idx, n), tab.pair[rows]],
             tab.pays[rows].tolist(),
             tab.ts[rows],
         )
@@ -197,7 +215,9 @@ class SessionServer:
 
     def _ingest_few(self, idx, k: int, bounds) -> int:
         """:meth:`ingest` of a few sessions."""
-        hubs, devs, chars, pays, ts = [], [], [], [], []
+        tab = self._note_tables(bounds)
+        pair = tab.pair_l
+        ids, pays, ts = [], [], []
         for i in idx:
             b = bounds[i]
             a, z = b[k], b[k + 1]
@@ -205,36 +225,37 @@ class SessionServer:
                 continue
             s = self.sessions[i]
             v = s.var
-            hubs.extend([s.hub] * (z - a))
-            devs.extend(v.devices[a:z])
-            chars.extend(v.chars[a:z])
+            mine = self._route_lists[i]
+            r0 = tab.var_start_l[i]
+            ids.extend([mine[p] for p in pair[r0 + a : r0 + z]])
             pays.extend(v.payloads[a:z])
             ts.extend(v.t_l[a:z])
-        if hubs:
-            feed_notifications(hubs, devs, chars, pays, ts)
-        return len(hubs)
+        if ids:
+            feed_routed(self.routes, ids, pays, ts)
+        return len(ids)
 
     def _note_tables(self, bounds) -> SimpleNamespace:
-        """The notification lists of all variants end to end and the tick bounds as one array
-        (built once per plan)."""
+        """The notifications of all variants end to end (their (device, characteristic) pair
+        numbers, payloads, times) and the tick bounds as one array (built once per plan)."""
         tab = getattr(self, "_tables", None)
         if tab is not None and tab.key is bounds:
             return tab
         variants = self.sources.variants
-        start, devs, chars, pays, ts = {}, [], [], [], []
+        start, pair, pays, ts = {}, [], [], []
+        pair_of = self._pair_of
         for v in variants:
-            start[id(v)] = len(devs)
-            devs += v.devices
-            chars += v.chars
+            start[id(v)] = len(pays)
+            pair += [pair_of[dc] for dc in zip(v.devices, v.chars)]
             pays += v.payloads
             ts += v.t_l
+        var_start = [start[id(s.var)] for s in self.sessions]
         self._tables = tab = SimpleNamespace(
             key=bounds,
             bounds=np.asarray(bounds, dtype=np.intp),
-            var_start=np.array([start[id(s.var)] for s in self.sessions], dtype=np.intp),
-            hubs=_objects([s.hub for s in self.sessions]),
-            devs=_objects(devs),
-            chars=_objects(chars),
+            var_start=np.array(var_start, dtype=np.intp),
+            var_start_l=var_start,
+            pair=np.array(pair, dtype=np.intp),
+            pair_l=pair,
             pays=_objects(pays),
             ts=np.asarray(ts, dtype=np.float64),
         )
