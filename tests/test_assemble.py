@@ -171,6 +171,67 @@ def test_steady_states_equal_steady_state_one_by_one():
             assert pending[k][0] is part[0] and pending[k][1] is part[1]
 
 
+def _asm_state(asm):
+    out = {
+        k: v.tobytes() if isinstance(v, np.ndarray) else repr(v)  # repr: NaN == NaN
+        for k, v in vars(asm).items()
+        if k not in ("_pending", "_row_cache", "_fit")
+    }
+    out["_pending"] = {
+        s: (b[0].tobytes(), list(b[1]), b[2], b[3]) for s, b in asm._pending.items()
+    }
+    return out
+
+
+@pytest.mark.parametrize(
+    "kw, lag",
+    [
+        ({"seed": 1}, 1),
+        ({"seed": 2, "start_sequence": 65_480}, 1),  # the counter wraps
+        ({"seed": 3, "jitter_s": 0.06}, 1),  # reordered across blocks: late packets
+        ({"seed": 4, "jitter_s": 0.06}, 3),
+        ({"seed": 5, "drop_fraction": 0.05, "jitter_s": 0.01}, 1),  # lost and partial blocks
+    ],
+)
+def test_feed_block_equals_feed(kw, lag):
+    """feed_block == feed packet by packet: the state after every packet (counters, pending
+    blocks, next/high, clock) and the samples and times emitted; the steady shortcut ran."""
+    head = SimulatedHeadband(duration_s=6.0, **kw)
+    notes = list(head)
+    rng = np.random.default_rng(0)
+    for i in rng.integers(50, len(notes) - 5, 12).tolist():  # duplicates
+        notes.insert(i, notes[i])
+    notes.insert(400, notes[350])  # an old block (after the reset)
+    a = MuseEegAssembler(EEG, head.channel_by_uuid, max_lag_blocks=lag)
+    b = MuseEegAssembler(EEG, head.channel_by_uuid, max_lag_blocks=lag)
+    n_short = 0
+    for k, n in enumerate(notes):
+        if k == 300:  # a reconnect: both reset
+            a.reset()
+            b.reset()
+        chunks = a.feed(n.characteristic, n.payload, n.t)
+        out = b.feed_block(n.characteristic, n.payload, n.t)
+        if type(out) is tuple:
+            n_short += 1
+            assert len(chunks) == 1 and chunks[0].n_missing == 0
+            assert chunks[0].seq == b._next - 1 and chunks[0].received_at == n.t
+            np.testing.assert_array_equal(out[0], chunks[0].data)
+            np.testing.assert_array_equal(out[1], chunks[0].times)
+        else:
+            assert len(out) == len(chunks)
+            for x, y in zip(chunks, out):
+                assert (x.seq, x.received_at, x.n_missing) == (y.seq, y.received_at, y.n_missing)
+                np.testing.assert_array_equal(x.data, y.data)
+                np.testing.assert_array_equal(x.times, y.times)
+        assert _asm_state(a) == _asm_state(b)
+    assert n_short > 50
+    assert a.n_duplicate > 0 and a.n_late > 0
+    with pytest.raises(DecodeError):
+        b.feed_block(notes[0].characteristic, bytes(19), 0.0)
+    with pytest.raises(ValueError, match="not an EEG characteristic"):
+        b.feed_block("00002a37-0000-1000-8000-00805f9b34fb", bytes(20), 0.0)
+
+
 def test_bad_input():
     head = SimulatedHeadband(duration_s=0.1)
     asm = MuseEegAssembler(EEG, head.channel_by_uuid)

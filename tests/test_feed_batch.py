@@ -211,6 +211,42 @@ def test_subscribers_get_the_same_one_block_chunks(spy, entry):
                 np.testing.assert_array_equal(x.times, y.times)
 
 
+@pytest.mark.parametrize(
+    "hb_kw",
+    [
+        {"start_sequence": 65_500},  # the counter wraps
+        {"drop_fraction": 0.03, "jitter_s": 0.004},
+        {"dropouts": [(3.0, 4.5), (7.0, 7.2)]},
+    ],
+)
+def test_one_by_one_without_subscribers_equals_the_chunk_path(hb_kw):
+    """feed_one of a hub nobody subscribed to (steady EEG blocks straight into the buffer,
+    MuseEegAssembler.feed_block) == a subscribed hub's (every block a chunk): buffers, gaps,
+    counters."""
+    streams = _streams(3, hb_kw=hb_kw)
+    rng = np.random.default_rng(2)
+    for items in streams:  # packets swapped across blocks (arrival times kept in order)
+        muse = [i for i, (d, n) in enumerate(items) if d == "muse"]
+        for k in rng.integers(0, len(muse) - 8, 30).tolist():
+            i, j = muse[k], muse[k + 5]
+            (d, a), (_, b) = items[i], items[j]
+            items[i] = (d, Notification(a.t, b.characteristic, b.payload))
+            items[j] = (d, Notification(b.t, a.characteristic, a.payload))
+    quiet, loud = [_hub(PROFILES) for _ in streams], [_hub(PROFILES) for _ in streams]
+    for h in loud:
+        h.subscribe(0)
+    for hubs in (quiet, loud):
+        for hub, items in zip(hubs, streams):
+            for dev, it in items:
+                if isinstance(it, LinkEvent):
+                    hub.on_link_event(LinkEvent(it.t, it.kind, dev))
+                else:
+                    hub.feed_one(dev, it.characteristic, it.payload, it.t)
+            hub.close()
+    _assert_same(loud, quiet)
+    assert all(h.buffer("muse", "eeg").n_missing > 0 and h.gaps for h in quiet)  # not steady
+
+
 @pytest.mark.parametrize("entry", ["names", "ids"])
 def test_clock_step_and_lstsq_clock_go_packet_by_packet(spy, entry):
     streams = _streams(5)

@@ -113,9 +113,20 @@ class EegHandler(Handler):
         self.block_shape = (self.spec.n_channels, self.asm.spp)  # (electrodes, samples)
 
     def feed(self, characteristic, payload, t):
-        chunks = self.asm.feed(characteristic, payload, t)
-        if chunks:
-            self._write(chunks)
+        if self.pending_gap or self.hub.publishing:
+            chunks = self.asm.feed(characteristic, payload, t)
+            if chunks:
+                self._write(chunks)
+            return
+        # nobody sees the chunks, no gap to resolve: a completed steady block straight into
+        # the buffer (what _write does with its one chunk)
+        out = self.asm.feed_block(characteristic, payload, t)
+        if type(out) is tuple:
+            data, times = out
+            self.buf.write_arrays(data, times)
+            self.last_time = float(times[-1])
+        elif out:
+            self._write(out)
 
     def feed_decoded(self, characteristic, sequence, uv, t):
         """:meth:`feed` for a notification decoded already (a batched decode)."""
