@@ -15,7 +15,6 @@ connection; they are not thread-safe (call ``feed`` from one thread, as bleak do
 from __future__ import annotations
 
 from collections.abc import Mapping
-from operator import attrgetter
 
 import numpy as np
 
@@ -394,11 +393,6 @@ class MuseEegAssembler:
         return out
 
 
-# fields steady_states reads of each assembler, each in one C-level pass
-_ANCHOR, _N_EMITTED, _PENDING = map(attrgetter, ("_anchor", "_n_emitted", "_pending"))
-_NEXT, _S0, _T0, _SFREQ = map(attrgetter, ("_next", "_s0", "_t0", "sfreq"))
-
-
 def steady_states(asms) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
     """:meth:`MuseEegAssembler.steady_state` of many assemblers at once.
 
@@ -419,13 +413,18 @@ def steady_states(asms) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
         The partial ``next`` block ``(samples, electrode arrived)`` of each, or None.
     """
     H = len(asms)
-    steady = np.fromiter(map(_ANCHOR, asms), bool, H)
-    steady &= np.fromiter(map(_N_EMITTED, asms), np.int64, H) > 0
-    pend = list(map(_PENDING, asms))
+    # one list comprehension per field (faster than attrgetter maps on CPython 3.11+)
+    steady = np.fromiter([a._anchor for a in asms], bool, H)
+    steady &= np.fromiter([a._n_emitted for a in asms], np.int64, H) > 0
+    pend = [a._pending for a in asms]
     n_pend = np.fromiter(map(len, pend), np.intp, H)
     steady &= n_pend <= 1
-    blocks = np.array([np.fromiter(map(g, asms), np.int64, H) for g in (_NEXT, _S0)])
-    clock = np.array([np.fromiter(map(g, asms), np.float64, H) for g in (_T0, _SFREQ)])
+    blocks = np.empty((2, H), dtype=np.int64)
+    blocks[0] = np.fromiter([a._next for a in asms], np.int64, H)
+    blocks[1] = np.fromiter([a._s0 for a in asms], np.int64, H)
+    clock = np.empty((2, H), dtype=np.float64)
+    clock[0] = np.fromiter([a._t0 for a in asms], np.float64, H)
+    clock[1] = np.fromiter([a.sfreq for a in asms], np.float64, H)
     partial: list = [None] * H
     one = np.flatnonzero(steady & (n_pend == 1))
     if one.size:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import threading
-from operator import attrgetter
 
 import numpy as np
 
@@ -27,12 +26,9 @@ from addictidx._core.validate import check_positive
 
 __all__ = ["RingBuffer", "EventBuffer", "RingPool", "write_many"]
 
-_RING_TOTAL = attrgetter("total_written")
 #: Rings from which write_many's one indexed copy per page costs less than a write per ring
 #: (its fixed cost, some 25 numpy calls, is that of about 12 ring writes).
 WRITE_MANY_MIN_RINGS = 12
-_RING_SLOT = attrgetter("_slot")
-_RING_PAGE = attrgetter("_page")
 
 
 def _nan_fraction(data: np.ndarray) -> float:
@@ -393,9 +389,10 @@ def write_many(buffers, values: np.ndarray, times: np.ndarray, lengths) -> None:
         return
     lens = np.asarray(lengths, dtype=np.int64)
     # C-level passes over the buffers for their storage and state
-    page_of = list(map(_RING_PAGE, buffers))
-    total = np.fromiter(map(_RING_TOTAL, buffers), np.int64, m)
-    slot = np.fromiter(map(_RING_SLOT, buffers), np.int64, m)
+    # the rings' storage and state (list comprehensions: faster than attrgetter maps)
+    page_of = [b._page for b in buffers]
+    total = np.fromiter([b.total_written for b in buffers], np.int64, m)
+    slot = np.fromiter([b._slot for b in buffers], np.int64, m)
     if page_of.count(page_of[0]) == m:
         pages = {page_of[0]: None}
         caps = np.full(m, page_of[0].times.shape[1], dtype=np.int64)  # a page: one capacity

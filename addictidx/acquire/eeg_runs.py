@@ -21,14 +21,13 @@ headbands and changes nothing.
 from __future__ import annotations
 
 from itertools import chain
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 
 import numpy as np
 
 from addictidx.acquire.assemble import advance_steady_many
 from addictidx.acquire.buffers import write_many
 
-_ASM = attrgetter("asm")
 _SAMPLES, _ARRIVED = itemgetter(0), itemgetter(1)  # of a pending partial block
 
 __all__ = ["EegRunPlan", "plan_eeg_runs", "apply_eeg_runs"]
@@ -212,4 +211,4 @@ def apply_eeg_runs(plan: EegRunPlan, which) -> None:
         if fk:
             hd.last_time = lt
     n_notes, last_rx = plan.n_notes[which].tolist(), plan.last_rx[which].tolist()
-    advance_steady_many(list(map(_ASM, hs)), n_notes, f_l, last_rx, partials)
+    advance_steady_many([hd.asm for hd in hs], n_notes, f_l, last_rx, partials)
