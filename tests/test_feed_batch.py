@@ -367,6 +367,11 @@ def test_route_ids_taken_before_reconnects_and_of_look_alike_hubs(monkeypatch, s
     with pytest.raises(KeyError, match="nobody"):
         book.add(many[0], "nobody", chars[0][1])
     assert len(book) == len(ids)
+    n_taken = len(book)
+    for bad in ([-1], [n_taken], [0.0], [[0]], [0, 1]):  # ids never taken, not ids, too many
+        with pytest.raises(ValueError, match="ids|not taken"):
+            feed_routed(book, bad, [b"\x00" * 20], [0.0])
+    assert all(h.stats()["muse"]["n_notifications"] == 0 for h in many)  # nothing fed
     merged = sorted(
         ((it.t, k, d, it) for k, items in enumerate(streams) for d, it in items),
         key=lambda x: (x[0], x[1]),

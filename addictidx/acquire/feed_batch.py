@@ -148,15 +148,25 @@ def feed_routed(book: RouteBook, ids, payloads, received_at) -> None:
     payloads, received_at : sequence
         As :meth:`StreamHub.on_notification <addictidx.acquire.hub.StreamHub.on_notification>`,
         one per notification.
+
+    Raises
+    ------
+    ValueError
+        ``ids`` not integers of ``book`` (``0 <= id < len(book)``), or not one per payload;
+        nothing is fed then.
     """
     n = len(payloads)
+    rid = np.asarray(ids)
+    if rid.shape != (n,) or (n and (rid.dtype.kind not in "iu" or rid.min() < 0)):
+        raise ValueError(f"ids must be {n} route ids of the book (integers >= 0).")
+    if n and rid.max() >= len(book.routes):
+        raise ValueError(f"Route id {int(rid.max())} was not taken ({len(book.routes)} routes).")
     if n < MIN_BATCH_DECODE:
         hubs, devs, chars = book.hubs, book.devices, book.characteristics
-        rl = ids.tolist() if type(ids) is np.ndarray else ids
-        for r, p, t in zip(rl, payloads, received_at):
+        for r, p, t in zip(rid.tolist(), payloads, received_at):
             hubs[r].feed_one(devs[r], chars[r], p, t)
         return
-    rid = np.asarray(ids, dtype=np.intp)
+    rid = rid.astype(np.intp, copy=False)
     serial, code = book.tables()
     _feed(
         book.routes,
