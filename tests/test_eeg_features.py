@@ -147,13 +147,16 @@ def test_plan_cache_is_bounded_and_plans_read_only():
 def test_one_window_kernel_equals_batch_path(muse, kw):
     """One window alone takes the single-window kernel; the same window as the first of two
     takes the batch path: equal to rounding, also with a flat channel (FAA of zero power), a
-    gap (NaN for that channel, via the batch path) and a window longer than its data."""
+    gap (NaN for that channel, via the batch path), data longer than the window and a window
+    longer than its segments."""
     from addictidx.features.eeg_features import _FEATURE_PLANS
 
     w = muse[:, 700 : 700 + 1024].copy()
     two = muse[:, 700 : 700 + 1024 + 64].copy()
-    for case in ("plain", "flat", "gap"):
+    for case in ("plain", "flat", "gap", "longer"):
         a, b = w.copy(), two.copy()
+        if case == "longer":  # still one window: its segments are copied out of the data
+            a = muse[:, 700 : 700 + 1024 + 63].copy()
         if case == "flat":
             a[1], b[1] = 5.0, 5.0  # AF7 constant: zero power after the detrend
         if case == "gap":
@@ -166,6 +169,39 @@ def test_one_window_kernel_equals_batch_path(muse, kw):
         assert one.times.tolist() == ref.times[:1].tolist()
     kernels = [p.one for p in _FEATURE_PLANS._plans.values() if p.welch.n_windows == 1]
     assert kernels[-1] is not None or kw == {"n_fft": 200}  # the kernel ran where it applies
+
+
+@pytest.mark.parametrize(
+    ("n_fft", "n_per_seg", "n_times"),
+    [(256, 256, 1024), (256, 128, 1024), (255, 255, 1020), (201, 200, 1000)],
+)
+def test_one_window_kernel_rfft_is_numpy_rfft(muse, n_fft, n_per_seg, n_times):
+    """The kernel calls the ufunc behind ``np.fft.rfft`` itself: the same spectra, bit for bit,
+    for even and odd lengths and zero-padded segments."""
+    from addictidx.features.eeg_features import _LAST
+
+    x = muse[:, :n_times].copy()
+    compute_eeg_features(x, 256.0, CH, window_s=n_times / 256.0, n_fft=n_fft, n_per_seg=n_per_seg)
+    k = _LAST.plan[1].one
+    assert k is not None and k.n_fft == n_fft
+    a = np.random.default_rng(n_fft).standard_normal((k.n_channels * k.n_seg, k.n_per_seg)) * 30
+    out = np.empty((a.shape[0], n_fft // 2 + 1), dtype=np.complex128)
+    k.rfft(a, 1, out=out)
+    np.testing.assert_array_equal(out, np.fft.rfft(a, n=n_fft, axis=-1))
+
+
+def test_one_window_kernel_rfft_without_numpy_ufunc(monkeypatch):
+    """Without numpy's rfft ufunc (numpy 1.x) the kernel calls ``np.fft.rfft``."""
+    from addictidx.features import eeg_window
+
+    monkeypatch.setattr(eeg_window, "_pocketfft", None)
+    for n_fft in (256, 255):
+        rfft = eeg_window._rfft_ufunc(n_fft)
+        assert not isinstance(rfft, np.ufunc)
+        a = np.random.default_rng(1).standard_normal((3, 200))
+        out = np.empty((3, n_fft // 2 + 1), dtype=np.complex128)
+        rfft(a, 1, out=out)
+        np.testing.assert_array_equal(out, np.fft.rfft(a, n=n_fft, axis=-1))
 
 
 def test_cached_plans_do_not_skip_validation(muse):

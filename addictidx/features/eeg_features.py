@@ -136,7 +136,7 @@ def compute_eeg_features(
     if fp.one is not None:
         values = one_window_features(x, fp.one)
         if values is not None:
-            return FeatureFrame(names=fp.names, values=values, times=fp.times.copy())
+            return FeatureFrame(fp.names, values, fp.times.copy())  # positional: less overhead
     plan = fp.welch
     n_w = plan.n_windows
     values = np.empty((n_w, len(fp.names)))
