@@ -16,17 +16,18 @@ Every step is one numpy call on all segments of all channels (one segment per ro
    folded in) gives, per channel, the window's absolute band powers, the numerators and
    denominators of the relative powers and ratios, and the PSD bins of the IAF range, already
    in the order of the feature names;
-4. one division (whose result is the feature row), one ``argmax`` and two logarithms finish
-   the features.
+4. one ``argmax`` and two logarithms give the IAF and FAA, and one division gives the feature
+   row.
 
 A constant 1 rides along in the product (a column next to the summed squared spectra), so the
 absolute powers come out of the same division as the ratios (over 1). Two more rows of the
 product, read as Python floats, hold the absolute alpha powers again (for the FAA) and the sum
-of all the other rows (the check that everything is finite); they sit where the division
-writes the IAF and FAA entries, overwritten next. Results equal the batch path to rounding
-(the band weights are applied after the sum over the window's segments instead of before it,
-as MNE's PSD then trapezoid do) and MNE to 1e-12. Windows holding a non-finite sample, or any
-non-finite result, return ``None``: the caller then runs the batch path, which marks gaps.
+of all the other rows (the check that everything is finite); the IAF and FAA are then written
+over them, where the division reads its last numerators (over 1). Results equal the batch path
+to rounding (the band weights are applied after the sum over the window's segments instead of
+before it, as MNE's PSD then trapezoid do) and MNE to 1e-12. Windows holding a non-finite
+sample, or any non-finite result, return ``None``: the caller then runs the batch path, which
+marks gaps.
 """
 
 from __future__ import annotations
@@ -204,32 +205,52 @@ def _rfft_ufunc(n_fft: int) -> Callable[..., np.ndarray]:
 
 
 class _Workspace:
-    """Per-thread arrays (and views of them) for one :class:`OneWindowPlan`."""
+    """Per-thread arrays (and views of them) for one :class:`OneWindowPlan`.
+
+    ``args`` holds, in the order :func:`one_window_features` unpacks them, everything the
+    kernel reads (the plan's arrays too): one attribute lookup per call instead of thirty.
+    """
 
     def __init__(self, k: OneWindowPlan) -> None:
         n_ch, n_seg, nps = k.n_channels, k.n_seg, k.n_per_seg
         n_f = k.n_fft // 2 + 1
         b0, b1 = k.bins
         n_in = 2 * (b1 - b0)
-        self.buf = np.empty((n_ch * n_seg, nps))  # one segment per row
-        self.buf3 = self.buf.reshape(n_ch, n_seg, nps)
-        self.mean = np.empty(n_ch * n_seg)
-        self.mean2 = self.mean[:, np.newaxis]
-        self.spec = np.empty((n_ch * n_seg, n_f), dtype=np.complex128)
-        self.spec_f = self.spec.view(np.float64)  # (re, im) pairs
-        self.sq_in = self.spec_f[:, 2 * b0 : 2 * b1].reshape(n_ch, n_seg, n_in)
-        self.sums = np.empty((n_ch, n_in + 1))
-        self.sums[:, -1] = 1.0  # the constant column
-        self.sums_in = self.sums[:, :-1]
-        self.sums_t = self.sums.T
-        self.rows = np.empty((k.weights_t.shape[0], n_ch))
-        flat = self.rows.reshape(-1)
+        buf = np.empty((n_ch * n_seg, nps))  # one segment per row
+        self.buf3 = buf.reshape(n_ch, n_seg, nps)
+        mean = np.empty(n_ch * n_seg)
+        spec = np.empty((n_ch * n_seg, n_f), dtype=np.complex128)
+        spec_f = spec.view(np.float64)  # (re, im) pairs
+        sums = np.empty((n_ch, n_in + 1))
+        sums[:, -1] = 1.0  # the constant column
+        rows = np.empty((k.weights_t.shape[0], n_ch))
+        flat = rows.reshape(-1)
         n_num, nf = k.n_ratio + 2, k.n_features
-        self.num = flat[:nf].reshape(1, nf)
-        self.den = flat[n_num * n_ch : n_num * n_ch + nf].reshape(1, nf)
-        self.alpha_total = self.rows[k.n_ratio : n_num]
-        self.iaf = self.rows[2 * n_num :]
-        self.argmax = np.empty(n_ch, dtype=np.intp)
+        self.args = (
+            buf,
+            mean,
+            mean[:, np.newaxis],
+            k.n_per_seg_f,
+            k.tapers,
+            k.rfft,
+            spec,
+            spec_f,
+            spec_f[:, 2 * b0 : 2 * b1].reshape(n_ch, n_seg, n_in),  # squares of the bins used
+            sums[:, :-1],
+            k.weights_t,
+            sums.T,
+            rows,
+            rows[k.n_ratio : n_num],  # absolute alpha, total
+            rows[2 * n_num :],  # PSD bins of the IAF range
+            np.empty(n_ch, dtype=np.intp),
+            k.iaf_freqs,
+            rows[k.n_ratio],  # where the division reads the IAF (over 1)
+            k.faa,
+            flat,
+            nf - 1,  # where the division reads the FAA (over 1)
+            flat[:nf].reshape(1, nf),  # numerators
+            flat[n_num * n_ch : n_num * n_ch + nf].reshape(1, nf),  # denominators
+        )
 
 
 _LOCAL = threading.local()
@@ -245,6 +266,11 @@ def _workspace(k: OneWindowPlan) -> _Workspace:
             spaces.clear()
         ws = spaces[k] = _Workspace(k)
     return ws
+
+
+# bound once: the kernel's dozen numpy calls without their module attribute lookups
+_add_reduce, _divide, _dot = np.add.reduce, np.divide, np.dot
+_multiply, _subtract = np.multiply, np.subtract
 
 
 def one_window_features(x: np.ndarray, k: OneWindowPlan) -> np.ndarray | None:
@@ -264,41 +290,61 @@ def one_window_features(x: np.ndarray, k: OneWindowPlan) -> np.ndarray | None:
         to the batch path, which marks gaps).
     """
     ws = _workspace(k)
-    buf = ws.buf
+    (
+        buf,
+        mean,
+        mean2,
+        n_per_seg,
+        tapers,
+        rfft,
+        spec,
+        spec_f,
+        sq_in,
+        sums_in,
+        weights_t,
+        sums_t,
+        rows,
+        alpha_total,
+        iaf,
+        argmax,
+        iaf_freqs,
+        iaf_at,
+        faa,
+        flat,
+        faa_at,
+        num,
+        den,
+    ) = ws.args
     if k.direct:
         segs = x.reshape(buf.shape)
     else:
-        segs = np.ndarray(
+        view = np.ndarray(
             ws.buf3.shape,
             dtype=np.float64,
             buffer=x,
             offset=k.first * x.itemsize,
             strides=(x.strides[0], k.seg_hop * x.itemsize, x.itemsize),
         )
-        np.copyto(ws.buf3, segs)
+        np.copyto(ws.buf3, view)
         segs = buf
-    np.add.reduce(segs, axis=1, out=ws.mean)  # the mean exactly as np.mean computes it
-    np.divide(ws.mean, k.n_per_seg_f, out=ws.mean)
-    np.subtract(segs, ws.mean2, out=buf)
-    np.multiply(buf, k.tapers, out=buf)
-    k.rfft(buf, 1, out=ws.spec)
-    spec = ws.spec_f
-    np.multiply(spec, spec, out=spec)  # contiguous: less than the squares of the bins used
-    np.add.reduce(ws.sq_in, axis=1, out=ws.sums_in)  # over the segments, in order
-    np.dot(k.weights_t, ws.sums_t, out=ws.rows)
-    alpha, total = ws.alpha_total.tolist()
+    _add_reduce(segs, axis=1, out=mean)  # the segment means exactly as np.mean computes them
+    _divide(mean, n_per_seg, out=mean)
+    _subtract(segs, mean2, out=buf)
+    _multiply(buf, tapers, out=buf)
+    rfft(buf, 1, out=spec)
+    _multiply(spec_f, spec_f, out=spec_f)  # contiguous: less than the squares of the bins used
+    _add_reduce(sq_in, axis=1, out=sums_in)  # over the segments, in order
+    _dot(weights_t, sums_t, out=rows)
+    alpha, total = alpha_total.tolist()
     if not math.isfinite(sum(total)):
         return None
-    values = np.divide(ws.num, ws.den)
-    ws.iaf.argmax(axis=0, out=ws.argmax)  # the methods: less overhead than np.argmax/np.take
-    n_ch = k.n_channels
-    r = k.n_ratio * n_ch
-    k.iaf_freqs.take(ws.argmax, out=values[0, r : r + n_ch])
-    if k.faa is not None:
-        left, right = alpha[k.faa[0]], alpha[k.faa[1]]
+    iaf.argmax(axis=0, out=argmax)  # the methods: less overhead than np.argmax/np.take
+    iaf_freqs.take(argmax, out=iaf_at)
+    if faa is not None:
+        left, right = alpha[faa[0]], alpha[faa[1]]
         if left > 0.0 and right > 0.0:
-            values[0, -1] = math.log(right) - math.log(left)
+            flat[faa_at] = math.log(right) - math.log(left)
         else:  # zero power: the batch path's -inf/NaN (and its warning)
             lr = np.log(np.array([left, right]))
-            values[0, -1] = lr[1] - lr[0]
-    return values
+            flat[faa_at] = lr[1] - lr[0]
+    return _divide(num, den)
