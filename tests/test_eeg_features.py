@@ -216,3 +216,26 @@ def test_cached_plans_do_not_skip_validation(muse):
     a = compute_eeg_features(w, 256.0, CH, n_fft=256).values
     b = compute_eeg_features(w, 256, tuple(CH), n_fft=256).values  # int sfreq, tuple names
     np.testing.assert_array_equal(a, b)
+
+
+def test_feature_frame_constructor_checks_shape_and_stays_frozen():
+    """FeatureFrame's written-out __init__ keeps the dataclass contract: the shape check and its
+    message, keywords and the default quality, frozen fields, replace and pickling."""
+    import dataclasses
+    import pickle
+
+    from addictidx._core.types import FeatureFrame
+
+    f = FeatureFrame(("a", "b"), np.zeros((1, 2)), np.zeros(1))
+    assert f.quality is None and f.names == ("a", "b")
+    g = FeatureFrame(names=("a",), values=np.ones((2, 1)), times=np.arange(2.0), quality=None)
+    assert g.values.shape == (2, 1)
+    with pytest.raises(ValueError, match=r"shaped \(n_windows, 1\), got \(1, 2\)"):
+        FeatureFrame(("a",), np.zeros((1, 2)), np.zeros(1))
+    with pytest.raises(ValueError, match="n_windows"):
+        FeatureFrame(("a",), np.zeros(1), np.zeros(1))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        f.names = ("c", "d")
+    assert dataclasses.replace(f, times=np.ones(1)).times.tolist() == [1.0]
+    h = pickle.loads(pickle.dumps(f))
+    assert h.names == f.names and np.array_equal(h.values, f.values) and h.quality is None
