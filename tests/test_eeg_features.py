@@ -186,7 +186,7 @@ def test_one_window_kernel_rfft_is_numpy_rfft(muse, n_fft, n_per_seg, n_times):
     assert k is not None and k.n_fft == n_fft
     a = np.random.default_rng(n_fft).standard_normal((k.n_channels * k.n_seg, k.n_per_seg)) * 30
     out = np.empty((a.shape[0], n_fft // 2 + 1), dtype=np.complex128)
-    k.rfft(a, 1, out=out)
+    k.rfft(a, 1, out)
     np.testing.assert_array_equal(out, np.fft.rfft(a, n=n_fft, axis=-1))
 
 
@@ -200,7 +200,7 @@ def test_one_window_kernel_rfft_without_numpy_ufunc(monkeypatch):
         assert not isinstance(rfft, np.ufunc)
         a = np.random.default_rng(1).standard_normal((3, 200))
         out = np.empty((3, n_fft // 2 + 1), dtype=np.complex128)
-        rfft(a, 1, out=out)
+        rfft(a, 1, out)
         np.testing.assert_array_equal(out, np.fft.rfft(a, n=n_fft, axis=-1))
 
 

@@ -67,7 +67,7 @@ class OneWindowPlan:
         The periodic taper, once per segment (a same-shape product costs less than a
         broadcast one).
     rfft : callable
-        ``rfft(a, 1, out=spec)`` computes ``np.fft.rfft(a, n=n_fft, axis=-1, out=spec)``.
+        ``rfft(a, 1, spec)`` computes ``np.fft.rfft(a, n=n_fft, axis=-1, out=spec)``.
     bins : (int, int)
         Range of FFT bins the weights read.
     weights_t : ndarray, shape (2 * (n_ratio + 2) + n_iaf, 2 * (bins[1] - bins[0]) + 1)
@@ -186,7 +186,7 @@ def one_window_plan(
 
 
 def _rfft_ufunc(n_fft: int) -> Callable[..., np.ndarray]:
-    """``f(a, 1, out=spec)`` computing ``np.fft.rfft(a, n=n_fft, axis=-1, out=spec)``.
+    """``f(a, 1, spec)`` computing ``np.fft.rfft(a, n=n_fft, axis=-1, out=spec)``.
 
     numpy >= 2 computes ``rfft`` with a generalized ufunc that takes ``n_fft`` from the length
     of its output (shorter input zero-padded); its Python wrapper costs about a third of the
@@ -198,7 +198,7 @@ def _rfft_ufunc(n_fft: int) -> Callable[..., np.ndarray]:
     if isinstance(ufunc, np.ufunc):
         return ufunc
 
-    def rfft(a: np.ndarray, fct: int, *, out: np.ndarray) -> np.ndarray:
+    def rfft(a: np.ndarray, fct: int, out: np.ndarray) -> np.ndarray:
         return np.fft.rfft(a, n=n_fft, axis=-1, out=out)
 
     return rfft
@@ -268,7 +268,8 @@ def _workspace(k: OneWindowPlan) -> _Workspace:
     return ws
 
 
-# bound once: the kernel's dozen numpy calls without their module attribute lookups
+# bound once: the kernel's dozen numpy calls without their module attribute lookups (and
+# with their outputs passed by position: no keyword parsing)
 _add_reduce, _divide, _dot = np.add.reduce, np.divide, np.dot
 _multiply, _subtract = np.multiply, np.subtract
 
@@ -327,19 +328,19 @@ def one_window_features(x: np.ndarray, k: OneWindowPlan) -> np.ndarray | None:
         )
         np.copyto(ws.buf3, view)
         segs = buf
-    _add_reduce(segs, axis=1, out=mean)  # the segment means exactly as np.mean computes them
-    _divide(mean, n_per_seg, out=mean)
-    _subtract(segs, mean2, out=buf)
-    _multiply(buf, tapers, out=buf)
-    rfft(buf, 1, out=spec)
-    _multiply(spec_f, spec_f, out=spec_f)  # contiguous: less than the squares of the bins used
-    _add_reduce(sq_in, axis=1, out=sums_in)  # over the segments, in order
-    _dot(weights_t, sums_t, out=rows)
+    _add_reduce(segs, 1, None, mean)  # the segment means exactly as np.mean computes them
+    _divide(mean, n_per_seg, mean)
+    _subtract(segs, mean2, buf)
+    _multiply(buf, tapers, buf)
+    rfft(buf, 1, spec)
+    _multiply(spec_f, spec_f, spec_f)  # contiguous: less than the squares of the bins used
+    _add_reduce(sq_in, 1, None, sums_in)  # over the segments, in order
+    _dot(weights_t, sums_t, rows)
     alpha, total = alpha_total.tolist()
     if not math.isfinite(sum(total)):
         return None
-    iaf.argmax(axis=0, out=argmax)  # the methods: less overhead than np.argmax/np.take
-    iaf_freqs.take(argmax, out=iaf_at)
+    iaf.argmax(0, argmax)  # the methods: less overhead than np.argmax/np.take
+    iaf_freqs.take(argmax, None, iaf_at)
     if faa is not None:
         left, right = alpha[faa[0]], alpha[faa[1]]
         if left > 0.0 and right > 0.0:
