@@ -239,3 +239,24 @@ def test_feature_frame_constructor_checks_shape_and_stays_frozen():
     assert dataclasses.replace(f, times=np.ones(1)).times.tolist() == [1.0]
     h = pickle.loads(pickle.dumps(f))
     assert h.names == f.names and np.array_equal(h.values, f.values) and h.quality is None
+
+
+def test_any_array_like_gives_the_features_of_its_float64_copy(muse):
+    """The live case (a C-contiguous float64 array) skips as_channels; every other input goes
+    through it: the same features from a list, float32, big-endian, Fortran-ordered or strided
+    data, a 1-D channel, and the same error for no channel."""
+    w = np.ascontiguousarray(muse[:, 100 : 100 + 1024])
+    ref = compute_eeg_features(w, 256.0, CH).values
+    fortran = np.asfortranarray(w)
+    strided = np.repeat(w, 2, axis=1)[:, ::2]
+    for data in (w.tolist(), w.astype(">f8"), fortran, strided, np.array(w, order="C", copy=True)):
+        np.testing.assert_array_equal(compute_eeg_features(data, 256.0, CH).values, ref)
+    f32 = w.astype(np.float32)
+    np.testing.assert_array_equal(
+        compute_eeg_features(f32, 256.0, CH).values,
+        compute_eeg_features(f32.astype(np.float64), 256.0, CH).values,
+    )
+    one = compute_eeg_features(w[1], 256.0, ["AF7"]).values
+    np.testing.assert_array_equal(one, compute_eeg_features(w[1:2].copy(), 256.0, ["AF7"]).values)
+    with pytest.raises(ValueError, match="n_channels, n_times"):
+        compute_eeg_features(np.empty((0, 1024)), 256.0, [])
