@@ -67,7 +67,8 @@ class OneWindowPlan:
         The periodic taper, once per segment (a same-shape product costs less than a
         broadcast one).
     rfft : callable
-        ``rfft(a, 1, spec)`` computes ``np.fft.rfft(a, n=n_fft, axis=-1, out=spec)``.
+        ``rfft(a, 1, spec)`` computes ``np.fft.rfft(a, n=n_fft, axis=-1, out=spec)`` (the
+        kernel passes the 1 as a 0-d array).
     bins : (int, int)
         Range of FFT bins the weights read.
     weights_t : ndarray, shape (2 * (n_ratio + 2) + n_iaf, 2 * (bins[1] - bins[0]) + 1)
@@ -230,9 +231,10 @@ class _Workspace:
             buf,
             mean,
             mean[:, np.newaxis],
-            k.n_per_seg_f,
+            _scalar(k.n_per_seg_f),  # 0-d arrays: no conversion of a Python float per call
             k.tapers,
             k.rfft,
+            _ONE,  # the rfft's normalization factor
             spec,
             spec_f,
             spec_f[:, 2 * b0 : 2 * b1].reshape(n_ch, n_seg, n_in),  # squares of the bins used
@@ -253,6 +255,14 @@ class _Workspace:
         )
 
 
+def _scalar(value: float) -> np.ndarray:
+    """A read-only 0-d float64 array: as a ufunc operand, cheaper than a Python float."""
+    a = np.array(value, dtype=np.float64)
+    a.setflags(write=False)
+    return a
+
+
+_ONE = _scalar(1.0)
 _LOCAL = threading.local()
 
 
@@ -298,6 +308,7 @@ def one_window_features(x: np.ndarray, k: OneWindowPlan) -> np.ndarray | None:
         n_per_seg,
         tapers,
         rfft,
+        one,
         spec,
         spec_f,
         sq_in,
@@ -332,7 +343,7 @@ def one_window_features(x: np.ndarray, k: OneWindowPlan) -> np.ndarray | None:
     _divide(mean, n_per_seg, mean)
     _subtract(segs, mean2, buf)
     _multiply(buf, tapers, buf)
-    rfft(buf, 1, spec)
+    rfft(buf, one, spec)
     _multiply(spec_f, spec_f, spec_f)  # contiguous: less than the squares of the bins used
     _add_reduce(sq_in, 1, None, sums_in)  # over the segments, in order
     _dot(weights_t, sums_t, rows)
