@@ -351,7 +351,7 @@ def one_window_features(x: np.ndarray, k: OneWindowPlan) -> np.ndarray | None:
     if not math.isfinite(sum(total)):
         return None
     iaf.argmax(0, argmax)  # the methods: less overhead than np.argmax/np.take
-    iaf_freqs.take(argmax, None, iaf_at)
+    iaf_freqs.take(argmax, None, iaf_at, "clip")  # in range: not the buffered "raise" mode
     if faa is not None:
         left, right = alpha[faa[0]], alpha[faa[1]]
         if left > 0.0 and right > 0.0:
