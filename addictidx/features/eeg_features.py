@@ -20,7 +20,8 @@ plus ``eeg_faa`` = ln alpha(AF8) - ln alpha(AF7) when both channels are present.
 Everything that does not depend on the samples (the Welch plan, the band weights with the
 density scaling folded in, the feature names and window times) is cached by data shape and
 parameters (:class:`~addictidx.features.welch_plan.PlanCache`, bounded and thread-safe), so a
-live call on one window runs a few dozen numpy operations.
+live call on one window runs about a dozen numpy operations (the single-window kernel of
+:mod:`~addictidx.features.eeg_window`).
 """
 
 from __future__ import annotations
