@@ -167,6 +167,11 @@ def test_one_window_kernel_equals_batch_path(muse, kw):
         assert one.values.shape == (1, len(ref.names)) and one.names == ref.names
         np.testing.assert_allclose(one.values[0], ref.values[0], rtol=1e-13, atol=0)
         assert one.times.tolist() == ref.times[:1].tolist()
+    for rows, names in (([0, 3], ["TP9", "TP10"]), ([2], ["AF8"])):  # no FAA; one channel
+        one = compute_eeg_features(w[rows].copy(), 256.0, names, **kw)
+        ref = compute_eeg_features(two[rows].copy(), 256.0, names, **kw)
+        assert one.names == ref.names and "eeg_faa" not in one.names
+        np.testing.assert_allclose(one.values[0], ref.values[0], rtol=1e-13, atol=0)
     kernels = [p.one for p in _FEATURE_PLANS._plans.values() if p.welch.n_windows == 1]
     assert kernels[-1] is not None or kw == {"n_fft": 200}  # the kernel ran where it applies
 
