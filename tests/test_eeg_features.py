@@ -147,13 +147,16 @@ def test_plan_cache_is_bounded_and_plans_read_only():
 def test_one_window_kernel_equals_batch_path(muse, kw):
     """One window alone takes the single-window kernel; the same window as the first of two
     takes the batch path: equal to rounding, also with a flat channel (FAA of zero power), a
-    gap (NaN for that channel, via the batch path) and a window longer than its data."""
+    gap (NaN for that channel, via the batch path), data longer than the window and a window
+    longer than its segments."""
     from addictidx.features.eeg_features import _FEATURE_PLANS
 
     w = muse[:, 700 : 700 + 1024].copy()
     two = muse[:, 700 : 700 + 1024 + 64].copy()
-    for case in ("plain", "flat", "gap"):
+    for case in ("plain", "flat", "gap", "longer"):
         a, b = w.copy(), two.copy()
+        if case == "longer":  # still one window: its segments are copied out of the data
+            a = muse[:, 700 : 700 + 1024 + 63].copy()
         if case == "flat":
             a[1], b[1] = 5.0, 5.0  # AF7 constant: zero power after the detrend
         if case == "gap":
@@ -164,8 +167,46 @@ def test_one_window_kernel_equals_batch_path(muse, kw):
         assert one.values.shape == (1, len(ref.names)) and one.names == ref.names
         np.testing.assert_allclose(one.values[0], ref.values[0], rtol=1e-13, atol=0)
         assert one.times.tolist() == ref.times[:1].tolist()
+    for rows, names in (([0, 3], ["TP9", "TP10"]), ([2], ["AF8"])):  # no FAA; one channel
+        one = compute_eeg_features(w[rows].copy(), 256.0, names, **kw)
+        ref = compute_eeg_features(two[rows].copy(), 256.0, names, **kw)
+        assert one.names == ref.names and "eeg_faa" not in one.names
+        np.testing.assert_allclose(one.values[0], ref.values[0], rtol=1e-13, atol=0)
     kernels = [p.one for p in _FEATURE_PLANS._plans.values() if p.welch.n_windows == 1]
     assert kernels[-1] is not None or kw == {"n_fft": 200}  # the kernel ran where it applies
+
+
+@pytest.mark.parametrize(
+    ("n_fft", "n_per_seg", "n_times"),
+    [(256, 256, 1024), (256, 128, 1024), (255, 255, 1020), (201, 200, 1000)],
+)
+def test_one_window_kernel_rfft_is_numpy_rfft(muse, n_fft, n_per_seg, n_times):
+    """The kernel calls the ufunc behind ``np.fft.rfft`` itself: the same spectra, bit for bit,
+    for even and odd lengths and zero-padded segments."""
+    from addictidx.features.eeg_features import _LAST
+
+    x = muse[:, :n_times].copy()
+    compute_eeg_features(x, 256.0, CH, window_s=n_times / 256.0, n_fft=n_fft, n_per_seg=n_per_seg)
+    k = _LAST.plan[1].one
+    assert k is not None and k.n_fft == n_fft
+    a = np.random.default_rng(n_fft).standard_normal((k.n_channels * k.n_seg, k.n_per_seg)) * 30
+    out = np.empty((a.shape[0], n_fft // 2 + 1), dtype=np.complex128)
+    k.rfft(a, 1, out)
+    np.testing.assert_array_equal(out, np.fft.rfft(a, n=n_fft, axis=-1))
+
+
+def test_one_window_kernel_rfft_without_numpy_ufunc(monkeypatch):
+    """Without numpy's rfft ufunc (numpy 1.x) the kernel calls ``np.fft.rfft``."""
+    from addictidx.features import eeg_window
+
+    monkeypatch.setattr(eeg_window, "_pocketfft", None)
+    for n_fft in (256, 255):
+        rfft = eeg_window._rfft_ufunc(n_fft)
+        assert not isinstance(rfft, np.ufunc)
+        a = np.random.default_rng(1).standard_normal((3, 200))
+        out = np.empty((3, n_fft // 2 + 1), dtype=np.complex128)
+        rfft(a, 1, out)
+        np.testing.assert_array_equal(out, np.fft.rfft(a, n=n_fft, axis=-1))
 
 
 def test_cached_plans_do_not_skip_validation(muse):
@@ -180,3 +221,47 @@ def test_cached_plans_do_not_skip_validation(muse):
     a = compute_eeg_features(w, 256.0, CH, n_fft=256).values
     b = compute_eeg_features(w, 256, tuple(CH), n_fft=256).values  # int sfreq, tuple names
     np.testing.assert_array_equal(a, b)
+
+
+def test_feature_frame_constructor_checks_shape_and_stays_frozen():
+    """FeatureFrame's written-out __init__ keeps the dataclass contract: the shape check and its
+    message, keywords and the default quality, frozen fields, replace and pickling."""
+    import dataclasses
+    import pickle
+
+    from addictidx._core.types import FeatureFrame
+
+    f = FeatureFrame(("a", "b"), np.zeros((1, 2)), np.zeros(1))
+    assert f.quality is None and f.names == ("a", "b")
+    g = FeatureFrame(names=("a",), values=np.ones((2, 1)), times=np.arange(2.0), quality=None)
+    assert g.values.shape == (2, 1)
+    with pytest.raises(ValueError, match=r"shaped \(n_windows, 1\), got \(1, 2\)"):
+        FeatureFrame(("a",), np.zeros((1, 2)), np.zeros(1))
+    with pytest.raises(ValueError, match="n_windows"):
+        FeatureFrame(("a",), np.zeros(1), np.zeros(1))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        f.names = ("c", "d")
+    assert dataclasses.replace(f, times=np.ones(1)).times.tolist() == [1.0]
+    h = pickle.loads(pickle.dumps(f))
+    assert h.names == f.names and np.array_equal(h.values, f.values) and h.quality is None
+
+
+def test_any_array_like_gives_the_features_of_its_float64_copy(muse):
+    """The live case (a C-contiguous float64 array) skips as_channels; every other input goes
+    through it: the same features from a list, float32, big-endian, Fortran-ordered or strided
+    data, a 1-D channel, and the same error for no channel."""
+    w = np.ascontiguousarray(muse[:, 100 : 100 + 1024])
+    ref = compute_eeg_features(w, 256.0, CH).values
+    fortran = np.asfortranarray(w)
+    strided = np.repeat(w, 2, axis=1)[:, ::2]
+    for data in (w.tolist(), w.astype(">f8"), fortran, strided, np.array(w, order="C", copy=True)):
+        np.testing.assert_array_equal(compute_eeg_features(data, 256.0, CH).values, ref)
+    f32 = w.astype(np.float32)
+    np.testing.assert_array_equal(
+        compute_eeg_features(f32, 256.0, CH).values,
+        compute_eeg_features(f32.astype(np.float64), 256.0, CH).values,
+    )
+    one = compute_eeg_features(w[1], 256.0, ["AF7"]).values
+    np.testing.assert_array_equal(one, compute_eeg_features(w[1:2].copy(), 256.0, ["AF7"]).values)
+    with pytest.raises(ValueError, match="n_channels, n_times"):
+        compute_eeg_features(np.empty((0, 1024)), 256.0, [])

@@ -210,12 +210,25 @@ class FeatureFrame:
     times: np.ndarray
     quality: QualityReport | None = None
 
-    def __post_init__(self) -> None:
-        if self.values.ndim != 2 or self.values.shape[1] != len(self.names):
+    def __init__(
+        self,
+        names: tuple[str, ...],
+        values: np.ndarray,
+        times: np.ndarray,
+        quality: QualityReport | None = None,
+    ) -> None:
+        # written out (the dataclass's own __init__ is the same with a __post_init__ check)
+        # because the live EEG path builds one frame per window: the slots are set through
+        # their descriptors, which frozen instances allow
+        if values.ndim != 2 or values.shape[1] != len(names):
             raise ValueError(
-                f"FeatureFrame values must be shaped (n_windows, {len(self.names)}), "
-                f"got {self.values.shape}."
+                f"FeatureFrame values must be shaped (n_windows, {len(names)}), "
+                f"got {values.shape}."
             )
+        _set_names(self, names)
+        _set_values(self, values)
+        _set_times(self, times)
+        _set_quality(self, quality)
 
     def row(self, i: int = -1) -> dict[str, float | None]:
         """Return window ``i`` as ``{name: value}`` with NaN mapped to ``None``."""
@@ -223,6 +236,11 @@ class FeatureFrame:
         for name, v in zip(self.names, self.values[i]):
             out[name] = None if not np.isfinite(v) else float(v)
         return out
+
+
+_set_names, _set_values, _set_times, _set_quality = (
+    FeatureFrame.__dict__[name].__set__ for name in ("names", "values", "times", "quality")
+)
 
 
 @dataclass(frozen=True, slots=True)

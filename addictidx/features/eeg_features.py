@@ -20,7 +20,8 @@ plus ``eeg_faa`` = ln alpha(AF8) - ln alpha(AF7) when both channels are present.
 Everything that does not depend on the samples (the Welch plan, the band weights with the
 density scaling folded in, the feature names and window times) is cached by data shape and
 parameters (:class:`~addictidx.features.welch_plan.PlanCache`, bounded and thread-safe), so a
-live call on one window runs a few dozen numpy operations.
+live call on one window runs about a dozen numpy operations (the single-window kernel of
+:mod:`~addictidx.features.eeg_window`).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class _FeaturePlan:
 
 
 _FEATURE_PLANS = PlanCache(maxsize=32)
+_FLOAT64 = np.dtype(np.float64)
 _LAST = threading.local()  # per thread: the parameters of the last call and their plan
 
 
@@ -106,7 +108,16 @@ def compute_eeg_features(
         ``names``, ``values`` (n_windows, n_features) and ``times`` = window end (s from the
         first sample); ``quality`` is ``None`` (use :func:`assess_eeg_quality`).
     """
-    x = as_channels(data)
+    if (  # the live case, as as_channels leaves it, checked for less than as_channels costs
+        type(data) is np.ndarray
+        and data.dtype is _FLOAT64
+        and data.ndim == 2
+        and len(data)
+        and data.flags.c_contiguous
+    ):
+        x = data
+    else:
+        x = as_channels(data)
     names = tuple(ch_names)  # str() of each is taken when a plan is built
     # the key holds the types of the parameters validated as int (256 and 256.0 or True and
     # 1 must not share a plan); floats and names give the same plan whatever their type
@@ -136,7 +147,7 @@ def compute_eeg_features(
     if fp.one is not None:
         values = one_window_features(x, fp.one)
         if values is not None:
-            return FeatureFrame(names=fp.names, values=values, times=fp.times.copy())
+            return FeatureFrame(fp.names, values, fp.times.copy())  # positional: less overhead
     plan = fp.welch
     n_w = plan.n_windows
     values = np.empty((n_w, len(fp.names)))

@@ -2,35 +2,49 @@
 
 A live session asks for the features of one 4-s window at a time. On 4 channels the batch
 machinery (segment loop, window sums, feature blocks) costs far more in numpy call overhead
-than its FFTs do, so a single window takes this shorter route, built once per parameter set:
+than its FFTs do, so a single window takes this shorter route, built once per parameter set.
+Every step is one numpy call on all segments of all channels (one segment per row):
 
-1. the window's Welch segments are a reshape (or strided view) of the samples, no copy;
-2. "constant" detrend and taper exactly as the batch path (and MNE) compute them, then one
-   ``rfft`` of every segment of every channel;
-3. ``|X|²`` of the bins the features use is written contiguously and summed over the window's
-   segments, so that **one** small matrix product with the band weights (density scaling and
-   ``1/n_seg`` folded in) gives, per channel, the window's absolute band powers, the numerators
-   and denominators of the relative powers and ratios, and the PSD bins of the IAF range,
-   already in the order of the feature names;
-4. one division, one ``argmax`` and two logarithms finish the features.
+1. the window's Welch segments are a reshape of the samples (a copy of a strided view when
+   they overlap or do not start at the first sample);
+2. "constant" detrend (the segment means exactly as ``np.mean``, so as the batch path and
+   MNE) and taper (a same-shape product with the taper repeated per segment), then one
+   ``rfft``;
+3. ``|X|²``, as the squares of the real and imaginary parts, in place over the spectra; the
+   squares of the bins the features use are summed over the window's segments, so that
+   **one** small matrix product with the band weights (density scaling and ``1/n_seg``
+   folded in) gives, per channel, the window's absolute band powers, the numerators and
+   denominators of the relative powers and ratios, and the PSD bins of the IAF range, already
+   in the order of the feature names;
+4. one ``argmax`` and two logarithms give the IAF and FAA, and one division gives the feature
+   row.
 
-A row of ones rides along in the product (a constant column next to the summed squared
-spectra), so the absolute powers come out of the same division as the ratios. Results equal
-the batch path to rounding (the band weights are applied after the sum over the window's
-segments instead of before it, as MNE's PSD then trapezoid do) and MNE to 1e-12. Windows
-holding a non-finite sample, or any non-finite result, return ``None``: the caller then runs
-the batch path, which marks gaps.
+A constant 1 rides along in the product (a column next to the summed squared spectra), so the
+absolute powers come out of the same division as the ratios (over 1). Two more rows of the
+product, read as Python floats, hold the absolute alpha powers again (for the FAA) and the sum
+of all the other rows (the check that everything is finite); the IAF and FAA are then written
+over them, where the division reads its last numerators (over 1). Results equal the batch path
+to rounding (the band weights are applied after the sum over the window's segments instead of
+before it, as MNE's PSD then trapezoid do) and MNE to 1e-12. Windows holding a non-finite
+sample, or any non-finite result, return ``None``: the caller then runs the batch path, which
+marks gaps.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from .welch_plan import WelchPlan
+
+try:  # numpy >= 2: the generalized ufuncs that np.fft.rfft calls
+    from numpy.fft import _pocketfft_umath as _pocketfft
+except ImportError:  # pragma: no cover - numpy 1.x
+    _pocketfft = None
 
 __all__ = ["OneWindowPlan", "one_window_plan", "one_window_features"]
 
@@ -44,13 +58,24 @@ class OneWindowPlan:
     n_channels, n_seg, n_per_seg, n_fft, seg_hop, first : int
         Geometry: ``n_seg`` segments of ``n_per_seg`` samples, ``seg_hop`` apart, the first at
         sample ``first``.
-    taper : ndarray, shape (n_per_seg,)
-        The periodic taper.
+    direct : bool
+        Whether the data are exactly the window's segments back to back (then the segments
+        are a reshape of the samples, one per row).
+    n_per_seg_f : float
+        ``n_per_seg`` as a float: the divisor of the segment means (as ``np.mean`` divides).
+    tapers : ndarray, shape (n_channels * n_seg, n_per_seg)
+        The periodic taper, once per segment (a same-shape product costs less than a
+        broadcast one).
+    rfft : callable
+        ``rfft(a, 1, spec)`` computes ``np.fft.rfft(a, n=n_fft, axis=-1, out=spec)`` (the
+        kernel passes the 1 as a 0-d array).
     bins : (int, int)
         Range of FFT bins the weights read.
-    weights_t : ndarray, shape (n_rows, 2 * (bins[1] - bins[0]) + 1)
+    weights_t : ndarray, shape (2 * (n_ratio + 2) + n_iaf, 2 * (bins[1] - bins[0]) + 1)
         Transposed map from one channel's squared real and imaginary parts summed over the
-        segments (then the constant 1) to the output rows: numerators, denominators, IAF bins.
+        segments (then the constant 1) to the output rows: ``n_ratio`` numerators, the
+        absolute alpha power, the sum of all rows, ``n_ratio`` denominators, two rows of ones,
+        the ``n_iaf`` IAF bins.
     n_ratio : int
         Rows of numerators (= rows of denominators): the absolute powers (over 1) first, then
         relative powers and ratios, in feature-name order.
@@ -58,12 +83,8 @@ class OneWindowPlan:
         Frequencies of the IAF rows.
     faa : (int, int) | None
         Channel rows of (AF7, AF8), when both exist.
-    alpha_row : int
-        Row of the absolute alpha power.
     n_features : int
         Number of features.
-    n_per_seg_f : float
-        ``n_per_seg`` as a float: the divisor of the segment means (as ``np.mean`` divides).
     """
 
     n_channels: int
@@ -72,15 +93,16 @@ class OneWindowPlan:
     n_fft: int
     seg_hop: int
     first: int
-    taper: np.ndarray
+    direct: bool
+    n_per_seg_f: float
+    tapers: np.ndarray
+    rfft: Callable[..., np.ndarray]
     bins: tuple[int, int]
     weights_t: np.ndarray
     n_ratio: int
     iaf_freqs: np.ndarray
     faa: tuple[int, int] | None
-    alpha_row: int
     n_features: int
-    n_per_seg_f: float
 
 
 def one_window_plan(
@@ -117,7 +139,7 @@ def one_window_plan(
     alpha_row : int
         Index in ``abs_cols`` of the absolute alpha power (for the FAA).
     n_features : int
-        Number of features per window.
+        Number of features per window: ``n_channels`` per numerator, per IAF, and the FAA.
 
     Returns
     -------
@@ -125,63 +147,122 @@ def one_window_plan(
     """
     if plan.n_windows != 1 or plan.n_window != (plan.n_seg - 1) * plan.seg_hop + plan.n_per_seg:
         return None  # several windows, or samples outside the segments (gap check needed)
-    n_seg = plan.n_seg
-    n_in = weights.shape[0]
+    n_ch, n_seg, nps = plan.n_channels, plan.n_seg, plan.n_per_seg
     n_ratio = len(abs_cols) + len(num_cols)
-    n_rows = 2 * n_ratio + len(iaf_cols)
-    m = np.zeros((n_in + 1, n_rows), dtype=np.float64)
+    if n_features != (n_ratio + 1) * n_ch + (faa is not None):
+        raise ValueError("n_features does not match the columns")  # a bug of the caller
+    n_in = weights.shape[0]
+    n_num = n_ratio + 2  # numerators, absolute alpha, total
+    m = np.zeros((n_in + 1, 2 * n_num + len(iaf_cols)), dtype=np.float64)
     m[:-1, :n_ratio] = weights[:, list(abs_cols) + list(num_cols)]
-    m[-1, n_ratio : n_ratio + len(abs_cols)] = 1.0  # absolute powers: divided by 1
-    m[:-1, n_ratio + len(abs_cols) : 2 * n_ratio] = weights[:, den_cols]
-    m[:-1, 2 * n_ratio :] = weights[:, iaf_cols]
+    m[:-1, n_ratio] = weights[:, abs_cols[alpha_row]]
+    m[-1, n_num : n_num + len(abs_cols)] = 1.0  # absolute powers: divided by 1
+    m[:-1, n_num + len(abs_cols) : n_num + n_ratio] = weights[:, den_cols]
+    m[-1, n_num + n_ratio : 2 * n_num] = 1.0  # under the alpha and total rows
+    m[:-1, 2 * n_num :] = weights[:, iaf_cols]
+    m[:, n_ratio + 1] = m.sum(axis=1)  # the total of all rows (NaN weights included)
     weights_t = np.ascontiguousarray(m.T)
-    weights_t.setflags(write=False)
+    tapers = np.ascontiguousarray(np.broadcast_to(plan.taper, (n_ch * n_seg, nps)))
+    for a in (weights_t, tapers):
+        a.setflags(write=False)
+    first = int(plan.starts[0])
     return OneWindowPlan(
-        n_channels=plan.n_channels,
+        n_channels=n_ch,
         n_seg=n_seg,
-        n_per_seg=plan.n_per_seg,
+        n_per_seg=nps,
         n_fft=plan.n_fft,
         seg_hop=plan.seg_hop,
-        first=int(plan.starts[0]),
-        taper=plan.taper,
+        first=first,
+        direct=plan.seg_hop == nps and first == 0 and plan.n_times == n_seg * nps,
+        n_per_seg_f=float(nps),
+        tapers=tapers,
+        rfft=_rfft_ufunc(plan.n_fft),
         bins=(int(bins[0]), int(bins[1])),
         weights_t=weights_t,
         n_ratio=n_ratio,
         iaf_freqs=iaf_freqs,
         faa=faa,
-        alpha_row=int(alpha_row),
         n_features=n_features,
-        n_per_seg_f=float(plan.n_per_seg),
     )
 
 
+def _rfft_ufunc(n_fft: int) -> Callable[..., np.ndarray]:
+    """``f(a, 1, spec)`` computing ``np.fft.rfft(a, n=n_fft, axis=-1, out=spec)``.
+
+    numpy >= 2 computes ``rfft`` with a generalized ufunc that takes ``n_fft`` from the length
+    of its output (shorter input zero-padded); its Python wrapper costs about a third of the
+    16-segment transform, so the kernel calls the ufunc itself, the same computation. Older
+    numpy: the wrapper.
+    """
+    name = "rfft_n_even" if n_fft % 2 == 0 else "rfft_n_odd"
+    ufunc = getattr(_pocketfft, name, None)
+    if isinstance(ufunc, np.ufunc):
+        return ufunc
+
+    def rfft(a: np.ndarray, fct: int, out: np.ndarray) -> np.ndarray:
+        return np.fft.rfft(a, n=n_fft, axis=-1, out=out)
+
+    return rfft
+
+
 class _Workspace:
-    """Per-thread arrays (and views of them) for one :class:`OneWindowPlan`."""
+    """Per-thread arrays (and views of them) for one :class:`OneWindowPlan`.
+
+    ``args`` holds, in the order :func:`one_window_features` unpacks them, everything the
+    kernel reads (the plan's arrays too): one attribute lookup per call instead of thirty.
+    """
 
     def __init__(self, k: OneWindowPlan) -> None:
         n_ch, n_seg, nps = k.n_channels, k.n_seg, k.n_per_seg
         n_f = k.n_fft // 2 + 1
         b0, b1 = k.bins
         n_in = 2 * (b1 - b0)
-        self.buf = np.empty((n_ch, n_seg, nps))
-        self.mean = np.empty((n_ch, n_seg))
-        self.mean3 = self.mean[:, :, np.newaxis]
-        self.spec = np.empty((n_ch, n_seg, n_f), dtype=np.complex128)
-        self.sq_in = self.spec.view(np.float64)[:, :, 2 * b0 : 2 * b1]
-        self.sq = np.empty((n_ch, n_seg, n_in))
-        self.sums = np.empty((n_ch, n_in + 1))
-        self.sums[:, -1] = 1.0  # the constant column
-        self.sums_in = self.sums[:, :-1]
-        self.sums_t = self.sums.T
-        n_rows = k.weights_t.shape[0]
-        self.rows = np.empty((n_rows, n_ch))
-        flat = self.rows.reshape(-1)
-        r = k.n_ratio * n_ch
-        self.num, self.den = flat[:r], flat[r : 2 * r]
-        self.iaf = self.rows[2 * k.n_ratio :]
-        self.argmax = np.empty(n_ch, dtype=np.intp)
+        buf = np.empty((n_ch * n_seg, nps))  # one segment per row
+        self.buf3 = buf.reshape(n_ch, n_seg, nps)
+        mean = np.empty(n_ch * n_seg)
+        spec = np.empty((n_ch * n_seg, n_f), dtype=np.complex128)
+        spec_f = spec.view(np.float64)  # (re, im) pairs
+        sums = np.empty((n_ch, n_in + 1))
+        sums[:, -1] = 1.0  # the constant column
+        rows = np.empty((k.weights_t.shape[0], n_ch))
+        flat = rows.reshape(-1)
+        n_num, nf = k.n_ratio + 2, k.n_features
+        self.args = (
+            buf,
+            mean,
+            mean[:, np.newaxis],
+            _scalar(k.n_per_seg_f),  # 0-d arrays: no conversion of a Python float per call
+            k.tapers,
+            k.rfft,
+            _ONE,  # the rfft's normalization factor
+            spec,
+            spec_f,
+            spec_f[:, 2 * b0 : 2 * b1].reshape(n_ch, n_seg, n_in),  # squares of the bins used
+            sums[:, :-1],
+            k.weights_t,
+            sums.T,
+            rows,
+            rows[k.n_ratio : n_num],  # absolute alpha, total
+            rows[2 * n_num :],  # PSD bins of the IAF range
+            np.empty(n_ch, dtype=np.intp),
+            k.iaf_freqs,
+            rows[k.n_ratio],  # where the division reads the IAF (over 1)
+            k.faa,
+            flat,
+            nf - 1,  # where the division reads the FAA (over 1)
+            flat[:nf].reshape(1, nf),  # numerators
+            flat[n_num * n_ch : n_num * n_ch + nf].reshape(1, nf),  # denominators
+        )
 
 
+def _scalar(value: float) -> np.ndarray:
+    """A read-only 0-d float64 array: as a ufunc operand, cheaper than a Python float."""
+    a = np.array(value, dtype=np.float64)
+    a.setflags(write=False)
+    return a
+
+
+_ONE = _scalar(1.0)
 _LOCAL = threading.local()
 
 
@@ -195,6 +276,12 @@ def _workspace(k: OneWindowPlan) -> _Workspace:
             spaces.clear()
         ws = spaces[k] = _Workspace(k)
     return ws
+
+
+# bound once: the kernel's dozen numpy calls without their module attribute lookups (and
+# with their outputs passed by position: no keyword parsing)
+_add_reduce, _divide, _dot = np.add.reduce, np.divide, np.dot
+_multiply, _subtract = np.multiply, np.subtract
 
 
 def one_window_features(x: np.ndarray, k: OneWindowPlan) -> np.ndarray | None:
@@ -214,43 +301,62 @@ def one_window_features(x: np.ndarray, k: OneWindowPlan) -> np.ndarray | None:
         to the batch path, which marks gaps).
     """
     ws = _workspace(k)
-    nps, n_seg = k.n_per_seg, k.n_seg
-    a = k.first
-    if k.seg_hop == nps:
-        segs = x[:, a : a + n_seg * nps].reshape(k.n_channels, n_seg, nps)
+    (
+        buf,
+        mean,
+        mean2,
+        n_per_seg,
+        tapers,
+        rfft,
+        one,
+        spec,
+        spec_f,
+        sq_in,
+        sums_in,
+        weights_t,
+        sums_t,
+        rows,
+        alpha_total,
+        iaf,
+        argmax,
+        iaf_freqs,
+        iaf_at,
+        faa,
+        flat,
+        faa_at,
+        num,
+        den,
+    ) = ws.args
+    if k.direct:
+        segs = x.reshape(buf.shape)
     else:
-        segs = np.ndarray(
-            (k.n_channels, n_seg, nps),
+        view = np.ndarray(
+            ws.buf3.shape,
             dtype=np.float64,
             buffer=x,
-            offset=a * x.itemsize,
+            offset=k.first * x.itemsize,
             strides=(x.strides[0], k.seg_hop * x.itemsize, x.itemsize),
         )
-    # "constant" detrend (the mean exactly as np.mean computes it), taper, FFT: as the batch
-    mean = ws.mean
-    np.add.reduce(segs, axis=2, out=mean)
-    np.divide(mean, k.n_per_seg_f, out=mean)
-    np.subtract(segs, ws.mean3, out=ws.buf)
-    np.multiply(ws.buf, k.taper, out=ws.buf)
-    np.fft.rfft(ws.buf, n=k.n_fft, axis=2, out=ws.spec)
-    np.multiply(ws.sq_in, ws.sq_in, out=ws.sq)
-    np.add.reduce(ws.sq, axis=1, out=ws.sums_in)  # over the segments, in order (as the batch)
-    rows = ws.rows
-    np.matmul(k.weights_t, ws.sums_t, out=rows)
-    if not math.isfinite(np.add.reduce(rows, axis=None)):
+        np.copyto(ws.buf3, view)
+        segs = buf
+    _add_reduce(segs, 1, None, mean)  # the segment means exactly as np.mean computes them
+    _divide(mean, n_per_seg, mean)
+    _subtract(segs, mean2, buf)
+    _multiply(buf, tapers, buf)
+    rfft(buf, one, spec)
+    _multiply(spec_f, spec_f, spec_f)  # contiguous: less than the squares of the bins used
+    _add_reduce(sq_in, 1, None, sums_in)  # over the segments, in order
+    _dot(weights_t, sums_t, rows)
+    alpha, total = alpha_total.tolist()
+    if not math.isfinite(sum(total)):
         return None
-    n_ch = k.n_channels
-    values = np.empty((1, k.n_features))
-    v = values[0]
-    r = k.n_ratio * n_ch
-    np.divide(ws.num, ws.den, out=v[:r])
-    ws.iaf.argmax(axis=0, out=ws.argmax)  # the methods: less overhead than np.argmax/np.take
-    k.iaf_freqs.take(ws.argmax, out=v[r : r + n_ch])
-    if k.faa is not None:
-        left, right = rows[k.alpha_row, k.faa[0]], rows[k.alpha_row, k.faa[1]]
+    iaf.argmax(0, argmax)  # the methods: less overhead than np.argmax/np.take
+    iaf_freqs.take(argmax, None, iaf_at, "clip")  # in range: not the buffered "raise" mode
+    if faa is not None:
+        left, right = alpha[faa[0]], alpha[faa[1]]
         if left > 0.0 and right > 0.0:
-            v[-1] = math.log(right) - math.log(left)
+            flat[faa_at] = math.log(right) - math.log(left)
         else:  # zero power: the batch path's -inf/NaN (and its warning)
             lr = np.log(np.array([left, right]))
-            v[-1] = lr[1] - lr[0]
-    return values
+            flat[faa_at] = lr[1] - lr[0]
+    return _divide(num, den)
