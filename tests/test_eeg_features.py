@@ -201,7 +201,7 @@ def test_one_window_kernel_rfft_without_numpy_ufunc(monkeypatch):
 
     monkeypatch.setattr(eeg_window, "_pocketfft", None)
     for n_fft in (256, 255):
-        rfft = eeg_window._rfft_ufunc(n_fft)
+        rfft = eeg_window._rfft_ufunc(n_fft, 200)
         assert not isinstance(rfft, np.ufunc)
         a = np.random.default_rng(1).standard_normal((3, 200))
         out = np.empty((3, n_fft // 2 + 1), dtype=np.complex128)
@@ -265,3 +265,20 @@ def test_any_array_like_gives_the_features_of_its_float64_copy(muse):
     np.testing.assert_array_equal(one, compute_eeg_features(w[1:2].copy(), 256.0, ["AF7"]).values)
     with pytest.raises(ValueError, match="n_channels, n_times"):
         compute_eeg_features(np.empty((0, 1024)), 256.0, [])
+
+
+def test_one_window_kernel_refuses_a_private_rfft_that_changed(monkeypatch):
+    """numpy's rfft ufunc is private: one that fails or computes something else on the probe
+    (a future numpy) is not used; the kernel falls back to ``np.fft.rfft``."""
+    from types import SimpleNamespace
+
+    from addictidx.features import eeg_window
+
+    wrong = SimpleNamespace(rfft_n_even=np.add, rfft_n_odd=np.add)  # ufuncs, other maths
+    monkeypatch.setattr(eeg_window, "_pocketfft", wrong)
+    rfft = eeg_window._rfft_ufunc(256, 256)
+    assert rfft is not np.add
+    a = np.random.default_rng(2).standard_normal((4, 256))
+    out = np.empty((4, 129), dtype=np.complex128)
+    rfft(a, 1, out)
+    np.testing.assert_array_equal(out, np.fft.rfft(a, n=256, axis=-1))

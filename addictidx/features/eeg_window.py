@@ -176,7 +176,7 @@ def one_window_plan(
         direct=plan.seg_hop == nps and first == 0 and plan.n_times == n_seg * nps,
         n_per_seg_f=float(nps),
         tapers=tapers,
-        rfft=_rfft_ufunc(plan.n_fft),
+        rfft=_rfft_ufunc(plan.n_fft, plan.n_per_seg),
         bins=(int(bins[0]), int(bins[1])),
         weights_t=weights_t,
         n_ratio=n_ratio,
@@ -186,7 +186,19 @@ def one_window_plan(
     )
 
 
-def _rfft_ufunc(n_fft: int) -> Callable[..., np.ndarray]:
+def _same_as_numpy(ufunc: np.ufunc, n_fft: int, n_per_seg: int) -> bool:
+    """Whether ``ufunc(a, 1, out)`` gives ``np.fft.rfft(a, n=n_fft)`` bit for bit on a probe
+    (the ufunc is numpy's private module: a numpy whose ufunc changed falls back to rfft)."""
+    a = np.random.default_rng(0).standard_normal((3, n_per_seg))
+    out = np.empty((3, n_fft // 2 + 1), dtype=np.complex128)
+    try:
+        ufunc(a, np.array(1.0), out)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.array_equal(out, np.fft.rfft(a, n=n_fft, axis=-1)))
+
+
+def _rfft_ufunc(n_fft: int, n_per_seg: int) -> Callable[..., np.ndarray]:
     """``f(a, 1, spec)`` computing ``np.fft.rfft(a, n=n_fft, axis=-1, out=spec)``.
 
     numpy >= 2 computes ``rfft`` with a generalized ufunc that takes ``n_fft`` from the length
@@ -196,7 +208,7 @@ def _rfft_ufunc(n_fft: int) -> Callable[..., np.ndarray]:
     """
     name = "rfft_n_even" if n_fft % 2 == 0 else "rfft_n_odd"
     ufunc = getattr(_pocketfft, name, None)
-    if isinstance(ufunc, np.ufunc):
+    if isinstance(ufunc, np.ufunc) and _same_as_numpy(ufunc, n_fft, n_per_seg):
         return ufunc
 
     def rfft(a: np.ndarray, fct: int, out: np.ndarray) -> np.ndarray:
