@@ -195,6 +195,48 @@ def test_batched_equals_one_by_one(spy, hb_kw, capacity_s, pool, entry):
     assert n_pages == {60.0: 5, 1.3: 1, 2.0: 3}[capacity_s]
 
 
+@pytest.mark.parametrize("tick", [0.05, 0.1])  # a server's batch of 2 or 4 connection events
+@pytest.mark.parametrize(
+    "hb_kw",
+    [{}, {"jitter_s": 0.02}, {"drop_fraction": 0.02, "jitter_s": 0.004}],
+)
+@pytest.mark.parametrize("entry", ["names", "ids"])
+def test_batches_spanning_several_arrivals_equal_one_by_one(monkeypatch, spy, tick, hb_kw, entry):
+    """A device's notifications arriving at several times in one batch (in order) take the
+    batched path; the result is the one-by-one result."""
+    real = FB._in_order
+    took = {"n": 0}
+
+    def counting(gid, t, G):
+        ok = real(gid, t, G)
+        took["n"] += int(ok.sum())
+        return ok
+
+    monkeypatch.setattr(FB, "_in_order", counting)
+    streams = _streams(5, hb_kw=hb_kw)
+    one, many, _ = _run(streams, PROFILES, tick=tick, entry=entry)
+    _assert_same(one, many)
+    assert took["n"] > 50 and spy["n"] > 100  # several-arrival batches were batched
+
+
+@pytest.mark.parametrize("back_s", [0.0005, 0.002, 0.3])  # within / beyond the 1-ms tolerance
+def test_arrivals_going_back_within_a_batch_equal_one_by_one(spy, back_s):
+    """An arrival earlier than the one before it in the same batch (reordered by the host, or
+    a host-clock step) is handled as one by one: within the tolerance no step, beyond it a
+    clock step; the batch still equals feeding one by one."""
+    streams = _streams(5)
+    for k in (1, 3):
+        items = streams[k]
+        i = next(j for j, (d, n) in enumerate(items) if d == "muse" and n.t > 3.0 + k)
+        d, n = items[i]
+        latest = max(m.t for e, m in items[:i] if e == "muse")  # its device's latest arrival
+        items[i] = (d, Notification(latest - back_s, n.characteristic, n.payload))
+    one, many, _ = _run(streams, PROFILES, tick=0.1)
+    _assert_same(one, many)
+    assert bool(many[1].clock_steps) == (back_s > 0.001)
+    assert spy["n"] > 100
+
+
 @pytest.mark.parametrize("entry", ["names", "ids"])
 def test_subscribers_get_the_same_one_block_chunks(spy, entry):
     streams = _streams(5, hb_kw={"jitter_s": 0.01, "drop_fraction": 0.01})

@@ -245,7 +245,9 @@ def _feed(routes, hubs, devices, characteristics, rid, dev, code, payloads, rece
     gok = np.ones(G, dtype=bool)
     gok[gid[(kind == 0) & ~good]] = False
     # host-clock steps (StreamHub._accept): none when every arrival is within the tolerance of
-    # the latest one; otherwise the device goes packet by packet
+    # the latest one, or when a device's arrivals never go back in time (a server's batch of
+    # several connection intervals) and the first is not before its last arrival by more than
+    # the tolerance; otherwise the device goes packet by packet
     t = np.asarray(received_at, dtype=np.float64)
     # the per-device fields read with list comprehensions (faster than attrgetter maps on
     # CPython 3.11+)
@@ -258,7 +260,11 @@ def _feed(routes, hubs, devices, characteristics, rid, dev, code, payloads, rece
     np.minimum.at(gmin, gid, t)
     gmax = np.full(G, -np.inf)
     np.maximum.at(gmax, gid, t)
-    gok &= gmin >= np.fmax(last, gmax) - tol  # fmax: no arrival yet (NaN) counts as -inf
+    within = gmin >= np.fmax(last, gmax) - tol  # fmax: no arrival yet (NaN) counts as -inf
+    if not within.all():
+        # (a NaN arrival makes gmin NaN: packet by packet, as before)
+        within |= _in_order(gid, t, G) & (gmin >= np.fmax(last - tol, -np.inf))
+    gok &= within
 
     # clears gok of unsteady devices
     plans = _plan_eeg(routes, rid, payloads, gid, code, gok, t)
@@ -340,6 +346,17 @@ def _direct_runs(routes: dict, payloads, direct: list[int], t) -> list[int]:
         ok = feed_hr_notes([routes[j][2] for j in hrs], [payloads[j] for j in hrs], t[hrs])
         done.update(j for j, k in zip(hrs, ok.tolist()) if k)
     return [j for j in direct if j not in done] if done else direct
+
+
+def _in_order(gid: np.ndarray, t: np.ndarray, G: int) -> np.ndarray:
+    """Per group of ``gid`` (``0..G-1``): whether its times ``t`` never decrease in order
+    (then each arrival is the latest so far: no clock step, whatever the tolerance)."""
+    order = np.argsort(gid, kind="stable")
+    tg, gg = t[order], gid[order]
+    back = (gg[1:] == gg[:-1]) & (tg[1:] < tg[:-1])
+    ok = np.ones(G, dtype=bool)
+    ok[gg[1:][back]] = False
+    return ok
 
 
 def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
