@@ -271,3 +271,29 @@ def test_live_session_and_benchmark_give_the_same_index():
         assert got.prescription.rule_id == want.prescription.rule_id
         compared += 1
     assert compared == 3
+
+
+def test_batching_window_changes_no_score_and_drops_nothing():
+    """Sessions not due are handed their notifications every ``rest_ingest_ticks`` ticks;
+    the scores (each due session gets all its data up to its tick first) and everything
+    delivered are those of handing every session its notes every tick."""
+    import hashlib
+
+    src = B.make_sources(6.0, B.BenchConfig(), n_variants=3)
+    runs = {
+        every: B.run_sessions(
+            40, 6.0, B.BenchConfig(rest_ingest_ticks=every), src, keep_scores=True
+        )
+        for every in (1, 2, 7)  # 240 ticks: 7 leaves a partial window at the end
+    }
+    digests = {e: hashlib.sha256(repr(r.scores).encode()).hexdigest() for e, r in runs.items()}
+    assert len(set(digests.values())) == 1, digests
+    # every notification handed over (the last window is flushed at the run's end)
+    assert len({r.n_notifications for r in runs.values()}) == 1
+    assert all(r.n_index_updates == 40 * 6 for r in runs.values())
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_batching_window_must_be_a_positive_integer(bad):
+    with pytest.raises(ValueError, match="rest_ingest_ticks"):
+        B.BenchConfig(rest_ingest_ticks=bad)

@@ -18,6 +18,13 @@ class BenchConfig:
     ----------
     tick_s : float
         Server tick = BLE connection interval (s).
+    rest_ingest_ticks : int
+        The server's batching window for the sessions **not** due for an index update: their
+        notifications are handed to their hubs every this many ticks (2: every 50 ms), all
+        of them since their last hand-over in one batch; their buffers lag the radio by at
+        most that. A session due for an update always gets every notification up to the
+        current tick before it is scored, so its index and its latency do not change
+        (1: every session every tick).
     hop_s : float
         Index update period per session (s of session time).
     eeg_window_s, rr_window_s : float
@@ -46,6 +53,7 @@ class BenchConfig:
     """
 
     tick_s: float = 0.025
+    rest_ingest_ticks: int = 2
     hop_s: float = 1.0
     eeg_window_s: float = 30.0
     rr_window_s: float = 150.0
@@ -65,6 +73,9 @@ class BenchConfig:
         for name in ("tick_s", "hop_s", "eeg_window_s", "rr_window_s", "latency_limit_ms"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}.")
+        r = self.rest_ingest_ticks
+        if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+            raise ValueError(f"rest_ingest_ticks must be an integer >= 1, got {r!r}.")
 
 
 @dataclass

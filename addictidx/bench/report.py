@@ -289,6 +289,7 @@ def run_benchmark(
             out[f"cpu_ratio_vs_{name}_single_session"] = None
     out["criterion"] = {
         "tick_s": cfg.tick_s,
+        "rest_ingest_ticks": cfg.rest_ingest_ticks,
         "hop_s": cfg.hop_s,
         "latency_limit_ms": cfg.latency_limit_ms,
         "max_overrun_rate": cfg.max_overrun_rate,

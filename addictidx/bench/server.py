@@ -13,9 +13,11 @@ Time advances in ticks of ``tick_s`` (25 ms, a typical BLE connection interval):
 notifications whose device time falls in a tick are handed over at the tick's end ``T_k`` (a
 connection event). Each session's index is due every ``hop_s`` of its own clock (the sessions'
 clocks are staggered evenly over :func:`stagger_period`: a hop, or two when an EEG epoch is
-2 s). Processing tick ``k``: first the sessions whose index is due in it (their notifications,
-their completed 2-s epochs in one batched check, their features, one ONNX call, the
-prescriptions), then the ingest and epochs of every other session.
+2 s). Processing tick ``k``: first the sessions whose index is due in it (every notification
+not handed over yet, up to tick ``k``; their completed 2-s epochs in one batched check, their
+features, one ONNX call, the prescriptions), then, every ``BenchConfig.rest_ingest_ticks``
+ticks (2: 50 ms), the ingest and epochs of every other session in one batch (the server's
+batching window: those buffers lag the radio by at most that; nothing is dropped).
 A session's index thus waits for its own data only, not for every other session's ingest.
 
 The replay runs as fast as possible and measures, per tick, the service time ``S_k`` and the
@@ -156,6 +158,7 @@ class SessionServer:
                 s.prefill_rr(s.var.rr_prefill)
         self._eeg_bufs = [s.eeg_buf for s in self.sessions]
         self._take_routes()
+        self._fed_to = np.zeros(n_sessions, dtype=np.intp)  # per session: first tick not fed
         self._next_end = np.full(n_sessions, self.nep, dtype=np.int64)  # samples to next epoch
         self._waiting: dict[int, list] = {}  # session -> epochs read, not yet checked
         self._screening = Screening(**SCREENING)  # checked once, not per update
@@ -186,15 +189,17 @@ class SessionServer:
         self._route_lists = ids.tolist()
 
     def ingest(self, idx, k: int, bounds) -> int:
-        """Hand the notifications of tick ``k`` of sessions ``idx`` to their hubs in one call
-        (:func:`~addictidx.acquire.feed_batch.feed_routed`, the routes taken once: the EEG of
-        all of them decoded and assembled together), as a server hands over a connection
-        interval."""
+        """Hand every notification of sessions ``idx`` not handed over yet, up to tick ``k``,
+        to their hubs in one call (:func:`~addictidx.acquire.feed_batch.feed_routed`, the
+        routes taken once: the EEG of all of them decoded and assembled together), as a
+        server hands over its batching window of connection events."""
         if len(idx) < 32:  # a few sessions: their lists extended (no fixed numpy cost)
             return self._ingest_few(idx, k, bounds)
         tab = self._note_tables(bounds)
         idx = np.asarray(idx, dtype=np.intp)
-        a, z = tab.bounds[idx, k], tab.bounds[idx, k + 1]
+        fed = self._fed_to
+        a, z = tab.bounds[idx, fed[idx]], tab.bounds[idx, k + 1]
+        fed[idx] = k + 1
         n = z - a
         has = n > 0
         if not has.any():
@@ -218,9 +223,11 @@ class SessionServer:
         tab = self._note_tables(bounds)
         pair = tab.pair_l
         ids, pays, ts = [], [], []
+        fed = self._fed_to
         for i in idx:
             b = bounds[i]
-            a, z = b[k], b[k + 1]
+            a, z = b[fed[i]], b[k + 1]
+            fed[i] = k + 1
             if a == z:
                 continue
             s = self.sessions[i]
@@ -480,6 +487,7 @@ def _serve(n_sessions, duration_s, cfg, sources, keep_scores, plan) -> RunResult
     srv = SessionServer(n_sessions, duration_s, cfg, sources)
     n_ticks, bounds, due = plan
     all_idx = list(range(n_sessions))
+    every = cfg.rest_ingest_ticks
     svc_wall, svc_cpu = np.zeros(n_ticks), np.zeros(n_ticks)
     off_wall: list[float] = []
     off_cpu: list[float] = []
@@ -526,17 +534,19 @@ def _serve(n_sessions, duration_s, cfg, sources, keep_scores, plan) -> RunResult
                     last_index = sc.index.index
                 if keep_scores:
                     scores_kept.append((i, st, sc))
-        # 2. every other session's ingest and epochs
-        c5 = tcpu()
-        if upd:
-            done = set(first)
-            rest = [i for i in all_idx if i not in done]
-        else:
-            rest = all_idx
-        n_notes += srv.ingest(rest, k, bounds)
-        c6 = tcpu()
-        srv.epochs(defer=True)  # checked with the session's next update (or 64 at once)
-        c7 = tcpu()
+        # 2. at the end of each batching window (and of the run): every other session's
+        # notifications since its last hand-over, and its epochs
+        c5 = c6 = c7 = tcpu()
+        if (k + 1) % every == 0 or k == n_ticks - 1:
+            if upd:
+                done = set(first)
+                rest = [i for i in all_idx if i not in done]
+            else:
+                rest = all_idx
+            n_notes += srv.ingest(rest, k, bounds)
+            c6 = tcpu()
+            srv.epochs(defer=True)  # checked with the session's next update (or 64 at once)
+            c7 = tcpu()
         stage["ingest"] += c6 - c5
         stage["epochs"] += c7 - c6
         svc_wall[k] = perf() - w0
