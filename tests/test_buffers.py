@@ -212,9 +212,9 @@ def test_ring_holds_the_last_samples_written_whatever_the_write_sizes():
 
 
 def test_event_selection_equals_a_mask_over_everything_held():
-    """EventBuffer.latest / values_since == the events held (the last 37 written, kept here in
-    plain lists) whose times fall in the span, in write order: unordered times, wrapped rings,
-    spans holding none, some or all of them."""
+    """EventBuffer.latest / values_since / values_between == the events held (the last 37
+    written, kept here in plain lists) whose times fall in the span, in write order: unordered
+    times, wrapped rings, spans holding none, some or all of them."""
     spec = StreamSpec("strap", "rr", "rr", ("rr",), None, "s")
     rng = np.random.default_rng(2)
     buf = EventBuffer(spec, 37)
@@ -230,6 +230,7 @@ def test_event_selection_equals_a_mask_over_everything_held():
         assert w.data.tolist() == [[x for x, _ in want]] and w.times.tolist() == [
             y for _, y in want
         ]
+        assert buf.values_between(now - span, now).tolist() == [[x for x, _ in want]]
         after = float(rng.uniform(-5.0, 100.0))
         w = buf.values_since(after)
         want = [(x, y) for x, y in zip(vals, times) if y > after]

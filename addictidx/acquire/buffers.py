@@ -308,6 +308,34 @@ class EventBuffer(_Ring):
                 d, t = self._select_spans(start, n, t_after, t_until)
         return Window(self.spec, d, t, None, _nan_fraction(d))
 
+    def values_between(self, t_after: float, t_until: float) -> np.ndarray:
+        """The values of the events with ``t_after < t <= t_until``, in write order.
+
+        ``latest(t_until - t_after, now=t_until).data`` without the times, the gap fraction
+        and the :class:`~addictidx._core.types.Window` around them: a server reading the RR
+        window of many sessions every second needs the values only.
+
+        Parameters
+        ----------
+        t_after, t_until : float
+            Bounds of the time span on the session clock.
+
+        Returns
+        -------
+        ndarray, shape (n_channels, n_events)
+            A copy.
+        """
+        with self._lock:
+            total, cap = self.total_written, self.capacity
+            n = min(total, cap)
+            start = (total - n) % cap
+            if start + n <= cap:  # one ring segment: one mask, one compress copy
+                tm = self._times[start : start + n]
+                keep = tm > t_after
+                keep &= tm <= t_until
+                return self._data[:, start : start + n].compress(keep, axis=1)
+            return self._select_spans(start, n, t_after, t_until)[0]
+
     def _select_spans(self, start: int, n: int, t_after, t_until):
         """:meth:`_select`'s values and times, segment by segment (caller holds the lock)."""
         cap = self.capacity

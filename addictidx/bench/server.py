@@ -292,12 +292,11 @@ class SessionServer:
     def features(self, upd):
         """The index features of the updates ``[(i, session_time)]``."""
         win, sessions = self.cfg.rr_window_s, self.sessions
-        rr = [sessions[i].rr_buf.latest(win, now=st) for i, st in upd]
-        # every beat screened: with the median computed only for beats not surely near it,
-        # remembering the previous window's verdicts cost more than it saved (removed)
-        return self.rolling.index_features_batch(
-            [i for i, _ in upd], [st for _, st in upd], [w.data[0] for w in rr]
-        )
+        # the RR values of each window (EventBuffer.latest(win, now=st).data, without the
+        # Window); every beat screened: with the median computed only for beats not surely
+        # near it, remembering the previous window's verdicts cost more than it saved (removed)
+        rr = [sessions[i].rr_buf.values_between(st - win, st)[0] for i, st in upd]
+        return self.rolling.index_features_batch([i for i, _ in upd], [st for _, st in upd], rr)
 
     def score(self, feature_sets):
         """Index of every update (one ONNX call)."""
