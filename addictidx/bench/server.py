@@ -157,6 +157,7 @@ class SessionServer:
         self._eeg_bufs = [s.eeg_buf for s in self.sessions]
         self._next_end = np.full(n_sessions, self.nep, dtype=np.int64)  # samples to next epoch
         self._waiting: dict[int, list] = {}  # session -> epochs read, not yet checked
+        self._poll_tick = np.zeros(n_sessions, dtype=np.int64)  # see _poll
         self._screening = Screening(**SCREENING)  # checked once, not per update
         self.history = SubjectHistory.population()
         self.baseline = population_baseline()
@@ -240,7 +241,7 @@ class SessionServer:
         )
         return tab
 
-    def epochs(self, idx=None, *, defer: bool = False) -> int:
+    def epochs(self, idx=None, *, defer: bool = False, tick: int | None = None) -> int:
         """Check the epochs completed by sessions ``idx`` (default: all) in one batched call.
 
         Which sessions completed an epoch is one array comparison of the buffers' sample
@@ -250,12 +251,17 @@ class SessionServer:
         ``defer`` checks a session's waiting epochs with its own), or for 64 waiting epochs:
         one batched call instead of one per tick for a few stragglers.
 
+        With ``tick`` (all sessions, once per tick), only the sessions whose next epoch can
+        be complete by then are polled (:meth:`_poll`): not every buffer every tick.
+
         Returns
         -------
         int
             Epochs read.
         """
-        if idx is None:
+        if idx is None and tick is not None:
+            ready = self._poll(tick)
+        elif idx is None:
             written = np.fromiter(map(_TOTAL, self._eeg_bufs), np.int64, len(self._eeg_bufs))
             ready = np.flatnonzero(written >= self._next_end).tolist()
         else:
@@ -288,6 +294,27 @@ class SessionServer:
         if rows:
             self.rolling.add(streams, nums, np.stack(rows))
         return n_read
+
+    def _poll(self, tick: int) -> list:
+        """Sessions whose next epoch is complete, of those polled at ``tick``.
+
+        A session is polled from the first tick at which its next epoch can be complete: its
+        missing samples cannot be sampled faster than the stream's rate, so after a poll it
+        waits ``floor(missing / (sfreq * tick_s))`` ticks (at least one). The samples in
+        flight arrive sooner, so an epoch may be read a few ticks after it completed (by
+        this poll, or by the session's own update, which reads its buffer itself); which
+        epochs are checked together does not change any result.
+        """
+        cand = np.flatnonzero(self._poll_tick <= tick)
+        if cand.size == 0:
+            return []
+        bufs = self._eeg_bufs
+        written = np.fromiter((bufs[i].total_written for i in cand.tolist()), np.int64, cand.size)
+        # samples missing to the next epoch end, after the caller read the complete ones
+        short = self.nep * (written // self.nep + 1) - written
+        per_tick = self.rolling.sfreq * self.cfg.tick_s
+        self._poll_tick[cand] = tick + np.maximum(1, (short / per_tick).astype(np.int64))
+        return cand[written >= self._next_end[cand]].tolist()
 
     def features(self, upd):
         """The index features of the updates ``[(i, session_time)]``."""
@@ -513,7 +540,7 @@ def _serve(n_sessions, duration_s, cfg, sources, keep_scores, plan) -> RunResult
             rest = all_idx
         n_notes += srv.ingest(rest, k, bounds)
         c6 = tcpu()
-        srv.epochs(defer=True)  # checked with the session's next update (or 64 at once)
+        srv.epochs(defer=True, tick=k)  # checked with the session's next update (or 64 at once)
         c7 = tcpu()
         stage["ingest"] += c6 - c5
         stage["epochs"] += c7 - c6
