@@ -266,6 +266,38 @@ class RingBuffer(_Ring):
             data, times = self._last(int(round(seconds * self.sfreq)))
         return Window(self.spec, data, times, self.sfreq, _nan_fraction(data))
 
+    def samples(self, start: int, stop: int) -> np.ndarray:
+        """Copy of the samples ``[start, stop)``, counted from the first sample written.
+
+        Reads whole stretches by their sample numbers (e.g. the complete 2-s epochs of a
+        stream) without :meth:`latest`'s times and gap fraction.
+
+        Parameters
+        ----------
+        start, stop : int
+            Sample numbers; every sample in ``[start, stop)`` must still be held.
+
+        Returns
+        -------
+        ndarray, shape (n_channels, stop - start)
+
+        Raises
+        ------
+        ValueError
+            If some of the samples are not held (not yet written, or overwritten).
+        """
+        with self._lock:
+            total, cap = self.total_written, self.capacity
+            if not max(0, total - cap) <= start <= stop <= total:
+                raise ValueError(
+                    f"Samples [{start}, {stop}) are not all held: the buffer holds "
+                    f"[{max(0, total - cap)}, {total})."
+                )
+            a, n = start % cap, stop - start
+            if a + n <= cap:
+                return self._data[:, a : a + n].copy()
+            return np.concatenate((self._data[:, a:], self._data[:, : n - (cap - a)]), axis=1)
+
 
 class EventBuffer(_Ring):
     """The last ``capacity`` events of an irregular stream (RR intervals, HR values).

@@ -109,8 +109,8 @@ class BenchSession:
         n_new = buf.total_written // n_per_epoch - self.next_epoch
         if n_new <= 0:
             return []
-        back = buf.total_written - n_per_epoch * self.next_epoch
-        x = buf.latest(back / buf.sfreq).data
+        a = n_per_epoch * self.next_epoch
+        x = buf.samples(a, a + n_per_epoch * n_new)
         out = [
             (self.next_epoch + j, x[:, j * n_per_epoch : (j + 1) * n_per_epoch])
             for j in range(n_new)
