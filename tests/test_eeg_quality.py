@@ -164,6 +164,21 @@ def test_blockwise_epoch_stats_equal_scipy_on_a_long_recording_with_gaps(muse):
     np.testing.assert_array_equal(c.flat, ~gap & (det.std(axis=-1) < 0.5))
 
 
+def test_thresholds_of_one_call_do_not_leak_into_the_next(muse):
+    """The merged thresholds and per-channel limits are remembered per thresholds given: the
+    same values of another type are their own entry, and a changed returned dict does not
+    reach later calls."""
+    x = muse[:, : 4 * EP]
+    a = eeg_epoch_checks(x, SFREQ, CH, thresholds={"ptp_max_uv": 150})
+    b = eeg_epoch_checks(x, SFREQ, CH, thresholds={"ptp_max_uv": 150.0})
+    assert type(a.thresholds["ptp_max_uv"]) is int and type(b.thresholds["ptp_max_uv"]) is float
+    a.thresholds["epoch_s"] = 99.0
+    c = eeg_epoch_checks(x, SFREQ, CH, thresholds={"ptp_max_uv": 150})
+    assert c.thresholds["epoch_s"] == 2.0 and c.thresholds is not a.thresholds
+    tight = eeg_epoch_checks(x, SFREQ, CH, thresholds={"ptp_max_uv": 1e-3})
+    assert tight.amp[:, [0, 3]].all() and not c.amp[:, [0, 3]].all()  # AF7/AF8: blink limit
+
+
 def test_epoch_stats_equal_numpy_bit_for_bit():
     """epoch_stats writes np.ptp, np.std and the mean of the detrend with NumPy's own
     operations: the same numbers, bit for bit, as the NumPy calls on the gathered epochs."""

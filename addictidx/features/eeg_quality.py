@@ -149,6 +149,32 @@ def _merge_thresholds(thresholds: Mapping[str, object] | None) -> dict[str, obje
     return merged
 
 
+#: :func:`_limits` by channel names and thresholds (keys, value types and values).
+_LIMITS: dict[tuple, tuple] = {}
+
+
+def _limits(thresholds, names: tuple[str, ...]) -> tuple:
+    """The merged thresholds (a fresh dict) and the per-channel peak-to-peak, rail and
+    flatline limits, remembered for thresholds of hashable values (a profile's)."""
+    try:
+        items = () if not thresholds else sorted(thresholds.items())
+        key = (names, tuple((k, type(v), v) for k, v in items))
+        hit = _LIMITS.get(key)
+    except TypeError:  # unhashable values (per-channel overrides): not remembered
+        key = hit = None
+    if hit is None:
+        th = _merge_thresholds(thresholds)
+        keys = ("ptp_max_uv", "rail_abs_max_uv", "flat_std_min_uv")
+        hit = (th, *(_per_channel(th, names, k) for k in keys))
+        for a in hit[1:]:
+            a.setflags(write=False)
+        if key is not None:
+            if len(_LIMITS) >= 64:
+                _LIMITS.clear()
+            _LIMITS[key] = hit
+    return dict(hit[0]), hit[1], hit[2], hit[3]
+
+
 def _per_channel(th: Mapping[str, object], names: tuple[str, ...], key: str) -> np.ndarray:
     chans = th.get("channels") or {}
     vals = []
@@ -172,7 +198,7 @@ def _band_sum(psd_t: np.ndarray, idx: np.ndarray) -> np.ndarray:
     the bins first: the gathered copy (tens of MB for an hour) cost 4-7x the additions.
     """
     if idx.size < 2 or psd_t[0].size < _GATHER_MAX:
-        return psd_t.take(idx, axis=0).sum(axis=0)
+        return np.add.reduce(psd_t.take(idx, axis=0), axis=0)
     out = psd_t[idx[0]].copy()
     for i in idx[1:].tolist():
         np.add(out, psd_t[i], out=out)
@@ -277,12 +303,9 @@ def eeg_epoch_checks(data, sfreq: float, ch_names, *, thresholds=None) -> EEGEpo
     names = tuple(str(c) for c in ch_names)
     if len(names) != x.shape[0]:
         raise ValueError(f"ch_names has {len(names)} names but data has {x.shape[0]} rows.")
-    th = _merge_thresholds(thresholds)
+    th, limit, rail_lim, flat_min = _limits(thresholds, names)
     epoch_s = float(th["epoch_s"])
     starts, n_ep_len, contiguous = _epoch_starts(x.shape[1], sfreq, epoch_s)
-    limit = _per_channel(th, names, "ptp_max_uv")
-    rail_lim = _per_channel(th, names, "rail_abs_max_uv")
-    flat_min = _per_channel(th, names, "flat_std_min_uv")
     ptp, sd, peak_abs, gap = epoch_stats(x, starts, n_ep_len, contiguous)
     ptp = np.where(gap, np.nan, ptp)
     amp = ~gap & (ptp > limit)
@@ -305,7 +328,8 @@ def eeg_epoch_checks(data, sfreq: float, ch_names, *, thresholds=None) -> EEGEpo
         if stacked is not None:  # every line at once: (n_lines, n_bins, n_ep, n_ch)
             pk, fl = stacked
             if psd_t[0].size < _GATHER_MAX:
-                peak = psd_t.take(pk, axis=0).mean(axis=1)
+                # .mean(axis=1) as NumPy computes it: the sum divided by the count
+                peak = np.add.reduce(psd_t.take(pk, axis=0), axis=1) / pk.shape[1]
                 # (n_lines, n_bins, n_ep, n_ch) -> bins last (np.moveaxis(., 1, -1))
                 flank = _median_last(psd_t.take(fl, axis=0).transpose(0, 2, 3, 1))
             else:  # many spectra: no bins-first copies (the same sums; the same medians)
