@@ -292,7 +292,9 @@ class SessionServer:
                 nums.append(e)
                 rows.append(x)
         if rows:
-            self.rolling.add(streams, nums, np.stack(rows))
+            # (n_channels, m, n) in memory, handed over as its (m, n_channels, n) view: the
+            # channel-major copy RollingEpochs.add checks is then this array itself
+            self.rolling.add(streams, nums, np.stack(rows, axis=1).transpose(1, 0, 2))
         return n_read
 
     def _poll(self, tick: int) -> list:
