@@ -157,7 +157,9 @@ class SessionServer:
         self._eeg_bufs = [s.eeg_buf for s in self.sessions]
         self._next_end = np.full(n_sessions, self.nep, dtype=np.int64)  # samples to next epoch
         self._waiting: dict[int, list] = {}  # session -> epochs read, not yet checked
-        self._poll_tick = np.zeros(n_sessions, dtype=np.int64)  # see _poll
+        # see _poll: the sessions to poll by tick, and the last tick polled
+        self._poll_at: dict[int, list[int]] = {0: list(range(n_sessions))}
+        self._polled = -1
         self._screening = Screening(**SCREENING)  # checked once, not per update
         self.history = SubjectHistory.population()
         self.baseline = population_baseline()
@@ -305,18 +307,27 @@ class SessionServer:
         waits ``floor(missing / (sfreq * tick_s))`` ticks (at least one). The samples in
         flight arrive sooner, so an epoch may be read a few ticks after it completed (by
         this poll, or by the session's own update, which reads its buffer itself); which
-        epochs are checked together does not change any result.
+        epochs are checked together does not change any result. The sessions to poll are
+        kept by tick (a dozen per tick at 500 sessions: plain Python, no array calls).
         """
-        cand = np.flatnonzero(self._poll_tick <= tick)
-        if cand.size == 0:
-            return []
-        bufs = self._eeg_bufs
-        written = np.fromiter((bufs[i].total_written for i in cand.tolist()), np.int64, cand.size)
-        # samples missing to the next epoch end, after the caller read the complete ones
-        short = self.nep * (written // self.nep + 1) - written
+        at, cand = self._poll_at, []
+        for t in range(self._polled + 1, tick + 1):  # every tick since the last poll
+            cand += at.pop(t, ())
+        self._polled = max(self._polled, tick)
+        bufs, ends, nep = self._eeg_bufs, self._next_end, self.nep
         per_tick = self.rolling.sfreq * self.cfg.tick_s
-        self._poll_tick[cand] = tick + np.maximum(1, (short / per_tick).astype(np.int64))
-        return cand[written >= self._next_end[cand]].tolist()
+        ready = []
+        for i in cand:
+            w = bufs[i].total_written
+            if w >= ends[i]:
+                ready.append(i)  # read by the caller: its next end is then nep (w // nep + 1)
+            short = nep * (w // nep + 1) - w  # samples missing to the next epoch end
+            t = tick + max(1, int(short / per_tick))
+            if t in at:
+                at[t].append(i)
+            else:
+                at[t] = [i]
+        return ready
 
     def features(self, upd):
         """The index features of the updates ``[(i, session_time)]``."""
