@@ -157,6 +157,7 @@ class SessionServer:
         self._eeg_bufs = [s.eeg_buf for s in self.sessions]
         self._next_end = np.full(n_sessions, self.nep, dtype=np.int64)  # samples to next epoch
         self._waiting: dict[int, list] = {}  # session -> epochs read, not yet checked
+        self._n_waiting = 0  # epochs in _waiting
         # see _poll: the sessions to poll by tick, and the last tick polled
         self._poll_at: dict[int, list[int]] = {0: list(range(n_sessions))}
         self._polled = -1
@@ -266,13 +267,10 @@ class SessionServer:
         elif idx is None:
             written = np.fromiter(map(_TOTAL, self._eeg_bufs), np.int64, len(self._eeg_bufs))
             ready = np.flatnonzero(written >= self._next_end).tolist()
-        else:
-            idx = np.asarray(idx, dtype=np.int64)
-            bufs = self._eeg_bufs
-            written = np.fromiter(
-                (bufs[i].total_written for i in idx.tolist()), np.int64, idx.size
-            )
-            ready = idx[written >= self._next_end[idx]].tolist()
+        else:  # the dozen sessions due: plain Python
+            idx = idx.tolist() if isinstance(idx, np.ndarray) else list(idx)
+            bufs, ends = self._eeg_bufs, self._next_end
+            ready = [i for i in idx if bufs[i].total_written >= ends[i]]
         sessions, nep, waiting = self.sessions, self.nep, self._waiting
         n_read = 0
         for i in ready:
@@ -281,15 +279,18 @@ class SessionServer:
             n_read += len(got)
             waiting.setdefault(i, []).extend(got)
             self._next_end[i] = nep * (s.next_epoch + 1)
-        if defer and sum(map(len, waiting.values())) < 64:
+        self._n_waiting += n_read
+        if defer and self._n_waiting < 64:
             return n_read
         if idx is None or defer:
             check = list(waiting)
         else:
-            check = [i for i in idx.tolist() if i in waiting]
+            check = [i for i in idx if i in waiting]
         streams, nums, rows = [], [], []
         for i in check:
-            for e, x in waiting.pop(i):
+            got = waiting.pop(i)
+            self._n_waiting -= len(got)
+            for e, x in got:
                 streams.append(i)
                 nums.append(e)
                 rows.append(x)
