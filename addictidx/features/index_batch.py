@@ -106,12 +106,13 @@ def rr_index_features_batch(
         ok_all[jj, pos] = ~((n_valid > 0) & (dev > rel_threshold))
     # per-window sums as array reductions (the single-window function sums the selected
     # values; the order of additions differs, so sums agree to about 1e-15 relative)
-    n_ok = np.count_nonzero(ok_all, axis=1).tolist()
+    # np.count_nonzero(., axis=1) of a bool array is its intp sum: the reduction itself
+    n_ok = np.add.reduce(ok_all, axis=1, dtype=np.intp).tolist()
     ok_time = np.add.reduce(np.where(ok_all, X, 0.0), axis=1).tolist()  # np.sum's reduction
     pair = ok_all[:, :-1] & ok_all[:, 1:]
     ms = X * 1000.0
     dd = ms[:, 1:] - ms[:, :-1]  # np.diff(X * 1000.0, axis=1)
-    n_pair = np.count_nonzero(pair, axis=1).tolist()
+    n_pair = np.add.reduce(pair, axis=1, dtype=np.intp).tolist()
     sq = np.multiply(dd, dd, out=dd)
     sq[~pair] = 0.0
     sq_sum = np.add.reduce(sq, axis=1).tolist()
@@ -240,18 +241,19 @@ def eeg_window_features_batch(rolling, streams, t_ends) -> list:
     th = rolling.merged_thresholds()
     E = rolling.epoch[S]  # (D, K)
     inw = (E * es >= (T - rolling.window_s)[:, None] - 1e-9) & ((E + 1) * es <= T[:, None] + 1e-9)
-    k = inw.sum(axis=1)  # (D,)
+    # the sums and any() below are the reductions themselves (no Python-level wrapper)
+    k = np.add.reduce(inw, axis=1)  # (D,)
     w3 = inw[:, :, None]
     flags = rolling.flag_array[S] & inw[:, :, None, None]  # (D, K, 5, C): ok gap flat amp rail
     ok = flags[:, :, 0]  # (D, K, C)
-    n_ok = ok.sum(axis=1)  # (D, C)
+    n_ok = np.add.reduce(ok, axis=1)  # (D, C)
     vals = rolling.value_array[S]  # (D, K, 3, C): ptp, emg share, line ratio
     emg = vals[:, :, 1]
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = n_ok / k[:, None]
-        failed = flags[:, :, 1:].any(axis=1)  # (D, 4, C)
+        failed = np.logical_or.reduce(flags[:, :, 1:], axis=1)  # (D, 4, C)
         if failed[:, 0].any():  # missing samples are counted only in gap epochs
-            nonfinite = np.where(w3, rolling.n_nonfinite[S], 0).sum(axis=1)
+            nonfinite = np.add.reduce(np.where(w3, rolling.n_nonfinite[S], 0), axis=1)
         else:
             nonfinite = np.zeros(n_ok.shape, dtype=np.int64)
         gap_fraction = nonfinite / (k[:, None] * float(rolling.n_per_epoch))
@@ -262,7 +264,7 @@ def eeg_window_features_batch(rolling, streams, t_ends) -> list:
         m[:, :, 0] = np.where(ok & np.isfinite(emg), emg, np.nan)
         meds, _ = _median_last(m.transpose(0, 2, 3, 1))
         emg_ok, emg_med, line_med = meds[:, 0], meds[:, 1], meds[:, 2]
-        sums = np.where(ok[:, :, None, :], rolling.powers[S], 0.0).sum(axis=1)  # (D, 3, C)
+        sums = np.add.reduce(np.where(ok[:, :, None, :], rolling.powers[S], 0.0), axis=1)
         mean_pw = sums / n_ok[:, None, :]
         # (D, 7, C): the gap, flatline, amplitude and rail checks failed on any epoch, then
         # the comparisons quality_report_from_summary makes (gap share, EMG, line noise)
