@@ -247,15 +247,13 @@ class SessionServer:
     def epochs(self, idx=None, *, defer: bool = False, tick: int | None = None) -> int:
         """Check the epochs completed by sessions ``idx`` (default: all) in one batched call.
 
-        Which sessions completed an epoch is one array comparison of the buffers' sample
-        counts with each session's next epoch end; only those sessions' buffers are read.
+        Which sessions completed an epoch: their buffers' sample counts against each one's
+        next epoch end (with ``tick``, all sessions once per tick: only those whose next epoch
+        can be complete by then, :meth:`_poll`); only those sessions' buffers are read.
         With ``defer`` (sessions not due in this tick) the completed epochs are read but
         their check waits for the session's next index update (:meth:`epochs` without
         ``defer`` checks a session's waiting epochs with its own), or for 64 waiting epochs:
         one batched call instead of one per tick for a few stragglers.
-
-        With ``tick`` (all sessions, once per tick), only the sessions whose next epoch can
-        be complete by then are polled (:meth:`_poll`): not every buffer every tick.
 
         Returns
         -------
@@ -295,8 +293,7 @@ class SessionServer:
                 nums.append(e)
                 rows.append(x)
         if rows:
-            # (n_channels, m, n) in memory, handed over as its (m, n_channels, n) view: the
-            # channel-major copy RollingEpochs.add checks is then this array itself
+            # (n_channels, m, n) in memory as its (m, n_channels, n) view: add needs no copy
             self.rolling.add(streams, nums, np.stack(rows, axis=1).transpose(1, 0, 2))
         return n_read
 
@@ -306,10 +303,9 @@ class SessionServer:
         A session is polled from the first tick at which its next epoch can be complete: its
         missing samples cannot be sampled faster than the stream's rate, so after a poll it
         waits ``floor(missing / (sfreq * tick_s))`` ticks (at least one). The samples in
-        flight arrive sooner, so an epoch may be read a few ticks after it completed (by
-        this poll, or by the session's own update, which reads its buffer itself); which
-        epochs are checked together does not change any result. The sessions to poll are
-        kept by tick (a dozen per tick at 500 sessions: plain Python, no array calls).
+        flight arrive sooner, so an epoch may be read a few ticks late (by this poll or by
+        the session's own update); which epochs are checked together changes no result.
+        The sessions to poll are kept by tick (a dozen per tick at 500 sessions).
         """
         at, cand = self._poll_at, []
         for t in range(self._polled + 1, tick + 1):  # every tick since the last poll
