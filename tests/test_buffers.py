@@ -190,8 +190,9 @@ def test_write_many_equals_one_write_per_buffer(max_per_page, min_rings, monkeyp
 
 
 def test_ring_holds_the_last_samples_written_whatever_the_write_sizes():
-    """RingBuffer.latest == the tail of everything written (kept here in plain lists): writes
-    shorter than, equal to and longer than the ring (23 samples), wrapping anywhere."""
+    """RingBuffer.latest == the tail of everything written (kept here in plain lists), and
+    RingBuffer.samples == any stretch of it still held: writes shorter than, equal to and
+    longer than the ring (23 samples), wrapping anywhere."""
     spec = StreamSpec("sim", "eeg", "eeg", ("a", "b"), 10.0, "uV")
     rng = np.random.default_rng(1)
     for _ in range(50):
@@ -209,12 +210,22 @@ def test_ring_holds_the_last_samples_written_whatever_the_write_sizes():
             np.testing.assert_array_equal(w.times, times[times.size - kk :])
             assert buf.n_available == min(23, times.size)
             assert buf.total_written == times.size
+            # samples by number: any held stretch, and an error for one not all held
+            held = times.size - min(23, times.size)
+            a = int(rng.integers(held, times.size + 1))
+            b = int(rng.integers(a, times.size + 1))
+            np.testing.assert_array_equal(buf.samples(a, b), vals[:, a:b])
+            if held:
+                with pytest.raises(ValueError, match="not all held"):
+                    buf.samples(held - 1, b)
+            with pytest.raises(ValueError, match="not all held"):
+                buf.samples(a, times.size + 1)
 
 
 def test_event_selection_equals_a_mask_over_everything_held():
-    """EventBuffer.latest / values_since == the events held (the last 37 written, kept here in
-    plain lists) whose times fall in the span, in write order: unordered times, wrapped rings,
-    spans holding none, some or all of them."""
+    """EventBuffer.latest / values_since / values_between == the events held (the last 37
+    written, kept here in plain lists) whose times fall in the span, in write order: unordered
+    times, wrapped rings, spans holding none, some or all of them."""
     spec = StreamSpec("strap", "rr", "rr", ("rr",), None, "s")
     rng = np.random.default_rng(2)
     buf = EventBuffer(spec, 37)
@@ -230,6 +241,7 @@ def test_event_selection_equals_a_mask_over_everything_held():
         assert w.data.tolist() == [[x for x, _ in want]] and w.times.tolist() == [
             y for _, y in want
         ]
+        assert buf.values_between(now - span, now).tolist() == [[x for x, _ in want]]
         after = float(rng.uniform(-5.0, 100.0))
         w = buf.values_since(after)
         want = [(x, y) for x, y in zip(vals, times) if y > after]

@@ -164,6 +164,42 @@ def test_blockwise_epoch_stats_equal_scipy_on_a_long_recording_with_gaps(muse):
     np.testing.assert_array_equal(c.flat, ~gap & (det.std(axis=-1) < 0.5))
 
 
+def test_thresholds_of_one_call_do_not_leak_into_the_next(muse):
+    """The merged thresholds and per-channel limits are remembered per thresholds given: the
+    same values of another type are their own entry, and a changed returned dict does not
+    reach later calls."""
+    x = muse[:, : 4 * EP]
+    a = eeg_epoch_checks(x, SFREQ, CH, thresholds={"ptp_max_uv": 150})
+    b = eeg_epoch_checks(x, SFREQ, CH, thresholds={"ptp_max_uv": 150.0})
+    assert type(a.thresholds["ptp_max_uv"]) is int and type(b.thresholds["ptp_max_uv"]) is float
+    a.thresholds["epoch_s"] = 99.0
+    c = eeg_epoch_checks(x, SFREQ, CH, thresholds={"ptp_max_uv": 150})
+    assert c.thresholds["epoch_s"] == 2.0 and c.thresholds is not a.thresholds
+    tight = eeg_epoch_checks(x, SFREQ, CH, thresholds={"ptp_max_uv": 1e-3})
+    assert tight.amp[:, [0, 3]].all() and not c.amp[:, [0, 3]].all()  # AF7/AF8: blink limit
+
+
+def test_epoch_stats_equal_numpy_bit_for_bit():
+    """epoch_stats writes np.ptp, np.std and the mean of the detrend with NumPy's own
+    operations: the same numbers, bit for bit, as the NumPy calls on the gathered epochs."""
+    from addictidx.features.epoch_stats import epoch_stats, std_last
+
+    rng = np.random.default_rng(11)
+    for n_ep, scale in ((1, 1e-3), (5, 20.0), (40, 3e4)):
+        x = rng.normal(size=(4, n_ep * EP)) * scale + rng.normal(size=(4, 1)) * 50.0
+        x[2, 7 : 7 + n_ep] = np.nan
+        ep = x.reshape(4, n_ep, EP).transpose(1, 0, 2)
+        e = np.where(np.isfinite(ep), ep, 0.0)
+        t = np.arange(EP, dtype=np.float64) - (EP - 1) / 2.0
+        det = e - e.mean(axis=-1, keepdims=True) - ((e @ t) / float(t @ t))[..., None] * t
+        ptp, sd, peak, gap = epoch_stats(x, np.arange(n_ep) * EP, EP)
+        assert np.array_equal(ptp, np.ptp(det, axis=-1))
+        assert np.array_equal(sd, det.std(axis=-1))
+        assert np.array_equal(std_last(det), det.std(axis=-1))
+        assert np.array_equal(peak, np.abs(e).max(axis=-1))
+        assert np.array_equal(gap, ~np.isfinite(ep).all(axis=-1))
+
+
 @pytest.mark.parametrize("n_rep", [1, 60])  # 240 and 14,400 spectra per bin: both code paths
 def test_spectral_shares_equal_numpy_masks_bit_for_bit(muse, n_rep):
     # the definitions written out with boolean masks on the returned PSD (numpy sums the

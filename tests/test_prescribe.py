@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -406,6 +407,37 @@ def test_weekly_fitt_caps_enforced():
     assert all(r.duration_min[1] <= t.weekly_caps["max_min_per_session"] for r in t.rules.values())
     with pytest.raises(ValueError, match="week"):
         prescribe("high", age=30, resting_hr=60, week={"vigorous": 1})
+
+
+def test_prescriptions_do_not_depend_on_earlier_calls():
+    """The rule-table part of a prescription without a week log is remembered per table, band,
+    state and screening: every combination, asked in two orders and with a second (edited)
+    table in between, gives the prescription of that combination and that table."""
+    import random
+
+    table = load_rules()
+    rules = dict(table.rules)
+    for k, r in rules.items():
+        rules[k] = replace(r, rationale="Edited rationale.")
+    other = replace(table, rules=rules)
+    combos = [
+        (band, state, scr, t)
+        for band in ("low", "elevated", "high", None)
+        for state in STATES
+        for scr in (CLEARED, None, {"medically_screened": False})
+        for t in (None, other)
+    ]
+
+    def one(band, state, scr, t):
+        return prescribe(band, age=40, resting_hr=62, state=state, screening=scr, rules=t)
+
+    first = [one(*c) for c in combos]
+    order = list(range(len(combos)))
+    random.Random(3).shuffle(order)
+    again = {i: one(*combos[i]) for i in order}
+    assert [again[i] for i in range(len(combos))] == first
+    for rx, c in zip(first, combos):
+        assert ("Edited rationale." in rx.rationale) == (c[3] is other)
 
 
 def test_modalities_and_music_loop_in_table():

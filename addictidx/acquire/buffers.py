@@ -262,6 +262,38 @@ class RingBuffer(_Ring):
             data, times = self._last(int(round(seconds * self.sfreq)))
         return Window(self.spec, data, times, self.sfreq, _nan_fraction(data))
 
+    def samples(self, start: int, stop: int) -> np.ndarray:
+        """Copy of the samples ``[start, stop)``, counted from the first sample written.
+
+        Reads whole stretches by their sample numbers (e.g. the complete 2-s epochs of a
+        stream) without :meth:`latest`'s times and gap fraction.
+
+        Parameters
+        ----------
+        start, stop : int
+            Sample numbers; every sample in ``[start, stop)`` must still be held.
+
+        Returns
+        -------
+        ndarray, shape (n_channels, stop - start)
+
+        Raises
+        ------
+        ValueError
+            If some of the samples are not held (not yet written, or overwritten).
+        """
+        with self._lock:
+            total, cap = self.total_written, self.capacity
+            if not max(0, total - cap) <= start <= stop <= total:
+                raise ValueError(
+                    f"Samples [{start}, {stop}) are not all held: the buffer holds "
+                    f"[{max(0, total - cap)}, {total})."
+                )
+            a, n = start % cap, stop - start
+            if a + n <= cap:
+                return self._data[:, a : a + n].copy()
+            return np.concatenate((self._data[:, a:], self._data[:, : n - (cap - a)]), axis=1)
+
 
 class EventBuffer(_Ring):
     """The last ``capacity`` events of an irregular stream (RR intervals, HR values).
@@ -303,6 +335,34 @@ class EventBuffer(_Ring):
             else:
                 d, t = self._select_spans(start, n, t_after, t_until)
         return Window(self.spec, d, t, None, _nan_fraction(d))
+
+    def values_between(self, t_after: float, t_until: float) -> np.ndarray:
+        """The values of the events with ``t_after < t <= t_until``, in write order.
+
+        ``latest(t_until - t_after, now=t_until).data`` without the times, the gap fraction
+        and the :class:`~addictidx._core.types.Window` around them: a server reading the RR
+        window of many sessions every second needs the values only.
+
+        Parameters
+        ----------
+        t_after, t_until : float
+            Bounds of the time span on the session clock.
+
+        Returns
+        -------
+        ndarray, shape (n_channels, n_events)
+            A copy.
+        """
+        with self._lock:
+            total, cap = self.total_written, self.capacity
+            n = min(total, cap)
+            start = (total - n) % cap
+            if start + n <= cap:  # one ring segment: one mask, one compress copy
+                tm = self._times[start : start + n]
+                keep = tm > t_after
+                keep &= tm <= t_until
+                return self._data[:, start : start + n].compress(keep, axis=1)
+            return self._select_spans(start, n, t_after, t_until)[0]
 
     def _select_spans(self, start: int, n: int, t_after, t_until):
         """:meth:`_select`'s values and times, segment by segment (caller holds the lock)."""

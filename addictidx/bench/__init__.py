@@ -15,7 +15,8 @@ per-tick costs are shared by nobody: the conservative figures) and the capacity 
 (``*_at_capacity``) are reported beside them (:data:`~addictidx.bench.report.RATIO_NOTE`).
 
 Modules: :mod:`.config` (parameters, results), :mod:`.sources` (notification streams),
-:mod:`.server` (the server model and its tick loop), :mod:`.capacity` (capacity search, memory
+:mod:`.server` (the server model and its tick loop), :mod:`.timeline` (hand-over and due
+times, the real-time replay of service times), :mod:`.capacity` (capacity search, memory
 per session), :mod:`.reference` (MNE + NeuroKit2 + scikit-learn doing the same work),
 :mod:`.report` (the whole benchmark as one JSON dict).
 """
@@ -24,8 +25,9 @@ from addictidx.bench.capacity import find_capacity, session_memory_bytes
 from addictidx.bench.config import BenchConfig, RunResult, latency_summary
 from addictidx.bench.reference import run_reference, sklearn_index_pipeline
 from addictidx.bench.report import machine_info, run_benchmark
-from addictidx.bench.server import SessionServer, run_sessions, schedule
+from addictidx.bench.server import SessionServer, run_sessions
 from addictidx.bench.sources import BenchSources, ecg_notifications, make_sources
+from addictidx.bench.timeline import schedule
 
 __all__ = [
     "BenchConfig",

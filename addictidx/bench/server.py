@@ -46,7 +46,6 @@ other processes.
 from __future__ import annotations
 
 import gc
-import math
 import os
 import time
 from operator import attrgetter
@@ -58,20 +57,13 @@ from addictidx._core.types import Chunk
 from addictidx.acquire import StreamHub
 from addictidx.acquire.buffers import RingPool
 from addictidx.acquire.feed_batch import RouteBook, feed_routed
-from addictidx.bench.config import BenchConfig, RunResult, n_hops
+from addictidx.bench.config import BenchConfig, RunResult
 from addictidx.bench.sources import HEADBAND, STRAP, BenchSources, make_sources
+from addictidx.bench.timeline import plan_ticks, schedule, session_phases
 from addictidx.features import RollingEpochs
 from addictidx.sessions.scoring import SubjectHistory, score_sessions, with_prescription
 
-__all__ = [
-    "BenchSession",
-    "SessionServer",
-    "plan_ticks",
-    "run_sessions",
-    "schedule",
-    "session_phases",
-    "stagger_period",
-]
+__all__ = ["BenchSession", "SessionServer", "run_sessions"]
 
 _TOTAL = attrgetter("total_written")
 
@@ -111,8 +103,8 @@ class BenchSession:
         n_new = buf.total_written // n_per_epoch - self.next_epoch
         if n_new <= 0:
             return []
-        back = buf.total_written - n_per_epoch * self.next_epoch
-        x = buf.latest(back / buf.sfreq).data
+        a = n_per_epoch * self.next_epoch
+        x = buf.samples(a, a + n_per_epoch * n_new)
         out = [
             (self.next_epoch + j, x[:, j * n_per_epoch : (j + 1) * n_per_epoch])
             for j in range(n_new)
@@ -161,6 +153,10 @@ class SessionServer:
         self._fed_to = np.zeros(n_sessions, dtype=np.intp)  # per session: first tick not fed
         self._next_end = np.full(n_sessions, self.nep, dtype=np.int64)  # samples to next epoch
         self._waiting: dict[int, list] = {}  # session -> epochs read, not yet checked
+        self._n_waiting = 0  # epochs in _waiting
+        # see _poll: the sessions to poll by tick, and the last tick polled
+        self._poll_at: dict[int, list[int]] = {0: list(range(n_sessions))}
+        self._polled = -1
         self._screening = Screening(**SCREENING)  # checked once, not per update
         self.history = SubjectHistory.population()
         self.baseline = population_baseline()
@@ -268,11 +264,12 @@ class SessionServer:
         )
         return tab
 
-    def epochs(self, idx=None, *, defer: bool = False) -> int:
+    def epochs(self, idx=None, *, defer: bool = False, tick: int | None = None) -> int:
         """Check the epochs completed by sessions ``idx`` (default: all) in one batched call.
 
-        Which sessions completed an epoch is one array comparison of the buffers' sample
-        counts with each session's next epoch end; only those sessions' buffers are read.
+        Which sessions completed an epoch: their buffers' sample counts against each one's
+        next epoch end (with ``tick``, all sessions once per tick: only those whose next epoch
+        can be complete by then, :meth:`_poll`); only those sessions' buffers are read.
         With ``defer`` (sessions not due in this tick) the completed epochs are read but
         their check waits for the session's next index update (:meth:`epochs` without
         ``defer`` checks a session's waiting epochs with its own), or for 64 waiting epochs:
@@ -283,16 +280,15 @@ class SessionServer:
         int
             Epochs read.
         """
-        if idx is None:
+        if idx is None and tick is not None:
+            ready = self._poll(tick)
+        elif idx is None:
             written = np.fromiter(map(_TOTAL, self._eeg_bufs), np.int64, len(self._eeg_bufs))
             ready = np.flatnonzero(written >= self._next_end).tolist()
-        else:
-            idx = np.asarray(idx, dtype=np.int64)
-            bufs = self._eeg_bufs
-            written = np.fromiter(
-                (bufs[i].total_written for i in idx.tolist()), np.int64, idx.size
-            )
-            ready = idx[written >= self._next_end[idx]].tolist()
+        else:  # the dozen sessions due: plain Python
+            idx = idx.tolist() if isinstance(idx, np.ndarray) else list(idx)
+            bufs, ends = self._eeg_bufs, self._next_end
+            ready = [i for i in idx if bufs[i].total_written >= ends[i]]
         sessions, nep, waiting = self.sessions, self.nep, self._waiting
         n_read = 0
         for i in ready:
@@ -301,31 +297,63 @@ class SessionServer:
             n_read += len(got)
             waiting.setdefault(i, []).extend(got)
             self._next_end[i] = nep * (s.next_epoch + 1)
-        if defer and sum(map(len, waiting.values())) < 64:
+        self._n_waiting += n_read
+        if defer and self._n_waiting < 64:
             return n_read
         if idx is None or defer:
             check = list(waiting)
         else:
-            check = [i for i in idx.tolist() if i in waiting]
+            check = [i for i in idx if i in waiting]
         streams, nums, rows = [], [], []
         for i in check:
-            for e, x in waiting.pop(i):
+            got = waiting.pop(i)
+            self._n_waiting -= len(got)
+            for e, x in got:
                 streams.append(i)
                 nums.append(e)
                 rows.append(x)
         if rows:
-            self.rolling.add(streams, nums, np.stack(rows))
+            # (n_channels, m, n) in memory as its (m, n_channels, n) view: add needs no copy
+            self.rolling.add(streams, nums, np.stack(rows, axis=1).transpose(1, 0, 2))
         return n_read
+
+    def _poll(self, tick: int) -> list:
+        """Sessions whose next epoch is complete, of those polled at ``tick``.
+
+        A session is polled from the first tick at which its next epoch can be complete: its
+        missing samples cannot be sampled faster than the stream's rate, so after a poll it
+        waits ``floor(missing / (sfreq * tick_s))`` ticks (at least one). The samples in
+        flight arrive sooner, so an epoch may be read a few ticks late (by this poll or by
+        the session's own update); which epochs are checked together changes no result.
+        The sessions to poll are kept by tick (a dozen per tick at 500 sessions).
+        """
+        at, cand = self._poll_at, []
+        for t in range(self._polled + 1, tick + 1):  # every tick since the last poll
+            cand += at.pop(t, ())
+        self._polled = max(self._polled, tick)
+        bufs, ends, nep = self._eeg_bufs, self._next_end, self.nep
+        per_tick = self.rolling.sfreq * self.cfg.tick_s
+        ready = []
+        for i in cand:
+            w = bufs[i].total_written
+            if w >= ends[i]:
+                ready.append(i)  # read by the caller: its next end is then nep (w // nep + 1)
+            short = nep * (w // nep + 1) - w  # samples missing to the next epoch end
+            t = tick + max(1, int(short / per_tick))
+            if t in at:
+                at[t].append(i)
+            else:
+                at[t] = [i]
+        return ready
 
     def features(self, upd):
         """The index features of the updates ``[(i, session_time)]``."""
         win, sessions = self.cfg.rr_window_s, self.sessions
-        rr = [sessions[i].rr_buf.latest(win, now=st) for i, st in upd]
-        # every beat screened: with the median computed only for beats not surely near it,
-        # remembering the previous window's verdicts cost more than it saved (removed)
-        return self.rolling.index_features_batch(
-            [i for i, _ in upd], [st for _, st in upd], [w.data[0] for w in rr]
-        )
+        # the RR values of each window (EventBuffer.latest(win, now=st).data, without the
+        # Window); every beat screened: with the median computed only for beats not surely
+        # near it, remembering the previous window's verdicts cost more than it saved (removed)
+        rr = [sessions[i].rr_buf.values_between(st - win, st)[0] for i, st in upd]
+        return self.rolling.index_features_batch([i for i, _ in upd], [st for _, st in upd], rr)
 
     def score(self, feature_sets):
         """Index of every update (one ONNX call)."""
@@ -344,83 +372,6 @@ def _objects(items: list) -> np.ndarray:
     out = np.empty(len(items), dtype=object)
     out[:] = items
     return out
-
-
-def stagger_period(cfg: BenchConfig, sources) -> float:
-    """The span the sessions' clocks are staggered over (s): the shortest whole number of hops
-    that also holds a whole EEG epoch (2 s epochs, 1 s hops: 2 s). Staggering over one hop only
-    would make every session complete its epochs in the same half of each 2 s, loading every
-    other second's ticks with all the epoch checks."""
-    from addictidx.features import DEFAULT_EEG_THRESHOLDS
-
-    quality = sources.variants[0].headband.profile.stream("eeg").quality or {}
-    epoch_s = float({**DEFAULT_EEG_THRESHOLDS, **quality}["epoch_s"])
-    return cfg.hop_s * max(1, math.ceil(epoch_s / cfg.hop_s - 1e-9))
-
-
-def session_phases(n_sessions: int, cfg: BenchConfig, sources) -> np.ndarray:
-    """Each session's clock offset on the server clock (s): staggered evenly over
-    :func:`stagger_period`."""
-    return np.arange(n_sessions) * (stagger_period(cfg, sources) / n_sessions)
-
-
-def plan_ticks(n_sessions: int, duration_s: float, cfg: BenchConfig, sources) -> tuple:
-    """``(n_ticks, bounds, due)``: notes ``[bounds[i][k], bounds[i][k+1])`` of session ``i``
-    are handed over in tick ``k``; ``due[k]`` lists the ``(i, session_time)`` updates.
-
-    Session ``i`` replays device set ``i % n_variants`` with clock offset
-    :func:`session_phases` ``[i]``, as :class:`SessionServer` builds it.
-    """
-    tick = cfg.tick_s
-    duration_s = float(duration_s)
-    phases = session_phases(n_sessions, cfg, sources)
-    n_ticks = int(math.ceil((duration_s + stagger_period(cfg, sources)) / tick))
-    T = np.arange(n_ticks + 1) * tick
-    variants = sources.variants
-    bounds = []
-    due: list[list[tuple[int, float]]] = [[] for _ in range(n_ticks)]
-    for i, phase in enumerate(phases.tolist()):
-        t = variants[i % len(variants)].t
-        lim = np.minimum(T - phase, duration_s)
-        b = np.searchsorted(t, lim, side="right")
-        b[0] = np.searchsorted(t, 0.0, side="left")
-        bounds.append(b.tolist())
-        for m in range(1, n_hops(duration_s, cfg.hop_s) + 1):
-            st = m * cfg.hop_s
-            k = int(math.ceil((st + phase) / tick - 1e-9)) - 1
-            due[min(max(k, 0), n_ticks - 1)].append((i, st))
-    return n_ticks, bounds, due
-
-
-def schedule(service: np.ndarray, tick_s: float, tick_of_update: np.ndarray, offsets=None):
-    """Replay the real-time schedule: latencies of updates (ms), overrun rate, final backlog.
-
-    Parameters
-    ----------
-    service : ndarray, shape (n_ticks,)
-        Service time of every tick (s).
-    tick_s : float
-        Tick length (s).
-    tick_of_update : ndarray of int
-        Tick of every index update.
-    offsets : ndarray | None
-        Time into its tick at which each update was ready (s); default: the tick's end.
-    """
-    n = service.size
-    start = np.empty(n)
-    prev = 0.0
-    for k in range(n):
-        s = max((k + 1) * tick_s, prev)
-        start[k] = s
-        prev = s + service[k]
-    T = (np.arange(n) + 1) * tick_s
-    end = start + service
-    if offsets is None:
-        offsets = service[tick_of_update]
-    lat = (start[tick_of_update] + offsets - T[tick_of_update]) * 1000.0
-    overrun = float(np.mean(end > T + tick_s)) if n else 0.0
-    backlog = float(end[-1] - T[-1]) if n else 0.0
-    return lat, overrun, backlog
 
 
 def _rss_bytes() -> int:
@@ -545,7 +496,7 @@ def _serve(n_sessions, duration_s, cfg, sources, keep_scores, plan) -> RunResult
                 rest = all_idx
             n_notes += srv.ingest(rest, k, bounds)
             c6 = tcpu()
-            srv.epochs(defer=True)  # checked with the session's next update (or 64 at once)
+            srv.epochs(defer=True, tick=k)  # checked with the session's next update (or 64)
             c7 = tcpu()
         stage["ingest"] += c6 - c5
         stage["epochs"] += c7 - c6

@@ -37,6 +37,7 @@ import numpy as np
 
 from .._core.types import QualityReport
 from .._core.validate import check_data_2d, check_sfreq
+from .epoch_stats import epoch_stats
 from .psd import compute_psd, window_starts
 
 __all__ = [
@@ -148,6 +149,32 @@ def _merge_thresholds(thresholds: Mapping[str, object] | None) -> dict[str, obje
     return merged
 
 
+#: :func:`_limits` by channel names and thresholds (keys, value types and values).
+_LIMITS: dict[tuple, tuple] = {}
+
+
+def _limits(thresholds, names: tuple[str, ...]) -> tuple:
+    """The merged thresholds (a fresh dict) and the per-channel peak-to-peak, rail and
+    flatline limits, remembered for thresholds of hashable values (a profile's)."""
+    try:
+        items = () if not thresholds else sorted(thresholds.items())
+        key = (names, tuple((k, type(v), v) for k, v in items))
+        hit = _LIMITS.get(key)
+    except TypeError:  # unhashable values (per-channel overrides): not remembered
+        key = hit = None
+    if hit is None:
+        th = _merge_thresholds(thresholds)
+        keys = ("ptp_max_uv", "rail_abs_max_uv", "flat_std_min_uv")
+        hit = (th, *(_per_channel(th, names, k) for k in keys))
+        for a in hit[1:]:
+            a.setflags(write=False)
+        if key is not None:
+            if len(_LIMITS) >= 64:
+                _LIMITS.clear()
+            _LIMITS[key] = hit
+    return dict(hit[0]), hit[1], hit[2], hit[3]
+
+
 def _per_channel(th: Mapping[str, object], names: tuple[str, ...], key: str) -> np.ndarray:
     chans = th.get("channels") or {}
     vals = []
@@ -162,61 +189,6 @@ def _per_channel(th: Mapping[str, object], names: tuple[str, ...], key: str) -> 
     return np.asarray(vals)
 
 
-def _detrend_linear(e: np.ndarray) -> np.ndarray:
-    """Remove the least-squares line from the last axis (closed form, vectorized)."""
-    n = e.shape[-1]
-    t = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
-    denom = float(np.dot(t, t)) or 1.0
-    slope = (e @ t) / denom
-    return e - e.mean(axis=-1, keepdims=True) - slope[..., np.newaxis] * t
-
-
-#: Bytes of one block of epochs in :func:`_epoch_stats` (6 epochs of 4 channels x 512 samples).
-#: Work arrays below glibc's mmap threshold (128 KiB) come from the heap and are reused;
-#: larger ones are mapped and page-faulted afresh on every call (2 MB blocks spent more time
-#: in the kernel than computing).
-_BLOCK_BYTES = 96 * 1024
-
-
-def _epoch_stats(x: np.ndarray, starts: np.ndarray, n: int):
-    """Per epoch and channel: ptp and std of the detrended epoch, max ``|value|``, any gap.
-
-    Equal to detrending the gathered ``(n_epochs, n_channels, n)`` array at once (the same
-    operations in the same order on every row), but blockwise: non-overlapping epochs are
-    read as a view of ``x`` (no gather copy), the work arrays are under 100 KB whatever the
-    recording length, and NaN handling is skipped for blocks without a missing sample.
-    Results are bit-identical to the one-shot form (tested).
-    """
-    n_ch = x.shape[0]
-    n_ep = starts.size
-    ptp = np.zeros((n_ep, n_ch))
-    sd = np.zeros((n_ep, n_ch))
-    peak = np.zeros((n_ep, n_ch))
-    gap = np.zeros((n_ep, n_ch), dtype=bool)
-    if n_ep == 0:
-        return ptp, sd, peak, gap
-    contiguous = bool(np.array_equal(starts, np.arange(n_ep) * n))
-    block = max(1, _BLOCK_BYTES // (8 * n_ch * max(n, 1)))
-    for a in range(0, n_ep, block):
-        b = min(a + block, n_ep)
-        if contiguous:
-            ep = x[:, a * n : b * n].reshape(n_ch, b - a, n).transpose(1, 0, 2)
-        else:
-            ep = x[:, starts[a:b, np.newaxis] + np.arange(n)].transpose(1, 0, 2)
-        fin = np.isfinite(ep)
-        if fin.all():
-            e = np.ascontiguousarray(ep)  # 2 MB; keeps the row sums bit-identical
-        else:
-            gap[a:b] = ~fin.all(axis=-1)
-            e = np.where(fin, ep, 0.0)
-        det = _detrend_linear(e)
-        ptp[a:b] = np.ptp(det, axis=-1)
-        sd[a:b] = det.std(axis=-1)
-        # max |value| (missing samples count as 0) without an |x| temporary
-        peak[a:b] = np.maximum(e.max(axis=-1, initial=0.0), -e.min(axis=-1, initial=0.0))
-    return ptp, sd, peak, gap
-
-
 def _band_sum(psd_t: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """Sum of the bins ``idx`` (ascending) of spectra given frequency-first, ``(n_freqs, ...)``.
 
@@ -226,7 +198,7 @@ def _band_sum(psd_t: np.ndarray, idx: np.ndarray) -> np.ndarray:
     the bins first: the gathered copy (tens of MB for an hour) cost 4-7x the additions.
     """
     if idx.size < 2 or psd_t[0].size < _GATHER_MAX:
-        return psd_t.take(idx, axis=0).sum(axis=0)
+        return np.add.reduce(psd_t.take(idx, axis=0), axis=0)
     out = psd_t[idx[0]].copy()
     for i in idx[1:].tolist():
         np.add(out, psd_t[i], out=out)
@@ -280,19 +252,21 @@ def _spectral_masks(freqs: np.ndarray, sfreq: float, n_fft: int, emg_band, line_
 
 #: Epoch starts by (n_times, sfreq, epoch_s): a live server checks epochs of the same few
 #: lengths over and over.
-_STARTS: dict[tuple, tuple[np.ndarray, int]] = {}
+_STARTS: dict[tuple, tuple[np.ndarray, int, bool]] = {}
 
 
-def _epoch_starts(n_times: int, sfreq: float, epoch_s: float) -> tuple[np.ndarray, int]:
-    """:func:`~addictidx.features.psd.window_starts` of consecutive ``epoch_s`` epochs
-    (remembered; a fresh copy of the starts each call)."""
+def _epoch_starts(n_times: int, sfreq: float, epoch_s: float) -> tuple[np.ndarray, int, bool]:
+    """:func:`~addictidx.features.psd.window_starts` of consecutive ``epoch_s`` epochs and
+    whether epoch ``j`` starts at sample ``j n`` (remembered; a fresh copy of the starts each
+    call)."""
     key = (n_times, sfreq, epoch_s)
     hit = _STARTS.get(key)
     if hit is None:
         if len(_STARTS) >= 256:
             _STARTS.clear()
-        hit = _STARTS[key] = window_starts(n_times, sfreq, epoch_s, epoch_s)
-    return hit[0].copy(), hit[1]
+        starts, n = window_starts(n_times, sfreq, epoch_s, epoch_s)
+        hit = _STARTS[key] = (starts, n, bool(np.array_equal(starts, np.arange(starts.size) * n)))
+    return hit[0].copy(), hit[1], hit[2]
 
 
 def _median_last(a: np.ndarray) -> np.ndarray:
@@ -329,13 +303,10 @@ def eeg_epoch_checks(data, sfreq: float, ch_names, *, thresholds=None) -> EEGEpo
     names = tuple(str(c) for c in ch_names)
     if len(names) != x.shape[0]:
         raise ValueError(f"ch_names has {len(names)} names but data has {x.shape[0]} rows.")
-    th = _merge_thresholds(thresholds)
+    th, limit, rail_lim, flat_min = _limits(thresholds, names)
     epoch_s = float(th["epoch_s"])
-    starts, n_ep_len = _epoch_starts(x.shape[1], sfreq, epoch_s)
-    limit = _per_channel(th, names, "ptp_max_uv")
-    rail_lim = _per_channel(th, names, "rail_abs_max_uv")
-    flat_min = _per_channel(th, names, "flat_std_min_uv")
-    ptp, sd, peak_abs, gap = _epoch_stats(x, starts, n_ep_len)
+    starts, n_ep_len, contiguous = _epoch_starts(x.shape[1], sfreq, epoch_s)
+    ptp, sd, peak_abs, gap = epoch_stats(x, starts, n_ep_len, contiguous)
     ptp = np.where(gap, np.nan, ptp)
     amp = ~gap & (ptp > limit)
     rail = ~gap & (peak_abs >= rail_lim)
@@ -357,8 +328,10 @@ def eeg_epoch_checks(data, sfreq: float, ch_names, *, thresholds=None) -> EEGEpo
         if stacked is not None:  # every line at once: (n_lines, n_bins, n_ep, n_ch)
             pk, fl = stacked
             if psd_t[0].size < _GATHER_MAX:
-                peak = psd_t.take(pk, axis=0).mean(axis=1)
-                flank = _median_last(np.moveaxis(psd_t.take(fl, axis=0), 1, -1))
+                # .mean(axis=1) as NumPy computes it: the sum divided by the count
+                peak = np.add.reduce(psd_t.take(pk, axis=0), axis=1) / pk.shape[1]
+                # (n_lines, n_bins, n_ep, n_ch) -> bins last (np.moveaxis(., 1, -1))
+                flank = _median_last(psd_t.take(fl, axis=0).transpose(0, 2, 3, 1))
             else:  # many spectra: no bins-first copies (the same sums; the same medians)
                 peak = np.stack([_band_sum(psd_t, p) for p in pk]) / pk.shape[1]
                 flank = np.moveaxis(_median_last(psd.take(fl, axis=-1)), -1, 0)

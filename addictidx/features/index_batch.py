@@ -106,14 +106,16 @@ def rr_index_features_batch(
         ok_all[jj, pos] = ~((n_valid > 0) & (dev > rel_threshold))
     # per-window sums as array reductions (the single-window function sums the selected
     # values; the order of additions differs, so sums agree to about 1e-15 relative)
-    n_ok = np.count_nonzero(ok_all, axis=1).tolist()
-    ok_time = np.where(ok_all, X, 0.0).sum(axis=1).tolist()
+    # np.count_nonzero(., axis=1) of a bool array is its intp sum: the reduction itself
+    n_ok = np.add.reduce(ok_all, axis=1, dtype=np.intp).tolist()
+    ok_time = np.add.reduce(np.where(ok_all, X, 0.0), axis=1).tolist()  # np.sum's reduction
     pair = ok_all[:, :-1] & ok_all[:, 1:]
-    dd = np.diff(X * 1000.0, axis=1)
-    n_pair = np.count_nonzero(pair, axis=1).tolist()
+    ms = X * 1000.0
+    dd = ms[:, 1:] - ms[:, :-1]  # np.diff(X * 1000.0, axis=1)
+    n_pair = np.add.reduce(pair, axis=1, dtype=np.intp).tolist()
     sq = np.multiply(dd, dd, out=dd)
     sq[~pair] = 0.0
-    sq_sum = sq.sum(axis=1).tolist()
+    sq_sum = np.add.reduce(sq, axis=1).tolist()
     gate = (float(max_artifact_fraction), float(min_duration_s))
     for j, d in enumerate(rows):
         report = _rr_report(n_ok[j], lens_l[j], ok_time[j], gate)
@@ -239,17 +241,21 @@ def eeg_window_features_batch(rolling, streams, t_ends) -> list:
     th = rolling.merged_thresholds()
     E = rolling.epoch[S]  # (D, K)
     inw = (E * es >= (T - rolling.window_s)[:, None] - 1e-9) & ((E + 1) * es <= T[:, None] + 1e-9)
-    k = inw.sum(axis=1)  # (D,)
+    # the sums and any() below are the reductions themselves (no Python-level wrapper)
+    k = np.add.reduce(inw, axis=1)  # (D,)
     w3 = inw[:, :, None]
     flags = rolling.flag_array[S] & inw[:, :, None, None]  # (D, K, 5, C): ok gap flat amp rail
     ok = flags[:, :, 0]  # (D, K, C)
-    n_ok = ok.sum(axis=1)  # (D, C)
+    n_ok = np.add.reduce(ok, axis=1)  # (D, C)
     vals = rolling.value_array[S]  # (D, K, 3, C): ptp, emg share, line ratio
     emg = vals[:, :, 1]
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = n_ok / k[:, None]
-        failed = flags[:, :, 1:].any(axis=1)  # (D, 4, C)
-        nonfinite = np.where(w3, rolling.n_nonfinite[S], 0).sum(axis=1)
+        failed = np.logical_or.reduce(flags[:, :, 1:], axis=1)  # (D, 4, C)
+        if failed[:, 0].any():  # missing samples are counted only in gap epochs
+            nonfinite = np.add.reduce(np.where(w3, rolling.n_nonfinite[S], 0), axis=1)
+        else:
+            nonfinite = np.zeros(n_ok.shape, dtype=np.int64)
         gap_fraction = nonfinite / (k[:, None] * float(rolling.n_per_epoch))
         # the three medians over the window's epochs in one call: the EMG share and line
         # ratio of the window's epochs and (in the place of the peak-to-peak amplitude) the
@@ -258,33 +264,32 @@ def eeg_window_features_batch(rolling, streams, t_ends) -> list:
         m[:, :, 0] = np.where(ok & np.isfinite(emg), emg, np.nan)
         meds, _ = _median_last(m.transpose(0, 2, 3, 1))
         emg_ok, emg_med, line_med = meds[:, 0], meds[:, 1], meds[:, 2]
-        sums = np.where(ok[:, :, None, :], rolling.powers[S], 0.0).sum(axis=1)  # (D, 3, C)
+        sums = np.add.reduce(np.where(ok[:, :, None, :], rolling.powers[S], 0.0), axis=1)
         mean_pw = sums / n_ok[:, None, :]
-        over = np.stack(
-            [
-                gap_fraction > float(th["gap_max_fraction"]),
-                emg_med > float(th["emg_share_max"]),
-                line_med > float(th["line_ratio_max"]),
-            ],
-            axis=1,
-        )  # (D, 3, C): the comparisons quality_report_from_summary makes
+        # (D, 7, C): the gap, flatline, amplitude and rail checks failed on any epoch, then
+        # the comparisons quality_report_from_summary makes (gap share, EMG, line noise)
+        verdicts = np.empty((failed.shape[0], 7, failed.shape[2]), dtype=bool)
+        verdicts[:, :4] = failed
+        np.greater(gap_fraction, float(th["gap_max_fraction"]), out=verdicts[:, 4])
+        np.greater(emg_med, float(th["emg_share_max"]), out=verdicts[:, 5])
+        np.greater(line_med, float(th["line_ratio_max"]), out=verdicts[:, 6])
     lo_e, hi_e = (float(v) for v in th["emg_band_hz"])
     band = (lo_e, min(hi_e, rolling.sfreq / 2.0 - 2.0))
     min_pass = float(th["min_pass_fraction"])
     idx = {c: i for i, c in enumerate(names)}
     emg_idx = [idx.get(c) for c in INDEX_EEG_CHANNELS]
     i_af7, i_af8, i_tp9, i_tp10 = (idx.get(c) for c in ("AF7", "AF8", "TP9", "TP10"))
-    emg_ok_l = emg_ok.tolist()
+    all_emg = None not in emg_idx
+    # each window's EMG medians of the index channels, in their order
+    emg_ok_l = (emg_ok[:, emg_idx] if all_emg else emg_ok).tolist()
     mean_l = mean_pw.transpose(0, 2, 1).tolist()  # (D, C, 3): alpha, beta, total per channel
     out = []
     nan_row = [math.nan] * len(names)
     frac_l, gap_l = frac.tolist(), gap_fraction.tolist()
     emg_l, line_l = emg_med.tolist(), line_med.tolist()
-    verdicts = np.concatenate([failed, over], axis=1)  # (D, 7, C)
     blob, w = verdicts.tobytes(), verdicts[0].nbytes if S.size else 0  # each window's w bytes
     k_l = k.tolist()
     prefix = (names, tuple(th[u] for u in _REPORT_THRESHOLDS))
-    all_emg = None not in emg_idx
     frontal = i_af7 is not None and i_af8 is not None
     temporal = i_tp9 is not None and i_tp10 is not None
     reports = _REPORTS
@@ -300,7 +305,7 @@ def eeg_window_features_batch(rolling, streams, t_ends) -> list:
             report = _eeg_report(key, names, th, n_ep, fr_rep, verdicts[d], summaries)
         row = emg_ok_l[d]
         if all_emg:
-            vals_ = [row[i] for i in emg_idx]
+            vals_ = row
         else:
             vals_ = [nan if i is None else row[i] for i in emg_idx]
         per = dict(zip(INDEX_EEG_CHANNELS, vals_))

@@ -133,8 +133,16 @@ class RollingEpochs:
         e = np.asarray(epochs, dtype=np.int64)
         slot = e % self.n_slots
         self.epoch[s, slot] = e
-        self.flag_array[s, slot] = np.stack([getattr(checks, k) for k in _FLAGS], axis=1)
-        self.value_array[s, slot] = np.stack([getattr(checks, k) for k in _VALUES], axis=1)
+        # the checks' arrays side by side, (m, kinds, C) (np.stack's result, without its
+        # Python layer)
+        fl = np.empty((m, len(_FLAGS), C), dtype=bool)
+        for j, k in enumerate(_FLAGS):
+            fl[:, j] = getattr(checks, k)
+        va = np.empty((m, len(_VALUES), C))
+        for j, k in enumerate(_VALUES):
+            va[:, j] = getattr(checks, k)
+        self.flag_array[s, slot] = fl
+        self.value_array[s, slot] = va
         # missing samples per epoch and channel (none unless the epoch failed the gap check)
         if checks.gap.any():
             self.n_nonfinite[s, slot] = np.count_nonzero(~np.isfinite(x), axis=-1)

@@ -205,6 +205,70 @@ def prescribe(
                 f"{inferred.upper()} and a state can only be raised"
             )
 
+    rule, activity, intensity, rule_id, citations, cap_text, week_text = _table_part(
+        table, band, final, scr.medically_screened is None, week
+    )
+
+    hr_target = None
+    if final != "red" and intensity is not None:
+        hr_target = hr_target_bpm(intensity, resting_hr=resting_hr, hrmax=hmax)
+
+    if band is None:
+        head = f"No index available ({no_band_why.rstrip('.')}); safe default."
+    elif result is not None and result.index is not None:
+        head = f"Index {result.display_index} ({band}, vs {result.baseline} baseline)."
+    else:
+        head = f"Index band {band}."
+    state_text = f" State {final.upper()}"
+    state_text += f": {'; '.join(reasons + tuple(notes))}." if (reasons or notes) else "."
+    hr_text = ""
+    if hr_target is not None:
+        src = "measured" if hrmax is not None else "208 - 0.7 x age (Tanaka)"
+        hr_text = (
+            f" Target {hr_target[0]}-{hr_target[1]} bpm = Karvonen {intensity[0]}-{intensity[1]}% "
+            f"HRR with rest {float(resting_hr):.0f} bpm and HRmax {hmax:g} bpm ({src})."
+        )
+    sources = f" Sources: {'; '.join(citations)}." if citations else ""
+    rationale = (
+        f"{head}{state_text}{cap_text} {rule.rationale}{week_text}{hr_text} "
+        f"A suggestion for staff and participant, not an order.{sources}"
+    )
+    return Prescription(
+        band=band,
+        state=final,
+        activity=activity,
+        intensity_pct_hrr=intensity,
+        hr_target_bpm=hr_target,
+        duration_min=rule.duration_min,
+        music_bpm=rule.music_bpm,
+        rule_id=rule_id,
+        rationale=rationale,
+        citations=tuple(citations),
+    )
+
+
+#: :func:`_table_part` of prescriptions without a week log, by (table id, band, state,
+#: unscreened); each entry keeps its table, so the id is not reused while the entry exists.
+_TABLE_PARTS: dict[tuple, tuple] = {}
+
+
+def _table_part(table: RuleTable, band, final: State, unscreened: bool, week) -> tuple:
+    """What a prescription takes from the rule table: the row for ``band`` and ``final`` with
+    the light-intensity cap of an ``unscreened`` person and the weekly FITT caps applied.
+
+    Returns
+    -------
+    tuple
+        ``(rule, activity, intensity, rule_id, citations, cap_text, week_text)``, citations
+        without repeats. Without a week log (``week`` None) the result depends on the table,
+        band, state and ``unscreened`` only and is remembered (a server prescribes the same
+        few rows every second).
+    """
+    if week is None:
+        key = (id(table), band, final, unscreened)
+        hit = _TABLE_PARTS.get(key)
+        if hit is not None and hit[0] is table:
+            return hit[1]
     rule = table.lookup(band, final)
     activity = rule.activity
     intensity = rule.intensity_pct_hrr
@@ -213,7 +277,7 @@ def prescribe(
     cap_text = ""
     if (
         final != "red"
-        and scr.medically_screened is None
+        and unscreened
         and intensity is not None
         and intensity[1] > LIGHT_MAX_PCT_HRR
     ):
@@ -261,44 +325,20 @@ def prescribe(
             week_text += (
                 f" This week: {wk.moderate_min:g} of {target} min moderate-intensity target."
             )
-
-    hr_target = None
-    if final != "red" and intensity is not None:
-        hr_target = hr_target_bpm(intensity, resting_hr=resting_hr, hrmax=hmax)
-
-    if band is None:
-        head = f"No index available ({no_band_why.rstrip('.')}); safe default."
-    elif result is not None and result.index is not None:
-        head = f"Index {result.display_index} ({band}, vs {result.baseline} baseline)."
-    else:
-        head = f"Index band {band}."
-    state_text = f" State {final.upper()}"
-    state_text += f": {'; '.join(reasons + tuple(notes))}." if (reasons or notes) else "."
-    hr_text = ""
-    if hr_target is not None:
-        src = "measured" if hrmax is not None else "208 - 0.7 x age (Tanaka)"
-        hr_text = (
-            f" Target {hr_target[0]}-{hr_target[1]} bpm = Karvonen {intensity[0]}-{intensity[1]}% "
-            f"HRR with rest {float(resting_hr):.0f} bpm and HRmax {hmax:g} bpm ({src})."
-        )
-    citations = list(dict.fromkeys(citations))
-    sources = f" Sources: {'; '.join(citations)}." if citations else ""
-    rationale = (
-        f"{head}{state_text}{cap_text} {rule.rationale}{week_text}{hr_text} "
-        f"A suggestion for staff and participant, not an order.{sources}"
+    part = (
+        rule,
+        activity,
+        intensity,
+        rule_id,
+        tuple(dict.fromkeys(citations)),
+        cap_text,
+        week_text,
     )
-    return Prescription(
-        band=band,
-        state=final,
-        activity=activity,
-        intensity_pct_hrr=intensity,
-        hr_target_bpm=hr_target,
-        duration_min=rule.duration_min,
-        music_bpm=rule.music_bpm,
-        rule_id=rule_id,
-        rationale=rationale,
-        citations=tuple(citations),
-    )
+    if week is None:
+        if len(_TABLE_PARTS) >= 256:
+            _TABLE_PARTS.clear()
+        _TABLE_PARTS[key] = (table, part)
+    return part
 
 
 def _reason_text(reason: str | None) -> str:
