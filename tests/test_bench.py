@@ -136,6 +136,14 @@ def test_cli_bench_json(monkeypatch, sources):
     assert out["max_realtime_sessions"] is None and out["cpu_ratio_vs_reference"] is None
     assert out["p99_ms_at_3"] > 0 and out["cpu_ratio_vs_lean_reference"] is None
     assert out["cpu_ratio_vs_lean_reference_single_session"] is None
+    assert out["criterion"]["rest_ingest_ticks"] == 2  # the default batching window
+    res = CliRunner().invoke(
+        app,
+        ["bench", "--duration", "2", "--no-capacity", "--no-reference", "--p99-at", "0"]
+        + ["--json", "--rest-ingest-ticks", "1"],
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout[res.stdout.index("{") :])["criterion"]["rest_ingest_ticks"] == 1
 
 
 def test_cpu_ratios_are_taken_at_the_serving_load():

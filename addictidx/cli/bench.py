@@ -37,13 +37,21 @@ def bench(
         500, "--p99-at", min=0, help="Also run this many sessions for p99_ms_at_<N> (0: skip)."
     ),
     out: str | None = typer.Option(None, "--out", help="Also write the JSON to this file."),
+    rest_ingest_ticks: int = typer.Option(
+        2,
+        "--rest-ingest-ticks",
+        min=1,
+        help="Batching window (ticks) of the sessions not due for an update (1: every tick).",
+    ),
 ) -> None:
     """Replay simulated Muse + H10 sessions through decode -> buffers -> features -> ONNX index ->
     prescription and report notification-to-index latency, real-time capacity and CPU per
     session-second against a reference pipeline (run under `taskset -c 0` for one core)."""
     from addictidx.bench import BenchConfig, run_benchmark
 
-    cfg = BenchConfig(clock=clock, latency_limit_ms=latency_limit_ms)
+    cfg = BenchConfig(
+        clock=clock, latency_limit_ms=latency_limit_ms, rest_ingest_ticks=rest_ingest_ticks
+    )
 
     def say(msg: str) -> None:
         typer.echo(f"[bench] {msg}", err=True)
