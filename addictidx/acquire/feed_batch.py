@@ -54,8 +54,11 @@ __all__ = [
 
 #: Notifications in one :func:`feed_notifications` call from which the batched assembly pays
 #: (fewer: packet by packet). Its fixed cost (some 100 numpy calls) equals the packet-by-packet
-#: cost of about 60 notifications (30 sessions' connection interval) on the benchmark machine.
-MIN_BATCH_DECODE = 48
+#: cost of about 100 notifications on the benchmark machine: a server's 20 sessions' batching
+#: window of 50 ms (some 90 notifications) costs less packet by packet, 30 sessions' (130) less
+#: batched; the index updates due in one tick of 500 sessions (48-80 notifications, their
+#: sessions' state not in the CPU caches) cost 48 -> 40 us each packet by packet.
+MIN_BATCH_DECODE = 96
 #: Heart Rate Measurements of distinct straps in one call from which decoding them together
 #: pays (fewer: one by one, some 7-16 us each; acquire.hrs_runs costs about as much as 30).
 MIN_BATCH_HR = 32
