@@ -247,7 +247,7 @@ def _feed(routes, hubs, devices, characteristics, rid, dev, code, payloads, rece
     G = len(states)
     gok = np.ones(G, dtype=bool)
     gok[gid[(kind == 0) & ~good]] = False
-    # host-clock steps (StreamHub._accept): none when every arrival is within the tolerance of
+    # host-clock steps (StreamHub.feed_one): none when every arrival is within the tolerance of
     # the latest one, or when a device's arrivals never go back in time (a server's batch of
     # several connection intervals) and the first is not before its last arrival by more than
     # the tolerance; otherwise the device goes packet by packet
@@ -291,7 +291,7 @@ def _feed(routes, hubs, devices, characteristics, rid, dev, code, payloads, rece
             gmax[fast].tolist(),
             n_per[fast].tolist(),
         )
-    for st, hub, m, k in accepted:  # StreamHub._accept of the device's notifications
+    for st, hub, m, k in accepted:  # StreamHub.feed_one's clock and counters
         lr = st.last_rx
         if lr is None or m > lr:
             st.last_rx = m
