@@ -275,6 +275,7 @@ def test_hrs_feed_fields_equal_numpy_by_hand():
     for scale, offset in ((1 / 1024, 0.0), (0.001, 0.0), (1.0, 0.0), (0.37, 3.0)):
         asm = HrsAssembler(RR, HR, rr_scale=scale, rr_offset=offset)
         conv = scaler(scale, offset)
+        n_beats = n_bad = 0
         for _ in range(300):
             raw = rng.integers(0, 65536, int(rng.integers(0, 10))).tolist()
             t = float(rng.uniform(0.0, 1e5))
@@ -287,6 +288,9 @@ def test_hrs_feed_fields_equal_numpy_by_hand():
             assert rr == want.tolist()
             assert times == (t - (cs[-1] - cs)).tolist() if raw else times == []
             assert tf == t and (hr_v == hr if 20 <= hr <= 250 else hr_v != hr_v)
+            n_beats += len(raw)
+            n_bad += int(((want < 0.2) | (want > 3.0)).sum())  # outside 0.2-3 s
+        assert (asm.n_beats, asm.n_implausible_rr) == (n_beats, n_bad)
 
 
 def _run_strap(strap):

@@ -31,6 +31,7 @@ from addictidx.acquire.decoders import (
     unpack_uint12,
     unwrap_sequence,
 )
+from addictidx.acquire.decoders.muse_classic import decode_muse_eeg_values
 
 VECTORS = {
     v["id"]: v
@@ -263,6 +264,7 @@ def test_eeg_roundtrip_exact_on_grid(seq, raw):
     s, back = decode_muse_eeg(payload)
     assert s == seq
     np.testing.assert_array_equal(back, uv)
+    assert decode_muse_eeg_values(payload) == (seq, tuple(uv.tolist()))  # Python floats
 
 
 @given(uv=st.lists(st.floats(-1200, 1200), min_size=12, max_size=12))

@@ -19,7 +19,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from addictidx._core.types import Chunk, StreamSpec
-from addictidx.acquire.decoders.muse_classic import decode_muse_eeg, unwrap_sequence
+from addictidx.acquire.decoders.muse_classic import (
+    decode_muse_eeg,
+    decode_muse_eeg_values,
+    unwrap_sequence,
+)
 from addictidx.acquire.eeg_clock import ArrivalFit, init_eeg_timing
 from addictidx.acquire.hrs_assemble import HrsAssembler
 
@@ -190,7 +194,7 @@ class MuseEegAssembler:
         row = self._row_cache.get(characteristic)
         if row is None:
             row = self.row_of(characteristic)
-        raw_seq, uv = decode_muse_eeg(payload)
+        raw_seq, uv = decode_muse_eeg_values(payload)  # (copied into the block's row)
         high = self._high
         if high is None or not self._anchor or not self._n_emitted:
             return self._add(row, raw_seq, uv, received_at)

@@ -169,10 +169,19 @@ class _Ring:
         to ten values of a Heart Rate Measurement (other rings: ``values`` nested per channel,
         written as arrays)."""
         n = len(times)
-        if n == 0:
-            return
         cap = self.capacity
         row = self._row0
+        if n == 1 and row is not None and cap > 1:  # one value (a heart rate, one beat)
+            with self._lock:
+                pos = self.total_written % cap
+                self.total_written += 1
+                if n_missing:
+                    self.n_missing += int(n_missing)
+                row[pos] = values[0]
+                self._times[pos] = times[0]
+            return
+        if n == 0:
+            return
         if n >= cap or row is None:  # (n_channels, n) values: as arrays
             data = np.array(values, dtype=np.float64).reshape(self.spec.n_channels, n)
             self.write_arrays(data, np.array(times, dtype=np.float64), n_missing)

@@ -54,8 +54,11 @@ __all__ = [
 
 #: Notifications in one :func:`feed_notifications` call from which the batched assembly pays
 #: (fewer: packet by packet). Its fixed cost (some 100 numpy calls) equals the packet-by-packet
-#: cost of about 60 notifications (30 sessions' connection interval) on the benchmark machine.
-MIN_BATCH_DECODE = 48
+#: cost of about 100 notifications on the benchmark machine: a server's 20 sessions' batching
+#: window of 50 ms (some 90 notifications) costs less packet by packet, 30 sessions' (130) less
+#: batched; the index updates due in one tick of 500 sessions (48-80 notifications, their
+#: sessions' state not in the CPU caches) cost 48 -> 40 us each packet by packet.
+MIN_BATCH_DECODE = 96
 #: Heart Rate Measurements of distinct straps in one call from which decoding them together
 #: pays (fewer: one by one, some 7-16 us each; acquire.hrs_runs costs about as much as 30).
 MIN_BATCH_HR = 32
@@ -244,7 +247,7 @@ def _feed(routes, hubs, devices, characteristics, rid, dev, code, payloads, rece
     G = len(states)
     gok = np.ones(G, dtype=bool)
     gok[gid[(kind == 0) & ~good]] = False
-    # host-clock steps (StreamHub._accept): none when every arrival is within the tolerance of
+    # host-clock steps (StreamHub.feed_one): none when every arrival is within the tolerance of
     # the latest one, or when a device's arrivals never go back in time (a server's batch of
     # several connection intervals) and the first is not before its last arrival by more than
     # the tolerance; otherwise the device goes packet by packet
@@ -288,7 +291,7 @@ def _feed(routes, hubs, devices, characteristics, rid, dev, code, payloads, rece
             gmax[fast].tolist(),
             n_per[fast].tolist(),
         )
-    for st, hub, m, k in accepted:  # StreamHub._accept of the device's notifications
+    for st, hub, m, k in accepted:  # StreamHub.feed_one's clock and counters
         lr = st.last_rx
         if lr is None or m > lr:
             st.last_rx = m

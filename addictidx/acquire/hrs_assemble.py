@@ -179,7 +179,16 @@ class HrsAssembler:
             self.n_no_contact += 1
         rr: list[float] = []
         times: list[float] = []
-        if rr_1024:
+        if len(rr_1024) == 1:  # one beat (the usual notification): its time is t itself
+            # (t - (last - last) == t - 0.0 == t, the cumulative sum of one value is itself)
+            v = self._rr_one(rr_1024[0])
+            rr = [v]
+            times = [t]
+            self.n_beats += 1
+            lo, hi = RR_PLAUSIBLE_S
+            if not lo <= v <= hi:
+                self.n_implausible_rr += 1
+        elif rr_1024:
             conv = self._rr_one
             rr = [conv(v) for v in rr_1024]
             # running sums in order, as np.cumsum adds them; beat k at t - sum_{j>k} rr_j

@@ -265,19 +265,8 @@ class StreamHub:
         self, device: str, characteristic: str, payload: bytes, received_at: float
     ) -> None:
         """One notification, packet by packet (what :func:`feed_notifications` does for the
-        notifications it does not assemble in a batch)."""
-        route = self._accept(device, characteristic, received_at)
-        if route is None:
-            return
-        st, uuid, h, t = route
-        try:
-            h.feed(uuid, payload if type(payload) is bytes else bytes(payload), t)
-        except DecodeError as err:
-            st.counts["n_decode_errors"] += 1
-            st.last_error = str(err)
-
-    def _accept(self, device: str, characteristic: str, received_at: float):
-        """Clock and counters of one notification; its handler, or None (counted)."""
+        notifications it does not assemble in a batch): the device's clock and counters, then
+        its handler (a notification of no handler is counted only)."""
         st = self._devices.get(device)
         if st is None:
             st = self._state(device)  # raises KeyError naming the known devices
@@ -303,8 +292,12 @@ class StreamHub:
         uuid, h = route
         if h is None:
             st.counts["n_control" if uuid in st.control else "n_unhandled"] += 1
-            return None
-        return st, uuid, h, t
+            return
+        try:
+            h.feed(uuid, payload if type(payload) is bytes else bytes(payload), t)
+        except DecodeError as err:
+            st.counts["n_decode_errors"] += 1
+            st.last_error = str(err)
 
     def route(self, device: str, characteristic: str) -> tuple:
         """How :func:`feed_notifications` routes a notification (cached in :attr:`route_table`).

@@ -144,7 +144,8 @@ def heart_rate_fields(
     notification this way). Raises the same :class:`DecodeError`.
     """
     name = "decode_heart_rate_measurement"
-    payload = as_bytes(name, payload)
+    if type(payload) is not bytes:
+        payload = as_bytes(name, payload)
     n = len(payload)
     if n == 0:
         raise decode_error(name, payload, "at byte 0: missing flags byte")

@@ -37,6 +37,7 @@ __all__ = [
     "pack_uint12",
     "unpack_uint24",
     "decode_muse_eeg",
+    "decode_muse_eeg_values",
     "decode_muse_eeg_batch",
     "decode_muse_eeg_joined",
     "encode_muse_eeg",
@@ -200,6 +201,13 @@ def decode_muse_eeg(payload: bytes) -> tuple[int, np.ndarray]:
     DecodeError
         If the payload is not exactly 20 bytes.
     """
+    seq, uv = decode_muse_eeg_values(payload)
+    return seq, np.array(uv)
+
+
+def decode_muse_eeg_values(payload: bytes) -> tuple[int, tuple[float, ...]]:
+    """:func:`decode_muse_eeg` with the samples as a tuple of 12 Python floats (equal values,
+    no array built: for a caller that copies them into an array of its own)."""
     if type(payload) is not bytes:
         payload = as_bytes("decode_muse_eeg", payload)
     if len(payload) != NOTIFICATION_BYTES:
@@ -209,21 +217,19 @@ def decode_muse_eeg(payload: bytes) -> tuple[int, np.ndarray]:
     # 2**-8, so the table equals the array arithmetic bit for bit).
     v = int.from_bytes(payload, "big")
     t = _EEG_UV_TABLE
-    uv = np.array(
-        (
-            t[(v >> 132) & 0xFFF],
-            t[(v >> 120) & 0xFFF],
-            t[(v >> 108) & 0xFFF],
-            t[(v >> 96) & 0xFFF],
-            t[(v >> 84) & 0xFFF],
-            t[(v >> 72) & 0xFFF],
-            t[(v >> 60) & 0xFFF],
-            t[(v >> 48) & 0xFFF],
-            t[(v >> 36) & 0xFFF],
-            t[(v >> 24) & 0xFFF],
-            t[(v >> 12) & 0xFFF],
-            t[v & 0xFFF],
-        )
+    uv = (
+        t[(v >> 132) & 0xFFF],
+        t[(v >> 120) & 0xFFF],
+        t[(v >> 108) & 0xFFF],
+        t[(v >> 96) & 0xFFF],
+        t[(v >> 84) & 0xFFF],
+        t[(v >> 72) & 0xFFF],
+        t[(v >> 60) & 0xFFF],
+        t[(v >> 48) & 0xFFF],
+        t[(v >> 36) & 0xFFF],
+        t[(v >> 24) & 0xFFF],
+        t[(v >> 12) & 0xFFF],
+        t[v & 0xFFF],
     )
     return v >> 144, uv
 
