@@ -351,15 +351,10 @@ class HrsHandler(IrregularHandler):
             self.n_no_contact += self.contact_detected is False
             return
         m = heart_rate_fields(payload)  # DecodeError before any state changes
+        self._note_contact(m[1], m[2])
         if not hub.publishing:  # nobody sees the chunks: the values straight into the buffers
-            detected = bool(m[2]) if m[1] else None  # _note_contact, inlined
-            self.contact_detected = detected
-            if detected is False:
-                self.n_no_contact += 1
             rr, times, tf, hr = self.asm.feed_fields(m, t)
-            silence = self.silence_s
-            if last is None or self.pending_gap or (silence is not None and t - last > silence):
-                self._check_gap(t)  # (it changes nothing otherwise)
+            self._check_gap(t)
             self.last_payload = payload
             self.last_rx = t
             if rr and self.buf_rr is not None:
@@ -367,7 +362,6 @@ class HrsHandler(IrregularHandler):
             if self.buf_hr is not None:
                 self.buf_hr.write_values((hr,), (tf,), 0 if hr == hr else 1)  # NaN: missing
             return
-        self._note_contact(m[1], m[2])
         chunks = self.asm.feed_measurement(HeartRateMeasurement(*m), t)
         self._check_gap(t)
         self.last_payload = payload
