@@ -101,7 +101,9 @@ def index_view(index_result: dict | None, prescription: dict | None) -> dict | N
     return {
         "index": _num(index_result.get("index"), 1),
         "band": index_result.get("band"),
-        "confidence": _num(index_result.get("confidence"), 3),
+        # the precision the page shows: rounded once (3 decimals then toFixed(2) rounded
+        # twice, e.g. 0.2851 -> 0.285 -> "0.28" where the stored 0.2851 reads 0.29)
+        "confidence": _num(index_result.get("confidence"), 2),
         "baseline": index_result.get("baseline"),
         "reason": index_result.get("reason"),
         "contributions": sorted(
